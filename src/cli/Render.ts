@@ -1,0 +1,50 @@
+import type { BudgetRemaining, BudgetUsage } from "../domain/Budget.js"
+import type { AutopilotEvent } from "../domain/Event.js"
+
+const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`)
+
+const criteria = (met: ReadonlyArray<boolean>) => `criteria ${met.filter(Boolean).length}/${met.length}`
+
+/** Headroom as a UI would show it; disabled axes are left out. */
+export const remaining = (r: BudgetRemaining) =>
+  [
+    r.seconds === null ? undefined : `${r.seconds.toFixed(0)}s`,
+    r.tool_calls === null ? undefined : `${r.tool_calls} tool calls`,
+    r.tokens === null ? undefined : `${count(r.tokens)} tokens`,
+    r.dollars === null ? undefined : `$${r.dollars.toFixed(4)}`,
+    r.iterations === null ? undefined : `${r.iterations} iterations`
+  ].filter((s) => s !== undefined).join(" · ") || "unlimited"
+
+export const usage = (u: BudgetUsage) =>
+  `${u.iterations} iterations · ${u.tool_calls} tool calls · ${count(u.tokens)} tokens · $${u.dollars.toFixed(4)} · ${u.seconds.toFixed(1)}s`
+
+/** One event as a line (or a few) for a person watching a run. */
+export const text = (e: AutopilotEvent): string => {
+  switch (e.kind) {
+    case "run_started":
+      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
+        e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}`
+    case "iteration":
+      return `[${e.iteration}] ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}\n      ${e.summary}`
+    case "heartbeat":
+      return `    heartbeat: iteration ${e.iteration} in progress · ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}`
+    case "tool_call":
+      return `    tool ${e.name} ${e.ok ? "->" : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
+    case "criteria_satisfied":
+      return e.newly_met.map((c) => `    met criterion ${c.index + 1}: ${c.criterion}`).join("\n")
+    case "budget_exceeded":
+      return `Budget: ${e.reason}`
+    case "checkpoint_quarantined":
+      return `Checkpoint was corrupt (${e.error}); kept as quarantine row ${e.quarantine_id}, continuing from ${e.recovered_from}`
+    case "model_unpriced":
+      return `Warning: model "${e.model}" is not in the pricing table; its calls are not counted in dollars`
+    case "model_retry":
+      return `    model call failed (attempt ${e.attempt}): ${e.error}; retrying`
+    case "halt_requested":
+      return `Halt requested (${e.reason}); finishing the current iteration`
+    case "result":
+      return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
+  }
+}
+
+export const jsonl = (e: AutopilotEvent): string => JSON.stringify(e)

@@ -1,0 +1,24 @@
+import { Schema } from "effect"
+import { BudgetPolicy, BudgetUsage } from "./Budget.js"
+import { Goal } from "./Goal.js"
+import { RunStatus } from "./RunStatus.js"
+
+/**
+ * The latest state of a run: one row per run, overwritten after every iteration. It is small and of
+ * constant size; the history lives in the append-only steps and events tables.
+ */
+export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
+  version: Schema.Literal(1),
+  run_id: Schema.String,
+  goal: Goal,
+  policy: BudgetPolicy,
+  status: RunStatus,
+  halt_reason: Schema.NullOr(Schema.String),
+  usage: BudgetUsage,
+  criteria_met: Schema.Array(Schema.Boolean),
+  output: Schema.String,
+  created_at: Schema.String,
+  updated_at: Schema.String
+}) {}
+
+export const CheckpointJson = Schema.parseJson(Checkpoint)

@@ -1,0 +1,34 @@
+import { Schema } from "effect"
+
+/** Input a user gave that cannot be used; `message` is one line naming what was wrong and what is allowed. */
+export class BadInput extends Schema.TaggedError<BadInput>()("BadInput", {
+  message: Schema.String
+}) {}
+
+export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound", {
+  run_id: Schema.String
+}) {
+  get message() {
+    return `no run with id "${this.run_id}" in this database (see \`autopilot runs\`)`
+  }
+}
+
+export class RunAlreadyExists extends Schema.TaggedError<RunAlreadyExists>()("RunAlreadyExists", {
+  run_id: Schema.String,
+  status: Schema.String
+}) {
+  get message() {
+    return `run "${this.run_id}" already exists (status ${this.status}); pass --resume to continue it or choose another --run-id`
+  }
+}
+
+/** A model call that failed; `transient` ones are worth retrying. */
+export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
+  message: Schema.String,
+  transient: Schema.Boolean
+}) {}
+
+/** A tool that could not do what it was asked; reported back to the model, never fatal to the run. */
+export class ToolError extends Schema.TaggedError<ToolError>()("ToolError", {
+  message: Schema.String
+}) {}

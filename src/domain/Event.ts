@@ -1,0 +1,80 @@
+import { Schema } from "effect"
+import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
+import { Goal } from "./Goal.js"
+import { RunStatus } from "./RunStatus.js"
+import { ToolCallRecord } from "./Step.js"
+
+/** Every event names its run, its time (ISO), its place in the run's log and the headroom left per axis. */
+const event = <Kind extends string, Fields extends Schema.Struct.Fields>(kind: Kind, fields: Fields) =>
+  Schema.Struct({
+    kind: Schema.Literal(kind),
+    run_id: Schema.String,
+    at: Schema.String,
+    seq: Schema.Int,
+    remaining: BudgetRemaining,
+    ...fields
+  })
+
+export const RunStarted = event("run_started", {
+  goal: Goal,
+  policy: BudgetPolicy,
+  resuming: Schema.Boolean,
+  iterations: Schema.Int,
+  usage: BudgetUsage
+})
+export const Iteration = event("iteration", {
+  iteration: Schema.Int,
+  usage: BudgetUsage,
+  criteria_met: Schema.Array(Schema.Boolean),
+  summary: Schema.String
+})
+export const Heartbeat = event("heartbeat", {
+  iteration: Schema.Int,
+  usage: BudgetUsage,
+  criteria_met: Schema.Array(Schema.Boolean)
+})
+export const ToolCall = event("tool_call", { iteration: Schema.Int, ...ToolCallRecord.fields })
+export const CriteriaSatisfied = event("criteria_satisfied", {
+  iteration: Schema.Int,
+  newly_met: Schema.Array(Schema.Struct({ index: Schema.Int, criterion: Schema.String })),
+  criteria_met: Schema.Array(Schema.Boolean)
+})
+export const BudgetExceeded = event("budget_exceeded", { axis: Axis, reason: Schema.String, usage: BudgetUsage })
+export const CheckpointQuarantined = event("checkpoint_quarantined", {
+  quarantine_id: Schema.Int,
+  error: Schema.String,
+  recovered_from: Schema.String
+})
+export const ModelUnpriced = event("model_unpriced", { model: Schema.String })
+export const ModelRetry = event("model_retry", { iteration: Schema.Int, attempt: Schema.Int, error: Schema.String })
+export const HaltRequested = event("halt_requested", { reason: Schema.String })
+export const Result = event("result", {
+  status: RunStatus,
+  halt_reason: Schema.NullOr(Schema.String),
+  iterations: Schema.Int,
+  usage: BudgetUsage,
+  criteria_met: Schema.Array(Schema.Boolean),
+  output: Schema.String
+})
+
+export const AutopilotEvent = Schema.Union(
+  RunStarted,
+  Iteration,
+  Heartbeat,
+  ToolCall,
+  CriteriaSatisfied,
+  BudgetExceeded,
+  CheckpointQuarantined,
+  ModelUnpriced,
+  ModelRetry,
+  HaltRequested,
+  Result
+)
+export type AutopilotEvent = typeof AutopilotEvent.Type
+export type EventKind = AutopilotEvent["kind"]
+export const AutopilotEventJson = Schema.parseJson(AutopilotEvent)
+
+/** The fields a producer supplies; the event log adds run_id, at, seq and remaining. */
+export type EventBody<E extends AutopilotEvent = AutopilotEvent> = E extends AutopilotEvent
+  ? Omit<E, "run_id" | "at" | "seq" | "remaining">
+  : never

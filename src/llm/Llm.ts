@@ -1,0 +1,64 @@
+import { Context, Schema } from "effect"
+import type { Effect, Stream } from "effect"
+import type { LlmError } from "../domain/Errors.js"
+
+export const ChatMessage = Schema.Struct({
+  role: Schema.Literal("system", "user", "assistant", "tool"),
+  content: Schema.String
+})
+export type ChatMessage = typeof ChatMessage.Type
+
+/** A tool as the model sees it: name, description and a JSON Schema for the arguments. */
+export interface ToolSpec {
+  readonly name: string
+  readonly description: string
+  readonly parameters: object
+}
+
+export interface ToolCallRequest {
+  readonly id: string
+  readonly name: string
+  readonly arguments: unknown
+}
+
+/** Token counts as the provider reported them. */
+export interface LlmUsage {
+  readonly input_tokens: number
+  readonly output_tokens: number
+}
+
+export interface LlmRequest {
+  readonly messages: ReadonlyArray<ChatMessage>
+  readonly tools: ReadonlyArray<ToolSpec>
+  /** `act` asks for the next step of work; `judge` asks for a JSON verdict on the criteria. */
+  readonly purpose: "act" | "judge"
+  readonly model?: string | undefined
+  /** An upper bound the runtime derives from the remaining token budget. */
+  readonly maxOutputTokens?: number | undefined
+  /** Passed through to providers that record it (run id, iteration, number of criteria). */
+  readonly metadata: { readonly run_id: string; readonly iteration: number; readonly criteria: number }
+}
+
+export interface LlmResponse {
+  readonly content: string
+  readonly tool_calls: ReadonlyArray<ToolCallRequest>
+  readonly usage: LlmUsage
+  /** The model that actually answered, which a router may have chosen. */
+  readonly model: string
+  /** A cost the provider computed itself; when absent the runtime prices the usage. */
+  readonly cost_usd?: number | undefined
+}
+
+export type LlmChunk =
+  | { readonly _tag: "Delta"; readonly text: string }
+  | { readonly _tag: "Done"; readonly response: LlmResponse }
+
+/** A chat model. Layers: `MockLlm.layer` here; the OpenAI-compatible and harness Layers plug in the same way. */
+export class Llm extends Context.Tag("autopilot/Llm")<
+  Llm,
+  {
+    readonly complete: (request: LlmRequest) => Effect.Effect<LlmResponse, LlmError>
+    /** Text as it is produced, ending with exactly one `Done` chunk carrying the whole response. */
+    readonly stream: (request: LlmRequest) => Stream.Stream<LlmChunk, LlmError>
+  }
+>() {}

@@ -1,0 +1,144 @@
+import { FileSystem } from "@effect/platform"
+import { Duration, Effect, Layer, ParseResult, Ref, Schema, Stream } from "effect"
+import { BadInput, LlmError } from "../domain/Errors.js"
+import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } from "./Llm.js"
+
+const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+
+const Turn = Schema.Struct({
+  content: Schema.optionalWith(Schema.String, { default: () => "" }),
+  usage: Schema.optional(Schema.Struct({ input_tokens: Count, output_tokens: Count })),
+  tool_calls: Schema.optionalWith(
+    Schema.Array(Schema.Struct({ name: Schema.String, arguments: Schema.optionalWith(Schema.Unknown, { default: () => ({}) }) })),
+    { default: () => [] }
+  ),
+  criteria_met: Schema.optional(Schema.Array(Schema.Boolean)),
+  error: Schema.optional(Schema.String),
+  latency_ms: Schema.optional(Count)
+})
+
+/** A scripted conversation for the mock model: one turn per `act` call. */
+export class MockScript extends Schema.Class<MockScript>("MockScript")({
+  model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
+  latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
+  repeat_last: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  turns: Schema.Array(Turn).pipe(Schema.minItems(1, { message: () => "turns must hold at least one turn" }))
+}) {}
+
+/** Roughly four characters a token, which is all a mock needs to move the token and dollar axes. */
+const estimate = (request: LlmRequest, content: string): LlmUsage => ({
+  input_tokens: Math.ceil(request.messages.reduce((n, m) => n + m.content.length, 0) / 4),
+  output_tokens: Math.ceil(content.length / 4)
+})
+
+const defaultAnswer = (request: LlmRequest): string => {
+  const k = request.metadata.iteration
+  return [
+    `## Iteration ${k}`,
+    "",
+    `Step ${k} of the plan, addressing success criterion ${k} of ${request.metadata.criteria}.`,
+    "",
+    "```ts",
+    `export const step${k} = (input: string): string => input.trim() + " (step ${k})"`,
+    "```"
+  ].join("\n")
+}
+
+const verdictOf = (met: ReadonlyArray<boolean>, criteria: number) =>
+  JSON.stringify({
+    criteria_met: Array.from({ length: criteria }, (_, i) => met[i] ?? false),
+    notes: "mock judge"
+  })
+
+/** Splits an answer into word-sized deltas so streaming consumers see more than one chunk. */
+const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
+  ...(response.content.match(/\S+\s*|\s+/g) ?? []).map((text): LlmChunk => ({ _tag: "Delta", text })),
+  { _tag: "Done", response }
+]
+
+/**
+ * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
+ * and answers in markdown with a code block. The judge is an oracle: it costs no tokens and reports what
+ * the script (or the iteration number) says.
+ */
+export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
+  Effect.gen(function*() {
+    const calls = yield* Ref.make(0)
+    const lastMet = yield* Ref.make<ReadonlyArray<boolean>>([])
+
+    const scripted = (request: LlmRequest, script: MockScript) =>
+      Effect.gen(function*() {
+        const index = yield* Ref.getAndUpdate(calls, (n) => n + 1)
+        const turn = index < script.turns.length
+          ? script.turns[index]
+          : script.repeat_last ? script.turns[script.turns.length - 1] : undefined
+        if (turn === undefined) {
+          return yield* new LlmError({ message: `mock script exhausted after ${script.turns.length} turns`, transient: false })
+        }
+        yield* Effect.sleep(Duration.millis(turn.latency_ms ?? script.latency_ms))
+        if (turn.error !== undefined) return yield* new LlmError({ message: turn.error, transient: true })
+        yield* Ref.set(lastMet, turn.criteria_met ?? [])
+        return {
+          content: turn.content,
+          tool_calls: turn.tool_calls.map((call, i) => ({ id: `call_${index}_${i}`, ...call })),
+          usage: turn.usage ?? estimate(request, turn.content),
+          model: request.model ?? script.model
+        } satisfies LlmResponse
+      })
+
+    const unscripted = (request: LlmRequest) => {
+      const content = defaultAnswer(request)
+      const met = Array.from({ length: request.metadata.criteria }, (_, i) => i < request.metadata.iteration)
+      return Ref.set(lastMet, met).pipe(Effect.as({
+        content,
+        tool_calls: [],
+        usage: estimate(request, content),
+        model: request.model ?? MockLlm.defaultModel
+      } satisfies LlmResponse))
+    }
+
+    const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
+      request.purpose === "judge"
+        ? Effect.map(Ref.get(lastMet), (met) => ({
+          content: verdictOf(met, request.metadata.criteria),
+          tool_calls: [],
+          usage: { input_tokens: 0, output_tokens: 0 },
+          model: request.model ?? script?.model ?? MockLlm.defaultModel
+        }))
+        : script === undefined
+        ? unscripted(request)
+        : scripted(request, script)
+
+    return {
+      complete,
+      stream: (request) => Stream.unwrap(Effect.map(complete(request), (response) => Stream.fromIterable(chunksOf(response))))
+    }
+  })
+
+const decodeScript = Schema.decodeUnknown(Schema.parseJson(MockScript))
+
+/** Reads and validates a mock script, failing with a one-line BadInput naming the file and the problem. */
+export const loadScript = (path: string): Effect.Effect<MockScript, BadInput, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError(() => new BadInput({ message: `mock script ${path} cannot be read: it must be an existing JSON file` }))
+    )
+    return yield* decodeScript(text).pipe(
+      Effect.mapError((e) =>
+        new BadInput({
+          message: `mock script ${path} is malformed: ${
+            ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")
+          }`
+        })
+      )
+    )
+  })
+
+export const MockLlm = {
+  /** Priced like a small commercial model so the dollar axis moves in demos. */
+  defaultModel: "gpt-4o-mini",
+  make,
+  loadScript,
+  layer: (script?: MockScript) => Layer.effect(Llm, make(script))
+}

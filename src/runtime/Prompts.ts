@@ -1,0 +1,88 @@
+import { Either, Schema } from "effect"
+import type { Goal } from "../domain/Goal.js"
+import { type Step, Verdict } from "../domain/Step.js"
+import type { ChatMessage } from "../llm/Llm.js"
+
+/** History is quoted, not replayed: long answers and tool outputs are cut so the prompt stays bounded. */
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`)
+
+const checklist = (goal: Goal, met: ReadonlyArray<boolean>) =>
+  goal.success_criteria.map((c, i) => `${i + 1}. [${met[i] ? "x" : " "}] ${c}`).join("\n")
+
+const describeStep = (step: Step) =>
+  [
+    `### Iteration ${step.iteration}`,
+    clip(step.answer, 1500),
+    ...step.tool_calls.map((call) =>
+      `Tool ${call.name}(${clip(JSON.stringify(call.arguments) ?? "", 200)}) ${call.ok ? "returned" : "failed"}: ${clip(call.output, 500)}`
+    ),
+    `Judge: ${clip(step.verdict, 300)}`
+  ].join("\n")
+
+export const actMessages = (options: {
+  readonly goal: Goal
+  readonly iteration: number
+  readonly criteriaMet: ReadonlyArray<boolean>
+  readonly history: ReadonlyArray<Step>
+}): ReadonlyArray<ChatMessage> => [
+  {
+    role: "system",
+    content: "You are an autonomous agent working toward an objective over many iterations. In each iteration, " +
+      "make concrete progress on the criteria not yet met, call tools when they help, and answer in markdown. " +
+      "A judge checks the criteria after every iteration."
+  },
+  {
+    role: "user",
+    content: [
+      `Objective: ${options.goal.objective}`,
+      "",
+      "Success criteria ([x] = already verified):",
+      checklist(options.goal, options.criteriaMet),
+      "",
+      options.history.length === 0 ? "No earlier iterations." : `Recent iterations:\n\n${options.history.map(describeStep).join("\n\n")}`,
+      "",
+      `This is iteration ${options.iteration}. Continue.`
+    ].join("\n")
+  }
+]
+
+export const judgeMessages = (options: {
+  readonly goal: Goal
+  readonly criteriaMet: ReadonlyArray<boolean>
+  readonly answer: string
+  readonly toolResults: ReadonlyArray<string>
+}): ReadonlyArray<ChatMessage> => [
+  {
+    role: "system",
+    content: "You are a strict judge. Decide which success criteria the work satisfies. Reply with JSON only: " +
+      `{"criteria_met": [one boolean per criterion, in order], "notes": "one sentence"}`
+  },
+  {
+    role: "user",
+    content: [
+      `Objective: ${options.goal.objective}`,
+      "",
+      "Criteria ([x] = verified earlier):",
+      checklist(options.goal, options.criteriaMet),
+      "",
+      "Latest work:",
+      clip(options.answer, 6000),
+      ...options.toolResults.map((r) => `Tool result: ${clip(r, 1000)}`)
+    ].join("\n")
+  }
+]
+
+const decodeVerdict = Schema.decodeUnknownEither(Schema.parseJson(Verdict))
+
+/** Reads the judge's JSON, tolerating a markdown fence around it; anything else is not a verdict. */
+export const parseVerdict = (reply: string, criteria: number): Either.Either<Verdict, string> => {
+  const fenced = /```(?:json)?\s*([\s\S]*?)```/.exec(reply)
+  const json = (fenced?.[1] ?? reply).trim()
+  return decodeVerdict(json).pipe(
+    Either.mapLeft(() => `judge reply is not a JSON verdict: ${clip(reply.replace(/\s+/g, " "), 120)}`),
+    Either.filterOrLeft(
+      (v) => v.criteria_met.length === criteria,
+      (v) => `judge reported ${v.criteria_met.length} criteria, expected ${criteria}`
+    )
+  )
+}
