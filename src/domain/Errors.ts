@@ -32,3 +32,13 @@ export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
 export class ToolError extends Schema.TaggedError<ToolError>()("ToolError", {
   message: Schema.String
 }) {}
+
+/** A checkpoint row that no longer decodes; resuming the run quarantines it. */
+export class CorruptCheckpoint extends Schema.TaggedError<CorruptCheckpoint>()("CorruptCheckpoint", {
+  run_id: Schema.String,
+  error: Schema.String
+}) {
+  get message() {
+    return `the checkpoint of run "${this.run_id}" is corrupt (${this.error}); \`autopilot resume ${this.run_id}\` quarantines it and continues from the run's history`
+  }
+}

@@ -62,8 +62,10 @@ const isoNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOStr
 /** Transient model failures are retried with backoff, five attempts in all, on the Effect Clock. */
 const retrySchedule = Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
 
-const firstLine = (text: string) => {
-  const line = text.split("\n").find((l) => l.trim() !== "")?.trim() ?? ""
+/** The first line of prose in an answer, skipping markdown headings and fences. */
+const summaryOf = (text: string) => {
+  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "")
+  const line = lines.find((l) => !l.startsWith("#") && !l.startsWith("```")) ?? lines[0] ?? ""
   return line.length > 120 ? `${line.slice(0, 117)}...` : line
 }
 
@@ -180,11 +182,13 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
 
     const makeEvent = (body: EventBody) =>
       Effect.gen(function*() {
+        // Field order is for people reading the JSONL: kind, run, seq and time first.
         const event = {
-          ...body,
+          kind: body.kind,
           run_id: runId,
-          at: yield* isoNow,
           seq: yield* Ref.getAndUpdate(seq, (n) => n + 1),
+          at: yield* isoNow,
+          ...(body as Omit<EventBody, "kind">),
           remaining: yield* budget.remaining
         } as AutopilotEvent
         yield* onEvent(event)
@@ -340,7 +344,7 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           iteration,
           usage: step.value.usage,
           criteria_met: step.value.criteria_met,
-          summary: `${firstLine(step.value.answer)}${step.value.tool_calls.length > 0 ? ` (${step.value.tool_calls.length} tool calls)` : ""}`
+          summary: `${summaryOf(step.value.answer)}${step.value.tool_calls.length > 0 ? ` (${step.value.tool_calls.length} tool calls)` : ""}`
         })
         yield* commit("running", null, step.value)
       }

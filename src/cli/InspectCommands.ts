@@ -1,0 +1,151 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Clock, Console, Effect, Schedule } from "effect"
+import * as fs from "node:fs"
+import { BadInput, CorruptCheckpoint, RunNotFound } from "../domain/Errors.js"
+import type { Checkpoint } from "../domain/Checkpoint.js"
+import { CheckpointStore } from "../store/CheckpointStore.js"
+import * as Flags from "./Flags.js"
+import * as Render from "./Render.js"
+import { storeLayer, withExistingStore } from "./Store.js"
+
+const jsonFormat = Options.choice("format", ["text", "json"]).pipe(Options.withDefault("text"))
+
+/** A run's checkpoint, or a clear error if it is unknown or does not decode. */
+const checkpointOf = (runId: string) =>
+  Effect.gen(function*() {
+    const store = yield* CheckpointStore
+    const loaded = yield* store.load(runId)
+    switch (loaded._tag) {
+      case "Missing":
+        return yield* new RunNotFound({ run_id: runId })
+      case "Corrupt":
+        return yield* new CorruptCheckpoint({ run_id: runId, error: loaded.error })
+      case "Found":
+        return loaded.checkpoint
+    }
+  })
+
+const showJson = (c: Checkpoint) =>
+  JSON.stringify({
+    run_id: c.run_id,
+    status: c.status,
+    halt_reason: c.halt_reason,
+    iterations: c.usage.iterations,
+    usage: c.usage,
+    criteria_met: c.criteria_met,
+    goal: c.goal,
+    policy: c.policy,
+    output: c.output,
+    created_at: c.created_at,
+    updated_at: c.updated_at
+  }, null, 2)
+
+const showText = (c: Checkpoint) =>
+  [
+    `run ${c.run_id}: ${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`,
+    `objective: ${c.goal.objective}`,
+    ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
+    `usage: ${Render.usage(c.usage)}`,
+    `created ${c.created_at} · updated ${c.updated_at}`
+  ].join("\n")
+
+export const show = Command.make(
+  "show",
+  { runId: Args.text({ name: "run-id" }), db: Flags.db, format: jsonFormat },
+  ({ db, format, runId }) =>
+    Effect.gen(function*() {
+      const file = yield* Flags.databasePath(db)
+      const checkpoint = yield* withExistingStore(file, runId, checkpointOf(runId))
+      yield* Console.log(format === "json" ? showJson(checkpoint) : showText(checkpoint))
+    })
+).pipe(Command.withDescription("Show a run as of its latest checkpoint"))
+
+export const runs = Command.make(
+  "runs",
+  { db: Flags.db, format: jsonFormat },
+  ({ db, format }) =>
+    Effect.gen(function*() {
+      const file = yield* Flags.databasePath(db)
+      if (!fs.existsSync(file)) return yield* Console.log(format === "json" ? "[]" : "no runs yet")
+      const all = yield* Effect.provide(Effect.flatMap(CheckpointStore, (store) => store.list), storeLayer(file))
+      if (format === "json") {
+        return yield* Console.log(JSON.stringify(
+          all.map((r) =>
+            r._tag === "Found"
+              ? { run_id: r.checkpoint.run_id, status: r.checkpoint.status, iterations: r.checkpoint.usage.iterations, updated_at: r.checkpoint.updated_at }
+              : { run_id: r.run_id, status: "corrupt", iterations: null, updated_at: r.updated_at }
+          ),
+          null,
+          2
+        ))
+      }
+      if (all.length === 0) return yield* Console.log("no runs yet")
+      for (const r of all) {
+        yield* Console.log(
+          r._tag === "Found"
+            ? `${r.checkpoint.run_id}  ${r.checkpoint.status.padEnd(9)}  ${String(r.checkpoint.usage.iterations).padStart(6)} iterations  criteria ${r.checkpoint.criteria_met.filter(Boolean).length}/${r.checkpoint.criteria_met.length}  $${r.checkpoint.usage.dollars.toFixed(4)}  ${r.checkpoint.updated_at}  ${r.checkpoint.goal.objective.slice(0, 60)}`
+            : `${r.run_id}  corrupt    checkpoint does not decode; resume quarantines it  ${r.updated_at}`
+        )
+      }
+    })
+).pipe(Command.withDescription("List runs, newest first"))
+
+export const events = Command.make(
+  "events",
+  {
+    runId: Args.text({ name: "run-id" }),
+    follow: Options.boolean("follow").pipe(Options.withDescription("keep printing new events until the run ends")),
+    db: Flags.db,
+    format: Flags.format
+  },
+  ({ db, follow, format, runId }) =>
+    Effect.gen(function*() {
+      const file = yield* Flags.databasePath(db)
+      const print = format === "jsonl" ? Render.jsonl : Render.text
+      yield* withExistingStore(file, runId, Effect.gen(function*() {
+        const store = yield* CheckpointStore
+        if ((yield* store.load(runId))._tag === "Missing" && (yield* store.sessions(runId)).length === 0) {
+          return yield* new RunNotFound({ run_id: runId })
+        }
+        let after = 0
+        const drain = Effect.gen(function*() {
+          const batch = yield* store.events(runId, after)
+          for (const { event, id } of batch) {
+            yield* Console.log(print(event))
+            after = id
+          }
+        })
+        yield* drain
+        if (!follow) return
+        // Another process writes the run, so we poll; the run is over once its checkpoint says so.
+        yield* Effect.gen(function*() {
+          const loaded = yield* store.load(runId)
+          yield* drain
+          return loaded._tag === "Found" && loaded.checkpoint.status !== "running"
+        }).pipe(Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (done) => done }))
+      }))
+    })
+).pipe(Command.withDescription("Print a run's events; --follow keeps printing until it ends"))
+
+export const stop = Command.make(
+  "stop",
+  {
+    runId: Args.text({ name: "run-id" }),
+    reason: Options.text("reason").pipe(Options.withDescription("becomes the run's halt_reason"), Options.withDefault("stopped by request")),
+    db: Flags.db
+  },
+  ({ db, reason, runId }) =>
+    Effect.gen(function*() {
+      const file = yield* Flags.databasePath(db)
+      if (reason.trim() === "") return yield* new BadInput({ message: "--reason must be non-empty text" })
+      yield* withExistingStore(file, runId, Effect.gen(function*() {
+        const store = yield* CheckpointStore
+        const checkpoint = yield* checkpointOf(runId)
+        if (checkpoint.status !== "running") {
+          return yield* new BadInput({ message: `run "${runId}" is not running (it is ${checkpoint.status}); there is nothing to stop` })
+        }
+        yield* store.requestStop(runId, reason, new Date(yield* Clock.currentTimeMillis).toISOString())
+        yield* Console.log(`stop requested for run ${runId}: it halts at its next iteration boundary`)
+      }))
+    })
+).pipe(Command.withDescription("Ask a running run, in any process, to halt at its next iteration boundary"))

@@ -1,0 +1,149 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Fiber, Layer, Option, ParseResult, Ref, Schema } from "effect"
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { BadInput, RunNotFound } from "../domain/Errors.js"
+import { Goal } from "../domain/Goal.js"
+import { exitCodeOf } from "../domain/RunStatus.js"
+import type { Llm } from "../llm/Llm.js"
+import { MockLlm } from "../llm/MockLlm.js"
+import * as Mission from "../runtime/Mission.js"
+import { defaultTools } from "../tools/Defaults.js"
+import { Toolkit } from "../tools/Tool.js"
+import * as Flags from "./Flags.js"
+import * as Render from "./Render.js"
+import { haltOnSignal } from "./Signals.js"
+import { storeLayer } from "./Store.js"
+
+const sessionFlags = {
+  ...Flags.budgetFlags,
+  llm: Options.choice("llm", ["mock"]).pipe(
+    Options.withDescription("the model provider; the embedded deterministic mock needs no key or network"),
+    Options.withDefault("mock")
+  ),
+  model: Options.text("model").pipe(Options.withDescription("model name passed to the provider"), Options.optional),
+  mockScript: Options.file("mock-script").pipe(
+    Options.withDescription("JSON script for the mock model (default: $AUTOPILOT_MOCK_SCRIPT)"),
+    Options.optional
+  ),
+  workspace: Options.directory("workspace").pipe(
+    Options.withDescription("folder the file tools may use (default: workspaces/<run-id> beside the database)"),
+    Options.optional
+  ),
+  heartbeat: Options.text("heartbeat-seconds").pipe(
+    Options.withDescription("seconds between heartbeat events (default 30)"),
+    Options.optional
+  ),
+  grace: Options.text("grace-seconds").pipe(
+    Options.withDescription("how long a halted run lets its in-flight iteration finish (default 5)"),
+    Options.optional
+  ),
+  db: Flags.db,
+  format: Flags.format
+}
+
+type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
+
+const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
+
+const mockLayer = (scriptFlag: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
+    const file = Option.orElse(scriptFlag, () => Option.fromNullable(fromEnv === "" ? undefined : fromEnv))
+    if (Option.isNone(file)) return MockLlm.layer()
+    return MockLlm.layer(yield* MockLlm.loadScript(file.value))
+  })
+
+/** Validates everything first, so bad input never reaches the database; then runs the mission. */
+const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags) =>
+  Effect.gen(function*() {
+    const policy = yield* Flags.policyOverrides(flags)
+    const heartbeat = yield* Option.match(flags.heartbeat, {
+      onNone: () => Effect.succeed(30),
+      onSome: (raw) => Flags.seconds("--heartbeat-seconds", raw, 0.1, 86_400)
+    })
+    const grace = yield* Option.match(flags.grace, {
+      onNone: () => Effect.succeed(5),
+      onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
+    })
+    const llm: Layer.Layer<Llm> = yield* mockLayer(flags.mockScript)
+    const dbPath = yield* Flags.databasePath(flags.db)
+    if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
+    const workspace = Option.getOrElse(flags.workspace, () => path.join(path.dirname(dbPath), "workspaces", runId))
+    const print = flags.format === "jsonl" ? Render.jsonl : Render.text
+
+    const tools = Layer.effect(Toolkit, Effect.map(defaultTools(path.resolve(workspace)), Toolkit.make))
+    const result = yield* Effect.scoped(Effect.gen(function*() {
+      const mission = yield* Ref.make(Option.none<Fiber.RuntimeFiber<Mission.MissionResult, Mission.MissionError>>())
+      const halt = yield* haltOnSignal(Ref.get(mission).pipe(Effect.flatMap(Option.match({
+        onNone: () => Effect.void,
+        onSome: Fiber.interruptFork
+      }))))
+      const fiber = yield* Mission.run({
+        runId,
+        goal,
+        resume,
+        policy,
+        model: Option.getOrUndefined(flags.model),
+        halt,
+        haltGrace: `${grace} seconds`,
+        heartbeatInterval: `${heartbeat} seconds`,
+        onEvent: (event) => Console.log(print(event))
+      }).pipe(Effect.fork)
+      yield* Ref.set(mission, Option.some(fiber))
+      return yield* Fiber.join(fiber)
+    })).pipe(Effect.provide(Layer.mergeAll(llm, tools, storeLayer(dbPath))))
+
+    if (flags.format === "text" && result.output !== "") yield* Console.log(`\n${result.output}`)
+    yield* setExitCode(exitCodeOf(result.status))
+  })
+
+const decodeGoal = Schema.decodeUnknown(Goal)
+
+const goalOf = (objective: string, criteria: ReadonlyArray<string>) =>
+  decodeGoal({
+    objective,
+    // With no criteria given, the objective itself is the one thing the judge checks.
+    success_criteria: criteria.length > 0 ? criteria : [`The objective is achieved: ${objective}`]
+  }).pipe(
+    Effect.mapError((e) => {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+      const field = issue?.path[0] === "objective" ? "the objective" : "every --criterion"
+      return new BadInput({ message: `${field} must be non-empty text` })
+    })
+  )
+
+const newRunId = Effect.sync(() => {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
+  return `run-${stamp}-${randomBytes(3).toString("hex")}`
+})
+
+export const run = Command.make(
+  "run",
+  {
+    objective: Args.text({ name: "objective" }).pipe(Args.withDescription("what the mission is for, in plain words")),
+    criteria: Options.text("criterion").pipe(
+      Options.withDescription("a success criterion; repeat for several (default: the objective itself)"),
+      Options.repeated
+    ),
+    runId: Options.text("run-id").pipe(Options.withDescription("id for the run (default: generated)"), Options.optional),
+    resume: Options.boolean("resume").pipe(Options.withDescription("continue the run with this --run-id")),
+    ...sessionFlags
+  },
+  (input) =>
+    Effect.gen(function*() {
+      const goal = yield* goalOf(input.objective, input.criteria)
+      if (input.resume && Option.isNone(input.runId)) {
+        return yield* new BadInput({ message: "--resume needs --run-id naming the run to continue" })
+      }
+      const runId = yield* Option.match(input.runId, { onNone: () => newRunId, onSome: Flags.runId })
+      yield* session(runId, goal, input.resume, input)
+    })
+).pipe(Command.withDescription("Run a mission until every criterion is met or a budget axis trips"))
+
+export const resume = Command.make(
+  "resume",
+  { runId: Args.text({ name: "run-id" }), ...sessionFlags },
+  (input) => Effect.flatMap(Flags.runId(input.runId), (runId) => session(runId, undefined, true, input))
+).pipe(Command.withDescription("Continue a run where its last checkpoint left it, with cumulative budgets"))

@@ -1,0 +1,63 @@
+import { Command, HelpDoc, ValidationError } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { Cause, Effect, Exit } from "effect"
+import { createRequire } from "node:module"
+import * as Inspect from "./InspectCommands.js"
+import * as Run from "./RunCommand.js"
+
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
+
+const autopilot = Command.make("autopilot").pipe(
+  Command.withDescription("Long-running, goal-driven, budget-gated LLM missions"),
+  Command.withSubcommands([Run.run, Run.resume, Inspect.stop, Inspect.runs, Inspect.show, Inspect.events])
+)
+
+const cli = Command.run(autopilot, { name: "autopilot", version })
+
+/** Errors a user can fix by changing what they typed: one line, exit 2. */
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists"])
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+const commands = new Set(["run", "resume", "stop", "runs", "show", "events"])
+
+/** @effect/cli prints its parse errors as a help page; we print one line that points to the help. */
+const commandLineError = (error: ValidationError.ValidationError) => {
+  const command = process.argv[2] !== undefined && commands.has(process.argv[2]) ? ` ${process.argv[2]}` : ""
+  const problem = HelpDoc.toAnsiText(error.error).replace(/\s+/g, " ").trim()
+  return `autopilot: ${problem} (see \`autopilot${command} --help\`)`
+}
+
+const withoutCliErrorOutput = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(effect, { ...console, error: () => Effect.void, unsafe: { ...console.unsafe, error: () => {} } }))
+
+const program = Effect.suspend(() => withoutCliErrorOutput(cli(process.argv))).pipe(
+  Effect.catchAll((error) => {
+    if (ValidationError.isValidationError(error)) {
+      return Effect.sync(() => {
+        process.stderr.write(`${commandLineError(error)}\n`)
+        process.exitCode = 2
+      })
+    }
+    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
+    return Effect.sync(() => {
+      process.stderr.write(`autopilot: ${messageOf(error)}\n`)
+      process.exitCode = badInputTags.has(tag) ? 2 : 1
+    })
+  }),
+  Effect.provide(NodeContext.layer)
+)
+
+// A closed terminal (SIGHUP) must not turn a halting run into a crash on its next write.
+process.stdout.on("error", () => {})
+process.stderr.on("error", () => {})
+
+const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+Effect.runFork(program).addObserver((exit) => {
+  clearInterval(keepAlive)
+  if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) {
+    process.stderr.write(`autopilot: ${messageOf(Cause.squash(exit.cause))}\n`)
+    process.exitCode = 1
+  }
+})
