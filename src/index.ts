@@ -1,1 +1,32 @@
-export {}
+/**
+ * autopilot as a library: the mission runtime and the Layers it needs, to embed in any Effect program.
+ *
+ *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | CheckpointStore>
+ *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | CheckpointStore>
+ */
+export * as Autopilot from "./runtime/Mission.js"
+export type { MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
+
+export * from "./domain/Budget.js"
+export * from "./domain/Checkpoint.js"
+export * from "./domain/Errors.js"
+export * as Events from "./domain/Event.js"
+export type { AutopilotEvent, EventKind } from "./domain/Event.js"
+export * from "./domain/Goal.js"
+export * from "./domain/RunStatus.js"
+export * from "./domain/Step.js"
+
+export { Budget } from "./budget/Budget.js"
+export * as Pricing from "./budget/Pricing.js"
+
+export * from "./llm/Llm.js"
+export { MockLlm, MockScript } from "./llm/MockLlm.js"
+
+export { CheckpointStore } from "./store/CheckpointStore.js"
+export * as Database from "./store/Database.js"
+
+export { calculator } from "./tools/Calculator.js"
+export { defaultTools } from "./tools/Defaults.js"
+export * as Tool from "./tools/Tool.js"
+export { Toolkit } from "./tools/Tool.js"
+export { workspaceTools } from "./tools/Workspace.js"

@@ -1,10 +1,9 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import { RunNotFound } from "../domain/Errors.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
-import * as Database from "../store/Database.js"
 
-export const storeLayer = (file: string) => CheckpointStore.layer.pipe(Layer.provide(Database.layer(file)))
+export const storeLayer = CheckpointStore.layerSqlite
 
 /**
  * For commands about an existing run: a database that does not exist yet is not created, so asking

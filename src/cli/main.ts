@@ -1,6 +1,7 @@
 import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
+import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
 import * as Inspect from "./InspectCommands.js"
 import * as Run from "./RunCommand.js"
@@ -32,7 +33,19 @@ const withoutCliErrorOutput = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.console, (console) =>
     Effect.withConsole(effect, { ...console, error: () => Effect.void, unsafe: { ...console.unsafe, error: () => {} } }))
 
-const program = Effect.suspend(() => withoutCliErrorOutput(cli(process.argv))).pipe(
+/**
+ * No flag of ours takes an empty value, and @effect/cli silently drops one given to a repeated option
+ * (`--criterion ""`), which would run a different mission than the one asked for.
+ */
+const emptyFlagValue = (argv: ReadonlyArray<string>) =>
+  argv.find((arg, i) => (/^--[a-z-]+$/.test(arg) && argv[i + 1]?.trim() === "") || /^--[a-z-]+=\s*$/.test(arg))
+
+const program = Effect.suspend(() => {
+  const flag = emptyFlagValue(process.argv.slice(2))
+  return flag === undefined
+    ? withoutCliErrorOutput(cli(process.argv))
+    : new BadInput({ message: `${flag.replace(/=.*$/, "")} needs a non-empty value` })
+}).pipe(
   Effect.catchAll((error) => {
     if (ValidationError.isValidationError(error)) {
       return Effect.sync(() => {

@@ -33,7 +33,7 @@ export class BudgetPolicy extends Schema.Class<BudgetPolicy>("BudgetPolicy")({
   max_iterations: cap("iterations", 200)
 }) {}
 
-const Amount = Schema.Number.pipe(Schema.nonNegative())
+const Amount = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
 
 /** What a run has spent, cumulative across every resume. */
 export class BudgetUsage extends Schema.Class<BudgetUsage>("BudgetUsage")({

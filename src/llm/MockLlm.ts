@@ -75,7 +75,8 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         if (turn === undefined) {
           return yield* new LlmError({ message: `mock script exhausted after ${script.turns.length} turns`, transient: false })
         }
-        yield* Effect.sleep(Duration.millis(turn.latency_ms ?? script.latency_ms))
+        const latency = turn.latency_ms ?? script.latency_ms
+        if (latency > 0) yield* Effect.sleep(Duration.millis(latency))
         if (turn.error !== undefined) return yield* new LlmError({ message: turn.error, transient: true })
         yield* Ref.set(lastMet, turn.criteria_met ?? [])
         return {
@@ -129,6 +130,7 @@ export const loadScript = (path: string): Effect.Effect<MockScript, BadInput, Fi
         new BadInput({
           message: `mock script ${path} is malformed: ${
             ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")
+              .replace(/\s+/g, " ")
           }`
         })
       )

@@ -3,6 +3,7 @@ import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { Checkpoint, CheckpointJson } from "../domain/Checkpoint.js"
 import { type AutopilotEvent, AutopilotEventJson } from "../domain/Event.js"
 import { Step } from "../domain/Step.js"
+import * as Database from "./Database.js"
 
 export type Loaded =
   | { readonly _tag: "Missing" }
@@ -176,4 +177,7 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
   })
 
   static readonly layer = Layer.effect(CheckpointStore, CheckpointStore.make)
+
+  /** The store on its own SQLite file (created, with its folders, if missing; ":memory:" for tests). */
+  static readonly layerSqlite = (filename: string) => CheckpointStore.layer.pipe(Layer.provide(Database.layer(filename)))
 }

@@ -1,6 +1,6 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer } from "effect"
+import { Config, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { migrate } from "./Migrations.js"
@@ -14,7 +14,8 @@ export const layer = (filename: string) =>
   Layer.effectDiscard(
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      yield* sql.unsafe(`PRAGMA synchronous = ${process.env["AUTOPILOT_DB_SYNC"] === "FULL" ? "FULL" : "NORMAL"}`)
+      const synchronous = yield* Config.literal("NORMAL", "FULL")("AUTOPILOT_DB_SYNC").pipe(Config.withDefault("NORMAL"))
+      yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`)
       yield* sql`PRAGMA busy_timeout = 5000`
       yield* migrate
     }).pipe(Effect.orDie)

@@ -1,0 +1,311 @@
+import { FileSystem, Path } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Fiber, Option, Schema, Stream, TestClock } from "effect"
+import type { LlmChunk, LlmRequest, LlmResponse } from "../../src/llm/Llm.js"
+import { MockLlm, MockScript } from "../../src/llm/MockLlm.js"
+
+const request = (
+  purpose: LlmRequest["purpose"],
+  iteration: number,
+  criteria: number,
+  model?: string
+): LlmRequest => ({
+  messages: [{ role: "system", content: "be brief" }, { role: "user", content: "build the thing" }],
+  tools: [],
+  purpose,
+  ...(model === undefined ? {} : { model }),
+  metadata: { run_id: "run-1", iteration, criteria }
+})
+
+const act = (iteration: number, criteria = 2, model?: string) => request("act", iteration, criteria, model)
+const judge = (iteration: number, criteria = 2, model?: string) => request("judge", iteration, criteria, model)
+
+const script = (json: unknown) => Schema.decodeUnknownSync(MockScript)(json)
+
+const verdictOf = (response: LlmResponse) => JSON.parse(response.content) as { criteria_met: Array<boolean>; notes: string }
+
+describe("MockLlm", () => {
+  describe("without a script", () => {
+    it.effect("answers iteration k in markdown with a ts code block naming the step", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        for (const k of [1, 2, 7]) {
+          const answer = yield* llm.complete(act(k, 3))
+          assert.match(answer.content, /```ts\n[^`]+\n```/)
+          assert.include(answer.content, `## Iteration ${k}`)
+          assert.include(answer.content, `export const step${k} =`)
+          assert.deepStrictEqual(answer.tool_calls, [])
+          assert.strictEqual(answer.model, MockLlm.defaultModel)
+        }
+      }))
+
+    it.effect("has the judge report criteria 1..k met after iteration k, as a JSON verdict", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const expected = [
+          [true, false, false, false],
+          [true, true, false, false],
+          [true, true, true, false],
+          [true, true, true, true],
+          [true, true, true, true]
+        ]
+        for (const [i, met] of expected.entries()) {
+          yield* llm.complete(act(i + 1, 4))
+          const verdict = yield* llm.complete(judge(i + 1, 4))
+          assert.deepStrictEqual(verdictOf(verdict), { criteria_met: met, notes: "mock judge" })
+          assert.deepStrictEqual(verdict.usage, { input_tokens: 0, output_tokens: 0 })
+        }
+      }))
+
+    it.effect("has the judge report nothing met before any act call", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1, 3))).criteria_met, [false, false, false])
+      }))
+
+    it.effect("estimates usage at four characters a token, rounded up", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const answer = yield* llm.complete(act(1))
+        assert.deepStrictEqual(answer.usage, {
+          input_tokens: Math.ceil(("be brief".length + "build the thing".length) / 4),
+          output_tokens: Math.ceil(answer.content.length / 4)
+        })
+      }))
+
+    it.effect("answers as the requested model", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        assert.strictEqual((yield* llm.complete(act(1, 2, "claude-haiku-4-5"))).model, "claude-haiku-4-5")
+      }))
+  })
+
+  describe("with a script", () => {
+    it.effect("consumes one turn per act call; judge calls consume none", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          repeat_last: false,
+          turns: [
+            { content: "one", criteria_met: [true, false] },
+            { content: "two", criteria_met: [true, true] },
+            { content: "three" }
+          ]
+        }))
+        assert.strictEqual((yield* llm.complete(act(1))).content, "one")
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1))).criteria_met, [true, false])
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1))).criteria_met, [true, false])
+        assert.strictEqual((yield* llm.complete(act(2))).content, "two")
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(2))).criteria_met, [true, true])
+        assert.strictEqual((yield* llm.complete(act(3))).content, "three")
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(3))).criteria_met, [false, false])
+      }))
+
+    it.effect("pads criteria_met with false, or cuts it, to the request's number of criteria", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          turns: [{ criteria_met: [true] }, { criteria_met: [true, false, true, true] }]
+        }))
+        yield* llm.complete(act(1, 3))
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1, 3))).criteria_met, [true, false, false])
+        yield* llm.complete(act(2, 2))
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(2, 2))).criteria_met, [true, false])
+      }))
+
+    it.effect("fails an error turn with a transient LlmError, and that turn is used up", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ turns: [{ error: "rate limited (429)" }, { content: "recovered" }] }))
+        const error = yield* Effect.flip(llm.complete(act(1)))
+        assert.strictEqual(error._tag, "LlmError")
+        assert.strictEqual(error.message, "rate limited (429)")
+        assert.isTrue(error.transient)
+        assert.strictEqual((yield* llm.complete(act(1))).content, "recovered")
+      }))
+
+    it.effect("repeats the last turn when repeat_last is true, which is the default", () =>
+      Effect.gen(function*() {
+        for (const repeat of [{ repeat_last: true }, {}]) {
+          const llm = yield* MockLlm.make(script({ ...repeat, turns: [{ content: "a" }, { content: "b" }] }))
+          const answers = yield* Effect.forEach([1, 2, 3, 4], (k) => llm.complete(act(k)))
+          assert.deepStrictEqual(answers.map((a) => a.content), ["a", "b", "b", "b"])
+        }
+      }))
+
+    it.effect("fails with a non-transient LlmError once exhausted when repeat_last is false", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ repeat_last: false, turns: [{ content: "a" }, { content: "b" }] }))
+        yield* llm.complete(act(1))
+        yield* llm.complete(act(2))
+        const error = yield* Effect.flip(llm.complete(act(3)))
+        assert.strictEqual(error._tag, "LlmError")
+        assert.isFalse(error.transient)
+        assert.strictEqual(error.message, "mock script exhausted after 2 turns")
+      }))
+
+    it.effect("reports the script's usage exactly, and estimates it only where a turn has none", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          turns: [{ content: "x", usage: { input_tokens: 1000, output_tokens: 200 } }, { content: "12345" }]
+        }))
+        assert.deepStrictEqual((yield* llm.complete(act(1))).usage, { input_tokens: 1000, output_tokens: 200 })
+        assert.deepStrictEqual((yield* llm.complete(act(2))).usage, { input_tokens: 6, output_tokens: 2 })
+      }))
+
+    it.effect("answers as the script's model unless the request names one", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ model: "gpt-4.1", turns: [{ content: "a" }] }))
+        assert.strictEqual((yield* llm.complete(act(1))).model, "gpt-4.1")
+        assert.strictEqual((yield* llm.complete(judge(1))).model, "gpt-4.1")
+        assert.strictEqual((yield* llm.complete(act(2, 2, "o3"))).model, "o3")
+        assert.strictEqual((yield* llm.complete(judge(2, 2, "o3"))).model, "o3")
+        const unnamed = yield* MockLlm.make(script({ turns: [{ content: "a" }] }))
+        assert.strictEqual((yield* unnamed.complete(act(1))).model, MockLlm.defaultModel)
+      }))
+
+    it.effect("returns scripted tool calls with ids and empty arguments by default", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          turns: [{ tool_calls: [{ name: "calculator", arguments: { expression: "1+1" } }, { name: "list_files" }] }]
+        }))
+        yield* llm.complete(act(1))
+        assert.deepStrictEqual((yield* llm.complete(act(2))).tool_calls, [
+          { id: "call_1_0", name: "calculator", arguments: { expression: "1+1" } },
+          { id: "call_1_1", name: "list_files", arguments: {} }
+        ])
+      }))
+
+    it.effect("waits a turn's latency on the Effect Clock before answering", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ turns: [{ content: "slow", latency_ms: 5000 }] }))
+        const fiber = yield* Effect.fork(llm.complete(act(1)))
+        yield* TestClock.adjust("4999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* Fiber.join(fiber)).content, "slow")
+      }))
+
+    it.effect("waits the script's latency for turns that set none, and also before an error", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ latency_ms: 2000, turns: [{ error: "timeout" }] }))
+        const fiber = yield* Effect.fork(Effect.either(llm.complete(act(1))))
+        yield* TestClock.adjust("1999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 millis")
+        const result = yield* Fiber.join(fiber)
+        assert.isTrue(Either.isLeft(result))
+      }))
+  })
+
+  describe("stream", () => {
+    const collect = (chunks: Chunk.Chunk<LlmChunk>) => {
+      const all = Chunk.toReadonlyArray(chunks)
+      const deltas = all.flatMap((c) => (c._tag === "Delta" ? [c.text] : []))
+      const dones = all.flatMap((c) => (c._tag === "Done" ? [c.response] : []))
+      return { all, deltas, dones }
+    }
+
+    it.effect("yields deltas that join to the content, then exactly one Done with the full response", () =>
+      Effect.gen(function*() {
+        const turns = [{ content: "  Hello,\n\nworld  of\tmocks ", usage: { input_tokens: 3, output_tokens: 4 } }]
+        const streamed = yield* MockLlm.make(script({ turns }))
+        const completed = yield* MockLlm.make(script({ turns }))
+        const { all, deltas, dones } = collect(yield* Stream.runCollect(streamed.stream(act(1))))
+        const expected = yield* completed.complete(act(1))
+        assert.isAbove(deltas.length, 1)
+        assert.strictEqual(deltas.join(""), turns[0]!.content)
+        assert.strictEqual(dones.length, 1)
+        assert.strictEqual(all[all.length - 1]?._tag, "Done")
+        assert.deepStrictEqual(dones[0], expected)
+      }))
+
+    it.effect("streams the unscripted markdown answer the same way", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const { deltas, dones } = collect(yield* Stream.runCollect(llm.stream(act(2, 3))))
+        assert.strictEqual(dones.length, 1)
+        assert.strictEqual(deltas.join(""), dones[0]!.content)
+        assert.include(dones[0]!.content, "```ts")
+      }))
+
+    it.effect("yields only Done for an empty answer", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ turns: [{ content: "" }] }))
+        const { all } = collect(yield* Stream.runCollect(llm.stream(act(1))))
+        assert.deepStrictEqual(all.map((c) => c._tag), ["Done"])
+      }))
+
+    it.effect("fails with the turn's LlmError", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ turns: [{ error: "boom" }] }))
+        const error = yield* Effect.flip(Stream.runCollect(llm.stream(act(1))))
+        assert.strictEqual(error.message, "boom")
+        assert.isTrue(error.transient)
+      }))
+  })
+
+  describe("loadScript", () => {
+    /** Writes `text` to a file in a fresh temporary folder and loads it. */
+    const load = (name: string, text: string | undefined) =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* Path.Path
+        const file = path.join(yield* fs.makeTempDirectoryScoped(), name)
+        if (text !== undefined) yield* fs.writeFileString(file, text)
+        return { file, result: yield* Effect.either(MockLlm.loadScript(file)) }
+      }).pipe(Effect.provide(NodeContext.layer))
+
+    const badInput = (name: string, text: string | undefined) =>
+      Effect.gen(function*() {
+        const { file, result } = yield* load(name, text)
+        assert.isTrue(Either.isLeft(result), `${name} should not load`)
+        const error = Either.getLeft(result).pipe(Option.getOrThrow)
+        assert.strictEqual(error._tag, "BadInput")
+        assert.include(error.message, file)
+        assert.notInclude(error.message, "\n")
+        return error.message
+      })
+
+    it.scoped("reads a valid script and fills the defaults", () =>
+      Effect.gen(function*() {
+        const { result } = yield* load("ok.json", JSON.stringify({ turns: [{ content: "hi" }] }))
+        const loaded = Either.getOrThrow(result)
+        assert.strictEqual(loaded.model, MockLlm.defaultModel)
+        assert.strictEqual(loaded.latency_ms, 0)
+        assert.isTrue(loaded.repeat_last)
+        assert.deepStrictEqual(loaded.turns, [{ content: "hi", tool_calls: [] }])
+      }))
+
+    it.scoped("fails on a missing file with a one-line BadInput naming it", () =>
+      Effect.gen(function*() {
+        const message = yield* badInput("missing.json", undefined)
+        assert.include(message, "cannot be read")
+      }))
+
+    it.scoped("fails on malformed JSON with a one-line BadInput naming the file", () =>
+      Effect.gen(function*() {
+        assert.include(yield* badInput("broken.json", "not json at all"), "is malformed")
+        assert.include(yield* badInput("trailing.json", '{\n  "turns": [\n    {"content": "a",}\n  ]\n}\n'), "is malformed")
+      }))
+
+    it.scoped("fails on a script with zero turns", () =>
+      Effect.gen(function*() {
+        assert.include(yield* badInput("empty.json", JSON.stringify({ turns: [] })), "turns must hold at least one turn")
+        assert.include(yield* badInput("none.json", JSON.stringify({ model: "gpt-4o" })), "turns")
+      }))
+
+    it.scoped("fails on wrong types, naming the field", () =>
+      Effect.gen(function*() {
+        assert.include(yield* badInput("content.json", JSON.stringify({ turns: [{ content: 5 }] })), "turns.0.content")
+        assert.include(yield* badInput("repeat.json", JSON.stringify({ repeat_last: "yes", turns: [{}] })), "repeat_last")
+        assert.include(
+          yield* badInput("usage.json", JSON.stringify({ turns: [{ usage: { input_tokens: -1, output_tokens: 2 } }] })),
+          "turns.0.usage.input_tokens"
+        )
+        assert.include(yield* badInput("latency.json", JSON.stringify({ latency_ms: 1.5, turns: [{}] })), "latency_ms")
+        assert.include(yield* badInput("array.json", "[1, 2]"), "(root)")
+      }))
+
+    it.scoped("keeps the message on one line when the malformed JSON itself spans lines", () =>
+      badInput("multiline.json", '{\n  "turns": x\n}\n'))
+  })
+})

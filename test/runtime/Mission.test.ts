@@ -1,0 +1,353 @@
+import { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import { MockLlm } from "../../src/llm/MockLlm.js"
+import * as Mission from "../../src/runtime/Mission.js"
+import { CheckpointStore } from "../../src/store/CheckpointStore.js"
+import { environment, goal, ofKind, runMission, script } from "./fixtures.js"
+
+const loadCheckpoint = (runId: string) =>
+  Effect.flatMap(CheckpointStore, (store) => store.load(runId)).pipe(
+    Effect.map((loaded) => (loaded._tag === "Found" ? loaded.checkpoint : assert.fail(`checkpoint ${loaded._tag}`)))
+  )
+
+const never = [{ criteria_met: [false, false] }]
+
+describe("Mission", () => {
+  describe("termination", () => {
+    it.effect("completes when the judge has verified every criterion", () =>
+      Effect.gen(function*() {
+        const { events, result } = yield* runMission({ runId: "r", goal: goal(3) })
+        assert.strictEqual(result.status, "completed")
+        assert.strictEqual(result.halt_reason, null)
+        assert.strictEqual(result.iterations, 3)
+        assert.deepStrictEqual(result.criteria_met, [true, true, true])
+        assert.include(result.output, "```ts")
+        assert.deepStrictEqual(events.map((e) => e.seq), events.map((_, i) => i))
+        assert.strictEqual(events[0]?.kind, "run_started")
+        assert.strictEqual(events[events.length - 1]?.kind, "result")
+        assert.strictEqual(ofKind(events, "iteration").length, 3)
+        assert.deepStrictEqual(ofKind(events, "criteria_satisfied").map((e) => e.newly_met.map((c) => c.index)), [[0], [1], [2]])
+        const checkpoint = yield* loadCheckpoint("r")
+        assert.strictEqual(checkpoint.status, "completed")
+        assert.strictEqual(checkpoint.usage.iterations, 3)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("max_iterations = N allows exactly N iterations", () =>
+      Effect.gen(function*() {
+        const { result } = yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 4 } }, script(never))
+        assert.strictEqual(result.iterations, 4)
+        assert.strictEqual(result.status, "halted")
+        assert.strictEqual(result.halt_reason, "iteration limit reached: 4 of 4 iterations")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("is partial when some criteria were met before a budget tripped", () =>
+      Effect.gen(function*() {
+        const { events, result } = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_iterations: 3 } },
+          script([{ criteria_met: [false, false] }, { criteria_met: [true, false] }, { criteria_met: [false, false] }])
+        )
+        assert.strictEqual(result.status, "partial")
+        // A criterion once verified stays verified even if a later verdict forgets it.
+        assert.deepStrictEqual(result.criteria_met, [true, false])
+        const exceeded = ofKind(events, "budget_exceeded")
+        assert.strictEqual(exceeded.length, 1)
+        assert.strictEqual(exceeded[0]?.axis, "iterations")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("every event carries the headroom left on each axis, null where disabled", () =>
+      Effect.gen(function*() {
+        const { events } = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_iterations: 2, max_seconds: 0 } },
+          script(never)
+        )
+        for (const event of events) assert.strictEqual(event.remaining.seconds, null)
+        assert.deepStrictEqual(ofKind(events, "iteration").map((e) => e.remaining.iterations), [1, 0])
+        assert.deepStrictEqual(ofKind(events, "iteration").map((e) => e.remaining.tokens), [2_000_000 - 1200, 2_000_000 - 2400])
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("budget axes", () => {
+    it.effect("tokens come from the provider's usage and trip at the cap", () =>
+      Effect.gen(function*() {
+        const { result } = yield* runMission({ runId: "r", goal: goal(), policy: { max_tokens: 3000 } }, script(never))
+        assert.strictEqual(result.usage.tokens, 3600)
+        assert.strictEqual(result.iterations, 3)
+        assert.strictEqual(result.halt_reason, "token limit reached: 3600 of 3000 tokens")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("dollars are priced from usage through the pricing table", () =>
+      Effect.gen(function*() {
+        // gpt-4o: $2.50 in, $10 out per million tokens → $0.35 per turn.
+        const { result } = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_dollars: 1 } },
+          script([{ usage: { input_tokens: 100_000, output_tokens: 10_000 }, criteria_met: [false, false] }], { model: "openrouter/openai/gpt-4o" })
+        )
+        assert.strictEqual(result.iterations, 3)
+        assert.closeTo(result.usage.dollars, 1.05, 1e-9)
+        assert.match(result.halt_reason ?? "", /^dollar limit reached: \$1\.0500 of \$1\.00$/)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("an unknown model is reported once, not silently priced at $0", () =>
+      Effect.gen(function*() {
+        const { events, result } = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_iterations: 3 } },
+          script(never, { model: "acme-brain-7" })
+        )
+        assert.deepStrictEqual(ofKind(events, "model_unpriced").map((e) => e.model), ["acme-brain-7"])
+        assert.strictEqual(result.usage.dollars, 0)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("every requested tool call counts, failed or unknown, and none runs past the cap", () =>
+      Effect.gen(function*() {
+        const calls = [
+          { name: "calculator", arguments: { expression: "6 * 7" } },
+          { name: "no_such_tool", arguments: {} },
+          { name: "calculator", arguments: { expression: "1 +" } }
+        ]
+        const { events, result } = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_tool_calls: 5 } },
+          script([{ tool_calls: calls, criteria_met: [false, false] }])
+        )
+        const toolEvents = ofKind(events, "tool_call")
+        assert.deepStrictEqual(toolEvents.map((e) => e.ok), [true, false, false, true, false, false])
+        assert.strictEqual(toolEvents[0]?.output, "42")
+        assert.include(toolEvents[5]?.output ?? "", "tool-call budget")
+        assert.strictEqual(result.usage.tool_calls, 5)
+        assert.strictEqual(result.iterations, 2)
+        assert.strictEqual(result.halt_reason, "tool-call limit reached: 5 of 5 tool calls")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("the wall-clock axis bounds the model call in flight", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_seconds: 10 } },
+          script(never, { latency_ms: 60_000 })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("10 seconds")
+        const { result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.iterations, 0)
+        assert.strictEqual(result.usage.seconds, 10)
+        assert.strictEqual(result.halt_reason, "wall-clock limit reached: 10.0s of 10s")
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("resume", () => {
+    it.effect("continues at the next iteration with cumulative usage, seconds included, and the new caps", () =>
+      Effect.gen(function*() {
+        const mock = script(never, { latency_ms: 1000 })
+        const first = yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2 } }, mock).pipe(
+          Effect.fork,
+          Effect.tap(() => TestClock.adjust("2 seconds")),
+          Effect.flatMap(Fiber.join)
+        )
+        assert.strictEqual(first.result.iterations, 2)
+        const second = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 5 } }, mock).pipe(
+          Effect.fork,
+          Effect.tap(() => TestClock.adjust("3 seconds")),
+          Effect.flatMap(Fiber.join)
+        )
+        const started = ofKind(second.events, "run_started")[0]
+        assert.strictEqual(started?.resuming, true)
+        assert.strictEqual(started?.iterations, 2)
+        assert.strictEqual(second.result.iterations, 5)
+        assert.strictEqual(second.result.usage.tokens, 5 * 1200)
+        assert.strictEqual(second.result.usage.seconds, 5)
+        assert.strictEqual(second.result.halt_reason, "iteration limit reached: 5 of 5 iterations")
+        // Sequence numbers continue across sessions: the log is one history.
+        assert.strictEqual(second.events[0]?.seq, first.events[first.events.length - 1]!.seq + 1)
+        const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 100))
+        assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4, 5])
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a resumed run keeps the caps it was given unless new ones are passed", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2, max_tool_calls: 7 } }, script(never))
+        const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 3 } }, script(never))
+        const checkpoint = yield* loadCheckpoint("r")
+        assert.strictEqual(result.iterations, 3)
+        assert.strictEqual(checkpoint.policy.max_tool_calls, 7)
+        assert.strictEqual(checkpoint.policy.max_iterations, 3)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a new run refuses an existing run id and leaves it untouched", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
+        const before = yield* loadCheckpoint("r")
+        const error = yield* Effect.flip(runMission({ runId: "r", goal: goal(3) }))
+        assert.strictEqual(error._tag, "RunAlreadyExists")
+        assert.deepStrictEqual(yield* loadCheckpoint("r"), before)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("resuming an unknown run fails with RunNotFound", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(runMission({ runId: "ghost", resume: true }))
+        assert.strictEqual(error._tag, "RunNotFound")
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("corrupt checkpoints", () => {
+    const corrupt = (runId: string, state: string) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE checkpoints SET state = ${state} WHERE run_id = ${runId}`)
+
+    it.effect("are quarantined bytes intact, and the run continues from its last step", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 3 } }, script(never))
+        yield* corrupt("r", "{\"version\": 1, \"run_id\": tru")
+        const { events, result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 5 } }, script(never))
+        const quarantined = ofKind(events, "checkpoint_quarantined")
+        assert.strictEqual(quarantined.length, 1)
+        assert.strictEqual(quarantined[0]?.recovered_from, "iteration 3")
+        assert.strictEqual(result.iterations, 5)
+        assert.strictEqual(result.usage.tokens, 5 * 1200)
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ state: Uint8Array; error: string }>`SELECT state, error FROM quarantine WHERE run_id = 'r'`
+        assert.strictEqual(rows.length, 1)
+        assert.strictEqual(Buffer.from(rows[0]!.state).toString("utf8"), "{\"version\": 1, \"run_id\": tru")
+        assert.strictEqual((yield* loadCheckpoint("r")).status, "halted")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("with no step to recover from, the run starts over and says so", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2 } }, script(never))
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DELETE FROM steps WHERE run_id = 'r'`
+        yield* corrupt("r", "garbage")
+        const { events, result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 1 } }, script(never))
+        assert.strictEqual(ofKind(events, "checkpoint_quarantined")[0]?.recovered_from, "start")
+        assert.strictEqual(result.iterations, 1)
+        assert.strictEqual(result.usage.tokens, 1200)
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("model failures", () => {
+    it.effect("transient errors are retried with backoff on the Effect Clock", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(1) },
+          script([{ error: "503 upstream" }, { error: "503 upstream" }, { criteria_met: [true] }])
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("249 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 second")
+        const { events, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "completed")
+        assert.deepStrictEqual(ofKind(events, "model_retry").map((e) => [e.attempt, e.error]), [[1, "503 upstream"], [2, "503 upstream"]])
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a call that keeps failing ends the run as failed, with the error as its halt reason", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal() }, script([{ error: "connection reset" }])).pipe(Effect.fork)
+        yield* TestClock.adjust("1 minute")
+        const { events, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "failed")
+        assert.strictEqual(result.halt_reason, "model call failed: connection reset")
+        assert.strictEqual(ofKind(events, "model_retry").length, 5)
+        assert.strictEqual((yield* loadCheckpoint("r")).status, "failed")
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("halting", () => {
+    it.effect("a halt request lets the iteration in flight finish within the grace period", () =>
+      Effect.gen(function*() {
+        const halt = yield* Deferred.make<string>()
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), halt: Deferred.await(halt), haltGrace: "5 seconds" },
+          script(never, { latency_ms: 3000 })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("1 second")
+        yield* Deferred.succeed(halt, "halted by SIGTERM")
+        yield* TestClock.adjust("2 seconds")
+        const { events, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.iterations, 1)
+        assert.strictEqual(result.halt_reason, "halted by SIGTERM")
+        assert.strictEqual(ofKind(events, "halt_requested").length, 1)
+        assert.strictEqual((yield* loadCheckpoint("r")).halt_reason, "halted by SIGTERM")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("after the grace period the call in flight is interrupted", () =>
+      Effect.gen(function*() {
+        const halt = yield* Deferred.make<string>()
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), halt: Deferred.await(halt), haltGrace: "5 seconds" },
+          script(never, { latency_ms: 60_000 })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("1 second")
+        yield* Deferred.succeed(halt, "halted by SIGINT")
+        yield* TestClock.adjust("4999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 millis")
+        const { result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.iterations, 0)
+        assert.strictEqual(result.status, "halted")
+        assert.strictEqual(result.halt_reason, "halted by SIGINT")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a stop request stored by another process halts the run at its next boundary", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal() }, script(never, { latency_ms: 10_000 })).pipe(Effect.fork)
+        yield* TestClock.adjust("5 seconds")
+        yield* Effect.flatMap(CheckpointStore, (store) => store.requestStop("r", "operator: enough", "now"))
+        yield* TestClock.adjust("10 seconds")
+        const { result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.iterations, 1)
+        assert.strictEqual(result.halt_reason, "operator: enough")
+        assert.isTrue(Option.isNone(yield* Effect.flatMap(CheckpointStore, (store) => store.pendingStop("r"))))
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("interrupting the mission fiber still writes a true final checkpoint", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal() }, script(never, { latency_ms: 1000 })).pipe(Effect.fork)
+        yield* TestClock.adjust("2500 millis")
+        const exit = yield* Fiber.interrupt(fiber)
+        assert.isTrue(Exit.isInterrupted(exit))
+        const checkpoint = yield* loadCheckpoint("r")
+        assert.strictEqual(checkpoint.status, "halted")
+        assert.strictEqual(checkpoint.halt_reason, "interrupted")
+        assert.strictEqual(checkpoint.usage.iterations, 2)
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("heartbeat", () => {
+    it.effect("beats on iteration 1 and then every interval, even during a slow first step", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), heartbeatInterval: "10 seconds", policy: { max_iterations: 1 } },
+          script(never, { latency_ms: 25_000 })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("25 seconds")
+        const { events } = yield* Fiber.join(fiber)
+        const kinds = events.map((e) => e.kind).filter((k) => k === "heartbeat" || k === "iteration")
+        assert.deepStrictEqual(kinds, ["heartbeat", "heartbeat", "heartbeat", "iteration"])
+        assert.deepStrictEqual(ofKind(events, "heartbeat").map((e) => e.usage.seconds), [0, 10, 20])
+        assert.deepStrictEqual(ofKind(events, "heartbeat").map((e) => e.iteration), [1, 1, 1])
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("heartbeats are durable at once, not with the next iteration", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal(), heartbeatInterval: "10 seconds" }, script(never, { latency_ms: 60_000 }))
+          .pipe(Effect.fork)
+        yield* TestClock.adjust("15 seconds")
+        const stored = yield* Effect.flatMap(CheckpointStore, (store) => store.events("r", 0))
+        assert.deepStrictEqual(stored.map((e) => e.event.kind), ["run_started", "heartbeat", "heartbeat"])
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("stream", () => {
+    it.effect("emits the run's events live, ending with the result", () =>
+      Effect.gen(function*() {
+        const events = yield* Mission.stream({ runId: "s", goal: goal(2) }).pipe(Stream.runCollect)
+        const kinds = [...events].map((e) => e.kind)
+        assert.strictEqual(kinds[0], "run_started")
+        assert.strictEqual(kinds[kinds.length - 1], "result")
+        assert.strictEqual(kinds.filter((k) => k === "iteration").length, 2)
+      }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
+
+    it.effect("fails the stream with the mission's error", () =>
+      Effect.gen(function*() {
+        const error = yield* Mission.stream({ runId: "ghost", resume: true }).pipe(Stream.runCollect, Effect.flip)
+        assert.strictEqual(error._tag, "RunNotFound")
+      }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
+  })
+})

@@ -1,0 +1,63 @@
+import { Effect, Layer, Ref, Schema } from "effect"
+import type { AutopilotEvent } from "../../src/domain/Event.js"
+import { Goal } from "../../src/domain/Goal.js"
+import { MockLlm, MockScript } from "../../src/llm/MockLlm.js"
+import * as Mission from "../../src/runtime/Mission.js"
+import { CheckpointStore } from "../../src/store/CheckpointStore.js"
+import * as Database from "../../src/store/Database.js"
+import { calculator } from "../../src/tools/Calculator.js"
+import * as Tool from "../../src/tools/Tool.js"
+import { Toolkit } from "../../src/tools/Tool.js"
+
+export const goal = (criteria = 2) =>
+  new Goal({
+    objective: "Explain three Python dict gotchas",
+    success_criteria: ["criterion 1", ...Array.from({ length: criteria - 1 }, (_, i) => `criterion ${i + 2}`)]
+  })
+
+type TurnInput = ConstructorParameters<typeof MockScript>[0]["turns"][number]
+
+/** A mock script; turns default to 1,000 input and 200 output tokens and no criterion met. */
+export const script = (
+  turns: ReadonlyArray<Partial<TurnInput>>,
+  options: { readonly model?: string; readonly latency_ms?: number; readonly repeat_last?: boolean } = {}
+) =>
+  new MockScript({
+    model: options.model ?? "gpt-4o-mini",
+    latency_ms: options.latency_ms ?? 0,
+    repeat_last: options.repeat_last ?? true,
+    turns: turns.map((turn) => ({
+      content: "working on it",
+      usage: { input_tokens: 1000, output_tokens: 200 },
+      tool_calls: [],
+      ...turn
+    }))
+  })
+
+/** The store and tools live for the whole test, so one test can run, crash and resume a mission. */
+export const environmentWith = (tools: ReadonlyArray<Tool.Tool>) =>
+  Layer.mergeAll(CheckpointStore.layer, Toolkit.layer(tools)).pipe(Layer.provideMerge(Database.layer(":memory:")))
+
+export const environment = environmentWith([calculator])
+
+/** A tool that answers at once; the calculator loads mathjs on first use, in real time, not TestClock time. */
+export const echo = Tool.make({
+  name: "echo",
+  description: "echoes its text",
+  parameters: Schema.Struct({ text: Schema.String }),
+  handler: ({ text }) => Effect.succeed(text)
+})
+
+/** Runs a mission on the given mock script, collecting every event it emits. */
+export const runMission = (options: Omit<Mission.MissionOptions, "onEvent">, mock?: MockScript) =>
+  Effect.gen(function*() {
+    const events = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+    const result = yield* Mission.run({
+      ...options,
+      onEvent: (event) => Ref.update(events, (es) => [...es, event])
+    }).pipe(Effect.provide(MockLlm.layer(mock)))
+    return { result, events: yield* Ref.get(events) }
+  })
+
+export const ofKind = <K extends AutopilotEvent["kind"]>(events: ReadonlyArray<AutopilotEvent>, kind: K) =>
+  events.filter((e): e is Extract<AutopilotEvent, { kind: K }> => e.kind === kind)
