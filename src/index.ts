@@ -13,6 +13,7 @@ export * from "./domain/Errors.js"
 export * as Events from "./domain/Event.js"
 export type { AutopilotEvent, EventKind } from "./domain/Event.js"
 export * from "./domain/Goal.js"
+export { Owner } from "./domain/Owner.js"
 export * from "./domain/RunStatus.js"
 export * from "./domain/Step.js"
 

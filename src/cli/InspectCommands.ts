@@ -144,6 +144,11 @@ export const stop = Command.make(
         if (checkpoint.status !== "running") {
           return yield* new BadInput({ message: `run "${runId}" is not running (it is ${checkpoint.status}); there is nothing to stop` })
         }
+        if (checkpoint.owner !== null && !checkpoint.owner.isAlive) {
+          return yield* new BadInput({
+            message: `run "${runId}" is not running in any process (process ${checkpoint.owner.pid} is gone); \`autopilot resume ${runId}\` continues it`
+          })
+        }
         yield* store.requestStop(runId, reason, new Date(yield* Clock.currentTimeMillis).toISOString())
         yield* Console.log(`stop requested for run ${runId}: it halts at its next iteration boundary`)
       }))

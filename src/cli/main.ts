@@ -16,7 +16,7 @@ const autopilot = Command.make("autopilot").pipe(
 const cli = Command.run(autopilot, { name: "autopilot", version })
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress"])
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 

@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "./Budget.js"
 import { Goal } from "./Goal.js"
+import { Owner } from "./Owner.js"
 import { RunStatus } from "./RunStatus.js"
 
 /**
@@ -17,6 +18,7 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   usage: BudgetUsage,
   criteria_met: Schema.Array(Schema.Boolean),
   output: Schema.String,
+  owner: Schema.optionalWith(Schema.NullOr(Owner), { default: () => null }),
   created_at: Schema.String,
   updated_at: Schema.String
 }) {}

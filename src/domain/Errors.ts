@@ -42,3 +42,14 @@ export class CorruptCheckpoint extends Schema.TaggedError<CorruptCheckpoint>()("
     return `the checkpoint of run "${this.run_id}" is corrupt (${this.error}); \`autopilot resume ${this.run_id}\` quarantines it and continues from the run's history`
   }
 }
+
+/** A run whose checkpoint is held by a process that is still alive. */
+export class RunInProgress extends Schema.TaggedError<RunInProgress>()("RunInProgress", {
+  run_id: Schema.String,
+  pid: Schema.Int,
+  host: Schema.String
+}) {
+  get message() {
+    return `run "${this.run_id}" is still running in process ${this.pid} on ${this.host}; stop it first (autopilot stop ${this.run_id})`
+  }
+}

@@ -4,9 +4,10 @@ import { Budget } from "../budget/Budget.js"
 import * as Pricing from "../budget/Pricing.js"
 import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
-import { BadInput, LlmError, RunAlreadyExists, RunNotFound } from "../domain/Errors.js"
+import { BadInput, LlmError, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
+import { Owner } from "../domain/Owner.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import { Step, type ToolCallRecord } from "../domain/Step.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
@@ -44,7 +45,7 @@ export interface MissionResult {
   readonly output: string
 }
 
-export type MissionError = BadInput | RunNotFound | RunAlreadyExists | SqlError.SqlError
+export type MissionError = BadInput | RunNotFound | RunAlreadyExists | RunInProgress | SqlError.SqlError
 
 interface Opened {
   readonly checkpoint: Checkpoint
@@ -99,17 +100,23 @@ const open = (options: MissionOptions, now: string) =>
         usage: BudgetUsage.zero,
         criteria_met: options.goal.success_criteria.map(() => false),
         output: "",
+        owner: Owner.current,
         created_at: now,
         updated_at: now
       })
       return { checkpoint, history: [] } satisfies Opened
     }
     if (loaded._tag === "Found") {
+      const { owner, status } = loaded.checkpoint
+      if (status === "running" && owner !== null && owner.isAlive) {
+        return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
+      }
       const checkpoint = new Checkpoint({
         ...loaded.checkpoint,
         policy: new BudgetPolicy({ ...loaded.checkpoint.policy, ...options.policy }),
         status: "running",
-        halt_reason: null
+        halt_reason: null,
+        owner: Owner.current
       })
       return { checkpoint, history: yield* store.recentSteps(runId, options.historyWindow ?? 6) } satisfies Opened
     }
@@ -136,6 +143,7 @@ const open = (options: MissionOptions, now: string) =>
         onSome: (step) => step.criteria_met
       }),
       output: Option.match(last, { onNone: () => "", onSome: (step) => step.answer }),
+      owner: Owner.current,
       created_at: first.at,
       updated_at: now
     })

@@ -179,6 +179,17 @@ describe("Mission", () => {
         assert.deepStrictEqual(yield* loadCheckpoint("r"), before)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("a run still held by a live process cannot be resumed by another session", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal() }, script(never, { latency_ms: 10_000 })).pipe(Effect.fork)
+        yield* TestClock.adjust("1 second")
+        const error = yield* Effect.flip(runMission({ runId: "r", resume: true }))
+        assert.strictEqual(error._tag, "RunInProgress")
+        yield* Fiber.interrupt(fiber)
+        const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 1 } }, script(never))
+        assert.strictEqual(result.iterations, 1)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("resuming an unknown run fails with RunNotFound", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(runMission({ runId: "ghost", resume: true }))
