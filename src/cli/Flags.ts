@@ -1,4 +1,4 @@
-import { Options } from "@effect/cli"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Effect, Option } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -25,9 +25,12 @@ export const budgetFlags = {
 
 export type BudgetFlags = { readonly [K in Axis]: Option.Option<string> }
 
+/** Plain decimal notation, exponent allowed (`2e6`); `Number()` alone would also take " 2 ", "0x2" and "". */
+const DECIMAL = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
+
 const parseCap = (axis: Axis, raw: string): Effect.Effect<number, BadInput> => {
   const { flag, integer, max } = AxisLimits[axis]
-  const value = raw.trim() === "" ? Number.NaN : Number(raw)
+  const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN
   return Number.isFinite(value) && value >= 0 && value <= max && (!integer || Number.isInteger(value))
     ? Effect.succeed(value)
     : Effect.fail(new BadInput({
@@ -44,8 +47,8 @@ export const policyOverrides = (flags: BudgetFlags): Effect.Effect<PolicyOverrid
     }))
 
 export const seconds = (flag: string, raw: string, min: number, max: number): Effect.Effect<number, BadInput> => {
-  const value = Number(raw)
-  return raw.trim() !== "" && Number.isFinite(value) && value >= min && value <= max
+  const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN
+  return Number.isFinite(value) && value >= min && value <= max
     ? Effect.succeed(value)
     : Effect.fail(new BadInput({ message: `${flag} must be a number of seconds from ${min} to ${max}, got "${raw}"` }))
 }
@@ -68,10 +71,19 @@ export const databasePath = (flag: Option.Option<string>) =>
       }).pipe(Effect.orDie)
   })
 
-export const format = Options.choice("format", ["text", "jsonl"]).pipe(
-  Options.withDescription("text for people, jsonl for one JSON event per line"),
-  Options.withDefault("text")
-)
+/**
+ * A flag with a fixed set of values, checked by us so that a wrong value gets a line naming the flag
+ * (@effect/cli's own message names only the allowed values).
+ */
+export const oneOf = <const A extends ReadonlyArray<string>>(name: string, values: A, description: string) => {
+  const flag = Options.text(name).pipe(Options.withDescription(`${description} (${values.join(" or ")})`), Options.withDefault(values[0]!))
+  return Options.mapEffect(flag, (raw) =>
+    values.includes(raw)
+      ? Effect.succeed(raw as A[number])
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${values.join(" or ")}, got "${raw}"`))))
+}
+
+export const format = oneOf("format", ["text", "jsonl"], "text for people, jsonl for one JSON event per line")
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 

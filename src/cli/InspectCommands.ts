@@ -8,7 +8,7 @@ import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 import { storeLayer, withExistingStore } from "./Store.js"
 
-const jsonFormat = Options.choice("format", ["text", "json"]).pipe(Options.withDefault("text"))
+const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
 /** A run's checkpoint, or a clear error if it is unknown or does not decode. */
 const checkpointOf = (runId: string) =>

@@ -18,10 +18,7 @@ import { storeLayer } from "./Store.js"
 
 const sessionFlags = {
   ...Flags.budgetFlags,
-  llm: Options.choice("llm", ["mock"]).pipe(
-    Options.withDescription("the model provider; the embedded deterministic mock needs no key or network"),
-    Options.withDefault("mock")
-  ),
+  llm: Flags.oneOf("llm", ["mock"], "the model provider; the embedded deterministic mock needs no key or network"),
   model: Options.text("model").pipe(Options.withDescription("model name passed to the provider"), Options.optional),
   mockScript: Options.file("mock-script").pipe(
     Options.withDescription("JSON script for the mock model (default: $AUTOPILOT_MOCK_SCRIPT)"),

@@ -188,8 +188,11 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
     const unpriced = new Set<string>()
     const haltRequested = yield* Deferred.make<string>()
 
-    const makeEvent = (body: EventBody) =>
-      Effect.gen(function*() {
+    // The heartbeat and halt fibers emit alongside the loop: numbering, publishing and queueing an event
+    // is one step, so consumers and the log see seq in order.
+    const publishing = yield* Effect.makeSemaphore(1)
+    const publish = <E>(body: EventBody, durably: (event: AutopilotEvent) => Effect.Effect<void, E>) =>
+      publishing.withPermits(1)(Effect.gen(function*() {
         // Field order is for people reading the JSONL: kind, run, seq and time first.
         const event = {
           kind: body.kind,
@@ -200,12 +203,12 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           remaining: yield* budget.remaining
         } as AutopilotEvent
         yield* onEvent(event)
-        return event
-      })
+        yield* durably(event)
+      }))
     /** Published now, made durable with the next commit. */
-    const emit = (body: EventBody) => Effect.flatMap(makeEvent(body), (event) => Ref.update(pending, (es) => [...es, event]))
+    const emit = (body: EventBody) => publish(body, (event) => Ref.update(pending, (es) => [...es, event]))
     /** Published and made durable now, outside any iteration's transaction. */
-    const emitDurable = (body: EventBody) => Effect.flatMap(makeEvent(body), (event) => store.appendEvents([event]))
+    const emitDurable = (body: EventBody) => publish(body, (event) => store.appendEvents([event]))
 
     const commit = (status: RunStatus, haltReason: string | null, step?: Step) =>
       Effect.gen(function*() {

@@ -13,7 +13,7 @@ const WorkspacePath = Schema.String.annotations({
 })
 
 /**
- * `read_file`, `write_file` and `list_files` confined to the folder `root`, which is created if missing.
+ * `read_file`, `write_file` and `list_files` confined to the folder `root`, which is created on first use.
  * Paths are relative to it; absolute paths, `..` escapes and symbolic links leading outside are refused.
  */
 export const workspaceTools = (
@@ -23,12 +23,12 @@ export const workspaceTools = (
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
 
-    // Failing to create the root is reported on each call, so a bad --workspace does not stop the run.
-    const realRoot = yield* fs.makeDirectory(root, { recursive: true }).pipe(
+    // Made on first use, so a run that never touches files (or never starts) leaves no folder behind;
+    // failing to make it is reported on each call, so a bad --workspace does not stop the run.
+    const realRoot = yield* Effect.cached(fs.makeDirectory(root, { recursive: true }).pipe(
       Effect.zipRight(fs.realPath(root)),
-      Effect.mapError((error) => new ToolError({ message: `workspace folder "${root}" is unusable: ${error.message}` })),
-      Effect.either
-    )
+      Effect.mapError((error) => new ToolError({ message: `workspace folder "${root}" is unusable: ${error.message}` }))
+    ))
 
     const outside = (requested: string) =>
       new ToolError({ message: `path "${requested}" is outside the workspace; paths must stay inside the workspace folder` })

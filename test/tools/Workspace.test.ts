@@ -26,14 +26,15 @@ const refusedOutside = (outcome: { readonly ok: boolean; readonly output: string
 }
 
 layer(NodeContext.layer)("workspace tools", (it) => {
-  it.scoped("creates the root and writes then reads files, making nested folders", () =>
+  it.scoped("creates the root on first use and writes then reads files, making nested folders", () =>
     Effect.gen(function*() {
       const { fs, path, root, toolkit } = yield* setup
-      assert.isTrue(yield* fs.exists(root))
+      assert.isFalse(yield* fs.exists(root))
       assert.deepStrictEqual(yield* toolkit.call("write_file", { path: "notes.txt", content: "hello ✓" }), {
         ok: true,
         output: "wrote 9 bytes to \"notes.txt\""
       })
+      assert.isTrue(yield* fs.exists(root))
       assert.deepStrictEqual(yield* toolkit.call("read_file", { path: "notes.txt" }), { ok: true, output: "hello ✓" })
       assert.isTrue((yield* toolkit.call("write_file", { path: "a/b/c.md", content: "deep" })).ok)
       assert.strictEqual(yield* fs.readFileString(path.join(root, "a", "b", "c.md")), "deep")
@@ -69,6 +70,7 @@ layer(NodeContext.layer)("workspace tools", (it) => {
   it.scoped("refuses symlinks that lead outside, for reads and writes", () =>
     Effect.gen(function*() {
       const { fs, outside, path, root, toolkit } = yield* setup
+      yield* fs.makeDirectory(root)
       yield* fs.symlink(outside, path.join(root, "link"))
       yield* fs.symlink(path.join(outside, "secret.txt"), path.join(root, "secret.txt"))
       yield* fs.symlink(path.join(outside, "new.txt"), path.join(root, "dangling.txt"))

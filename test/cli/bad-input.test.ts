@@ -1,0 +1,106 @@
+import * as fs from "node:fs"
+import { afterAll, afterEach, beforeAll, describe, it } from "vitest"
+import { cleanup, Sandbox, sandbox } from "./harness.js"
+
+afterEach(cleanup)
+
+/** A database holding one finished run, `base`, copied into the sandbox of each case that needs one. */
+let existing: Sandbox
+beforeAll(async () => {
+  existing = new Sandbox()
+  const made = await existing.run(["run", "base", "--criterion", "a", "--run-id", "base", "--max-iterations", "1"])
+  if (made.code !== 0) throw new Error(`could not make the base database: ${made.stderr.join("\n")}`)
+})
+afterAll(() => existing.dispose())
+
+interface Case {
+  readonly name: string
+  readonly args: ReadonlyArray<string>
+  /** What the one line on stderr must name. */
+  readonly mentions: RegExp
+  /** `fresh`: no database yet, and none may be made; `existing`: a copy of the base database, left as it was. */
+  readonly db: "fresh" | "existing"
+  readonly files?: Readonly<Record<string, string>>
+}
+
+const run = (...more: ReadonlyArray<string>) => ["run", "an objective", "--criterion", "a", ...more]
+
+const budgetCases: ReadonlyArray<Case> = [
+  ["--max-seconds", "31622401"],
+  ["--max-tool-calls", "1e10"],
+  ["--max-tokens", "1e13"],
+  ["--max-dollars", "1e7"],
+  ["--max-iterations", "1e10"]
+].flatMap(([flag, absurd]) =>
+  [["negative", "-1"], ["non-numeric", "ten"], ["absurd", absurd!]].map(([kind, value]): Case => ({
+    name: `${flag} ${kind} (${value})`,
+    args: run(flag!, value!),
+    mentions: new RegExp(`${flag}.*"${value!.replace(".", "\\.")}"`),
+    db: "fresh"
+  }))
+)
+
+const cases: ReadonlyArray<Case> = [
+  ...budgetCases,
+  { name: "a budget value on resume", args: ["resume", "base", "--max-tokens", "-5"], mentions: /--max-tokens.*"-5"/, db: "existing" },
+  { name: "empty objective", args: ["run", "", "--criterion", "a"], mentions: /objective/, db: "fresh" },
+  { name: "empty --criterion", args: run("--criterion", ""), mentions: /--criterion/, db: "fresh" },
+  { name: "blank --criterion", args: run("--criterion", "   "), mentions: /--criterion/, db: "fresh" },
+  { name: "missing mock script", args: run("--mock-script", "missing.json"), mentions: /mock script missing\.json/, db: "fresh" },
+  {
+    name: "malformed mock script JSON",
+    args: run("--mock-script", "bad.json"),
+    mentions: /mock script bad\.json is malformed/,
+    db: "fresh",
+    files: { "bad.json": "{\"turns\": [" }
+  },
+  {
+    name: "mock script with zero turns",
+    args: run("--mock-script", "empty.json"),
+    mentions: /mock script empty\.json.*turns/,
+    db: "fresh",
+    files: { "empty.json": "{\"latency_ms\": 0, \"turns\": []}" }
+  },
+  ...["resume", "show", "stop", "events"].flatMap((command) =>
+    (["fresh", "existing"] as const).map((db): Case => ({
+      name: `${command} of an unknown run id (${db} database)`,
+      args: [command, "no-such-run"],
+      mentions: /no run with id "no-such-run"/,
+      db
+    }))
+  ),
+  { name: "unknown flag", args: run("--no-such-flag"), mentions: /--no-such-flag/, db: "fresh" },
+  { name: "bad --format for run", args: run("--format", "xml"), mentions: /--format must be text or jsonl, got "xml"/, db: "fresh" },
+  { name: "bad --format for show", args: ["show", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
+  { name: "unknown --llm", args: run("--llm", "gpt"), mentions: /--llm must be mock, got "gpt"/, db: "fresh" },
+  { name: "a hexadecimal budget", args: run("--max-iterations", "0x2"), mentions: /--max-iterations.*"0x2"/, db: "fresh" },
+  { name: "a padded budget", args: run("--max-iterations", " 2 "), mentions: /--max-iterations.*" 2 "/, db: "fresh" },
+  { name: "bad run id", args: run("--run-id", "no spaces allowed"), mentions: /run id "no spaces allowed"/, db: "fresh" }
+]
+
+describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", { timeout: 60_000 }, () => {
+  it.for(cases)("$name", async (testCase, context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    for (const [name, content] of Object.entries(testCase.files ?? {})) sb.writeFile(name, content)
+    if (testCase.db === "existing") fs.copyFileSync(existing.db, sb.db)
+    const before = { files: sb.files(), db: testCase.db === "existing" ? fs.readFileSync(sb.db) : undefined }
+
+    const finished = await sb.run(testCase.args)
+
+    expect(finished.code).toBe(2)
+    expect(finished.stdout).toEqual([])
+    expect(finished.stderr).toHaveLength(1)
+    expect(finished.stderr[0]!.trim()).not.toBe("")
+    expect(finished.stderr[0]).not.toMatch(/^\s+at /)
+    expect(finished.stderr[0]).toMatch(testCase.mentions)
+    // No database made, and no workspace folder either.
+    expect(sb.files()).toEqual(before.files)
+    if (before.db === undefined) {
+      expect(fs.existsSync(sb.db)).toBe(false)
+    } else {
+      expect(fs.readFileSync(sb.db).equals(before.db)).toBe(true)
+      expect(sb.files().filter((f) => f.startsWith("a.db"))).toEqual(["a.db"])
+    }
+  })
+})

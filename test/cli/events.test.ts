@@ -1,0 +1,114 @@
+import { afterEach, describe, it } from "vitest"
+import { Axes, type CliEvent, cleanup, ISO_TIME, sandbox, slowScript } from "./harness.js"
+
+afterEach(cleanup)
+
+const bySeq = (events: ReadonlyArray<CliEvent>) => [...events].sort((a, b) => a.seq - b.seq)
+
+describe.concurrent("events", { timeout: 60_000 }, () => {
+  it("--format jsonl: every line is an event with the full envelope; the default mock completes 2 criteria in 2 iterations", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const cli = sb.start(["run", "obj", "--criterion", "a", "--criterion", "b", "--format", "jsonl"])
+    const exit = await cli.waitForExit()
+
+    expect(exit.code).toBe(0)
+    expect(exit.stderr).toEqual([])
+    const events = cli.events()
+    const runId = events[0]!.run_id
+    expect(runId).toMatch(/^run-/)
+    events.forEach((event, i) => {
+      expect(typeof event.kind).toBe("string")
+      expect(event.run_id).toBe(runId)
+      expect(event.at).toMatch(ISO_TIME)
+      expect(new Date(event.at).toISOString()).toBe(event.at)
+      expect(event.seq).toBe(i)
+      expect(Object.keys(event.remaining).sort()).toEqual([...Axes].sort())
+      for (const axis of Axes) expect(typeof event.remaining[axis]).toBe("number")
+    })
+    expect(events[0]).toMatchObject({ kind: "run_started", resuming: false, iterations: 0 })
+    expect(events.filter((e) => e.kind === "iteration").map((e) => e.iteration)).toEqual([1, 2])
+    expect(events.filter((e) => e.kind === "result")).toHaveLength(1)
+    expect(events.at(-1)).toMatchObject({
+      kind: "result",
+      status: "completed",
+      halt_reason: null,
+      iterations: 2,
+      criteria_met: [true, true],
+      usage: { iterations: 2 },
+      remaining: { iterations: 198 }
+    })
+    expect(await sb.show(runId)).toMatchObject({ status: "completed", iterations: 2, halt_reason: null })
+  })
+
+  it("--format jsonl: a disabled axis has remaining null in every event", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const cli = sb.start(["run", "obj", "--criterion", "a", "--max-dollars", "0", "--max-tool-calls", "0", "--format", "jsonl"])
+    const exit = await cli.waitForExit()
+
+    expect(exit.code).toBe(0)
+    for (const event of cli.events()) {
+      expect(event.remaining).toMatchObject({ dollars: null, tool_calls: null })
+      expect(typeof event.remaining.tokens).toBe("number")
+    }
+  })
+
+  it("events replays exactly the events the run printed", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const cli = sb.start(["run", "obj", "--criterion", "a", "--criterion", "b", "--criterion", "c", "--run-id", "r", "--format", "jsonl"])
+    expect((await cli.waitForExit()).code).toBe(0)
+
+    const replay = sb.start(["events", "r", "--format", "jsonl"])
+    expect((await replay.waitForExit()).code).toBe(0)
+
+    expect(bySeq(replay.events())).toEqual(bySeq(cli.events()))
+  })
+
+  it("events --follow started mid-run exits by itself once the run ends, having printed every event up to the result", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const script = sb.writeFile("script.json", slowScript({ latency_ms: 150, criteria_met: [true, false] }))
+    const cli = sb.start(["run", "obj", "--criterion", "a", "--criterion", "b", "--run-id", "f", "--mock-script", script, "--format", "jsonl"])
+    await cli.nth("iteration", 1)
+    const follow = sb.start(["events", "f", "--follow", "--format", "jsonl"])
+    await follow.nth("iteration", 1)
+    expect(cli.running).toBe(true)
+
+    cli.signal("SIGTERM")
+    expect((await cli.waitForExit()).code).toBe(3)
+    const followed = await follow.waitForExit(10_000)
+
+    expect(followed.code).toBe(0)
+    const events = follow.events()
+    expect(events.at(-1)).toMatchObject({ kind: "result", status: "partial", halt_reason: "halted by SIGTERM" })
+    expect(events.map((e) => e.seq).sort((a, b) => a - b)).toEqual(cli.events().map((e) => e.seq))
+  })
+
+  it("heartbeats arrive on iteration 1 before its iteration event, then every interval", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const script = sb.writeFile("script.json", slowScript({ latency_ms: 700, criteria_met: [false] }))
+    const cli = sb.start([
+      "run", "obj", "--criterion", "a", "--heartbeat-seconds", "0.2", "--max-iterations", "2",
+      "--mock-script", script, "--format", "jsonl"
+    ])
+    const exit = await cli.waitForExit()
+
+    expect(exit.code).toBe(4)
+    const events = cli.events()
+    const firstIteration = events.findIndex((e) => e.kind === "iteration")
+    const heartbeats = events.filter((e) => e.kind === "heartbeat")
+    expect(firstIteration).toBeGreaterThan(0)
+    expect(heartbeats[0]).toMatchObject({ iteration: 1, usage: { iterations: 0 }, criteria_met: [false] })
+    expect(events.slice(0, firstIteration).filter((e) => e.kind === "heartbeat").length).toBeGreaterThanOrEqual(2)
+    expect(events.slice(firstIteration).filter((e) => e.kind === "heartbeat" && e.iteration === 2).length).toBeGreaterThanOrEqual(1)
+    for (const beat of heartbeats) {
+      expect(beat.usage.iterations).toBe(beat.iteration - 1)
+      expect(Object.keys(beat.usage).sort()).toEqual([...Axes].sort())
+    }
+    const gaps = heartbeats.slice(1).map((beat, i) => Date.parse(beat.at) - Date.parse(heartbeats[i]!.at))
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(150)
+  })
+})
