@@ -60,8 +60,9 @@ interface Outcome {
 
 const isoNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
-/** Transient model failures are retried with backoff, five attempts in all, on the Effect Clock. */
-const retrySchedule = Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
+/** Transient model failures are retried with backoff on the Effect Clock, five attempts in all. */
+const maxAttempts = 5
+const retrySchedule = Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(maxAttempts - 1)))
 
 /** The first line of prose in an answer, skipping markdown headings and fences. */
 const summaryOf = (text: string) => {
@@ -234,16 +235,13 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           maxOutputTokens: remaining.tokens ?? undefined,
           metadata: { run_id: runId, iteration, criteria: criteriaCount }
         }).pipe(
-          Effect.retry({
-            schedule: retrySchedule.pipe(
-              Schedule.tapInput((error: LlmError) =>
-                Ref.updateAndGet(attempts, (n) => n + 1).pipe(
-                  Effect.flatMap((attempt) => emit({ kind: "model_retry", iteration, attempt, error: error.message }))
-                )
-              )
-            ),
-            while: (error) => error.transient
-          })
+          Effect.tapError((error) =>
+            Effect.flatMap(Ref.updateAndGet(attempts, (n) => n + 1), (attempt) =>
+              error.transient && attempt < maxAttempts
+                ? emit({ kind: "model_retry", iteration, attempt, error: error.message })
+                : Effect.void)
+          ),
+          Effect.retry({ schedule: retrySchedule, while: (error) => error.transient })
         )
         const tokens = response.usage.input_tokens + response.usage.output_tokens
         const price = Pricing.priceOf(response.model)

@@ -246,6 +246,15 @@ describe("Mission", () => {
         assert.deepStrictEqual(ofKind(events, "model_retry").map((e) => [e.attempt, e.error]), [[1, "503 upstream"], [2, "503 upstream"]])
       }).pipe(Effect.provide(environment)))
 
+    it.effect("an error that will not succeed on retry fails the run at once", () =>
+      Effect.gen(function*() {
+        const { events, result } = yield* runMission({ runId: "r", goal: goal() }, script(never, { repeat_last: false }))
+        assert.strictEqual(result.status, "failed")
+        assert.strictEqual(result.iterations, 1)
+        assert.strictEqual(result.halt_reason, "model call failed: mock script exhausted after 1 turns")
+        assert.strictEqual(ofKind(events, "model_retry").length, 0)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("a call that keeps failing ends the run as failed, with the error as its halt reason", () =>
       Effect.gen(function*() {
         const fiber = yield* runMission({ runId: "r", goal: goal() }, script([{ error: "connection reset" }])).pipe(Effect.fork)
@@ -253,7 +262,7 @@ describe("Mission", () => {
         const { events, result } = yield* Fiber.join(fiber)
         assert.strictEqual(result.status, "failed")
         assert.strictEqual(result.halt_reason, "model call failed: connection reset")
-        assert.strictEqual(ofKind(events, "model_retry").length, 5)
+        assert.deepStrictEqual(ofKind(events, "model_retry").map((e) => e.attempt), [1, 2, 3, 4])
         assert.strictEqual((yield* loadCheckpoint("r")).status, "failed")
       }).pipe(Effect.provide(environment)))
   })
