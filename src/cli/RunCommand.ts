@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Fiber, Layer, Option, ParseResult, Ref, Schema } from "effect"
+import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -13,7 +13,7 @@ import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
-import { haltOnSignal } from "./Signals.js"
+import * as Signals from "./Signals.js"
 import { storeLayer } from "./Store.js"
 
 const sessionFlags = {
@@ -72,24 +72,19 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
 
     const tools = Layer.effect(Toolkit, Effect.map(defaultTools(path.resolve(workspace)), Toolkit.make))
     const result = yield* Effect.scoped(Effect.gen(function*() {
-      const mission = yield* Ref.make(Option.none<Fiber.RuntimeFiber<Mission.MissionResult, Mission.MissionError>>())
-      const halt = yield* haltOnSignal(Ref.get(mission).pipe(Effect.flatMap(Option.match({
-        onNone: () => Effect.void,
-        onSome: Fiber.interruptFork
-      }))))
-      const fiber = yield* Mission.run({
+      const signals = yield* Signals.listen
+      return yield* Mission.run({
         runId,
         goal,
         resume,
         policy,
         model: Option.getOrUndefined(flags.model),
-        halt,
+        halt: signals.halt,
+        haltNow: signals.haltNow,
         haltGrace: `${grace} seconds`,
         heartbeatInterval: `${heartbeat} seconds`,
         onEvent: (event) => Console.log(print(event))
-      }).pipe(Effect.fork)
-      yield* Ref.set(mission, Option.some(fiber))
-      return yield* Fiber.join(fiber)
+      })
     })).pipe(Effect.provide(Layer.mergeAll(llm, tools, storeLayer(dbPath))))
 
     if (flags.format === "text" && result.output !== "") yield* Console.log(`\n${result.output}`)

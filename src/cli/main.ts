@@ -69,8 +69,8 @@ process.stderr.on("error", () => {})
 const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
 Effect.runFork(program).addObserver((exit) => {
   clearInterval(keepAlive)
-  if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) {
-    process.stderr.write(`autopilot: ${messageOf(Cause.squash(exit.cause))}\n`)
+  if (Exit.isFailure(exit)) {
+    process.stderr.write(`autopilot: ${Exit.isInterrupted(exit) ? "interrupted" : messageOf(Cause.squash(exit.cause))}\n`)
     process.exitCode = 1
   }
 })

@@ -1,5 +1,5 @@
 import type { SqlError } from "@effect/sql"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Schedule, Stream, Take } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, ParseResult, Queue, Ref, Schedule, Schema, Stream, Take } from "effect"
 import { Budget } from "../budget/Budget.js"
 import * as Pricing from "../budget/Pricing.js"
 import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
@@ -9,7 +9,7 @@ import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import { Owner } from "../domain/Owner.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
-import { Step, type ToolCallRecord } from "../domain/Step.js"
+import { Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import { Toolkit } from "../tools/Tool.js"
@@ -25,13 +25,16 @@ export interface MissionOptions {
   readonly policy?: PolicyOverrides | undefined
   readonly resume?: boolean | undefined
   readonly model?: string | undefined
-  /** Completes with a reason when the run should halt, e.g. on a signal. */
+  /** Completes with a reason when the run should halt at its next iteration boundary, e.g. on a signal. */
   readonly halt?: Effect.Effect<string> | undefined
-  /** How long an in-flight iteration may go on after a halt request before it is interrupted. */
+  /** How long the iteration in flight may go on after a halt request before it is interrupted. */
   readonly haltGrace?: Duration.DurationInput | undefined
+  /** Completes when a requested halt must not wait out the grace period (a second signal). */
+  readonly haltNow?: Effect.Effect<void> | undefined
   readonly heartbeatInterval?: Duration.DurationInput | undefined
   /** How many earlier iterations the model sees. */
   readonly historyWindow?: number | undefined
+  /** Receives every event once it is durable, in `seq` order. */
   readonly onEvent?: ((event: AutopilotEvent) => Effect.Effect<void>) | undefined
 }
 
@@ -50,7 +53,16 @@ export type MissionError = BadInput | RunNotFound | RunAlreadyExists | RunInProg
 interface Opened {
   readonly checkpoint: Checkpoint
   readonly history: ReadonlyArray<Step>
-  readonly quarantined?: { readonly id: number; readonly error: string; readonly recoveredFrom: string }
+  /** The row as loaded, which the session claims only if no one changed it meanwhile. */
+  readonly expected: string | Uint8Array | undefined
+  readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
+}
+
+/** What one iteration produced before it is counted; an iteration cut short leaves nothing behind. */
+interface Attempt {
+  readonly response: LlmResponse
+  readonly toolCalls: ReadonlyArray<ToolCallRecord>
+  readonly verdict: Either.Either<Verdict, string>
 }
 
 interface Outcome {
@@ -77,12 +89,37 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
   return `unexpected error: ${error instanceof Error ? error.message : String(error)}`
 }
 
-/** Loads the run to continue, or makes a new one; a checkpoint that does not decode is quarantined. */
+const decodePolicy = Schema.decodeUnknown(BudgetPolicy)
+
+/** Library callers get the same one-line BadInput for a bad cap as the CLI gives. */
+const policyOf = (fields: PolicyOverrides) =>
+  decodePolicy(fields).pipe(
+    Effect.mapError((e) =>
+      new BadInput({
+        message: `budget policy ${
+          ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => `${i.path.join(".")} ${i.message}`).join("; ")
+        }`
+      })
+    )
+  )
+
+/** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
+const latest = (a: BudgetUsage, b: BudgetUsage) =>
+  new BudgetUsage({
+    seconds: Math.max(a.seconds, b.seconds),
+    tool_calls: Math.max(a.tool_calls, b.tool_calls),
+    tokens: Math.max(a.tokens, b.tokens),
+    dollars: Math.max(a.dollars, b.dollars),
+    iterations: Math.max(a.iterations, b.iterations)
+  }, true)
+
+/** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
 const open = (options: MissionOptions, now: string) =>
   Effect.gen(function*() {
     const store = yield* CheckpointStore
     const runId = options.runId
     const loaded = yield* store.load(runId)
+    const history = store.recentSteps(runId, options.historyWindow ?? 6)
     if (!options.resume) {
       if (loaded._tag !== "Missing") {
         return yield* new RunAlreadyExists({
@@ -95,7 +132,7 @@ const open = (options: MissionOptions, now: string) =>
         version: 1,
         run_id: runId,
         goal: options.goal,
-        policy: new BudgetPolicy(options.policy ?? {}),
+        policy: yield* policyOf(options.policy ?? {}),
         status: "running",
         halt_reason: null,
         usage: BudgetUsage.zero,
@@ -105,61 +142,60 @@ const open = (options: MissionOptions, now: string) =>
         created_at: now,
         updated_at: now
       })
-      return { checkpoint, history: [] } satisfies Opened
+      return { checkpoint, history: [], expected: undefined } satisfies Opened
     }
     if (loaded._tag === "Found") {
-      const { owner, status } = loaded.checkpoint
+      const { owner, status, usage } = loaded.checkpoint
       if (status === "running" && owner !== null && owner.isAlive) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }
+      // A session killed mid-iteration spent more than its last checkpoint says; its heartbeats know.
+      const spent = status === "running"
+        ? Option.match(yield* store.lastHeartbeatUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
+        : usage
       const checkpoint = new Checkpoint({
         ...loaded.checkpoint,
-        policy: new BudgetPolicy({ ...loaded.checkpoint.policy, ...options.policy }),
+        policy: yield* policyOf({ ...loaded.checkpoint.policy, ...options.policy }),
         status: "running",
         halt_reason: null,
+        usage: spent,
         owner: Owner.current
       })
-      return { checkpoint, history: yield* store.recentSteps(runId, options.historyWindow ?? 6) } satisfies Opened
+      return { checkpoint, history: yield* history, expected: loaded.raw } satisfies Opened
     }
     // The checkpoint is corrupt or gone: rebuild the run from its append-only history.
     const sessions = (yield* store.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
     const first = sessions[0]
-    const latest = sessions[sessions.length - 1]
-    if (first === undefined || latest === undefined) {
+    const latestSession = sessions[sessions.length - 1]
+    if (first === undefined || latestSession === undefined) {
       if (loaded._tag === "Missing") return yield* new RunNotFound({ run_id: runId })
       return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
     }
-    const quarantineId = loaded._tag === "Corrupt" ? yield* store.quarantine(runId, loaded.error, now) : 0
+    const goal = latestSession.goal
     const last = yield* store.lastStep(runId)
+    const from = Option.match(last, {
+      onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", label: "start" }),
+      onSome: (step) => ({ usage: step.usage, criteria_met: step.criteria_met, output: step.answer, label: `iteration ${step.iteration}` })
+    })
     const checkpoint = new Checkpoint({
       version: 1,
       run_id: runId,
-      goal: latest.goal,
-      policy: new BudgetPolicy({ ...latest.policy, ...options.policy }),
+      goal,
+      policy: yield* policyOf({ ...latestSession.policy, ...options.policy }),
       status: "running",
       halt_reason: null,
-      usage: Option.match(last, { onNone: () => BudgetUsage.zero, onSome: (step) => step.usage }),
-      criteria_met: Option.match(last, {
-        onNone: () => latest.goal.success_criteria.map(() => false),
-        onSome: (step) => step.criteria_met
-      }),
-      output: Option.match(last, { onNone: () => "", onSome: (step) => step.answer }),
+      usage: from.usage,
+      criteria_met: from.criteria_met,
+      output: from.output,
       owner: Owner.current,
       created_at: first.at,
       updated_at: now
     })
     return {
       checkpoint,
-      history: yield* store.recentSteps(runId, options.historyWindow ?? 6),
-      ...(loaded._tag === "Corrupt"
-        ? {
-          quarantined: {
-            id: quarantineId,
-            error: loaded.error,
-            recoveredFrom: Option.match(last, { onNone: () => "start", onSome: (step) => `iteration ${step.iteration}` })
-          }
-        }
-        : {})
+      history: yield* history,
+      expected: loaded._tag === "Corrupt" ? loaded.raw : undefined,
+      ...(loaded._tag === "Corrupt" ? { corrupt: { error: loaded.error, recoveredFrom: from.label } } : {})
     } satisfies Opened
   })
 
@@ -174,28 +210,29 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
     const toolkit = yield* Toolkit
     const runId = options.runId
     const onEvent = options.onEvent ?? (() => Effect.void)
+    const window = options.historyWindow ?? 6
 
     const opened = yield* open(options, yield* isoNow)
     const goal = opened.checkpoint.goal
     const criteriaCount = goal.success_criteria.length
     const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)
-    const policy = budget.policy
 
     const seq = yield* Ref.make(yield* store.nextSeq(runId))
-    const pending = yield* Ref.make<Array<AutopilotEvent>>([])
+    const pending = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
     const criteriaMet = yield* Ref.make<ReadonlyArray<boolean>>(opened.checkpoint.criteria_met)
     const output = yield* Ref.make(opened.checkpoint.output)
     const history = yield* Ref.make<ReadonlyArray<Step>>(opened.history)
     const unpriced = new Set<string>()
     const haltRequested = yield* Deferred.make<string>()
 
-    // The heartbeat and halt fibers emit alongside the loop: numbering, publishing and queueing an event
-    // is one step, so consumers and the log see seq in order.
-    const publishing = yield* Effect.makeSemaphore(1)
-    const publish = <E>(body: EventBody, durably: (event: AutopilotEvent) => Effect.Effect<void, E>) =>
-      publishing.withPermits(1)(Effect.gen(function*() {
+    // An event is published only once it is durable, and numbering, writing and publishing are one step:
+    // whoever watches, live or by replaying the log, sees the same events in the same order, and a seq
+    // that was ever shown is never handed out again.
+    const events = yield* Effect.makeSemaphore(1)
+    const stamp = (body: EventBody) =>
+      Effect.gen(function*() {
         // Field order is for people reading the JSONL: kind, run, seq and time first.
-        const event = {
+        return {
           kind: body.kind,
           run_id: runId,
           seq: yield* Ref.getAndUpdate(seq, (n) => n + 1),
@@ -203,17 +240,22 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           ...(body as Omit<EventBody, "kind">),
           remaining: yield* budget.remaining
         } as AutopilotEvent
+      })
+    const publish = (written: ReadonlyArray<AutopilotEvent>) => Effect.forEach(written, onEvent, { discard: true })
+    /** Written and published now, on its own. */
+    const emitNow = (body: EventBody) =>
+      events.withPermits(1)(Effect.gen(function*() {
+        const event = yield* stamp(body)
+        yield* store.appendEvents([event])
         yield* onEvent(event)
-        yield* durably(event)
       }))
-    /** Published now, made durable with the next commit. */
-    const emit = (body: EventBody) => publish(body, (event) => Ref.update(pending, (es) => [...es, event]))
-    /** Published and made durable now, outside any iteration's transaction. */
-    const emitDurable = (body: EventBody) => publish(body, (event) => store.appendEvents([event]))
+    /** Written and published with the next checkpoint. */
+    const emit = (body: EventBody) =>
+      events.withPermits(1)(Effect.flatMap(stamp(body), (event) => Ref.update(pending, (es) => [...es, event])))
 
-    const commit = (status: RunStatus, haltReason: string | null, step?: Step) =>
+    const snapshot = (status: RunStatus, haltReason: string | null) =>
       Effect.gen(function*() {
-        const checkpoint = new Checkpoint({
+        return new Checkpoint({
           ...opened.checkpoint,
           status,
           halt_reason: haltReason,
@@ -221,9 +263,16 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           criteria_met: yield* Ref.get(criteriaMet),
           output: yield* Ref.get(output),
           updated_at: yield* isoNow
-        })
-        yield* store.commit({ checkpoint, step, events: yield* Ref.getAndSet(pending, []) })
+        }, true)
       })
+
+    const commit = (status: RunStatus, haltReason: string | null, step?: Step) =>
+      events.withPermits(1)(Effect.gen(function*() {
+        const written = yield* Ref.get(pending)
+        yield* store.commit({ checkpoint: yield* snapshot(status, haltReason), step, events: written })
+        yield* Ref.set(pending, [])
+        yield* publish(written)
+      }))
 
     const callModel = (request: Omit<LlmRequest, "metadata" | "model" | "maxOutputTokens">, iteration: number) =>
       Effect.gen(function*() {
@@ -238,38 +287,36 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           Effect.tapError((error) =>
             Effect.flatMap(Ref.updateAndGet(attempts, (n) => n + 1), (attempt) =>
               error.transient && attempt < maxAttempts
-                ? emit({ kind: "model_retry", iteration, attempt, error: error.message })
+                ? emitNow({ kind: "model_retry", iteration, attempt, error: error.message })
                 : Effect.void)
           ),
-          Effect.retry({ schedule: retrySchedule, while: (error) => error.transient })
+          Effect.retry({ schedule: retrySchedule, while: (error) => error._tag === "LlmError" && error.transient })
         )
-        const tokens = response.usage.input_tokens + response.usage.output_tokens
         const price = Pricing.priceOf(response.model)
         if (response.cost_usd === undefined && Option.isNone(price) && !unpriced.has(response.model)) {
           unpriced.add(response.model)
-          yield* emit({ kind: "model_unpriced", model: response.model })
+          yield* emitNow({ kind: "model_unpriced", model: response.model })
         }
-        const dollars = response.cost_usd ??
-          Option.match(price, { onNone: () => 0, onSome: (p) => Pricing.costOf(p, response.usage) })
-        yield* budget.charge({ tokens, dollars })
+        yield* budget.charge({
+          tokens: response.usage.input_tokens + response.usage.output_tokens,
+          dollars: response.cost_usd ?? Option.match(price, { onNone: () => 0, onSome: (p) => Pricing.costOf(p, response.usage) })
+        })
         return response
       })
 
     const runTools = (response: LlmResponse, iteration: number) =>
-      Effect.gen(function*() {
-        const records: Array<ToolCallRecord> = []
-        for (const call of response.tool_calls) {
+      Effect.forEach(response.tool_calls, (call) =>
+        Effect.gen(function*() {
           // A call the budget has no room for is not run and not charged; the model is told why.
           const record: ToolCallRecord = (yield* budget.takeToolCall)
             ? { name: call.name, arguments: call.arguments, ...(yield* toolkit.call(call.name, call.arguments)) }
             : { name: call.name, arguments: call.arguments, ok: false, output: "not run: the tool-call budget is spent" }
-          records.push(record)
-          yield* emit({ kind: "tool_call", iteration, ...record })
-        }
-        return records
-      })
+          // Tool calls act on the world, so they are on record at once, even if the iteration is cut short.
+          yield* emitNow({ kind: "tool_call", iteration, ...record })
+          return record
+        }))
 
-    const iterate = (iteration: number) =>
+    const attempt = (iteration: number) =>
       Effect.gen(function*() {
         const before = yield* Ref.get(criteriaMet)
         const response = yield* callModel({
@@ -288,18 +335,21 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           }),
           tools: []
         }, iteration)
-        const verdict = parseVerdict(reply.content, criteriaCount)
-        // A criterion once verified stays verified: judges see one iteration, not the whole run.
+        return { response, toolCalls, verdict: parseVerdict(reply.content, criteriaCount) } satisfies Attempt
+      })
+
+    /** Counts a finished attempt: the step, its events and the checkpoint go out in one transaction. */
+    const record = (iteration: number, { response, toolCalls, verdict }: Attempt) =>
+      Effect.gen(function*() {
+        const before = yield* Ref.get(criteriaMet)
+        // A criterion once verified stays verified: a judge sees one iteration, not the whole run.
         const after = Either.match(verdict, {
           onLeft: () => before,
           onRight: (v) => before.map((met, i) => met || v.criteria_met[i] === true)
         })
-        const newlyMet = goal.success_criteria.flatMap((criterion, index) =>
-          after[index] && !before[index] ? [{ index, criterion }] : []
-        )
-        if (newlyMet.length > 0) yield* emit({ kind: "criteria_satisfied", iteration, newly_met: newlyMet, criteria_met: after })
+        const newlyMet = goal.success_criteria.flatMap((criterion, index) => (after[index] && !before[index] ? [{ index, criterion }] : []))
         const usage = yield* budget.charge({ iterations: 1 })
-        return new Step({
+        const step = new Step({
           iteration,
           at: yield* isoNow,
           model: response.model,
@@ -308,7 +358,19 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           verdict: Either.match(verdict, { onLeft: (e) => e, onRight: (v) => v.notes }),
           usage,
           criteria_met: after
+        }, true)
+        yield* Ref.set(criteriaMet, after)
+        yield* Ref.set(output, response.content)
+        yield* Ref.update(history, (h) => [...h, step].slice(-window))
+        if (newlyMet.length > 0) yield* emit({ kind: "criteria_satisfied", iteration, newly_met: newlyMet, criteria_met: after })
+        yield* emit({
+          kind: "iteration",
+          iteration,
+          usage,
+          criteria_met: after,
+          summary: `${summaryOf(response.content)}${toolCalls.length > 0 ? ` (${toolCalls.length} tool calls)` : ""}`
         })
+        yield* commit("running", null, step)
       })
 
     /** Why the run must stop before its next iteration, if it must. */
@@ -327,9 +389,10 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
       return Option.none<Outcome>()
     })
 
-    const haltGrace = Deferred.await(haltRequested).pipe(
-      Effect.zipRight(Effect.sleep(options.haltGrace ?? "5 seconds")),
-      Effect.as(Option.none<Step>())
+    /** After a halt request, the iteration in flight gets the grace period, or none if told so. */
+    const graceOver = Deferred.await(haltRequested).pipe(
+      Effect.zipRight(Effect.race(Effect.sleep(options.haltGrace ?? "5 seconds"), options.haltNow ?? Effect.never)),
+      Effect.as(Option.none<Attempt>())
     )
 
     const loop = Effect.gen(function*() {
@@ -337,25 +400,14 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
         const stop = yield* boundary
         if (Option.isSome(stop)) return stop.value
         const iteration = (yield* budget.usage).iterations + 1
-        const work = iterate(iteration)
+        const work = attempt(iteration)
         // The wall-clock axis bounds the iteration in flight, not only the boundary after it.
         const bounded = Option.match(yield* budget.timeLeft, {
           onNone: () => Effect.asSome(work),
           onSome: (left) => Effect.timeoutOption(work, left)
         })
-        const step = yield* Effect.raceFirst(bounded, haltGrace)
-        if (Option.isNone(step)) continue
-        yield* Ref.set(criteriaMet, step.value.criteria_met)
-        yield* Ref.set(output, step.value.answer)
-        yield* Ref.update(history, (h) => [...h, step.value].slice(-(options.historyWindow ?? 6)))
-        yield* emit({
-          kind: "iteration",
-          iteration,
-          usage: step.value.usage,
-          criteria_met: step.value.criteria_met,
-          summary: `${summaryOf(step.value.answer)}${step.value.tool_calls.length > 0 ? ` (${step.value.tool_calls.length} tool calls)` : ""}`
-        })
-        yield* commit("running", null, step.value)
+        const done = yield* Effect.raceFirst(bounded, graceOver)
+        if (Option.isSome(done)) yield* record(iteration, done.value)
       }
     })
 
@@ -377,54 +429,67 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
         return result
       }).pipe(Effect.uninterruptible)
 
-    yield* store.clearStop(runId)
-    yield* emit({
-      kind: "run_started",
-      goal,
-      policy,
-      resuming: options.resume === true,
-      iterations: opened.checkpoint.usage.iterations,
-      usage: opened.checkpoint.usage
-    })
-    if (opened.quarantined !== undefined) {
-      yield* emit({
-        kind: "checkpoint_quarantined",
-        quarantine_id: opened.quarantined.id,
-        error: opened.quarantined.error,
-        recovered_from: opened.quarantined.recoveredFrom
+    // The session starts by claiming the run: two processes racing for one run id cannot both win.
+    yield* events.withPermits(1)(Effect.gen(function*() {
+      const started = yield* stamp({
+        kind: "run_started",
+        goal,
+        policy: budget.policy,
+        resuming: options.resume === true,
+        iterations: opened.checkpoint.usage.iterations,
+        usage: opened.checkpoint.usage
       })
-    }
-    yield* commit("running", null)
+      const claim = yield* store.claim({
+        checkpoint: yield* snapshot("running", null),
+        expected: opened.expected,
+        quarantine: opened.corrupt,
+        events: [started]
+      })
+      if (claim._tag === "Conflict") {
+        const now = yield* store.load(runId)
+        const owner = now._tag === "Found" ? now.checkpoint.owner : null
+        return yield* options.resume && owner !== null
+          ? Effect.fail(new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host }))
+          : Effect.fail(new RunAlreadyExists({ run_id: runId, status: now._tag === "Found" ? now.checkpoint.status : "just created" }))
+      }
+      yield* onEvent(started)
+      if (opened.corrupt !== undefined) {
+        yield* Effect.flatMap(stamp({
+          kind: "checkpoint_quarantined",
+          quarantine_id: claim.quarantineId ?? 0,
+          error: opened.corrupt.error,
+          recovered_from: opened.corrupt.recoveredFrom
+        }), (event) => Effect.zipRight(store.appendEvents([event]), onEvent(event)))
+      }
+    }))
 
-    if (options.halt !== undefined) {
-      yield* options.halt.pipe(
-        Effect.flatMap((reason) =>
-          Deferred.succeed(haltRequested, reason).pipe(Effect.zipRight(emit({ kind: "halt_requested", reason })))
-        ),
-        Effect.forkScoped
-      )
-    }
-    const heartbeat = yield* Effect.gen(function*() {
-      const usage = yield* budget.usage
-      yield* emitDurable({ kind: "heartbeat", iteration: usage.iterations + 1, usage, criteria_met: yield* Ref.get(criteriaMet) })
-    }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval ?? "30 seconds")), Effect.forkScoped)
+    // From here on the run is ours: however the session ends, it leaves a true checkpoint behind.
+    const session = Effect.gen(function*() {
+      yield* store.clearStop(runId)
+      if (options.halt !== undefined) {
+        yield* options.halt.pipe(
+          Effect.flatMap((reason) => Effect.zipRight(Deferred.succeed(haltRequested, reason), emitNow({ kind: "halt_requested", reason }))),
+          Effect.forkScoped
+        )
+      }
+      const heartbeat = yield* Effect.gen(function*() {
+        const usage = yield* budget.usage
+        yield* emitNow({ kind: "heartbeat", iteration: usage.iterations + 1, usage, criteria_met: yield* Ref.get(criteriaMet) })
+      }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval ?? "30 seconds")), Effect.forkScoped)
+      return yield* loop.pipe(Effect.ensuring(Fiber.interrupt(heartbeat)))
+    })
 
-    const outcome = yield* loop.pipe(
+    const outcome = yield* session.pipe(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause)
           ? Effect.interrupt
           : Effect.succeed<Outcome>({ status: "failed", reason: describeFailure(cause) })
       ),
-      // Interrupted from outside (the embedding program, a second signal): still leave a true checkpoint.
+      // Interrupted from outside (by the embedding program): still leave a true checkpoint.
       Effect.onInterrupt(() =>
-        Effect.gen(function*() {
-          yield* Fiber.interrupt(heartbeat)
-          const met = yield* Ref.get(criteriaMet)
-          yield* finish({ status: statusOf(met), reason: "interrupted" })
-        }).pipe(Effect.ignore)
+        Effect.flatMap(Ref.get(criteriaMet), (met) => finish({ status: statusOf(met), reason: "interrupted" })).pipe(Effect.ignore)
       )
     )
-    yield* Fiber.interrupt(heartbeat)
     return yield* finish(outcome)
   }))
 

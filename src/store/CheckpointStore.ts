@@ -1,14 +1,19 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import type { BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint, CheckpointJson } from "../domain/Checkpoint.js"
 import { type AutopilotEvent, AutopilotEventJson } from "../domain/Event.js"
 import { Step } from "../domain/Step.js"
 import * as Database from "./Database.js"
 
+/** A run's checkpoint row; `raw` is the stored value as read, to claim the row only if it is unchanged. */
 export type Loaded =
   | { readonly _tag: "Missing" }
-  | { readonly _tag: "Found"; readonly checkpoint: Checkpoint }
-  | { readonly _tag: "Corrupt"; readonly error: string }
+  | { readonly _tag: "Found"; readonly checkpoint: Checkpoint; readonly raw: string | Uint8Array }
+  | { readonly _tag: "Corrupt"; readonly error: string; readonly raw: string | Uint8Array }
+
+/** `Conflict`: another session wrote or claimed the row since it was loaded. */
+export type Claim = { readonly _tag: "Claimed"; readonly quarantineId: number | undefined } | { readonly _tag: "Conflict" }
 
 /** A run as `autopilot runs` lists it; a row that does not decode is listed, not hidden. */
 export type RunSummary =
@@ -39,8 +44,17 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
   {
     readonly load: (runId: string) => Effect.Effect<Loaded, SqlError.SqlError>
     readonly list: Effect.Effect<ReadonlyArray<RunSummary>, SqlError.SqlError>
-    /** Moves the run's checkpoint row, bytes intact, to `quarantine`; returns the quarantine row id. */
-    readonly quarantine: (runId: string, error: string, at: string) => Effect.Effect<number, SqlError.SqlError>
+    /**
+     * Starts a session: writes its first checkpoint and events only if the row is still as it was
+     * loaded (`expected` is the `raw` of `load`, or undefined for a run that had no row). A corrupt row
+     * is first moved, bytes intact, to `quarantine`. One transaction, so two sessions cannot both win.
+     */
+    readonly claim: (options: {
+      readonly checkpoint: Checkpoint
+      readonly expected: string | Uint8Array | undefined
+      readonly quarantine?: { readonly error: string } | undefined
+      readonly events: ReadonlyArray<AutopilotEvent>
+    }) => Effect.Effect<Claim, SqlError.SqlError>
     /** The newest step that still decodes, to rebuild a run whose checkpoint was lost. */
     readonly lastStep: (runId: string) => Effect.Effect<Option.Option<Step>, SqlError.SqlError>
     readonly recentSteps: (runId: string, count: number) => Effect.Effect<ReadonlyArray<Step>, SqlError.SqlError>
@@ -56,6 +70,8 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
     /** Every `run_started` event of a run, oldest first: what is left of it when its checkpoint is gone. */
     readonly sessions: (runId: string) => Effect.Effect<ReadonlyArray<AutopilotEvent>, SqlError.SqlError>
     readonly nextSeq: (runId: string) => Effect.Effect<number, SqlError.SqlError>
+    /** Usage as of the run's last heartbeat: newer than the checkpoint when a session was killed mid-iteration. */
+    readonly lastHeartbeatUsage: (runId: string) => Effect.Effect<Option.Option<BudgetUsage>, SqlError.SqlError>
     readonly requestStop: (runId: string, reason: string, at: string) => Effect.Effect<void, SqlError.SqlError>
     readonly pendingStop: (runId: string) => Effect.Effect<Option.Option<string>, SqlError.SqlError>
     readonly clearStop: (runId: string) => Effect.Effect<void, SqlError.SqlError>
@@ -69,44 +85,74 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
         sql.insert(events.map((e) => ({ run_id: e.run_id, seq: e.seq, kind: e.kind, body: encodeEvent(e) })))
       }`.pipe(Effect.asVoid)
 
+    const decodeRow = (state: string | Uint8Array) => {
+      const decoded = decodeCheckpoint(typeof state === "string" ? state : Buffer.from(state).toString("utf8"))
+      return decoded._tag === "Right"
+        ? { _tag: "Found" as const, checkpoint: decoded.right, raw: state as string | Uint8Array }
+        : { _tag: "Corrupt" as const, error: decodeError(decoded.left), raw: state as string | Uint8Array }
+    }
+
     const load = (runId: string) =>
-      sql<{ state: string }>`SELECT state FROM checkpoints WHERE run_id = ${runId}`.pipe(
-        Effect.map((rows): Loaded => {
-          const row = rows[0]
-          if (row === undefined) return { _tag: "Missing" }
-          const decoded = decodeCheckpoint(row.state)
-          return decoded._tag === "Right"
-            ? { _tag: "Found", checkpoint: decoded.right }
-            : { _tag: "Corrupt", error: decodeError(decoded.left) }
-        })
+      sql<{ state: string | Uint8Array }>`SELECT state FROM checkpoints WHERE run_id = ${runId}`.pipe(
+        Effect.map((rows): Loaded => (rows[0] === undefined ? { _tag: "Missing" } : decodeRow(rows[0].state)))
       )
 
-    const list = sql<{ run_id: string; state: string; updated_at: string }>`
+    const list = sql<{ run_id: string; state: string | Uint8Array; updated_at: string }>`
       SELECT run_id, state, updated_at FROM checkpoints ORDER BY updated_at DESC
     `.pipe(
       Effect.map((rows) =>
         rows.map((row): RunSummary => {
-          const decoded = decodeCheckpoint(row.state)
-          return decoded._tag === "Right"
-            ? { _tag: "Found", checkpoint: decoded.right }
-            : { _tag: "Corrupt", run_id: row.run_id, updated_at: row.updated_at, error: decodeError(decoded.left) }
+          const loaded = decodeRow(row.state)
+          return loaded._tag === "Found"
+            ? loaded
+            : { _tag: "Corrupt", run_id: row.run_id, updated_at: row.updated_at, error: loaded.error }
         })
       )
     )
 
-    const quarantine = (runId: string, error: string, at: string) =>
-      sql.withTransaction(
-        Effect.gen(function*() {
-          // Copied inside SQLite as a BLOB so bytes that are not even valid UTF-8 survive untouched.
-          const rows = yield* sql<{ id: number }>`
-            INSERT INTO quarantine (run_id, state, error, quarantined_at)
-            SELECT run_id, CAST(state AS BLOB), ${error}, ${at} FROM checkpoints WHERE run_id = ${runId}
-            RETURNING id
+    const writeCheckpoint = (checkpoint: Checkpoint) =>
+      sql`INSERT INTO checkpoints (run_id, state, updated_at)
+          VALUES (${checkpoint.run_id}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
+          ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`
+
+    const claim = (options: {
+      readonly checkpoint: Checkpoint
+      readonly expected: string | Uint8Array | undefined
+      readonly quarantine?: { readonly error: string } | undefined
+      readonly events: ReadonlyArray<AutopilotEvent>
+    }) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const { checkpoint, expected, quarantine } = options
+        const runId = checkpoint.run_id
+        let quarantineId: number | undefined
+        if (expected === undefined) {
+          const inserted = yield* sql`
+            INSERT INTO checkpoints (run_id, state, updated_at)
+            VALUES (${runId}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
+            ON CONFLICT (run_id) DO NOTHING RETURNING run_id
           `
-          yield* sql`DELETE FROM checkpoints WHERE run_id = ${runId}`
-          return rows[0]?.id ?? 0
-        })
-      )
+          if (inserted.length === 0) return { _tag: "Conflict" } as const
+        } else {
+          if (quarantine !== undefined) {
+            // Copied inside SQLite as a BLOB so bytes that are not even valid UTF-8 survive untouched.
+            const moved = yield* sql<{ id: number }>`
+              INSERT INTO quarantine (run_id, state, error, quarantined_at)
+              SELECT run_id, CAST(state AS BLOB), ${quarantine.error}, ${checkpoint.updated_at}
+              FROM checkpoints WHERE run_id = ${runId} AND state = ${expected}
+              RETURNING id
+            `
+            if (moved[0] === undefined) return { _tag: "Conflict" } as const
+            quarantineId = moved[0].id
+          }
+          const updated = yield* sql`
+            UPDATE checkpoints SET state = ${encodeCheckpoint(checkpoint)}, updated_at = ${checkpoint.updated_at}
+            WHERE run_id = ${runId} AND state = ${expected} RETURNING run_id
+          `
+          if (updated.length === 0) return { _tag: "Conflict" } as const
+        }
+        yield* insertEvents(options.events)
+        return { _tag: "Claimed", quarantineId } as const
+      }))
 
     const lastStep = (runId: string) =>
       sql<{ body: string }>`SELECT body FROM steps WHERE run_id = ${runId} ORDER BY iteration DESC LIMIT 20`.pipe(
@@ -118,20 +164,17 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
         Effect.map((rows) => rows.flatMap((row) => Option.toArray(decodeStep(row.body))).reverse())
       )
 
-    const commit = (options: { readonly checkpoint: Checkpoint; readonly step?: Step | undefined; readonly events: ReadonlyArray<AutopilotEvent> }) => {
-      const { checkpoint, step, events } = options
-      return sql.withTransaction(
+    const commit = (options: { readonly checkpoint: Checkpoint; readonly step?: Step | undefined; readonly events: ReadonlyArray<AutopilotEvent> }) =>
+      sql.withTransaction(
         Effect.all([
-          step === undefined
+          options.step === undefined
             ? Effect.void
-            : sql`INSERT INTO steps (run_id, iteration, body) VALUES (${checkpoint.run_id}, ${step.iteration}, ${encodeStep(step)})`,
-          insertEvents(events),
-          sql`INSERT INTO checkpoints (run_id, state, updated_at)
-              VALUES (${checkpoint.run_id}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
-              ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`
+            : sql`INSERT INTO steps (run_id, iteration, body)
+                  VALUES (${options.checkpoint.run_id}, ${options.step.iteration}, ${encodeStep(options.step)})`,
+          insertEvents(options.events),
+          writeCheckpoint(options.checkpoint)
         ], { discard: true })
       )
-    }
 
     const events = (runId: string, afterId: number) =>
       sql<{ id: number; body: string }>`
@@ -147,6 +190,17 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
         SELECT body FROM events WHERE run_id = ${runId} AND kind = 'run_started' ORDER BY id
       `.pipe(Effect.map((rows) => rows.flatMap((row) => Option.toArray(decodeEvent(row.body)))))
 
+    const lastHeartbeatUsage = (runId: string) =>
+      sql<{ body: string }>`
+        SELECT body FROM events WHERE run_id = ${runId} AND kind = 'heartbeat' ORDER BY seq DESC LIMIT 1
+      `.pipe(
+        Effect.map((rows) =>
+          Option.flatMap(Option.fromNullable(rows[0]), (row) => decodeEvent(row.body)).pipe(
+            Option.flatMap((e) => (e.kind === "heartbeat" ? Option.some(e.usage) : Option.none()))
+          )
+        )
+      )
+
     const nextSeq = (runId: string) =>
       sql<{ next: number }>`SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM events WHERE run_id = ${runId}`.pipe(
         Effect.map((rows) => rows[0]?.next ?? 0)
@@ -155,7 +209,7 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
     return CheckpointStore.of({
       load,
       list,
-      quarantine,
+      claim,
       lastStep,
       recentSteps,
       commit,
@@ -163,6 +217,7 @@ export class CheckpointStore extends Context.Tag("autopilot/CheckpointStore")<
       events,
       sessions,
       nextSeq,
+      lastHeartbeatUsage,
       requestStop: (runId, reason, at) =>
         sql`INSERT INTO stop_requests (run_id, reason, requested_at) VALUES (${runId}, ${reason}, ${at})
             ON CONFLICT (run_id) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at`.pipe(

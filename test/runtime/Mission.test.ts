@@ -1,6 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import { spawnSync } from "node:child_process"
+import { BudgetUsage, remainingOf } from "../../src/domain/Budget.js"
+import { Checkpoint } from "../../src/domain/Checkpoint.js"
+import { Owner } from "../../src/domain/Owner.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import { CheckpointStore } from "../../src/store/CheckpointStore.js"
@@ -190,6 +194,41 @@ describe("Mission", () => {
         assert.strictEqual(result.iterations, 1)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("a session killed mid-iteration is resumed with the usage its last heartbeat recorded", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
+        const store = yield* CheckpointStore
+        const loaded = yield* store.load("r")
+        assert(loaded._tag === "Found")
+        // What a kill -9 leaves: a checkpoint still `running`, owned by a process that is gone, and a later heartbeat.
+        const gone = spawnSync(process.execPath, ["-e", ""]).pid
+        yield* store.commit({
+          checkpoint: new Checkpoint({ ...loaded.checkpoint, status: "running", owner: new Owner({ pid: gone, host: Owner.current.host }) }),
+          events: [{
+            kind: "heartbeat",
+            run_id: "r",
+            seq: yield* store.nextSeq("r"),
+            at: "2026-01-01T00:00:00.000Z",
+            iteration: 2,
+            usage: new BudgetUsage({ ...loaded.checkpoint.usage, seconds: 42, tokens: 5000 }),
+            criteria_met: [false, false],
+            remaining: remainingOf(loaded.checkpoint.policy, loaded.checkpoint.usage)
+          }]
+        })
+        const { events } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 2 } }, script(never))
+        const started = ofKind(events, "run_started")[0]
+        assert.strictEqual(started?.usage.seconds, 42)
+        assert.strictEqual(started?.usage.tokens, 5000)
+        assert.strictEqual(started?.usage.iterations, 1)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a bad cap from a library caller is BadInput naming the field, not a defect", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(runMission({ runId: "r", goal: goal(), policy: { max_iterations: -1 } }))
+        assert.strictEqual(error._tag, "BadInput")
+        assert.include(error.message, "max_iterations")
+      }).pipe(Effect.provide(environment)))
+
     it.effect("resuming an unknown run fails with RunNotFound", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(runMission({ runId: "ghost", resume: true }))
@@ -315,6 +354,24 @@ describe("Mission", () => {
         assert.isTrue(Option.isNone(yield* Effect.flatMap(CheckpointStore, (store) => store.pendingStop("r"))))
       }).pipe(Effect.provide(environment)))
 
+    it.effect("haltNow cuts the grace period short and keeps the first halt's reason", () =>
+      Effect.gen(function*() {
+        const halt = yield* Deferred.make<string>()
+        const now = yield* Deferred.make<void>()
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), halt: Deferred.await(halt), haltNow: Deferred.await(now), haltGrace: "1 hour" },
+          script(never, { latency_ms: 60_000 })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("1 second")
+        yield* Deferred.succeed(halt, "halted by SIGTERM")
+        yield* TestClock.adjust("1 second")
+        yield* Deferred.succeed(now, undefined)
+        const { result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "halted")
+        assert.strictEqual(result.halt_reason, "halted by SIGTERM")
+        assert.strictEqual(result.iterations, 0)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("interrupting the mission fiber still writes a true final checkpoint", () =>
       Effect.gen(function*() {
         const fiber = yield* runMission({ runId: "r", goal: goal() }, script(never, { latency_ms: 1000 })).pipe(Effect.fork)
@@ -325,6 +382,27 @@ describe("Mission", () => {
         assert.strictEqual(checkpoint.status, "halted")
         assert.strictEqual(checkpoint.halt_reason, "interrupted")
         assert.strictEqual(checkpoint.usage.iterations, 2)
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("events", () => {
+    it.effect("are published once durable: the live stream and the stored log are the same, in seq order", () =>
+      Effect.gen(function*() {
+        const halt = yield* Deferred.make<string>()
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), heartbeatInterval: "1 second", halt: Deferred.await(halt) },
+          script([{ tool_calls: [{ name: "calculator", arguments: { expression: "2 + 2" } }], criteria_met: [true, false] }], {
+            latency_ms: 2500
+          })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("6 seconds")
+        yield* Deferred.succeed(halt, "halted by SIGTERM")
+        yield* TestClock.adjust("6 seconds")
+        const { events } = yield* Fiber.join(fiber)
+        const stored = yield* Effect.flatMap(CheckpointStore, (store) => store.events("r", 0))
+        assert.deepStrictEqual(stored.map((e) => e.event), events)
+        assert.deepStrictEqual(events.map((e) => e.seq), events.map((_, i) => i))
+        assert.includeMembers(events.map((e) => e.kind), ["heartbeat", "tool_call", "halt_requested", "iteration", "result"])
       }).pipe(Effect.provide(environment)))
   })
 
