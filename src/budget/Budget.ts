@@ -41,8 +41,9 @@ export class Budget extends Context.Tag("autopilot/Budget")<
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const charged = yield* Ref.make(spent)
+      // Sums of valid amounts are valid: skip the constructor's re-validation on this hot path.
       const usage = Effect.zipWith(charged, Clock.currentTimeMillis, (usage, now) =>
-        new BudgetUsage({ ...usage, seconds: spent.seconds + (now - startedAt) / 1000 }))
+        new BudgetUsage({ ...usage, seconds: spent.seconds + (now - startedAt) / 1000 }, true))
       return {
         policy,
         usage,

@@ -97,4 +97,4 @@ export const addUsage = (usage: BudgetUsage, delta: Partial<BudgetUsage>): Budge
     tokens: usage.tokens + (delta.tokens ?? 0),
     dollars: usage.dollars + (delta.dollars ?? 0),
     iterations: usage.iterations + (delta.iterations ?? 0)
-  })
+  }, true)

@@ -5,6 +5,8 @@ import { Effect } from "effect"
 /**
  * The schema, one migration per change, never edited once released. `checkpoints` holds one row per run
  * and is overwritten; `steps` and `events` are appended, so a checkpoint costs the same at any iteration.
+ * `steps` keeps its rowid: a step (~1.3 KB) is too big for a WITHOUT ROWID page and would spill each row
+ * to its own overflow page, more than doubling the file.
  */
 const migrations = {
   "0001_core": Effect.gen(function*() {
@@ -26,7 +28,7 @@ const migrations = {
       iteration INTEGER NOT NULL,
       body TEXT NOT NULL,
       PRIMARY KEY (run_id, iteration)
-    ) WITHOUT ROWID`
+    )`
     yield* sql`CREATE TABLE events (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       run_id TEXT NOT NULL,

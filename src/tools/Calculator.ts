@@ -5,9 +5,14 @@ import { make, type Tool } from "./Tool.js"
 
 const maxExpressionLength = 1000
 
-// Functions that let an expression reach the evaluator itself or change the instance
-// (mathjs docs, "Security"); an expression calling one gets an error instead.
-const disabled = ["import", "createUnit", "evaluate", "parse", "simplify", "derivative", "resolve", "compile"] as const
+// Functions that let an expression reach the evaluator itself or change the instance (mathjs docs,
+// "Security"), and those that build a large matrix from a few characters (`ones(1e4, 1e4)`, `1:1e9`),
+// which would block the process beyond the reach of any timeout; an expression calling one gets an error.
+const disabled = [
+  "import", "createUnit", "evaluate", "parse", "simplify", "derivative", "resolve", "compile",
+  "ones", "zeros", "identity", "range", "resize", "reshape", "random", "randomInt", "pickRandom",
+  "matrixFromFunction", "matrixFromRows", "matrixFromColumns", "kron", "diag"
+] as const
 
 interface Evaluator {
   readonly math: MathJsInstance

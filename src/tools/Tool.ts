@@ -29,6 +29,13 @@ export const make = <A, I>(options: {
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
+/** What a tool returns goes into the prompt, the step and the event log: keep it bounded. */
+export const maxOutputChars = 64 * 1024
+const capped = (output: string) =>
+  output.length <= maxOutputChars
+    ? output
+    : `${output.slice(0, maxOutputChars)}\n[truncated: ${output.length - maxOutputChars} more characters]`
+
 export interface ToolOutcome {
   readonly ok: boolean
   readonly output: string
@@ -53,7 +60,7 @@ export class Toolkit extends Context.Tag("autopilot/Toolkit")<
           return Effect.succeed({ ok: false, output: `unknown tool "${name}"; available tools: ${known || "none"}` })
         }
         return tool.run(args).pipe(
-          Effect.map((output) => ({ ok: true, output })),
+          Effect.map((output) => ({ ok: true, output: capped(output) })),
           // A handler that throws is a bad tool, not a bad run: the model gets the error like any other.
           Effect.catchAllCause((cause) =>
             Cause.isInterruptedOnly(cause)

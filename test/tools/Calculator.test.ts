@@ -50,6 +50,16 @@ describe("calculator", () => {
       assert.deepStrictEqual(yield* calculate("1 + 1"), { ok: true, output: "2" })
     }))
 
+  it.effect("refuses functions that build a large matrix from a few characters", () =>
+    Effect.gen(function*() {
+      for (const expression of ["ones(1500, 1500)", "zeros(1e5, 1e5)", "sum(1:1e9)", "identity(1e4)", "random([1e4, 1e4])"]) {
+        const outcome = yield* calculate(expression)
+        assert.isFalse(outcome.ok, expression)
+        assert.include(outcome.output, "is not allowed", expression)
+      }
+      assert.deepStrictEqual(yield* calculate("[1, 2; 3, 4] * [5; 6]"), { ok: true, output: "[[17], [39]]" })
+    }))
+
   it.effect("reports non-finite results", () =>
     Effect.gen(function*() {
       for (const expression of ["1 / 0", "0 / 0", "2 ^ 1024", "[1, 1/0]"]) {
