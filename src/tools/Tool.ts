@@ -29,8 +29,11 @@ export const make = <A, I>(options: {
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-/** What a tool returns goes into the prompt, the step and the event log: keep it bounded. */
-export const maxOutputChars = 64 * 1024
+/**
+ * What a tool returns goes into the prompt, the step and the event log: keep it bounded (about 25k
+ * tokens; above read_file's own 64 KiB cap, so that tool's more precise note is what the model sees).
+ */
+export const maxOutputChars = 100_000
 const capped = (output: string) =>
   output.length <= maxOutputChars
     ? output
