@@ -17,7 +17,7 @@ export { Owner } from "./domain/Owner.js"
 export * from "./domain/RunStatus.js"
 export * from "./domain/Step.js"
 
-export { Budget } from "./budget/Budget.js"
+export * as Budget from "./budget/Budget.js"
 export * as Pricing from "./budget/Pricing.js"
 
 export * from "./llm/Llm.js"

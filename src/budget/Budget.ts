@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Option, Ref } from "effect"
+import { Clock, Duration, Effect, Option, Ref } from "effect"
 import {
   type Axis,
   type BudgetPolicy,
@@ -21,9 +21,7 @@ export interface Exceeded {
  * but measured on the Effect Clock from the moment the budget was made, on top of what earlier sessions
  * of the same run already spent.
  */
-export class Budget extends Context.Tag("autopilot/Budget")<
-  Budget,
-  {
+export interface Budget {
     readonly policy: BudgetPolicy
     readonly usage: Effect.Effect<BudgetUsage>
     readonly remaining: Effect.Effect<BudgetRemaining>
@@ -35,9 +33,9 @@ export class Budget extends Context.Tag("autopilot/Budget")<
     readonly exceeded: Effect.Effect<Option.Option<Exceeded>>
     /** Wall-clock time left, if that axis is enabled: the bound for whatever runs next. */
     readonly timeLeft: Effect.Effect<Option.Option<Duration.Duration>>
-  }
->() {
-  static readonly make = (policy: BudgetPolicy, spent: BudgetUsage): Effect.Effect<Budget["Type"]> =>
+}
+
+export const make = (policy: BudgetPolicy, spent: BudgetUsage): Effect.Effect<Budget> =>
     Effect.gen(function*() {
       const startedAt = yield* Clock.currentTimeMillis
       const charged = yield* Ref.make(spent)
@@ -63,4 +61,3 @@ export class Budget extends Context.Tag("autopilot/Budget")<
             : Option.some(Duration.millis(Math.max(0, (policy.max_seconds - usage.seconds) * 1000))))
       }
     })
-}

@@ -2,7 +2,7 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Effect, Option } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type Axis, Axes, AxisLimits } from "../domain/Budget.js"
+import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
 import type { PolicyOverrides } from "../runtime/Mission.js"
 
@@ -29,13 +29,11 @@ export type BudgetFlags = { readonly [K in Axis]: Option.Option<string> }
 const DECIMAL = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
 
 const parseCap = (axis: Axis, raw: string): Effect.Effect<number, BadInput> => {
-  const { flag, integer, max } = AxisLimits[axis]
   const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN
-  return Number.isFinite(value) && value >= 0 && value <= max && (!integer || Number.isInteger(value))
+  const problem = capProblem(axis, value)
+  return problem === undefined
     ? Effect.succeed(value)
-    : Effect.fail(new BadInput({
-      message: `${flag} must be ${integer ? "a whole number" : "a number"} from 0 to ${max} (0 disables the axis), got "${raw}"`
-    }))
+    : Effect.fail(new BadInput({ message: `${AxisLimits[axis].flag} ${problem}, got "${raw}"` }))
 }
 
 /** The caps given on the command line; axes not given are left to the run's defaults or earlier caps. */

@@ -117,11 +117,14 @@ export const events = Command.make(
         })
         yield* drain
         if (!follow) return
-        // Another process writes the run, so we poll; the run is over once its checkpoint says so.
+        // Another process writes the run, so we poll; it is over once its checkpoint says so, or once
+        // the process that owns it is gone (killed with no chance to say so).
         yield* Effect.gen(function*() {
           const loaded = yield* store.load(runId)
           yield* drain
-          return loaded._tag === "Found" && loaded.checkpoint.status !== "running"
+          if (loaded._tag !== "Found") return false
+          const { owner, status } = loaded.checkpoint
+          return status !== "running" || (owner !== null && !owner.isAlive)
         }).pipe(Effect.repeat({ schedule: Schedule.spaced("250 millis"), until: (done) => done }))
       }))
     })

@@ -14,15 +14,19 @@ export const AxisLimits: Record<Axis, { readonly field: keyof BudgetPolicy; read
   iterations: { field: "max_iterations", flag: "--max-iterations", integer: true, max: 1e9 }
 }
 
-const cap = (axis: Axis, defaultValue: number) => {
+/** Why `value` cannot be a cap on `axis`, or undefined if it can: one rule for the Schema and the CLI. */
+export const capProblem = (axis: Axis, value: number): string | undefined => {
   const { integer, max } = AxisLimits[axis]
-  const base = Schema.Number.pipe(
-    Schema.filter((n) => Number.isFinite(n) && n >= 0 && n <= max && (!integer || Number.isInteger(n)), {
-      message: () => `must be ${integer ? "a whole number" : "a number"} from 0 to ${max} (0 disables the axis)`
-    })
-  )
-  return Schema.optionalWith(base, { default: () => defaultValue })
+  return Number.isFinite(value) && value >= 0 && value <= max && (!integer || Number.isInteger(value))
+    ? undefined
+    : `must be ${integer ? "a whole number" : "a number"} from 0 to ${max} (0 disables the axis)`
 }
+
+const cap = (axis: Axis, defaultValue: number) =>
+  Schema.optionalWith(
+    Schema.Number.pipe(Schema.filter((n) => capProblem(axis, n) === undefined, { message: () => capProblem(axis, Number.NaN)! })),
+    { default: () => defaultValue }
+  )
 
 /** Caps per axis; 0 disables an axis. Defaults follow the seed runtime. */
 export class BudgetPolicy extends Schema.Class<BudgetPolicy>("BudgetPolicy")({

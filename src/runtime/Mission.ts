@@ -1,6 +1,6 @@
 import type { SqlError } from "@effect/sql"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, ParseResult, Queue, Ref, Schedule, Schema, Stream, Take } from "effect"
-import { Budget } from "../budget/Budget.js"
+import * as Budget from "../budget/Budget.js"
 import * as Pricing from "../budget/Pricing.js"
 import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, FastCheck as fc, Option, TestClock } from "effect"
-import { Budget } from "../../src/budget/Budget.js"
+import * as Budget from "../../src/budget/Budget.js"
 import { BudgetPolicy, BudgetUsage } from "../../src/domain/Budget.js"
 
 const spentBefore = new BudgetUsage({ seconds: 12.25, tool_calls: 2, tokens: 1_000, dollars: 0.125, iterations: 3 })

@@ -75,7 +75,10 @@ const cases: ReadonlyArray<Case> = [
   { name: "unknown --llm", args: run("--llm", "gpt"), mentions: /--llm must be mock, got "gpt"/, db: "fresh" },
   { name: "a hexadecimal budget", args: run("--max-iterations", "0x2"), mentions: /--max-iterations.*"0x2"/, db: "fresh" },
   { name: "a padded budget", args: run("--max-iterations", " 2 "), mentions: /--max-iterations.*" 2 "/, db: "fresh" },
-  { name: "bad run id", args: run("--run-id", "no spaces allowed"), mentions: /run id "no spaces allowed"/, db: "fresh" }
+  { name: "bad run id", args: run("--run-id", "no spaces allowed"), mentions: /run id "no spaces allowed"/, db: "fresh" },
+  { name: "zero --heartbeat-seconds", args: run("--heartbeat-seconds", "0"), mentions: /--heartbeat-seconds.*"0"/, db: "fresh" },
+  { name: "non-numeric --grace-seconds", args: run("--grace-seconds", "soon"), mentions: /--grace-seconds.*"soon"/, db: "fresh" },
+  { name: "--resume without --run-id", args: run("--resume"), mentions: /--resume needs --run-id/, db: "fresh" }
 ]
 
 describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", { timeout: 60_000 }, () => {

@@ -1,9 +1,8 @@
 import { afterEach, describe, it } from "vitest"
-import { Axes, type CliEvent, cleanup, ISO_TIME, sandbox, slowScript } from "./harness.js"
+import { Axes, cleanup, ISO_TIME, sandbox, slowScript } from "./harness.js"
 
 afterEach(cleanup)
 
-const bySeq = (events: ReadonlyArray<CliEvent>) => [...events].sort((a, b) => a.seq - b.seq)
 
 describe.concurrent("events", { timeout: 60_000 }, () => {
   it("--format jsonl: every line is an event with the full envelope; the default mock completes 2 criteria in 2 iterations", async (context) => {
@@ -63,7 +62,8 @@ describe.concurrent("events", { timeout: 60_000 }, () => {
     const replay = sb.start(["events", "r", "--format", "jsonl"])
     expect((await replay.waitForExit()).code).toBe(0)
 
-    expect(bySeq(replay.events())).toEqual(bySeq(cli.events()))
+    // Events are published only once durable, so the replay is the live stream, in the same order.
+    expect(replay.events()).toEqual(cli.events())
   })
 
   it("events --follow started mid-run exits by itself once the run ends, having printed every event up to the result", async (context) => {
@@ -83,7 +83,7 @@ describe.concurrent("events", { timeout: 60_000 }, () => {
     expect(followed.code).toBe(0)
     const events = follow.events()
     expect(events.at(-1)).toMatchObject({ kind: "result", status: "partial", halt_reason: "halted by SIGTERM" })
-    expect(events.map((e) => e.seq).sort((a, b) => a - b)).toEqual(cli.events().map((e) => e.seq))
+    expect(events.map((e) => e.seq)).toEqual(cli.events().map((e) => e.seq))
   })
 
   it("heartbeats arrive on iteration 1 before its iteration event, then every interval", async (context) => {
@@ -110,5 +110,33 @@ describe.concurrent("events", { timeout: 60_000 }, () => {
     }
     const gaps = heartbeats.slice(1).map((beat, i) => Date.parse(beat.at) - Date.parse(heartbeats[i]!.at))
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(150)
+  })
+
+  it("text format: progress per iteration with criteria m/n and headroom per axis, a heartbeat, the result and the output", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const exit = await sb.run(["run", "obj", "--criterion", "a", "--criterion", "b", "--run-id", "t", "--max-tool-calls", "0"])
+    expect(exit.code).toBe(0)
+    const out = exit.stdout.join("\n")
+    expect(out).toMatch(/^Starting run t at iteration 1: obj$/m)
+    expect(out).toMatch(/heartbeat: iteration 1 in progress · criteria 0\/2/)
+    expect(out).toMatch(/^\[1\] criteria 1\/2 · left: 1800s · \d[\d.]*[kM]? tokens · \$\d+\.\d{4} · 199 iterations$/m)
+    expect(out).toMatch(/^\[2\] criteria 2\/2 · left: /m)
+    expect(out).toMatch(/^Run t completed$/m)
+    expect(out).toContain("```ts")
+  })
+
+  it("runs lists every run with its status, and --format json gives the same as data", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    expect((await sb.run(["run", "first", "--criterion", "a", "--run-id", "one"])).code).toBe(0)
+    expect((await sb.run(["run", "second", "--criterion", "a", "--criterion", "b", "--run-id", "two", "--max-iterations", "1"])).code).toBe(3)
+    const text = await sb.run(["runs"])
+    expect(text.code).toBe(0)
+    expect(text.stdout.find((l) => l.startsWith("one "))).toMatch(/completed .* 1 iterations {2}criteria 1\/1/)
+    expect(text.stdout.find((l) => l.startsWith("two "))).toMatch(/partial .* 1 iterations {2}criteria 1\/2/)
+    const json = await sb.run(["runs", "--format", "json"])
+    const runs = JSON.parse(json.stdout.join("\n")) as Array<{ run_id: string; status: string; iterations: number }>
+    expect(runs.map((r) => [r.run_id, r.status, r.iterations]).sort()).toEqual([["one", "completed", 1], ["two", "partial", 1]])
   })
 })

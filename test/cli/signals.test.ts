@@ -151,4 +151,23 @@ describe.concurrent("signals", { timeout: 60_000 }, () => {
     expect(exit.code).toBe(4)
     expect(cli.events().at(-1)).toMatchObject({ kind: "result", halt_reason: "halted by SIGTERM" })
   })
+
+  it("a second signal ends the grace period at once; the run still halts with the first signal's reason", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const script = sb.writeFile("script.json", slowScript({ latency_ms: 30_000, criteria_met: [false, false] }))
+    const cli = sb.start(runArgs("twice", script, "--grace-seconds", "600"))
+    await cli.event((e) => e.kind === "heartbeat")
+
+    cli.signal("SIGTERM")
+    await cli.event((e) => e.kind === "halt_requested")
+    const sent = Date.now()
+    cli.signal("SIGINT")
+    const exit = await cli.waitForExit(10_000)
+
+    expect(Date.now() - sent).toBeLessThan(8_000)
+    expect(exit.code).toBe(4)
+    expect(cli.events().at(-1)).toMatchObject({ kind: "result", status: "halted", halt_reason: "halted by SIGTERM", iterations: 0 })
+    expect(sb.checkpoint("twice")).toMatchObject({ status: "halted", halt_reason: "halted by SIGTERM" })
+  })
 })
