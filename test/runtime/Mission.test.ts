@@ -257,6 +257,19 @@ describe("Mission", () => {
         assert.strictEqual((yield* loadCheckpoint("r")).status, "halted")
       }).pipe(Effect.provide(environment)))
 
+    it.effect("with no history at all, resuming is bad input and the corrupt row stays where it is", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DELETE FROM events WHERE run_id = 'r'`
+        yield* corrupt("r", "garbage")
+        const error = yield* Effect.flip(runMission({ runId: "r", resume: true }, script(never)))
+        assert.strictEqual(error._tag, "BadInput")
+        assert.include(error.message, "no history")
+        const rows = yield* sql<{ state: string }>`SELECT state FROM checkpoints WHERE run_id = 'r'`
+        assert.deepStrictEqual(rows.map((r) => r.state), ["garbage"])
+      }).pipe(Effect.provide(environment)))
+
     it.effect("with no step to recover from, the run starts over and says so", () =>
       Effect.gen(function*() {
         yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2 } }, script(never))
