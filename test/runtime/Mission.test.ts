@@ -398,6 +398,20 @@ describe("Mission", () => {
       }).pipe(Effect.provide(environment)))
   })
 
+  describe("storage", () => {
+    it.effect("holds no transaction while a model call is in flight: other writers go straight through", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal() }, script(never, { latency_ms: 60_000 })).pipe(Effect.fork)
+        yield* TestClock.adjust("1 second")
+        const sql = yield* SqlClient.SqlClient
+        // One connection serves every fiber: a transaction held by the mission would block this one.
+        const write = yield* sql.withTransaction(sql`INSERT INTO stop_requests VALUES ('other', 'x', 'now')`).pipe(Effect.fork)
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
+        assert.isTrue(Option.isSome(yield* Fiber.poll(write)))
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(environment)))
+  })
+
   describe("events", () => {
     it.effect("are published once durable: the live stream and the stored log are the same, in seq order", () =>
       Effect.gen(function*() {
