@@ -53,7 +53,7 @@ const mockLayer = (scriptFlag: Option.Option<string>) =>
   })
 
 /** Validates everything first, so bad input never reaches the database; then runs the mission. */
-const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags) =>
+const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags, takeOver = false) =>
   Effect.gen(function*() {
     const policy = yield* Flags.policyOverrides(flags)
     const heartbeat = yield* Option.match(flags.heartbeat, {
@@ -77,6 +77,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         runId,
         goal,
         resume,
+        takeOver,
         policy,
         model: Option.getOrUndefined(flags.model),
         halt: signals.halt,
@@ -136,6 +137,12 @@ export const run = Command.make(
 
 export const resume = Command.make(
   "resume",
-  { runId: Args.text({ name: "run-id" }), ...sessionFlags },
-  (input) => Effect.flatMap(Flags.runId(input.runId), (runId) => session(runId, undefined, true, input))
+  {
+    runId: Args.text({ name: "run-id" }),
+    force: Options.boolean("force").pipe(
+      Options.withDescription("take over a run whose process looks alive but is gone (another host, a replaced container, a reused pid)")
+    ),
+    ...sessionFlags
+  },
+  (input) => Effect.flatMap(Flags.runId(input.runId), (runId) => session(runId, undefined, true, input, input.force))
 ).pipe(Command.withDescription("Continue a run where its last checkpoint left it, with cumulative budgets"))

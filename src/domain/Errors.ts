@@ -50,6 +50,6 @@ export class RunInProgress extends Schema.TaggedError<RunInProgress>()("RunInPro
   host: Schema.String
 }) {
   get message() {
-    return `run "${this.run_id}" is still running in process ${this.pid} on ${this.host}; stop it first (autopilot stop ${this.run_id})`
+    return `run "${this.run_id}" is still running in process ${this.pid} on ${this.host}; stop it first (autopilot stop ${this.run_id}), or pass --force if that process is gone`
   }
 }

@@ -24,6 +24,11 @@ export interface MissionOptions {
   /** Caps for this session. A new run fills the rest with defaults; a resumed run keeps its earlier caps. */
   readonly policy?: PolicyOverrides | undefined
   readonly resume?: boolean | undefined
+  /**
+   * Resume even if the checkpoint's owner looks alive: for an owner that cannot be checked (another host,
+   * a container that was replaced, a pid reused by another program). The caller vouches it is gone.
+   */
+  readonly takeOver?: boolean | undefined
   readonly model?: string | undefined
   /** Completes with a reason when the run should halt at its next iteration boundary, e.g. on a signal. */
   readonly halt?: Effect.Effect<string> | undefined
@@ -146,7 +151,7 @@ const open = (options: MissionOptions, now: string) =>
     }
     if (loaded._tag === "Found") {
       const { owner, status, usage } = loaded.checkpoint
-      if (status === "running" && owner !== null && owner.isAlive) {
+      if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }
       // A session killed mid-iteration spent more than its last checkpoint says; its heartbeats know.

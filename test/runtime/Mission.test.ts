@@ -190,8 +190,24 @@ describe("Mission", () => {
         const error = yield* Effect.flip(runMission({ runId: "r", resume: true }))
         assert.strictEqual(error._tag, "RunInProgress")
         yield* Fiber.interrupt(fiber)
+        // The owner is gone now; and `takeOver` vouches for owners that cannot be checked.
         const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 1 } }, script(never))
         assert.strictEqual(result.iterations, 1)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("takeOver resumes a run whose owner cannot be checked, such as one on another host", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
+        const store = yield* CheckpointStore
+        const loaded = yield* store.load("r")
+        assert(loaded._tag === "Found")
+        yield* store.commit({
+          checkpoint: new Checkpoint({ ...loaded.checkpoint, status: "running", owner: new Owner({ pid: 1, host: "replaced-container" }) }),
+          events: []
+        })
+        assert.strictEqual((yield* Effect.flip(runMission({ runId: "r", resume: true }, script(never))))._tag, "RunInProgress")
+        const { result } = yield* runMission({ runId: "r", resume: true, takeOver: true, policy: { max_iterations: 2 } }, script(never))
+        assert.strictEqual(result.iterations, 2)
       }).pipe(Effect.provide(environment)))
 
     it.effect("a session killed mid-iteration is resumed with the usage its last heartbeat recorded", () =>
