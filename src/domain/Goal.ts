@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Array as Arr, Equivalence, Schema } from "effect"
 
 const Text = Schema.String.pipe(
   Schema.filter((s) => s.trim().length > 0, { message: () => "must not be empty" })
@@ -9,3 +9,9 @@ export class Goal extends Schema.Class<Goal>("Goal")({
   objective: Text,
   success_criteria: Schema.NonEmptyArray(Text)
 }) {}
+
+const sameCriteria = Arr.getEquivalence(Equivalence.string)
+
+/** The same objective and criteria, in the same order. */
+export const sameGoal = (a: Goal, b: Goal): boolean =>
+  a.objective === b.objective && sameCriteria(a.success_criteria, b.success_criteria)

@@ -6,7 +6,7 @@ import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
 import { BadInput, LlmError, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
-import type { Goal } from "../domain/Goal.js"
+import { type Goal, sameGoal } from "../domain/Goal.js"
 import { Owner } from "../domain/Owner.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import { Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
@@ -150,7 +150,12 @@ const open = (options: MissionOptions, now: string) =>
       return { checkpoint, history: [], expected: undefined } satisfies Opened
     }
     if (loaded._tag === "Found") {
-      const { owner, status, usage } = loaded.checkpoint
+      const { goal, owner, status, usage } = loaded.checkpoint
+      if (options.goal !== undefined && !sameGoal(options.goal, goal)) {
+        return yield* new BadInput({
+          message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
+        })
+      }
       if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }

@@ -174,6 +174,16 @@ describe("Mission", () => {
         assert.strictEqual(checkpoint.policy.max_iterations, 3)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("resuming with a goal refuses one that differs from the run's own", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(2), policy: { max_iterations: 1 } }, script(never))
+        const error = yield* Effect.flip(runMission({ runId: "r", resume: true, goal: goal(3) }, script(never)))
+        assert.strictEqual(error._tag, "BadInput")
+        assert.include(error.message, "different objective or criteria")
+        const { result } = yield* runMission({ runId: "r", resume: true, goal: goal(2), policy: { max_iterations: 2 } }, script(never))
+        assert.strictEqual(result.iterations, 2)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("a new run refuses an existing run id and leaves it untouched", () =>
       Effect.gen(function*() {
         yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
