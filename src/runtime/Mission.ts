@@ -1,19 +1,19 @@
 import type { SqlError } from "@effect/sql"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, ParseResult, Queue, Ref, Schedule, Schema, Stream, Take } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Schedule, Stream, Take } from "effect"
 import * as Budget from "../budget/Budget.js"
 import * as Pricing from "../budget/Pricing.js"
 import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
 import { BadInput, LlmError, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
-import { type Goal, sameGoal } from "../domain/Goal.js"
-import { Owner } from "../domain/Owner.js"
+import type { Goal } from "../domain/Goal.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import { Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import { Toolkit } from "../tools/Tool.js"
 import { actMessages, judgeMessages, parseVerdict } from "./Prompts.js"
+import { startingPoint } from "./StartingPoint.js"
 
 export type PolicyOverrides = Partial<ConstructorParameters<typeof BudgetPolicy>[0]>
 
@@ -55,14 +55,6 @@ export interface MissionResult {
 
 export type MissionError = BadInput | RunNotFound | RunAlreadyExists | RunInProgress | SqlError.SqlError
 
-interface Opened {
-  readonly checkpoint: Checkpoint
-  readonly history: ReadonlyArray<Step>
-  /** The row as loaded, which the session claims only if no one changed it meanwhile. */
-  readonly expected: string | Uint8Array | undefined
-  readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
-}
-
 /** What one iteration produced before it is counted; an iteration cut short leaves nothing behind. */
 interface Attempt {
   readonly response: LlmResponse
@@ -94,121 +86,6 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
   return `unexpected error: ${error instanceof Error ? error.message : String(error)}`
 }
 
-const decodePolicy = Schema.decodeUnknown(BudgetPolicy)
-
-/** Library callers get the same one-line BadInput for a bad cap as the CLI gives. */
-const policyOf = (fields: PolicyOverrides) =>
-  decodePolicy(fields).pipe(
-    Effect.mapError((e) =>
-      new BadInput({
-        message: `budget policy ${
-          ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => `${i.path.join(".")} ${i.message}`).join("; ")
-        }`
-      })
-    )
-  )
-
-/** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
-const latest = (a: BudgetUsage, b: BudgetUsage) =>
-  new BudgetUsage({
-    seconds: Math.max(a.seconds, b.seconds),
-    tool_calls: Math.max(a.tool_calls, b.tool_calls),
-    tokens: Math.max(a.tokens, b.tokens),
-    dollars: Math.max(a.dollars, b.dollars),
-    iterations: Math.max(a.iterations, b.iterations)
-  }, true)
-
-/** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
-const open = (options: MissionOptions, now: string) =>
-  Effect.gen(function*() {
-    const store = yield* CheckpointStore
-    const runId = options.runId
-    const loaded = yield* store.load(runId)
-    const history = store.recentSteps(runId, options.historyWindow ?? 6)
-    if (!options.resume) {
-      if (loaded._tag !== "Missing") {
-        return yield* new RunAlreadyExists({
-          run_id: runId,
-          status: loaded._tag === "Found" ? loaded.checkpoint.status : "corrupt checkpoint"
-        })
-      }
-      if (options.goal === undefined) return yield* new BadInput({ message: "a new run needs a goal: an objective and at least one criterion" })
-      const checkpoint = new Checkpoint({
-        version: 1,
-        run_id: runId,
-        goal: options.goal,
-        policy: yield* policyOf(options.policy ?? {}),
-        status: "running",
-        halt_reason: null,
-        usage: BudgetUsage.zero,
-        criteria_met: options.goal.success_criteria.map(() => false),
-        output: "",
-        owner: Owner.current,
-        created_at: now,
-        updated_at: now
-      })
-      return { checkpoint, history: [], expected: undefined } satisfies Opened
-    }
-    if (loaded._tag === "Found") {
-      const { goal, owner, status, usage } = loaded.checkpoint
-      if (options.goal !== undefined && !sameGoal(options.goal, goal)) {
-        return yield* new BadInput({
-          message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
-        })
-      }
-      if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
-        return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
-      }
-      // A session killed mid-iteration spent more than its last checkpoint says; its heartbeats know.
-      const spent = status === "running"
-        ? Option.match(yield* store.lastHeartbeatUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
-        : usage
-      const checkpoint = new Checkpoint({
-        ...loaded.checkpoint,
-        policy: yield* policyOf({ ...loaded.checkpoint.policy, ...options.policy }),
-        status: "running",
-        halt_reason: null,
-        usage: spent,
-        owner: Owner.current
-      })
-      return { checkpoint, history: yield* history, expected: loaded.raw } satisfies Opened
-    }
-    // The checkpoint is corrupt or gone: rebuild the run from its append-only history.
-    const sessions = (yield* store.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
-    const first = sessions[0]
-    const latestSession = sessions[sessions.length - 1]
-    if (first === undefined || latestSession === undefined) {
-      if (loaded._tag === "Missing") return yield* new RunNotFound({ run_id: runId })
-      return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
-    }
-    const goal = latestSession.goal
-    const last = yield* store.lastStep(runId)
-    const from = Option.match(last, {
-      onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", label: "start" }),
-      onSome: (step) => ({ usage: step.usage, criteria_met: step.criteria_met, output: step.answer, label: `iteration ${step.iteration}` })
-    })
-    const checkpoint = new Checkpoint({
-      version: 1,
-      run_id: runId,
-      goal,
-      policy: yield* policyOf({ ...latestSession.policy, ...options.policy }),
-      status: "running",
-      halt_reason: null,
-      usage: from.usage,
-      criteria_met: from.criteria_met,
-      output: from.output,
-      owner: Owner.current,
-      created_at: first.at,
-      updated_at: now
-    })
-    return {
-      checkpoint,
-      history: yield* history,
-      expected: loaded._tag === "Corrupt" ? loaded.raw : undefined,
-      ...(loaded._tag === "Corrupt" ? { corrupt: { error: loaded.error, recoveredFrom: from.label } } : {})
-    } satisfies Opened
-  })
-
 /**
  * Runs a mission until every criterion is met, a budget axis trips, a halt is requested or the model
  * keeps failing. Every iteration ends in one transaction writing the step, its events and the checkpoint.
@@ -222,7 +99,7 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
     const onEvent = options.onEvent ?? (() => Effect.void)
     const window = options.historyWindow ?? 6
 
-    const opened = yield* open(options, yield* isoNow)
+    const opened = yield* startingPoint(options, yield* isoNow)
     const goal = opened.checkpoint.goal
     const criteriaCount = goal.success_criteria.length
     const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)

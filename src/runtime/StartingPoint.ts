@@ -1,0 +1,133 @@
+import { Effect, Option, ParseResult, Schema } from "effect"
+import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
+import { Checkpoint } from "../domain/Checkpoint.js"
+import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
+import { sameGoal } from "../domain/Goal.js"
+import { Owner } from "../domain/Owner.js"
+import type { Step } from "../domain/Step.js"
+import { CheckpointStore } from "../store/CheckpointStore.js"
+import type { MissionOptions, PolicyOverrides } from "./Mission.js"
+
+/** The state a session starts from, and the row it must find unchanged to claim the run. */
+export interface StartingPoint {
+  readonly checkpoint: Checkpoint
+  readonly history: ReadonlyArray<Step>
+  /** The row as loaded, which the session claims only if no one changed it meanwhile. */
+  readonly expected: string | Uint8Array | undefined
+  readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
+}
+
+const decodePolicy = Schema.decodeUnknown(BudgetPolicy)
+
+/** Library callers get the same one-line BadInput for a bad cap as the CLI gives. */
+const policyOf = (fields: PolicyOverrides) =>
+  decodePolicy(fields).pipe(
+    Effect.mapError((e) =>
+      new BadInput({
+        message: `budget policy ${
+          ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => `${i.path.join(".")} ${i.message}`).join("; ")
+        }`
+      })
+    )
+  )
+
+/** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
+const latest = (a: BudgetUsage, b: BudgetUsage) =>
+  new BudgetUsage({
+    seconds: Math.max(a.seconds, b.seconds),
+    tool_calls: Math.max(a.tool_calls, b.tool_calls),
+    tokens: Math.max(a.tokens, b.tokens),
+    dollars: Math.max(a.dollars, b.dollars),
+    iterations: Math.max(a.iterations, b.iterations)
+  }, true)
+
+/** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
+export const startingPoint = (options: MissionOptions, now: string) =>
+  Effect.gen(function*() {
+    const store = yield* CheckpointStore
+    const runId = options.runId
+    const loaded = yield* store.load(runId)
+    const history = store.recentSteps(runId, options.historyWindow ?? 6)
+    if (!options.resume) {
+      if (loaded._tag !== "Missing") {
+        return yield* new RunAlreadyExists({
+          run_id: runId,
+          status: loaded._tag === "Found" ? loaded.checkpoint.status : "corrupt checkpoint"
+        })
+      }
+      if (options.goal === undefined) return yield* new BadInput({ message: "a new run needs a goal: an objective and at least one criterion" })
+      const checkpoint = new Checkpoint({
+        version: 1,
+        run_id: runId,
+        goal: options.goal,
+        policy: yield* policyOf(options.policy ?? {}),
+        status: "running",
+        halt_reason: null,
+        usage: BudgetUsage.zero,
+        criteria_met: options.goal.success_criteria.map(() => false),
+        output: "",
+        owner: Owner.current,
+        created_at: now,
+        updated_at: now
+      })
+      return { checkpoint, history: [], expected: undefined } satisfies StartingPoint
+    }
+    if (loaded._tag === "Found") {
+      const { goal, owner, status, usage } = loaded.checkpoint
+      if (options.goal !== undefined && !sameGoal(options.goal, goal)) {
+        return yield* new BadInput({
+          message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
+        })
+      }
+      if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
+        return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
+      }
+      // A session killed mid-iteration spent more than its last checkpoint says; its heartbeats know.
+      const spent = status === "running"
+        ? Option.match(yield* store.lastHeartbeatUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
+        : usage
+      const checkpoint = new Checkpoint({
+        ...loaded.checkpoint,
+        policy: yield* policyOf({ ...loaded.checkpoint.policy, ...options.policy }),
+        status: "running",
+        halt_reason: null,
+        usage: spent,
+        owner: Owner.current
+      })
+      return { checkpoint, history: yield* history, expected: loaded.raw } satisfies StartingPoint
+    }
+    // The checkpoint is corrupt or gone: rebuild the run from its append-only history.
+    const sessions = (yield* store.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
+    const first = sessions[0]
+    const latestSession = sessions[sessions.length - 1]
+    if (first === undefined || latestSession === undefined) {
+      if (loaded._tag === "Missing") return yield* new RunNotFound({ run_id: runId })
+      return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
+    }
+    const goal = latestSession.goal
+    const last = yield* store.lastStep(runId)
+    const from = Option.match(last, {
+      onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", label: "start" }),
+      onSome: (step) => ({ usage: step.usage, criteria_met: step.criteria_met, output: step.answer, label: `iteration ${step.iteration}` })
+    })
+    const checkpoint = new Checkpoint({
+      version: 1,
+      run_id: runId,
+      goal,
+      policy: yield* policyOf({ ...latestSession.policy, ...options.policy }),
+      status: "running",
+      halt_reason: null,
+      usage: from.usage,
+      criteria_met: from.criteria_met,
+      output: from.output,
+      owner: Owner.current,
+      created_at: first.at,
+      updated_at: now
+    })
+    return {
+      checkpoint,
+      history: yield* history,
+      expected: loaded._tag === "Corrupt" ? loaded.raw : undefined,
+      ...(loaded._tag === "Corrupt" ? { corrupt: { error: loaded.error, recoveredFrom: from.label } } : {})
+    } satisfies StartingPoint
+  })
