@@ -22,10 +22,14 @@ export class RunAlreadyExists extends Schema.TaggedError<RunAlreadyExists>()("Ru
   }
 }
 
-/** A model call that failed; `transient` ones are worth retrying. */
+/**
+ * A model call that failed; `transient` ones are worth retrying, no sooner than `retry_after_ms` when
+ * the provider said how long to wait (a 429's Retry-After).
+ */
 export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
   message: Schema.String,
-  transient: Schema.Boolean
+  transient: Schema.Boolean,
+  retry_after_ms: Schema.optional(Schema.Number)
 }) {}
 
 /** A tool that could not do what it was asked; reported back to the model, never fatal to the run. */

@@ -14,6 +14,8 @@ const Turn = Schema.Struct({
   ),
   criteria_met: Schema.optional(Schema.Array(Schema.Boolean)),
   error: Schema.optional(Schema.String),
+  /** With `error`: the wait the provider asks for before a retry, like a 429's Retry-After. */
+  retry_after_ms: Schema.optional(Count),
   latency_ms: Schema.optional(Count)
 })
 
@@ -77,7 +79,9 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         }
         const latency = turn.latency_ms ?? script.latency_ms
         if (latency > 0) yield* Effect.sleep(Duration.millis(latency))
-        if (turn.error !== undefined) return yield* new LlmError({ message: turn.error, transient: true })
+        if (turn.error !== undefined) {
+          return yield* new LlmError({ message: turn.error, transient: true, retry_after_ms: turn.retry_after_ms })
+        }
         yield* Ref.set(lastMet, turn.criteria_met ?? [])
         return {
           content: turn.content,

@@ -69,9 +69,19 @@ interface Outcome {
 
 const isoNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
-/** Transient model failures are retried with backoff on the Effect Clock, five attempts in all. */
+/**
+ * Transient model failures are retried with backoff on the Effect Clock, five attempts in all, each
+ * waiting at least as long as the provider asked (Retry-After).
+ */
 const maxAttempts = 5
-const retrySchedule = Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(maxAttempts - 1)))
+const retrySchedule = Schedule.exponential("250 millis").pipe(
+  Schedule.intersect(Schedule.recurs(maxAttempts - 1)),
+  Schedule.intersect(Schedule.identity<LlmError | SqlError.SqlError>()),
+  Schedule.modifyDelay(([, error], backoff) =>
+    error._tag === "LlmError" && error.retry_after_ms !== undefined
+      ? Duration.max(backoff, Duration.millis(error.retry_after_ms))
+      : backoff)
+)
 
 /** The first line of prose in an answer, skipping markdown headings and fences. */
 const summaryOf = (text: string) => {

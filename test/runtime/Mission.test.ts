@@ -333,6 +333,19 @@ describe("Mission", () => {
         assert.strictEqual(ofKind(events, "model_retry").length, 0)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("a retry waits at least as long as the provider asked (Retry-After)", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(1) },
+          script([{ error: "429 rate limited", retry_after_ms: 3000 }, { criteria_met: [true] }])
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("2999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 millis")
+        const { result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "completed")
+      }).pipe(Effect.provide(environment)))
+
     it.effect("a call that keeps failing ends the run as failed, with the error as its halt reason", () =>
       Effect.gen(function*() {
         const fiber = yield* runMission({ runId: "r", goal: goal() }, script([{ error: "connection reset" }])).pipe(Effect.fork)
