@@ -22,6 +22,8 @@ export * as Pricing from "./budget/Pricing.js"
 
 export * from "./llm/Llm.js"
 export { MockLlm, MockScript } from "./llm/MockLlm.js"
+export { OpenAiLlm } from "./llm/OpenAiLlm.js"
+export type { OpenAiLlmConfig } from "./llm/OpenAiLlm.js"
 
 export { CheckpointStore } from "./store/CheckpointStore.js"
 export * as Database from "./store/Database.js"

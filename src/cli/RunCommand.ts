@@ -8,6 +8,7 @@ import { Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
 import { MockLlm } from "../llm/MockLlm.js"
+import { OpenAiLlm } from "../llm/OpenAiLlm.js"
 import * as Mission from "../runtime/Mission.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
@@ -18,7 +19,11 @@ import { storeLayer } from "./Store.js"
 
 const sessionFlags = {
   ...Flags.budgetFlags,
-  llm: Flags.oneOf("llm", ["mock"], "the model provider; the embedded deterministic mock needs no key or network"),
+  llm: Flags.oneOf(
+    "llm",
+    ["mock", "openai"],
+    "the model: the embedded deterministic mock (no key, no network), or any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL"
+  ),
   model: Options.text("model").pipe(Options.withDescription("model name passed to the provider"), Options.optional),
   mockScript: Options.file("mock-script").pipe(
     Options.withDescription("JSON script for the mock model (default: $AUTOPILOT_MOCK_SCRIPT)"),
@@ -44,6 +49,18 @@ type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
 
 const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
 
+/** Read before anything is written, so a missing variable is bad input that leaves no trace. */
+const openAiLayer = OpenAiLlm.config.pipe(
+  Effect.mapError((error) =>
+    new BadInput({
+      message: `--llm openai needs AUTOPILOT_LLM_BASE_URL (an OpenAI-compatible base URL such as http://localhost:4000/v1) and AUTOPILOT_LLM_API_KEY (any placeholder for a server without keys): ${
+        String(error).replace(/\s+/g, " ")
+      }`
+    })
+  ),
+  Effect.map(OpenAiLlm.layer)
+)
+
 const mockLayer = (scriptFlag: Option.Option<string>) =>
   Effect.gen(function*() {
     const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
@@ -64,7 +81,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
       onNone: () => Effect.succeed(5),
       onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
     })
-    const llm: Layer.Layer<Llm> = yield* mockLayer(flags.mockScript)
+    const llm: Layer.Layer<Llm> = flags.llm === "openai" ? yield* openAiLayer : yield* mockLayer(flags.mockScript)
     const dbPath = yield* Flags.databasePath(flags.db)
     if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
     const workspace = Option.getOrElse(flags.workspace, () => path.join(path.dirname(dbPath), "workspaces", runId))

@@ -1,0 +1,273 @@
+import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
+import OpenAI from "openai"
+import { LlmError } from "../domain/Errors.js"
+import { type ChatMessage, Llm, type LlmChunk, type LlmRequest, type LlmResponse, type ToolCallRequest, type ToolSpec } from "./Llm.js"
+
+export interface OpenAiLlmConfig {
+  /** Where `/chat/completions` lives: `https://api.openai.com/v1`, a LiteLLM proxy, vLLM, Ollama's `/v1`. */
+  readonly baseURL: string
+  readonly apiKey: Redacted.Redacted<string>
+  /** The model asked for when a request names none. */
+  readonly model: string
+  /**
+   * OpenAI's reasoning models reject `max_tokens`; a server that knows only `max_tokens` ignores the newer
+   * name, which costs the cap but not the call. Default `max_completion_tokens`.
+   */
+  readonly maxTokensParameter?: "max_tokens" | "max_completion_tokens" | undefined
+  /**
+   * The largest output cap every model behind `baseURL` accepts (default 4096). The runtime's cap is what is
+   * left of the token budget, often millions, and OpenAI answers a cap above the model's own limit with a
+   * 400; so a cap above this is not sent, and the model's own limit applies.
+   */
+  readonly outputTokenCeiling?: number | undefined
+}
+
+const defaultModel = "gpt-4o-mini"
+/** A server asking for a longer pause than this gets retried sooner; the run's own budgets still bound it. */
+const maxRetryAfter = Duration.seconds(60)
+
+type CompletionChunk = OpenAI.Chat.ChatCompletionChunk
+type Usage = OpenAI.CompletionUsage
+
+/** OpenAI's `tool` messages must answer a `tool_call_id`, which ChatMessage does not carry: quote them. */
+const toMessage = (message: ChatMessage): OpenAI.Chat.ChatCompletionMessageParam =>
+  message.role === "tool"
+    ? { role: "user", content: `Tool result:\n${message.content}` }
+    : { role: message.role, content: message.content }
+
+const toTool = (spec: ToolSpec): OpenAI.Chat.ChatCompletionFunctionTool => ({
+  type: "function",
+  function: { name: spec.name, description: spec.description, parameters: spec.parameters as Record<string, unknown> }
+})
+
+/** Malformed arguments stay a string, so the tool reports them as invalid to the model. */
+const parseArguments = (raw: string): unknown => {
+  if (raw.trim() === "") return {}
+  try {
+    return JSON.parse(raw)
+  } catch {
+    return raw
+  }
+}
+
+const transientStatus = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500
+
+/** `retry-after-ms` (OpenAI's), else `Retry-After` as seconds or as an HTTP date. */
+const retryAfterOf = (headers: Headers, now: number): Option.Option<Duration.Duration> => {
+  const millis = Number.parseFloat(headers.get("retry-after-ms") ?? "")
+  if (Number.isFinite(millis)) return Option.some(Duration.millis(Math.max(0, millis)))
+  const value = headers.get("retry-after")?.trim()
+  if (value === undefined || value === "") return Option.none()
+  const seconds = Number(value)
+  const wait = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now
+  return Number.isNaN(wait) ? Option.none() : Option.some(Duration.millis(Math.max(0, wait)))
+}
+
+/** The innermost cause: the SDK wraps undici's "fetch failed", which wraps the socket error that says why. */
+const rootCause = (error: unknown): string => {
+  let current = error
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause
+  if (!(current instanceof Error)) return String(current)
+  const code = (current as { code?: unknown }).code
+  return typeof code === "string" && !current.message.includes(code) ? `${current.message} (${code})` : current.message
+}
+
+interface Classified {
+  readonly message: string
+  readonly transient: boolean
+  readonly retryAfter: Option.Option<Duration.Duration>
+}
+
+const classify = (error: unknown, now: number): Classified => {
+  const plain = (message: string, transient: boolean): Classified => ({ message, transient, retryAfter: Option.none() })
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return plain("request timed out", true)
+  if (error instanceof OpenAI.APIConnectionError) return plain(`connection failed: ${rootCause(error)}`, true)
+  if (error instanceof OpenAI.APIError) {
+    // No status: the server sent an error event in the middle of a stream, which is how proxies relay
+    // an upstream that failed after the answer began.
+    if (error.status === undefined || error.headers === undefined) return plain(error.message, true)
+    const transient = transientStatus(error.status)
+    return {
+      message: error.message,
+      transient,
+      retryAfter: transient ? retryAfterOf(error.headers, now) : Option.none()
+    }
+  }
+  if ((error as { code?: unknown } | null)?.code === "ERR_INVALID_URL") return plain("the base URL is not a valid URL", false)
+  // Anything else comes from reading the response: a connection reset mid-body, a truncated JSON.
+  return plain(`response failed: ${rootCause(error)}`, true)
+}
+
+interface PartialCall {
+  id: string
+  name: string
+  arguments: string
+}
+
+/** What a stream has said so far; tool calls arrive in pieces, keyed by their index. */
+interface Assembly {
+  content: string
+  readonly calls: Map<number, PartialCall>
+  usage: Usage | undefined
+  model: string
+}
+
+/**
+ * A chat model behind any OpenAI-compatible `/chat/completions`, through the official SDK. The SDK does not
+ * retry: the runtime's Schedule does, so retries follow one policy instead of two stacked ones; a
+ * Retry-After reaches it as the error's `retry_after_ms`.
+ */
+export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
+  Effect.sync(() => {
+    const apiKey = Redacted.value(config.apiKey)
+    const client = new OpenAI({
+      baseURL: config.baseURL,
+      apiKey,
+      maxRetries: 0,
+      // The SDK would otherwise read these from the environment and send them to whatever baseURL is.
+      organization: null,
+      project: null
+    })
+    // Placeholder keys ("ollama") are no secret, and blanking short strings would garble messages.
+    const scrub = apiKey.length >= 8 ? (text: string) => text.replaceAll(apiKey, "[redacted]") : (text: string) => text
+    const provider = URL.canParse(config.baseURL) ? new URL(config.baseURL).host : config.baseURL
+    const ceiling = config.outputTokenCeiling ?? 4096
+    const capParameter = config.maxTokensParameter ?? "max_completion_tokens"
+
+    const body = (request: LlmRequest, model: string) => ({
+      model,
+      messages: request.messages.map(toMessage),
+      ...(request.tools.length > 0 ? { tools: request.tools.map(toTool) } : {}),
+      ...(request.maxOutputTokens !== undefined && request.maxOutputTokens <= ceiling
+        ? { [capParameter]: Math.max(1, Math.floor(request.maxOutputTokens)) }
+        : {})
+    })
+
+    /** Fails at once; the server's Retry-After (capped) travels with the error for the runtime's schedule. */
+    const fail = (model: string) => (error: unknown): Effect.Effect<never, LlmError> =>
+      Effect.gen(function*() {
+        const { message, retryAfter, transient } = classify(error, yield* Clock.currentTimeMillis)
+        return yield* new LlmError({
+          message: scrub(`model ${model} at ${provider}: ${message}`),
+          transient,
+          retry_after_ms: Option.getOrUndefined(Option.map(retryAfter, (d) => Duration.toMillis(Duration.min(d, maxRetryAfter))))
+        })
+      })
+
+    /** Tokens must never silently be zero, or the token and dollar budgets stop gating the run. */
+    const usageOf = (usage: Usage | null | undefined, model: string, how: string) =>
+      usage === null || usage === undefined
+        ? Effect.fail(
+          new LlmError({
+            message: `model ${model} at ${provider} reported no token usage ${how}; the token and dollar budgets cannot be charged without it`,
+            transient: false
+          })
+        )
+        : Effect.succeed({ input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
+
+    const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> => {
+      const model = request.model ?? config.model
+      return Effect.tryPromise({
+        try: (signal) => client.chat.completions.create(body(request, model), { signal }),
+        catch: (error) => error
+      }).pipe(
+        Effect.catchAll(fail(model)),
+        Effect.flatMap((completion) =>
+          Effect.gen(function*() {
+            const message = completion.choices[0]?.message
+            if (message === undefined) {
+              return yield* new LlmError({ message: `model ${model} at ${provider} returned no choices`, transient: false })
+            }
+            return {
+              content: message.content ?? message.refusal ?? "",
+              tool_calls: (message.tool_calls ?? []).flatMap((call): ReadonlyArray<ToolCallRequest> =>
+                call.type === "function"
+                  ? [{ id: call.id, name: call.function.name, arguments: parseArguments(call.function.arguments) }]
+                  : []
+              ),
+              usage: yield* usageOf(completion.usage, model, "in its answer"),
+              model: completion.model || model
+            } satisfies LlmResponse
+          })
+        )
+      )
+    }
+
+    const absorb = (assembly: Assembly, chunk: CompletionChunk): ReadonlyArray<LlmChunk> => {
+      if (chunk.model) assembly.model = chunk.model
+      if (chunk.usage) assembly.usage = chunk.usage
+      const delta = chunk.choices[0]?.delta
+      if (delta === undefined) return []
+      for (const piece of delta.tool_calls ?? []) {
+        const call = assembly.calls.get(piece.index) ?? { id: "", name: "", arguments: "" }
+        // Some servers repeat the id and name in every piece: the first one stands.
+        if (call.id === "" && piece.id) call.id = piece.id
+        if (call.name === "" && piece.function?.name) call.name = piece.function.name
+        call.arguments += piece.function?.arguments ?? ""
+        assembly.calls.set(piece.index, call)
+      }
+      const text = (delta.content ?? "") + (delta.refusal ?? "")
+      if (text === "") return []
+      assembly.content += text
+      return [{ _tag: "Delta", text }]
+    }
+
+    const assembled = (assembly: Assembly, model: string) =>
+      Effect.map(
+        usageOf(assembly.usage, model, "at the end of its stream (does it support stream_options.include_usage?)"),
+        (usage): LlmChunk => ({
+          _tag: "Done",
+          response: {
+            content: assembly.content,
+            tool_calls: [...assembly.calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => ({
+              id: call.id,
+              name: call.name,
+              arguments: parseArguments(call.arguments)
+            })),
+            usage,
+            model: assembly.model || model
+          }
+        })
+      )
+
+    const stream = (request: LlmRequest): Stream.Stream<LlmChunk, LlmError> =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const model = request.model ?? config.model
+        // Lives as long as the stream: closing it early, or interrupting it, drops the connection.
+        const controller = new AbortController()
+        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+        const chunks = yield* Effect.tryPromise({
+          try: () =>
+            client.chat.completions.create(
+              { ...body(request, model), stream: true, stream_options: { include_usage: true } },
+              { signal: controller.signal }
+            ),
+          catch: (error) => error
+        }).pipe(Effect.catchAll(fail(model)))
+        const assembly: Assembly = { content: "", calls: new Map(), usage: undefined, model: "" }
+        return Stream.fromAsyncIterable(chunks, (error) => error).pipe(
+          Stream.catchAll((error) => Stream.fromEffect(fail(model)(error))),
+          Stream.mapConcat((chunk) => absorb(assembly, chunk)),
+          Stream.concat(Stream.fromEffect(Effect.suspend(() => assembled(assembly, model))))
+        )
+      }))
+
+    return { complete, stream }
+  })
+
+export const layer = (config: OpenAiLlmConfig): Layer.Layer<Llm> => Layer.effect(Llm, make(config))
+
+/**
+ * `AUTOPILOT_LLM_BASE_URL` (required, e.g. https://api.openai.com/v1), `AUTOPILOT_LLM_API_KEY` (required; any placeholder for a
+ * server that ignores it) and `AUTOPILOT_LLM_MODEL` (default gpt-4o-mini; a request's model wins).
+ */
+export const config: Config.Config<OpenAiLlmConfig> = Config.all({
+  // No default: a request goes only to a host the user named.
+  baseURL: Config.url("AUTOPILOT_LLM_BASE_URL").pipe(Config.map((url) => url.href)),
+  apiKey: Config.redacted("AUTOPILOT_LLM_API_KEY"),
+  model: Config.nonEmptyString("AUTOPILOT_LLM_MODEL").pipe(Config.withDefault(defaultModel))
+})
+
+export const layerConfig: Layer.Layer<Llm, ConfigError.ConfigError> = Layer.unwrapEffect(Effect.map(config, layer))
+
+export const OpenAiLlm = { defaultModel, make, layer, config, layerConfig }
