@@ -3,6 +3,7 @@ import { Clock, Console, Effect, Schedule } from "effect"
 import * as fs from "node:fs"
 import { BadInput, CorruptCheckpoint, RunNotFound } from "../domain/Errors.js"
 import type { Checkpoint } from "../domain/Checkpoint.js"
+import type { ModelCall, Step } from "../domain/Step.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
@@ -25,40 +26,75 @@ const checkpointOf = (runId: string) =>
     }
   })
 
-const showJson = (c: Checkpoint) =>
+/** Per-step telemetry: what each model call of a step cost and took. */
+const telemetryOf = (step: Step) => ({
+  iteration: step.iteration,
+  at: step.at,
+  cost_usd: step.calls.reduce((sum, call) => sum + call.cost_usd, 0),
+  calls: step.calls
+})
+
+const showJson = (c: Checkpoint, steps: ReadonlyArray<Step>) =>
   JSON.stringify({
     run_id: c.run_id,
     status: c.status,
     halt_reason: c.halt_reason,
     iterations: c.usage.iterations,
     usage: c.usage,
+    cost_usd: c.usage.dollars,
     criteria_met: c.criteria_met,
     goal: c.goal,
     policy: c.policy,
     output: c.output,
     created_at: c.created_at,
-    updated_at: c.updated_at
+    updated_at: c.updated_at,
+    steps: steps.map(telemetryOf)
   }, null, 2)
 
-const showText = (c: Checkpoint) =>
+const callText = (call: ModelCall) =>
+  `${call.purpose} ${call.model_used} ${call.input_tokens}+${call.output_tokens} tokens $${call.cost_usd.toFixed(6)} ${call.latency_ms.toFixed(0)} ms`
+
+const showText = (c: Checkpoint, steps: ReadonlyArray<Step>) =>
   [
     `run ${c.run_id}: ${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`,
     `objective: ${c.goal.objective}`,
     ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
     `usage: ${Render.usage(c.usage)}`,
+    `total cost: $${c.usage.dollars.toFixed(6)}`,
+    ...(steps.length === 0
+      ? []
+      : [
+        steps.length < c.usage.iterations ? `last ${steps.length} of ${c.usage.iterations} steps:` : "steps:",
+        ...steps.map((step) =>
+          `  [${step.iteration}] $${telemetryOf(step).cost_usd.toFixed(6)} · ${step.calls.map(callText).join(" · ")}`
+        )
+      ]),
     `created ${c.created_at} · updated ${c.updated_at}`
   ].join("\n")
 
 export const show = Command.make(
   "show",
-  { runId: Args.text({ name: "run-id" }), db: Flags.db, format: jsonFormat },
-  ({ db, format, runId }) =>
+  {
+    runId: Args.text({ name: "run-id" }),
+    steps: Options.integer("steps").pipe(
+      Options.withDescription("how many of the latest steps to show telemetry for (default 20; 0 for all)"),
+      Options.withDefault(20)
+    ),
+    db: Flags.db,
+    format: jsonFormat
+  },
+  ({ db, format, runId, steps }) =>
     Effect.gen(function*() {
+      if (steps < 0) return yield* new BadInput({ message: `--steps must be 0 (all) or a positive whole number, got ${steps}` })
       const file = yield* Flags.databasePath(db)
-      const checkpoint = yield* withExistingStore(file, runId, checkpointOf(runId))
-      yield* Console.log(format === "json" ? showJson(checkpoint) : showText(checkpoint))
+      const [checkpoint, recent] = yield* withExistingStore(file, runId, Effect.gen(function*() {
+        const store = yield* CheckpointStore
+        const checkpoint = yield* checkpointOf(runId)
+        return [checkpoint, yield* store.recentSteps(runId, steps === 0 ? -1 : steps)] as const
+      }))
+      yield* Console.log(format === "json" ? showJson(checkpoint, recent) : showText(checkpoint, recent))
     })
-).pipe(Command.withDescription("Show a run as of its latest checkpoint"))
+).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))
 
 export const runs = Command.make(
   "runs",

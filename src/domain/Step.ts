@@ -16,6 +16,18 @@ export const Verdict = Schema.Struct({
 })
 export type Verdict = typeof Verdict.Type
 
+/** What one model call cost and took: the step's telemetry, one entry per call (act, then judge). */
+export const ModelCall = Schema.Struct({
+  purpose: Schema.Literal("act", "judge"),
+  model_used: Schema.String,
+  input_tokens: Schema.Number,
+  output_tokens: Schema.Number,
+  cost_usd: Schema.Number,
+  /** From the first attempt to the answer, retries included. */
+  latency_ms: Schema.Number
+})
+export type ModelCall = typeof ModelCall.Type
+
 /**
  * One iteration, appended to the run's history and never rewritten. It carries the cumulative usage and
  * criteria after the iteration, so a run whose checkpoint is lost can resume from its last step.
@@ -28,5 +40,6 @@ export class Step extends Schema.Class<Step>("Step")({
   tool_calls: Schema.Array(ToolCallRecord),
   verdict: Schema.String,
   usage: BudgetUsage,
-  criteria_met: Schema.Array(Schema.Boolean)
+  criteria_met: Schema.Array(Schema.Boolean),
+  calls: Schema.Array(ModelCall)
 }) {}

@@ -8,7 +8,7 @@ import { BadInput, LlmError, RunAlreadyExists, RunInProgress, RunNotFound } from
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
-import { Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
+import { type ModelCall, Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import { Toolkit } from "../tools/Tool.js"
@@ -60,6 +60,7 @@ interface Attempt {
   readonly response: LlmResponse
   readonly toolCalls: ReadonlyArray<ToolCallRecord>
   readonly verdict: Either.Either<Verdict, string>
+  readonly calls: ReadonlyArray<ModelCall>
 }
 
 interface Outcome {
@@ -173,6 +174,7 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
 
     const callModel = (request: Omit<LlmRequest, "metadata" | "model" | "maxOutputTokens">, iteration: number) =>
       Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
         const attempts = yield* Ref.make(0)
         const remaining = yield* budget.remaining
         const response: LlmResponse = yield* llm.complete({
@@ -194,11 +196,17 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           unpriced.add(response.model)
           yield* emitNow({ kind: "model_unpriced", model: response.model })
         }
-        yield* budget.charge({
-          tokens: response.usage.input_tokens + response.usage.output_tokens,
-          dollars: response.cost_usd ?? Option.match(price, { onNone: () => 0, onSome: (p) => Pricing.costOf(p, response.usage) })
-        })
-        return response
+        const cost = response.cost_usd ?? Option.match(price, { onNone: () => 0, onSome: (p) => Pricing.costOf(p, response.usage) })
+        yield* budget.charge({ tokens: response.usage.input_tokens + response.usage.output_tokens, dollars: cost })
+        const call: ModelCall = {
+          purpose: request.purpose,
+          model_used: response.model,
+          input_tokens: response.usage.input_tokens,
+          output_tokens: response.usage.output_tokens,
+          cost_usd: cost,
+          latency_ms: (yield* Clock.currentTimeMillis) - started
+        }
+        return { response, call }
       })
 
     const runTools = (response: LlmResponse, iteration: number) =>
@@ -216,13 +224,13 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
     const attempt = (iteration: number) =>
       Effect.gen(function*() {
         const before = yield* Ref.get(criteriaMet)
-        const response = yield* callModel({
+        const { call: act, response } = yield* callModel({
           purpose: "act",
           messages: actMessages({ goal, iteration, criteriaMet: before, history: yield* Ref.get(history) }),
           tools: toolkit.specs
         }, iteration)
         const toolCalls = yield* runTools(response, iteration)
-        const reply = yield* callModel({
+        const { call: judge, response: reply } = yield* callModel({
           purpose: "judge",
           messages: judgeMessages({
             goal,
@@ -232,11 +240,11 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           }),
           tools: []
         }, iteration)
-        return { response, toolCalls, verdict: parseVerdict(reply.content, criteriaCount) } satisfies Attempt
+        return { response, toolCalls, verdict: parseVerdict(reply.content, criteriaCount), calls: [act, judge] } satisfies Attempt
       })
 
     /** Counts a finished attempt: the step, its events and the checkpoint go out in one transaction. */
-    const record = (iteration: number, { response, toolCalls, verdict }: Attempt) =>
+    const record = (iteration: number, { calls, response, toolCalls, verdict }: Attempt) =>
       Effect.gen(function*() {
         const before = yield* Ref.get(criteriaMet)
         // A criterion once verified stays verified: a judge sees one iteration, not the whole run.
@@ -254,7 +262,8 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           tool_calls: toolCalls,
           verdict: Either.match(verdict, { onLeft: (e) => e, onRight: (v) => v.notes }),
           usage,
-          criteria_met: after
+          criteria_met: after,
+          calls
         }, true)
         yield* Ref.set(criteriaMet, after)
         yield* Ref.set(output, response.content)

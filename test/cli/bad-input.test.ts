@@ -79,7 +79,8 @@ const cases: ReadonlyArray<Case> = [
   { name: "bad run id", args: run("--run-id", "no spaces allowed"), mentions: /run id "no spaces allowed"/, db: "fresh" },
   { name: "zero --heartbeat-seconds", args: run("--heartbeat-seconds", "0"), mentions: /--heartbeat-seconds.*"0"/, db: "fresh" },
   { name: "non-numeric --grace-seconds", args: run("--grace-seconds", "soon"), mentions: /--grace-seconds.*"soon"/, db: "fresh" },
-  { name: "--resume without --run-id", args: run("--resume"), mentions: /--resume needs --run-id/, db: "fresh" }
+  { name: "--resume without --run-id", args: run("--resume"), mentions: /--resume needs --run-id/, db: "fresh" },
+  { name: "negative --steps for show", args: ["show", "base", "--steps", "-1"], mentions: /--steps must be 0 \(all\) or a positive whole number/, db: "existing" }
 ]
 
 describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", { timeout: 60_000 }, () => {

@@ -40,5 +40,18 @@ describe("--llm openai", () => {
       assert.strictEqual(requests[0]!.headers.authorization, `Bearer ${apiKey}`)
       assert.include(JSON.stringify(requests[0]!.body.messages), "dict gotchas")
       assert.notInclude(exit.stdout.join("\n") + exit.stderr.join("\n"), apiKey)
+
+      // show: per-step telemetry and the run's total cost, from the same numbers.
+      const shown = JSON.parse((yield* Effect.promise(() => sb.run(["show", "o", "--format", "json"]))).stdout.join("\n"))
+      assert.deepStrictEqual(shown.steps.map((s: any) => s.calls.map((c: any) => [c.purpose, c.model_used, c.input_tokens, c.output_tokens])), [
+        [["act", "gpt-4o-mini", 1200, 300], ["judge", "gpt-4o-mini", 400, 20]],
+        [["act", "gpt-4o-mini", 1500, 280], ["judge", "gpt-4o-mini", 420, 22]]
+      ])
+      assert.closeTo(shown.steps.reduce((sum: number, s: any) => sum + s.cost_usd, 0), expected, 1e-12)
+      assert.closeTo(shown.cost_usd, expected, 1e-12)
+      for (const step of shown.steps) for (const call of step.calls) assert.isAtLeast(call.latency_ms, 0)
+      const text = (yield* Effect.promise(() => sb.run(["show", "o"]))).stdout.join("\n")
+      assert.include(text, `total cost: $${expected.toFixed(6)}`)
+      assert.match(text, /\[1\] \$\d+\.\d{6} · act gpt-4o-mini 1200\+300 tokens/)
     }))
 })

@@ -92,6 +92,24 @@ describe("Mission", () => {
         assert.match(result.halt_reason ?? "", /^dollar limit reached: \$1\.0500 of \$1\.00$/)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("every step records each model call's telemetry, and their costs add up to the dollars charged", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_iterations: 2 } },
+          script([{ criteria_met: [false, false], latency_ms: 1500 }], { model: "gpt-4o" })
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("3 seconds")
+        const { result } = yield* Fiber.join(fiber)
+        const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 10))
+        assert.deepStrictEqual(steps.map((s) => s.calls.map((c) => [c.purpose, c.model_used, c.input_tokens, c.output_tokens, c.latency_ms])), [
+          [["act", "gpt-4o", 1000, 200, 1500], ["judge", "gpt-4o", 0, 0, 0]],
+          [["act", "gpt-4o", 1000, 200, 1500], ["judge", "gpt-4o", 0, 0, 0]]
+        ])
+        const total = steps.flatMap((s) => s.calls).reduce((sum, c) => sum + c.cost_usd, 0)
+        assert.closeTo(total, result.usage.dollars, 1e-12)
+        assert.closeTo(steps[0]!.calls[0]!.cost_usd, 0.0045, 1e-12)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("an unknown model is reported once, not silently priced at $0", () =>
       Effect.gen(function*() {
         const { events, result } = yield* runMission(

@@ -20,6 +20,7 @@ const step = (iteration: number, fields: Partial<Pick<Step, "answer" | "verdict"
     verdict: `{"criteria_met":[true,false,false]}`,
     usage: BudgetUsage.zero,
     criteria_met: [true, false, false],
+    calls: [],
     ...fields
   })
 
