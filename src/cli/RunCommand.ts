@@ -8,7 +8,6 @@ import { Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
 import { MockLlm } from "../llm/MockLlm.js"
-import { OpenAiLlm } from "../llm/OpenAiLlm.js"
 import * as Mission from "../runtime/Mission.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
@@ -49,8 +48,11 @@ type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
 
 const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
 
-/** Read before anything is written, so a missing variable is bad input that leaves no trace. */
-const openAiLayer = OpenAiLlm.config.pipe(
+/**
+ * Read before anything is written, so a missing variable is bad input that leaves no trace. The module
+ * (and the openai SDK under it) is loaded only for runs that use it, not on every start of the CLI.
+ */
+const openAiLayer = Effect.promise(() => import("../llm/OpenAiLlm.js")).pipe(Effect.flatMap(({ OpenAiLlm }) => OpenAiLlm.config.pipe(
   Effect.mapError((error) =>
     new BadInput({
       message: `--llm openai needs AUTOPILOT_LLM_BASE_URL (an OpenAI-compatible base URL such as http://localhost:4000/v1) and AUTOPILOT_LLM_API_KEY (any placeholder for a server without keys): ${
@@ -59,7 +61,7 @@ const openAiLayer = OpenAiLlm.config.pipe(
     })
   ),
   Effect.map(OpenAiLlm.layer)
-)
+)))
 
 const mockLayer = (scriptFlag: Option.Option<string>) =>
   Effect.gen(function*() {
