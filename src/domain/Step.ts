@@ -23,8 +23,10 @@ export const ModelCall = Schema.Struct({
   input_tokens: Schema.Number,
   output_tokens: Schema.Number,
   cost_usd: Schema.Number,
-  /** From the first attempt to the answer, retries included. */
-  latency_ms: Schema.Number
+  /** Of the attempt that answered; waits between retries are not the model's. */
+  latency_ms: Schema.Number,
+  /** 1, plus one per transient failure retried. */
+  attempts: Schema.Number
 })
 export type ModelCall = typeof ModelCall.Type
 
@@ -41,5 +43,5 @@ export class Step extends Schema.Class<Step>("Step")({
   verdict: Schema.String,
   usage: BudgetUsage,
   criteria_met: Schema.Array(Schema.Boolean),
-  calls: Schema.Array(ModelCall)
+  calls: Schema.optionalWith(Schema.Array(ModelCall), { default: () => [] })
 }) {}

@@ -14,6 +14,8 @@ const Turn = Schema.Struct({
   ),
   criteria_met: Schema.optional(Schema.Array(Schema.Boolean)),
   error: Schema.optional(Schema.String),
+  /** A cost the provider computed itself (as a proxy may), used instead of the pricing table. */
+  cost_usd: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
   /** With `error`: the wait the provider asks for before a retry, like a 429's Retry-After. */
   retry_after_ms: Schema.optional(Count),
   latency_ms: Schema.optional(Count)
@@ -87,7 +89,8 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
           content: turn.content,
           tool_calls: turn.tool_calls.map((call, i) => ({ id: `call_${index}_${i}`, ...call })),
           usage: turn.usage ?? estimate(request, turn.content),
-          model: request.model ?? script.model
+          model: request.model ?? script.model,
+          cost_usd: turn.cost_usd
         } satisfies LlmResponse
       })
 

@@ -85,8 +85,12 @@ const classify = (error: unknown, now: number): Classified => {
   if (error instanceof OpenAI.APIError) {
     // No status: the server sent an error event in the middle of a stream, which is how proxies relay
     // an upstream that failed after the answer began.
-    if (error.status === undefined || error.headers === undefined) return plain(error.message, true)
-    const transient = transientStatus(error.status)
+    if (error.status === undefined || error.headers === undefined) {
+      return plain(error.message, error.code !== "context_length_exceeded" && error.code !== "insufficient_quota")
+    }
+    // A 429 for an exhausted quota, or a server saying so outright, will not succeed on retry.
+    const final = error.code === "insufficient_quota" || error.headers.get("x-should-retry") === "false"
+    const transient = transientStatus(error.status) && !final
     return {
       message: error.message,
       transient,
@@ -107,9 +111,13 @@ interface PartialCall {
 /** What a stream has said so far; tool calls arrive in pieces, keyed by their index. */
 interface Assembly {
   content: string
-  readonly calls: Map<number, PartialCall>
+  /** In order of arrival; `byIndex` finds the call a piece continues. */
+  readonly calls: Array<PartialCall>
+  readonly byIndex: Map<number, PartialCall>
   usage: Usage | undefined
   model: string
+  /** A stream that ends without a finish_reason was cut off, whatever else it sent. */
+  finished: boolean
 }
 
 /**
@@ -126,7 +134,9 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
       maxRetries: 0,
       // The SDK would otherwise read these from the environment and send them to whatever baseURL is.
       organization: null,
-      project: null
+      project: null,
+      // OPENAI_LOG would make the SDK print to stdout, into the middle of --format jsonl.
+      logLevel: "off"
     })
     // Placeholder keys ("ollama") are no secret, and blanking short strings would garble messages.
     const scrub = apiKey.length >= 8 ? (text: string) => text.replaceAll(apiKey, "[redacted]") : (text: string) => text
@@ -154,16 +164,17 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
         })
       })
 
-    /** Tokens must never silently be zero, or the token and dollar budgets stop gating the run. */
+    /** Tokens must never silently be zero (or missing), or the token and dollar budgets stop gating the run. */
+    const count = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n) && n >= 0
     const usageOf = (usage: Usage | null | undefined, model: string, how: string) =>
-      usage === null || usage === undefined
+      !count(usage?.prompt_tokens) || !count(usage?.completion_tokens)
         ? Effect.fail(
           new LlmError({
             message: `model ${model} at ${provider} reported no token usage ${how}; the token and dollar budgets cannot be charged without it`,
             transient: false
           })
         )
-        : Effect.succeed({ input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
+        : Effect.succeed({ input_tokens: usage!.prompt_tokens, output_tokens: usage!.completion_tokens })
 
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> => {
       const model = request.model ?? config.model
@@ -174,9 +185,13 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
         Effect.catchAll(fail(model)),
         Effect.flatMap((completion) =>
           Effect.gen(function*() {
-            const message = completion.choices[0]?.message
+            // A wrong base URL (an HTML page) or an error object sent with status 200 has no choices.
+            const message = (completion as Partial<typeof completion> | null)?.choices?.[0]?.message
             if (message === undefined) {
-              return yield* new LlmError({ message: `model ${model} at ${provider} returned no choices`, transient: false })
+              return yield* new LlmError({
+                message: `model ${model} at ${provider} did not answer like /chat/completions (no choices); check that the base URL ends in /v1`,
+                transient: false
+              })
             }
             return {
               content: message.content ?? message.refusal ?? "",
@@ -196,15 +211,25 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
     const absorb = (assembly: Assembly, chunk: CompletionChunk): ReadonlyArray<LlmChunk> => {
       if (chunk.model) assembly.model = chunk.model
       if (chunk.usage) assembly.usage = chunk.usage
-      const delta = chunk.choices[0]?.delta
+      const choice = chunk.choices?.[0]
+      if (choice?.finish_reason) assembly.finished = true
+      const delta = choice?.delta
       if (delta === undefined) return []
       for (const piece of delta.tool_calls ?? []) {
-        const call = assembly.calls.get(piece.index) ?? { id: "", name: "", arguments: "" }
+        const index = piece.index ?? 0
+        const known = assembly.byIndex.get(index)
+        // Some servers send every call whole at index 0: a new id there is a new call, not more of the last.
+        const call = known !== undefined && !(piece.id && known.id && piece.id !== known.id)
+          ? known
+          : { id: "", name: "", arguments: "" }
+        if (call !== known) {
+          assembly.calls.push(call)
+          assembly.byIndex.set(index, call)
+        }
         // Some servers repeat the id and name in every piece: the first one stands.
         if (call.id === "" && piece.id) call.id = piece.id
         if (call.name === "" && piece.function?.name) call.name = piece.function.name
         call.arguments += piece.function?.arguments ?? ""
-        assembly.calls.set(piece.index, call)
       }
       const text = (delta.content ?? "") + (delta.refusal ?? "")
       if (text === "") return []
@@ -214,12 +239,14 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
 
     const assembled = (assembly: Assembly, model: string) =>
       Effect.map(
-        usageOf(assembly.usage, model, "at the end of its stream (does it support stream_options.include_usage?)"),
+        assembly.finished
+          ? usageOf(assembly.usage, model, "at the end of its stream (does it support stream_options.include_usage?)")
+          : Effect.fail(new LlmError({ message: `model ${model} at ${provider}: the stream ended before the answer did`, transient: true })),
         (usage): LlmChunk => ({
           _tag: "Done",
           response: {
             content: assembly.content,
-            tool_calls: [...assembly.calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => ({
+            tool_calls: assembly.calls.map((call) => ({
               id: call.id,
               name: call.name,
               arguments: parseArguments(call.arguments)
@@ -244,7 +271,7 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
             ),
           catch: (error) => error
         }).pipe(Effect.catchAll(fail(model)))
-        const assembly: Assembly = { content: "", calls: new Map(), usage: undefined, model: "" }
+        const assembly: Assembly = { content: "", calls: [], byIndex: new Map(), usage: undefined, model: "", finished: false }
         return Stream.fromAsyncIterable(chunks, (error) => error).pipe(
           Stream.catchAll((error) => Stream.fromEffect(fail(model)(error))),
           Stream.mapConcat((chunk) => absorb(assembly, chunk)),

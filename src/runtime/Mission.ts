@@ -174,15 +174,15 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
 
     const callModel = (request: Omit<LlmRequest, "metadata" | "model" | "maxOutputTokens">, iteration: number) =>
       Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
         const attempts = yield* Ref.make(0)
         const remaining = yield* budget.remaining
-        const response: LlmResponse = yield* llm.complete({
+        const [latency, response] = yield* llm.complete({
           ...request,
           model: options.model,
           maxOutputTokens: remaining.tokens ?? undefined,
           metadata: { run_id: runId, iteration, criteria: criteriaCount }
         }).pipe(
+          Effect.timed,
           Effect.tapError((error) =>
             Effect.flatMap(Ref.updateAndGet(attempts, (n) => n + 1), (attempt) =>
               error.transient && attempt < maxAttempts
@@ -204,7 +204,8 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           input_tokens: response.usage.input_tokens,
           output_tokens: response.usage.output_tokens,
           cost_usd: cost,
-          latency_ms: (yield* Clock.currentTimeMillis) - started
+          latency_ms: Duration.toMillis(latency),
+          attempts: (yield* Ref.get(attempts)) + 1
         }
         return { response, call }
       })

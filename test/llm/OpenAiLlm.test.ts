@@ -300,6 +300,78 @@ describe("OpenAiLlm", () => {
       }))
   })
 
+  describe("servers that do not answer like OpenAI", () => {
+    const sse = (chunks: ReadonlyArray<object>) => ({
+      contentType: "text/event-stream",
+      body: chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join("") + "data: [DONE]\n\n"
+    })
+    const chunk = (delta: object, finish: string | null = null, usage?: object) => ({
+      id: "c", object: "chat.completion.chunk", created: 1, model: "m",
+      choices: [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {})
+    })
+    const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }
+
+    it.scoped("a 200 that is not a completion (an HTML page, an error object) is a final error pointing at the base URL", () =>
+      Effect.gen(function*() {
+        for (const raw of [
+          { contentType: "text/html", body: "<html><body>Welcome to nginx</body></html>" },
+          { contentType: "application/json", body: JSON.stringify({ error: { message: "no such model" } }) }
+        ]) {
+          const server = yield* TestServer.make([{ raw }])
+          const error = yield* Effect.flip((yield* llmFor(server)).complete(request()))
+          assert.isFalse(error.transient)
+          assert.include(error.message, "check that the base URL ends in /v1")
+        }
+      }))
+
+    it.scoped("usage without token counts fails the call rather than charging NaN", () =>
+      Effect.gen(function*() {
+        const body = JSON.stringify({
+          id: "c", object: "chat.completion", created: 1, model: "m", usage: {},
+          choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: "hi" } }]
+        })
+        const server = yield* TestServer.make([{ raw: { contentType: "application/json", body } }])
+        const error = yield* Effect.flip((yield* llmFor(server)).complete(request()))
+        assert.isFalse(error.transient)
+        assert.include(error.message, "reported no token usage")
+      }))
+
+    it.scoped("a stream that ends without a finish_reason was cut off: a transient error, even with usage", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([{ raw: sse([chunk({ content: "half" }, null, usage)]) }])
+        const error = yield* Effect.flip(Stream.runDrain((yield* llmFor(server)).stream(request())))
+        assert.isTrue(error.transient)
+        assert.include(error.message, "the stream ended before the answer did")
+      }))
+
+    it.scoped("streamed tool calls sent whole at index 0 are told apart by their ids", () =>
+      Effect.gen(function*() {
+        const call = (id: string, name: string, args: string) =>
+          chunk({ tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: args } }] })
+        const server = yield* TestServer.make([{
+          raw: sse([call("a", "calc", "{\"e\":1}"), call("b", "read_file", "{}"), chunk({}, "tool_calls"), { ...chunk({}), choices: [], usage }])
+        }])
+        const chunks = yield* Stream.runCollect((yield* llmFor(server)).stream(request()))
+        const done = Chunk.toReadonlyArray(chunks).find((c) => c._tag === "Done")
+        assert(done?._tag === "Done")
+        assert.deepStrictEqual(done.response.tool_calls, [
+          { id: "a", name: "calc", arguments: { e: 1 } },
+          { id: "b", name: "read_file", arguments: {} }
+        ])
+      }))
+
+    it.scoped("a 429 for an exhausted quota, or a server saying x-should-retry: false, is final", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([
+          { status: 429, error: { message: "You exceeded your current quota", code: "insufficient_quota" } },
+          { status: 503, headers: { "x-should-retry": "false" }, error: { message: "maintenance" } }
+        ])
+        const llm = yield* llmFor(server)
+        assert.isFalse((yield* Effect.flip(llm.complete(request()))).transient)
+        assert.isFalse((yield* Effect.flip(llm.complete(request()))).transient)
+      }))
+  })
+
   describe("Retry-After", () => {
     it.scopedLive("429 with Retry-After: 1 fails transient at once, carrying the wait for the runtime's retry", () =>
       Effect.gen(function*() {

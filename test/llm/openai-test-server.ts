@@ -27,6 +27,8 @@ export interface Reply {
   readonly streamError?: string
   /** A stream sends its chunks and then neither finishes nor closes, like a model that stalls. */
   readonly stall?: boolean
+  /** Sent verbatim with status 200, for servers that answer in ways OpenAI would not. */
+  readonly raw?: { readonly contentType: string; readonly body: string }
 }
 
 export interface TestServer {
@@ -136,7 +138,10 @@ export const make = (
         const routed = request.path === "/v1/chat/completions"
         const status = routed ? reply.status ?? 200 : 404
         const model = reply.model ?? body?.model ?? "unknown"
-        if (status !== 200) {
+        if (routed && reply.raw !== undefined) {
+          res.writeHead(200, { "content-type": reply.raw.contentType, ...reply.headers })
+          res.end(reply.raw.body)
+        } else if (status !== 200) {
           res.writeHead(status, { "content-type": "application/json", ...reply.headers })
           res.end(JSON.stringify({
             error: {

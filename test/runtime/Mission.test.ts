@@ -101,13 +101,36 @@ describe("Mission", () => {
         yield* TestClock.adjust("3 seconds")
         const { result } = yield* Fiber.join(fiber)
         const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 10))
-        assert.deepStrictEqual(steps.map((s) => s.calls.map((c) => [c.purpose, c.model_used, c.input_tokens, c.output_tokens, c.latency_ms])), [
-          [["act", "gpt-4o", 1000, 200, 1500], ["judge", "gpt-4o", 0, 0, 0]],
-          [["act", "gpt-4o", 1000, 200, 1500], ["judge", "gpt-4o", 0, 0, 0]]
+        assert.deepStrictEqual(steps.map((s) => s.calls.map((c) => [c.purpose, c.model_used, c.input_tokens, c.output_tokens, c.latency_ms, c.attempts])), [
+          [["act", "gpt-4o", 1000, 200, 1500, 1], ["judge", "gpt-4o", 0, 0, 0, 1]],
+          [["act", "gpt-4o", 1000, 200, 1500, 1], ["judge", "gpt-4o", 0, 0, 0, 1]]
         ])
         const total = steps.flatMap((s) => s.calls).reduce((sum, c) => sum + c.cost_usd, 0)
         assert.closeTo(total, result.usage.dollars, 1e-12)
         assert.closeTo(steps[0]!.calls[0]!.cost_usd, 0.0045, 1e-12)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a call's latency is that of the attempt that answered; retries are counted, not timed", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_iterations: 1 } },
+          script([{ error: "503", latency_ms: 700 }, { criteria_met: [false, false], latency_ms: 1500 }])
+        ).pipe(Effect.fork)
+        yield* TestClock.adjust("10 seconds")
+        yield* Fiber.join(fiber)
+        const [step] = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 1))
+        assert.deepStrictEqual([step?.calls[0]?.latency_ms, step?.calls[0]?.attempts], [1500, 2])
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a cost the provider reports is charged as is, instead of the pricing table's", () =>
+      Effect.gen(function*() {
+        const { result } = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_iterations: 2 } },
+          script([{ criteria_met: [false, false], cost_usd: 0.5 }], { model: "gpt-4o" })
+        )
+        assert.closeTo(result.usage.dollars, 1.0, 1e-12)
+        const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 10))
+        assert.deepStrictEqual(steps.map((s) => s.calls[0]?.cost_usd), [0.5, 0.5])
       }).pipe(Effect.provide(environment)))
 
     it.effect("an unknown model is reported once, not silently priced at $0", () =>
