@@ -7,7 +7,7 @@ import type { ModelCall, Step } from "../domain/Step.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
-import { storeLayer, withExistingStore } from "./Store.js"
+import { withExistingStore } from "./Store.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
@@ -103,7 +103,7 @@ export const runs = Command.make(
     Effect.gen(function*() {
       const file = yield* Flags.databasePath(db)
       if (!fs.existsSync(file)) return yield* Console.log(format === "json" ? "[]" : "no runs yet")
-      const all = yield* Effect.provide(Effect.flatMap(CheckpointStore, (store) => store.list), storeLayer(file))
+      const all = yield* Effect.provide(Effect.flatMap(CheckpointStore, (store) => store.list), CheckpointStore.layerSqlite(file))
       if (format === "json") {
         return yield* Console.log(JSON.stringify(
           all.map((r) =>

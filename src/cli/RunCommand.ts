@@ -9,12 +9,12 @@ import { exitCodeOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
 import { MockLlm } from "../llm/MockLlm.js"
 import * as Mission from "../runtime/Mission.js"
+import { CheckpointStore } from "../store/CheckpointStore.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 import * as Signals from "./Signals.js"
-import { storeLayer } from "./Store.js"
 
 const sessionFlags = {
   ...Flags.budgetFlags,
@@ -105,7 +105,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         heartbeatInterval: `${heartbeat} seconds`,
         onEvent: (event) => Console.log(print(event))
       })
-    })).pipe(Effect.provide(Layer.mergeAll(llm, tools, storeLayer(dbPath))))
+    })).pipe(Effect.provide(Layer.mergeAll(llm, tools, CheckpointStore.layerSqlite(dbPath))))
 
     if (flags.format === "text" && result.output !== "") yield* Console.log(`\n${result.output}`)
     yield* setExitCode(exitCodeOf(result.status))

@@ -13,7 +13,7 @@ import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import { Toolkit } from "../tools/Tool.js"
 import { actMessages, judgeMessages, parseVerdict } from "./Prompts.js"
-import { startingPoint } from "./StartingPoint.js"
+import { historyWindowOf, startingPoint } from "./StartingPoint.js"
 
 export type PolicyOverrides = Partial<ConstructorParameters<typeof BudgetPolicy>[0]>
 
@@ -108,7 +108,7 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
     const toolkit = yield* Toolkit
     const runId = options.runId
     const onEvent = options.onEvent ?? (() => Effect.void)
-    const window = options.historyWindow ?? 6
+    const window = historyWindowOf(options)
 
     const opened = yield* startingPoint(options, yield* isoNow)
     const goal = opened.checkpoint.goal

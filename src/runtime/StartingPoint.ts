@@ -17,6 +17,9 @@ export interface StartingPoint {
   readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
 }
 
+/** How many earlier iterations the model sees, unless told otherwise. */
+export const historyWindowOf = (options: MissionOptions) => options.historyWindow ?? 6
+
 const decodePolicy = Schema.decodeUnknown(BudgetPolicy)
 
 /** Library callers get the same one-line BadInput for a bad cap as the CLI gives. */
@@ -47,7 +50,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
     const store = yield* CheckpointStore
     const runId = options.runId
     const loaded = yield* store.load(runId)
-    const history = store.recentSteps(runId, options.historyWindow ?? 6)
+    const history = store.recentSteps(runId, historyWindowOf(options))
     if (!options.resume) {
       if (loaded._tag !== "Missing") {
         return yield* new RunAlreadyExists({
