@@ -106,6 +106,10 @@ describe.concurrent("signals", { timeout: 60_000 }, () => {
     const shown = await sb.show("killed")
     expect({ status: shown["status"], halt_reason: shown["halt_reason"], iterations: shown["iterations"] })
       .toEqual({ status: "running", halt_reason: null, iterations: k })
+    // A follower of a run whose process is gone ends by itself instead of waiting forever.
+    const followed = await sb.run(["events", "killed", "--follow", "--format", "jsonl"], { timeoutMs: 10_000 })
+    expect(followed.code).toBe(0)
+    expect(followed.stdout.length).toBeGreaterThan(0)
     const stopped = await sb.run(["stop", "killed"])
     expect(stopped.code).toBe(2)
     expect(stopped.stderr).toHaveLength(1)
