@@ -42,6 +42,52 @@ const migrations = {
       reason TEXT NOT NULL,
       requested_at TEXT NOT NULL
     )`
+  }),
+  // The harness: API keys (only a hash of each; the key itself is shown once) and one ledger row per
+  // request, which is both the spend ledger and the audit log. `day` is the UTC date of `at`, stored so
+  // budgets and reports group and filter on an index.
+  "0002_harness": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE harness_keys (
+      id TEXT PRIMARY KEY,
+      hash TEXT NOT NULL UNIQUE,
+      prefix TEXT NOT NULL,
+      user TEXT NOT NULL,
+      team TEXT NULL,
+      project TEXT NOT NULL,
+      admin INTEGER NOT NULL,
+      requests_per_minute INTEGER NULL,
+      created_at TEXT NOT NULL,
+      expires_at TEXT NULL,
+      revoked_at TEXT NULL
+    )`
+    yield* sql`CREATE TABLE harness_ledger (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      at TEXT NOT NULL,
+      day TEXT NOT NULL,
+      key_id TEXT NOT NULL,
+      user TEXT NOT NULL,
+      team TEXT NULL,
+      project TEXT NOT NULL,
+      model_requested TEXT NOT NULL,
+      model_used TEXT NULL,
+      tier TEXT NULL,
+      confidence REAL NULL,
+      input_tokens INTEGER NOT NULL,
+      output_tokens INTEGER NOT NULL,
+      cost_usd REAL NOT NULL,
+      latency_ms REAL NOT NULL,
+      status INTEGER NOT NULL,
+      stream INTEGER NOT NULL,
+      policy_action TEXT NULL,
+      budget_action TEXT NULL,
+      error TEXT NULL
+    )`
+    yield* sql`CREATE INDEX harness_ledger_day ON harness_ledger (day)`
+    yield* sql`CREATE INDEX harness_ledger_user_day ON harness_ledger (user, day)`
+    yield* sql`CREATE INDEX harness_ledger_team_day ON harness_ledger (team, day)`
+    yield* sql`CREATE INDEX harness_ledger_project_day ON harness_ledger (project, day)`
+    yield* sql`CREATE INDEX harness_ledger_model_day ON harness_ledger (model_used, day)`
   })
 }
 
