@@ -23,7 +23,9 @@ export const Upstream = Schema.Struct({
     message: () => "must be an http(s) URL"
   })),
   /** The environment variable holding the upstream's API key: keys never live in the config file. */
-  api_key_env: Schema.optional(Name)
+  api_key_env: Schema.optional(Name),
+  /** How long an answer may take to start, and a stream may go quiet, before the client gets a 504. */
+  timeout_seconds: Schema.optionalWith(Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(3600)), { default: () => 300 })
 })
 export type Upstream = typeof Upstream.Type
 

@@ -102,9 +102,15 @@ export const route = (input: {
     }
     notes.push(`budget downgrade skipped: ${tiers.simple} is ${reason}`)
   }
+  // A tier's model named by the client is still under max_tier: else naming the model would lift the cap.
+  const aboveCap = (model: string) => {
+    const serves = Tiers.filter((t) => tiers[t] === model)
+    return serves.length > 0 && serves.every((t) => Tiers.indexOf(t) > Tiers.indexOf(policy.max_tier))
+  }
   if (requested !== "auto") {
     if (policy.allow_client_model) {
-      const reason = refusal(requested)
+      const reason = refusal(requested) ??
+        (aboveCap(requested) ? `above the max_tier ${policy.max_tier} set by ${by("max_tier")}` : null)
       return reason === null
         ? Either.right({ model: requested, tier: tierOfModel(requested), via: "client", notes })
         : Either.left(new PolicyRefusal({ message: `model ${requested} is ${reason}; allowed: ${allowed}` }))

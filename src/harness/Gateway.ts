@@ -1,0 +1,242 @@
+import { HttpServerResponse } from "@effect/platform"
+import { RateLimiter } from "@effect/experimental"
+import type { SqlClient } from "@effect/sql"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, Stream } from "effect"
+import { costOf } from "../budget/Pricing.js"
+import type { BadInput } from "../domain/Errors.js"
+import { applicableBudgets, type BudgetVerdict, periodKey, periodStart, verdict } from "./BudgetRules.js"
+import { validate } from "./ChatRequest.js"
+import { classify } from "./Classifier.js"
+import { type BudgetRule, type HarnessConfig, modelPrice } from "./HarnessConfig.js"
+import { HarnessError } from "./HarnessError.js"
+import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
+import { effectivePolicy, type Identity, route } from "./Policy.js"
+import * as Upstreams from "./Upstreams.js"
+
+/**
+ * What the harness does with a request once it knows who sent it: rate limit, classify, apply policy and
+ * budgets, forward to the routed model, price the answer and write it to the ledger. The HTTP server is a
+ * thin shell around this.
+ */
+export class Gateway extends Context.Tag("autopilot/harness/Gateway")<Gateway, {
+  readonly config: HarnessConfig
+  /** The key behind an `Authorization: Bearer …` header, counted against its rate limit. */
+  readonly authenticate: (authorization: string | undefined) => Effect.Effect<KeyRecord, HarnessError>
+  readonly chat: (key: KeyRecord, body: unknown) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
+  /** The models this key may name: `auto` and every catalog model its policy permits. */
+  readonly models: (key: KeyRecord) => ReadonlyArray<string>
+}>() {}
+
+export const identityOf = (key: KeyRecord): Identity => ({ key_id: key.id, user: key.user, team: key.team, project: key.project })
+
+const encoder = new TextEncoder()
+const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)
+const done = encoder.encode("data: [DONE]\n\n")
+
+interface Usage {
+  readonly prompt_tokens?: unknown
+  readonly completion_tokens?: unknown
+}
+const tokens = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : undefined)
+
+export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | RateLimiter.RateLimiter> =>
+  Effect.gen(function*() {
+    const store = yield* HarnessStore
+    const limiter = yield* RateLimiter.RateLimiter
+    const upstreams = yield* Upstreams.make(config)
+    const catalog = new Map(config.models.map((m) => [m.id, m]))
+    const prices = new Map(config.models.map((m) => [m.id, Option.getOrThrow(modelPrice(m))]))
+
+    // Spend per scope and period, read from the ledger once and then kept in step with it, so a budget
+    // check costs a map lookup. One lock orders loads and ledger writes, so no cost is counted twice or lost.
+    const spent = new Map<string, number>()
+    const lock = yield* Effect.makeSemaphore(1)
+    const counterOf = (rule: BudgetRule, now: Date) => `${rule.scope}\u0000${rule.id}\u0000${periodKey(rule.period, now)}`
+
+    const budgetFor = (identity: Identity, now: Date): Effect.Effect<BudgetVerdict, HarnessError> =>
+      Effect.gen(function*() {
+        const rules = applicableBudgets(config.budgets, identity)
+        for (const rule of rules) {
+          const counter = counterOf(rule, now)
+          if (spent.has(counter)) continue
+          const total = yield* store.spend({ scope: rule.scope, id: rule.id, from_day: periodStart(rule.period, now) })
+          spent.set(counter, total)
+        }
+        return verdict(rules, identity, (rule) => spent.get(counterOf(rule, now)) ?? 0)
+      }).pipe(lock.withPermits(1), Effect.mapError(HarnessError.ledgerUnavailable))
+
+    const record = (entry: LedgerEntry, identity: Identity) =>
+      Effect.gen(function*() {
+        yield* store.record(entry)
+        const now = new Date(entry.at)
+        const counters = new Set(applicableBudgets(config.budgets, identity).map((rule) => counterOf(rule, now)))
+        for (const counter of counters) {
+          const total = spent.get(counter)
+          if (total !== undefined) spent.set(counter, total + entry.cost_usd)
+        }
+      }).pipe(lock.withPermits(1), Effect.mapError(HarnessError.ledgerUnavailable))
+
+    const authenticate = (authorization: string | undefined) =>
+      Effect.gen(function*() {
+        const key = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1]
+        if (key === undefined) return yield* HarnessError.missingKey()
+        const record = yield* store.authenticate(key).pipe(
+          Effect.mapError(HarnessError.ledgerUnavailable),
+          Effect.flatMap(Either.fromOption(HarnessError.wrongKey))
+        )
+        const limit = record.requests_per_minute ?? config.requests_per_minute
+        yield* limiter.consume({ key: record.id, limit, window: "1 minute", onExceeded: "fail", algorithm: "fixed-window" }).pipe(
+          Effect.catchTag("RateLimiterError", (error) =>
+            error.reason === "Exceeded"
+              ? Effect.fail(HarnessError.rateLimited(Duration.toMillis(error.retryAfter), limit))
+              : Effect.die(error))
+        )
+        return record
+      })
+
+    const models = (key: KeyRecord) => {
+      const policy = effectivePolicy(config.policy, identityOf(key))
+      const permitted = (id: string) =>
+        policy.forced_model === id ||
+        ((policy.allowed_models === null || policy.allowed_models.includes(id)) && !policy.blocked_models.includes(id))
+      return ["auto", ...config.models.map((m) => m.id).filter(permitted)]
+    }
+
+    const chat = (key: KeyRecord, body: unknown) =>
+      Effect.gen(function*() {
+        const startedAt = yield* Clock.currentTimeMillis
+        const request = yield* validate(body)
+        if (request.model !== "auto" && !catalog.has(request.model)) {
+          return yield* HarnessError.unknownModel(request.model, ["auto", ...catalog.keys()])
+        }
+        const identity = identityOf(key)
+        const now = new Date(startedAt)
+        const classification = classify(request, config.classification)
+        const budget = yield* budgetFor(identity, now)
+        const streaming = request.stream === true
+        const entry = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">): Effect.Effect<LedgerEntry> =>
+          Effect.map(Clock.currentTimeMillis, (end) => ({
+            at: now.toISOString(),
+            key_id: key.id,
+            user: key.user,
+            team: key.team,
+            project: key.project,
+            model_requested: request.model,
+            model_used: null,
+            tier: classification.tier,
+            confidence: classification.confidence,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0,
+            latency_ms: end - startedAt,
+            stream: streaming,
+            policy_action: null,
+            budget_action: budget.action === "none" ? null : `${budget.action}: ${budget.message}`,
+            error: null,
+            ...fields
+          }))
+        const refuse = (error: HarnessError, fields: Partial<LedgerEntry> = {}) =>
+          Effect.zipRight(
+            Effect.flatMap(entry({ status: error.status, error: error.message, ...fields }), (e) => record(e, identity)),
+            Effect.fail(error)
+          )
+
+        if (budget.action === "stop") return yield* refuse(HarnessError.budgetSpent(budget.message!))
+        const routed = route({
+          policy: effectivePolicy(config.policy, identity),
+          tiers: config.tiers,
+          tier: classification.tier,
+          requested: request.model,
+          downgrade: budget.action === "downgrade"
+        })
+        if (Either.isLeft(routed)) return yield* refuse(HarnessError.refused(routed.left.message))
+        const { model, notes, tier, via } = routed.right
+        const target = catalog.get(model)!
+        const decided = {
+          model_used: model,
+          tier,
+          policy_action: [`routed by ${via}`, ...notes].join("; ")
+        } satisfies Partial<LedgerEntry>
+        const headers = {
+          "x-autopilot-model": model,
+          "x-autopilot-tier": tier,
+          "x-autopilot-confidence": classification.confidence.toFixed(2),
+          ...(budget.action === "none" ? {} : { "x-autopilot-budget": `${budget.action}: ${budget.message}` })
+        }
+        const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
+        const priced = (usage: Usage | null | undefined) => {
+          const input = tokens(usage?.prompt_tokens)
+          const output = tokens(usage?.completion_tokens)
+          return input === undefined || output === undefined
+            ? undefined
+            : { input_tokens: input, output_tokens: output, cost_usd: costOf(prices.get(model)!, { input_tokens: input, output_tokens: output }) }
+        }
+
+        if (!streaming) {
+          const completion = yield* upstreams.complete(target, forwarded).pipe(
+            Effect.catchAll((error) => refuse(error, decided))
+          )
+          const cost = priced(completion.usage)
+          yield* Effect.flatMap(
+            entry({ status: 200, ...decided, ...cost, ...(cost ? {} : { error: "upstream reported no usage" }) }),
+            (e) => record(e, identity)
+          )
+          return HttpServerResponse.unsafeJson(
+            cost ? { ...completion, usage: { ...completion.usage, cost_usd: cost.cost_usd } } : completion,
+            { headers: cost ? { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } : headers }
+          )
+        }
+
+        const wantsUsage = request.stream_options?.include_usage === true
+        const chunks = yield* upstreams.stream(target, {
+          ...forwarded,
+          stream: true,
+          stream_options: { ...request.stream_options, include_usage: true }
+        }).pipe(Effect.catchAll((error) => refuse(error, decided)))
+        // What the stream said, for the ledger row written when it ends, however it ends.
+        let usage: ReturnType<typeof priced>
+        let failed: string | null = null
+        let finished = false
+        const body$ = chunks.pipe(
+          Stream.mapConcat((chunk) => {
+            if (chunk.usage) usage = priced(chunk.usage)
+            if (chunk.choices?.some((c) => c.finish_reason)) finished = true
+            // Usage rides on a chunk of its own with no choices; a client that did not ask for it gets none.
+            if (chunk.usage && (chunk.choices?.length ?? 0) === 0 && !wantsUsage) return []
+            return [sse(chunk.usage && usage ? { ...chunk, usage: { ...chunk.usage, cost_usd: usage.cost_usd } } : chunk)]
+          }),
+          Stream.concat(Stream.sync(() => done)),
+          Stream.catchAll((error) => {
+            failed = error.message
+            return Stream.make(sse({ error: { message: error.message, type: error.type, param: null, code: error.code } }))
+          }),
+          Stream.ensuring(Effect.suspend(() =>
+            Effect.flatMap(
+              entry({
+                status: 200,
+                ...decided,
+                ...usage,
+                error: failed ?? (usage === undefined ? (finished ? "upstream reported no usage" : "stream ended early") : null)
+              }),
+              (e) => record(e, identity)
+            ).pipe(Effect.catchAll((error) => Effect.logError(`a streamed answer went unrecorded: ${error.message}`)))
+          ))
+        )
+        return HttpServerResponse.stream(body$, {
+          contentType: "text/event-stream",
+          headers: { ...headers, "cache-control": "no-cache" }
+        })
+      })
+
+    return { config, authenticate, chat, models } satisfies Gateway["Type"]
+  })
+
+/** Rate limits are per process: a restart forgets at most a minute of counts. */
+const rateLimiter = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
+
+export const layer = (config: HarnessConfig): Layer.Layer<Gateway, BadInput, HarnessStore> =>
+  Layer.effect(Gateway, make(config)).pipe(Layer.provide(rateLimiter))
+
+/** The gateway and the ledger it writes, on an open database. */
+export const layerWithStore = (config: HarnessConfig): Layer.Layer<Gateway | HarnessStore, BadInput, SqlClient.SqlClient> =>
+  layer(config).pipe(Layer.provideMerge(HarnessStore.layer))

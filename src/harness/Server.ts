@@ -1,0 +1,180 @@
+import { HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Clock, Effect, Layer, Schema, Stream } from "effect"
+import { createServer } from "node:http"
+import { Gateway } from "./Gateway.js"
+import { HarnessError, toResponse } from "./HarnessError.js"
+import { HarnessStore } from "./HarnessStore.js"
+
+/** The body as JSON, refusing what is over the size limit: before reading it if its content-length says so. */
+const jsonBody = (limit: number) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (Number(request.headers["content-length"] ?? 0) > limit) return yield* HarnessError.tooLarge(limit)
+    // A body without a content-length (chunked) is counted as it comes. It is read to its end, keeping no more
+    // than the limit: the platform's own maxBodySize destroys the request, and with it the socket, so the client
+    // would get a reset connection instead of the 413.
+    const { bytes, parts } = yield* request.stream.pipe(
+      Stream.runFold({ bytes: 0, parts: [] as Array<Uint8Array> }, (read, part) => {
+        read.bytes += part.length
+        if (read.bytes <= limit) read.parts.push(part)
+        return read
+      }),
+      Effect.mapError(() => HarnessError.invalid("the request body could not be read"))
+    )
+    if (bytes > limit) return yield* HarnessError.tooLarge(limit)
+    const text = Buffer.concat(parts).toString("utf8")
+    return yield* Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (e) => HarnessError.invalid(`the request body is not valid JSON: ${(e as Error).message}`)
+    })
+  })
+
+const authenticated = Effect.flatMap(
+  Gateway,
+  (gateway) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => gateway.authenticate(request.headers["authorization"]))
+)
+
+const admin = Effect.filterOrFail(authenticated, (key) => key.admin, () => HarnessError.notAdmin())
+
+/** Query and body fields decoded by a Schema; what does not decode is a 400 naming the field. */
+const decodeOr400 = <A, I>(schema: Schema.Schema<A, I>) => (input: unknown) =>
+  Schema.decodeUnknown(schema, { onExcessProperty: "error" })(input).pipe(Effect.mapError(HarnessError.fromParseError))
+
+/** As decodeOr400, with `param` the query parameter itself: `group_by`, not `group_by.1` for its second item. */
+const queryOr400 = <A, I>(schema: Schema.Schema<A, I>) => (input: unknown) =>
+  decodeOr400(schema)(input).pipe(
+    Effect.mapError((error) => HarnessError.invalid(error.message, error.param?.split(".")[0]))
+  )
+
+const searchParams = Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+  Object.fromEntries(new URL(request.url, "http://harness").searchParams))
+
+const Day = Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "must be a day as YYYY-MM-DD" }))
+const Filters = {
+  user: Schema.optional(Schema.String),
+  team: Schema.optional(Schema.String),
+  project: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String)
+}
+const GroupBy = Schema.Literal("user", "team", "project", "model", "day")
+
+export const SpendQuery = Schema.Struct({
+  ...Filters,
+  group_by: Schema.optionalWith(
+    Schema.split(",").pipe(Schema.compose(Schema.Array(GroupBy))),
+    { default: () => ["project", "day"] as const }
+  ),
+  from: Schema.optional(Day),
+  to: Schema.optional(Day)
+})
+
+export const AuditQuery = Schema.Struct({
+  ...Filters,
+  day: Schema.optional(Day),
+  key_id: Schema.optional(Schema.String),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))),
+  before_id: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
+})
+
+export const NewKey = Schema.Struct({
+  user: Schema.String.pipe(Schema.minLength(1)),
+  project: Schema.String.pipe(Schema.minLength(1)),
+  team: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  admin: Schema.optional(Schema.Boolean),
+  requests_per_minute: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  // At most a century: far beyond it the expiry is not a Date at all, and making the key failed with a 500.
+  expires_in_days: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(36_500)))
+})
+
+const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
+
+/** Every route checks the key first; the admin routes also need an admin key. */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.post(
+    "/v1/chat/completions",
+    Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const key = yield* authenticated
+      return yield* gateway.chat(key, yield* jsonBody(gateway.config.max_request_bytes))
+    })
+  ),
+  HttpRouter.get(
+    "/v1/models",
+    Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const key = yield* authenticated
+      return json({
+        object: "list",
+        data: gateway.models(key).map((id) => ({ id, object: "model", created: 0, owned_by: gateway.config.org }))
+      })
+    })
+  ),
+  HttpRouter.get(
+    "/admin/keys",
+    Effect.gen(function*() {
+      yield* admin
+      return json({ keys: (yield* (yield* HarnessStore).listKeys()) })
+    })
+  ),
+  HttpRouter.post(
+    "/admin/keys",
+    Effect.gen(function*() {
+      const gateway = yield* Gateway
+      yield* admin
+      const input = yield* Effect.flatMap(jsonBody(gateway.config.max_request_bytes), decodeOr400(NewKey))
+      const now = yield* Clock.currentTimeMillis
+      const { expires_in_days, ...rest } = input
+      const created = yield* (yield* HarnessStore).createKey({
+        ...rest,
+        ...(expires_in_days === undefined ? {} : { expires_at: new Date(now + expires_in_days * 86_400_000).toISOString() })
+      })
+      return json({ key: created.key, ...created.record }, 201)
+    })
+  ),
+  HttpRouter.del(
+    "/admin/keys/:id",
+    Effect.gen(function*() {
+      yield* admin
+      const { id } = yield* HttpRouter.params
+      const revoked = yield* (yield* HarnessStore).revokeKey(id ?? "")
+      return revoked
+        ? json({ id, revoked: true })
+        : yield* new HarnessError({ status: 404, type: "invalid_request_error", code: "not_found", message: `no active key ${id}` })
+    })
+  ),
+  HttpRouter.get(
+    "/admin/spend",
+    Effect.gen(function*() {
+      yield* admin
+      const { from, to, ...query } = yield* Effect.flatMap(searchParams, queryOr400(SpendQuery))
+      const rows = yield* (yield* HarnessStore).report({ ...query, from_day: from, to_day: to })
+      return json({ rows })
+    })
+  ),
+  HttpRouter.get(
+    "/admin/audit",
+    Effect.gen(function*() {
+      yield* admin
+      const query = yield* Effect.flatMap(searchParams, queryOr400(AuditQuery))
+      return json({ entries: yield* (yield* HarnessStore).audit(query) })
+    })
+  )
+)
+
+/** The router as an app whose every failure is an OpenAI-style JSON answer. */
+export const app: HttpApp.Default<never, Gateway | HarnessStore> = router.pipe(
+  Effect.catchTags({
+    HarnessError: (error) => Effect.succeed(toResponse(error)),
+    SqlError: () => Effect.succeed(toResponse(HarnessError.ledgerUnavailable())),
+    RouteNotFound: () =>
+      Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+        toResponse(HarnessError.notFound(`${request.method} ${new URL(request.url, "http://harness").pathname}`)))
+  })
+)
+
+/** Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address. */
+export const layer = (options: { readonly port: number; readonly host: string }) =>
+  HttpServer.serve(app).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+  )
