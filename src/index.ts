@@ -6,6 +6,7 @@
  */
 export * as Autopilot from "./runtime/Mission.js"
 export type { MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
+export * as Transcript from "./runtime/Transcript.js"
 
 export * from "./domain/Budget.js"
 export * from "./domain/Checkpoint.js"

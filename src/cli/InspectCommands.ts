@@ -4,6 +4,8 @@ import * as fs from "node:fs"
 import { BadInput, CorruptCheckpoint, RunNotFound } from "../domain/Errors.js"
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { ModelCall, Step } from "../domain/Step.js"
+import type { ChatMessage } from "../llm/Llm.js"
+import { messagesOf, type StepMessages } from "../runtime/Transcript.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
@@ -34,7 +36,10 @@ const telemetryOf = (step: Step) => ({
   calls: step.calls
 })
 
-const showJson = (c: Checkpoint, steps: ReadonlyArray<Step>) =>
+/** A step's messages, when asked for, keyed by iteration. */
+type Messages = ReadonlyMap<number, StepMessages>
+
+const showJson = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages) =>
   JSON.stringify({
     run_id: c.run_id,
     status: c.status,
@@ -48,13 +53,21 @@ const showJson = (c: Checkpoint, steps: ReadonlyArray<Step>) =>
     output: c.output,
     created_at: c.created_at,
     updated_at: c.updated_at,
-    steps: steps.map(telemetryOf)
+    steps: steps.map((step) => {
+      const m = messages.get(step.iteration)
+      return m === undefined ? telemetryOf(step) : { ...telemetryOf(step), messages: { act: m.act, judge: m.judge } }
+    })
   }, null, 2)
 
 const callText = (call: ModelCall) =>
   `${call.purpose} ${call.model_used} ${call.input_tokens}+${call.output_tokens} tokens $${call.cost_usd.toFixed(6)} ${call.latency_ms.toFixed(0)} ms`
 
-const showText = (c: Checkpoint, steps: ReadonlyArray<Step>) =>
+const messageText = (label: string, messages: ReadonlyArray<ChatMessage>) => [
+  `    ${label}:`,
+  ...messages.map((m) => `      ${m.role}: ${m.content.replaceAll("\n", "\n        ")}`)
+]
+
+const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages) =>
   [
     `run ${c.run_id}: ${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`,
     `objective: ${c.goal.objective}`,
@@ -65,9 +78,13 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>) =>
       ? []
       : [
         steps.length < c.usage.iterations ? `last ${steps.length} of ${c.usage.iterations} steps:` : "steps:",
-        ...steps.map((step) =>
-          `  [${step.iteration}] $${telemetryOf(step).cost_usd.toFixed(6)} · ${step.calls.map(callText).join(" · ")}`
-        )
+        ...steps.flatMap((step) => {
+          const m = messages.get(step.iteration)
+          return [
+            `  [${step.iteration}] $${telemetryOf(step).cost_usd.toFixed(6)} · ${step.calls.map(callText).join(" · ")}`,
+            ...(m === undefined ? [] : [...messageText("act", m.act), ...messageText("judge", m.judge)])
+          ]
+        })
       ]),
     `created ${c.created_at} · updated ${c.updated_at}`
   ].join("\n")
@@ -80,19 +97,27 @@ export const show = Command.make(
       Options.withDescription("how many of the latest steps to show telemetry for (default 20; 0 for all)"),
       Options.withDefault(20)
     ),
+    messages: Options.boolean("messages").pipe(
+      Options.withDescription("also show every message of those steps: the act conversation and the judge's prompt")
+    ),
     db: Flags.db,
     format: jsonFormat
   },
-  ({ db, format, runId, steps }) =>
+  ({ db, format, messages, runId, steps }) =>
     Effect.gen(function*() {
       if (steps < 0) return yield* new BadInput({ message: `--steps must be 0 (all) or a positive whole number, got ${steps}` })
       const file = yield* Flags.databasePath(db)
       const [checkpoint, recent] = yield* withExistingStore(file, runId, Effect.gen(function*() {
         const store = yield* CheckpointStore
         const checkpoint = yield* checkpointOf(runId)
-        return [checkpoint, yield* store.recentSteps(runId, steps === 0 ? -1 : steps)] as const
+        return [checkpoint, yield* store.recentSteps(runId, steps === 0 || messages ? -1 : steps)] as const
       }))
-      yield* Console.log(format === "json" ? showJson(checkpoint, recent) : showText(checkpoint, recent))
+      // Messages are rebuilt from every earlier step, so all are read; only the latest are shown.
+      const shown = steps === 0 ? recent : recent.slice(-steps)
+      const rebuilt: Messages = messages
+        ? new Map(messagesOf(checkpoint.goal, recent).slice(-shown.length).map((m) => [m.iteration, m]))
+        : new Map()
+      yield* Console.log(format === "json" ? showJson(checkpoint, shown, rebuilt) : showText(checkpoint, shown, rebuilt))
     })
 ).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))
 

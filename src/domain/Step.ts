@@ -43,5 +43,7 @@ export class Step extends Schema.Class<Step>("Step")({
   verdict: Schema.String,
   usage: BudgetUsage,
   criteria_met: Schema.Array(Schema.Boolean),
-  calls: Schema.optionalWith(Schema.Array(ModelCall), { default: () => [] })
+  calls: Schema.optionalWith(Schema.Array(ModelCall), { default: () => [] }),
+  /** How many earlier steps the act prompt quoted: with them, the prompt can be rebuilt exactly. */
+  history_window: Schema.optionalWith(Schema.Int, { default: () => 6 })
 }) {}

@@ -264,7 +264,8 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           verdict: Either.match(verdict, { onLeft: (e) => e, onRight: (v) => v.notes }),
           usage,
           criteria_met: after,
-          calls
+          calls,
+          history_window: window
         }, true)
         yield* Ref.set(criteriaMet, after)
         yield* Ref.set(output, response.content)

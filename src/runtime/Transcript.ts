@@ -1,0 +1,37 @@
+import type { Goal } from "../domain/Goal.js"
+import type { Step } from "../domain/Step.js"
+import type { ChatMessage } from "../llm/Llm.js"
+import { actMessages, judgeMessages } from "./Prompts.js"
+
+/** The messages of one step: the act conversation with its answer, and the prompt the judge was given. */
+export interface StepMessages {
+  readonly iteration: number
+  readonly act: ReadonlyArray<ChatMessage>
+  readonly judge: ReadonlyArray<ChatMessage>
+}
+
+/**
+ * Every message a step exchanged, rebuilt from the run's history rather than stored with it: a prompt
+ * quotes up to a window of earlier steps, so storing prompts would multiply the history several times
+ * over, while each is a pure function of the goal and the steps before it. `steps` must be every step
+ * up to the last one wanted, in order (`CheckpointStore.recentSteps(id, -1)`).
+ */
+export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>): ReadonlyArray<StepMessages> =>
+  steps.map((step, index) => {
+    const earlier = steps.slice(0, index)
+    const criteriaMet = earlier.at(-1)?.criteria_met ?? goal.success_criteria.map(() => false)
+    const history = step.history_window === 0 ? [] : earlier.slice(-step.history_window)
+    return {
+      iteration: step.iteration,
+      act: [
+        ...actMessages({ goal, iteration: step.iteration, criteriaMet, history }),
+        { role: "assistant", content: step.answer }
+      ],
+      judge: judgeMessages({
+        goal,
+        criteriaMet,
+        answer: step.answer,
+        toolResults: step.tool_calls.map((call) => `${call.name}: ${call.output}`)
+      })
+    }
+  })
