@@ -25,6 +25,11 @@ export * from "./llm/Llm.js"
 export { MockLlm, MockScript } from "./llm/MockLlm.js"
 export { OpenAiLlm } from "./llm/OpenAiLlm.js"
 export type { OpenAiLlmConfig } from "./llm/OpenAiLlm.js"
+export { HarnessLlm } from "./llm/HarnessLlm.js"
+export type { HarnessLlmConfig } from "./llm/HarnessLlm.js"
+
+/** The harness: serve it (`Harness.Server.layer`) or embed its gateway in another Effect program. */
+export * as Harness from "./harness/index.js"
 
 export { CheckpointStore } from "./store/CheckpointStore.js"
 export * as Database from "./store/Database.js"

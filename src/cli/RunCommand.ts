@@ -1,5 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import type { SqlClient } from "@effect/sql"
+import { Config, Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -10,6 +11,7 @@ import type { Llm } from "../llm/Llm.js"
 import { MockLlm } from "../llm/MockLlm.js"
 import * as Mission from "../runtime/Mission.js"
 import { CheckpointStore } from "../store/CheckpointStore.js"
+import * as Database from "../store/Database.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
 import * as Flags from "./Flags.js"
@@ -20,8 +22,8 @@ const sessionFlags = {
   ...Flags.budgetFlags,
   llm: Flags.oneOf(
     "llm",
-    ["mock", "openai"],
-    "the model: the embedded deterministic mock (no key, no network), or any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL"
+    ["mock", "openai", "harness"],
+    "the model: the embedded deterministic mock (no key, no network), any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL, or the harness (served at $AUTOPILOT_HARNESS_URL, or in process from $AUTOPILOT_HARNESS_CONFIG) with $AUTOPILOT_HARNESS_KEY"
   ),
   model: Options.text("model").pipe(Options.withDescription("model name passed to the provider"), Options.optional),
   mockScript: Options.file("mock-script").pipe(
@@ -63,6 +65,25 @@ const openAiLayer = Effect.promise(() => import("../llm/OpenAiLlm.js")).pipe(Eff
   Effect.map(OpenAiLlm.layer)
 )))
 
+/**
+ * Through a served harness, or one run in this process on the run's own database, so its ledger sits
+ * beside the run. The config is read and checked before anything is written.
+ */
+const harnessLayer = Effect.gen(function*() {
+  const [{ HarnessLlm }, HarnessConfig, Upstreams] = yield* Effect.promise(() =>
+    Promise.all([import("../llm/HarnessLlm.js"), import("../harness/HarnessConfig.js"), import("../harness/Upstreams.js")])
+  )
+  const needs = "--llm harness needs AUTOPILOT_HARNESS_KEY (from `autopilot harness key create`) and either AUTOPILOT_HARNESS_URL (a served harness, e.g. http://127.0.0.1:8790) or AUTOPILOT_HARNESS_CONFIG (its config file, to run it in this process)"
+  const { key, url } = yield* HarnessLlm.config.pipe(
+    Effect.mapError((error) => new BadInput({ message: `${needs}: ${String(error).replace(/\s+/g, " ")}` }))
+  )
+  if (Option.isSome(url)) return HarnessLlm.layerHttp({ key, url: url.value })
+  const file = yield* Config.string("AUTOPILOT_HARNESS_CONFIG").pipe(Effect.mapError(() => new BadInput({ message: needs })))
+  const harness = yield* HarnessConfig.load(file)
+  yield* Upstreams.make(harness)
+  return HarnessLlm.layerInProcess({ key, harness })
+})
+
 const mockLayer = (scriptFlag: Option.Option<string>) =>
   Effect.gen(function*() {
     const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
@@ -83,7 +104,11 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
       onNone: () => Effect.succeed(5),
       onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
     })
-    const llm: Layer.Layer<Llm> = flags.llm === "openai" ? yield* openAiLayer : yield* mockLayer(flags.mockScript)
+    const llm: Layer.Layer<Llm, BadInput, SqlClient.SqlClient> = flags.llm === "openai"
+      ? yield* openAiLayer
+      : flags.llm === "harness"
+      ? yield* harnessLayer
+      : yield* mockLayer(flags.mockScript)
     const dbPath = yield* Flags.databasePath(flags.db)
     if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
     const workspace = Option.getOrElse(flags.workspace, () => path.join(path.dirname(dbPath), "workspaces", runId))
@@ -105,7 +130,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         heartbeatInterval: `${heartbeat} seconds`,
         onEvent: (event) => Console.log(print(event))
       })
-    })).pipe(Effect.provide(Layer.mergeAll(llm, tools, CheckpointStore.layerSqlite(dbPath))))
+    })).pipe(Effect.provide(Layer.mergeAll(llm, tools, CheckpointStore.layer).pipe(Layer.provide(Database.layer(dbPath)))))
 
     if (flags.format === "text" && result.output !== "") yield* Console.log(`\n${result.output}`)
     yield* setExitCode(exitCodeOf(result.status))

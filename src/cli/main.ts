@@ -4,6 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
+import * as Harness from "./HarnessCommands.js"
 import * as Inspect from "./InspectCommands.js"
 import * as Run from "./RunCommand.js"
 
@@ -11,7 +12,7 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const autopilot = Command.make("autopilot").pipe(
   Command.withDescription("Long-running, goal-driven, budget-gated LLM missions"),
-  Command.withSubcommands([Run.run, Run.resume, Inspect.stop, Inspect.runs, Inspect.show, Inspect.events])
+  Command.withSubcommands([Run.run, Run.resume, Inspect.stop, Inspect.runs, Inspect.show, Inspect.events, Harness.harness])
 )
 
 const cli = Command.run(autopilot, { name: "autopilot", version })
@@ -21,7 +22,7 @@ const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "Ru
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-const commands = new Set(["run", "resume", "stop", "runs", "show", "events"])
+const commands = new Set(["run", "resume", "stop", "runs", "show", "events", "harness"])
 
 /** @effect/cli prints its parse errors as a help page; we print one line that points to the help. */
 const commandLineError = (error: ValidationError.ValidationError) => {

@@ -24,12 +24,14 @@ export class RunAlreadyExists extends Schema.TaggedError<RunAlreadyExists>()("Ru
 
 /**
  * A model call that failed; `transient` ones are worth retrying, no sooner than `retry_after_ms` when
- * the provider said how long to wait (a 429's Retry-After).
+ * the provider said how long to wait (a 429's Retry-After). `budget_exhausted` means a proxy (the harness,
+ * LiteLLM) refused because a spend budget it keeps is gone: the run halts on it as on its own dollar axis.
  */
 export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
   message: Schema.String,
   transient: Schema.Boolean,
-  retry_after_ms: Schema.optional(Schema.Number)
+  retry_after_ms: Schema.optional(Schema.Number),
+  budget_exhausted: Schema.optional(Schema.Boolean)
 }) {}
 
 /** A tool that could not do what it was asked; reported back to the model, never fatal to the run. */

@@ -1,6 +1,7 @@
 import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
 import OpenAI from "openai"
 import { LlmError } from "../domain/Errors.js"
+import { fromSdkStream } from "./SdkStream.js"
 import { type ChatMessage, Llm, type LlmChunk, type LlmRequest, type LlmResponse, type ToolCallRequest, type ToolSpec } from "./Llm.js"
 
 export interface OpenAiLlmConfig {
@@ -20,6 +21,13 @@ export interface OpenAiLlmConfig {
    * 400; so a cap above this is not sent, and the model's own limit applies.
    */
   readonly outputTokenCeiling?: number | undefined
+  /**
+   * Take the dollars a proxy reports in `usage.cost_usd` (the harness does) instead of pricing the tokens
+   * here. Off by default: a server's own figure is trusted only when the user chose that server.
+   */
+  readonly costFromProvider?: boolean | undefined
+  /** How requests are sent; the in-process harness answers them without a socket. */
+  readonly fetch?: typeof globalThis.fetch | undefined
 }
 
 const defaultModel = "gpt-4o-mini"
@@ -76,10 +84,15 @@ interface Classified {
   readonly message: string
   readonly transient: boolean
   readonly retryAfter: Option.Option<Duration.Duration>
+  readonly budgetExhausted?: boolean
 }
 
 const classify = (error: unknown, now: number): Classified => {
   const plain = (message: string, transient: boolean): Classified => ({ message, transient, retryAfter: Option.none() })
+  // The harness and LiteLLM both name a spent budget so; retrying cannot help, and the run halts on it.
+  if (error instanceof OpenAI.APIError && (error.type === "budget_exceeded" || error.code === "budget_exceeded")) {
+    return { message: error.message, transient: false, retryAfter: Option.none(), budgetExhausted: true }
+  }
   if (error instanceof OpenAI.APIConnectionTimeoutError) return plain("request timed out", true)
   if (error instanceof OpenAI.APIConnectionError) return plain(`connection failed: ${rootCause(error)}`, true)
   if (error instanceof OpenAI.APIError) {
@@ -136,7 +149,8 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
       organization: null,
       project: null,
       // OPENAI_LOG would make the SDK print to stdout, into the middle of --format jsonl.
-      logLevel: "off"
+      logLevel: "off",
+      ...(config.fetch ? { fetch: config.fetch } : {})
     })
     // Placeholder keys ("ollama") are no secret, and blanking short strings would garble messages.
     const scrub = apiKey.length >= 8 ? (text: string) => text.replaceAll(apiKey, "[redacted]") : (text: string) => text
@@ -156,10 +170,11 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
     /** Fails at once; the server's Retry-After (capped) travels with the error for the runtime's schedule. */
     const fail = (model: string) => (error: unknown): Effect.Effect<never, LlmError> =>
       Effect.gen(function*() {
-        const { message, retryAfter, transient } = classify(error, yield* Clock.currentTimeMillis)
+        const { budgetExhausted, message, retryAfter, transient } = classify(error, yield* Clock.currentTimeMillis)
         return yield* new LlmError({
           message: scrub(`model ${model} at ${provider}: ${message}`),
           transient,
+          ...(budgetExhausted ? { budget_exhausted: true } : {}),
           retry_after_ms: Option.getOrUndefined(Option.map(retryAfter, (d) => Duration.toMillis(Duration.min(d, maxRetryAfter))))
         })
       })
@@ -175,6 +190,10 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
           })
         )
         : Effect.succeed({ input_tokens: usage!.prompt_tokens, output_tokens: usage!.completion_tokens })
+    const reportedCost = (usage: Usage | null | undefined): { cost_usd?: number } => {
+      const cost = (usage as { cost_usd?: unknown } | null | undefined)?.cost_usd
+      return config.costFromProvider && count(cost) ? { cost_usd: cost } : {}
+    }
 
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> => {
       const model = request.model ?? config.model
@@ -201,7 +220,8 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
                   : []
               ),
               usage: yield* usageOf(completion.usage, model, "in its answer"),
-              model: completion.model || model
+              model: completion.model || model,
+              ...reportedCost(completion.usage)
             } satisfies LlmResponse
           })
         )
@@ -252,7 +272,8 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
               arguments: parseArguments(call.arguments)
             })),
             usage,
-            model: assembly.model || model
+            model: assembly.model || model,
+            ...reportedCost(assembly.usage)
           }
         })
       )
@@ -272,7 +293,7 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
           catch: (error) => error
         }).pipe(Effect.catchAll(fail(model)))
         const assembly: Assembly = { content: "", calls: [], byIndex: new Map(), usage: undefined, model: "", finished: false }
-        return Stream.fromAsyncIterable(chunks, (error) => error).pipe(
+        return fromSdkStream(chunks, controller, (error) => error).pipe(
           Stream.catchAll((error) => Stream.fromEffect(fail(model)(error))),
           Stream.mapConcat((chunk) => absorb(assembly, chunk)),
           Stream.concat(Stream.fromEffect(Effect.suspend(() => assembled(assembly, model))))

@@ -324,8 +324,17 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           onNone: () => Effect.asSome(work),
           onSome: (left) => Effect.timeoutOption(work, left)
         })
-        const done = options.halt === undefined ? yield* bounded : yield* Effect.raceFirst(bounded, graceOver)
-        if (Option.isSome(done)) yield* record(iteration, done.value)
+        const done = yield* (options.halt === undefined ? bounded : Effect.raceFirst(bounded, graceOver)).pipe(
+          Effect.map(Either.right),
+          Effect.catchIf((error) => error._tag === "LlmError" && error.budget_exhausted === true, (error) => Effect.succeed(Either.left(error)))
+        )
+        if (Either.isLeft(done)) {
+          // A proxy's budget is the run's budget too: halting on it is a budget stop, not a failure.
+          const reason = `dollar limit reached: ${done.left.message}`
+          yield* emit({ kind: "budget_exceeded", axis: "dollars", reason, usage: yield* budget.usage })
+          return { status: statusOf(yield* Ref.get(criteriaMet)), reason } satisfies Outcome
+        }
+        if (Option.isSome(done.right)) yield* record(iteration, done.right.value)
       }
     })
 

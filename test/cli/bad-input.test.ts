@@ -72,7 +72,7 @@ const cases: ReadonlyArray<Case> = [
   { name: "unknown flag", args: run("--no-such-flag"), mentions: /--no-such-flag/, db: "fresh" },
   { name: "bad --format for run", args: run("--format", "xml"), mentions: /--format must be text or jsonl, got "xml"/, db: "fresh" },
   { name: "bad --format for show", args: ["show", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
-  { name: "unknown --llm", args: run("--llm", "gpt"), mentions: /--llm must be mock or openai, got "gpt"/, db: "fresh" },
+  { name: "unknown --llm", args: run("--llm", "gpt"), mentions: /--llm must be mock or openai or harness, got "gpt"/, db: "fresh" },
   { name: "--llm openai without its variables", args: run("--llm", "openai"), mentions: /--llm openai needs AUTOPILOT_LLM_BASE_URL/, db: "fresh" },
   { name: "a hexadecimal budget", args: run("--max-iterations", "0x2"), mentions: /--max-iterations.*"0x2"/, db: "fresh" },
   { name: "a padded budget", args: run("--max-iterations", " 2 "), mentions: /--max-iterations.*" 2 "/, db: "fresh" },

@@ -198,7 +198,7 @@ export class Sandbox {
   start(args: ReadonlyArray<string>, options: StartOptions = {}): CliProcess {
     const argv = options.db === false ? [...args] : [...args, "--db", this.db]
     const env: Record<string, string | undefined> = { ...process.env, AUTOPILOT_HOME: this.dir, ...options.env }
-    for (const name of ["AUTOPILOT_DB", "AUTOPILOT_MOCK_SCRIPT", "AUTOPILOT_DB_SYNC", "AUTOPILOT_LLM_BASE_URL", "AUTOPILOT_LLM_API_KEY", "AUTOPILOT_LLM_MODEL"]) {
+    for (const name of ["AUTOPILOT_DB", "AUTOPILOT_MOCK_SCRIPT", "AUTOPILOT_DB_SYNC", "AUTOPILOT_LLM_BASE_URL", "AUTOPILOT_LLM_API_KEY", "AUTOPILOT_LLM_MODEL", "AUTOPILOT_HARNESS_KEY", "AUTOPILOT_HARNESS_URL", "AUTOPILOT_HARNESS_CONFIG"]) {
       if (options.env?.[name] === undefined) delete env[name]
     }
     const child = spawn(process.execPath, [bin, ...argv], { cwd: this.dir, env, stdio: ["ignore", "pipe", "pipe"] })

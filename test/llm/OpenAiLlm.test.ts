@@ -469,6 +469,20 @@ describe("OpenAiLlm", () => {
         assert.deepStrictEqual(Chunk.toReadonlyArray(chunks), [{ _tag: "Delta", text: "one " }, { _tag: "Delta", text: "two " }])
         yield* server.aborted.pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "server never saw the close" }))
       }))
+
+    it.scopedLive("interrupting a read from a stalled stream ends at once and drops the connection", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([{ content: "one two", stall: true }])
+        const llm = yield* llmFor(server)
+        // Waits for a third delta that never comes: the read is pending when the interrupt arrives.
+        const reader = yield* Effect.fork(Stream.runCollect(llm.stream(request()).pipe(Stream.take(3))))
+        yield* waitUntil(Effect.map(server.requests, (r) => r.length === 1), "the request arrived")
+        yield* realSleep(100)
+        yield* Fiber.interrupt(reader).pipe(
+          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "the interrupt waited for the stalled server" })
+        )
+        yield* server.aborted.pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "server never saw the close" }))
+      }))
   })
 
   describe("layerConfig", () => {

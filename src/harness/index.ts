@@ -1,0 +1,8 @@
+export * as BudgetRules from "./BudgetRules.js"
+export * as Classifier from "./Classifier.js"
+export * as Gateway from "./Gateway.js"
+export * as HarnessConfig from "./HarnessConfig.js"
+export { HarnessError } from "./HarnessError.js"
+export { HarnessStore } from "./HarnessStore.js"
+export * as Policy from "./Policy.js"
+export * as Server from "./Server.js"
