@@ -26,7 +26,7 @@ export const budgetFlags = {
 export type BudgetFlags = { readonly [K in Axis]: Option.Option<string> }
 
 /** Plain decimal notation, exponent allowed (`2e6`); `Number()` alone would also take " 2 ", "0x2" and "". */
-const DECIMAL = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
+export const DECIMAL = /^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
 
 const parseCap = (axis: Axis, raw: string): Effect.Effect<number, BadInput> => {
   const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN

@@ -1,9 +1,10 @@
 import { Args, Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
-import { Clock, Config, Console, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Config, Console, Context, Effect, Layer, Option, Schema } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import * as Gateway from "../harness/Gateway.js"
 import * as HarnessConfig from "../harness/HarnessConfig.js"
+import { describeParseError } from "../harness/HarnessError.js"
 import { type AuditEntry, HarnessStore, type KeyRecord, type ReportRow } from "../harness/HarnessStore.js"
 import * as Server from "../harness/Server.js"
 import * as Database from "../store/Database.js"
@@ -21,9 +22,8 @@ const withStore = <A, E, R>(db: Option.Option<string>, effect: Effect.Effect<A, 
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
   Schema.decodeUnknown(schema, { onExcessProperty: "error" })(input).pipe(
     Effect.mapError((error) => {
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const flag = String(issue?.path[0] ?? "").replaceAll("_", "-")
-      return new BadInput({ message: `--${flag} ${issue?.message ?? "is invalid"}`.replace(/\s+/g, " ") })
+      const { message, param } = describeParseError(error)
+      return new BadInput({ message: `--${param.split(".")[0]!.replaceAll("_", "-")} ${message}` })
     })
   )
 
@@ -101,7 +101,7 @@ const keyCreate = Command.make(
         ...(input.admin ? { admin: true } : {}),
         ...Option.match(input.expires, {
           onNone: () => ({}),
-          onSome: (raw) => ({ expires_in_days: /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN })
+          onSome: (raw) => ({ expires_in_days: Flags.DECIMAL.test(raw) ? Number(raw) : raw })
         })
       })
       const { expires_in_days, ...rest } = fields

@@ -2,6 +2,22 @@ import { HttpServerResponse } from "@effect/platform"
 import { ParseResult, Schema } from "effect"
 
 /**
+ * The first field that did not decode (its top-level name, as a query parameter or flag is named) and
+ * what is wrong with it, in one line.
+ */
+export const describeParseError = (error: ParseResult.ParseError): { readonly param: string; readonly message: string } => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const path = issues[0]?.path.join(".") ?? ""
+  // A union of literals fails once per member: "Expected \"user\", actual \"x\"", "Expected \"team\", …". The
+  // first alone would name one choice as if it were the only one, so the choices are put together.
+  const choices = issues.filter((i) => i.path.join(".") === path).map((i) => /^Expected (.+), actual (.+)$/s.exec(i.message))
+  const message = choices.length > 1 && choices.every((m) => m !== null)
+    ? `Expected ${choices.map((m) => m![1]).join(" | ")}, actual ${choices[0]![2]}`
+    : issues[0]?.message ?? "invalid"
+  return { param: path, message: message.replace(/\s+/g, " ") }
+}
+
+/**
  * A request the harness answers with an OpenAI-style error, so every OpenAI client reports it as it
  * would report OpenAI's own: `{"error": {"message", "type", "param", "code"}}` with a 4xx (or 502/504
  * when the upstream failed).
@@ -19,15 +35,8 @@ export class HarnessError extends Schema.TaggedError<HarnessError>()("HarnessErr
   }
   /** A 400 naming the first field that did not decode, as OpenAI's `param` does. */
   static fromParseError(error: ParseResult.ParseError) {
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-    const param = issues[0]?.path.join(".") ?? ""
-    // A union of literals fails once per member: "Expected \"user\", actual \"x\"", "Expected \"team\", …". The
-    // first alone would name one choice as if it were the only one, so the choices are put together.
-    const choices = issues.filter((i) => i.path.join(".") === param).map((i) => /^Expected (.+), actual (.+)$/s.exec(i.message))
-    const message = choices.length > 1 && choices.every((m) => m !== null)
-      ? `Expected ${choices.map((m) => m![1]).join(" | ")}, actual ${choices[0]![2]}`
-      : issues[0]?.message ?? "invalid"
-    return HarnessError.invalid(`${param || "body"}: ${message}`.replace(/\s+/g, " "), param || undefined)
+    const { message, param } = describeParseError(error)
+    return HarnessError.invalid(`${param || "body"}: ${message}`, param || undefined)
   }
   /** The ledger is down: nothing is forwarded that could not be accounted for. */
   static ledgerUnavailable() {

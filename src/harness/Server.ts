@@ -50,7 +50,17 @@ const queryOr400 = <A, I>(schema: Schema.Schema<A, I>) => (input: unknown) =>
 const searchParams = Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
   Object.fromEntries(new URL(request.url, "http://harness").searchParams))
 
-const Day = Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}$/, { message: () => "must be a day as YYYY-MM-DD" }))
+/** `message` stands for every way the value can be wrong, including the wrong type. */
+const saying = (message: string) => ({ message: () => ({ message, override: true }) })
+
+const Day = Schema.String.pipe(
+  // The pattern, and a real day: 2026-02-30 parses, but as another day.
+  Schema.filter((s) => {
+    const at = Date.parse(`${s}T00:00:00Z`)
+    return /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(at) && new Date(at).toISOString().startsWith(s)
+  }),
+  Schema.annotations(saying("must be a day as YYYY-MM-DD"))
+)
 const Filters = {
   user: Schema.optional(Schema.String),
   team: Schema.optional(Schema.String),
@@ -62,7 +72,10 @@ const GroupBy = Schema.Literal("user", "team", "project", "model", "day")
 export const SpendQuery = Schema.Struct({
   ...Filters,
   group_by: Schema.optionalWith(
-    Schema.split(",").pipe(Schema.compose(Schema.Array(GroupBy))),
+    Schema.split(",").pipe(
+      Schema.compose(Schema.Array(GroupBy)),
+      Schema.annotations(saying("must be a comma-separated list of user, team, project, model and day"))
+    ),
     { default: () => ["project", "day"] as const }
   ),
   from: Schema.optional(Day),
@@ -73,8 +86,12 @@ export const AuditQuery = Schema.Struct({
   ...Filters,
   day: Schema.optional(Day),
   key_id: Schema.optional(Schema.String),
-  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))),
-  before_id: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.positive()))
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000), Schema.annotations(saying("must be a whole number from 1 to 1000")))
+  ),
+  before_id: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.positive(), Schema.annotations(saying("must be a positive whole number")))
+  )
 })
 
 export const NewKey = Schema.Struct({
@@ -82,9 +99,11 @@ export const NewKey = Schema.Struct({
   project: Schema.String.pipe(Schema.minLength(1)),
   team: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
   admin: Schema.optional(Schema.Boolean),
-  requests_per_minute: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  requests_per_minute: Schema.optional(Schema.Int.pipe(Schema.positive(), Schema.annotations(saying("must be a positive whole number")))),
   // At most a century: far beyond it the expiry is not a Date at all, and making the key failed with a 500.
-  expires_in_days: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(36_500)))
+  expires_in_days: Schema.optional(
+    Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(36_500), Schema.annotations(saying("must be a number of days above 0 and at most 36500")))
+  )
 })
 
 const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })

@@ -1022,7 +1022,7 @@ describe("harness, end to end over HTTP", () => {
         const groupBy = yield* http(harness, "GET", "/admin/spend?group_by=project,nonsense", { key: admin })
         assert.strictEqual(
           groupBy.body.error.message,
-          "group_by.1: Expected \"user\" | \"team\" | \"project\" | \"model\" | \"day\", actual \"nonsense\""
+          "group_by: must be a comma-separated list of user, team, project, model and day"
         )
       }))
   })
