@@ -195,4 +195,16 @@ describe("autopilot harness: keys, spend and bad input", () => {
       assert.match(run.stderr.join("\n"), /--llm harness needs AUTOPILOT_HARNESS_KEY/)
       assert.deepStrictEqual(sb.files(), ["harness.json"])
     }))
+
+  it.scopedLive("refuses to serve when an upstream's key variable is not set, naming it", (context) =>
+    Effect.gen(function*() {
+      const sb = sandbox(context)
+      const config = sb.writeFile("harness.json", {
+        ...harnessConfig("http://127.0.0.1:9/v1"),
+        upstreams: { test: { base_url: "http://127.0.0.1:9/v1", api_key_env: "NO_SUCH_UPSTREAM_KEY" } }
+      })
+      const serve = yield* Effect.promise(() => sb.run(["harness", "serve", "--port", "0", "--config", config]))
+      assert.strictEqual(serve.code, 2, serve.stderr.join("\n"))
+      assert.deepStrictEqual(serve.stderr, ['autopilot: harness upstream "test": environment variable NO_SUCH_UPSTREAM_KEY is not set'])
+    }))
 })
