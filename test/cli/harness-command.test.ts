@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { afterEach } from "vitest"
 import * as Pricing from "../../src/budget/Pricing.js"
+import { configInput } from "../harness/fixtures.js"
 import * as TestServer from "../llm/openai-test-server.js"
 import { cleanup, type Sandbox, sandbox } from "./harness.js"
 
@@ -16,17 +17,6 @@ const twoIterations: ReadonlyArray<TestServer.Reply> = [
   { content: "## Gotcha 2\n\nIterating while mutating.", usage: { prompt_tokens: 1500, completion_tokens: 280 } },
   { content: verdict([true, true]), usage: { prompt_tokens: 420, completion_tokens: 22 } }
 ]
-
-const harnessConfig = (upstream: string, extra: object = {}) => ({
-  upstreams: { test: { base_url: upstream } },
-  models: [
-    { id: "gpt-4.1-nano", upstream: "test" },
-    { id: "gpt-4o-mini", upstream: "test" },
-    { id: "gpt-4.1", upstream: "test" }
-  ],
-  tiers: { simple: "gpt-4.1-nano", medium: "gpt-4o-mini", complex: "gpt-4.1" },
-  ...extra
-})
 
 const createKey = (sb: Sandbox, ...extra: ReadonlyArray<string>) =>
   Effect.promise(async () => {
@@ -56,7 +46,7 @@ describe("--llm harness", () => {
     Effect.gen(function*() {
       const upstream = yield* TestServer.make(twoIterations)
       const sb = sandbox(context)
-      const config = sb.writeFile("harness.json", harnessConfig(upstream.baseURL))
+      const config = sb.writeFile("harness.json", configInput(upstream.baseURL))
       const { key } = yield* createKey(sb)
       const exit = yield* Effect.promise(() =>
         sb.run([...mission, "--run-id", "h"], { env: { AUTOPILOT_HARNESS_KEY: key, AUTOPILOT_HARNESS_CONFIG: config } })
@@ -98,7 +88,7 @@ describe("--llm harness", () => {
     Effect.gen(function*() {
       const upstream = yield* TestServer.make(twoIterations)
       const sb = sandbox(context)
-      const config = sb.writeFile("harness.json", harnessConfig(upstream.baseURL))
+      const config = sb.writeFile("harness.json", configInput(upstream.baseURL))
       const { key } = yield* createKey(sb)
       const server = sb.start(["harness", "serve", "--port", "0", "--config", config])
       const listening = yield* Effect.promise(() => server.line((line) => line.startsWith("harness listening on ")))
@@ -121,7 +111,7 @@ describe("--llm harness", () => {
     Effect.gen(function*() {
       const upstream = yield* TestServer.make(twoIterations)
       const sb = sandbox(context)
-      const config = sb.writeFile("harness.json", harnessConfig(upstream.baseURL, {
+      const config = sb.writeFile("harness.json", configInput(upstream.baseURL, {
         budgets: [{ scope: "project", id: "docs", period: "daily", limit_usd: 0, action: "stop" }]
       }))
       const { key } = yield* createKey(sb)
@@ -200,7 +190,7 @@ describe("autopilot harness: keys, spend and bad input", () => {
     Effect.gen(function*() {
       const sb = sandbox(context)
       const config = sb.writeFile("harness.json", {
-        ...harnessConfig("http://127.0.0.1:9/v1"),
+        ...configInput("http://127.0.0.1:9/v1"),
         upstreams: { test: { base_url: "http://127.0.0.1:9/v1", api_key_env: "NO_SUCH_UPSTREAM_KEY" } }
       })
       const serve = yield* Effect.promise(() => sb.run(["harness", "serve", "--port", "0", "--config", config]))

@@ -12,18 +12,20 @@ import * as TestServer from "../llm/openai-test-server.js"
 export type ConfigInput = typeof HarnessConfig.Encoded
 
 /** Three tiers on one upstream, every model in the shared pricing table; `overrides` replace top-level fields. */
+export const configInput = (upstream: string, overrides: Partial<ConfigInput> = {}): ConfigInput => ({
+  org: "acme",
+  upstreams: { test: { base_url: upstream } },
+  models: [
+    { id: "gpt-4.1-nano", upstream: "test" },
+    { id: "gpt-4o-mini", upstream: "test" },
+    { id: "gpt-4.1", upstream: "test" }
+  ],
+  tiers: { simple: "gpt-4.1-nano", medium: "gpt-4o-mini", complex: "gpt-4.1" },
+  ...overrides
+})
+
 export const config = (upstream: string, overrides: Partial<ConfigInput> = {}): HarnessConfig =>
-  Schema.decodeUnknownSync(HarnessConfig)({
-    org: "acme",
-    upstreams: { test: { base_url: upstream } },
-    models: [
-      { id: "gpt-4.1-nano", upstream: "test" },
-      { id: "gpt-4o-mini", upstream: "test" },
-      { id: "gpt-4.1", upstream: "test" }
-    ],
-    tiers: { simple: "gpt-4.1-nano", medium: "gpt-4o-mini", complex: "gpt-4.1" },
-    ...overrides
-  })
+  Schema.decodeUnknownSync(HarnessConfig)(configInput(upstream, overrides))
 
 export interface Harness {
   /** The harness root, e.g. http://127.0.0.1:40123. */
