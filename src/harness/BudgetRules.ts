@@ -22,7 +22,10 @@ const none: BudgetVerdict = { action: "none", rule: null, spent: 0, message: nul
 
 const severity: Record<BudgetAction, number> = { warn: 1, downgrade: 2, stop: 3 }
 
-export const applicableBudgets = (rules: ReadonlyArray<BudgetRule>, identity: Identity): ReadonlyArray<BudgetRule> =>
+export const applicableBudgets = (
+  rules: ReadonlyArray<BudgetRule>,
+  identity: Pick<Identity, BudgetRule["scope"]>
+): ReadonlyArray<BudgetRule> =>
   rules.filter((rule) => rule.id === identity[rule.scope])
 
 /** Two decimals, or two significant digits below a cent so that small limits stay readable. */

@@ -15,8 +15,9 @@ export const ChatRequest = Schema.Struct({
   stream: Schema.optional(Schema.NullOr(Schema.Boolean)),
   stream_options: Schema.optional(Schema.NullOr(Schema.Struct({ include_usage: Schema.optional(Schema.NullOr(Schema.Boolean)) }))),
   tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
-  max_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
-  max_completion_tokens: Schema.optional(Schema.NullOr(Schema.Number))
+  // Finite: JSON.parse reads 1e400 as Infinity, which would be forwarded as null, lifting the client's cap.
+  max_tokens: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.finite()))),
+  max_completion_tokens: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.finite())))
 })
 export type ChatRequest = typeof ChatRequest.Type
 

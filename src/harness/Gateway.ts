@@ -33,6 +33,13 @@ const encoder = new TextEncoder()
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)
 const done = encoder.encode("data: [DONE]\n\n")
 
+/**
+ * Model ids and budget names may be any non-blank text, but a header value that is not printable ASCII
+ * makes Node throw while answering: the client would get a 500 for a request already forwarded and paid.
+ */
+const headerSafe = (value: string) =>
+  value.replace(/[^\x20-\x7e]/gu, (c) => Array.from(Buffer.from(c, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""))
+
 interface Usage {
   readonly prompt_tokens?: unknown
   readonly completion_tokens?: unknown
@@ -48,33 +55,53 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
     const prices = new Map(config.models.map((m) => [m.id, Option.getOrThrow(modelPrice(m))]))
 
     // Spend per scope and period, read from the ledger once and then kept in step with it, so a budget
-    // check costs a map lookup. One lock orders loads and ledger writes, so no cost is counted twice or lost.
+    // check costs a map lookup and a read of the rows written since the last one: by this process or by
+    // any other on the same database (another harness, a mission running one in process). `seen` is the
+    // last ledger id counted; one lock orders the checks, so no cost is counted twice or lost.
     const spent = new Map<string, number>()
+    let seen: number | undefined
     const lock = yield* Effect.makeSemaphore(1)
     const counterOf = (rule: BudgetRule, now: Date) => `${rule.scope}\u0000${rule.id}\u0000${periodKey(rule.period, now)}`
 
+    const catchUp = Effect.gen(function*() {
+      if (seen === undefined) {
+        seen = yield* store.lastId()
+        return
+      }
+      for (const charge of yield* store.charges(seen)) {
+        seen = charge.id
+        const at = new Date(charge.at)
+        // A set: two rules on one scope and period share a counter, which a cost must reach once.
+        const counters = new Set(applicableBudgets(config.budgets, charge).map((rule) => counterOf(rule, at)))
+        for (const counter of counters) {
+          const total = spent.get(counter)
+          if (total !== undefined) spent.set(counter, total + charge.cost_usd)
+        }
+      }
+    })
+
     const budgetFor = (identity: Identity, now: Date): Effect.Effect<BudgetVerdict, HarnessError> =>
       Effect.gen(function*() {
+        if (config.budgets.length === 0) return verdict([], identity, () => 0)
+        yield* catchUp
         const rules = applicableBudgets(config.budgets, identity)
         for (const rule of rules) {
           const counter = counterOf(rule, now)
           if (spent.has(counter)) continue
-          const total = yield* store.spend({ scope: rule.scope, id: rule.id, from_day: periodStart(rule.period, now) })
+          const total = yield* store.spend({
+            scope: rule.scope,
+            id: rule.id,
+            from_day: periodStart(rule.period, now),
+            through_id: seen
+          })
           spent.set(counter, total)
         }
         return verdict(rules, identity, (rule) => spent.get(counterOf(rule, now)) ?? 0)
       }).pipe(lock.withPermits(1), Effect.mapError(HarnessError.ledgerUnavailable))
 
-    const record = (entry: LedgerEntry, identity: Identity) =>
-      Effect.gen(function*() {
-        yield* store.record(entry)
-        const now = new Date(entry.at)
-        const counters = new Set(applicableBudgets(config.budgets, identity).map((rule) => counterOf(rule, now)))
-        for (const counter of counters) {
-          const total = spent.get(counter)
-          if (total !== undefined) spent.set(counter, total + entry.cost_usd)
-        }
-      }).pipe(lock.withPermits(1), Effect.mapError(HarnessError.ledgerUnavailable))
+    // Counted by the next check's catch-up, like any other process's rows.
+    const record = (entry: LedgerEntry) =>
+      store.record(entry).pipe(Effect.asVoid, Effect.mapError(HarnessError.ledgerUnavailable))
 
     const authenticate = (authorization: string | undefined) =>
       Effect.gen(function*() {
@@ -137,7 +164,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           }))
         const refuse = (error: HarnessError, fields: Partial<LedgerEntry> = {}) =>
           Effect.zipRight(
-            Effect.flatMap(entry({ status: error.status, error: error.message, ...fields }), (e) => record(e, identity)),
+            Effect.flatMap(entry({ status: error.status, error: error.message, ...fields }), (e) => record(e)),
             Effect.fail(error)
           )
 
@@ -158,10 +185,10 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           policy_action: [`routed by ${via}`, ...notes].join("; ")
         } satisfies Partial<LedgerEntry>
         const headers = {
-          "x-autopilot-model": model,
+          "x-autopilot-model": headerSafe(model),
           "x-autopilot-tier": tier,
           "x-autopilot-confidence": classification.confidence.toFixed(2),
-          ...(budget.action === "none" ? {} : { "x-autopilot-budget": `${budget.action}: ${budget.message}` })
+          ...(budget.action === "none" ? {} : { "x-autopilot-budget": headerSafe(`${budget.action}: ${budget.message}`) })
         }
         const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
         const priced = (usage: Usage | null | undefined) => {
@@ -173,17 +200,28 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         }
 
         if (!streaming) {
-          const completion = yield* upstreams.complete(target, forwarded).pipe(
-            Effect.catchAll((error) => refuse(error, decided))
-          )
-          const cost = priced(completion.usage)
-          yield* Effect.flatMap(
-            entry({ status: 200, ...decided, ...cost, ...(cost ? {} : { error: "upstream reported no usage" }) }),
-            (e) => record(e, identity)
-          )
-          return HttpServerResponse.unsafeJson(
-            cost ? { ...completion, usage: { ...completion.usage, cost_usd: cost.cost_usd } } : completion,
-            { headers: cost ? { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } : headers }
+          // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
+          // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
+          const abandoned = Effect.flatMap(
+            entry({ status: 499, ...decided, error: "the client went away before the answer" }),
+            (e) => record(e)
+          ).pipe(Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`)))
+          return yield* Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function*() {
+              const completion = yield* restore(upstreams.complete(target, forwarded)).pipe(
+                Effect.onInterrupt(() => abandoned),
+                Effect.catchAll((error) => refuse(error, decided))
+              )
+              const cost = priced(completion.usage)
+              yield* Effect.flatMap(
+                entry({ status: 200, ...decided, ...cost, ...(cost ? {} : { error: "upstream reported no usage" }) }),
+                (e) => record(e)
+              )
+              return HttpServerResponse.unsafeJson(
+                cost ? { ...completion, usage: { ...completion.usage, cost_usd: cost.cost_usd } } : completion,
+                { headers: cost ? { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } : headers }
+              )
+            })
           )
         }
 
@@ -218,7 +256,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
                 ...usage,
                 error: failed ?? (usage === undefined ? (finished ? "upstream reported no usage" : "stream ended early") : null)
               }),
-              (e) => record(e, identity)
+              (e) => record(e)
             ).pipe(Effect.catchAll((error) => Effect.logError(`a streamed answer went unrecorded: ${error.message}`)))
           ))
         )

@@ -52,6 +52,17 @@ export type LedgerEntry = typeof LedgerEntry.Type
 export const AuditEntry = Schema.Struct({ id: Schema.Number, day: Schema.String, ...LedgerEntry.fields })
 export type AuditEntry = typeof AuditEntry.Type
 
+/** What a budget counts of a ledger row: whose it is, when, and what it cost. */
+export const Charge = Schema.Struct({
+  id: Schema.Number,
+  at: Schema.String,
+  user: Schema.String,
+  team: Schema.NullOr(Schema.String),
+  project: Schema.String,
+  cost_usd: Schema.Number
+})
+export type Charge = typeof Charge.Type
+
 export const GroupBy = Schema.Literal("user", "team", "project", "model", "day")
 export type GroupBy = typeof GroupBy.Type
 
@@ -87,6 +98,8 @@ export interface SpendQuery {
   readonly from_day: string
   /** Inclusive; no upper bound when absent. */
   readonly to_day?: string | undefined
+  /** Only rows up to this ledger id, inclusive: what `charges` has not yet to hand on. */
+  readonly through_id?: number | undefined
 }
 
 export interface LedgerFilter {
@@ -152,6 +165,7 @@ const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => {
 const decodeKeys = decodeRows(KeyRecord)
 const decodeAudit = decodeRows(AuditEntry)
 const decodeReport = decodeRows(ReportRow)
+const decodeCharges = decodeRows(Charge)
 const encodeKey = Schema.encode(KeyRecord)
 const encodeEntry = Schema.encode(LedgerEntry)
 
@@ -174,6 +188,10 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
     readonly record: (entry: LedgerEntry) => Effect.Effect<number, SqlError.SqlError>
     /** Dollars spent by a user, team or project from `from_day` to `to_day`, both inclusive. */
     readonly spend: (query: SpendQuery) => Effect.Effect<number, SqlError.SqlError>
+    /** The newest ledger id, 0 for an empty ledger. */
+    readonly lastId: () => Effect.Effect<number, SqlError.SqlError>
+    /** Rows after ledger id `after`, oldest first, from this process or any other on the database. */
+    readonly charges: (after: number) => Effect.Effect<ReadonlyArray<Charge>, SqlError.SqlError>
     /** Totals per group, ordered by the group columns in the order given. */
     readonly report: (query: ReportQuery) => Effect.Effect<ReadonlyArray<ReportRow>, SqlError.SqlError>
     /** Newest first; page on with `before_id`. */
@@ -250,6 +268,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
       readonly day?: string | undefined
       readonly key_id?: string | undefined
       readonly before_id?: number | undefined
+      readonly through_id?: number | undefined
     }) =>
       sql.and([
         ...(query.user === undefined ? [] : [sql`user = ${query.user}`]),
@@ -260,7 +279,8 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
         ...(query.from_day === undefined ? [] : [sql`day >= ${query.from_day}`]),
         ...(query.to_day === undefined ? [] : [sql`day <= ${query.to_day}`]),
         ...(query.key_id === undefined ? [] : [sql`key_id = ${query.key_id}`]),
-        ...(query.before_id === undefined ? [] : [sql`id < ${query.before_id}`])
+        ...(query.before_id === undefined ? [] : [sql`id < ${query.before_id}`]),
+        ...(query.through_id === undefined ? [] : [sql`id <= ${query.through_id}`])
       ])
 
     const spend = (query: SpendQuery) =>
@@ -268,10 +288,20 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
         const scope = yield* whitelisted(scopeColumns, "spend scope", query.scope)
         const [row] = yield* sql<{ total: number }>`
           SELECT COALESCE(SUM(cost_usd), 0) AS total FROM harness_ledger
-          WHERE ${sql(scopeColumns[scope])} = ${query.id} AND ${filters({ from_day: query.from_day, to_day: query.to_day })}
+          WHERE ${sql(scopeColumns[scope])} = ${query.id} AND ${
+          filters({ from_day: query.from_day, to_day: query.to_day, through_id: query.through_id })
+        }
         `
         return row?.total ?? 0
       })
+
+    const lastId = () =>
+      Effect.map(sql<{ id: number }>`SELECT COALESCE(MAX(id), 0) AS id FROM harness_ledger`, ([row]) => row?.id ?? 0)
+
+    const charges = (after: number) =>
+      sql`SELECT id, at, user, team, project, cost_usd FROM harness_ledger WHERE id > ${after} ORDER BY id`.pipe(
+        Effect.flatMap(decodeCharges)
+      )
 
     const report = (query: ReportQuery) =>
       Effect.gen(function*() {
@@ -298,7 +328,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
         Effect.flatMap(decodeAudit)
       )
 
-    return HarnessStore.of({ createKey, authenticate, listKeys, revokeKey, record, spend, report, audit })
+    return HarnessStore.of({ createKey, authenticate, listKeys, revokeKey, record, spend, lastId, charges, report, audit })
   })
 
   static readonly layer = Layer.effect(HarnessStore, HarnessStore.make)

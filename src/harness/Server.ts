@@ -6,6 +6,25 @@ import { Gateway } from "./Gateway.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
 import { HarnessStore } from "./HarnessStore.js"
 
+const maxNesting = 256
+
+/** How deep the arrays and objects of a JSON text nest, brackets inside strings aside. */
+const nestingOf = (text: string): number => {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // a backslash: skip what it escapes
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) deepest = Math.max(deepest, ++depth)
+    else if (c === 93 || c === 125) depth--
+  }
+  return deepest
+}
+
 /** The body as JSON, refusing what is over the size limit: before reading it if its content-length says so. */
 const jsonBody = (limit: number) =>
   Effect.gen(function*() {
@@ -24,6 +43,9 @@ const jsonBody = (limit: number) =>
     )
     if (bytes > limit) return yield* HarnessError.tooLarge(limit)
     const text = Buffer.concat(parts).toString("utf8")
+    // JSON.parse is iterative but JSON.stringify and Schema's error messages recurse: a body nested deep
+    // enough overflows the stack on its way out (a 500, or a 502 blaming the upstream).
+    if (nestingOf(text) > maxNesting) return yield* HarnessError.invalid(`the request body nests deeper than ${maxNesting} levels`)
     return yield* Effect.try({
       try: (): unknown => JSON.parse(text),
       catch: (e) => HarnessError.invalid(`the request body is not valid JSON: ${(e as Error).message}`)

@@ -145,6 +145,20 @@ describe("HarnessStore ledger", () => {
       assert.deepStrictEqual(early, { ...entry(), id: ids[0]!, day: "2025-03-01" })
     }).pipe(Effect.provide(environment)))
 
+  it.effect("spend up to a ledger id, then the rows after it, count each row exactly once", () =>
+    Effect.gen(function*() {
+      const store = yield* HarnessStore
+      assert.strictEqual(yield* store.lastId(), 0)
+      const ids = yield* recordAll(ledger)
+      assert.strictEqual(yield* store.lastId(), ids[4])
+      const through = ids[1]!
+      assert.strictEqual(yield* store.spend({ scope: "team", id: "research", from_day: "2025-03-01", through_id: through }), 1.25)
+      const after = yield* store.charges(through)
+      assert.deepStrictEqual(after.map((c) => c.id), ids.slice(2))
+      assert.deepStrictEqual(after[1], { id: ids[3]!, at: "2025-03-03T09:00:00.000Z", user: "cyd", team: null, project: "atlas", cost_usd: 0.5 })
+      assert.deepStrictEqual(yield* store.charges(ids[4]!), [])
+    }).pipe(Effect.provide(environment)))
+
   it.effect("spend totals a user's, team's or project's cost from a day on, or over a range of days inclusive", () =>
     Effect.gen(function*() {
       const store = yield* HarnessStore

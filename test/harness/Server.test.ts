@@ -248,6 +248,28 @@ describe("harness, end to end over HTTP", () => {
         assert.match(row.budget_action ?? "", /^warn: user alice daily budget/)
       }))
 
+    it.scoped("answers a budget or model named in any script with headers Node can send, not a 500 after paying the upstream", () =>
+      Effect.gen(function*() {
+        const harness = yield* start(replies(1), (url) => ({
+          upstreams: { test: { base_url: url } },
+          models: [
+            { id: "gpt-4.1-nano", upstream: "test" },
+            { id: "gpt-4o-mini", upstream: "test" },
+            { id: "Ünï-模型", upstream: "test", upstream_model: "gpt-4.1", input_per_mtok: 1, output_per_mtok: 1 }
+          ],
+          tiers: { simple: "Ünï-模型", medium: "gpt-4o-mini", complex: "gpt-4.1-nano" },
+          budgets: [{ scope: "project", id: "项目", period: "daily", limit_usd: 0, action: "warn" }]
+        }))
+        const client = harness.client(yield* harness.key({ project: "项目" }))
+        const { response } = yield* call(() => client.chat.completions.create(ask("hi")).withResponse())
+        assert.strictEqual(decodeURIComponent(response.headers.get("x-autopilot-model") ?? ""), "Ünï-模型")
+        assert.strictEqual(
+          decodeURIComponent(response.headers.get("x-autopilot-budget") ?? ""),
+          "warn: project 项目 daily budget $0.00 is spent ($0.00)"
+        )
+        assert.strictEqual((yield* lastRow(harness)).status, 200)
+      }))
+
     it.scoped("downgrade: sends even a complex request to the simple tier's model", () =>
       Effect.gen(function*() {
         const harness = yield* start(replies(1), budget("downgrade", 0))
@@ -350,6 +372,60 @@ describe("harness, end to end over HTTP", () => {
         }).pipe(Effect.orDie)
         const error = yield* refusal(() => harness.client(key).chat.completions.create(ask("hi")))
         assert.strictEqual(error.code, "budget_exceeded")
+      }))
+  })
+
+  describe("budgets, with other writers on the ledger", () => {
+    // A row as another harness process on the same database writes it (another `harness serve`, or a
+    // mission running the harness in process), after this one has started counting.
+    const elsewhere = (harness: Harness, cost_usd: number) =>
+      Effect.flatMap(harness.store.listKeys(), ([key]) =>
+        harness.store.record({
+          at: "2026-03-10T09:00:00.000Z",
+          key_id: key!.id,
+          user: "alice",
+          team: null,
+          project: "p1",
+          model_requested: "auto",
+          model_used: "gpt-4.1-nano",
+          tier: "simple",
+          confidence: 1,
+          input_tokens: 1000,
+          output_tokens: 500,
+          cost_usd,
+          latency_ms: 10,
+          status: 200,
+          stream: false,
+          policy_action: "routed by tier",
+          budget_action: null,
+          error: null
+        })).pipe(Effect.orDie)
+
+    it.scoped("counts what another process spends after this one began counting, once per counter even when two rules share it", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(new Date("2026-03-10T12:00:00Z"))
+        // Both on alice's day: one counter. $0.0003 a request.
+        const harness = yield* start(replies(3, { usage: { prompt_tokens: 1000, completion_tokens: 500 } }), {
+          budgets: [
+            { scope: "user", id: "alice", period: "daily", limit_usd: 0.0001, action: "warn" },
+            { scope: "user", id: "alice", period: "daily", limit_usd: 0.0008, action: "stop" }
+          ]
+        })
+        const key = yield* harness.key()
+        const budgetOf = Effect.map(
+          call(() => harness.client(key).chat.completions.create(ask("hi")).withResponse()),
+          ({ response }) => response.headers.get("x-autopilot-budget")
+        )
+        assert.isNull(yield* budgetOf)
+        yield* elsewhere(harness, 0.0003)
+        // $0.0006: warned, not stopped (a cost counted twice would make it $0.0012, over the stop).
+        assert.strictEqual(yield* budgetOf, "warn: user alice daily budget $0.00010 is spent ($0.00060)")
+        yield* elsewhere(harness, 0.0003)
+        // $0.0012 with this process's second request: stopped.
+        const error = yield* refusal(() => harness.client(key).chat.completions.create(ask("hi")))
+        assert.strictEqual(error.code, "budget_exceeded")
+        assert.strictEqual(error.message, "429 user alice daily budget $0.00080 is spent ($0.0012)")
+        assert.strictEqual((yield* harness.upstream.requests).length, 2)
       }))
   })
 
@@ -738,6 +814,32 @@ describe("harness, end to end over HTTP", () => {
       }))
   })
 
+  describe("abandoned", () => {
+    it.scoped("writes the ledger row of a request whose client goes away before the upstream answers", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ delayMs: 2_000 }])
+        const key = yield* harness.key()
+        const outcome = yield* Effect.promise(async () => {
+          const controller = new AbortController()
+          setTimeout(() => controller.abort(), 200)
+          return fetch(`${harness.url}/v1/chat/completions`, {
+            method: "POST",
+            signal: controller.signal,
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify(ask("hi"))
+          }).then(() => "answered", () => "aborted")
+        })
+        assert.strictEqual(outcome, "aborted")
+        yield* harness.upstream.aborted
+        const row = yield* eventually(lastRow(harness))
+        assert.strictEqual(row.status, 499)
+        assert.strictEqual(row.stream, false)
+        assert.strictEqual(row.model_used, "gpt-4.1-nano")
+        assert.strictEqual(row.error, "the client went away before the answer")
+        assert.strictEqual((yield* harness.store.audit({})).length, 1)
+      }))
+  })
+
   describe("streaming, abandoned", () => {
     it.scoped("closes the upstream's connection when the client goes away mid-stream, and still writes the ledger row", () =>
       Effect.gen(function*() {
@@ -944,6 +1046,44 @@ describe("harness, end to end over HTTP", () => {
           role.body.error.message,
           "messages.0.role: Expected \"system\" | \"developer\" | \"user\" | \"assistant\" | \"tool\" | \"function\", actual \"robot\""
         )
+        assert.deepStrictEqual(yield* harness.upstream.requests, [])
+      }))
+
+    it.scoped("refuses a body nested deeper than 256 levels with 400, never a 500 or a 502 blaming the upstream", () =>
+      Effect.gen(function*() {
+        const harness = yield* start(replies(1))
+        const key = yield* harness.key()
+        const deep = "[".repeat(100_000) + "]".repeat(100_000)
+        for (
+          const body of [
+            `{"model": ${deep}, "messages": [{"role": "user", "content": "hi"}]}`,
+            `{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "metadata": ${deep}}`,
+            `{"model": "auto", "stream": true, "messages": [{"role": "user", "content": ${deep}}]}`
+          ]
+        ) {
+          const answer = yield* post(harness, key, body)
+          assertError(answer, 400, "invalid_request_error", null)
+          assert.strictEqual(answer.body.error.message, "the request body nests deeper than 256 levels")
+        }
+        const admin = yield* harness.key({ admin: true })
+        const newKey = yield* http(harness, "POST", "/admin/keys", { key: admin, body: `{"user": ${deep}, "project": "p"}` })
+        assertError(newKey, 400, "invalid_request_error", null)
+        // Brackets inside strings are not nesting, and 256 levels are fine.
+        const nested = "[".repeat(250) + "\"[[[[[[[[[[\"" + "]".repeat(250)
+        const fine = yield* post(harness, key, `{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "metadata": {"x": ${nested}}}`)
+        assert.strictEqual(fine.status, 200, fine.text)
+        assert.strictEqual((yield* harness.upstream.requests).length, 1)
+      }))
+
+    it.scoped("refuses an output cap that is not a finite number (1e400 parses as Infinity, then is sent as null)", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([])
+        const key = yield* harness.key()
+        for (const field of ["max_tokens", "max_completion_tokens"]) {
+          const answer = yield* post(harness, key, `{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "${field}": 1e400}`)
+          assertError(answer, 400, "invalid_request_error", null)
+          assert.strictEqual(answer.body.error.param, field, answer.text)
+        }
         assert.deepStrictEqual(yield* harness.upstream.requests, [])
       }))
 
