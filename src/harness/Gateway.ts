@@ -191,19 +191,29 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           ...(budget.action === "none" ? {} : { "x-autopilot-budget": headerSafe(`${budget.action}: ${budget.message}`) })
         }
         const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
+        const price = (input_tokens: number, output_tokens: number) => ({
+          input_tokens,
+          output_tokens,
+          cost_usd: costOf(prices.get(model)!, { input_tokens, output_tokens })
+        })
         const priced = (usage: Usage | null | undefined) => {
           const input = tokens(usage?.prompt_tokens)
           const output = tokens(usage?.completion_tokens)
-          return input === undefined || output === undefined
-            ? undefined
-            : { input_tokens: input, output_tokens: output, cost_usd: costOf(prices.get(model)!, { input_tokens: input, output_tokens: output }) }
+          return input === undefined || output === undefined ? undefined : price(input, output)
         }
+        // An upstream that never said what a call used (no usage, a stream cut short, a client gone) was
+        // still asked, and most bill all the same: about four characters a token stands in, so budgets see it.
+        const promptTokens = Math.ceil(JSON.stringify(request.messages).length / 4)
+        const estimated = (outputChars: number, why: string) => ({
+          ...price(promptTokens, Math.ceil(outputChars / 4)),
+          error: `${why}; tokens estimated from characters`
+        })
 
         if (!streaming) {
           // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
           // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
           const abandoned = Effect.flatMap(
-            entry({ status: 499, ...decided, error: "the client went away before the answer" }),
+            entry({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") }),
             (e) => record(e)
           ).pipe(Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`)))
           return yield* Effect.uninterruptibleMask((restore) =>
@@ -213,8 +223,9 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
                 Effect.catchAll((error) => refuse(error, decided))
               )
               const cost = priced(completion.usage)
+              const answered = completion.choices?.map((c) => JSON.stringify(c.message ?? "")).join("").length ?? 0
               yield* Effect.flatMap(
-                entry({ status: 200, ...decided, ...cost, ...(cost ? {} : { error: "upstream reported no usage" }) }),
+                entry({ status: 200, ...decided, ...(cost ?? estimated(answered, "upstream reported no usage")) }),
                 (e) => record(e)
               )
               return HttpServerResponse.unsafeJson(
@@ -235,9 +246,14 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         let usage: ReturnType<typeof priced>
         let failed: string | null = null
         let finished = false
+        let streamedChars = 0
         const body$ = chunks.pipe(
           Stream.mapConcat((chunk) => {
             if (chunk.usage) usage = priced(chunk.usage)
+            for (const choice of chunk.choices ?? []) {
+              streamedChars += (choice.delta?.content?.length ?? 0) +
+                (choice.delta?.tool_calls ?? []).reduce((n, call) => n + (call.function?.arguments?.length ?? 0), 0)
+            }
             if (chunk.choices?.some((c) => c.finish_reason)) finished = true
             // Usage rides on a chunk of its own with no choices; a client that did not ask for it gets none.
             if (chunk.usage && (chunk.choices?.length ?? 0) === 0 && !wantsUsage) return []
@@ -253,8 +269,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
               entry({
                 status: 200,
                 ...decided,
-                ...usage,
-                error: failed ?? (usage === undefined ? (finished ? "upstream reported no usage" : "stream ended early") : null)
+                ...(usage ?? estimated(streamedChars, failed ?? (finished ? "upstream reported no usage" : "the stream ended early"))),
+                ...(failed !== null && usage !== undefined ? { error: failed } : {})
               }),
               (e) => record(e)
             ).pipe(Effect.catchAll((error) => Effect.logError(`a streamed answer went unrecorded: ${error.message}`)))
