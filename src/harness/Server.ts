@@ -1,5 +1,5 @@
 import { HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Effect, Layer, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import { Gateway } from "./Gateway.js"
