@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
-import { Autopilot, calculator, CheckpointStore, Goal, MockLlm, Toolkit } from "../src/index.js"
+import { Effect, Layer, Redacted, Stream } from "effect"
+import { Autopilot, calculator, CheckpointStore, Database, Goal, Harness, HarnessLlm, MockLlm, Toolkit } from "../src/index.js"
+import { configInput } from "./harness/fixtures.js"
+import * as TestServer from "./llm/openai-test-server.js"
 
 /** The library example from README.md, against an in-memory database. */
 describe("the public API", () => {
@@ -25,4 +27,42 @@ describe("the public API", () => {
       const resumed = yield* Autopilot.stream({ runId: "py-dict-gotchas", resume: true }).pipe(Stream.runCollect)
       assert.strictEqual([...resumed].at(-1)?.kind, "result")
     }).pipe(Effect.provide(layers)))
+})
+
+describe("the public API with the harness", () => {
+  it.scoped("runs a mission through the in-process harness, its ledger beside the run, as README shows", () =>
+    Effect.gen(function*() {
+      const upstream = yield* TestServer.make([
+        { content: "## Gotcha 1", usage: { prompt_tokens: 900, completion_tokens: 100 } },
+        { content: JSON.stringify({ criteria_met: [true], notes: "done" }), usage: { prompt_tokens: 300, completion_tokens: 10 } }
+      ])
+      // A model only the harness can price: the run's dollars can only have come from the harness.
+      const config = yield* Harness.HarnessConfig.parse(
+        JSON.stringify(configInput(upstream.baseURL, {
+          models: [{ id: "house-model", upstream: "test", input_per_mtok: 1, output_per_mtok: 2 }],
+          tiers: { simple: "house-model", medium: "house-model", complex: "house-model" }
+        })),
+        "harness.json"
+      )
+      // One database for the runs, the keys and the ledger.
+      const database = yield* Layer.build(Database.layer(":memory:"))
+      const onDatabase = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, database)
+      const { key } = yield* onDatabase(Effect.flatMap(Harness.HarnessStore, (store) => store.createKey({ user: "ana", project: "docs" }))
+        .pipe(Effect.provide(Harness.HarnessStore.layer)))
+      const layers = Layer.mergeAll(
+        HarnessLlm.layerInProcess({ key: Redacted.make(key), harness: config }),
+        Toolkit.layer([calculator]),
+        CheckpointStore.layer
+      )
+      const result = yield* onDatabase(Autopilot.run({
+        runId: "through-the-harness",
+        goal: new Goal({ objective: "One Python dict gotcha", success_criteria: ["one gotcha explained"] })
+      }).pipe(Effect.provide(layers)))
+      assert.strictEqual(result.status, "completed")
+      const ledger = yield* onDatabase(Effect.flatMap(Harness.HarnessStore, (store) => store.audit({}))
+        .pipe(Effect.provide(Harness.HarnessStore.layer)))
+      assert.strictEqual(ledger.length, 2)
+      assert.closeTo(result.usage.dollars, ((900 + 300) * 1 + (100 + 10) * 2) / 1e6, 1e-12)
+      assert.closeTo(result.usage.dollars, ledger.reduce((sum, row) => sum + row.cost_usd, 0), 1e-12)
+    }))
 })
