@@ -60,6 +60,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
     // last ledger id counted; one lock orders the checks, so no cost is counted twice or lost.
     const spent = new Map<string, number>()
     let seen: number | undefined
+    let currentDay = ""
     const lock = yield* Effect.makeSemaphore(1)
     const counterOf = (rule: BudgetRule, now: Date) => `${rule.scope}\u0000${rule.id}\u0000${periodKey(rule.period, now)}`
 
@@ -83,6 +84,12 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
     const budgetFor = (identity: Identity, now: Date): Effect.Effect<BudgetVerdict, HarnessError> =>
       Effect.gen(function*() {
         if (config.budgets.length === 0) return verdict([], identity, () => 0)
+        // Counters of ended periods are never read again: a new day starts from an empty map.
+        const today = periodKey("daily", now)
+        if (today !== currentDay) {
+          spent.clear()
+          currentDay = today
+        }
         yield* catchUp
         const rules = applicableBudgets(config.budgets, identity)
         for (const rule of rules) {
