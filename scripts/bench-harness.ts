@@ -41,25 +41,19 @@
  */
 import type * as Fx from "effect/Effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
+import { option, root, srcDigest } from "./bench-common.js"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const cli = path.join(root, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
 
 // ---------------------------------------------------------------------------------------------- options
 
-const option = (name: string, fallback: string) => {
-  const hit = process.argv.find((a) => a.startsWith(`--${name}=`))
-  return hit === undefined ? fallback : hit.slice(name.length + 3)
-}
 const REPEATS = Number(option("repeats", "3"))
 const REQUESTS = Number(option("requests", "1500"))
 const WORKERS = Number(option("workers", "50"))
@@ -457,14 +451,6 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
   }
 }
 
-/** Which src/ was measured: a digest of every file under it (as scripts/bench-loop.ts reports it). */
-const srcDigest = () => {
-  const hash = createHash("sha256")
-  const walk = (dir: string): Array<string> =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]))
-  for (const file of walk(path.join(root, "src")).sort()) hash.update(path.relative(root, file)).update(fs.readFileSync(file))
-  return hash.digest("hex").slice(0, 16)
-}
 
 // ------------------------------------------------------------------------------------------------- main
 

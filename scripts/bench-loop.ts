@@ -23,11 +23,9 @@
 import { SqlClient } from "@effect/sql"
 import { Deferred, Effect, Layer, Option, Schedule, Schema } from "effect"
 import * as fs from "node:fs"
-import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { CheckpointJson } from "../src/domain/Checkpoint.js"
 import { type AutopilotEvent, AutopilotEventJson } from "../src/domain/Event.js"
 import { Goal } from "../src/domain/Goal.js"
@@ -38,6 +36,7 @@ import { CheckpointStore } from "../src/store/CheckpointStore.js"
 import * as Database from "../src/store/Database.js"
 import { Toolkit } from "../src/tools/Tool.js"
 import { measureStartup } from "./bench-startup.js"
+import { option, root, srcDigest } from "./bench-common.js"
 
 // better-sqlite3 ships no types and @types/better-sqlite3 is not a dependency: declare what is used.
 interface RawStatement {
@@ -54,14 +53,9 @@ interface RawDatabase {
 }
 const Sqlite = createRequire(import.meta.url)("better-sqlite3") as new(filename: string) => RawDatabase
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 
 // ---------------------------------------------------------------------------------------------- options
 
-const option = (name: string, fallback: string) => {
-  const hit = process.argv.find((a) => a.startsWith(`--${name}=`))
-  return hit === undefined ? fallback : hit.slice(name.length + 3)
-}
 const RUNS = option("runs", "1000,10000").split(",").map(Number)
 const WARMUP = Number(option("warmup", "2000"))
 const FLOOR_COMMITS = Number(option("floor-commits", "10000"))
@@ -365,14 +359,6 @@ const microCosts = (file: string, payload: Payload) =>
 
 // ---------------------------------------------------------------------------------------------- machine
 
-/** Which src/ was measured: a digest of every file under it. */
-const srcDigest = () => {
-  const hash = createHash("sha256")
-  const walk = (dir: string): Array<string> =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]))
-  for (const file of walk(path.join(root, "src")).sort()) hash.update(path.relative(root, file)).update(fs.readFileSync(file))
-  return hash.digest("hex").slice(0, 16)
-}
 
 const machine = () => {
   const cpus = os.cpus()
