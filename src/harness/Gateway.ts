@@ -210,9 +210,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         }
         // An upstream that never said what a call used (no usage, a stream cut short, a client gone) was
         // still asked, and most bill all the same: about four characters a token stands in, so budgets see it.
-        const promptTokens = Math.ceil(JSON.stringify(request.messages).length / 4)
         const estimated = (outputChars: number, why: string) => ({
-          ...price(promptTokens, Math.ceil(outputChars / 4)),
+          ...price(Math.ceil(JSON.stringify(request.messages).length / 4), Math.ceil(outputChars / 4)),
           error: `${why}; tokens estimated from characters`
         })
 
