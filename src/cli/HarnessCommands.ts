@@ -59,7 +59,14 @@ const serve = Command.make(
       // Until SIGTERM, SIGINT or SIGHUP: then the server closes and the ledger is left consistent.
       yield* Effect.scoped(Effect.gen(function*() {
         const signals = yield* Signals.listen
-        const context = yield* Layer.build(harness)
+        const context = yield* Layer.build(harness).pipe(
+          Effect.catchTag("ServeError", (error) =>
+            new BadInput({
+              message: `harness serve cannot listen on ${input.host}:${input.port}: ${
+                error.cause instanceof Error ? error.cause.message : String(error.cause)
+              } (choose another --port or --host)`
+            }))
+        )
         const address = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
         yield* Console.log(`harness listening on ${address} (database ${file})`)
         yield* Console.log(`stopping: ${yield* signals.halt}`)

@@ -186,6 +186,18 @@ describe("autopilot harness: keys, spend and bad input", () => {
       assert.deepStrictEqual(sb.files(), ["harness.json"])
     }))
 
+  it.scopedLive("refuses to serve on a port already taken, in one line with exit 2", (context) =>
+    Effect.gen(function*() {
+      const sb = sandbox(context)
+      const config = sb.writeFile("harness.json", configInput("http://127.0.0.1:9/v1"))
+      const first = sb.start(["harness", "serve", "--port", "0", "--config", config])
+      const port = (yield* Effect.promise(() => first.line((line) => line.startsWith("harness listening on ")))).match(/:(\d+) /)![1]!
+      const second = yield* Effect.promise(() => sb.run(["harness", "serve", "--port", port, "--config", config]))
+      assert.strictEqual(second.code, 2, second.stderr.join("\n"))
+      assert.strictEqual(second.stderr.length, 1)
+      assert.match(second.stderr[0]!, new RegExp(`^autopilot: harness serve cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
+    }))
+
   it.scopedLive("refuses to serve when an upstream's key variable is not set, naming it", (context) =>
     Effect.gen(function*() {
       const sb = sandbox(context)
