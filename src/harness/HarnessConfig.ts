@@ -13,7 +13,8 @@ export const Scopes = ["org", "team", "project", "user"] as const
 export const Scope = Schema.Literal(...Scopes)
 export type Scope = typeof Scope.Type
 
-const Name = Schema.String.pipe(Schema.minLength(1), Schema.pattern(/^\S+$/, { message: () => "must be non-empty with no spaces" }))
+/** An id as policy and budget rules name it, and keys are made for. */
+export const Name = Schema.String.pipe(Schema.minLength(1), Schema.pattern(/^\S+$/, { message: () => "must be non-empty with no spaces" }))
 const Dollars = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
 const Fraction = Schema.Number.pipe(Schema.between(0, 1))
 

@@ -3,6 +3,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Effect, Layer, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import { Gateway } from "./Gateway.js"
+import { Name } from "./HarnessConfig.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
 import { HarnessStore } from "./HarnessStore.js"
 
@@ -117,9 +118,10 @@ export const AuditQuery = Schema.Struct({
 })
 
 export const NewKey = Schema.Struct({
-  user: Schema.String.pipe(Schema.minLength(1)),
-  project: Schema.String.pipe(Schema.minLength(1)),
-  team: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  // As rules name them: a key for "my team" could never match a rule.
+  user: Name,
+  project: Name,
+  team: Schema.optional(Name),
   admin: Schema.optional(Schema.Boolean),
   requests_per_minute: Schema.optional(Schema.Int.pipe(Schema.positive(), Schema.annotations(saying("must be a positive whole number")))),
   // At most a century: far beyond it the expiry is not a Date at all, and making the key failed with a 500.

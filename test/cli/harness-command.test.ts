@@ -154,6 +154,7 @@ describe("autopilot harness: keys, spend and bad input", () => {
     ["serve without a config", ["harness", "serve"], /needs --config FILE or \$AUTOPILOT_HARNESS_CONFIG/],
     ["serve on a port out of range", ["harness", "serve", "--port", "70000", "--config", "x.json"], /--port must be from 0 to 65535/],
     ["a key without a project", ["harness", "key", "create", "--user", "ana"], /project/],
+    ["a key for a user name with a space", ["harness", "key", "create", "--user", "ana b", "--project", "p"], /--user must be non-empty with no spaces/],
     ["a key with a bad expiry", ["harness", "key", "create", "--user", "ana", "--project", "p", "--expires-in-days", "soon"], /--expires-in-days/],
     ["spend grouped by nonsense", ["harness", "spend", "--group-by", "planet"], /--group-by/],
     ["spend from a bad day", ["harness", "spend", "--from", "yesterday"], /--from must be a day as YYYY-MM-DD/],
