@@ -141,7 +141,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         const startedAt = yield* Clock.currentTimeMillis
         const request = yield* validate(body)
         if (request.model !== "auto" && !catalog.has(request.model)) {
-          return yield* HarnessError.unknownModel(request.model, ["auto", ...catalog.keys()])
+          return yield* HarnessError.unknownModel(request.model, models(key))
         }
         const identity = identityOf(key)
         const now = new Date(startedAt)

@@ -1112,6 +1112,14 @@ describe("harness, end to end over HTTP", () => {
         assert.strictEqual(error.message, "404 the model \"gpt-5\" does not exist here; use one of: auto, gpt-4.1-nano, gpt-4o-mini, gpt-4.1")
       }))
 
+    it.scoped("lists, for an unknown model, only the models this key may name", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([], { policy: [{ scope: "project", id: "p1", blocked_models: ["gpt-4.1"] }] })
+        const client = harness.client(yield* harness.key())
+        const error = yield* refusal(() => client.chat.completions.create({ ...ask("hi"), model: "gpt-5" }))
+        assert.strictEqual(error.message, "404 the model \"gpt-5\" does not exist here; use one of: auto, gpt-4.1-nano, gpt-4o-mini")
+      }))
+
     it.scoped("refuses a body over max_request_bytes with 413, with or without a content-length", () =>
       Effect.gen(function*() {
         const harness = yield* start(replies(1), { max_request_bytes: 300 })
