@@ -159,6 +159,7 @@ describe("autopilot harness: keys, spend and bad input", () => {
     ["spend grouped by nonsense", ["harness", "spend", "--group-by", "planet"], /--group-by/],
     ["spend from a bad day", ["harness", "spend", "--from", "yesterday"], /--from must be a day as YYYY-MM-DD/],
     ["spend from a day that does not exist", ["harness", "spend", "--from", "2026-02-30"], /--from must be a day as YYYY-MM-DD/],
+    ["spend to a thirteenth month", ["harness", "spend", "--to", "2026-13-45"], /--to must be a day as YYYY-MM-DD/],
     ["a key expiring beyond a century", ["harness", "key", "create", "--user", "ana", "--project", "p", "--expires-in-days", "1e9"], /--expires-in-days must be a number of days above 0 and at most 36500/],
     ["a key with no requests per minute", ["harness", "key", "create", "--user", "ana", "--project", "p", "--requests-per-minute", "0"], /--requests-per-minute must be a positive whole number/],
     ["audit with limit 0", ["harness", "audit", "--limit", "0"], /--limit must be a whole number from 1 to 1000/]
