@@ -10,7 +10,7 @@ import { classify } from "./Classifier.js"
 import { type BudgetRule, type HarnessConfig, modelPrice } from "./HarnessConfig.js"
 import { HarnessError } from "./HarnessError.js"
 import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
-import { effectivePolicy, type Identity, route } from "./Policy.js"
+import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
 import * as Upstreams from "./Upstreams.js"
 
 /**
@@ -130,10 +130,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
 
     const models = (key: KeyRecord) => {
       const policy = effectivePolicy(config.policy, identityOf(key))
-      const permitted = (id: string) =>
-        policy.forced_model === id ||
-        ((policy.allowed_models === null || policy.allowed_models.includes(id)) && !policy.blocked_models.includes(id))
-      return ["auto", ...config.models.map((m) => m.id).filter(permitted)]
+      const usable = (id: string) => policy.forced_model === id || refusalOf(policy, config.tiers, id) === null
+      return ["auto", ...config.models.map((m) => m.id).filter(usable)]
     }
 
     const chat = (key: KeyRecord, body: unknown) =>

@@ -61,6 +61,24 @@ export interface Route {
 /** A request the policy forbids; `message` names the model, the rule that forbids it and what is allowed. */
 export class PolicyRefusal extends Data.TaggedError("PolicyRefusal")<{ readonly message: string }> {}
 
+const decider = (policy: EffectivePolicy) => (field: Field) => policy.decided_by[field] ?? "default"
+
+/**
+ * Why `model` may not be used under `policy`, or null if it may: blocked, not allowed, or a tier's model
+ * above `max_tier` (else naming the model would lift the cap). A forced model is not checked: it is the rule.
+ */
+export const refusalOf = (policy: EffectivePolicy, tiers: HarnessConfig["tiers"], model: string): string | null => {
+  const by = decider(policy)
+  const serves = Tiers.filter((t) => tiers[t] === model)
+  return policy.blocked_models.includes(model)
+    ? `blocked by ${by("blocked_models")}`
+    : policy.allowed_models !== null && !policy.allowed_models.includes(model)
+    ? `not allowed by ${by("allowed_models")}`
+    : serves.length > 0 && serves.every((t) => Tiers.indexOf(t) > Tiers.indexOf(policy.max_tier))
+    ? `above the max_tier ${policy.max_tier} set by ${by("max_tier")}`
+    : null
+}
+
 export const route = (input: {
   readonly policy: EffectivePolicy
   readonly tiers: HarnessConfig["tiers"]
@@ -71,13 +89,8 @@ export const route = (input: {
   readonly downgrade: boolean
 }): Either.Either<Route, PolicyRefusal> => {
   const { policy, requested, tiers } = input
-  const by = (field: Field) => policy.decided_by[field] ?? "default"
-  const refusal = (model: string) =>
-    policy.blocked_models.includes(model)
-      ? `blocked by ${by("blocked_models")}`
-      : policy.allowed_models !== null && !policy.allowed_models.includes(model)
-      ? `not allowed by ${by("allowed_models")}`
-      : null
+  const by = decider(policy)
+  const refusal = (model: string) => refusalOf(policy, tiers, model)
   const permitted = (model: string) => refusal(model) === null
   const allowed = policy.allowed_models === null
     ? policy.blocked_models.length === 0
@@ -102,15 +115,9 @@ export const route = (input: {
     }
     notes.push(`budget downgrade skipped: ${tiers.simple} is ${reason}`)
   }
-  // A tier's model named by the client is still under max_tier: else naming the model would lift the cap.
-  const aboveCap = (model: string) => {
-    const serves = Tiers.filter((t) => tiers[t] === model)
-    return serves.length > 0 && serves.every((t) => Tiers.indexOf(t) > Tiers.indexOf(policy.max_tier))
-  }
   if (requested !== "auto") {
     if (policy.allow_client_model) {
-      const reason = refusal(requested) ??
-        (aboveCap(requested) ? `above the max_tier ${policy.max_tier} set by ${by("max_tier")}` : null)
+      const reason = refusal(requested)
       return reason === null
         ? Either.right({ model: requested, tier: tierOfModel(requested), via: "client", notes })
         : Either.left(new PolicyRefusal({ message: `model ${requested} is ${reason}; allowed: ${allowed}` }))

@@ -224,6 +224,9 @@ describe("harness, end to end over HTTP", () => {
         const alice = yield* harness.key({ user: "alice", team: "research", project: "p1" })
         assert.deepStrictEqual(yield* ids(carol), ["auto", "gpt-4.1-nano", "gpt-4o-mini"])
         assert.deepStrictEqual(yield* ids(alice), ["auto", "gpt-4.1-nano", "gpt-4o-mini", "gpt-4.1"])
+        // bob's project unblocks gpt-4.1, but his team's max_tier keeps him from naming it, so it is not listed.
+        const bob = yield* harness.key({ user: "bob", team: "research", project: "p1" })
+        assert.deepStrictEqual(yield* ids(bob), ["auto", "gpt-4.1-nano", "gpt-4o-mini"])
         const listed = yield* call(() => harness.client(carol).models.list())
         assert.deepStrictEqual(listed.data[1], { id: "gpt-4.1-nano", object: "model", created: 0, owned_by: "acme" })
       }))
