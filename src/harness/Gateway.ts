@@ -27,7 +27,7 @@ export class Gateway extends Context.Tag("autopilot/harness/Gateway")<Gateway, {
   readonly models: (key: KeyRecord) => ReadonlyArray<string>
 }>() {}
 
-export const identityOf = (key: KeyRecord): Identity => ({ key_id: key.id, user: key.user, team: key.team, project: key.project })
+const identityOf = (key: KeyRecord): Identity => ({ key_id: key.id, user: key.user, team: key.team, project: key.project })
 
 const encoder = new TextEncoder()
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)

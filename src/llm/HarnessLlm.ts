@@ -1,6 +1,6 @@
 import { HttpApp } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Config, type ConfigError, Effect, Layer, Option, type Redacted } from "effect"
+import { Config, Effect, Layer, type Redacted } from "effect"
 import type { BadInput } from "../domain/Errors.js"
 import * as Gateway from "../harness/Gateway.js"
 import type { HarnessConfig } from "../harness/HarnessConfig.js"
@@ -57,9 +57,5 @@ export const config = Config.all({
   key: Config.redacted("AUTOPILOT_HARNESS_KEY"),
   url: Config.option(Config.url("AUTOPILOT_HARNESS_URL").pipe(Config.map((url) => url.href)))
 })
-
-export const layerConfigHttp: Layer.Layer<Llm, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(config, ({ key, url }) => layerHttp({ key, url: Option.getOrElse(url, () => "") }))
-)
 
 export const HarnessLlm = { defaultModel, layerHttp, layerInProcess, config }
