@@ -370,6 +370,22 @@ describe("OpenAiLlm", () => {
         assert.isFalse((yield* Effect.flip(llm.complete(request()))).transient)
         assert.isFalse((yield* Effect.flip(llm.complete(request()))).transient)
       }))
+
+    it.scoped("a proxy's spent budget (LiteLLM's 400, the harness's 429, type budget_exceeded) is final and says so", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([
+          { status: 400, error: { message: "Budget has been exceeded! Current cost: 5.2, Max budget: 5.0", type: "budget_exceeded" } },
+          { status: 429, error: { message: "project docs daily budget $5.00 is spent", type: "budget_exceeded", code: "budget_exceeded" } },
+          { status: 429, error: { message: "slow down", type: "requests", code: "rate_limit_exceeded" } }
+        ])
+        const llm = yield* llmFor(server)
+        for (const _ of [1, 2]) {
+          const error = yield* Effect.flip(llm.complete(request()))
+          assert.isFalse(error.transient)
+          assert.isTrue(error.budget_exhausted)
+        }
+        assert.isUndefined((yield* Effect.flip(llm.complete(request()))).budget_exhausted)
+      }))
   })
 
   describe("Retry-After", () => {

@@ -1,10 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Stream, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import { BudgetUsage, remainingOf } from "../../src/domain/Budget.js"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { Owner } from "../../src/domain/Owner.js"
+import { LlmError } from "../../src/domain/Errors.js"
+import type { AutopilotEvent } from "../../src/domain/Event.js"
+import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import { CheckpointStore } from "../../src/store/CheckpointStore.js"
@@ -57,6 +60,29 @@ describe("Mission", () => {
         const exceeded = ofKind(events, "budget_exceeded")
         assert.strictEqual(exceeded.length, 1)
         assert.strictEqual(exceeded[0]?.axis, "iterations")
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a proxy's spent budget halts the run as a dollar limit, partial if a criterion was met, never failed", () =>
+      Effect.gen(function*() {
+        // The mock's first iteration meets criterion 1; then the proxy refuses every call.
+        const calls = yield* Ref.make(0)
+        const refusing = Layer.effect(Llm, Effect.map(MockLlm.make(), (mock) => ({
+          ...mock,
+          complete: (request: LlmRequest) =>
+            Effect.flatMap(Ref.getAndUpdate(calls, (n) => n + 1), (n) =>
+              n < 2
+                ? mock.complete(request)
+                : Effect.fail(new LlmError({ message: "project docs daily budget $5.00 is spent", transient: false, budget_exhausted: true })))
+        })))
+        const events: Array<AutopilotEvent> = []
+        const result = yield* Mission.run({ runId: "r", goal: goal(), onEvent: (e) => Effect.sync(() => events.push(e)) })
+          .pipe(Effect.provide(refusing))
+        assert.strictEqual(result.status, "partial")
+        assert.strictEqual(result.iterations, 1)
+        assert.strictEqual(result.halt_reason, "dollar limit reached: project docs daily budget $5.00 is spent")
+        const [exceeded] = ofKind(events, "budget_exceeded")
+        assert.strictEqual(exceeded?.axis, "dollars")
+        assert.strictEqual(exceeded?.reason, result.halt_reason)
       }).pipe(Effect.provide(environment)))
 
     it.effect("every event carries the headroom left on each axis, null where disabled", () =>
