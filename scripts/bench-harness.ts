@@ -367,7 +367,7 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
   const config = await Effect.runPromise(HarnessConfig.parse(configText, "bench"))
   const limiterLayer = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
   const runtime = ManagedRuntime.make(
-    Layer.mergeAll(Gateway.layerWithStore(config), limiterLayer).pipe(Layer.provideMerge(Database.layer(file)))
+    Layer.mergeAll(Gateway.layerWithStore(config), limiterLayer).pipe(Layer.provideMerge(Database.layerSqlite(file)))
   )
   const N = 1000
 

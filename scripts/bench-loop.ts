@@ -32,7 +32,10 @@ import { Goal } from "../src/domain/Goal.js"
 import { Step } from "../src/domain/Step.js"
 import { MockLlm, MockScript } from "../src/llm/MockLlm.js"
 import * as Mission from "../src/runtime/Mission.js"
-import { CheckpointStore } from "../src/store/CheckpointStore.js"
+import { EventStore } from "../src/store/EventStore.js"
+import { RunStore } from "../src/store/RunStore.js"
+import { StepStore } from "../src/store/StepStore.js"
+import * as Storage from "../src/store/Storage.js"
 import * as Database from "../src/store/Database.js"
 import { Toolkit } from "../src/tools/Tool.js"
 import { measureStartup } from "./bench-startup.js"
@@ -127,22 +130,20 @@ const goal = new Goal({
 
 const policyFor = (iterations: number) => ({ max_iterations: iterations, max_seconds: 0, max_tokens: 0, max_dollars: 0 })
 
-const sqlStore = (file: string) => CheckpointStore.layer.pipe(Layer.provideMerge(Database.layer(file)))
+const sqlStore = (file: string) => Storage.layerSqlite(file)
 
 /**
- * Stands in for the database to measure the loop alone: the real store over an in-memory database, with
- * the per-iteration calls (commit, appendEvents, pendingStop) answered without touching SQLite.
+ * Stands in for the database to measure the loop alone: the real stores over an in-memory database, with
+ * the per-iteration calls (the commit's writes and its transaction, pendingStop) answered without
+ * touching SQLite.
  */
-const nullStore = Layer.effect(
-  CheckpointStore,
-  Effect.map(CheckpointStore, (real) =>
-    CheckpointStore.of({
-      ...real,
-      commit: () => Effect.void,
-      appendEvents: () => Effect.void,
-      pendingStop: () => Effect.succeed(Option.none())
-    }))
-).pipe(Layer.provide(sqlStore(":memory:")))
+const nullStore = Layer.mergeAll(
+  Layer.effect(RunStore, Effect.map(RunStore, (real) =>
+    RunStore.of({ ...real, save: () => Effect.void, pendingStop: () => Effect.succeed(Option.none()) }))),
+  Layer.effect(StepStore, Effect.map(StepStore, (real) => StepStore.of({ ...real, append: () => Effect.void }))),
+  Layer.effect(EventStore, Effect.map(EventStore, (real) => EventStore.of({ ...real, append: () => Effect.void }))),
+  Layer.succeed(Storage.Transaction, (effect) => effect)
+).pipe(Layer.provideMerge(sqlStore(":memory:")))
 
 /** Runs a mission capped at `iterations`; returns the gap before each `iteration` event, in µs. */
 const mission = (runId: string, iterations: number) =>
@@ -249,7 +250,7 @@ const payloadOf = (file: string, runId: string): Payload => {
  */
 const floor = (file: string, payload: Payload, commits: number, warmup: number) =>
   Effect.gen(function*() {
-    yield* Effect.scoped(Layer.build(Database.layer(file)))
+    yield* Effect.scoped(Layer.build(Database.layerSqlite(file)))
     const db = new Sqlite(file)
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
@@ -286,10 +287,13 @@ const floor = (file: string, payload: Payload, commits: number, warmup: number) 
 
 // ------------------------------------------------------------------------------------------ diagnostics
 
-/** store.commit alone (Schema encoding + @effect/sql + SQLite), on decoded copies of the run's rows. */
+/** An iteration's commit alone (Schema encoding + @effect/sql + SQLite), on decoded copies of the run's rows. */
 const storeCommit = (file: string, payload: Payload, commits: number, warmup: number) =>
   Effect.gen(function*() {
-    const store = yield* CheckpointStore
+    const runs = yield* RunStore
+    const stepStore = yield* StepStore
+    const eventStore = yield* EventStore
+    const transaction = yield* Storage.Transaction
     const sample = Schema.decodeUnknownSync(Schema.parseJson(Step))(payload.step)
     const checkpoint = Schema.decodeUnknownSync(CheckpointJson)(payload.checkpoint)
     const event = Schema.decodeUnknownSync(AutopilotEventJson)(payload.event)
@@ -301,7 +305,7 @@ const storeCommit = (file: string, payload: Payload, commits: number, warmup: nu
     for (let i = 0; i < total; i++) {
       if (i === warmup) cpuStart = process.cpuUsage()
       const start = process.hrtime.bigint()
-      yield* store.commit({ checkpoint, step: steps[i], events: [events[i]!] })
+      yield* transaction(Effect.all([stepStore.append(checkpoint.run_id, steps[i]!), eventStore.append([events[i]!]), runs.save(checkpoint)], { discard: true }))
       if (i >= warmup) us[i - warmup] = Number(process.hrtime.bigint() - start) / 1000
     }
     const cpu = process.cpuUsage(cpuStart)
@@ -355,7 +359,7 @@ const microCosts = (file: string, payload: Payload) =>
         Effect.retry(Effect.succeed(1), { schedule: retrySchedule, while: () => true })
       )
     }
-  }).pipe(Effect.provide(Database.layer(file)))
+  }).pipe(Effect.provide(Database.layerSqlite(file)))
 
 // ---------------------------------------------------------------------------------------------- machine
 

@@ -1,11 +1,13 @@
 /**
  * autopilot as a library: the mission runtime and the Layers it needs, to embed in any Effect program.
  *
- *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | CheckpointStore>
- *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | CheckpointStore>
+ *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | Storage>
+ *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | Storage>
+ *   Runs                        → the service the CLI calls: start, stop, list, show, follow events
  */
 export * as Autopilot from "./runtime/Mission.js"
-export type { MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
+export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
+export * as Runs from "./runtime/Runs.js"
 export * as Transcript from "./runtime/Transcript.js"
 
 export * from "./domain/Budget.js"
@@ -22,6 +24,7 @@ export * as Budget from "./budget/Budget.js"
 export * as Pricing from "./budget/Pricing.js"
 
 export * from "./llm/Llm.js"
+export * as LlmChoice from "./llm/LlmChoice.js"
 export { MockLlm, MockScript } from "./llm/MockLlm.js"
 export { OpenAiLlm } from "./llm/OpenAiLlm.js"
 export type { OpenAiLlmConfig } from "./llm/OpenAiLlm.js"
@@ -31,8 +34,12 @@ export type { HarnessLlmConfig } from "./llm/HarnessLlm.js"
 /** The harness: serve it (`Harness.Server.layer`) or embed its gateway in another Effect program. */
 export * as Harness from "./harness/index.js"
 
-export { CheckpointStore } from "./store/CheckpointStore.js"
 export * as Database from "./store/Database.js"
+export * as EventStore from "./store/EventStore.js"
+export * as QuarantineStore from "./store/QuarantineStore.js"
+export * as RunStore from "./store/RunStore.js"
+export * as StepStore from "./store/StepStore.js"
+export * as Storage from "./store/Storage.js"
 
 export { calculator } from "./tools/Calculator.js"
 export { defaultTools } from "./tools/Defaults.js"

@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Stream } from "effect"
-import { Autopilot, calculator, CheckpointStore, Database, Goal, Harness, HarnessLlm, MockLlm, Toolkit } from "../src/index.js"
+import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, MockLlm, Storage, Toolkit } from "../src/index.js"
 import { configInput } from "./harness/fixtures.js"
 import * as TestServer from "./llm/openai-test-server.js"
 
 /** The library example from README.md, against an in-memory database. */
 describe("the public API", () => {
-  const layers = Layer.mergeAll(MockLlm.layer(), Toolkit.layer([calculator]), CheckpointStore.layerSqlite(":memory:"))
+  const layers = Layer.mergeAll(MockLlm.layer(), Toolkit.layer([calculator]), Storage.layerSqlite(":memory:"))
 
   it.effect("runs a mission embedded in another Effect program, as README shows", () =>
     Effect.gen(function*() {
@@ -45,14 +45,14 @@ describe("the public API with the harness", () => {
         "harness.json"
       )
       // One database for the runs, the keys and the ledger.
-      const database = yield* Layer.build(Database.layer(":memory:"))
+      const database = yield* Layer.build(Database.layerSqlite(":memory:"))
       const onDatabase = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, database)
       const { key } = yield* onDatabase(Effect.flatMap(Harness.HarnessStore, (store) => store.createKey({ user: "ana", project: "docs" }))
         .pipe(Effect.provide(Harness.HarnessStore.layer)))
       const layers = Layer.mergeAll(
         HarnessLlm.layerInProcess({ key: Redacted.make(key), harness: config }),
         Toolkit.layer([calculator]),
-        CheckpointStore.layer
+        Storage.layer
       )
       const result = yield* onDatabase(Autopilot.run({
         runId: "through-the-harness",

@@ -16,7 +16,7 @@ const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, jso
 /** The harness's own commands work on the database the runs use unless told otherwise. */
 const withStore = <A, E, R>(db: Option.Option<string>, effect: Effect.Effect<A, E, R | HarnessStore>) =>
   Effect.flatMap(Flags.databasePath(db), (file) =>
-    Effect.provide(effect, HarnessStore.layer.pipe(Layer.provide(Database.layer(file)))))
+    Effect.provide(effect, HarnessStore.layer.pipe(Layer.provide(Database.layerSqlite(file)))))
 
 /** A flag's value decoded by the same Schema the admin API uses, so both refuse the same input alike. */
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
@@ -54,7 +54,7 @@ const serve = Command.make(
       const file = yield* Flags.databasePath(input.db)
       const harness = Server.layer({ port: input.port, host: input.host }).pipe(
         Layer.provide(Gateway.layerWithStore(config)),
-        Layer.provide(Database.layer(file))
+        Layer.provide(Database.layerSqlite(file))
       )
       // Until SIGTERM, SIGINT or SIGHUP: then the server closes and the ledger is left consistent.
       yield* Effect.scoped(Effect.gen(function*() {

@@ -1,22 +1,16 @@
 import { Args, Command, Options } from "@effect/cli"
-import type { SqlClient } from "@effect/sql"
-import { Config, Console, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Console, Effect, Option, ParseResult, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { BadInput, RunNotFound } from "../domain/Errors.js"
 import { Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
-import type { Llm } from "../llm/Llm.js"
-import { MockLlm } from "../llm/MockLlm.js"
-import * as Mission from "../runtime/Mission.js"
-import { CheckpointStore } from "../store/CheckpointStore.js"
-import * as Database from "../store/Database.js"
-import { defaultTools } from "../tools/Defaults.js"
-import { Toolkit } from "../tools/Tool.js"
+import * as LlmChoice from "../llm/LlmChoice.js"
+import { Runs } from "../runtime/Runs.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 import * as Signals from "./Signals.js"
+import { runsLayer } from "./Store.js"
 
 const sessionFlags = {
   ...Flags.budgetFlags,
@@ -50,47 +44,18 @@ type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
 
 const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
 
-/**
- * Read before anything is written, so a missing variable is bad input that leaves no trace. The module
- * (and the openai SDK under it) is loaded only for runs that use it, not on every start of the CLI.
- */
-const openAiLayer = Effect.promise(() => import("../llm/OpenAiLlm.js")).pipe(Effect.flatMap(({ OpenAiLlm }) => OpenAiLlm.config.pipe(
-  Effect.mapError((error) =>
-    new BadInput({
-      message: `--llm openai needs AUTOPILOT_LLM_BASE_URL (an OpenAI-compatible base URL such as http://localhost:4000/v1) and AUTOPILOT_LLM_API_KEY (any placeholder for a server without keys): ${
-        String(error).replace(/\s+/g, " ")
-      }`
-    })
-  ),
-  Effect.map(OpenAiLlm.layer)
-)))
-
-/**
- * Through a served harness, or one run in this process on the run's own database, so its ledger sits
- * beside the run. The config is read and checked before anything is written.
- */
-const harnessLayer = Effect.gen(function*() {
-  const [{ HarnessLlm }, HarnessConfig, Upstreams] = yield* Effect.promise(() =>
-    Promise.all([import("../llm/HarnessLlm.js"), import("../harness/HarnessConfig.js"), import("../harness/Upstreams.js")])
-  )
-  const needs = "--llm harness needs AUTOPILOT_HARNESS_KEY (from `autopilot harness key create`) and either AUTOPILOT_HARNESS_URL (a served harness, e.g. http://127.0.0.1:8790) or AUTOPILOT_HARNESS_CONFIG (its config file, to run it in this process)"
-  const { key, url } = yield* HarnessLlm.config.pipe(
-    Effect.mapError((error) => new BadInput({ message: `${needs}: ${String(error).replace(/\s+/g, " ")}` }))
-  )
-  if (Option.isSome(url)) return HarnessLlm.layerHttp({ key, url: url.value })
-  const file = yield* Config.string("AUTOPILOT_HARNESS_CONFIG").pipe(Effect.mapError(() => new BadInput({ message: needs })))
-  const harness = yield* HarnessConfig.load(file)
-  yield* Upstreams.make(harness)
-  return HarnessLlm.layerInProcess({ key, harness })
-})
-
-const mockLayer = (scriptFlag: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
-    const file = Option.orElse(scriptFlag, () => Option.fromNullable(fromEnv === "" ? undefined : fromEnv))
-    if (Option.isNone(file)) return MockLlm.layer()
-    return MockLlm.layer(yield* MockLlm.loadScript(file.value))
-  })
+/** The model the flags name; the mock's script from --mock-script, else $AUTOPILOT_MOCK_SCRIPT. */
+const llmChoice = (flags: SessionFlags): LlmChoice.LlmChoice => {
+  const model = Option.getOrUndefined(flags.model)
+  if (flags.llm !== "mock") return { provider: flags.llm, ...(model === undefined ? {} : { model }) }
+  const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
+  const script = Option.getOrUndefined(Option.orElse(flags.mockScript, () => Option.fromNullable(fromEnv === "" ? undefined : fromEnv)))
+  return {
+    provider: "mock",
+    ...(model === undefined ? {} : { model }),
+    ...(script === undefined ? {} : { mock_script: script })
+  }
+}
 
 /** Validates everything first, so bad input never reaches the database; then runs the mission. */
 const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags, takeOver = false) =>
@@ -104,33 +69,30 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
       onNone: () => Effect.succeed(5),
       onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
     })
-    const llm: Layer.Layer<Llm, BadInput, SqlClient.SqlClient> = flags.llm === "openai"
-      ? yield* openAiLayer
-      : flags.llm === "harness"
-      ? yield* harnessLayer
-      : yield* mockLayer(flags.mockScript)
+    const llm = llmChoice(flags)
+    yield* LlmChoice.validate(llm)
     const dbPath = yield* Flags.databasePath(flags.db)
     if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
-    const workspace = Option.getOrElse(flags.workspace, () => path.join(path.dirname(dbPath), "workspaces", runId))
     const print = flags.format === "jsonl" ? Render.jsonl : Render.text
 
-    const tools = Layer.effect(Toolkit, Effect.map(defaultTools(path.resolve(workspace)), Toolkit.make))
     const result = yield* Effect.scoped(Effect.gen(function*() {
       const signals = yield* Signals.listen
-      return yield* Mission.run({
+      const runs = yield* Runs
+      return yield* runs.start({
         runId,
         goal,
         resume,
         takeOver,
         policy,
-        model: Option.getOrUndefined(flags.model),
+        llm,
+        workspace: Option.getOrUndefined(flags.workspace),
         halt: signals.halt,
         haltNow: signals.haltNow,
         haltGrace: `${grace} seconds`,
         heartbeatInterval: `${heartbeat} seconds`,
         onEvent: (event) => Console.log(print(event))
       })
-    })).pipe(Effect.provide(Layer.mergeAll(llm, tools, CheckpointStore.layer).pipe(Layer.provide(Database.layer(dbPath)))))
+    })).pipe(Effect.provide(runsLayer(dbPath)))
 
     if (flags.format === "text" && result.output !== "") yield* Console.log(`\n${result.output}`)
     yield* setExitCode(exitCodeOf(result.status))

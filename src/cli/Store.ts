@@ -1,13 +1,19 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { RunNotFound } from "../domain/Errors.js"
-import { CheckpointStore } from "../store/CheckpointStore.js"
+import * as Runs from "../runtime/Runs.js"
+import * as Storage from "../store/Storage.js"
+
+/** The Runs service on one SQLite file, each run's workspace beside it. */
+export const runsLayer = (file: string) =>
+  Runs.layer({ workspaceRoot: path.dirname(file) }).pipe(Layer.provideMerge(Storage.layerSqlite(file)))
 
 /**
  * For commands about an existing run: a database that does not exist yet is not created, so asking
  * about an unknown run writes nothing.
  */
-export const withExistingStore = <A, E, R>(file: string, runId: string, effect: Effect.Effect<A, E, R>) =>
+export const withExistingRuns = <A, E, R>(file: string, runId: string, effect: Effect.Effect<A, E, R>) =>
   fs.existsSync(file)
-    ? Effect.provide(effect, CheckpointStore.layerSqlite(file))
+    ? Effect.provide(effect, runsLayer(file))
     : Effect.fail(new RunNotFound({ run_id: runId }))

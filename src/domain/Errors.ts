@@ -59,3 +59,12 @@ export class RunInProgress extends Schema.TaggedError<RunInProgress>()("RunInPro
     return `run "${this.run_id}" is still running in process ${this.pid} on ${this.host}; stop it first (autopilot stop ${this.run_id}), or pass --force if that process is gone`
   }
 }
+
+/**
+ * The database refused a read or a write. `busy`: another writer held a lock past the wait, so the same
+ * write may go through if tried again; anything else is not worth retrying.
+ */
+export class PersistenceError extends Schema.TaggedError<PersistenceError>()("PersistenceError", {
+  message: Schema.String,
+  busy: Schema.Boolean
+}) {}

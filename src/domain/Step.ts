@@ -16,9 +16,9 @@ export const Verdict = Schema.Struct({
 })
 export type Verdict = typeof Verdict.Type
 
-/** What one model call cost and took: the step's telemetry, one entry per call (act, then judge). */
+/** What one model call cost and took: the step's telemetry, one entry per call (act, then judge, …). */
 export const ModelCall = Schema.Struct({
-  purpose: Schema.Literal("act", "judge"),
+  purpose: Schema.String,
   model_used: Schema.String,
   input_tokens: Schema.Number,
   output_tokens: Schema.Number,

@@ -1,6 +1,56 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Cause, Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import * as Database from "../store/Database.js"
 import * as HarnessKeys from "./HarnessKeys.js"
+
+// API keys (only a hash of each; the key itself is shown once) and one ledger row per request, which is
+// both the spend ledger and the audit log. `day` is the UTC date of `at`, stored so budgets and reports
+// group and filter on an index.
+const migrations = {
+  "0001_harness": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS harness_keys (
+      id TEXT PRIMARY KEY,
+      hash TEXT NOT NULL UNIQUE,
+      prefix TEXT NOT NULL,
+      user TEXT NOT NULL,
+      team TEXT NULL,
+      project TEXT NOT NULL,
+      admin INTEGER NOT NULL,
+      requests_per_minute INTEGER NULL,
+      created_at TEXT NOT NULL,
+      expires_at TEXT NULL,
+      revoked_at TEXT NULL
+    )`
+    yield* sql`CREATE TABLE IF NOT EXISTS harness_ledger (
+      id ${Database.serialKey(sql)},
+      at TEXT NOT NULL,
+      day TEXT NOT NULL,
+      key_id TEXT NOT NULL,
+      user TEXT NOT NULL,
+      team TEXT NULL,
+      project TEXT NOT NULL,
+      model_requested TEXT NOT NULL,
+      model_used TEXT NULL,
+      tier TEXT NULL,
+      confidence REAL NULL,
+      input_tokens INTEGER NOT NULL,
+      output_tokens INTEGER NOT NULL,
+      cost_usd REAL NOT NULL,
+      latency_ms REAL NOT NULL,
+      status INTEGER NOT NULL,
+      stream INTEGER NOT NULL,
+      policy_action TEXT NULL,
+      budget_action TEXT NULL,
+      error TEXT NULL
+    )`
+    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_day ON harness_ledger (day)`
+    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_user_day ON harness_ledger (user, day)`
+    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_team_day ON harness_ledger (team, day)`
+    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_project_day ON harness_ledger (project, day)`
+    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_model_day ON harness_ledger (model_used, day)`
+  })
+}
 
 /** SQLite has no booleans: they are stored as 0 and 1. */
 const BooleanFromInt = Schema.transform(Schema.Literal(0, 1), Schema.Boolean, {
@@ -200,6 +250,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
 >() {
   static readonly make = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    yield* Database.migrate("autopilot_harness_migrations", migrations)
 
     const keyColumns = sql.literal(
       "id, prefix, user, team, project, admin, requests_per_minute, created_at, expires_at, revoked_at"

@@ -30,8 +30,11 @@ export interface LlmUsage {
 export interface LlmRequest {
   readonly messages: ReadonlyArray<ChatMessage>
   readonly tools: ReadonlyArray<ToolSpec>
-  /** `act` asks for the next step of work; `judge` asks for a JSON verdict on the criteria. */
-  readonly purpose: "act" | "judge"
+  /**
+   * Why the runtime calls: `act` asks for the next step of work, `judge` for a JSON verdict on the
+   * criteria; later parts add their own (a critic, graph nodes, routing). Layers may route on it.
+   */
+  readonly purpose: string
   readonly model?: string | undefined
   /** An upper bound the runtime derives from the remaining token budget. */
   readonly maxOutputTokens?: number | undefined

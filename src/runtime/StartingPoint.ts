@@ -5,7 +5,9 @@ import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domai
 import { sameGoal } from "../domain/Goal.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
-import { CheckpointStore } from "../store/CheckpointStore.js"
+import { EventStore } from "../store/EventStore.js"
+import { type Raw, RunStore } from "../store/RunStore.js"
+import { StepStore } from "../store/StepStore.js"
 import type { MissionOptions, PolicyOverrides } from "./Mission.js"
 
 /** The state a session starts from, and the row it must find unchanged to claim the run. */
@@ -13,7 +15,7 @@ export interface StartingPoint {
   readonly checkpoint: Checkpoint
   readonly history: ReadonlyArray<Step>
   /** The row as loaded, which the session claims only if no one changed it meanwhile. */
-  readonly expected: string | Uint8Array | undefined
+  readonly expected: Raw | undefined
   readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
 }
 
@@ -47,10 +49,12 @@ const latest = (a: BudgetUsage, b: BudgetUsage) =>
 /** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
 export const startingPoint = (options: MissionOptions, now: string) =>
   Effect.gen(function*() {
-    const store = yield* CheckpointStore
+    const runs = yield* RunStore
+    const steps = yield* StepStore
+    const events = yield* EventStore
     const runId = options.runId
-    const loaded = yield* store.load(runId)
-    const history = store.recentSteps(runId, historyWindowOf(options))
+    const loaded = yield* runs.load(runId)
+    const history = steps.recent(runId, historyWindowOf(options))
     if (!options.resume) {
       if (loaded._tag !== "Missing") {
         return yield* new RunAlreadyExists({
@@ -87,7 +91,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       }
       // A session killed mid-iteration spent more than its last checkpoint says; its heartbeats know.
       const spent = status === "running"
-        ? Option.match(yield* store.lastHeartbeatUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
+        ? Option.match(yield* events.lastHeartbeatUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
         : usage
       const checkpoint = new Checkpoint({
         ...loaded.checkpoint,
@@ -100,7 +104,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       return { checkpoint, history: yield* history, expected: loaded.raw } satisfies StartingPoint
     }
     // The checkpoint is corrupt or gone: rebuild the run from its append-only history.
-    const sessions = (yield* store.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
+    const sessions = (yield* events.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
     const first = sessions[0]
     const latestSession = sessions[sessions.length - 1]
     if (first === undefined || latestSession === undefined) {
@@ -108,7 +112,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
     }
     const goal = latestSession.goal
-    const last = yield* store.lastStep(runId)
+    const last = yield* steps.last(runId)
     const from = Option.match(last, {
       onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", label: "start" }),
       onSome: (step) => ({ usage: step.usage, criteria_met: step.criteria_met, output: step.answer, label: `iteration ${step.iteration}` })

@@ -14,7 +14,7 @@ export interface StepMessages {
  * Every message a step exchanged, rebuilt from the run's history rather than stored with it: a prompt
  * quotes up to a window of earlier steps, so storing prompts would multiply the history several times
  * over, while each is a pure function of the goal and the steps before it. `steps` must be every step
- * up to the last one wanted, in order (`CheckpointStore.recentSteps(id, -1)`).
+ * up to the last one wanted, in order (`StepStore.recent(id, -1)`).
  */
 export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>): ReadonlyArray<StepMessages> =>
   steps.map((step, index) => {

@@ -5,7 +5,7 @@ import * as HarnessKeys from "../../src/harness/HarnessKeys.js"
 import { HarnessStore, type LedgerEntry } from "../../src/harness/HarnessStore.js"
 import * as Database from "../../src/store/Database.js"
 
-const environment = HarnessStore.layer.pipe(Layer.provideMerge(Database.layer(":memory:")))
+const environment = HarnessStore.layer.pipe(Layer.provideMerge(Database.layerSqlite(":memory:")))
 
 const entry = (overrides: Partial<LedgerEntry> = {}): LedgerEntry => ({
   at: "2025-03-01T12:00:00.000Z",

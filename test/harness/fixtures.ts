@@ -52,7 +52,7 @@ export const start = (
     const fields = typeof overrides === "function" ? overrides(upstream.baseURL) : overrides
     const layer = Server.layer({ port: 0, host: "127.0.0.1" }).pipe(
       Layer.provideMerge(Gateway.layerWithStore(config(upstream.baseURL, fields))),
-      Layer.provide(Database.layer(":memory:"))
+      Layer.provide(Database.layerSqlite(":memory:"))
     )
     const context = yield* Layer.build(layer).pipe(Effect.orDie)
     const address = Context.get(context, HttpServer.HttpServer).address
@@ -192,7 +192,7 @@ export const startInProcess = (
 ) =>
   Effect.gen(function*() {
     const upstream = yield* TestServer.make(script)
-    const layer = Gateway.layerWithStore(config(upstream.baseURL, overrides)).pipe(Layer.provide(Database.layer(":memory:")))
+    const layer = Gateway.layerWithStore(config(upstream.baseURL, overrides)).pipe(Layer.provide(Database.layerSqlite(":memory:")))
     const context = yield* Layer.build(layer).pipe(Effect.orDie)
     const runtime = yield* Effect.provide(Effect.runtime<Gateway.Gateway | HarnessStore>(), context)
     const handler = HttpApp.toWebHandlerRuntime(runtime)(Server.app)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FastCheck, Fiber, TestClock } from "effect"
 import { Axes } from "../../src/domain/Budget.js"
-import { CheckpointStore } from "../../src/store/CheckpointStore.js"
+import { RunStore } from "../../src/store/RunStore.js"
 import { echo, environmentWith, goal, runMission, script } from "./fixtures.js"
 
 /** One process's life: it runs some more iterations, and either ends by itself or is cut short. */
@@ -21,7 +21,7 @@ describe("cumulative usage", () => {
     [FastCheck.array(Session, { minLength: 1, maxLength: 6 })],
     ([sessions]) =>
       Effect.gen(function*() {
-        const store = yield* CheckpointStore
+        const store = yield* RunStore
         let previous: Record<string, number> | undefined
         let done = 0
         for (const session of sessions) {

@@ -10,11 +10,13 @@ import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
-import { CheckpointStore } from "../../src/store/CheckpointStore.js"
+import { EventStore } from "../../src/store/EventStore.js"
+import { RunStore } from "../../src/store/RunStore.js"
+import { StepStore } from "../../src/store/StepStore.js"
 import { environment, goal, ofKind, runMission, script } from "./fixtures.js"
 
 const loadCheckpoint = (runId: string) =>
-  Effect.flatMap(CheckpointStore, (store) => store.load(runId)).pipe(
+  Effect.flatMap(RunStore, (store) => store.load(runId)).pipe(
     Effect.map((loaded) => (loaded._tag === "Found" ? loaded.checkpoint : assert.fail(`checkpoint ${loaded._tag}`)))
   )
 
@@ -126,7 +128,7 @@ describe("Mission", () => {
         ).pipe(Effect.fork)
         yield* TestClock.adjust("3 seconds")
         const { result } = yield* Fiber.join(fiber)
-        const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 10))
+        const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", 10))
         assert.deepStrictEqual(steps.map((s) => s.calls.map((c) => [c.purpose, c.model_used, c.input_tokens, c.output_tokens, c.latency_ms, c.attempts])), [
           [["act", "gpt-4o", 1000, 200, 1500, 1], ["judge", "gpt-4o", 0, 0, 0, 1]],
           [["act", "gpt-4o", 1000, 200, 1500, 1], ["judge", "gpt-4o", 0, 0, 0, 1]]
@@ -144,7 +146,7 @@ describe("Mission", () => {
         ).pipe(Effect.fork)
         yield* TestClock.adjust("10 seconds")
         yield* Fiber.join(fiber)
-        const [step] = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 1))
+        const [step] = yield* Effect.flatMap(StepStore, (store) => store.recent("r", 1))
         assert.deepStrictEqual([step?.calls[0]?.latency_ms, step?.calls[0]?.attempts], [1500, 2])
       }).pipe(Effect.provide(environment)))
 
@@ -155,7 +157,7 @@ describe("Mission", () => {
           script([{ criteria_met: [false, false], cost_usd: 0.5 }], { model: "gpt-4o" })
         )
         assert.closeTo(result.usage.dollars, 1.0, 1e-12)
-        const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 10))
+        const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", 10))
         assert.deepStrictEqual(steps.map((s) => s.calls[0]?.cost_usd), [0.5, 0.5])
       }).pipe(Effect.provide(environment)))
 
@@ -227,7 +229,7 @@ describe("Mission", () => {
         assert.strictEqual(second.result.halt_reason, "iteration limit reached: 5 of 5 iterations")
         // Sequence numbers continue across sessions: the log is one history.
         assert.strictEqual(second.events[0]?.seq, first.events[first.events.length - 1]!.seq + 1)
-        const steps = yield* Effect.flatMap(CheckpointStore, (store) => store.recentSteps("r", 100))
+        const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", 100))
         assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4, 5])
       }).pipe(Effect.provide(environment)))
 
@@ -275,13 +277,10 @@ describe("Mission", () => {
     it.effect("takeOver resumes a run whose owner cannot be checked, such as one on another host", () =>
       Effect.gen(function*() {
         yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
-        const store = yield* CheckpointStore
+        const store = yield* RunStore
         const loaded = yield* store.load("r")
         assert(loaded._tag === "Found")
-        yield* store.commit({
-          checkpoint: new Checkpoint({ ...loaded.checkpoint, status: "running", owner: new Owner({ pid: 1, host: "replaced-container" }) }),
-          events: []
-        })
+        yield* store.save(new Checkpoint({ ...loaded.checkpoint, status: "running", owner: new Owner({ pid: 1, host: "replaced-container" }) }))
         assert.strictEqual((yield* Effect.flip(runMission({ runId: "r", resume: true }, script(never))))._tag, "RunInProgress")
         const { result } = yield* runMission({ runId: "r", resume: true, takeOver: true, policy: { max_iterations: 2 } }, script(never))
         assert.strictEqual(result.iterations, 2)
@@ -290,24 +289,23 @@ describe("Mission", () => {
     it.effect("a session killed mid-iteration is resumed with the usage its last heartbeat recorded", () =>
       Effect.gen(function*() {
         yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
-        const store = yield* CheckpointStore
+        const store = yield* RunStore
+        const log = yield* EventStore
         const loaded = yield* store.load("r")
         assert(loaded._tag === "Found")
         // What a kill -9 leaves: a checkpoint still `running`, owned by a process that is gone, and a later heartbeat.
         const gone = spawnSync(process.execPath, ["-e", ""]).pid
-        yield* store.commit({
-          checkpoint: new Checkpoint({ ...loaded.checkpoint, status: "running", owner: new Owner({ pid: gone, host: Owner.current.host }) }),
-          events: [{
-            kind: "heartbeat",
-            run_id: "r",
-            seq: yield* store.nextSeq("r"),
-            at: "2026-01-01T00:00:00.000Z",
-            iteration: 2,
-            usage: new BudgetUsage({ ...loaded.checkpoint.usage, seconds: 42, tokens: 5000 }),
-            criteria_met: [false, false],
-            remaining: remainingOf(loaded.checkpoint.policy, loaded.checkpoint.usage)
-          }]
-        })
+        yield* store.save(new Checkpoint({ ...loaded.checkpoint, status: "running", owner: new Owner({ pid: gone, host: Owner.current.host }) }))
+        yield* log.append([{
+          kind: "heartbeat",
+          run_id: "r",
+          seq: yield* log.nextSeq("r"),
+          at: "2026-01-01T00:00:00.000Z",
+          iteration: 2,
+          usage: new BudgetUsage({ ...loaded.checkpoint.usage, seconds: 42, tokens: 5000 }),
+          criteria_met: [false, false],
+          remaining: remainingOf(loaded.checkpoint.policy, loaded.checkpoint.usage)
+        }])
         const { events } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 2 } }, script(never))
         const started = ofKind(events, "run_started")[0]
         assert.strictEqual(started?.usage.seconds, 42)
@@ -465,12 +463,12 @@ describe("Mission", () => {
       Effect.gen(function*() {
         const fiber = yield* runMission({ runId: "r", goal: goal() }, script(never, { latency_ms: 10_000 })).pipe(Effect.fork)
         yield* TestClock.adjust("5 seconds")
-        yield* Effect.flatMap(CheckpointStore, (store) => store.requestStop("r", "operator: enough", "now"))
+        yield* Effect.flatMap(RunStore, (store) => store.requestStop("r", "operator: enough", "now"))
         yield* TestClock.adjust("10 seconds")
         const { result } = yield* Fiber.join(fiber)
         assert.strictEqual(result.iterations, 1)
         assert.strictEqual(result.halt_reason, "operator: enough")
-        assert.isTrue(Option.isNone(yield* Effect.flatMap(CheckpointStore, (store) => store.pendingStop("r"))))
+        assert.isTrue(Option.isNone(yield* Effect.flatMap(RunStore, (store) => store.pendingStop("r"))))
       }).pipe(Effect.provide(environment)))
 
     it.effect("haltNow cuts the grace period short and keeps the first halt's reason", () =>
@@ -532,7 +530,7 @@ describe("Mission", () => {
         yield* Deferred.succeed(halt, "halted by SIGTERM")
         yield* TestClock.adjust("6 seconds")
         const { events } = yield* Fiber.join(fiber)
-        const stored = yield* Effect.flatMap(CheckpointStore, (store) => store.events("r", 0))
+        const stored = yield* Effect.flatMap(EventStore, (store) => store.after("r", 0))
         assert.deepStrictEqual(stored.map((e) => e.event), events)
         assert.deepStrictEqual(events.map((e) => e.seq), events.map((_, i) => i))
         assert.includeMembers(events.map((e) => e.kind), ["heartbeat", "tool_call", "halt_requested", "iteration", "result"])
@@ -559,7 +557,7 @@ describe("Mission", () => {
         const fiber = yield* runMission({ runId: "r", goal: goal(), heartbeatInterval: "10 seconds" }, script(never, { latency_ms: 60_000 }))
           .pipe(Effect.fork)
         yield* TestClock.adjust("15 seconds")
-        const stored = yield* Effect.flatMap(CheckpointStore, (store) => store.events("r", 0))
+        const stored = yield* Effect.flatMap(EventStore, (store) => store.after("r", 0))
         assert.deepStrictEqual(stored.map((e) => e.event.kind), ["run_started", "heartbeat", "heartbeat"])
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(environment)))

@@ -4,7 +4,7 @@ import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import { messagesOf } from "../../src/runtime/Transcript.js"
-import { CheckpointStore } from "../../src/store/CheckpointStore.js"
+import { StepStore } from "../../src/store/StepStore.js"
 import { echo, environmentWith, goal, script } from "./fixtures.js"
 
 /** The mock model, with every request it is sent written down. */
@@ -30,7 +30,7 @@ describe("Transcript.messagesOf", () => {
       yield* Mission.run({ runId: "t", goal: goal(3), policy: { max_iterations: 3 }, historyWindow: 2 }).pipe(Effect.provide(llm))
       yield* Mission.run({ runId: "t", resume: true, policy: { max_iterations: 5 }, historyWindow: 2 }).pipe(Effect.provide(llm))
 
-      const steps = yield* (yield* CheckpointStore).recentSteps("t", -1)
+      const steps = yield* (yield* StepStore).recent("t", -1)
       assert.strictEqual(steps.length, 5)
       const rebuilt = messagesOf(goal(3), steps)
       const acts = sent.filter((r) => r.purpose === "act")

@@ -3,8 +3,7 @@ import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { Goal } from "../../src/domain/Goal.js"
 import { MockLlm, MockScript } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
-import { CheckpointStore } from "../../src/store/CheckpointStore.js"
-import * as Database from "../../src/store/Database.js"
+import * as Storage from "../../src/store/Storage.js"
 import { calculator } from "../../src/tools/Calculator.js"
 import * as Tool from "../../src/tools/Tool.js"
 import { Toolkit } from "../../src/tools/Tool.js"
@@ -36,7 +35,7 @@ export const script = (
 
 /** The store and tools live for the whole test, so one test can run, crash and resume a mission. */
 export const environmentWith = (tools: ReadonlyArray<Tool.Tool>) =>
-  Layer.mergeAll(CheckpointStore.layer, Toolkit.layer(tools)).pipe(Layer.provideMerge(Database.layer(":memory:")))
+  Layer.mergeAll(Storage.layerSqlite(":memory:"), Toolkit.layer(tools))
 
 export const environment = environmentWith([calculator])
 

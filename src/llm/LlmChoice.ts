@@ -1,0 +1,77 @@
+import type { FileSystem } from "@effect/platform"
+import type { SqlClient } from "@effect/sql"
+import { Config, Effect, type Layer, Option, Schema } from "effect"
+import { BadInput } from "../domain/Errors.js"
+import type { Llm } from "./Llm.js"
+import { MockLlm } from "./MockLlm.js"
+
+/**
+ * Which model Layer a run uses: the embedded mock (with its script, if any), any OpenAI-compatible
+ * server, or the harness. Endpoints and keys come from the environment, never from here.
+ */
+export const LlmChoice = Schema.Struct({
+  provider: Schema.Literal("mock", "openai", "harness"),
+  /** The model name passed to the provider; the provider's default when absent. */
+  model: Schema.optional(Schema.String),
+  /** The mock's script file. */
+  mock_script: Schema.optional(Schema.String)
+})
+export type LlmChoice = typeof LlmChoice.Type
+
+export const mock: LlmChoice = { provider: "mock" }
+
+const oneLine = (error: unknown) => String(error).replace(/\s+/g, " ")
+
+/**
+ * Read before anything is written, so a missing variable is bad input that leaves no trace. The module
+ * (and the openai SDK under it) is loaded only for runs that use it, not on every start of the CLI.
+ */
+const openAi = Effect.promise(() => import("./OpenAiLlm.js")).pipe(Effect.flatMap(({ OpenAiLlm }) =>
+  OpenAiLlm.config.pipe(
+    Effect.mapError((error) =>
+      new BadInput({
+        message: `--llm openai needs AUTOPILOT_LLM_BASE_URL (an OpenAI-compatible base URL such as http://localhost:4000/v1) and AUTOPILOT_LLM_API_KEY (any placeholder for a server without keys): ${
+          oneLine(error)
+        }`
+      })
+    ),
+    Effect.map(OpenAiLlm.layer)
+  )
+))
+
+/**
+ * Through a served harness, or one run in this process on the run's own database, so its ledger sits
+ * beside the run. The config is read and checked before anything is written.
+ */
+const harness = Effect.gen(function*() {
+  const [{ HarnessLlm }, HarnessConfig, Upstreams] = yield* Effect.promise(() =>
+    Promise.all([import("./HarnessLlm.js"), import("../harness/HarnessConfig.js"), import("../harness/Upstreams.js")])
+  )
+  const needs =
+    "--llm harness needs AUTOPILOT_HARNESS_KEY (from `autopilot harness key create`) and either AUTOPILOT_HARNESS_URL (a served harness, e.g. http://127.0.0.1:8790) or AUTOPILOT_HARNESS_CONFIG (its config file, to run it in this process)"
+  const { key, url } = yield* HarnessLlm.config.pipe(Effect.mapError((error) => new BadInput({ message: `${needs}: ${oneLine(error)}` })))
+  if (Option.isSome(url)) return HarnessLlm.layerHttp({ key, url: url.value })
+  const file = yield* Config.string("AUTOPILOT_HARNESS_CONFIG").pipe(Effect.mapError(() => new BadInput({ message: needs })))
+  const config = yield* HarnessConfig.load(file)
+  yield* Upstreams.make(config)
+  return HarnessLlm.layerInProcess({ key, harness: config })
+})
+
+/** The Layer for a choice, checked now: a missing key, file or variable is bad input before the run starts. */
+export const layerOf = (
+  choice: LlmChoice
+): Effect.Effect<Layer.Layer<Llm, BadInput, SqlClient.SqlClient>, BadInput, FileSystem.FileSystem> => {
+  switch (choice.provider) {
+    case "openai":
+      return openAi
+    case "harness":
+      return harness
+    case "mock":
+      return choice.mock_script === undefined
+        ? Effect.succeed(MockLlm.layer())
+        : Effect.map(MockLlm.loadScript(choice.mock_script), (script) => MockLlm.layer(script))
+  }
+}
+
+/** Checks a choice without running anything: for callers that must refuse bad input before opening a database. */
+export const validate = (choice: LlmChoice): Effect.Effect<void, BadInput, FileSystem.FileSystem> => Effect.asVoid(layerOf(choice))

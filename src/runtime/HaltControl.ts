@@ -1,0 +1,62 @@
+import { Clock, Deferred, type Duration, Effect, Option, Ref, type Scope } from "effect"
+import type { PersistenceError } from "../domain/Errors.js"
+import { RunStore } from "../store/RunStore.js"
+import type { Journal } from "./Journal.js"
+
+/** When a run must stop from outside: a signal, an embedding program, or a stop request in the database. */
+export interface HaltControl {
+  /** Why the run must halt before its next iteration, if it must: checked at every iteration boundary. */
+  readonly requested: Effect.Effect<Option.Option<string>, PersistenceError>
+  /**
+   * Runs the iteration in flight; after a halt request it gets the grace period, or none once told not
+   * to wait, and is then interrupted (None).
+   */
+  readonly guard: <A, E, R>(work: Effect.Effect<Option.Option<A>, E, R>) => Effect.Effect<Option.Option<A>, E, R>
+}
+
+export const make = (options: {
+  readonly runId: string
+  readonly journal: Journal
+  /** Completes with a reason when the run should halt at its next iteration boundary, e.g. on a signal. */
+  readonly halt?: Effect.Effect<string> | undefined
+  /** How long the iteration in flight may go on after a halt request before it is interrupted. */
+  readonly grace?: Duration.DurationInput | undefined
+  /** Completes when a requested halt must not wait out the grace period (a second signal). */
+  readonly now?: Effect.Effect<void> | undefined
+}): Effect.Effect<HaltControl, never, RunStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* RunStore
+    const requested = yield* Deferred.make<string>()
+    const { halt } = options
+    if (halt !== undefined) {
+      yield* halt.pipe(
+        Effect.flatMap((reason) =>
+          Effect.zipRight(Deferred.succeed(requested, reason), options.journal.emitNow({ kind: "halt_requested", reason }))
+        ),
+        Effect.forkScoped
+      )
+    }
+
+    // Another process's stop request is looked for at most every 250 ms: a query per iteration would
+    // cost more than the rest of a fast iteration, and no operator notices a quarter of a second.
+    const lastStopCheck = yield* Ref.make(Number.NEGATIVE_INFINITY)
+    const stopRequest = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      if (now - (yield* Ref.get(lastStopCheck)) < 250) return Option.none<string>()
+      yield* Ref.set(lastStopCheck, now)
+      return yield* store.pendingStop(options.runId)
+    })
+
+    const graceOver = Deferred.await(requested).pipe(
+      Effect.zipRight(Effect.race(Effect.sleep(options.grace ?? "5 seconds"), options.now ?? Effect.never)),
+      Effect.as(Option.none())
+    )
+
+    return {
+      requested: Effect.flatMap(Deferred.poll(requested), Option.match({
+        onNone: () => stopRequest,
+        onSome: (reason) => Effect.asSome(reason)
+      })),
+      guard: (work) => (halt === undefined ? work : Effect.raceFirst(work, graceOver))
+    }
+  })

@@ -1,0 +1,115 @@
+import { Clock, Effect, Option, Ref, Schedule, Stream } from "effect"
+import type { BudgetRemaining } from "../domain/Budget.js"
+import type { PersistenceError } from "../domain/Errors.js"
+import type { AutopilotEvent, EventBody } from "../domain/Event.js"
+import { EventStore } from "../store/EventStore.js"
+import { RunStore } from "../store/RunStore.js"
+
+/**
+ * A run's event log as one session writes it. An event is published only once it is durable, and
+ * numbering, writing and publishing are one step: whoever watches, live or by replaying the log, sees
+ * the same events in the same order, and a seq that was ever shown is never handed out again.
+ */
+export interface Journal {
+  /** Written and published now, on its own. */
+  readonly emitNow: (body: EventBody) => Effect.Effect<void, PersistenceError>
+  /** Held until the next commit, then written with it and published. */
+  readonly emit: (body: EventBody) => Effect.Effect<void>
+  /**
+   * Writes the held events through `write`, which makes them durable together with whatever they
+   * announce, then publishes them. If `write` fails, the held events are dropped unseen and their seqs
+   * are handed out again.
+   */
+  readonly commit: <E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, E, R>) => Effect.Effect<void, E, R>
+}
+
+/** An event as stamped when emitted; its seq is given when it is written. */
+type Unnumbered = Omit<AutopilotEvent, "seq">
+
+export const isoNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+export const make = (options: {
+  readonly runId: string
+  readonly firstSeq: number
+  /** The headroom every event carries, as of when it is emitted. */
+  readonly remaining: Effect.Effect<BudgetRemaining>
+  /** Receives every event once it is durable, in `seq` order. */
+  readonly onEvent: (event: AutopilotEvent) => Effect.Effect<void>
+}): Effect.Effect<Journal, never, EventStore> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const next = yield* Ref.make(options.firstSeq)
+    const held = yield* Ref.make<ReadonlyArray<Unnumbered>>([])
+    const permit = yield* Effect.makeSemaphore(1)
+
+    const stamp = (body: EventBody) =>
+      Effect.gen(function*() {
+        return {
+          ...(body as Omit<EventBody, "kind">),
+          kind: body.kind,
+          run_id: options.runId,
+          at: yield* isoNow,
+          remaining: yield* options.remaining
+        } as Unnumbered
+      })
+
+    // Field order is for people reading the JSONL: kind, run, seq and time first.
+    const numbered = (events: ReadonlyArray<Unnumbered>, first: number) =>
+      events.map(({ at, kind, run_id, ...rest }, i) => ({ kind, run_id, seq: first + i, at, ...rest }) as AutopilotEvent)
+
+    const publish = (events: ReadonlyArray<AutopilotEvent>) => Effect.forEach(events, options.onEvent, { discard: true })
+
+    const commit = <E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, E, R>) =>
+      permit.withPermits(1)(Effect.gen(function*() {
+        const events = numbered(yield* Ref.getAndSet(held, []), yield* Ref.get(next))
+        yield* write(events)
+        yield* Ref.update(next, (n) => n + events.length)
+        yield* publish(events)
+      }))
+
+    return {
+      emitNow: (body) =>
+        Effect.flatMap(stamp(body), (event) =>
+          permit.withPermits(1)(Effect.gen(function*() {
+            const events = numbered([event], yield* Ref.get(next))
+            yield* store.append(events)
+            yield* Ref.update(next, (n) => n + 1)
+            yield* publish(events)
+          }))),
+      emit: (body) => Effect.flatMap(stamp(body), (event) => permit.withPermits(1)(Ref.update(held, (es) => [...es, event]))),
+      commit
+    }
+  })
+
+/**
+ * A run's stored events from the start; with `follow`, then those written later, until the run is over
+ * or the process that owns it is gone (killed with no chance to say so). Another process writes the
+ * run, so the log is polled.
+ */
+export const replay = (
+  runId: string,
+  options: { readonly follow: boolean; readonly pollInterval?: number | undefined }
+): Stream.Stream<AutopilotEvent, PersistenceError, EventStore | RunStore> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const events = yield* EventStore
+    const runs = yield* RunStore
+    const after = yield* Ref.make(0)
+    const drain = Effect.flatMap(Ref.get(after), (id) => events.after(runId, id)).pipe(
+      Effect.tap((batch) => Option.match(Option.fromNullable(batch.at(-1)), { onNone: () => Effect.void, onSome: (last) => Ref.set(after, last.id) })),
+      Effect.map((batch) => batch.map((stored) => stored.event))
+    )
+    if (!options.follow) return Stream.fromIterableEffect(drain)
+    // The run's state is read before the log, so no event written before the run ended can be missed.
+    const over = Effect.map(runs.load(runId), (loaded) =>
+      loaded._tag !== "Found" || loaded.checkpoint.status !== "running" ||
+      (loaded.checkpoint.owner !== null && !loaded.checkpoint.owner.isAlive))
+    const poll = Effect.flatMap(over, (done) => Effect.map(drain, (batch) => ({ batch, done })))
+    return Stream.fromIterableEffect(drain).pipe(
+      Stream.concat(
+        Stream.repeatEffectWithSchedule(poll, Schedule.spaced(options.pollInterval ?? 250)).pipe(
+          Stream.takeUntil(({ done }) => done),
+          Stream.mapConcat(({ batch }) => batch)
+        )
+      )
+    )
+  }))

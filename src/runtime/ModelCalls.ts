@@ -1,0 +1,86 @@
+import { Duration, Effect, Option, Ref, Schedule } from "effect"
+import type { Budget } from "../budget/Budget.js"
+import * as Pricing from "../budget/Pricing.js"
+import type { LlmError, PersistenceError } from "../domain/Errors.js"
+import type { ModelCall } from "../domain/Step.js"
+import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
+import type { Journal } from "./Journal.js"
+
+/** What a caller asks; the run fills in the model, the token bound and the metadata. */
+export type ModelRequest = Omit<LlmRequest, "metadata" | "model" | "maxOutputTokens">
+
+export interface ModelCalls {
+  /** One model call, retried while transient, priced and charged to the run; with its telemetry. */
+  readonly call: (
+    request: ModelRequest,
+    iteration: number
+  ) => Effect.Effect<{ readonly response: LlmResponse; readonly call: ModelCall }, LlmError | PersistenceError>
+}
+
+/**
+ * Transient model failures are retried with backoff on the Effect Clock, five attempts in all, each
+ * waiting at least as long as the provider asked (Retry-After).
+ */
+const maxAttempts = 5
+const retrySchedule = Schedule.exponential("250 millis").pipe(
+  Schedule.intersect(Schedule.recurs(maxAttempts - 1)),
+  Schedule.intersect(Schedule.identity<LlmError | PersistenceError>()),
+  Schedule.modifyDelay(([, error], backoff) =>
+    error._tag === "LlmError" && error.retry_after_ms !== undefined
+      ? Duration.max(backoff, Duration.millis(error.retry_after_ms))
+      : backoff)
+)
+
+export const make = (options: {
+  readonly runId: string
+  readonly criteria: number
+  readonly model: string | undefined
+  readonly budget: Budget
+  readonly journal: Journal
+}): Effect.Effect<ModelCalls, never, Llm> =>
+  Effect.gen(function*() {
+    const llm = yield* Llm
+    const { budget, journal } = options
+    // A model missing from the pricing table is reported once per session, not silently priced at $0.
+    const unpriced = new Set<string>()
+
+    const call = (request: ModelRequest, iteration: number) =>
+      Effect.gen(function*() {
+        const attempts = yield* Ref.make(0)
+        const remaining = yield* budget.remaining
+        const [latency, response] = yield* llm.complete({
+          ...request,
+          model: options.model,
+          maxOutputTokens: remaining.tokens ?? undefined,
+          metadata: { run_id: options.runId, iteration, criteria: options.criteria }
+        }).pipe(
+          Effect.timed,
+          Effect.tapError((error) =>
+            Effect.flatMap(Ref.updateAndGet(attempts, (n) => n + 1), (attempt) =>
+              error.transient && attempt < maxAttempts
+                ? journal.emitNow({ kind: "model_retry", iteration, attempt, error: error.message })
+                : Effect.void)
+          ),
+          Effect.retry({ schedule: retrySchedule, while: (error) => error._tag === "LlmError" && error.transient })
+        )
+        const price = Pricing.priceOf(response.model)
+        if (response.cost_usd === undefined && Option.isNone(price) && !unpriced.has(response.model)) {
+          unpriced.add(response.model)
+          yield* journal.emitNow({ kind: "model_unpriced", model: response.model })
+        }
+        const cost = response.cost_usd ?? Option.match(price, { onNone: () => 0, onSome: (p) => Pricing.costOf(p, response.usage) })
+        yield* budget.charge({ tokens: response.usage.input_tokens + response.usage.output_tokens, dollars: cost })
+        const call: ModelCall = {
+          purpose: request.purpose,
+          model_used: response.model,
+          input_tokens: response.usage.input_tokens,
+          output_tokens: response.usage.output_tokens,
+          cost_usd: cost,
+          latency_ms: Duration.toMillis(latency),
+          attempts: (yield* Ref.get(attempts)) + 1
+        }
+        return { response, call }
+      })
+
+    return { call }
+  })

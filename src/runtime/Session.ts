@@ -1,0 +1,196 @@
+import { Data, Effect, Option, Ref, Schedule, type Scope } from "effect"
+import * as Budget from "../budget/Budget.js"
+import type { BudgetUsage } from "../domain/Budget.js"
+import { Checkpoint } from "../domain/Checkpoint.js"
+import { type PersistenceError, RunAlreadyExists, RunInProgress } from "../domain/Errors.js"
+import type { AutopilotEvent } from "../domain/Event.js"
+import type { Goal } from "../domain/Goal.js"
+import type { RunStatus } from "../domain/RunStatus.js"
+import { EventStore } from "../store/EventStore.js"
+import { QuarantineStore } from "../store/QuarantineStore.js"
+import { RunStore } from "../store/RunStore.js"
+import { StepStore } from "../store/StepStore.js"
+import { type Storage, Transaction } from "../store/Storage.js"
+import * as Iteration from "./Iteration.js"
+import * as Journal from "./Journal.js"
+import type { MissionError, MissionOptions, MissionResult } from "./Mission.js"
+import { historyWindowOf, startingPoint } from "./StartingPoint.js"
+
+/** How a session ends, short of a crash of the process. */
+export interface Outcome {
+  readonly status: Exclude<RunStatus, "running">
+  readonly reason: string | null
+}
+
+/** One process's turn at a run: it owns the run's row from `open` until `finish`. */
+export interface Session {
+  readonly runId: string
+  readonly goal: Goal
+  readonly budget: Budget.Budget
+  readonly journal: Journal.Journal
+  readonly window: number
+  readonly progress: Ref.Ref<Iteration.Progress>
+  /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
+  readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
+  /** The last checkpoint and the `result` event; it always runs to the end. */
+  readonly finish: (outcome: Outcome) => Effect.Effect<MissionResult, PersistenceError>
+}
+
+class Conflict extends Data.TaggedError("Conflict") {}
+
+/**
+ * A lock held past the busy timeout (another process writing, a backup) is waited out, up to a minute,
+ * rather than failing the run.
+ */
+const whileBusy = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.upTo("1 minute"))
+
+const durably = <A, E extends { readonly _tag: string }, R>(write: Effect.Effect<A, E, R>) =>
+  Effect.retry(write, { schedule: whileBusy, while: (e) => e._tag === "PersistenceError" && (e as unknown as PersistenceError).busy })
+
+/**
+ * Opens a session: finds where the run starts from and claims it, writing its first checkpoint and
+ * `run_started` only if no other session changed the run meanwhile, so two processes racing for one run
+ * id cannot both win.
+ */
+export const open = (options: MissionOptions): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
+  Effect.gen(function*() {
+    const runs = yield* RunStore
+    const steps = yield* StepStore
+    const events = yield* EventStore
+    const quarantine = yield* QuarantineStore
+    const transaction = yield* Transaction
+    const runId = options.runId
+    const window = historyWindowOf(options)
+
+    const opened = yield* startingPoint(options, yield* Journal.isoNow)
+    const goal = opened.checkpoint.goal
+    const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)
+    const progress = yield* Ref.make<Iteration.Progress>({
+      criteria_met: opened.checkpoint.criteria_met,
+      output: opened.checkpoint.output,
+      history: opened.history
+    })
+    const journal = yield* Journal.make({
+      runId,
+      firstSeq: yield* events.nextSeq(runId),
+      remaining: budget.remaining,
+      onEvent: options.onEvent ?? (() => Effect.void)
+    })
+
+    const checkpointOf = (status: RunStatus, haltReason: string | null, usage: BudgetUsage, progress: Iteration.Progress) =>
+      Effect.map(Journal.isoNow, (now) =>
+        new Checkpoint({
+          ...opened.checkpoint,
+          status,
+          halt_reason: haltReason,
+          usage,
+          criteria_met: progress.criteria_met,
+          output: progress.output,
+          updated_at: now
+        }, true))
+
+    const claim = (checkpoint: Checkpoint, written: ReadonlyArray<AutopilotEvent>) =>
+      Effect.gen(function*() {
+        const { corrupt, expected } = opened
+        let quarantineId: number | undefined
+        if (expected === undefined) {
+          if (!(yield* runs.create(checkpoint))) return yield* new Conflict()
+        } else {
+          if (corrupt !== undefined) {
+            const moved = yield* quarantine.checkpoint({ runId, expected, error: corrupt.error, at: checkpoint.updated_at })
+            if (Option.isNone(moved)) return yield* new Conflict()
+            quarantineId = moved.value
+          }
+          if (!(yield* runs.replace(checkpoint, expected))) return yield* new Conflict()
+        }
+        yield* events.append(written)
+        return quarantineId
+      })
+
+    yield* journal.emit({
+      kind: "run_started",
+      goal,
+      policy: budget.policy,
+      resuming: options.resume === true,
+      iterations: opened.checkpoint.usage.iterations,
+      usage: opened.checkpoint.usage
+    })
+    const quarantineId = yield* Ref.make<number | undefined>(undefined)
+    const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
+    yield* journal.commit((written) => Effect.flatMap(transaction(claim(first, written)), (id) => Ref.set(quarantineId, id))).pipe(
+      Effect.catchTag("Conflict", () =>
+        Effect.gen(function*() {
+          const now = yield* runs.load(runId)
+          const owner = now._tag === "Found" ? now.checkpoint.owner : null
+          return yield* options.resume && owner !== null
+            ? Effect.fail(new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host }))
+            : Effect.fail(new RunAlreadyExists({ run_id: runId, status: now._tag === "Found" ? now.checkpoint.status : "just created" }))
+        }))
+    )
+    if (opened.corrupt !== undefined) {
+      yield* journal.emitNow({
+        kind: "checkpoint_quarantined",
+        quarantine_id: (yield* Ref.get(quarantineId)) ?? 0,
+        error: opened.corrupt.error,
+        recovered_from: opened.corrupt.recoveredFrom
+      })
+    }
+    // A stop request left for an earlier session is not meant for this one.
+    yield* runs.clearStop(runId)
+
+    const record = (iteration: number, attempt: Iteration.Attempt) =>
+      Effect.gen(function*() {
+        const usage = yield* budget.charge({ iterations: 1 })
+        const settled = Iteration.settle({
+          goal,
+          iteration,
+          at: yield* Journal.isoNow,
+          usage,
+          window,
+          progress: yield* Ref.get(progress),
+          attempt
+        })
+        yield* Effect.forEach(settled.events, journal.emit, { discard: true })
+        const checkpoint = yield* checkpointOf("running", null, usage, settled.progress)
+        // An iteration that did not become durable is not counted: its events are dropped unseen and
+        // its charge undone, so a resume repeats it instead of skipping it.
+        yield* journal.commit((written) =>
+          durably(transaction(Effect.all([steps.append(runId, settled.step), events.append(written), runs.save(checkpoint)], { discard: true })))
+        ).pipe(Effect.tapError(() => budget.charge({ iterations: -1 })))
+        yield* Ref.set(progress, settled.progress)
+      })
+
+    const finish = (outcome: Outcome) =>
+      Effect.gen(function*() {
+        const usage = yield* budget.usage
+        const now = yield* Ref.get(progress)
+        const result: MissionResult = {
+          run_id: runId,
+          status: outcome.status,
+          halt_reason: outcome.reason,
+          iterations: usage.iterations,
+          usage,
+          criteria_met: now.criteria_met,
+          output: now.output
+        }
+        yield* journal.emit({ kind: "result", ...result })
+        const checkpoint = yield* checkpointOf(outcome.status, outcome.reason, usage, now)
+        yield* journal.commit((written) => durably(transaction(Effect.zipRight(events.append(written), runs.save(checkpoint)))))
+        yield* runs.clearStop(runId)
+        return result
+      }).pipe(Effect.uninterruptible)
+
+    return { runId, goal, budget, journal, window, progress, record, finish } satisfies Session
+  })
+
+/** A heartbeat on the first iteration and then every interval, durable at once. */
+export const heartbeat = (session: Session, interval: Parameters<typeof Schedule.spaced>[0]) =>
+  Effect.gen(function*() {
+    const usage = yield* session.budget.usage
+    yield* session.journal.emitNow({
+      kind: "heartbeat",
+      iteration: usage.iterations + 1,
+      usage,
+      criteria_met: (yield* Ref.get(session.progress)).criteria_met
+    })
+  }).pipe(Effect.repeat(Schedule.spaced(interval)))

@@ -1,0 +1,90 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import type { BudgetUsage } from "../domain/Budget.js"
+import type { PersistenceError } from "../domain/Errors.js"
+import { type AutopilotEvent, AutopilotEventJson } from "../domain/Event.js"
+import * as Database from "./Database.js"
+
+const encodeEvent = Schema.encodeSync(AutopilotEventJson)
+const decodeEvent = Schema.decodeUnknownOption(AutopilotEventJson)
+
+/** An event with its place in the whole log: the order in which events became durable. */
+export interface StoredEvent {
+  readonly id: number
+  readonly event: AutopilotEvent
+}
+
+const migrations = {
+  "0001_events": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS events (
+      id ${Database.serialKey(sql)},
+      run_id TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      kind TEXT NOT NULL,
+      body TEXT NOT NULL,
+      UNIQUE (run_id, seq)
+    )`
+  })
+}
+
+/** Every run's events, appended once durable and never rewritten. */
+export class EventStore extends Context.Tag("autopilot/EventStore")<
+  EventStore,
+  {
+    readonly append: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, PersistenceError>
+    /** Events in the order they became durable, after the given event id (0 for all). */
+    readonly after: (runId: string, afterId: number) => Effect.Effect<ReadonlyArray<StoredEvent>, PersistenceError>
+    /** Every `run_started` event of a run, oldest first: what is left of it when its checkpoint is gone. */
+    readonly sessions: (runId: string) => Effect.Effect<ReadonlyArray<AutopilotEvent>, PersistenceError>
+    readonly nextSeq: (runId: string) => Effect.Effect<number, PersistenceError>
+    /** Usage as of the run's last heartbeat: newer than the checkpoint when a session was killed mid-iteration. */
+    readonly lastHeartbeatUsage: (runId: string) => Effect.Effect<Option.Option<BudgetUsage>, PersistenceError>
+  }
+>() {}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Database.migrate("autopilot_events_migrations", migrations)
+
+  const decodeAll = (rows: ReadonlyArray<{ readonly body: string }>) => rows.flatMap((row) => Option.toArray(decodeEvent(row.body)))
+
+  return EventStore.of({
+    append: (events) =>
+      events.length === 0
+        ? Effect.void
+        : sql`INSERT INTO events ${
+          sql.insert(events.map((e) => ({ run_id: e.run_id, seq: e.seq, kind: e.kind, body: encodeEvent(e) })))
+        }`.pipe(Effect.asVoid, Database.refail),
+    after: (runId, afterId) =>
+      sql<{ id: number; body: string }>`
+        SELECT id, body FROM events WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id
+      `.pipe(
+        Effect.map((rows) =>
+          rows.flatMap((row) => Option.toArray(Option.map(decodeEvent(row.body), (event) => ({ id: Number(row.id), event }))))
+        ),
+        Database.refail
+      ),
+    sessions: (runId) =>
+      sql<{ body: string }>`SELECT body FROM events WHERE run_id = ${runId} AND kind = 'run_started' ORDER BY id`.pipe(
+        Effect.map(decodeAll),
+        Database.refail
+      ),
+    nextSeq: (runId) =>
+      sql<{ next: number }>`SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM events WHERE run_id = ${runId}`.pipe(
+        Effect.map((rows) => Number(rows[0]?.next ?? 0)),
+        Database.refail
+      ),
+    lastHeartbeatUsage: (runId) =>
+      sql<{ body: string }>`
+        SELECT body FROM events WHERE run_id = ${runId} AND kind = 'heartbeat' ORDER BY seq DESC LIMIT 1
+      `.pipe(
+        Effect.map((rows) =>
+          Option.firstSomeOf(decodeAll(rows).map((e) => (e.kind === "heartbeat" ? Option.some(e.usage) : Option.none())))
+        ),
+        Database.refail
+      )
+  })
+})
+
+export const layer = Layer.effect(EventStore, make)

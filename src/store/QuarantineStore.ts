@@ -1,0 +1,52 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Option } from "effect"
+import type { PersistenceError } from "../domain/Errors.js"
+import * as Database from "./Database.js"
+import type { Raw } from "./RunStore.js"
+
+const migrations = {
+  "0001_quarantine": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS quarantine (
+      id ${Database.serialKey(sql)},
+      run_id TEXT NOT NULL,
+      state ${Database.bytesType(sql)} NOT NULL,
+      error TEXT NOT NULL,
+      quarantined_at TEXT NOT NULL
+    )`
+  })
+}
+
+/** Rows that no longer decode, moved aside bytes intact instead of being dropped or overwritten. */
+export class QuarantineStore extends Context.Tag("autopilot/QuarantineStore")<
+  QuarantineStore,
+  {
+    /**
+     * Moves a run's checkpoint row here if it is still `expected`; the quarantine row's id, or none if
+     * the row changed meanwhile.
+     */
+    readonly checkpoint: (options: {
+      readonly runId: string
+      readonly expected: Raw
+      readonly error: string
+      readonly at: string
+    }) => Effect.Effect<Option.Option<number>, PersistenceError>
+  }
+>() {}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Database.migrate("autopilot_quarantine_migrations", migrations)
+
+  return QuarantineStore.of({
+    checkpoint: ({ at, error, expected, runId }) =>
+      sql<{ id: number }>`
+        INSERT INTO quarantine (run_id, state, error, quarantined_at)
+        SELECT run_id, ${Database.asBytes(sql, "state")}, ${error}, ${at}
+        FROM checkpoints WHERE run_id = ${runId} AND state = ${expected}
+        RETURNING id
+      `.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => Number(row.id))), Database.refail)
+  })
+})
+
+export const layer = Layer.effect(QuarantineStore, make)

@@ -1,0 +1,126 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Checkpoint, CheckpointJson } from "../domain/Checkpoint.js"
+import type { PersistenceError } from "../domain/Errors.js"
+import * as Database from "./Database.js"
+
+/** A run's checkpoint row; `raw` is the stored value as read, to claim the row only if it is unchanged. */
+export type Loaded =
+  | { readonly _tag: "Missing" }
+  | { readonly _tag: "Found"; readonly checkpoint: Checkpoint; readonly raw: Raw }
+  | { readonly _tag: "Corrupt"; readonly error: string; readonly raw: Raw }
+
+/** A checkpoint as the database holds it: text, or bytes when it is not even valid UTF-8. */
+export type Raw = string | Uint8Array
+
+/** A run as `autopilot runs` lists it; a row that does not decode is listed, not hidden. */
+export type RunSummary =
+  | { readonly _tag: "Found"; readonly checkpoint: Checkpoint }
+  | { readonly _tag: "Corrupt"; readonly run_id: string; readonly updated_at: string; readonly error: string }
+
+const encodeCheckpoint = Schema.encodeSync(CheckpointJson)
+const decodeCheckpoint = Schema.decodeUnknownEither(CheckpointJson)
+
+/** A Schema failure as one line. */
+export const decodeError = (e: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " ")
+
+const decodeRow = (raw: Raw): Exclude<Loaded, { _tag: "Missing" }> => {
+  const decoded = decodeCheckpoint(typeof raw === "string" ? raw : Buffer.from(raw).toString("utf8"))
+  return decoded._tag === "Right"
+    ? { _tag: "Found", checkpoint: decoded.right, raw }
+    : { _tag: "Corrupt", error: decodeError(decoded.left), raw }
+}
+
+const migrations = {
+  "0001_checkpoints": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS checkpoints (
+      run_id TEXT PRIMARY KEY,
+      state TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    )`
+    yield* sql`CREATE TABLE IF NOT EXISTS stop_requests (
+      run_id TEXT PRIMARY KEY,
+      reason TEXT NOT NULL,
+      requested_at TEXT NOT NULL
+    )`
+  })
+}
+
+/**
+ * The latest checkpoint of every run, one row each, overwritten after every iteration; and the stop
+ * requests other processes leave for a run. A session owns its run by writing its row only while the
+ * row is still as it last read it.
+ */
+export class RunStore extends Context.Tag("autopilot/RunStore")<
+  RunStore,
+  {
+    readonly load: (runId: string) => Effect.Effect<Loaded, PersistenceError>
+    /** Newest first. */
+    readonly list: Effect.Effect<ReadonlyArray<RunSummary>, PersistenceError>
+    /** The first checkpoint of a new run; false if the id was taken meanwhile. */
+    readonly create: (checkpoint: Checkpoint) => Effect.Effect<boolean, PersistenceError>
+    /** Replaces the checkpoint only if the row is still `expected`; false if another session changed it. */
+    readonly replace: (checkpoint: Checkpoint, expected: Raw) => Effect.Effect<boolean, PersistenceError>
+    readonly save: (checkpoint: Checkpoint) => Effect.Effect<void, PersistenceError>
+    readonly requestStop: (runId: string, reason: string, at: string) => Effect.Effect<void, PersistenceError>
+    readonly pendingStop: (runId: string) => Effect.Effect<Option.Option<string>, PersistenceError>
+    readonly clearStop: (runId: string) => Effect.Effect<void, PersistenceError>
+  }
+>() {}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Database.migrate("autopilot_runs_migrations", migrations)
+
+  return RunStore.of({
+    load: (runId) =>
+      sql<{ state: Raw }>`SELECT state FROM checkpoints WHERE run_id = ${runId}`.pipe(
+        Effect.map((rows): Loaded => (rows[0] === undefined ? { _tag: "Missing" } : decodeRow(rows[0].state))),
+        Database.refail
+      ),
+    list: sql<{ run_id: string; state: Raw; updated_at: string }>`
+      SELECT run_id, state, updated_at FROM checkpoints ORDER BY updated_at DESC
+    `.pipe(
+      Effect.map((rows) =>
+        rows.map((row): RunSummary => {
+          const loaded = decodeRow(row.state)
+          return loaded._tag === "Found"
+            ? loaded
+            : { _tag: "Corrupt", run_id: row.run_id, updated_at: row.updated_at, error: loaded.error }
+        })
+      ),
+      Database.refail
+    ),
+    create: (checkpoint) =>
+      sql`
+        INSERT INTO checkpoints (run_id, state, updated_at)
+        VALUES (${checkpoint.run_id}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
+        ON CONFLICT (run_id) DO NOTHING RETURNING run_id
+      `.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
+    replace: (checkpoint, expected) =>
+      sql`
+        UPDATE checkpoints SET state = ${encodeCheckpoint(checkpoint)}, updated_at = ${checkpoint.updated_at}
+        WHERE run_id = ${checkpoint.run_id} AND state = ${expected} RETURNING run_id
+      `.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
+    save: (checkpoint) =>
+      sql`
+        INSERT INTO checkpoints (run_id, state, updated_at)
+        VALUES (${checkpoint.run_id}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
+        ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+      `.pipe(Effect.asVoid, Database.refail),
+    requestStop: (runId, reason, at) =>
+      sql`
+        INSERT INTO stop_requests (run_id, reason, requested_at) VALUES (${runId}, ${reason}, ${at})
+        ON CONFLICT (run_id) DO UPDATE SET reason = excluded.reason, requested_at = excluded.requested_at
+      `.pipe(Effect.asVoid, Database.refail),
+    pendingStop: (runId) =>
+      sql<{ reason: string }>`SELECT reason FROM stop_requests WHERE run_id = ${runId}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.reason)),
+        Database.refail
+      ),
+    clearStop: (runId) => sql`DELETE FROM stop_requests WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail)
+  })
+})
+
+export const layer = Layer.effect(RunStore, make)

@@ -1,0 +1,62 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import type { PersistenceError } from "../domain/Errors.js"
+import { Step } from "../domain/Step.js"
+import * as Database from "./Database.js"
+
+const StepJson = Schema.parseJson(Step)
+const encodeStep = Schema.encodeSync(StepJson)
+const decodeStep = Schema.decodeUnknownOption(StepJson)
+
+const migrations = {
+  // `steps` keeps its rowid: a step (~1.3 KB) is too big for a WITHOUT ROWID page and would spill each
+  // row to its own overflow page, more than doubling the file.
+  "0001_steps": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS steps (
+      run_id TEXT NOT NULL,
+      iteration INTEGER NOT NULL,
+      body TEXT NOT NULL,
+      PRIMARY KEY (run_id, iteration)
+    )`
+  })
+}
+
+/** Every iteration of every run, appended once and never rewritten. */
+export class StepStore extends Context.Tag("autopilot/StepStore")<
+  StepStore,
+  {
+    readonly append: (runId: string, step: Step) => Effect.Effect<void, PersistenceError>
+    /** The newest step that still decodes, to rebuild a run whose checkpoint was lost. */
+    readonly last: (runId: string) => Effect.Effect<Option.Option<Step>, PersistenceError>
+    /** The latest `count` steps that decode, oldest first; -1 for all. */
+    readonly recent: (runId: string, count: number) => Effect.Effect<ReadonlyArray<Step>, PersistenceError>
+  }
+>() {}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Database.migrate("autopilot_steps_migrations", migrations)
+
+  return StepStore.of({
+    append: (runId, step) =>
+      sql`INSERT INTO steps (run_id, iteration, body) VALUES (${runId}, ${step.iteration}, ${encodeStep(step)})`.pipe(
+        Effect.asVoid,
+        Database.refail
+      ),
+    last: (runId) =>
+      sql<{ body: string }>`SELECT body FROM steps WHERE run_id = ${runId} ORDER BY iteration DESC LIMIT 20`.pipe(
+        Effect.map((rows) => Option.firstSomeOf(rows.map((row) => decodeStep(row.body)))),
+        Database.refail
+      ),
+    recent: (runId, count) =>
+      sql<{ body: string }>`SELECT body FROM steps WHERE run_id = ${runId} ORDER BY iteration DESC ${
+        count < 0 ? sql.literal("") : sql`LIMIT ${count}`
+      }`.pipe(
+        Effect.map((rows) => rows.flatMap((row) => Option.toArray(decodeStep(row.body))).reverse()),
+        Database.refail
+      )
+  })
+})
+
+export const layer = Layer.effect(StepStore, make)
