@@ -43,7 +43,9 @@ export const BudgetExceeded = event("budget_exceeded", { axis: Axis, reason: Sch
 export const CheckpointQuarantined = event("checkpoint_quarantined", {
   quarantine_id: Schema.Int,
   error: Schema.String,
-  recovered_from: Schema.String
+  recovered_from: Schema.String,
+  /** Iterations whose steps did not decode either, moved to quarantine too. */
+  quarantined_steps: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] })
 })
 export const ModelUnpriced = event("model_unpriced", { model: Schema.String })
 export const ModelRetry = event("model_retry", { iteration: Schema.Int, attempt: Schema.Int, error: Schema.String })

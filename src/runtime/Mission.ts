@@ -1,7 +1,7 @@
 import { Cause, type Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Stream, Take } from "effect"
 import type { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
-import type { BadInput, PersistenceError, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
-import { LlmError } from "../domain/Errors.js"
+import type { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
+import { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
@@ -59,6 +59,7 @@ export type MissionContext = Llm | Toolkit | Storage
 const describeFailure = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   if (error instanceof LlmError) return `model call failed: ${error.message}`
+  if (error instanceof PersistenceError) return `database error: ${error.message}`
   return `unexpected error: ${error instanceof Error ? error.message : String(error)}`
 }
 

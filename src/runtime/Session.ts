@@ -14,7 +14,7 @@ import { type Storage, Transaction } from "../store/Storage.js"
 import * as Iteration from "./Iteration.js"
 import * as Journal from "./Journal.js"
 import type { MissionError, MissionOptions, MissionResult } from "./Mission.js"
-import { historyWindowOf, startingPoint } from "./StartingPoint.js"
+import { historyWindowOf, type StartingPoint, startingPoint } from "./StartingPoint.js"
 
 /** How a session ends, short of a crash of the process. */
 export interface Outcome {
@@ -62,7 +62,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
     const runId = options.runId
     const window = historyWindowOf(options)
 
-    const opened = yield* startingPoint(options, yield* Journal.isoNow)
+    const opened: StartingPoint = yield* startingPoint(options, yield* Journal.isoNow)
     const goal = opened.checkpoint.goal
     const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)
     const progress = yield* Ref.make<Iteration.Progress>({
@@ -103,8 +103,14 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
           }
           if (!(yield* runs.replace(checkpoint, expected))) return yield* new Conflict()
         }
+        const quarantinedSteps = opened.rebuiltFrom === undefined ? [] : yield* quarantine.stepsAfter({
+          runId,
+          iteration: opened.rebuiltFrom,
+          error: "the step does not decode",
+          at: checkpoint.updated_at
+        })
         yield* events.append(written)
-        return quarantineId
+        return { quarantineId, quarantinedSteps }
       })
 
     yield* journal.emit({
@@ -115,9 +121,9 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       iterations: opened.checkpoint.usage.iterations,
       usage: opened.checkpoint.usage
     })
-    const quarantineId = yield* Ref.make<number | undefined>(undefined)
+    const quarantined = yield* Ref.make<{ quarantineId?: number | undefined; quarantinedSteps: ReadonlyArray<number> }>({ quarantinedSteps: [] })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
-    yield* journal.commit((written) => Effect.flatMap(transaction(claim(first, written)), (id) => Ref.set(quarantineId, id))).pipe(
+    yield* journal.commit((written) => Effect.flatMap(transaction(claim(first, written)), (moved) => Ref.set(quarantined, moved))).pipe(
       Effect.catchTag("Conflict", () =>
         Effect.gen(function*() {
           const now = yield* runs.load(runId)
@@ -128,11 +134,13 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         }))
     )
     if (opened.corrupt !== undefined) {
+      const { quarantineId, quarantinedSteps } = yield* Ref.get(quarantined)
       yield* journal.emitNow({
         kind: "checkpoint_quarantined",
-        quarantine_id: (yield* Ref.get(quarantineId)) ?? 0,
+        quarantine_id: quarantineId ?? 0,
         error: opened.corrupt.error,
-        recovered_from: opened.corrupt.recoveredFrom
+        recovered_from: opened.corrupt.recoveredFrom,
+        quarantined_steps: quarantinedSteps
       })
     }
     // A stop request left for an earlier session is not meant for this one.

@@ -17,6 +17,11 @@ export interface StartingPoint {
   /** The row as loaded, which the session claims only if no one changed it meanwhile. */
   readonly expected: Raw | undefined
   readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
+  /**
+   * For a run rebuilt from its history: the step it continues from (0 for the start). Any step after it
+   * does not decode, and is quarantined when the run is claimed.
+   */
+  readonly rebuiltFrom?: number
 }
 
 /** How many earlier iterations the model sees, unless told otherwise. */
@@ -114,8 +119,14 @@ export const startingPoint = (options: MissionOptions, now: string) =>
     const goal = latestSession.goal
     const last = yield* steps.last(runId)
     const from = Option.match(last, {
-      onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", label: "start" }),
-      onSome: (step) => ({ usage: step.usage, criteria_met: step.criteria_met, output: step.answer, label: `iteration ${step.iteration}` })
+      onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", iteration: 0, label: "start" }),
+      onSome: (step) => ({
+        usage: step.usage,
+        criteria_met: step.criteria_met,
+        output: step.answer,
+        iteration: step.iteration,
+        label: `iteration ${step.iteration}`
+      })
     })
     const checkpoint = new Checkpoint({
       version: 1,
@@ -135,6 +146,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       checkpoint,
       history: yield* history,
       expected: loaded._tag === "Corrupt" ? loaded.raw : undefined,
+      rebuiltFrom: from.iteration,
       ...(loaded._tag === "Corrupt" ? { corrupt: { error: loaded.error, recoveredFrom: from.label } } : {})
     } satisfies StartingPoint
   })

@@ -14,6 +14,13 @@ const migrations = {
       error TEXT NOT NULL,
       quarantined_at TEXT NOT NULL
     )`
+  }),
+  // Steps too: a run rebuilt from its history must not trip over a corrupt step newer than the one it
+  // continues from.
+  "0002_steps": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE quarantine ADD COLUMN source TEXT NOT NULL DEFAULT 'checkpoint'`
+    yield* sql`ALTER TABLE quarantine ADD COLUMN iteration INTEGER NULL`
   })
 }
 
@@ -31,6 +38,13 @@ export class QuarantineStore extends Context.Tag("autopilot/QuarantineStore")<
       readonly error: string
       readonly at: string
     }) => Effect.Effect<Option.Option<number>, PersistenceError>
+    /** Moves every step of a run after `iteration` here; the iterations moved. */
+    readonly stepsAfter: (options: {
+      readonly runId: string
+      readonly iteration: number
+      readonly error: string
+      readonly at: string
+    }) => Effect.Effect<ReadonlyArray<number>, PersistenceError>
   }
 >() {}
 
@@ -45,7 +59,18 @@ export const make = Effect.gen(function*() {
         SELECT run_id, ${Database.asBytes(sql, "state")}, ${error}, ${at}
         FROM checkpoints WHERE run_id = ${runId} AND state = ${expected}
         RETURNING id
-      `.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => Number(row.id))), Database.refail)
+      `.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => Number(row.id))), Database.refail),
+    stepsAfter: ({ at, error, iteration, runId }) =>
+      Effect.gen(function*() {
+        const moved = yield* sql<{ iteration: number }>`
+          INSERT INTO quarantine (run_id, state, error, quarantined_at, source, iteration)
+          SELECT run_id, ${Database.asBytes(sql, "body")}, ${error}, ${at}, 'step', iteration
+          FROM steps WHERE run_id = ${runId} AND iteration > ${iteration}
+          RETURNING iteration
+        `
+        if (moved.length > 0) yield* sql`DELETE FROM steps WHERE run_id = ${runId} AND iteration > ${iteration}`
+        return moved.map((row) => Number(row.iteration)).sort((a, b) => a - b)
+      }).pipe(Database.refail)
   })
 })
 

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process"
 import { BudgetUsage, remainingOf } from "../../src/domain/Budget.js"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { Owner } from "../../src/domain/Owner.js"
-import { LlmError } from "../../src/domain/Errors.js"
+import { LlmError, PersistenceError } from "../../src/domain/Errors.js"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
@@ -348,6 +348,31 @@ describe("Mission", () => {
         assert.strictEqual((yield* loadCheckpoint("r")).status, "halted")
       }).pipe(Effect.provide(environment)))
 
+    it.effect("with the newest steps corrupt too, those are quarantined and the run continues cleanly from the last good step", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 5 } }, script(never))
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE steps SET body = 'garbage' WHERE run_id = 'r' AND iteration >= 4`
+        yield* corrupt("r", "garbage")
+        const { events, result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 7 } }, script(never))
+        const quarantined = ofKind(events, "checkpoint_quarantined")
+        assert.strictEqual(quarantined[0]?.recovered_from, "iteration 3")
+        assert.deepStrictEqual(quarantined[0]?.quarantined_steps, [4, 5])
+        assert.strictEqual(result.status, "halted")
+        assert.strictEqual(result.iterations, 7)
+        assert.strictEqual(result.usage.tokens, 7 * 1200)
+        const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", -1))
+        assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4, 5, 6, 7])
+        const rows = yield* sql<{ source: string; iteration: number | null; state: Uint8Array }>`
+          SELECT source, iteration, state FROM quarantine WHERE run_id = 'r' ORDER BY id
+        `
+        assert.deepStrictEqual(rows.map((r) => [r.source, r.iteration, Buffer.from(r.state).toString("utf8")]), [
+          ["checkpoint", null, "garbage"],
+          ["step", 4, "garbage"],
+          ["step", 5, "garbage"]
+        ])
+      }).pipe(Effect.provide(environment)))
+
     it.effect("with no history at all, resuming is bad input and the corrupt row stays where it is", () =>
       Effect.gen(function*() {
         yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
@@ -513,6 +538,62 @@ describe("Mission", () => {
         for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
         assert.isTrue(Option.isSome(yield* Fiber.poll(write)))
         yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(environment)))
+
+    /** The step store, failing the first `times` writes of step `iteration` with `error`. */
+    const failingStep = (iteration: number, times: number, error: PersistenceError) =>
+      Layer.effect(
+        StepStore,
+        Effect.gen(function*() {
+          const real = yield* StepStore
+          const left = yield* Ref.make(times)
+          return StepStore.of({
+            ...real,
+            append: (runId, step) =>
+              step.iteration !== iteration
+                ? real.append(runId, step)
+                : Effect.flatMap(Ref.getAndUpdate(left, (n) => n - 1), (n) => (n > 0 ? Effect.fail(error) : real.append(runId, step)))
+          })
+        })
+      )
+
+    const storedEvents = Effect.flatMap(EventStore, (store) => store.after("r", 0)).pipe(Effect.map((rows) => rows.map((r) => r.event)))
+
+    it.effect("an iteration whose commit fails is not counted: nothing of it is published, and a resume repeats it", () =>
+      Effect.gen(function*() {
+        const { events, result } = yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 5 } }, script(never)).pipe(
+          Effect.provide(failingStep(3, 1, new PersistenceError({ message: "disk I/O error", busy: false })))
+        )
+        assert.strictEqual(result.status, "failed")
+        assert.include(result.halt_reason, "disk I/O error")
+        assert.strictEqual(result.iterations, 2)
+        assert.deepStrictEqual(ofKind(events, "iteration").map((e) => e.iteration), [1, 2])
+        const stored = yield* storedEvents
+        assert.deepStrictEqual(stored.map((e) => e.seq), stored.map((_, i) => i))
+        assert.deepStrictEqual(ofKind(stored, "iteration").map((e) => e.iteration), [1, 2])
+        assert.strictEqual((yield* loadCheckpoint("r")).usage.iterations, 2)
+
+        const resumed = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 4 } }, script(never))
+        assert.deepStrictEqual(ofKind(resumed.events, "iteration").map((e) => e.iteration), [3, 4])
+        const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", -1))
+        assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4])
+        const all = yield* storedEvents
+        assert.deepStrictEqual(all.map((e) => e.seq), all.map((_, i) => i))
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a database busy past its timeout is waited out, and the iteration is committed once", () =>
+      Effect.gen(function*() {
+        const fiber = yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 3 } }, script(never)).pipe(
+          Effect.provide(failingStep(2, 4, new PersistenceError({ message: "database is locked", busy: true }))),
+          Effect.fork
+        )
+        yield* TestClock.adjust("1 minute")
+        const { events, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "halted")
+        assert.strictEqual(result.iterations, 3)
+        assert.deepStrictEqual(ofKind(events, "iteration").map((e) => e.iteration), [1, 2, 3])
+        const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", -1))
+        assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3])
       }).pipe(Effect.provide(environment)))
   })
 
