@@ -32,6 +32,8 @@ export const text = (e: AutopilotEvent): string => {
       return `    tool ${e.name} ${e.ok ? "->" : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
     case "criteria_satisfied":
       return e.newly_met.map((c) => `    met criterion ${c.index + 1}: ${c.criterion}`).join("\n")
+    case "judge_invalid":
+      return `    judge gave no usable verdict (${e.error}); criteria unchanged`
     case "budget_exceeded":
       return `Budget: ${e.reason}`
     case "checkpoint_quarantined":

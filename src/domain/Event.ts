@@ -39,6 +39,8 @@ export const CriteriaSatisfied = event("criteria_satisfied", {
   newly_met: Schema.Array(Schema.Struct({ index: Schema.Int, criterion: Schema.String })),
   criteria_met: Schema.Array(Schema.Boolean)
 })
+/** The judge answered something that is not a verdict on every criterion: criteria stay as they were. */
+export const JudgeInvalid = event("judge_invalid", { iteration: Schema.Int, error: Schema.String })
 export const BudgetExceeded = event("budget_exceeded", { axis: Axis, reason: Schema.String, usage: BudgetUsage })
 export const CheckpointQuarantined = event("checkpoint_quarantined", {
   quarantine_id: Schema.Int,
@@ -65,6 +67,7 @@ export const AutopilotEvent = Schema.Union(
   Heartbeat,
   ToolCall,
   CriteriaSatisfied,
+  JudgeInvalid,
   BudgetExceeded,
   CheckpointQuarantined,
   ModelUnpriced,

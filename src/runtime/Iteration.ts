@@ -119,6 +119,7 @@ export const settle = (options: {
     history_window: options.window
   }, true)
   const events: Array<EventBody> = []
+  if (Either.isLeft(verdict)) events.push({ kind: "judge_invalid", iteration, error: verdict.left })
   if (newlyMet.length > 0) events.push({ kind: "criteria_satisfied", iteration, newly_met: newlyMet, criteria_met: after })
   events.push({
     kind: "iteration",

@@ -87,6 +87,31 @@ describe("Mission", () => {
         assert.strictEqual(exceeded?.reason, result.halt_reason)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("a judge reply that is not a verdict is on record as judge_invalid, and the criteria stay as they were", () =>
+      Effect.gen(function*() {
+        const rambling = Layer.effect(Llm, Effect.map(MockLlm.make(), (mock) => ({
+          ...mock,
+          complete: (request: LlmRequest) =>
+            request.purpose === "judge"
+              ? Effect.succeed({ content: "Looks great to me!", tool_calls: [], usage: { input_tokens: 10, output_tokens: 5 }, model: "gpt-4o-mini" })
+              : mock.complete(request)
+        })))
+        const events: Array<AutopilotEvent> = []
+        const result = yield* Mission.run({
+          runId: "r",
+          goal: goal(),
+          policy: { max_iterations: 2 },
+          onEvent: (e) => Effect.sync(() => events.push(e))
+        }).pipe(Effect.provide(rambling))
+        assert.deepStrictEqual(result.criteria_met, [false, false])
+        const invalid = ofKind(events, "judge_invalid")
+        assert.deepStrictEqual(invalid.map((e) => e.iteration), [1, 2])
+        assert.include(invalid[0]?.error, "Looks great to me!")
+        // Announced with its iteration, before it.
+        const kinds = events.map((e) => e.kind)
+        assert.strictEqual(kinds.indexOf("judge_invalid"), kinds.indexOf("iteration") - 1)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("every event carries the headroom left on each axis, null where disabled", () =>
       Effect.gen(function*() {
         const { events } = yield* runMission(
