@@ -2,6 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Stream } from "effect"
 import * as fs from "node:fs"
 import { BadInput } from "../domain/Errors.js"
+import * as LlmChoice from "../domain/LlmChoice.js"
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { ModelCall, Step } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
@@ -29,6 +30,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages)
     `run ${c.run_id}: ${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`,
     `objective: ${c.goal.objective}`,
     ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
+    ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
     `usage: ${Render.usage(c.usage)}`,
     `total cost: $${c.usage.dollars.toFixed(6)}`,
     ...(steps.length === 0

@@ -1,23 +1,34 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Option, ParseResult, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import { BadInput, RunNotFound } from "../domain/Errors.js"
 import { Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
-import * as LlmChoice from "../llm/LlmChoice.js"
+import * as LlmChoice from "../domain/LlmChoice.js"
+import * as LlmLayer from "../llm/LlmLayer.js"
 import { Runs } from "../runtime/Runs.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 import * as Signals from "./Signals.js"
 import { runsLayer } from "./Store.js"
 
+const providers = LlmChoice.LlmChoice.fields.provider.literals
+
 const sessionFlags = {
   ...Flags.budgetFlags,
-  llm: Flags.oneOf(
-    "llm",
-    ["mock", "openai", "harness"],
-    "the model: the embedded deterministic mock (no key, no network), any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL, or the harness (served at $AUTOPILOT_HARNESS_URL, or in process from $AUTOPILOT_HARNESS_CONFIG) with $AUTOPILOT_HARNESS_KEY"
+  llm: Options.text("llm").pipe(
+    Options.withDescription(
+      "the model: the embedded deterministic mock (no key, no network), any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL, or the harness (served at $AUTOPILOT_HARNESS_URL, or in process from $AUTOPILOT_HARNESS_CONFIG) with $AUTOPILOT_HARNESS_KEY (mock or openai or harness; default: a resumed run's own, else mock)"
+    ),
+    Options.optional,
+    Options.mapEffect(Option.match({
+      onNone: () => Effect.succeed(undefined),
+      onSome: (raw) =>
+        providers.includes(raw as LlmChoice.LlmChoice["provider"])
+          ? Effect.succeed(raw as LlmChoice.LlmChoice["provider"])
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--llm must be ${providers.join(" or ")}, got "${raw}"`)))
+    }))
   ),
   model: Options.text("model").pipe(Options.withDescription("model name passed to the provider"), Options.optional),
   mockScript: Options.file("mock-script").pipe(
@@ -44,16 +55,17 @@ type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
 
 const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
 
-/** The model the flags name; the mock's script from --mock-script, else $AUTOPILOT_MOCK_SCRIPT. */
-const llmChoice = (flags: SessionFlags): LlmChoice.LlmChoice => {
-  const model = Option.getOrUndefined(flags.model)
-  if (flags.llm !== "mock") return { provider: flags.llm, ...(model === undefined ? {} : { model }) }
+/**
+ * The model the flags ask for. $AUTOPILOT_MOCK_SCRIPT stands in for --mock-script where the mock is chosen
+ * afresh (a new run, or --llm mock), not on a resume that keeps its own.
+ */
+const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmRequested => {
   const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
-  const script = Option.getOrUndefined(Option.orElse(flags.mockScript, () => Option.fromNullable(fromEnv === "" ? undefined : fromEnv)))
+  const freshMock = flags.llm === "mock" || (flags.llm === undefined && !resume)
   return {
-    provider: "mock",
-    ...(model === undefined ? {} : { model }),
-    ...(script === undefined ? {} : { mock_script: script })
+    provider: flags.llm,
+    model: Option.getOrUndefined(flags.model),
+    mock_script: Option.getOrUndefined(flags.mockScript) ?? (freshMock && fromEnv !== "" ? fromEnv : undefined)
   }
 }
 
@@ -69,8 +81,9 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
       onNone: () => Effect.succeed(5),
       onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
     })
-    const llm = llmChoice(flags)
-    yield* LlmChoice.validate(llm)
+    const llm = llmRequested(flags, resume)
+    // A resumed run's own choice is read from its database; a new run's is checked before one is made.
+    if (!resume) yield* Effect.flatMap(LlmChoice.resolve(undefined, llm), LlmLayer.validate)
     const dbPath = yield* Flags.databasePath(flags.db)
     if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
     const print = flags.format === "jsonl" ? Render.jsonl : Render.text

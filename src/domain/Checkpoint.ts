@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "./Budget.js"
+import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
 import { Owner } from "./Owner.js"
 import { RunStatus } from "./RunStatus.js"
@@ -19,6 +20,8 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   criteria_met: Schema.Array(Schema.Boolean),
   output: Schema.String,
   owner: Schema.optionalWith(Schema.NullOr(Owner), { default: () => null }),
+  /** The model Layer the run runs on, so a resume uses it again; absent for a library caller's own Layer. */
+  llm: Schema.optionalWith(LlmChoice, { exact: true }),
   created_at: Schema.String,
   updated_at: Schema.String
 }) {}

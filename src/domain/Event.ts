@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
 import { Goal } from "./Goal.js"
+import { LlmChoice } from "./LlmChoice.js"
 import { RunStatus } from "./RunStatus.js"
 import { ToolCallRecord } from "./Step.js"
 
@@ -20,7 +21,9 @@ export const RunStarted = event("run_started", {
   policy: BudgetPolicy,
   resuming: Schema.Boolean,
   iterations: Schema.Int,
-  usage: BudgetUsage
+  usage: BudgetUsage,
+  /** The model Layer this session runs on, when known: a run rebuilt from history keeps it. */
+  llm: Schema.optionalWith(LlmChoice, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,

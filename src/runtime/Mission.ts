@@ -4,6 +4,7 @@ import type { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../
 import { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
+import type { LlmChoice } from "../domain/LlmChoice.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
 import type { Storage } from "../store/Storage.js"
@@ -27,7 +28,11 @@ export interface MissionOptions {
    * a container that was replaced, a pid reused by another program). The caller vouches it is gone.
    */
   readonly takeOver?: boolean | undefined
-  readonly model?: string | undefined
+  /**
+   * Which model Layer provides `Llm` (the caller provides the Layer itself), recorded with the run so that
+   * a resume uses it again. A resume without it keeps the run's own.
+   */
+  readonly llm?: LlmChoice | undefined
   /** Completes with a reason when the run should halt at its next iteration boundary, e.g. on a signal. */
   readonly halt?: Effect.Effect<string> | undefined
   /** How long the iteration in flight may go on after a halt request before it is interrupted. */
@@ -78,7 +83,7 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
       grace: options.haltGrace,
       now: options.haltNow
     })
-    const models = yield* ModelCalls.make({ runId, criteria: goal.success_criteria.length, model: options.model, budget, journal })
+    const models = yield* ModelCalls.make({ runId, criteria: goal.success_criteria.length, model: session.llm?.model, budget, journal })
     const iterations = yield* Iteration.make({ goal, budget, journal, models })
 
     /** Why the run must stop before its next iteration, if it must. */

@@ -6,7 +6,8 @@ import type { Checkpoint } from "../domain/Checkpoint.js"
 import { BadInput, CorruptCheckpoint, type PersistenceError, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Step } from "../domain/Step.js"
-import * as LlmChoice from "../llm/LlmChoice.js"
+import * as LlmChoice from "../domain/LlmChoice.js"
+import * as LlmLayer from "../llm/LlmLayer.js"
 import { EventStore } from "../store/EventStore.js"
 import { RunStore, type RunSummary } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
@@ -17,9 +18,12 @@ import * as Journal from "./Journal.js"
 import * as Mission from "./Mission.js"
 import { messagesOf, type StepMessages } from "./Transcript.js"
 
-export interface StartOptions extends Omit<Mission.MissionOptions, "model"> {
-  /** The model Layer the run uses. */
-  readonly llm: LlmChoice.LlmChoice
+export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
+  /**
+   * The model Layer the run uses. What is left out comes from the run's own choice on a resume (so a
+   * resume never silently swaps models), or is the mock for a new run.
+   */
+  readonly llm?: LlmChoice.LlmRequested | undefined
   /** The folder the file tools may use; by default `workspaces/<run-id>` under the workspace root. */
   readonly workspace?: string | undefined
 }
@@ -82,13 +86,25 @@ export const make = (options: {
         }
       })
 
+    /** The model a run was started on; a run whose checkpoint is lost still has it in its history. */
+    const recordedChoice = (runId: string) =>
+      Effect.gen(function*() {
+        const loaded = yield* runs.load(runId)
+        if (loaded._tag === "Found") return loaded.checkpoint.llm
+        const started = (yield* events.sessions(runId)).at(-1)
+        return started?.kind === "run_started" ? started.llm : undefined
+      })
+
     const start = (start: StartOptions) =>
       Effect.gen(function*() {
+        const choice = yield* LlmChoice.resolve(start.resume ? yield* recordedChoice(start.runId) : undefined, start.llm ?? {})
         // Checked before anything is written: a missing key or script is bad input that leaves no trace.
-        const llm = yield* LlmChoice.layerOf(start.llm)
+        const llm = yield* LlmLayer.layerOf(choice)
         const workspace = path.resolve(start.workspace ?? path.join(options.workspaceRoot, "workspaces", start.runId))
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
-        return yield* Mission.run({ ...start, model: start.llm.model }).pipe(Effect.provide(Layer.merge(llm, tools)))
+        // The script is recorded by its full path, so a resume from another folder finds it.
+        const recorded = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
+        return yield* Mission.run({ ...start, llm: recorded }).pipe(Effect.provide(Layer.merge(llm, tools)))
       }).pipe(Effect.provide(context))
 
     const stop = (runId: string, reason: string) =>
@@ -152,6 +168,7 @@ export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   criteria_met: c.criteria_met,
   goal: c.goal,
   policy: c.policy,
+  llm: c.llm ?? null,
   output: c.output,
   created_at: c.created_at,
   updated_at: c.updated_at,

@@ -5,6 +5,7 @@ import { Checkpoint } from "../domain/Checkpoint.js"
 import { type PersistenceError, RunAlreadyExists, RunInProgress } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
+import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
@@ -29,6 +30,7 @@ export interface Session {
   readonly budget: Budget.Budget
   readonly journal: Journal.Journal
   readonly window: number
+  readonly llm: LlmChoice | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -119,7 +121,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       policy: budget.policy,
       resuming: options.resume === true,
       iterations: opened.checkpoint.usage.iterations,
-      usage: opened.checkpoint.usage
+      usage: opened.checkpoint.usage,
+      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
     })
     const quarantined = yield* Ref.make<{ quarantineId?: number | undefined; quarantinedSteps: ReadonlyArray<number> }>({ quarantinedSteps: [] })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
@@ -188,7 +191,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         return result
       }).pipe(Effect.uninterruptible)
 
-    return { runId, goal, budget, journal, window, progress, record, finish } satisfies Session
+    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */

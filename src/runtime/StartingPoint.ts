@@ -3,6 +3,7 @@ import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
 import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import { sameGoal } from "../domain/Goal.js"
+import type { LlmChoice } from "../domain/LlmChoice.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
 import { EventStore } from "../store/EventStore.js"
@@ -40,6 +41,9 @@ const policyOf = (fields: PolicyOverrides) =>
       })
     )
   )
+
+/** The model a run records: the one asked for, else the run's own (absent for a library caller's own Layer). */
+const recorded = (llm: LlmChoice | undefined) => (llm === undefined ? {} : { llm })
 
 /** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
 const latest = (a: BudgetUsage, b: BudgetUsage) =>
@@ -79,6 +83,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         criteria_met: options.goal.success_criteria.map(() => false),
         output: "",
         owner: Owner.current,
+        ...recorded(options.llm),
         created_at: now,
         updated_at: now
       })
@@ -104,7 +109,8 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         status: "running",
         halt_reason: null,
         usage: spent,
-        owner: Owner.current
+        owner: Owner.current,
+        ...recorded(options.llm ?? loaded.checkpoint.llm)
       })
       return { checkpoint, history: yield* history, expected: loaded.raw } satisfies StartingPoint
     }
@@ -139,6 +145,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       criteria_met: from.criteria_met,
       output: from.output,
       owner: Owner.current,
+      ...recorded(options.llm ?? latestSession.llm),
       created_at: first.at,
       updated_at: now
     })

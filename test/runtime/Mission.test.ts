@@ -258,6 +258,20 @@ describe("Mission", () => {
         assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4, 5])
       }).pipe(Effect.provide(environment)))
 
+    it.effect("a run records the model it runs on; a resume keeps it unless given another, even when rebuilt from history", () =>
+      Effect.gen(function*() {
+        const openai = { provider: "openai", model: "gpt-4o" } as const
+        yield* runMission({ runId: "r", goal: goal(), llm: openai, policy: { max_iterations: 1 } }, script(never))
+        yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 2 } }, script(never))
+        assert.deepStrictEqual((yield* loadCheckpoint("r")).llm, openai)
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE checkpoints SET state = 'garbage' WHERE run_id = 'r'`
+        yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 3 } }, script(never))
+        assert.deepStrictEqual((yield* loadCheckpoint("r")).llm, openai)
+        yield* runMission({ runId: "r", resume: true, llm: { provider: "mock" }, policy: { max_iterations: 4 } }, script(never))
+        assert.deepStrictEqual((yield* loadCheckpoint("r")).llm, { provider: "mock" })
+      }).pipe(Effect.provide(environment)))
+
     it.effect("a resumed run keeps the caps it was given unless new ones are passed", () =>
       Effect.gen(function*() {
         yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2, max_tool_calls: 7 } }, script(never))

@@ -1,24 +1,10 @@
 import type { FileSystem } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Config, Effect, type Layer, Option, Schema } from "effect"
+import { Config, Effect, type Layer, Option } from "effect"
 import { BadInput } from "../domain/Errors.js"
+import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { Llm } from "./Llm.js"
 import { MockLlm } from "./MockLlm.js"
-
-/**
- * Which model Layer a run uses: the embedded mock (with its script, if any), any OpenAI-compatible
- * server, or the harness. Endpoints and keys come from the environment, never from here.
- */
-export const LlmChoice = Schema.Struct({
-  provider: Schema.Literal("mock", "openai", "harness"),
-  /** The model name passed to the provider; the provider's default when absent. */
-  model: Schema.optional(Schema.String),
-  /** The mock's script file. */
-  mock_script: Schema.optional(Schema.String)
-})
-export type LlmChoice = typeof LlmChoice.Type
-
-export const mock: LlmChoice = { provider: "mock" }
 
 const oneLine = (error: unknown) => String(error).replace(/\s+/g, " ")
 
