@@ -9,7 +9,7 @@ import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { Runs } from "../runtime/Runs.js"
 import * as Flags from "./Flags.js"
-import * as Render from "./Render.js"
+import * as Live from "./Live.js"
 import * as Signals from "./Signals.js"
 import { runsLayer } from "./Store.js"
 
@@ -48,7 +48,10 @@ const sessionFlags = {
     Options.optional
   ),
   db: Flags.db,
-  format: Flags.format
+  format: Flags.format,
+  deltas: Options.boolean("deltas").pipe(
+    Options.withDescription("with --format jsonl, also write the answer as it is generated, as `delta` lines (never stored)")
+  )
 }
 
 type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
@@ -86,7 +89,10 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
     if (!resume) yield* Effect.flatMap(LlmChoice.resolve(undefined, llm), LlmLayer.validate)
     const dbPath = yield* Flags.databasePath(flags.db)
     if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
-    const print = flags.format === "jsonl" ? Render.jsonl : Render.text
+    if (flags.deltas && flags.format !== "jsonl") {
+      return yield* new BadInput({ message: "--deltas needs --format jsonl (the text view always shows the answer as it is generated)" })
+    }
+    const view = flags.format === "jsonl" ? Live.jsonl(Live.stdout, { runId, deltas: flags.deltas }) : Live.text(Live.stdout)
 
     const result = yield* Effect.scoped(Effect.gen(function*() {
       const signals = yield* Signals.listen
@@ -103,7 +109,8 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         haltNow: signals.haltNow,
         haltGrace: `${grace} seconds`,
         heartbeatInterval: `${heartbeat} seconds`,
-        onEvent: (event) => Console.log(print(event))
+        onEvent: view.event,
+        onDelta: view.delta
       })
     })).pipe(Effect.provide(runsLayer(dbPath)))
 

@@ -63,7 +63,7 @@ export const make = (options: {
           purpose: "act",
           messages: actMessages({ goal, iteration, criteriaMet: before, history: progress.history }),
           tools: toolkit.specs
-        }, iteration)
+        }, iteration, { live: true })
         const toolCalls = yield* runTools(response, iteration)
         const { call: judge, response: reply } = yield* models.call({
           purpose: "judge",

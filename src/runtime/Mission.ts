@@ -44,6 +44,11 @@ export interface MissionOptions {
   readonly historyWindow?: number | undefined
   /** Receives every event once it is durable, in `seq` order. */
   readonly onEvent?: ((event: AutopilotEvent) => Effect.Effect<void>) | undefined
+  /**
+   * Receives the model's answer as it is generated (act calls are then streamed); shown live, never
+   * stored, and a call that is retried streams again from its start.
+   */
+  readonly onDelta?: ((delta: ModelCalls.Delta) => Effect.Effect<void>) | undefined
 }
 
 export interface MissionResult {
@@ -83,7 +88,7 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
       grace: options.haltGrace,
       now: options.haltNow
     })
-    const models = yield* ModelCalls.make({ runId, criteria: goal.success_criteria.length, model: session.llm?.model, budget, journal })
+    const models = yield* ModelCalls.make({ runId, criteria: goal.success_criteria.length, model: session.llm?.model, budget, journal, onDelta: options.onDelta })
     const iterations = yield* Iteration.make({ goal, budget, journal, models })
 
     /** Why the run must stop before its next iteration, if it must. */

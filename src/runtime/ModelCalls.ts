@@ -1,7 +1,7 @@
-import { Duration, Effect, Option, Ref, Schedule } from "effect"
+import { Duration, Effect, Option, Ref, Schedule, Stream } from "effect"
 import type { Budget } from "../budget/Budget.js"
 import * as Pricing from "../budget/Pricing.js"
-import type { LlmError, PersistenceError } from "../domain/Errors.js"
+import { LlmError, type PersistenceError } from "../domain/Errors.js"
 import type { ModelCall } from "../domain/Step.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
 import type { Journal } from "./Journal.js"
@@ -9,11 +9,22 @@ import type { Journal } from "./Journal.js"
 /** What a caller asks; the run fills in the model, the token bound and the metadata. */
 export type ModelRequest = Omit<LlmRequest, "metadata" | "model" | "maxOutputTokens">
 
+/** Text of a model's answer as it is generated: shown live, never stored. */
+export interface Delta {
+  readonly iteration: number
+  readonly purpose: string
+  readonly text: string
+}
+
 export interface ModelCalls {
-  /** One model call, retried while transient, priced and charged to the run; with its telemetry. */
+  /**
+   * One model call, retried while transient, priced and charged to the run; with its telemetry. With
+   * `live`, the answer is streamed to the run's delta consumer as it is generated.
+   */
   readonly call: (
     request: ModelRequest,
-    iteration: number
+    iteration: number,
+    options?: { readonly live?: boolean }
   ) => Effect.Effect<{ readonly response: LlmResponse; readonly call: ModelCall }, LlmError | PersistenceError>
 }
 
@@ -37,6 +48,8 @@ export const make = (options: {
   readonly model: string | undefined
   readonly budget: Budget
   readonly journal: Journal
+  /** Receives the text of live calls as it is generated; without it every call is a plain completion. */
+  readonly onDelta?: ((delta: Delta) => Effect.Effect<void>) | undefined
 }): Effect.Effect<ModelCalls, never, Llm> =>
   Effect.gen(function*() {
     const llm = yield* Llm
@@ -44,16 +57,30 @@ export const make = (options: {
     // A model missing from the pricing table is reported once per session, not silently priced at $0.
     const unpriced = new Set<string>()
 
-    const call = (request: ModelRequest, iteration: number) =>
+    const streamed = (request: LlmRequest, onDelta: (delta: Delta) => Effect.Effect<void>) =>
+      llm.stream(request).pipe(
+        Stream.runFoldEffect(Option.none<LlmResponse>(), (done, chunk) =>
+          chunk._tag === "Done"
+            ? Effect.succeed(Option.some(chunk.response))
+            : Effect.as(onDelta({ iteration: request.metadata.iteration, purpose: request.purpose, text: chunk.text }), done)),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(new LlmError({ message: "the model's stream ended without its response", transient: true })),
+          onSome: Effect.succeed
+        }))
+      )
+
+    const call = (request: ModelRequest, iteration: number, how?: { readonly live?: boolean }) =>
       Effect.gen(function*() {
         const attempts = yield* Ref.make(0)
         const remaining = yield* budget.remaining
-        const [latency, response] = yield* llm.complete({
+        const full: LlmRequest = {
           ...request,
           model: options.model,
           maxOutputTokens: remaining.tokens ?? undefined,
           metadata: { run_id: options.runId, iteration, criteria: options.criteria }
-        }).pipe(
+        }
+        const onDelta = how?.live === true ? options.onDelta : undefined
+        const [latency, response] = yield* (onDelta === undefined ? llm.complete(full) : streamed(full, onDelta)).pipe(
           Effect.timed,
           Effect.tapError((error) =>
             Effect.flatMap(Ref.updateAndGet(attempts, (n) => n + 1), (attempt) =>

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url"
 import type { TestContext } from "vitest"
 
 /** The built CLI; the tests exercise it as a user would, one OS process per command. */
-const bin = fileURLToPath(new URL("../../bin/autopilot.js", import.meta.url))
+export const bin = fileURLToPath(new URL("../../bin/autopilot.js", import.meta.url))
 
 /** One JSONL event as printed on stdout; the fields beyond the envelope depend on `kind`. */
 export interface CliEvent {

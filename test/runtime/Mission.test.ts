@@ -683,6 +683,26 @@ describe("Mission", () => {
       }).pipe(Effect.provide(environment)))
   })
 
+  describe("live text", () => {
+    it.effect("the answer reaches onDelta as it is generated, before its iteration is counted, and is never stored", () =>
+      Effect.gen(function*() {
+        const seen: Array<string> = []
+        yield* Mission.run({
+          runId: "r",
+          goal: goal(),
+          policy: { max_iterations: 1 },
+          onEvent: (e) => Effect.sync(() => seen.push(`event ${e.kind}`)),
+          onDelta: (d) => Effect.sync(() => seen.push(`delta ${d.iteration} ${d.purpose} ${d.text}`))
+        }).pipe(Effect.provide(MockLlm.layer(script([{ content: "First line\nsecond line", criteria_met: [false, false] }]))))
+        const deltas = seen.filter((s) => s.startsWith("delta"))
+        assert.deepStrictEqual(deltas.map((d) => d.slice("delta 1 act ".length)).join(""), "First line\nsecond line")
+        assert.isAbove(deltas.length, 1)
+        assert.isBelow(seen.indexOf(deltas.at(-1)!), seen.indexOf("event iteration"))
+        const stored = yield* Effect.flatMap(EventStore, (store) => store.after("r", 0))
+        assert.deepStrictEqual(stored.map((r) => `event ${r.event.kind}`), seen.filter((s) => s.startsWith("event")))
+      }).pipe(Effect.provide(environment)))
+  })
+
   describe("stream", () => {
     it.effect("emits the run's events live, ending with the result", () =>
       Effect.gen(function*() {
