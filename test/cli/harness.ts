@@ -9,6 +9,9 @@ import type { TestContext } from "vitest"
 /** The built CLI; the tests exercise it as a user would, one OS process per command. */
 export const bin = fileURLToPath(new URL("../../bin/autopilot.js", import.meta.url))
 
+/** How much longer than on an idle machine a process test may wait for what it needs. */
+const slack = 4
+
 /** One JSONL event as printed on stdout; the fields beyond the envelope depend on `kind`. */
 export interface CliEvent {
   readonly kind: string
@@ -129,8 +132,13 @@ export class CliProcess {
     ].join("\n")
   }
 
-  /** Resolves when `check` gives a value; rejects at the deadline or when the process exits first. */
+  /**
+   * Resolves when `check` gives a value; rejects at the deadline or when the process exits first. The
+   * deadline is only a bound for a test that would otherwise hang: it is stretched `slack` times, so a
+   * machine with both cores busy is slow, not failing.
+   */
   private until<A>(what: string, timeoutMs: number, check: () => A | undefined): Promise<A> {
+    timeoutMs *= slack
     return new Promise<A>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer)
@@ -187,6 +195,8 @@ export interface StartOptions {
   /** Append `--db <sandbox>/a.db` (default true). */
   readonly db?: boolean
   readonly env?: Readonly<Record<string, string>>
+  /** Run this executable with the arguments instead of `node bin/autopilot.js`, as a supervisor would. */
+  readonly executable?: string
 }
 
 /** A temporary AUTOPILOT_HOME holding the database `a.db`, with every process started in it. */
@@ -201,7 +211,8 @@ export class Sandbox {
     for (const name of ["AUTOPILOT_DB", "AUTOPILOT_MOCK_SCRIPT", "AUTOPILOT_DB_SYNC", "AUTOPILOT_LLM_BASE_URL", "AUTOPILOT_LLM_API_KEY", "AUTOPILOT_LLM_MODEL", "AUTOPILOT_HARNESS_KEY", "AUTOPILOT_HARNESS_URL", "AUTOPILOT_HARNESS_CONFIG"]) {
       if (options.env?.[name] === undefined) delete env[name]
     }
-    const child = spawn(process.execPath, [bin, ...argv], { cwd: this.dir, env, stdio: ["ignore", "pipe", "pipe"] })
+    const [command, commandArgs] = options.executable === undefined ? [process.execPath, [bin, ...argv]] : [options.executable, argv]
+    const child = spawn(command, commandArgs, { cwd: this.dir, env, stdio: ["ignore", "pipe", "pipe"] })
     const cli = new CliProcess(argv, child)
     this.processes.push(cli)
     return cli
