@@ -1,4 +1,5 @@
 import { Option } from "effect"
+import { roundDollars } from "../domain/Quantity.js"
 
 /** US dollars per million tokens; `model` is the table key the requested id resolved to. */
 export interface Price {
@@ -77,8 +78,8 @@ export const priceOf = (model: string): Option.Option<Price> => {
   )
 }
 
-/** Dollars for one call's usage. */
+/** Dollars for one call's usage, without float noise, so what is stored and shown is what was spent. */
 export const costOf = (
   price: Price,
   usage: { readonly input_tokens: number; readonly output_tokens: number }
-): number => (usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok) / 1_000_000
+): number => roundDollars((usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok) / 1_000_000)

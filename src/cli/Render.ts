@@ -1,7 +1,10 @@
 import type { BudgetRemaining, BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import { dollars, plural, roundDollars } from "../domain/Quantity.js"
 
-const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`)
+const compact = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`)
+
+const tokens = (n: number) => plural(n, "token", compact(n))
 
 const criteria = (met: ReadonlyArray<boolean>) => `criteria ${met.filter(Boolean).length}/${met.length}`
 
@@ -9,14 +12,20 @@ const criteria = (met: ReadonlyArray<boolean>) => `criteria ${met.filter(Boolean
 export const remaining = (r: BudgetRemaining) =>
   [
     r.seconds === null ? undefined : `${r.seconds.toFixed(0)}s`,
-    r.tool_calls === null ? undefined : `${r.tool_calls} tool calls`,
-    r.tokens === null ? undefined : `${count(r.tokens)} tokens`,
-    r.dollars === null ? undefined : `$${r.dollars.toFixed(4)}`,
-    r.iterations === null ? undefined : `${r.iterations} iterations`
+    r.tool_calls === null ? undefined : plural(r.tool_calls, "tool call"),
+    r.tokens === null ? undefined : tokens(r.tokens),
+    r.dollars === null ? undefined : dollars(r.dollars),
+    r.iterations === null ? undefined : plural(r.iterations, "iteration")
   ].filter((s) => s !== undefined).join(" · ") || "unlimited"
 
 export const usage = (u: BudgetUsage) =>
-  `${u.iterations} iterations · ${u.tool_calls} tool calls · ${count(u.tokens)} tokens · $${u.dollars.toFixed(4)} · ${u.seconds.toFixed(1)}s`
+  [
+    plural(u.iterations, "iteration"),
+    plural(u.tool_calls, "tool call"),
+    tokens(u.tokens),
+    dollars(u.dollars),
+    `${u.seconds.toFixed(1)}s`
+  ].join(" · ")
 
 /** One event as a line (or a few) for a person watching a run. */
 export const text = (e: AutopilotEvent): string => {
@@ -49,4 +58,11 @@ export const text = (e: AutopilotEvent): string => {
   }
 }
 
-export const jsonl = (e: AutopilotEvent): string => JSON.stringify(e)
+/** Money fields lose the float noise that sums of costs pick up (`0.30000000000000004`). */
+const withoutMoneyNoise = (key: string, value: unknown) =>
+  (key === "dollars" || key === "cost_usd") && typeof value === "number" ? roundDollars(value) : value
+
+/** A value as JSON for programs; `indent` for people reading it. */
+export const json = (value: unknown, indent?: number): string => JSON.stringify(value, withoutMoneyNoise, indent)
+
+export const jsonl = (e: AutopilotEvent): string => json(e)

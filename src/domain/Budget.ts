@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { dollarCap, dollars, plural } from "./Quantity.js"
 
 /** The five budget axes, in the order they are checked and printed. */
 export const Axes = ["seconds", "tool_calls", "tokens", "dollars", "iterations"] as const
@@ -85,10 +86,10 @@ export const trippedAxis = (policy: BudgetPolicy, usage: BudgetUsage): Axis | un
 
 const describe: Record<Axis, (used: number, max: number) => string> = {
   seconds: (used, max) => `wall-clock limit reached: ${used.toFixed(1)}s of ${max}s`,
-  tool_calls: (used, max) => `tool-call limit reached: ${used} of ${max} tool calls`,
-  tokens: (used, max) => `token limit reached: ${used} of ${max} tokens`,
-  dollars: (used, max) => `dollar limit reached: $${used.toFixed(4)} of $${max.toFixed(2)}`,
-  iterations: (used, max) => `iteration limit reached: ${used} of ${max} iterations`
+  tool_calls: (used, max) => `tool-call limit reached: ${used} of ${plural(max, "tool call")}`,
+  tokens: (used, max) => `token limit reached: ${used} of ${plural(max, "token")}`,
+  dollars: (used, max) => `dollar limit reached: ${dollars(used)} of ${dollarCap(max)}`,
+  iterations: (used, max) => `iteration limit reached: ${used} of ${plural(max, "iteration")}`
 }
 
 export const haltReasonFor = (axis: Axis, policy: BudgetPolicy, usage: BudgetUsage): string =>
