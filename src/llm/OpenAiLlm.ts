@@ -1,8 +1,9 @@
-import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
-import OpenAI from "openai"
+import { Config, type ConfigError, DateTime, Duration, Effect, Layer, Option, type Redacted, Schema, Stream } from "effect"
+import type OpenAI from "openai"
 import { LlmError } from "../domain/Errors.js"
-import { fromSdkStream } from "./SdkStream.js"
 import { type ChatMessage, Llm, type LlmChunk, type LlmRequest, type LlmResponse, type ToolCallRequest, type ToolSpec } from "./Llm.js"
+import * as OpenAiCompat from "./OpenAiCompat.js"
+import { fromSdkStream } from "./SdkStream.js"
 
 export interface OpenAiLlmConfig {
   /** Where `/chat/completions` lives: `https://api.openai.com/v1`, a LiteLLM proxy, vLLM, Ollama's `/v1`. */
@@ -35,7 +36,9 @@ const defaultModel = "gpt-4o-mini"
 const maxRetryAfter = Duration.seconds(60)
 
 type CompletionChunk = OpenAI.Chat.ChatCompletionChunk
-type Usage = OpenAI.CompletionUsage
+
+const isCompletion = Schema.is(OpenAiCompat.ChatCompletion)
+const costOf = Schema.decodeUnknownOption(Schema.Struct({ cost_usd: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()) }))
 
 /** OpenAI's `tool` messages must answer a `tool_call_id`, which ChatMessage does not carry: quote them. */
 const toMessage = (message: ChatMessage): OpenAI.Chat.ChatCompletionMessageParam =>
@@ -58,63 +61,6 @@ const parseArguments = (raw: string): unknown => {
   }
 }
 
-const transientStatus = (status: number) => status === 408 || status === 409 || status === 429 || status >= 500
-
-/** `retry-after-ms` (OpenAI's), else `Retry-After` as seconds or as an HTTP date. */
-const retryAfterOf = (headers: Headers, now: number): Option.Option<Duration.Duration> => {
-  const millis = Number.parseFloat(headers.get("retry-after-ms") ?? "")
-  if (Number.isFinite(millis)) return Option.some(Duration.millis(Math.max(0, millis)))
-  const value = headers.get("retry-after")?.trim()
-  if (value === undefined || value === "") return Option.none()
-  const seconds = Number(value)
-  const wait = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now
-  return Number.isNaN(wait) ? Option.none() : Option.some(Duration.millis(Math.max(0, wait)))
-}
-
-/** The innermost cause: the SDK wraps undici's "fetch failed", which wraps the socket error that says why. */
-const rootCause = (error: unknown): string => {
-  let current = error
-  while (current instanceof Error && current.cause instanceof Error) current = current.cause
-  if (!(current instanceof Error)) return String(current)
-  const code = (current as { code?: unknown }).code
-  return typeof code === "string" && !current.message.includes(code) ? `${current.message} (${code})` : current.message
-}
-
-interface Classified {
-  readonly message: string
-  readonly transient: boolean
-  readonly retryAfter: Option.Option<Duration.Duration>
-  readonly budgetExhausted?: boolean
-}
-
-const classify = (error: unknown, now: number): Classified => {
-  const plain = (message: string, transient: boolean): Classified => ({ message, transient, retryAfter: Option.none() })
-  // The harness and LiteLLM both name a spent budget so; retrying cannot help, and the run halts on it.
-  if (error instanceof OpenAI.APIError && (error.type === "budget_exceeded" || error.code === "budget_exceeded")) {
-    return { message: error.message, transient: false, retryAfter: Option.none(), budgetExhausted: true }
-  }
-  if (error instanceof OpenAI.APIConnectionTimeoutError) return plain("request timed out", true)
-  if (error instanceof OpenAI.APIConnectionError) return plain(`connection failed: ${rootCause(error)}`, true)
-  if (error instanceof OpenAI.APIError) {
-    // No status: the server sent an error event in the middle of a stream, which is how proxies relay
-    // an upstream that failed after the answer began.
-    if (error.status === undefined || error.headers === undefined) {
-      return plain(error.message, error.code !== "context_length_exceeded" && error.code !== "insufficient_quota")
-    }
-    // A 429 for an exhausted quota, or a server saying so outright, will not succeed on retry.
-    const final = error.code === "insufficient_quota" || error.headers.get("x-should-retry") === "false"
-    const transient = transientStatus(error.status) && !final
-    return {
-      message: error.message,
-      transient,
-      retryAfter: transient ? retryAfterOf(error.headers, now) : Option.none()
-    }
-  }
-  if ((error as { code?: unknown } | null)?.code === "ERR_INVALID_URL") return plain("the base URL is not a valid URL", false)
-  // Anything else comes from reading the response: a connection reset mid-body, a truncated JSON.
-  return plain(`response failed: ${rootCause(error)}`, true)
-}
-
 interface PartialCall {
   id: string
   name: string
@@ -127,7 +73,7 @@ interface Assembly {
   /** In order of arrival; `byIndex` finds the call a piece continues. */
   readonly calls: Array<PartialCall>
   readonly byIndex: Map<number, PartialCall>
-  usage: Usage | undefined
+  usage: unknown
   model: string
   /** A stream that ends without a finish_reason was cut off, whatever else it sent. */
   finished: boolean
@@ -140,20 +86,8 @@ interface Assembly {
  */
 export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
   Effect.sync(() => {
-    const apiKey = Redacted.value(config.apiKey)
-    const client = new OpenAI({
-      baseURL: config.baseURL,
-      apiKey,
-      maxRetries: 0,
-      // The SDK would otherwise read these from the environment and send them to whatever baseURL is.
-      organization: null,
-      project: null,
-      // OPENAI_LOG would make the SDK print to stdout, into the middle of --format jsonl.
-      logLevel: "off",
-      ...(config.fetch ? { fetch: config.fetch } : {})
-    })
-    // Placeholder keys ("ollama") are no secret, and blanking short strings would garble messages.
-    const scrub = apiKey.length >= 8 ? (text: string) => text.replaceAll(apiKey, "[redacted]") : (text: string) => text
+    const client = OpenAiCompat.client(config)
+    const scrub = OpenAiCompat.scrubber(config.apiKey)
     const provider = URL.canParse(config.baseURL) ? new URL(config.baseURL).host : config.baseURL
     const ceiling = config.outputTokenCeiling ?? 4096
     const capParameter = config.maxTokensParameter ?? "max_completion_tokens"
@@ -170,30 +104,36 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
     /** Fails at once; the server's Retry-After (capped) travels with the error for the runtime's schedule. */
     const fail = (model: string) => (error: unknown): Effect.Effect<never, LlmError> =>
       Effect.gen(function*() {
-        const { budgetExhausted, message, retryAfter, transient } = classify(error, yield* Clock.currentTimeMillis)
+        const failure = OpenAiCompat.classify(error, yield* DateTime.now)
+        const said = failure.kind === "timeout"
+          ? "request timed out"
+          : failure.kind === "unreachable"
+          ? `connection failed: ${failure.message}`
+          : failure.kind === "unreadable"
+          ? `response failed: ${failure.message}`
+          : failure.message
         return yield* new LlmError({
-          message: scrub(`model ${model} at ${provider}: ${message}`),
-          transient,
-          ...(budgetExhausted ? { budget_exhausted: true } : {}),
-          retry_after_ms: Option.getOrUndefined(Option.map(retryAfter, (d) => Duration.toMillis(Duration.min(d, maxRetryAfter))))
+          message: OpenAiCompat.oneLine(scrub(`model ${model} at ${provider}: ${said}`)),
+          transient: failure.verdict === "transient",
+          ...(failure.verdict === "budget_exhausted" ? { budget_exhausted: true } : {}),
+          retry_after_ms: Option.getOrUndefined(Option.map(failure.retryAfter, (d) => Duration.toMillis(Duration.min(d, maxRetryAfter))))
         })
       })
 
     /** Tokens must never silently be zero (or missing), or the token and dollar budgets stop gating the run. */
-    const count = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n) && n >= 0
-    const usageOf = (usage: Usage | null | undefined, model: string, how: string) =>
-      !count(usage?.prompt_tokens) || !count(usage?.completion_tokens)
-        ? Effect.fail(
-          new LlmError({
-            message: `model ${model} at ${provider} reported no token usage ${how}; the token and dollar budgets cannot be charged without it`,
-            transient: false
-          })
-        )
-        : Effect.succeed({ input_tokens: usage!.prompt_tokens, output_tokens: usage!.completion_tokens })
-    const reportedCost = (usage: Usage | null | undefined): { cost_usd?: number } => {
-      const cost = (usage as { cost_usd?: unknown } | null | undefined)?.cost_usd
-      return config.costFromProvider && count(cost) ? { cost_usd: cost } : {}
-    }
+    const usageOf = (usage: unknown, model: string, how: string) =>
+      Option.match(OpenAiCompat.usageOf(usage), {
+        onNone: () =>
+          Effect.fail(
+            new LlmError({
+              message: `model ${model} at ${provider} reported no token usage ${how}; the token and dollar budgets cannot be charged without it`,
+              transient: false
+            })
+          ),
+        onSome: (reported) => Effect.succeed({ input_tokens: reported.prompt_tokens, output_tokens: reported.completion_tokens })
+      })
+    const reportedCost = (usage: unknown): { cost_usd?: number } =>
+      config.costFromProvider ? Option.match(costOf(usage), { onNone: () => ({}), onSome: ({ cost_usd }) => ({ cost_usd }) }) : {}
 
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> => {
       const model = request.model ?? config.model
@@ -204,14 +144,14 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
         Effect.catchAll(fail(model)),
         Effect.flatMap((completion) =>
           Effect.gen(function*() {
-            // A wrong base URL (an HTML page) or an error object sent with status 200 has no choices.
-            const message = (completion as Partial<typeof completion> | null)?.choices?.[0]?.message
-            if (message === undefined) {
+            // A wrong base URL (an HTML page) or an error object sent with status 200 is no completion.
+            if (!isCompletion(completion as unknown)) {
               return yield* new LlmError({
                 message: `model ${model} at ${provider} did not answer like /chat/completions (no choices); check that the base URL ends in /v1`,
                 transient: false
               })
             }
+            const message = completion.choices[0]!.message
             return {
               content: message.content ?? message.refusal ?? "",
               tool_calls: (message.tool_calls ?? []).flatMap((call): ReadonlyArray<ToolCallRequest> =>
