@@ -28,7 +28,9 @@ export class HarnessError extends Schema.TaggedError<HarnessError>()("HarnessErr
   code: Schema.NullOr(Schema.String),
   message: Schema.String,
   param: Schema.optional(Schema.String),
-  retry_after_ms: Schema.optional(Schema.Number)
+  retry_after_ms: Schema.optional(Schema.Number),
+  /** Retrying cannot help, though the status may suggest it could: sent as `x-should-retry: false`. */
+  final: Schema.optional(Schema.Boolean)
 }) {
   static invalid(message: string, param?: string) {
     return new HarnessError({ status: 400, type: "invalid_request_error", code: null, message, ...(param ? { param } : {}) })
@@ -91,9 +93,9 @@ export class HarnessError extends Schema.TaggedError<HarnessError>()("HarnessErr
   static refused(message: string) {
     return new HarnessError({ status: 403, type: "permission_error", code: "model_not_permitted", param: "model", message })
   }
-  /** A spent budget whose action is stop: final, so clients must not retry it (`x-should-retry: false`). */
+  /** A spent budget whose action is stop: final, so clients must not retry it. */
   static budgetSpent(message: string) {
-    return new HarnessError({ status: 429, type: "budget_exceeded", code: "budget_exceeded", message })
+    return new HarnessError({ status: 429, type: "budget_exceeded", code: "budget_exceeded", message, final: true })
   }
   static rateLimited(retryAfterMs: number, limit: number) {
     return new HarnessError({
@@ -118,7 +120,7 @@ export const toResponse = (error: HarnessError): HttpServerResponse.HttpServerRe
         ...(error.retry_after_ms !== undefined
           ? { "retry-after": String(Math.ceil(error.retry_after_ms / 1000)), "retry-after-ms": String(Math.ceil(error.retry_after_ms)) }
           : {}),
-        ...(error.code === "budget_exceeded" ? { "x-should-retry": "false" } : {})
+        ...(error.final === true ? { "x-should-retry": "false" } : {})
       }
     }
   )

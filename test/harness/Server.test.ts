@@ -1000,6 +1000,101 @@ describe("harness, end to end over HTTP", () => {
         assert.strictEqual((yield* lastRow(harness)).status, 502)
       }))
 
+    it.scoped("answers any upstream error body in OpenAI's shape, passing the upstream's 4xx on, and records it", () =>
+      Effect.gen(function*() {
+        const bodies: ReadonlyArray<readonly [string, TestServer.Reply["raw"] & {}, RegExp]> = [
+          ["a type that is not a string", { contentType: "application/json", body: `{"error":{"message":"bad request","type":123}}` }, /400 bad request/],
+          ["no field of OpenAI's", { contentType: "application/json", body: `{"error":{"message":{"why":"nested"},"type":null,"code":456,"param":[1]}}` }, /400 \{"why":"nested"\}/],
+          ["a body without error", { contentType: "application/json", body: `{"detail":"Not Found"}` }, /400 status code \(no body\)/],
+          ["an error that is a string", { contentType: "application/json", body: `{"error":"nope"}` }, /400 "nope"/],
+          ["an HTML page", { contentType: "text/html", body: "<html>\n<body>\n<h1>400 Bad Request</h1>\n</body>\n</html>" }, /400 <html> <body> <h1>400 Bad Request<\/h1>/],
+          ["plain text", { contentType: "text/plain", body: "no" }, /400 no/],
+          ["an empty body", { contentType: "application/json", body: "" }, /400 status code \(no body\)/]
+        ]
+        const harness = yield* start(bodies.map(([, raw]) => ({ status: 400, raw })))
+        const key = yield* harness.key()
+        for (const [what, , message] of bodies) {
+          const answer = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+          assert.strictEqual(answer.status, 400, `${what}: ${answer.text}`)
+          assertErrorShape(answer.body)
+          assert.match(answer.body.error.message, message, what)
+          assert.notMatch(answer.body.error.message, /\n/, what)
+          const row = yield* lastRow(harness)
+          assert.strictEqual(row.status, 400, what)
+          assert.strictEqual(row.model_used, "gpt-4.1-nano", what)
+          assert.strictEqual(row.error, answer.body.error.message, what)
+        }
+        assert.strictEqual((yield* harness.store.audit({})).length, bodies.length)
+      }))
+
+    it.scoped("keeps a numeric code as its digits and a string param, and drops a type that is not a string", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{
+          status: 422,
+          raw: { contentType: "application/json", body: `{"error":{"message":"unprocessable","type":7,"code":422,"param":"messages"}}` }
+        }])
+        const answer = yield* http(harness, "POST", "/v1/chat/completions", { key: yield* harness.key(), body: ask("hi") })
+        assertError(answer, 422, "upstream_error", "422")
+        assert.strictEqual(answer.body.error.param, "messages")
+      }))
+
+    it.scoped("answers an upstream 5xx HTML page with 502 in OpenAI's shape, on one line", () =>
+      Effect.gen(function*() {
+        const page = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n" + "<p>x</p>\n".repeat(500) + "</html>"
+        const harness = yield* start([{ status: 503, raw: { contentType: "text/html", body: page } }])
+        const answer = yield* http(harness, "POST", "/v1/chat/completions", { key: yield* harness.key(), body: ask("hi") })
+        assertError(answer, 502, "upstream_error", null)
+        assert.match(answer.body.error.message, /^upstream test: answered 503: 503 <html> <head><title>503 Service Temporarily Unavailable/)
+        assert.isAtMost(answer.body.error.message.length, 500)
+        assert.strictEqual((yield* lastRow(harness)).status, 502)
+      }))
+
+    it.scoped("passes on an upstream's wait in every form: retry-after-ms, and Retry-After as an HTTP date on the harness's clock", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([
+          { status: 429, headers: { "retry-after-ms": "1500", "retry-after": "9" }, error: { message: "slow down" } },
+          // The harness's clock stands at the epoch in tests.
+          { status: 429, headers: { "retry-after": "Thu, 01 Jan 1970 00:00:07 GMT" }, error: { message: "slow down" } }
+        ])
+        const key = yield* harness.key()
+        const ms = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+        assert.strictEqual(ms.status, 429)
+        assert.strictEqual(ms.headers.get("retry-after-ms"), "1500")
+        assert.strictEqual(ms.headers.get("retry-after"), "2")
+        const date = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+        assert.strictEqual(date.headers.get("retry-after-ms"), "7000")
+        assert.strictEqual(date.headers.get("retry-after"), "7")
+      }))
+
+    it.scoped("passes an upstream 503's Retry-After on with the 502 it answers", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ status: 503, headers: { "retry-after": "2" }, error: { message: "overloaded" } }])
+        const answer = yield* http(harness, "POST", "/v1/chat/completions", { key: yield* harness.key(), body: ask("hi") })
+        assertError(answer, 502, "upstream_error", null)
+        assert.strictEqual(answer.headers.get("retry-after"), "2")
+        assert.isNull(answer.headers.get("x-should-retry"))
+      }))
+
+    it.scoped("tells the client not to retry what retrying cannot fix: a spent upstream quota, an upstream saying so, the harness's own key refused", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([
+          { status: 429, headers: { "retry-after": "7" }, error: { message: "You exceeded your current quota", type: "insufficient_quota", code: "insufficient_quota" } },
+          { status: 503, headers: { "x-should-retry": "false" }, error: { message: "maintenance" } },
+          { status: 401, error: { message: "Incorrect API key provided" } }
+        ])
+        const key = yield* harness.key()
+        const quota = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+        assertError(quota, 429, "insufficient_quota", "insufficient_quota")
+        assert.strictEqual(quota.headers.get("x-should-retry"), "false")
+        assert.isNull(quota.headers.get("retry-after"))
+        const maintenance = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+        assertError(maintenance, 502, "upstream_error", null)
+        assert.strictEqual(maintenance.headers.get("x-should-retry"), "false")
+        const refused = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+        assertError(refused, 502, "upstream_error", null)
+        assert.strictEqual(refused.headers.get("x-should-retry"), "false")
+      }))
+
     it.scoped("charges an answer without usage by estimate, and says so in the ledger", () =>
       Effect.gen(function*() {
         const harness = yield* start([{ content: "ok", usage: null }])

@@ -12,7 +12,7 @@ export interface RecordedRequest {
 
 /** One scripted answer to one `/v1/chat/completions` request. */
 export interface Reply {
-  /** Anything but 200 answers with an OpenAI-style error body. */
+  /** Anything but 200 answers with an OpenAI-style error body, unless `raw` gives the body. */
   readonly status?: number
   readonly headers?: Record<string, string>
   readonly error?: { readonly message: string; readonly type?: string; readonly code?: string }
@@ -27,7 +27,7 @@ export interface Reply {
   readonly streamError?: string
   /** A stream sends its chunks and then neither finishes nor closes, like a model that stalls. */
   readonly stall?: boolean
-  /** Sent verbatim with status 200, for servers that answer in ways OpenAI would not. */
+  /** Sent verbatim with `status` (default 200), for servers that answer in ways OpenAI would not. */
   readonly raw?: { readonly contentType: string; readonly body: string }
 }
 
@@ -139,7 +139,7 @@ export const make = (
         const status = routed ? reply.status ?? 200 : 404
         const model = reply.model ?? body?.model ?? "unknown"
         if (routed && reply.raw !== undefined) {
-          res.writeHead(200, { "content-type": reply.raw.contentType, ...reply.headers })
+          res.writeHead(status, { "content-type": reply.raw.contentType, ...reply.headers })
           res.end(reply.raw.body)
         } else if (status !== 200) {
           res.writeHead(status, { "content-type": "application/json", ...reply.headers })
