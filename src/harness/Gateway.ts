@@ -4,6 +4,7 @@ import type { SqlClient } from "@effect/sql"
 import { Clock, Context, Duration, Effect, Either, Layer, Option, Stream } from "effect"
 import { costOf } from "../budget/Pricing.js"
 import type { BadInput } from "../domain/Errors.js"
+import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { applicableBudgets, type BudgetVerdict, periodKey, periodStart, verdict } from "./BudgetRules.js"
 import { validate } from "./ChatRequest.js"
 import { classify } from "./Classifier.js"
@@ -39,12 +40,6 @@ const done = encoder.encode("data: [DONE]\n\n")
  */
 const headerSafe = (value: string) =>
   value.replace(/[^\x20-\x7e]/gu, (c) => Array.from(Buffer.from(c, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""))
-
-interface Usage {
-  readonly prompt_tokens?: unknown
-  readonly completion_tokens?: unknown
-}
-const tokens = (n: unknown) => (typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : undefined)
 
 export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | RateLimiter.RateLimiter> =>
   Effect.gen(function*() {
@@ -167,11 +162,9 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
             error: null,
             ...fields
           }))
+        const recorded = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">) => Effect.flatMap(entry(fields), record)
         const refuse = (error: HarnessError, fields: Partial<LedgerEntry> = {}) =>
-          Effect.zipRight(
-            Effect.flatMap(entry({ status: error.status, error: error.message, ...fields }), (e) => record(e)),
-            Effect.fail(error)
-          )
+          Effect.zipRight(recorded({ status: error.status, error: error.message, ...fields }), Effect.fail(error))
 
         if (budget.action === "stop") return yield* refuse(HarnessError.budgetSpent(budget.message!))
         const routed = route({
@@ -196,45 +189,51 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           ...(budget.action === "none" ? {} : { "x-autopilot-budget": headerSafe(`${budget.action}: ${budget.message}`) })
         }
         const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
-        const price = (input_tokens: number, output_tokens: number) => ({
-          input_tokens,
-          output_tokens,
-          cost_usd: costOf(prices.get(model)!, { input_tokens, output_tokens })
+        const price = (usage: OpenAiCompat.Usage) => ({
+          input_tokens: usage.prompt_tokens,
+          output_tokens: usage.completion_tokens,
+          cost_usd: costOf(prices.get(model)!, { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
         })
-        const priced = (usage: Usage | null | undefined) => {
-          const input = tokens(usage?.prompt_tokens)
-          const output = tokens(usage?.completion_tokens)
-          return input === undefined || output === undefined ? undefined : price(input, output)
-        }
         // An upstream that never said what a call used (no usage, a stream cut short, a client gone) was
         // still asked, and most bill all the same: about four characters a token stands in, so budgets see it.
         const estimated = (outputChars: number, why: string) => ({
-          ...price(Math.ceil(JSON.stringify(request.messages).length / 4), Math.ceil(outputChars / 4)),
+          ...price({ prompt_tokens: Math.ceil(JSON.stringify(request.messages).length / 4), completion_tokens: Math.ceil(outputChars / 4) }),
           error: `${why}; tokens estimated from characters`
         })
 
         if (!streaming) {
           // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
           // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
-          const abandoned = Effect.flatMap(
-            entry({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") }),
-            (e) => record(e)
-          ).pipe(Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`)))
+          const abandoned = recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") }).pipe(
+            Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
+          )
           return yield* Effect.uninterruptibleMask((restore) =>
             Effect.gen(function*() {
-              const completion = yield* restore(upstreams.complete(target, forwarded)).pipe(
+              const answered = yield* restore(upstreams.complete(target, forwarded)).pipe(
                 Effect.onInterrupt(() => abandoned),
                 Effect.catchAll((error) => refuse(error, decided))
               )
-              const cost = priced(completion.usage)
-              const answered = completion.choices?.map((c) => JSON.stringify(c.message ?? "")).join("").length ?? 0
-              yield* Effect.flatMap(
-                entry({ status: 200, ...decided, ...(cost ?? estimated(answered, "upstream reported no usage")) }),
-                (e) => record(e)
-              )
+              if (Either.isLeft(answered)) {
+                // Not an answer the client can use, so not one it pays for by estimate: a proxy's page ran no
+                // model. Only usage the body itself reports, if any, is charged, as the upstream will bill it.
+                return yield* refuse(answered.left.error, {
+                  ...decided,
+                  ...Option.match(answered.left.usage, { onNone: () => ({}), onSome: price })
+                })
+              }
+              const { body: answer, completion } = answered.right
+              const usage = OpenAiCompat.usageOf(completion.usage)
+              if (Option.isNone(usage)) {
+                const chars = completion.choices.map((c) => JSON.stringify(c.message)).join("").length
+                yield* recorded({ status: 200, ...decided, ...estimated(chars, "upstream reported no usage") })
+                // The client is not told a made-up cost; only the ledger, which budgets read, carries the estimate.
+                return HttpServerResponse.unsafeJson(answer, { headers })
+              }
+              const cost = price(usage.value)
+              yield* recorded({ status: 200, ...decided, ...cost })
               return HttpServerResponse.unsafeJson(
-                cost ? { ...completion, usage: { ...completion.usage, cost_usd: cost.cost_usd } } : completion,
-                { headers: cost ? { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } : headers }
+                Object.assign({}, answer, { usage: { ...usage.value, cost_usd: cost.cost_usd } }),
+                { headers: { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } }
               )
             })
           )
@@ -247,21 +246,22 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           stream_options: { ...request.stream_options, include_usage: true }
         }).pipe(Effect.catchAll((error) => refuse(error, decided)))
         // What the stream said, for the ledger row written when it ends, however it ends.
-        let usage: ReturnType<typeof priced>
+        let cost: ReturnType<typeof price> | undefined
         let failed: string | null = null
         let finished = false
         let streamedChars = 0
         const body$ = chunks.pipe(
           Stream.mapConcat((chunk) => {
-            if (chunk.usage) usage = priced(chunk.usage)
-            for (const choice of chunk.choices ?? []) {
+            for (const choice of chunk.choices) {
               streamedChars += (choice.delta?.content?.length ?? 0) +
                 (choice.delta?.tool_calls ?? []).reduce((n, call) => n + (call.function?.arguments?.length ?? 0), 0)
+              if (choice.finish_reason) finished = true
             }
-            if (chunk.choices?.some((c) => c.finish_reason)) finished = true
+            const usage = Option.getOrUndefined(OpenAiCompat.usageOf(chunk.usage))
+            if (usage !== undefined) cost = price(usage)
             // Usage rides on a chunk of its own with no choices; a client that did not ask for it gets none.
-            if (chunk.usage && (chunk.choices?.length ?? 0) === 0 && !wantsUsage) return []
-            return [sse(chunk.usage && usage ? { ...chunk, usage: { ...chunk.usage, cost_usd: usage.cost_usd } } : chunk)]
+            if (chunk.usage != null && chunk.choices.length === 0 && !wantsUsage) return []
+            return [sse(usage === undefined ? chunk : { ...chunk, usage: { ...usage, cost_usd: price(usage).cost_usd } })]
           }),
           Stream.concat(Stream.sync(() => done)),
           Stream.catchAll((error) => {
@@ -269,15 +269,12 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
             return Stream.make(sse({ error: { message: error.message, type: error.type, param: null, code: error.code } }))
           }),
           Stream.ensuring(Effect.suspend(() =>
-            Effect.flatMap(
-              entry({
-                status: 200,
-                ...decided,
-                ...(usage ?? estimated(streamedChars, failed ?? (finished ? "upstream reported no usage" : "the stream ended early"))),
-                ...(failed !== null && usage !== undefined ? { error: failed } : {})
-              }),
-              (e) => record(e)
-            ).pipe(Effect.catchAll((error) => Effect.logError(`a streamed answer went unrecorded: ${error.message}`)))
+            recorded({
+              status: 200,
+              ...decided,
+              ...(cost ?? estimated(streamedChars, failed ?? (finished ? "upstream reported no usage" : "the stream ended early"))),
+              ...(failed !== null && cost !== undefined ? { error: failed } : {})
+            }).pipe(Effect.catchAll((error) => Effect.logError(`a streamed answer went unrecorded: ${error.message}`)))
           ))
         )
         return HttpServerResponse.stream(body$, {

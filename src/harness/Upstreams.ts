@@ -1,22 +1,37 @@
-import { Config, DateTime, Duration, Effect, Option, Redacted, Stream } from "effect"
+import { Config, DateTime, Duration, Effect, Either, Option, type ParseResult, Redacted, Schema, Stream } from "effect"
 import type OpenAI from "openai"
 import { BadInput } from "../domain/Errors.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { fromSdkStream } from "../llm/SdkStream.js"
 import type { HarnessConfig, ModelEntry } from "./HarnessConfig.js"
-import { HarnessError } from "./HarnessError.js"
+import { describeParseError, HarnessError } from "./HarnessError.js"
 
-type Completion = OpenAI.Chat.ChatCompletion
-type Chunk = OpenAI.Chat.ChatCompletionChunk
+/** An upstream's 200 that is a completion: read as decoded, relayed as it came, every field in its order. */
+export interface Completion {
+  readonly completion: OpenAiCompat.ChatCompletion
+  readonly body: unknown
+}
+
+/** An upstream's 200 that is no completion: the 502 the client gets, and what the body says it used. */
+export interface NotACompletion {
+  readonly error: HarnessError
+  readonly usage: Option.Option<OpenAiCompat.Usage>
+}
 
 /**
  * The upstreams a harness forwards to, through the official SDK, whose own retries are off: clients retry.
- * Every message quoting an upstream has the upstream's key scrubbed.
+ * What an upstream answers is checked here, and every message quoting it has the upstream's key scrubbed.
  */
 export interface Upstreams {
-  readonly complete: (model: ModelEntry, body: object) => Effect.Effect<Completion, HarnessError>
-  /** Resolves once the upstream has answered with a status, so an early failure is still a proper status. */
-  readonly stream: (model: ModelEntry, body: object) => Effect.Effect<Stream.Stream<Chunk, HarnessError>, HarnessError>
+  readonly complete: (model: ModelEntry, body: object) => Effect.Effect<Either.Either<Completion, NotACompletion>, HarnessError>
+  /**
+   * Resolves once the upstream has sent its first chunk, so an upstream that fails, or answers with
+   * something other than completion chunks, is still a proper status: nothing has been sent to the client.
+   */
+  readonly stream: (
+    model: ModelEntry,
+    body: object
+  ) => Effect.Effect<Stream.Stream<OpenAiCompat.ChatCompletionChunk, HarnessError>, HarnessError>
 }
 
 interface Fields {
@@ -65,6 +80,18 @@ const failure = (tell: (status: number, message: string, fields?: Fields) => Har
   }
 }
 
+const decodeCompletion = Schema.decodeUnknownEither(OpenAiCompat.ChatCompletion)
+const reportedUsage = Schema.decodeUnknownOption(Schema.Struct({ usage: OpenAiCompat.Usage }))
+const isChunk = Schema.is(OpenAiCompat.ChatCompletionChunk)
+
+/** What a body was instead of a completion, in a few words and the start of what it said. */
+const describe = (body: unknown, error: ParseResult.ParseError) => {
+  if (body === undefined || body === null || body === "") return "an empty body"
+  if (typeof body === "string") return `text that is not JSON: ${OpenAiCompat.oneLine(body, 200)}`
+  const { message, param } = describeParseError(error)
+  return `${param || "body"}: ${OpenAiCompat.oneLine(message, 200)}`
+}
+
 export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> =>
   Effect.gen(function*() {
     const clients = new Map<string, {
@@ -104,30 +131,55 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> 
     const clientOf = (model: ModelEntry) => clients.get(model.upstream)!
 
     const complete = (model: ModelEntry, body: object) => {
-      const { client, fail } = clientOf(model)
+      const { client, fail, tell } = clientOf(model)
       return Effect.tryPromise({
-        try: (signal) => client.chat.completions.create({ ...body, stream: false } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, { signal }),
+        try: (signal): Promise<unknown> =>
+          client.chat.completions.create({ ...body, stream: false } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, { signal }),
         catch: (error) => error
-      }).pipe(Effect.catchAll(fail))
+      }).pipe(
+        Effect.catchAll(fail),
+        Effect.map((answer) =>
+          Either.match(decodeCompletion(answer), {
+            onLeft: (error) =>
+              Either.left({
+                error: tell(502, `answered 200 with something that is not a chat completion (${describe(answer, error)})`),
+                usage: Option.map(reportedUsage(answer), ({ usage }) => usage)
+              }),
+            onRight: (completion) => Either.right({ completion, body: answer })
+          })
+        )
+      )
     }
 
     const stream = (model: ModelEntry, body: object) => {
       const { client, fail, idle, tell } = clientOf(model)
+      const quiet = () => tell(504, `the stream went quiet for ${Duration.format(idle)}`)
+      const checked = (chunk: unknown) =>
+        isChunk(chunk)
+          ? Effect.succeed(chunk)
+          : Effect.fail(tell(502, `streamed something that is not a chat completion chunk: ${OpenAiCompat.oneLine(JSON.stringify(chunk) ?? "", 200)}`))
       const controller = new AbortController()
-      return Effect.tryPromise({
-        try: () => client.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { signal: controller.signal }),
-        catch: (error) => error
-      }).pipe(
-        Effect.catchAll(fail),
-        Effect.onInterrupt(() => Effect.sync(() => controller.abort())),
-        // The client going away ends the stream, and with it the upstream's connection.
-        Effect.map((chunks) =>
-          fromSdkStream(chunks, controller, (error) => error).pipe(
-            Stream.catchAll((error) => Stream.fromEffect(fail(error))),
-            Stream.timeoutFail(() => tell(504, `the stream went quiet for ${Duration.format(idle)}`), idle)
-          )
+      return Effect.gen(function*() {
+        const chunks = yield* Effect.tryPromise({
+          try: () => client.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { signal: controller.signal }),
+          catch: (error) => error
+        }).pipe(Effect.catchAll(fail))
+        const iterator: AsyncIterator<unknown> = chunks[Symbol.asyncIterator]()
+        // A page from a misconfigured proxy has no events at all: the stream ends before its first chunk.
+        const first = yield* Effect.tryPromise({ try: () => iterator.next(), catch: (error) => error }).pipe(
+          Effect.catchAll(fail),
+          Effect.timeoutFail({ duration: idle, onTimeout: quiet })
         )
-      )
+        if (first.done === true) return yield* tell(502, "answered 200 with a stream that holds no chat completion chunks")
+        const head = yield* checked(first.value)
+        // The client going away ends the stream, and with it the upstream's connection.
+        const rest = fromSdkStream({ [Symbol.asyncIterator]: () => iterator }, controller, (error) => error).pipe(
+          Stream.catchAll((error) => Stream.fromEffect(fail(error))),
+          Stream.mapEffect(checked),
+          Stream.timeoutFail(quiet, idle)
+        )
+        return Stream.concat(Stream.succeed(head), rest)
+      }).pipe(Effect.onError(() => Effect.sync(() => controller.abort())))
     }
 
     return { complete, stream }

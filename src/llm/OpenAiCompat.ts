@@ -209,3 +209,22 @@ export const ChatCompletion = Schema.Struct({
   usage: Schema.optional(Schema.Unknown)
 })
 export type ChatCompletion = typeof ChatCompletion.Type
+
+/**
+ * One chunk of a streamed completion; the usage chunk at the end, and Azure's first, have no choices. The
+ * delta is checked as far as it is read: the harness counts its characters when usage never comes.
+ */
+export const ChatCompletionChunk = Schema.Struct({
+  choices: Schema.Array(Schema.Struct({
+    delta: Schema.optional(Schema.Struct({
+      content: Schema.optional(Schema.NullOr(Schema.String)),
+      tool_calls: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
+        function: Schema.optional(Schema.Struct({ arguments: Schema.optional(Schema.NullOr(Schema.String)) }))
+      }))))
+    })),
+    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+  })),
+  model: Schema.optional(Schema.String),
+  usage: Schema.optional(Schema.Unknown)
+})
+export type ChatCompletionChunk = typeof ChatCompletionChunk.Type

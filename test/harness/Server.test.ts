@@ -817,6 +817,58 @@ describe("harness, end to end over HTTP", () => {
       }))
   })
 
+  describe("streaming, upstreams that do not stream completions", () => {
+    const events = (...data: ReadonlyArray<unknown>): TestServer.Reply["raw"] & {} => ({
+      contentType: "text/event-stream",
+      body: data.map((d) => `data: ${JSON.stringify(d)}\n\n`).join("") + "data: [DONE]\n\n"
+    })
+    const chunk = (content: string, finish: string | null = null) => ({
+      id: "c",
+      object: "chat.completion.chunk",
+      created: 1,
+      model: "m",
+      choices: [{ index: 0, delta: { content }, finish_reason: finish }]
+    })
+
+    it.scoped("answers 502, not an event stream, when a stream's 200 is a page, holds no chunks, or starts with something else", () =>
+      Effect.gen(function*() {
+        const noChunks = "upstream test: answered 200 with a stream that holds no chat completion chunks"
+        const cases: ReadonlyArray<readonly [TestServer.Reply["raw"] & {}, string]> = [
+          [{ contentType: "text/html", body: "<html><body>Welcome to nginx</body></html>" }, noChunks],
+          [events(), noChunks],
+          [events({ foo: 1 }, chunk("hi", "stop")), `upstream test: streamed something that is not a chat completion chunk: {"foo":1}`]
+        ]
+        const harness = yield* start(cases.map(([raw]) => ({ raw })))
+        const key = yield* harness.key()
+        for (const [raw, message] of cases) {
+          const answer = yield* http(harness, "POST", "/v1/chat/completions", { key, body: { ...ask("hi"), stream: true } })
+          assertError(answer, 502, "upstream_error", null)
+          assert.strictEqual(answer.body.error.message, message, raw.body)
+          const row = yield* lastRow(harness)
+          assert.deepStrictEqual([row.status, row.stream, row.error], [502, true, message])
+          // Nothing the client could use came of it, and no usage was reported: nothing is charged.
+          assert.deepStrictEqual([row.input_tokens, row.output_tokens, row.cost_usd], [0, 0, 0])
+        }
+      }))
+
+    it.scoped("ends a stream with an error event at a chunk that is not a completion chunk, and records it, charged by estimate", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ raw: events(chunk("hello "), { foo: 1 }, chunk("world", "stop")) }])
+        const client = harness.client(yield* harness.key())
+        const { chunks, error } = yield* drain(() => client.chat.completions.create({ ...ask("hi"), stream: true }))
+        assert.strictEqual(chunks.map((c) => c.choices[0]?.delta.content ?? "").join(""), "hello ")
+        assert.isDefined(error)
+        assert.strictEqual(error!.type, "upstream_error")
+        assert.include(error!.message, `upstream test: streamed something that is not a chat completion chunk: {"foo":1}`)
+        const row = yield* eventually(Effect.filterOrFail(lastRow(harness), (row) => row.stream))
+        assert.strictEqual(row.status, 200)
+        assert.include(row.error ?? "", "not a chat completion chunk")
+        assert.include(row.error ?? "", "tokens estimated from characters")
+        // The model did answer in part: what was sent and streamed is charged by estimate, as for a stream cut short.
+        assert.isAbove(row.cost_usd, 0)
+      }))
+  })
+
   describe("abandoned", () => {
     it.scoped("writes the ledger row of a request whose client goes away before the upstream answers", () =>
       Effect.gen(function*() {
@@ -1095,6 +1147,41 @@ describe("harness, end to end over HTTP", () => {
         assert.strictEqual(refused.headers.get("x-should-retry"), "false")
       }))
 
+    it.scoped("answers 502 for a 200 that is a page or JSON but no completion, recording it without charging an estimate", () =>
+      Effect.gen(function*() {
+        const notACompletion = "upstream test: answered 200 with something that is not a chat completion"
+        const bodies: ReadonlyArray<readonly [TestServer.Reply["raw"] & {}, string]> = [
+          [{ contentType: "text/html", body: "<html><body>Welcome to nginx</body></html>" }, `${notACompletion} (text that is not JSON: <html><body>Welcome to nginx</body></html>)`],
+          [{ contentType: "application/json", body: JSON.stringify({ error: { message: "no such model" } }) }, `${notACompletion} (choices: is missing)`],
+          [{ contentType: "application/json", body: JSON.stringify({ object: "chat.completion", choices: [] }) }, `${notACompletion} (choices: must hold at least one choice)`],
+          [{ contentType: "text/plain", body: "" }, `${notACompletion} (an empty body)`],
+          [{ contentType: "application/json", body: "" }, "upstream test: the answer could not be read: Unexpected end of JSON input"]
+        ]
+        const harness = yield* start(bodies.map(([raw]) => ({ raw })))
+        const key = yield* harness.key()
+        for (const [raw, why] of bodies) {
+          const answer = yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+          assertError(answer, 502, "upstream_error", null)
+          assert.strictEqual(answer.body.error.message, why, raw.body)
+          const row = yield* lastRow(harness)
+          assert.strictEqual(row.status, 502)
+          assert.strictEqual(row.model_used, "gpt-4.1-nano")
+          assert.strictEqual(row.error, answer.body.error.message)
+          assert.deepStrictEqual([row.input_tokens, row.output_tokens, row.cost_usd], [0, 0, 0], raw.body)
+        }
+      }))
+
+    it.scoped("charges a 200 that is no completion the usage it reports, since the upstream bills it", () =>
+      Effect.gen(function*() {
+        const body = JSON.stringify({ object: "chat.completion", choices: [], usage: { prompt_tokens: 900, completion_tokens: 0 } })
+        const harness = yield* start([{ raw: { contentType: "application/json", body } }])
+        const answer = yield* http(harness, "POST", "/v1/chat/completions", { key: yield* harness.key(), body: ask("hi") })
+        assertError(answer, 502, "upstream_error", null)
+        const row = yield* lastRow(harness)
+        assert.deepStrictEqual([row.status, row.input_tokens, row.output_tokens], [502, 900, 0])
+        assert.closeTo(row.cost_usd, tableCost("gpt-4.1-nano", 900, 0), 1e-15)
+      }))
+
     it.scoped("charges an answer without usage by estimate, and says so in the ledger", () =>
       Effect.gen(function*() {
         const harness = yield* start([{ content: "ok", usage: null }])
@@ -1326,6 +1413,24 @@ describe("harness, end to end over HTTP", () => {
           assert.strictEqual(row.model_used, model)
           assert.strictEqual(row.cost_usd, expected, model)
         }
+      }))
+
+    it.scoped("relays the completion as the upstream sent it, every field in its order, adding only the cost to its usage", () =>
+      Effect.gen(function*() {
+        const sent = {
+          id: "chatcmpl-1",
+          object: "chat.completion",
+          created: 1,
+          model: "gpt-4.1-nano-2025-04-14",
+          system_fingerprint: "fp_1",
+          choices: [{ index: 0, message: { role: "assistant", content: "4", annotations: [] }, logprobs: null, finish_reason: "stop" }],
+          usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11, prompt_tokens_details: { cached_tokens: 0 } },
+          service_tier: "default"
+        }
+        const harness = yield* start([{ raw: { contentType: "application/json", body: JSON.stringify(sent) } }])
+        const answer = yield* http(harness, "POST", "/v1/chat/completions", { key: yield* harness.key(), body: ask("what is 2+2?") })
+        assert.strictEqual(answer.status, 200)
+        assert.strictEqual(answer.text, JSON.stringify({ ...sent, usage: { ...sent.usage, cost_usd: tableCost("gpt-4.1-nano", 10, 1) } }))
       }))
 
     it.scoped("prices a catalog model by the upstream model it stands for, and forwards that name", () =>

@@ -262,12 +262,19 @@ describe("OpenAiCompat", () => {
 
   describe("what a completion is", () => {
     const isCompletion = Schema.is(OpenAiCompat.ChatCompletion)
+    const isChunk = Schema.is(OpenAiCompat.ChatCompletionChunk)
 
     it("is a body with a choice that has a message; not a page, an error object, or no choices", () => {
       assert.isTrue(isCompletion({ choices: [{ message: { role: "assistant", content: "hi" } }], model: "m", extra: 1 }))
       for (const body of ["<html>Welcome to nginx</html>", { error: { message: "no such model" } }, { choices: [] }, { choices: [{}] }, null]) {
         assert.isFalse(isCompletion(body), JSON.stringify(body))
       }
+    })
+
+    it("streams as chunks, the usage chunk without choices among them; a delta's text must be text", () => {
+      assert.isTrue(isChunk({ choices: [{ index: 0, delta: { content: "hi" }, finish_reason: null }] }))
+      assert.isTrue(isChunk({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 2 } }))
+      for (const chunk of [{ foo: 1 }, "hello", { choices: [{ delta: { content: 42 } }] }]) assert.isFalse(isChunk(chunk), JSON.stringify(chunk))
     })
 
     it("reads usage only with both token counts, keeping the fields it does not read", () => {
