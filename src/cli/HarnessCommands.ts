@@ -45,6 +45,7 @@ const serve = Command.make(
     port: Options.integer("port").pipe(Options.withDescription("port to listen on; 0 picks a free one"), Options.withDefault(8790)),
     host: Options.text("host").pipe(Options.withDescription("address to listen on"), Options.withDefault("127.0.0.1")),
     config: Options.file("config").pipe(Options.withDescription("the harness config (default: $AUTOPILOT_HARNESS_CONFIG)"), Options.optional),
+    quiet: Options.boolean("quiet").pipe(Options.withDescription("no line on stderr per request")),
     db: Flags.db
   },
   (input) =>
@@ -52,7 +53,9 @@ const serve = Command.make(
       if (input.port < 0 || input.port > 65535) return yield* new BadInput({ message: `--port must be from 0 to 65535, got ${input.port}` })
       const config = yield* HarnessConfig.load(yield* configPath(input.config))
       const file = yield* Flags.databasePath(input.db)
-      const harness = Server.layer({ port: input.port, host: input.host }).pipe(
+      // A plain write: the CLI's Console has no error output (main.ts), and a line per request should cost no more.
+      const log = input.quiet ? undefined : (line: string) => Effect.sync(() => void process.stderr.write(`${line}\n`))
+      const harness = Server.layer({ port: input.port, host: input.host, log }).pipe(
         Layer.provide(Gateway.layerWithStore(config)),
         Layer.provide(Database.layerSqlite(file))
       )

@@ -1,7 +1,7 @@
 import { HttpServerResponse } from "@effect/platform"
 import { RateLimiter } from "@effect/experimental"
 import type { SqlClient } from "@effect/sql"
-import { Clock, Context, Duration, Effect, Either, Layer, Option, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Option, Stream } from "effect"
 import { costOf } from "../budget/Pricing.js"
 import type { BadInput } from "../domain/Errors.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
@@ -12,6 +12,7 @@ import { type BudgetRule, type HarnessConfig, modelPrice } from "./HarnessConfig
 import { HarnessError } from "./HarnessError.js"
 import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
 import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
+import * as RequestLog from "./RequestLog.js"
 import * as Upstreams from "./Upstreams.js"
 
 /**
@@ -162,7 +163,14 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
             error: null,
             ...fields
           }))
-        const recorded = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">) => Effect.flatMap(entry(fields), record)
+        // The log line of a logged server tells what the ledger row says; the row of a stream is written at its
+        // end, after the request's own fiber is gone, so the request's facts are taken now.
+        const facts = yield* FiberRef.get(RequestLog.current)
+        const recorded = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">) =>
+          Effect.flatMap(entry(fields), (row) => {
+            if (facts !== undefined) facts.entry = row
+            return record(row)
+          })
         const refuse = (error: HarnessError, fields: Partial<LedgerEntry> = {}) =>
           Effect.zipRight(recorded({ status: error.status, error: error.message, ...fields }), Effect.fail(error))
 

@@ -6,6 +6,7 @@ import { Gateway } from "./Gateway.js"
 import { Name } from "./HarnessConfig.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
 import { HarnessStore } from "./HarnessStore.js"
+import * as RequestLog from "./RequestLog.js"
 
 const maxNesting = 256
 
@@ -55,7 +56,10 @@ const jsonBody = (limit: number) =>
 
 const authenticated = Effect.flatMap(
   Gateway,
-  (gateway) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => gateway.authenticate(request.headers["authorization"]))
+  (gateway) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => gateway.authenticate(request.headers["authorization"])).pipe(
+      Effect.tap((key) => RequestLog.note({ key_id: key.id }))
+    )
 )
 
 const admin = Effect.filterOrFail(authenticated, (key) => key.admin, () => HarnessError.notAdmin())
@@ -216,8 +220,15 @@ export const app: HttpApp.Default<never, Gateway | HarnessStore> = router.pipe(
   })
 )
 
-/** Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address. */
-export const layer = (options: { readonly port: number; readonly host: string }) =>
-  HttpServer.serve(app).pipe(
+/**
+ * Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address.
+ * With `log`, every request is written as one line (RequestLog.line) once it is answered.
+ */
+export const layer = (options: {
+  readonly port: number
+  readonly host: string
+  readonly log?: ((line: string) => Effect.Effect<void>) | undefined
+}) =>
+  HttpServer.serve(options.log === undefined ? app : RequestLog.logged(options.log)(app)).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
   )

@@ -107,6 +107,51 @@ describe("--llm harness", () => {
       assert.closeTo(result.usage.dollars, rows.reduce((sum, row) => sum + priced(row), 0), 1e-12)
     }))
 
+  it.scopedLive("`harness serve` writes one line per request on stderr, naming the key by its id; --quiet writes none", (context) =>
+    Effect.gen(function*() {
+      const upstream = yield* TestServer.make([{ content: "4", usage: { prompt_tokens: 1000, completion_tokens: 500 } }, { content: "4" }])
+      const sb = sandbox(context)
+      const config = sb.writeFile("harness.json", configInput(upstream.baseURL))
+      const { id, key } = yield* createKey(sb)
+      const serve = (...flags: ReadonlyArray<string>) =>
+        Effect.promise(async () => {
+          const server = sb.start(["harness", "serve", "--port", "0", "--config", config, ...flags])
+          const listening = await server.line((line) => line.startsWith("harness listening on "))
+          return { server, url: listening.match(/on (http:\/\/\S+)/)![1]! }
+        })
+      const ask = (url: string) =>
+        Effect.promise(() =>
+          fetch(`${url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify({ model: "auto", messages: [{ role: "user", content: "what is 2+2?" }] })
+          }).then((response) => response.status)
+        )
+
+      const logged = yield* serve()
+      assert.strictEqual(yield* ask(logged.url), 200)
+      const line = yield* Effect.promise(() => logged.server.errorLine((line) => line.includes(" path=/v1/chat/completions ")))
+      assert.match(
+        line,
+        new RegExp(
+          `^at=\\S+Z method=POST path=/v1/chat/completions status=200 key_id=${id} model=auto model_used=gpt-4.1-nano input_tokens=1000 output_tokens=500 cost_usd=[\\d.e-]+ latency_ms=\\d+$`
+        )
+      )
+      logged.server.signal("SIGTERM")
+      const stopped = yield* Effect.promise(() => logged.server.waitForExit(10_000))
+      assert.strictEqual(stopped.code, 0, logged.server.transcript())
+      assert.deepStrictEqual(stopped.stderr, [line])
+      assert.notInclude(stopped.stdout.join("\n") + stopped.stderr.join("\n"), key)
+
+      const quiet = yield* serve("--quiet")
+      assert.strictEqual(yield* ask(quiet.url), 200)
+      // The line would have been written before the answer was sent, and the process's end flushes its output.
+      quiet.server.signal("SIGTERM")
+      const stoppedQuiet = yield* Effect.promise(() => quiet.server.waitForExit(10_000))
+      assert.strictEqual(stoppedQuiet.code, 0, quiet.server.transcript())
+      assert.deepStrictEqual(stoppedQuiet.stderr, [])
+    }))
+
   it.scopedLive("a harness budget whose action is stop halts the run as a dollar limit, without calling the upstream", (context) =>
     Effect.gen(function*() {
       const upstream = yield* TestServer.make(twoIterations)

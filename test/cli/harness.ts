@@ -109,6 +109,11 @@ export class CliProcess {
     return this.until(`a stdout line matching ${predicate}`, timeoutMs, () => this.stdout.find(predicate))
   }
 
+  /** The first stderr line matching, waiting for it at most `timeoutMs`. */
+  errorLine(predicate: (line: string) => boolean, timeoutMs = 20_000): Promise<string> {
+    return this.until(`a stderr line matching ${predicate}`, timeoutMs, () => this.stderr.find(predicate))
+  }
+
   /** The first event matching, waiting for it at most `timeoutMs`. */
   event(predicate: (event: CliEvent) => boolean, timeoutMs = 20_000): Promise<CliEvent> {
     return this.until(`an event matching ${predicate}`, timeoutMs, () => this.events().find(predicate))

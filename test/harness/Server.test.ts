@@ -1398,6 +1398,87 @@ describe("harness, end to end over HTTP", () => {
       }))
   })
 
+  describe("request log", () => {
+    /** A logfmt line's fields; the values in these tests need no quoting. */
+    const fieldsOf = (line: string) => Object.fromEntries(line.split(" ").map((field) => field.split("=", 2) as [string, string]))
+
+    it.scoped("writes one line per request: method, path, status, key id (never the key), models, tokens, cost and latency", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ content: "4", usage: { prompt_tokens: 1000, completion_tokens: 500 } }])
+        const key = yield* harness.key()
+        yield* call(() => harness.client(key).chat.completions.create(ask("what is 2+2?")))
+        yield* http(harness, "GET", "/v1/models", { key })
+        yield* http(harness, "GET", "/v1/models?x=1")
+        const lines = yield* harness.log
+        assert.strictEqual(lines.length, 3, lines.join("\n"))
+        const [chat, models, anonymous] = lines.map(fieldsOf)
+        const row = yield* lastRow(harness)
+        assert.deepStrictEqual(chat, {
+          at: "1970-01-01T00:00:00.000Z",
+          method: "POST",
+          path: "/v1/chat/completions",
+          status: "200",
+          key_id: row.key_id,
+          model: "auto",
+          model_used: "gpt-4.1-nano",
+          input_tokens: "1000",
+          output_tokens: "500",
+          cost_usd: String(row.cost_usd),
+          latency_ms: "0"
+        })
+        assert.deepStrictEqual(models, { at: "1970-01-01T00:00:00.000Z", method: "GET", path: "/v1/models", status: "200", key_id: row.key_id, latency_ms: "0" })
+        assert.deepStrictEqual(anonymous, { at: "1970-01-01T00:00:00.000Z", method: "GET", path: "/v1/models", status: "401", latency_ms: "0" })
+        assert.notInclude(lines.join("\n"), key)
+      }))
+
+    it.scoped("logs a refusal with the ledger's view of it, and a failed upstream with the status the client got", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ status: 400, raw: { contentType: "application/json", body: `{"error":{"message":"bad","type":123}}` } }], {
+          policy: [{ scope: "org", blocked_models: ["gpt-4.1"] }, { scope: "org", allow_client_model: true }]
+        })
+        const key = yield* harness.key()
+        yield* http(harness, "POST", "/v1/chat/completions", { key, body: { ...ask("hi"), model: "gpt-4.1" } })
+        yield* http(harness, "POST", "/v1/chat/completions", { key, body: ask("hi") })
+        const [refused, failed] = (yield* harness.log).map(fieldsOf)
+        assert.deepStrictEqual([refused?.status, refused?.model, refused?.model_used], ["403", "gpt-4.1", "-"])
+        assert.deepStrictEqual([failed?.status, failed?.model, failed?.model_used, failed?.cost_usd], ["400", "auto", "gpt-4.1-nano", "0"])
+      }))
+
+    it.scoped("writes a streamed request's line when its stream ends, with the tokens its ledger row has", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ content: "hello there", usage: { prompt_tokens: 1200, completion_tokens: 300 } }])
+        const client = harness.client(yield* harness.key())
+        const { error } = yield* drain(() => client.chat.completions.create({ ...ask("hi"), stream: true }))
+        assert.isUndefined(error)
+        const line = yield* eventually(Effect.flatMap(harness.log, (lines) => Effect.fromNullable(lines[0])))
+        const fields = fieldsOf(line)
+        assert.deepStrictEqual([fields.status, fields.input_tokens, fields.output_tokens], ["200", "1200", "300"])
+        assert.closeTo(Number(fields.cost_usd), tableCost("gpt-4.1-nano", 1200, 300), 1e-12)
+        assert.lengthOf(yield* harness.log, 1)
+      }))
+
+    it.scoped("logs a request whose client went away before the answer as 499, as its ledger row has it", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ delayMs: 2_000 }])
+        const key = yield* harness.key()
+        const controller = new AbortController()
+        const sent = yield* Effect.fork(Effect.promise(() =>
+          fetch(`${harness.url}/v1/chat/completions`, {
+            method: "POST",
+            signal: controller.signal,
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify(ask("hi"))
+          }).catch(() => undefined)
+        ))
+        // Gone once the upstream has the request and is still thinking.
+        yield* eventually(Effect.filterOrFail(harness.upstream.requests, (requests) => requests.length === 1))
+        controller.abort()
+        yield* Fiber.join(sent)
+        const line = yield* eventually(Effect.flatMap(harness.log, (lines) => Effect.fromNullable(lines[0])))
+        assert.deepStrictEqual([fieldsOf(line).status, fieldsOf(line).model_used], ["499", "gpt-4.1-nano"])
+      }))
+  })
+
   describe("cost", () => {
     it.scoped("prices every answer by the shared pricing table for the model used, in the body, a header and the ledger", () =>
       Effect.gen(function*() {

@@ -1,5 +1,5 @@
 import { HttpApp, HttpServer } from "@effect/platform"
-import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Context, Effect, Layer, Ref, Schema, type Scope } from "effect"
 import * as Net from "node:net"
 import OpenAI from "openai"
 import * as Gateway from "../../src/harness/Gateway.js"
@@ -36,11 +36,13 @@ export interface Harness {
   readonly key: (identity?: Partial<NewKey>) => Effect.Effect<string>
   /** The official SDK pointed at the harness with `key`. */
   readonly client: (key: string) => OpenAI
+  /** The request log's lines so far, oldest first. */
+  readonly log: Effect.Effect<ReadonlyArray<string>>
 }
 
 /**
  * A harness on 127.0.0.1 with an in-memory ledger, in front of a scripted upstream: real HTTP on both
- * sides, as a deployment has it.
+ * sides, as a deployment has it, its request log kept in memory.
  */
 export const start = (
   script: ReadonlyArray<TestServer.Reply | ((request: TestServer.RecordedRequest) => TestServer.Reply)>,
@@ -50,7 +52,9 @@ export const start = (
   Effect.gen(function*() {
     const upstream = yield* TestServer.make(script)
     const fields = typeof overrides === "function" ? overrides(upstream.baseURL) : overrides
-    const layer = Server.layer({ port: 0, host: "127.0.0.1" }).pipe(
+    const lines = yield* Ref.make<ReadonlyArray<string>>([])
+    const log = (line: string) => Ref.update(lines, (all) => [...all, line])
+    const layer = Server.layer({ port: 0, host: "127.0.0.1", log }).pipe(
       Layer.provideMerge(Gateway.layerWithStore(config(upstream.baseURL, fields))),
       Layer.provide(Database.layerSqlite(":memory:"))
     )
@@ -63,7 +67,8 @@ export const start = (
       store,
       key: (identity = {}) =>
         store.createKey({ user: "alice", project: "p1", ...identity }).pipe(Effect.map((created) => created.key), Effect.orDie),
-      client: (key) => new OpenAI({ baseURL: `${HttpServer.formatAddress(address)}/v1`, apiKey: key, maxRetries: 0 })
+      client: (key) => new OpenAI({ baseURL: `${HttpServer.formatAddress(address)}/v1`, apiKey: key, maxRetries: 0 }),
+      log: Ref.get(lines)
     }
   })
 
