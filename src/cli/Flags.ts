@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
 import type { PolicyOverrides } from "../runtime/Mission.js"
+import { type RunState, RunStates } from "../runtime/Runs.js"
 
 /** Budget caps arrive as text so that a bad value gets our one-line message, not a parser's. */
 const capFlag = (axis: Axis) => {
@@ -78,8 +79,54 @@ export const oneOf = <const A extends ReadonlyArray<string>>(name: string, value
   return Options.mapEffect(flag, (raw) =>
     values.includes(raw)
       ? Effect.succeed(raw as A[number])
-      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${values.join(" or ")}, got "${raw}"`))))
+      : Effect.fail(invalid(`--${name} must be ${values.join(" or ")}, got "${raw}"`)))
 }
+
+const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+
+/**
+ * A count: 0 for all, else a positive whole number. Read as text so that a bad value gets a line naming
+ * the flag and what it takes (@effect/cli's own says only `'abc' is not a integer`).
+ */
+export const count = (name: string, description: string, defaultValue: number) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("integer"),
+    Options.withDescription(description),
+    Options.withDefault(String(defaultValue)),
+    Options.mapEffect((raw) =>
+      /^\d{1,15}$/.test(raw)
+        ? Effect.succeed(Number(raw))
+        : Effect.fail(invalid(`--${name} must be 0 (all) or a positive whole number, got "${raw}"`)))
+  )
+
+/** `--status S[,S...]`: the runs in any of these states. */
+export const states = Options.text("status").pipe(
+  Options.withPseudoName("state[,state]"),
+  Options.withDescription(`only runs in these states, comma-separated (${RunStates.join(", ")}); interrupted: running, but its process is gone`),
+  Options.optional,
+  Options.mapEffect(Option.match({
+    onNone: () => Effect.succeed<ReadonlyArray<RunState>>([]),
+    onSome: (raw) => {
+      const given = raw.split(",").map((s) => s.trim())
+      const unknown = given.find((s) => !(RunStates as ReadonlyArray<string>).includes(s))
+      return unknown === undefined
+        ? Effect.succeed(given as ReadonlyArray<RunState>)
+        : Effect.fail(invalid(`--status must be one or more of ${RunStates.join(", ")} (comma-separated), got "${unknown}"`))
+    }
+  }))
+)
+
+/** `--older-than DAYS`: a number of days, fractions allowed. */
+export const olderThan = Options.text("older-than").pipe(
+  Options.withPseudoName("days"),
+  Options.withDescription("only runs last updated more than this many days ago (fractions allowed: 0.5 is 12 hours; 0 is any time before now)"),
+  Options.mapEffect((raw) => {
+    const days = DECIMAL.test(raw) ? Number(raw) : Number.NaN
+    return days <= 100 * 366
+      ? Effect.succeed(days)
+      : Effect.fail(invalid(`--older-than must be a number of days from 0 to ${100 * 366}, got "${raw}"`))
+  })
+)
 
 export const format = oneOf("format", ["text", "jsonl"], "text for people, jsonl for one JSON event per line")
 

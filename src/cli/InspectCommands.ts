@@ -1,7 +1,8 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Stream } from "effect"
+import { Console, Duration, Effect, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import { BadInput } from "../domain/Errors.js"
+import { dollars, plural } from "../domain/Quantity.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { ModelCall, Step } from "../domain/Step.js"
@@ -18,21 +19,28 @@ const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, jso
 type Messages = ReadonlyMap<number, StepMessages>
 
 const callText = (call: ModelCall) =>
-  `${call.purpose} ${call.model_used} ${call.input_tokens}+${call.output_tokens} tokens $${call.cost_usd.toFixed(6)} ${call.latency_ms.toFixed(0)} ms`
+  `${call.purpose} ${call.model_used} ${call.input_tokens}+${call.output_tokens} tokens ${dollars(call.cost_usd, 6)} ${call.latency_ms.toFixed(0)} ms`
 
 const messageText = (label: string, messages: ReadonlyArray<ChatMessage>) => [
   `    ${label}:`,
   ...messages.map((m) => `      ${m.role}: ${m.content.replaceAll("\n", "\n        ")}`)
 ]
 
+/** `completed`, `halted (reason)`, or `interrupted (its process is gone; how to resume it)`. */
+const statusText = (c: Checkpoint) =>
+  Option.match(Runs.interruptionOf(c), {
+    onSome: (interrupted) => `interrupted (${interrupted.reason})`,
+    onNone: () => `${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`
+  })
+
 const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages) =>
   [
-    `run ${c.run_id}: ${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`,
+    `run ${c.run_id}: ${statusText(c)}`,
     `objective: ${c.goal.objective}`,
     ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
     ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
     `usage: ${Render.usage(c.usage)}`,
-    `total cost: $${c.usage.dollars.toFixed(6)}`,
+    `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(steps.length === 0
       ? []
       : [
@@ -40,7 +48,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages)
         ...steps.flatMap((step) => {
           const m = messages.get(step.iteration)
           return [
-            `  [${step.iteration}] $${Runs.telemetryOf(step).cost_usd.toFixed(6)} · ${step.calls.map(callText).join(" · ")}`,
+            `  [${step.iteration}] ${dollars(Runs.telemetryOf(step).cost_usd, 6)} · ${step.calls.map(callText).join(" · ")}`,
             ...(m === undefined ? [] : [...messageText("act", m.act), ...messageText("judge", m.judge)])
           ]
         })
@@ -52,10 +60,7 @@ export const show = Command.make(
   "show",
   {
     runId: Args.text({ name: "run-id" }),
-    steps: Options.integer("steps").pipe(
-      Options.withDescription("how many of the latest steps to show telemetry for (default 20; 0 for all)"),
-      Options.withDefault(20)
-    ),
+    steps: Flags.count("steps", "how many of the latest steps to show telemetry for (default 20; 0 for all)", 20),
     messages: Options.boolean("messages").pipe(
       Options.withDescription("also show every message of those steps: the act conversation and the judge's prompt")
     ),
@@ -64,52 +69,58 @@ export const show = Command.make(
   },
   ({ db, format, messages, runId, steps }) =>
     Effect.gen(function*() {
-      if (steps < 0) return yield* new BadInput({ message: `--steps must be 0 (all) or a positive whole number, got ${steps}` })
       const file = yield* Flags.databasePath(db)
       const view = yield* withExistingRuns(file, runId, Effect.flatMap(Runs.Runs, (runs) => runs.show(runId, { steps, messages })))
       yield* Console.log(
         format === "json"
-          ? JSON.stringify(Runs.viewJson(view), null, 2)
+          ? Render.json(Runs.viewJson(view), 2)
           : showText(view.checkpoint, view.steps, view.messages)
       )
     })
 ).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))
 
+const listedText = (run: Runs.Listed) => {
+  if (run._tag === "Corrupt") return `${run.run_id}  corrupt      checkpoint does not decode; resume quarantines it  ${run.updated_at}`
+  const c = run.checkpoint
+  const line = [
+    c.run_id,
+    run.state.padEnd(11),
+    plural(c.usage.iterations, "iteration", String(c.usage.iterations).padStart(6)).padEnd(17),
+    `criteria ${c.criteria_met.filter(Boolean).length}/${c.criteria_met.length}`,
+    dollars(c.usage.dollars),
+    c.updated_at,
+    c.goal.objective.slice(0, 60)
+  ].join("  ")
+  return Option.match(Runs.interruptionOf(c), { onNone: () => line, onSome: (interrupted) => `${line}\n    ${interrupted.reason}` })
+}
+
 export const runs = Command.make(
   "runs",
-  { db: Flags.db, format: jsonFormat },
-  ({ db, format }) =>
+  {
+    status: Flags.states,
+    limit: Flags.count("limit", "list only the newest N runs (default 0: all)", 0),
+    db: Flags.db,
+    format: jsonFormat
+  },
+  ({ db, format, limit, status }) =>
     Effect.gen(function*() {
       const file = yield* Flags.databasePath(db)
-      if (!fs.existsSync(file)) return yield* Console.log(format === "json" ? "[]" : "no runs yet")
-      const all = yield* Effect.provide(Effect.flatMap(Runs.Runs, (runs) => runs.list), runsLayer(file))
-      if (format === "json") {
-        return yield* Console.log(JSON.stringify(
-          all.map((r) =>
-            r._tag === "Found"
-              ? { run_id: r.checkpoint.run_id, status: r.checkpoint.status, iterations: r.checkpoint.usage.iterations, updated_at: r.checkpoint.updated_at }
-              : { run_id: r.run_id, status: "corrupt", iterations: null, updated_at: r.updated_at }
-          ),
-          null,
-          2
-        ))
-      }
-      if (all.length === 0) return yield* Console.log("no runs yet")
-      for (const r of all) {
-        yield* Console.log(
-          r._tag === "Found"
-            ? `${r.checkpoint.run_id}  ${r.checkpoint.status.padEnd(9)}  ${String(r.checkpoint.usage.iterations).padStart(6)} iterations  criteria ${r.checkpoint.criteria_met.filter(Boolean).length}/${r.checkpoint.criteria_met.length}  $${r.checkpoint.usage.dollars.toFixed(4)}  ${r.checkpoint.updated_at}  ${r.checkpoint.goal.objective.slice(0, 60)}`
-            : `${r.run_id}  corrupt    checkpoint does not decode; resume quarantines it  ${r.updated_at}`
-        )
-      }
+      const listed = fs.existsSync(file)
+        ? yield* Effect.provide(Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit })), runsLayer(file))
+        : []
+      if (format === "json") return yield* Console.log(Render.json(listed.map(Runs.listedJson), 2))
+      if (listed.length === 0) return yield* Console.log(status.length === 0 ? "no runs yet" : `no ${status.join(" or ")} runs`)
+      for (const run of listed) yield* Console.log(listedText(run))
     })
-).pipe(Command.withDescription("List runs, newest first"))
+).pipe(Command.withDescription("List runs, newest first; an interrupted run is one whose process is gone"))
 
 export const events = Command.make(
   "events",
   {
     runId: Args.text({ name: "run-id" }),
-    follow: Options.boolean("follow").pipe(Options.withDescription("keep printing new events until the run ends")),
+    follow: Options.boolean("follow").pipe(
+      Options.withDescription("keep printing new events until the run ends; if its process is gone, say so and exit 5")
+    ),
     db: Flags.db,
     format: Flags.format
   },
@@ -124,6 +135,49 @@ export const events = Command.make(
       )
     })
 ).pipe(Command.withDescription("Print a run's events; --follow keeps printing until it ends"))
+
+const deletedText = (deleted: Runs.Deleted) =>
+  `${deleted.run_id} (${deleted.state ?? "history only"}${deleted.updated_at === null ? "" : `, updated ${deleted.updated_at}`})` +
+  (deleted.workspace === null ? "" : ` and its workspace ${deleted.workspace}`)
+
+export const deleteRuns = Command.make(
+  "delete",
+  { runIds: Args.text({ name: "run-id" }).pipe(Args.atLeast(1)), db: Flags.db },
+  ({ db, runIds }) =>
+    Effect.gen(function*() {
+      const file = yield* Flags.databasePath(db)
+      const deleted = yield* withExistingRuns(file, runIds[0], Effect.flatMap(Runs.Runs, (runs) => runs.delete(runIds)))
+      for (const run of deleted) yield* Console.log(`deleted run ${deletedText(run)}`)
+    })
+).pipe(Command.withDescription("Delete runs and all that is kept of them, all or none; never a run that is still going"))
+
+export const prune = Command.make(
+  "prune",
+  {
+    olderThan: Flags.olderThan,
+    status: Flags.states,
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list what would be deleted, and delete nothing")),
+    db: Flags.db
+  },
+  ({ db, dryRun, olderThan, status }) =>
+    Effect.gen(function*() {
+      const file = yield* Flags.databasePath(db)
+      const deleted = fs.existsSync(file)
+        ? yield* Effect.provide(
+          Effect.flatMap(Runs.Runs, (runs) => runs.prune({ olderThan: Duration.days(olderThan), states: status, dryRun })),
+          runsLayer(file)
+        )
+        : []
+      for (const run of deleted) yield* Console.log(`${dryRun ? "would delete" : "deleted"} run ${deletedText(run)}`)
+      yield* Console.log(
+        deleted.length === 0
+          ? "no runs to delete"
+          : dryRun
+          ? `would delete ${plural(deleted.length, "run")}; nothing was deleted (--dry-run)`
+          : `deleted ${plural(deleted.length, "run")}`
+      )
+    })
+).pipe(Command.withDescription("Delete the runs last updated more than --older-than days ago; never a run that is still going"))
 
 export const stop = Command.make(
   "stop",

@@ -12,7 +12,17 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const autopilot = Command.make("autopilot").pipe(
   Command.withDescription("Long-running, goal-driven, budget-gated LLM missions"),
-  Command.withSubcommands([Run.run, Run.resume, Inspect.stop, Inspect.runs, Inspect.show, Inspect.events, Harness.harness])
+  Command.withSubcommands([
+    Run.run,
+    Run.resume,
+    Inspect.stop,
+    Inspect.runs,
+    Inspect.show,
+    Inspect.events,
+    Inspect.deleteRuns,
+    Inspect.prune,
+    Harness.harness
+  ])
 )
 
 const cli = Command.run(autopilot, { name: "autopilot", version })
@@ -20,9 +30,12 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
 const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress"])
 
+/** Exit code for errors other than bad input; anything unexpected is 1. */
+const exitCodes: Record<string, number> = { RunInterrupted: 5 }
+
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-const commands = new Set(["run", "resume", "stop", "runs", "show", "events", "harness"])
+const commands = new Set(["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness"])
 
 /** @effect/cli prints its parse errors as a help page; we print one line that points to the help. */
 const commandLineError = (error: ValidationError.ValidationError) => {
@@ -58,7 +71,7 @@ const program = Effect.suspend(() => {
     const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
     return Effect.sync(() => {
       process.stderr.write(`autopilot: ${messageOf(error)}\n`)
-      process.exitCode = badInputTags.has(tag) ? 2 : 1
+      process.exitCode = badInputTags.has(tag) ? 2 : exitCodes[tag] ?? 1
     })
   }),
   Effect.provide(NodeContext.layer)

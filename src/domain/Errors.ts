@@ -68,3 +68,28 @@ export class PersistenceError extends Schema.TaggedError<PersistenceError>()("Pe
   message: Schema.String,
   busy: Schema.Boolean
 }) {}
+
+/**
+ * A run whose checkpoint says running while the process that owned it is gone (kill -9, a crash): it
+ * will never write its end by itself, and `autopilot resume` continues it.
+ */
+export class RunInterrupted extends Schema.TaggedError<RunInterrupted>()("RunInterrupted", {
+  run_id: Schema.String,
+  pid: Schema.NullOr(Schema.Int),
+  host: Schema.NullOr(Schema.String)
+}) {
+  /** The command that continues the run. */
+  get resume() {
+    return `autopilot resume ${this.run_id}`
+  }
+
+  /** What happened and what to do about it. */
+  get reason() {
+    const process = this.pid === null ? "its process" : `process ${this.pid} on ${this.host}`
+    return `${process} is gone; \`${this.resume}\` continues it`
+  }
+
+  get message() {
+    return `run "${this.run_id}" is interrupted: ${this.reason}`
+  }
+}

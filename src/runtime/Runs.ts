@@ -1,17 +1,17 @@
-import type { FileSystem, Path } from "@effect/platform"
+import { FileSystem, type Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as path from "node:path"
 import type { Checkpoint } from "../domain/Checkpoint.js"
-import { BadInput, CorruptCheckpoint, type PersistenceError, RunNotFound } from "../domain/Errors.js"
+import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { EventStore } from "../store/EventStore.js"
-import { RunStore, type RunSummary } from "../store/RunStore.js"
+import { type Raw, RunStore, type RunSummary } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
-import type { Storage } from "../store/Storage.js"
+import { type Storage, Transaction } from "../store/Storage.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
 import * as Journal from "./Journal.js"
@@ -26,6 +26,56 @@ export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
   readonly llm?: LlmChoice.LlmRequested | undefined
   /** The folder the file tools may use; by default `workspaces/<run-id>` under the workspace root. */
   readonly workspace?: string | undefined
+}
+
+/** What a run is now, as every surface shows it: its checkpoint's status, or `interrupted`, or `corrupt`. */
+export const RunStates = ["running", "interrupted", "completed", "partial", "halted", "failed", "corrupt"] as const
+export type RunState = typeof RunStates[number]
+
+/**
+ * A checkpoint says `running` until its session writes the run's end. If the process that owns it is
+ * gone (kill -9, a crash, a reboot), it never will: the run is interrupted, and `autopilot resume`
+ * continues it. A checkpoint with no owner on record is from before owners were; resume takes it over
+ * just as it takes over a dead one.
+ */
+export const isInterrupted = (c: Checkpoint): boolean => c.status === "running" && (c.owner === null || !c.owner.isAlive)
+
+/** Why a run is interrupted, if it is. */
+export const interruptionOf = (c: Checkpoint): Option.Option<RunInterrupted> =>
+  isInterrupted(c)
+    ? Option.some(new RunInterrupted({ run_id: c.run_id, pid: c.owner?.pid ?? null, host: c.owner?.host ?? null }))
+    : Option.none()
+
+export const stateOf = (run: RunSummary): RunState =>
+  run._tag === "Corrupt" ? "corrupt" : isInterrupted(run.checkpoint) ? "interrupted" : run.checkpoint.status
+
+/** A run as `runs` lists it, with what it is now. */
+export type Listed = RunSummary & { readonly state: RunState }
+
+export interface ListOptions {
+  /** Only runs in one of these states; all when absent or empty. */
+  readonly states?: ReadonlyArray<RunState> | undefined
+  /** The newest `limit` runs (after `states`); all when absent or 0. */
+  readonly limit?: number | undefined
+}
+
+/** A run that was deleted, or with `dryRun` would be. */
+export interface Deleted {
+  readonly run_id: string
+  /** Null for a run of which only history was left (its checkpoint was already gone). */
+  readonly state: RunState | null
+  readonly updated_at: string | null
+  /** The run's default workspace folder, if it had one: deleted with it. */
+  readonly workspace: string | null
+}
+
+export interface PruneOptions {
+  /** Runs last updated longer ago than this. */
+  readonly olderThan: Duration.DurationInput
+  /** Only runs in one of these states; all when absent or empty. A run alive in its process never is. */
+  readonly states?: ReadonlyArray<RunState> | undefined
+  /** Say what would be deleted, and delete nothing. */
+  readonly dryRun?: boolean | undefined
 }
 
 /** A run as `show` presents it: its latest checkpoint, its latest steps, and their messages if asked for. */
@@ -48,17 +98,27 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     /** Asks a running run, in any process, to halt at its next iteration boundary with `reason`. */
     readonly stop: (runId: string, reason: string) => Effect.Effect<void, BadInput | RunNotFound | CorruptCheckpoint | PersistenceError>
     /** Newest first; a checkpoint that does not decode is listed as corrupt, not hidden. */
-    readonly list: Effect.Effect<ReadonlyArray<RunSummary>, PersistenceError>
+    readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<Listed>, BadInput | PersistenceError>
     /** The run as of its latest checkpoint with its latest `steps` steps (0 for all). */
     readonly show: (
       runId: string,
       options: { readonly steps: number; readonly messages: boolean }
     ) => Effect.Effect<RunView, BadInput | RunNotFound | CorruptCheckpoint | PersistenceError>
-    /** The run's events from the start; with `follow`, then live until the run ends. */
+    /**
+     * The run's events from the start; with `follow`, then live until the run ends, or, if its process
+     * is gone, until the last event it wrote, then `RunInterrupted`.
+     */
     readonly events: (
       runId: string,
       options: { readonly follow: boolean }
-    ) => Stream.Stream<AutopilotEvent, RunNotFound | PersistenceError>
+    ) => Stream.Stream<AutopilotEvent, RunNotFound | RunInterrupted | PersistenceError>
+    /**
+     * Deletes runs, all or none, in one transaction: their checkpoints, steps, events, stop requests,
+     * quarantined rows and default workspace folders. A run alive in its process is refused.
+     */
+    readonly delete: (runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | RunNotFound | PersistenceError>
+    /** Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their process. */
+    readonly prune: (options: PruneOptions) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | PersistenceError>
   }
 >() {}
 
@@ -71,6 +131,9 @@ export const make = (options: {
     const runs = yield* RunStore
     const steps = yield* StepStore
     const events = yield* EventStore
+    const transaction = yield* Transaction
+    const files = yield* FileSystem.FileSystem
+    const workspaces = path.resolve(options.workspaceRoot, "workspaces")
 
     /** A run's checkpoint, or a clear error if it is unknown or does not decode. */
     const checkpointOf = (runId: string) =>
@@ -114,10 +177,9 @@ export const make = (options: {
         if (checkpoint.status !== "running") {
           return yield* new BadInput({ message: `run "${runId}" is not running (it is ${checkpoint.status}); there is nothing to stop` })
         }
-        if (checkpoint.owner !== null && !checkpoint.owner.isAlive) {
-          return yield* new BadInput({
-            message: `run "${runId}" is not running in any process (process ${checkpoint.owner.pid} is gone); \`autopilot resume ${runId}\` continues it`
-          })
+        const interrupted = interruptionOf(checkpoint)
+        if (Option.isSome(interrupted)) {
+          return yield* new BadInput({ message: `run "${runId}" is not running in any process: ${interrupted.value.reason}` })
         }
         yield* runs.requestStop(runId, reason, yield* Journal.isoNow)
       })
@@ -135,19 +197,129 @@ export const make = (options: {
         return { checkpoint, steps: shown, messages } satisfies RunView
       })
 
+    const list = (filter: ListOptions = {}) =>
+      Effect.gen(function*() {
+        const limit = filter.limit ?? 0
+        if (!Number.isInteger(limit) || limit < 0) {
+          return yield* new BadInput({ message: `limit must be 0 (all) or a positive whole number, got ${limit}` })
+        }
+        const states = filter.states ?? []
+        const listed = (yield* runs.list)
+          .map((run): Listed => ({ ...run, state: stateOf(run) }))
+          .filter((run) => states.length === 0 || states.includes(run.state))
+        return limit === 0 ? listed : listed.slice(0, limit)
+      })
+
+    /** Whether a run has history left though its checkpoint is gone. */
+    const hasHistory = (runId: string) => Effect.map(events.sessions(runId), (sessions) => sessions.length > 0)
+
     const replayOf = (runId: string, replay: { readonly follow: boolean }) =>
       Stream.unwrap(Effect.gen(function*() {
-        // A run whose checkpoint is gone still has its history.
-        const known = (yield* runs.load(runId))._tag !== "Missing" || (yield* events.sessions(runId)).length > 0
-        return known
-          ? Journal.replay(runId, replay).pipe(Stream.provideContext(context))
-          : Stream.fail<RunNotFound | PersistenceError>(new RunNotFound({ run_id: runId }))
+        const known = (yield* runs.load(runId))._tag !== "Missing" || (yield* hasHistory(runId))
+        if (!known) return Stream.fail<RunNotFound | RunInterrupted | PersistenceError>(new RunNotFound({ run_id: runId }))
+        const logged = Journal.replay(runId, replay).pipe(Stream.provideContext(context))
+        // The follower stops once the run's process is gone; whoever follows must hear why it stopped.
+        const interrupted = Effect.flatMap(runs.load(runId), (loaded) =>
+          loaded._tag === "Found" ? Option.match(interruptionOf(loaded.checkpoint), { onNone: () => Effect.void, onSome: Effect.fail }) : Effect.void)
+        return replay.follow ? Stream.concat(logged, Stream.drain(Stream.fromEffect(interrupted))) : logged
       }))
 
-    return Runs.of({ start, stop, list: runs.list, show, events: replayOf })
+    /**
+     * What deleting a run would delete, read now: the checkpoint row to delete only if unchanged, or
+     * why the run may not be deleted.
+     */
+    const deletable = (runId: string) =>
+      Effect.gen(function*() {
+        const loaded = yield* runs.load(runId)
+        switch (loaded._tag) {
+          case "Missing":
+            return (yield* hasHistory(runId))
+              ? { run_id: runId, expected: Option.none<Raw>(), state: null, updated_at: null }
+              : yield* new RunNotFound({ run_id: runId })
+          case "Corrupt":
+            return { run_id: runId, expected: Option.some(loaded.raw), state: "corrupt" as const, updated_at: null }
+          case "Found": {
+            const c = loaded.checkpoint
+            if (c.status === "running" && !isInterrupted(c)) {
+              const where = c.owner === null ? "" : ` in process ${c.owner.pid} on ${c.owner.host}`
+              return yield* new BadInput({
+                message: `run "${runId}" is running${where}; stop it first (autopilot stop ${runId}), then delete it`
+              })
+            }
+            return {
+              run_id: runId,
+              expected: Option.some(loaded.raw),
+              state: isInterrupted(c) ? "interrupted" as const : c.status,
+              updated_at: c.updated_at
+            }
+          }
+        }
+      })
+
+    /** The run's default workspace folder, if it has one; never a folder outside `workspaces`. */
+    const workspaceOf = (runId: string) =>
+      Effect.gen(function*() {
+        const folder = path.resolve(workspaces, runId)
+        if (path.dirname(folder) !== workspaces) return null
+        return (yield* files.exists(folder)) ? folder : null
+      }).pipe(Effect.orDie)
+
+    const removeWorkspace = (folder: string | null) =>
+      folder === null ? Effect.void : files.remove(folder, { recursive: true }).pipe(Effect.orDie)
+
+    const withWorkspace = (target: Omit<Deleted, "workspace">) =>
+      Effect.map(workspaceOf(target.run_id), (workspace): Deleted => ({ ...target, workspace }))
+
+    /** Deletes a run's rows, inside the caller's transaction; false if its checkpoint changed since `deletable`. */
+    const removeRun = (runId: string, expected: Option.Option<Raw>) =>
+      Effect.gen(function*() {
+        if (!(yield* runs.remove(runId, expected))) return false
+        yield* events.remove(runId)
+        return true
+      })
+
+    /** The rows are committed first; a workspace is only deleted once its run is gone for good. */
+    const removeWorkspaces = (deleted: ReadonlyArray<Omit<Deleted, "workspace">>) =>
+      Effect.forEach(deleted, (target) => Effect.tap(withWorkspace(target), (done) => removeWorkspace(done.workspace)))
+
+    const deleteRuns = (runIds: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const targets = yield* Effect.forEach([...new Set(runIds)], deletable)
+        yield* transaction(Effect.forEach(targets, (target) =>
+          Effect.flatMap(removeRun(target.run_id, target.expected), (removed) =>
+            removed
+              ? Effect.void
+              : new BadInput({ message: `run "${target.run_id}" changed while it was being deleted (was it resumed?); nothing was deleted` }))))
+        return yield* removeWorkspaces(targets.map(({ expected: _, ...target }) => target))
+      })
+
+    const prune = (prune: PruneOptions) =>
+      Effect.gen(function*() {
+        const cutoff = DateTime.subtractDuration(yield* DateTime.now, prune.olderThan)
+        const isOld = (updatedAt: string) => Option.exists(DateTime.make(updatedAt), (at) => DateTime.lessThan(at, cutoff))
+        const old = (yield* list({ states: prune.states }))
+          .filter((run) => run.state !== "running" && isOld(updatedAtOf(run)))
+          .map((run) => ({ run_id: idOf(run), state: run.state, updated_at: updatedAtOf(run) }))
+        if (prune.dryRun === true) return yield* Effect.forEach(old, withWorkspace)
+        // Read again inside the transaction: a run resumed since it was listed is left alone.
+        const deleted = yield* transaction(Effect.filter(old, (run) =>
+          deletable(run.run_id).pipe(
+            Effect.flatMap((target) =>
+              target.updated_at === null || isOld(target.updated_at) ? removeRun(run.run_id, target.expected) : Effect.succeed(false)
+            ),
+            Effect.catchTags({ BadInput: () => Effect.succeed(false), RunNotFound: () => Effect.succeed(false) })
+          )))
+        return yield* removeWorkspaces(deleted)
+      })
+
+    return Runs.of({ start, stop, list, show, events: replayOf, delete: deleteRuns, prune })
   })
 
 export const layer = (options: { readonly workspaceRoot: string }) => Layer.effect(Runs, make(options))
+
+const idOf = (run: RunSummary) => (run._tag === "Found" ? run.checkpoint.run_id : run.run_id)
+
+const updatedAtOf = (run: RunSummary) => (run._tag === "Found" ? run.checkpoint.updated_at : run.updated_at)
 
 /** Per-step telemetry: what each model call of a step cost and took. */
 export const telemetryOf = (step: Step) => ({
@@ -157,10 +329,50 @@ export const telemetryOf = (step: Step) => ({
   calls: step.calls
 })
 
-/** `show --format json`: `{run_id, status, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
+/**
+ * Whether a run is interrupted, and the command that continues it, as JSON: `status` stays as stored
+ * (`running`), as it always was for a run killed mid-way.
+ */
+const interruptionJson = (c: Checkpoint) => {
+  const interrupted = interruptionOf(c)
+  return { interrupted: Option.isSome(interrupted), resume: Option.getOrNull(Option.map(interrupted, (i) => i.resume)) }
+}
+
+/** `runs --format json`: one entry per run, newest first. */
+export const listedJson = (run: Listed) =>
+  run._tag === "Found"
+    ? {
+      run_id: run.checkpoint.run_id,
+      status: run.checkpoint.status,
+      ...interruptionJson(run.checkpoint),
+      objective: run.checkpoint.goal.objective,
+      iterations: run.checkpoint.usage.iterations,
+      criteria_met: run.checkpoint.criteria_met,
+      cost_usd: run.checkpoint.usage.dollars,
+      halt_reason: run.checkpoint.halt_reason,
+      created_at: run.checkpoint.created_at,
+      updated_at: run.checkpoint.updated_at
+    }
+    : {
+      run_id: run.run_id,
+      status: "corrupt" as const,
+      interrupted: false,
+      resume: null,
+      objective: null,
+      iterations: null,
+      criteria_met: null,
+      cost_usd: null,
+      halt_reason: null,
+      created_at: null,
+      updated_at: run.updated_at,
+      error: run.error
+    }
+
+/** `show --format json`: `{run_id, status, interrupted, resume, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
 export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   run_id: c.run_id,
   status: c.status,
+  ...interruptionJson(c),
   halt_reason: c.halt_reason,
   iterations: c.usage.iterations,
   usage: c.usage,

@@ -40,6 +40,8 @@ export class EventStore extends Context.Tag("autopilot/EventStore")<
     readonly nextSeq: (runId: string) => Effect.Effect<number, PersistenceError>
     /** Usage as of the run's last heartbeat: newer than the checkpoint when a session was killed mid-iteration. */
     readonly lastHeartbeatUsage: (runId: string) => Effect.Effect<Option.Option<BudgetUsage>, PersistenceError>
+    /** Deletes every event of a run, when the run itself is deleted. */
+    readonly remove: (runId: string) => Effect.Effect<void, PersistenceError>
   }
 >() {}
 
@@ -83,7 +85,8 @@ export const make = Effect.gen(function*() {
           Option.firstSomeOf(decodeAll(rows).map((e) => (e.kind === "heartbeat" ? Option.some(e.usage) : Option.none())))
         ),
         Database.refail
-      )
+      ),
+    remove: (runId) => sql`DELETE FROM events WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail)
   })
 })
 

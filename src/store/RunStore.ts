@@ -66,6 +66,12 @@ export class RunStore extends Context.Tag("autopilot/RunStore")<
     readonly requestStop: (runId: string, reason: string, at: string) => Effect.Effect<void, PersistenceError>
     readonly pendingStop: (runId: string) => Effect.Effect<Option.Option<string>, PersistenceError>
     readonly clearStop: (runId: string) => Effect.Effect<void, PersistenceError>
+    /**
+     * Deletes a run: its checkpoint if the row is still `expected` (with none expected, if there still
+     * is none), and with it its stop request, steps and quarantined rows. False, deleting nothing, if
+     * the checkpoint changed meanwhile. Its events are EventStore's to delete, in the same transaction.
+     */
+    readonly remove: (runId: string, expected: Option.Option<Raw>) => Effect.Effect<boolean, PersistenceError>
   }
 >() {}
 
@@ -119,7 +125,20 @@ export const make = Effect.gen(function*() {
         Effect.map((rows) => Option.fromNullable(rows[0]?.reason)),
         Database.refail
       ),
-    clearStop: (runId) => sql`DELETE FROM stop_requests WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail)
+    clearStop: (runId) => sql`DELETE FROM stop_requests WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail),
+    remove: (runId, expected) =>
+      Effect.gen(function*() {
+        const unchanged = yield* Option.match(expected, {
+          onSome: (raw) =>
+            Effect.map(sql`DELETE FROM checkpoints WHERE run_id = ${runId} AND state = ${raw} RETURNING run_id`, (rows) => rows.length > 0),
+          onNone: () => Effect.map(sql`SELECT run_id FROM checkpoints WHERE run_id = ${runId}`, (rows) => rows.length === 0)
+        })
+        if (!unchanged) return false
+        yield* sql`DELETE FROM stop_requests WHERE run_id = ${runId}`
+        yield* sql`DELETE FROM steps WHERE run_id = ${runId}`
+        yield* sql`DELETE FROM quarantine WHERE run_id = ${runId}`
+        return true
+      }).pipe(Database.refail)
   })
 })
 

@@ -80,10 +80,32 @@ const cases: ReadonlyArray<Case> = [
   { name: "zero --heartbeat-seconds", args: run("--heartbeat-seconds", "0"), mentions: /--heartbeat-seconds.*"0"/, db: "fresh" },
   { name: "non-numeric --grace-seconds", args: run("--grace-seconds", "soon"), mentions: /--grace-seconds.*"soon"/, db: "fresh" },
   { name: "--resume without --run-id", args: run("--resume"), mentions: /--resume needs --run-id/, db: "fresh" },
-  { name: "negative --steps for show", args: ["show", "base", "--steps", "-1"], mentions: /--steps must be 0 \(all\) or a positive whole number/, db: "existing" }
+  { name: "negative --steps for show", args: ["show", "base", "--steps", "-1"], mentions: /--steps must be 0 \(all\) or a positive whole number/, db: "existing" },
+  {
+    name: "non-numeric --steps for show",
+    args: ["show", "base", "--steps", "abc"],
+    mentions: /^autopilot: --steps must be 0 \(all\) or a positive whole number, got "abc" \(see `autopilot show --help`\)$/,
+    db: "existing"
+  },
+  { name: "unknown --status for runs", args: ["runs", "--status", "done"], mentions: /--status must be one or more of running, interrupted, .*got "done"/, db: "existing" },
+  { name: "one unknown state among several", args: ["runs", "--status", "halted,zombie"], mentions: /--status .*got "zombie"/, db: "existing" },
+  { name: "negative --limit for runs", args: ["runs", "--limit", "-1"], mentions: /--limit must be 0 \(all\) or a positive whole number, got "-1"/, db: "existing" },
+  { name: "fractional --limit for runs", args: ["runs", "--limit", "2.5"], mentions: /--limit .*got "2\.5"/, db: "fresh" },
+  ...(["fresh", "existing"] as const).map((db): Case => ({
+    name: `delete of an unknown run id (${db} database)`,
+    args: ["delete", "no-such-run"],
+    mentions: /no run with id "no-such-run"/,
+    db
+  })),
+  { name: "delete of a known and an unknown run deletes neither", args: ["delete", "base", "no-such-run"], mentions: /no run with id "no-such-run"/, db: "existing" },
+  { name: "delete with no run id", args: ["delete"], mentions: /run-id/, db: "existing" },
+  { name: "prune without --older-than", args: ["prune"], mentions: /--older-than/, db: "existing" },
+  { name: "negative --older-than", args: ["prune", "--older-than", "-1"], mentions: /--older-than must be a number of days from 0 to 36600, got "-1"/, db: "existing" },
+  { name: "non-numeric --older-than", args: ["prune", "--older-than", "a week"], mentions: /--older-than .*got "a week"/, db: "existing" },
+  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" }
 ]
 
-describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", { timeout: 60_000 }, () => {
+describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", () => {
   it.for(cases)("$name", async (testCase, context) => {
     const { expect } = context
     const sb = sandbox(context)

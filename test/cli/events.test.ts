@@ -4,7 +4,7 @@ import { Axes, cleanup, ISO_TIME, sandbox, slowScript } from "./harness.js"
 afterEach(cleanup)
 
 
-describe.concurrent("events", { timeout: 60_000 }, () => {
+describe.concurrent("events", () => {
   it("--format jsonl: every line is an event with the full envelope; the default mock completes 2 criteria in 2 iterations", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
@@ -133,10 +133,45 @@ describe.concurrent("events", { timeout: 60_000 }, () => {
     expect((await sb.run(["run", "second", "--criterion", "a", "--criterion", "b", "--run-id", "two", "--max-iterations", "1"])).code).toBe(3)
     const text = await sb.run(["runs"])
     expect(text.code).toBe(0)
-    expect(text.stdout.find((l) => l.startsWith("one "))).toMatch(/completed .* 1 iterations {2}criteria 1\/1/)
-    expect(text.stdout.find((l) => l.startsWith("two "))).toMatch(/partial .* 1 iterations {2}criteria 1\/2/)
+    expect(text.stdout.find((l) => l.startsWith("one "))).toMatch(/completed +1 iteration {3}criteria 1\/1  \$0\.0000\d\d  \S+  first$/)
+    expect(text.stdout.find((l) => l.startsWith("two "))).toMatch(/partial +1 iteration {3}criteria 1\/2  \$0\.0000\d\d  \S+  second$/)
     const json = await sb.run(["runs", "--format", "json"])
-    const runs = JSON.parse(json.stdout.join("\n")) as Array<{ run_id: string; status: string; iterations: number }>
-    expect(runs.map((r) => [r.run_id, r.status, r.iterations]).sort()).toEqual([["one", "completed", 1], ["two", "partial", 1]])
+    const runs = JSON.parse(json.stdout.join("\n")) as Array<Record<string, any>>
+    expect(runs.map((r) => [r["run_id"], r["status"], r["iterations"]]).sort()).toEqual([["one", "completed", 1], ["two", "partial", 1]])
+    // Everything the text shows, as data.
+    const two = runs.find((r) => r["run_id"] === "two")!
+    expect(two).toMatchObject({
+      objective: "second",
+      criteria_met: [true, false],
+      halt_reason: "iteration limit reached: 1 of 1 iteration",
+      interrupted: false,
+      resume: null
+    })
+    expect(two["cost_usd"]).toBe((await sb.show("two"))["cost_usd"])
+    expect(two["cost_usd"]).toBeGreaterThan(0)
+    expect(Object.keys(two)).toEqual(expect.arrayContaining(["created_at", "updated_at"]))
+  })
+
+  it("runs --status keeps the runs in those states, --limit the newest N", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    for (const [runId, iterations] of [["a", "1"], ["b", "2"], ["c", "1"]] as const) {
+      const made = await sb.run(["run", "obj", "--criterion", "x", "--criterion", "y", "--run-id", runId, "--max-iterations", iterations])
+      expect(made.code).toBe(runId === "b" ? 0 : 3)
+    }
+    const ids = async (...args: ReadonlyArray<string>) => {
+      const listed = await sb.run(["runs", ...args, "--format", "json"])
+      expect(listed.code).toBe(0)
+      return (JSON.parse(listed.stdout.join("\n")) as Array<{ run_id: string }>).map((r) => r.run_id)
+    }
+
+    expect(await ids()).toEqual(["c", "b", "a"])
+    expect(await ids("--status", "partial")).toEqual(["c", "a"])
+    expect(await ids("--status", "completed,halted")).toEqual(["b"])
+    expect(await ids("--limit", "2")).toEqual(["c", "b"])
+    expect(await ids("--status", "partial", "--limit", "1")).toEqual(["c"])
+    expect(await ids("--limit", "0")).toEqual(["c", "b", "a"])
+    expect((await sb.run(["runs", "--status", "failed"])).stdout).toEqual(["no failed runs"])
+    expect((await sb.run(["runs", "--limit", "1"])).stdout).toHaveLength(1)
   })
 })

@@ -19,7 +19,7 @@ const runArgs = (runId: string, script: string, ...more: ReadonlyArray<string>) 
   ...more
 ]
 
-describe.concurrent("signals", { timeout: 60_000 }, () => {
+describe.concurrent("signals", () => {
   it.for([
     { signal: "SIGTERM", criteria_met: [false, false], status: "halted", code: 4 },
     { signal: "SIGINT", criteria_met: [true, false], status: "partial", code: 3 },
@@ -88,7 +88,7 @@ describe.concurrent("signals", { timeout: 60_000 }, () => {
     expect(sb.checkpoint("grace")).toMatchObject({ status: "halted", halt_reason: "halted by SIGTERM", usage: { iterations: 0 } })
   })
 
-  it("after kill -9 the run shows as running; resume continues from the last durable checkpoint with cumulative usage", async (context) => {
+  it("after kill -9 the run shows as interrupted with how to resume it; resume continues from the last durable checkpoint with cumulative usage", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
     const script = sb.writeFile("script.json", slowScript({ latency_ms: 150, criteria_met: [true, false] }))
@@ -103,17 +103,24 @@ describe.concurrent("signals", { timeout: 60_000 }, () => {
     expect(before).toMatchObject({ status: "running", halt_reason: null })
     const k: number = before["usage"].iterations
     expect(k).toBeGreaterThanOrEqual(1)
+    // JSON keeps the stored status, as it always did, and says what it means now.
     const shown = await sb.show("killed")
     expect({ status: shown["status"], halt_reason: shown["halt_reason"], iterations: shown["iterations"] })
       .toEqual({ status: "running", halt_reason: null, iterations: k })
-    // A follower of a run whose process is gone ends by itself instead of waiting forever.
+    expect({ interrupted: shown["interrupted"], resume: shown["resume"] }).toEqual({ interrupted: true, resume: "autopilot resume killed" })
+    const gone = new RegExp(`process ${cli.pid} on .* is gone; \`autopilot resume killed\` continues it`)
+    // A follower of a run whose process is gone ends by itself instead of waiting forever, and says why: exit 5.
     const followed = await sb.run(["events", "killed", "--follow", "--format", "jsonl"], { timeoutMs: 10_000 })
-    expect(followed.code).toBe(0)
-    expect(followed.stdout.length).toBeGreaterThan(0)
+    expect(followed.code).toBe(5)
+    expect(followed.stdout.map((l) => JSON.parse(l).seq)).toEqual(Array.from({ length: sb.count("events", "killed") }, (_, i) => i))
+    expect(followed.stderr).toHaveLength(1)
+    expect(followed.stderr[0]).toMatch(/^autopilot: run "killed" is interrupted: /)
+    expect(followed.stderr[0]).toMatch(gone)
     const stopped = await sb.run(["stop", "killed"])
     expect(stopped.code).toBe(2)
     expect(stopped.stderr).toHaveLength(1)
     expect(stopped.stderr[0]).toMatch(/not running in any process/)
+    expect(stopped.stderr[0]).toMatch(gone)
     const durableSeq = sb.sql((db) => db.prepare("SELECT MAX(seq) AS seq FROM events WHERE run_id = ?").get("killed")) as { seq: number }
 
     const n = k + 3
@@ -134,6 +141,28 @@ describe.concurrent("signals", { timeout: 60_000 }, () => {
     expect(result.usage.dollars).toBeGreaterThan(before["usage"].dollars)
     expect(result.usage.seconds).toBeGreaterThanOrEqual(before["usage"].seconds)
     expect(sb.checkpoint("killed")).toMatchObject({ status: "partial", usage: { iterations: n } })
+  })
+
+  it("after kill -9, runs and show say the run is interrupted and how to resume it", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const script = sb.writeFile("script.json", slowScript({ latency_ms: 150, criteria_met: [true, false] }))
+    const cli = sb.start(runArgs("killed", script))
+    await cli.nth("iteration", 1)
+    cli.signal("SIGKILL")
+    expect((await cli.waitForExit()).signal).toBe("SIGKILL")
+    const gone = new RegExp(`process ${cli.pid} on .* is gone; \`autopilot resume killed\` continues it`)
+
+    const shown = await sb.run(["show", "killed"])
+    expect(shown.stdout[0]).toMatch(/^run killed: interrupted \(process \d+ on .* is gone; `autopilot resume killed` continues it\)$/)
+    expect(shown.stdout[0]).toMatch(gone)
+    const listed = await sb.run(["runs"])
+    expect(listed.stdout[0]).toMatch(/^killed {2}interrupted /)
+    expect(listed.stdout[1]).toMatch(gone)
+    const listedJson = JSON.parse((await sb.run(["runs", "--format", "json"])).stdout.join("\n")) as Array<Record<string, unknown>>
+    expect(listedJson).toEqual([expect.objectContaining({ run_id: "killed", status: "running", interrupted: true, resume: "autopilot resume killed" })])
+    expect((await sb.run(["runs", "--status", "interrupted"])).stdout[0]).toMatch(/^killed {2}interrupted /)
+    expect((await sb.run(["runs", "--status", "running"])).stdout).toEqual(["no running runs"])
   })
 
   it("a run that is still going cannot be resumed by a second process", async (context) => {
