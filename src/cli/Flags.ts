@@ -11,6 +11,7 @@ import { type RunState, RunStates } from "../runtime/Runs.js"
 const capFlag = (axis: Axis) => {
   const { flag, integer, max } = AxisLimits[axis]
   return Options.text(flag.slice(2)).pipe(
+    Options.withPseudoName(integer ? "integer" : "number"),
     Options.withDescription(`cap on ${axis.replace("_", " ")}: ${integer ? "a whole number" : "a number"} from 0 to ${max}; 0 disables the axis`),
     Options.optional
   )
@@ -75,7 +76,11 @@ export const databasePath = (flag: Option.Option<string>) =>
  * (@effect/cli's own message names only the allowed values).
  */
 export const oneOf = <const A extends ReadonlyArray<string>>(name: string, values: A, description: string) => {
-  const flag = Options.text(name).pipe(Options.withDescription(`${description} (${values.join(" or ")})`), Options.withDefault(values[0]!))
+  const flag = Options.text(name).pipe(
+    Options.withPseudoName(values.join("|")),
+    Options.withDescription(`${description} (${values.join(" or ")}; default ${values[0]})`),
+    Options.withDefault(values[0]!)
+  )
   return Options.mapEffect(flag, (raw) =>
     values.includes(raw)
       ? Effect.succeed(raw as A[number])

@@ -1,10 +1,11 @@
-import { Command, HelpDoc, ValidationError } from "@effect/cli"
+import { Command, ValidationError } from "@effect/cli"
 // The module, not the package index, which would load undici, cluster and rpc on every start.
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
 import * as Harness from "./HarnessCommands.js"
+import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
 import * as Run from "./RunCommand.js"
 
@@ -27,6 +28,8 @@ const autopilot = Command.make("autopilot").pipe(
 
 const cli = Command.run(autopilot, { name: "autopilot", version })
 
+const tree = Help.treeOf(autopilot)
+
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
 const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress"])
 
@@ -35,14 +38,27 @@ const exitCodes: Record<string, number> = { RunInterrupted: 5 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-const commands = new Set(["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness"])
+/** @effect/cli's own numeric flags say `'abc' is not a integer`; we name the flag and what it takes. */
+const numberProblem = (problem: string, args: ReadonlyArray<string>) => {
+  const match = /^'(.*)' is not a (integer|float)$/.exec(problem)
+  if (match === null) return problem
+  const [, value, type] = match
+  const at = args.findIndex((arg, i) => arg === value && args[i - 1]?.startsWith("-"))
+  const flag = at > 0 ? args[at - 1] : args.find((arg) => arg.startsWith("--") && arg.endsWith(`=${value}`))?.replace(/=.*$/, "")
+  return `${flag ?? "a flag"} must be ${type === "integer" ? "a whole number" : "a number"}, got "${value}"`
+}
 
 /** @effect/cli prints its parse errors as a help page; we print one line that points to the help. */
-const commandLineError = (error: ValidationError.ValidationError) => {
-  const command = process.argv[2] !== undefined && commands.has(process.argv[2]) ? ` ${process.argv[2]}` : ""
-  const problem = HelpDoc.toAnsiText(error.error).replace(/\s+/g, " ").trim()
-  return `autopilot: ${problem} (see \`autopilot${command} --help\`)`
+const commandLineError = (error: ValidationError.ValidationError, args: ReadonlyArray<string>) => {
+  const problem = numberProblem(Help.plain(error.error).replace(/\s+/g, " ").trim(), args)
+  return `autopilot: ${problem} (see \`${Help.names(Help.commandPath(tree, args).path)} --help\`)`
 }
+
+const showHelp = (path: ReadonlyArray<Help.Node>) =>
+  Effect.gen(function*() {
+    const noColor = yield* Config.string("NO_COLOR").pipe(Config.withDefault(""), Effect.orDie)
+    yield* Console.log(Help.page(path, version, { color: Help.colorFor(process.stdout, noColor) }))
+  })
 
 const withoutCliErrorOutput = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.console, (console) =>
@@ -55,16 +71,18 @@ const withoutCliErrorOutput = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const emptyFlagValue = (argv: ReadonlyArray<string>) =>
   argv.find((arg, i) => (/^--[a-z-]+$/.test(arg) && argv[i + 1]?.trim() === "") || /^--[a-z-]+=\s*$/.test(arg))
 
+const args = process.argv.slice(2)
+
 const program = Effect.suspend(() => {
-  const flag = emptyFlagValue(process.argv.slice(2))
-  return flag === undefined
-    ? withoutCliErrorOutput(cli(process.argv))
-    : new BadInput({ message: `${flag.replace(/=.*$/, "")} needs a non-empty value` })
+  const flag = emptyFlagValue(args)
+  if (flag !== undefined) return new BadInput({ message: `${flag.replace(/=.*$/, "")} needs a non-empty value` })
+  const help = Help.requested(tree, args)
+  return help === undefined ? withoutCliErrorOutput(cli(process.argv)) : showHelp(help)
 }).pipe(
   Effect.catchAll((error) => {
     if (ValidationError.isValidationError(error)) {
       return Effect.sync(() => {
-        process.stderr.write(`${commandLineError(error)}\n`)
+        process.stderr.write(`${commandLineError(error, args)}\n`)
         process.exitCode = 2
       })
     }

@@ -87,6 +87,12 @@ const cases: ReadonlyArray<Case> = [
     mentions: /^autopilot: --steps must be 0 \(all\) or a positive whole number, got "abc" \(see `autopilot show --help`\)$/,
     db: "existing"
   },
+  {
+    name: "a non-numeric whole-number flag parsed by @effect/cli",
+    args: ["harness", "serve", "--port", "abc"],
+    mentions: /^autopilot: --port must be a whole number, got "abc" \(see `autopilot harness serve --help`\)$/,
+    db: "fresh"
+  },
   { name: "unknown --status for runs", args: ["runs", "--status", "done"], mentions: /--status must be one or more of running, interrupted, .*got "done"/, db: "existing" },
   { name: "one unknown state among several", args: ["runs", "--status", "halted,zombie"], mentions: /--status .*got "zombie"/, db: "existing" },
   { name: "negative --limit for runs", args: ["runs", "--limit", "-1"], mentions: /--limit must be 0 \(all\) or a positive whole number, got "-1"/, db: "existing" },
