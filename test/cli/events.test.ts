@@ -12,7 +12,7 @@ describe.concurrent("events", () => {
     const exit = await cli.waitForExit()
 
     expect(exit.code).toBe(0)
-    expect(exit.stderr).toEqual([])
+    expect(exit.stderr).toEqual([`database: ${sb.db}`])
     const events = cli.events()
     const runId = events[0]!.run_id
     expect(runId).toMatch(/^run-/)

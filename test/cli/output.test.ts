@@ -1,3 +1,4 @@
+import * as path from "node:path"
 import { afterEach, describe, it } from "vitest"
 import { cleanup, sandbox } from "./harness.js"
 
@@ -17,6 +18,21 @@ const moneyIn = (value: unknown, at = "$"): Array<[string, number]> =>
     : []
 
 describe.concurrent("what commands print", () => {
+  it("run and resume say which database they write, on stderr, so stdout keeps only the run", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    // No --db: the database is $AUTOPILOT_HOME/autopilot.db, which nothing else on screen would name.
+    const run = await sb.run(["run", "obj", "--criterion", "a", "--criterion", "b", "--run-id", "r", "--max-iterations", "1"], { db: false })
+    expect(run.code).toBe(3)
+    expect(run.stderr).toEqual([`database: ${path.join(sb.dir, "autopilot.db")}`])
+    expect(run.stdout[0]).toBe("Starting run r at iteration 1: obj")
+
+    const resumed = await sb.run(["resume", "r", "--max-iterations", "5", "--format", "jsonl"], { db: false })
+    expect(resumed.code).toBe(0)
+    expect(resumed.stderr).toEqual([`database: ${path.join(sb.dir, "autopilot.db")}`])
+    for (const line of resumed.stdout) expect(() => JSON.parse(line)).not.toThrow()
+  })
+
   it("counts of one are singular: 1 iteration, 1 tool call, never 1 iterations", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
