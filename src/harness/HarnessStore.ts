@@ -1,5 +1,6 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Cause, Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import type { PersistenceError } from "../domain/Errors.js"
 import * as Database from "../store/Database.js"
 import * as HarnessKeys from "./HarnessKeys.js"
 
@@ -227,25 +228,25 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
   HarnessStore,
   {
     /** The plaintext key is in the answer and nowhere else: only its hash is stored. */
-    readonly createKey: (options: NewKey) => Effect.Effect<{ readonly key: string; readonly record: KeyRecord }, SqlError.SqlError>
+    readonly createKey: (options: NewKey) => Effect.Effect<{ readonly key: string; readonly record: KeyRecord }, PersistenceError>
     /** None for a key that is unknown, revoked, or expired on the Effect Clock. */
-    readonly authenticate: (key: string) => Effect.Effect<Option.Option<KeyRecord>, SqlError.SqlError>
+    readonly authenticate: (key: string) => Effect.Effect<Option.Option<KeyRecord>, PersistenceError>
     /** Newest first. */
-    readonly listKeys: () => Effect.Effect<ReadonlyArray<KeyRecord>, SqlError.SqlError>
+    readonly listKeys: () => Effect.Effect<ReadonlyArray<KeyRecord>, PersistenceError>
     /** False when there is no such key or it was already revoked. */
-    readonly revokeKey: (id: string) => Effect.Effect<boolean, SqlError.SqlError>
+    readonly revokeKey: (id: string) => Effect.Effect<boolean, PersistenceError>
     /** Appends an entry and gives its id; `day` is the UTC date of `at`. */
-    readonly record: (entry: LedgerEntry) => Effect.Effect<number, SqlError.SqlError>
+    readonly record: (entry: LedgerEntry) => Effect.Effect<number, PersistenceError>
     /** Dollars spent by a user, team or project from `from_day` to `to_day`, both inclusive. */
-    readonly spend: (query: SpendQuery) => Effect.Effect<number, SqlError.SqlError>
+    readonly spend: (query: SpendQuery) => Effect.Effect<number, PersistenceError>
     /** The newest ledger id, 0 for an empty ledger. */
-    readonly lastId: () => Effect.Effect<number, SqlError.SqlError>
+    readonly lastId: () => Effect.Effect<number, PersistenceError>
     /** Rows after ledger id `after`, oldest first, from this process or any other on the database. */
-    readonly charges: (after: number) => Effect.Effect<ReadonlyArray<Charge>, SqlError.SqlError>
+    readonly charges: (after: number) => Effect.Effect<ReadonlyArray<Charge>, PersistenceError>
     /** Totals per group, ordered by the group columns in the order given. */
-    readonly report: (query: ReportQuery) => Effect.Effect<ReadonlyArray<ReportRow>, SqlError.SqlError>
+    readonly report: (query: ReportQuery) => Effect.Effect<ReadonlyArray<ReportRow>, PersistenceError>
     /** Newest first; page on with `before_id`. */
-    readonly audit: (query: AuditQuery) => Effect.Effect<ReadonlyArray<AuditEntry>, SqlError.SqlError>
+    readonly audit: (query: AuditQuery) => Effect.Effect<ReadonlyArray<AuditEntry>, PersistenceError>
   }
 >() {
   static readonly make = Effect.gen(function*() {
@@ -379,7 +380,21 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
         Effect.flatMap(decodeAudit)
       )
 
-    return HarnessStore.of({ createKey, authenticate, listKeys, revokeKey, record, spend, lastId, charges, report, audit })
+    // Callers see one domain error for a database that failed, whatever its driver.
+    const refail = <Args extends ReadonlyArray<any>, A>(f: (...args: Args) => Effect.Effect<A, SqlError.SqlError>) =>
+    (...args: Args) => Database.refail(f(...args))
+    return HarnessStore.of({
+      createKey: refail(createKey),
+      authenticate: refail(authenticate),
+      listKeys: refail(listKeys),
+      revokeKey: refail(revokeKey),
+      record: refail(record),
+      spend: refail(spend),
+      lastId: refail(lastId),
+      charges: refail(charges),
+      report: refail(report),
+      audit: refail(audit)
+    })
   })
 
   static readonly layer = Layer.effect(HarnessStore, HarnessStore.make)

@@ -213,7 +213,7 @@ export const router = HttpRouter.empty.pipe(
 export const app: HttpApp.Default<never, Gateway | HarnessStore> = router.pipe(
   Effect.catchTags({
     HarnessError: (error) => Effect.succeed(toResponse(error)),
-    SqlError: () => Effect.succeed(toResponse(HarnessError.ledgerUnavailable())),
+    PersistenceError: () => Effect.succeed(toResponse(HarnessError.ledgerUnavailable())),
     RouteNotFound: () =>
       Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
         toResponse(HarnessError.notFound(`${request.method} ${new URL(request.url, "http://harness").pathname}`)))
