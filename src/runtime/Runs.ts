@@ -9,6 +9,7 @@ import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { EventStore } from "../store/EventStore.js"
+import { QuarantineStore } from "../store/QuarantineStore.js"
 import { type Raw, RunStore, type RunSummary } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
@@ -131,6 +132,7 @@ export const make = (options: {
     const runs = yield* RunStore
     const steps = yield* StepStore
     const events = yield* EventStore
+    const quarantine = yield* QuarantineStore
     const transaction = yield* Transaction
     const files = yield* FileSystem.FileSystem
     const workspaces = path.resolve(options.workspaceRoot, "workspaces")
@@ -274,7 +276,9 @@ export const make = (options: {
     const removeRun = (runId: string, expected: Option.Option<Raw>) =>
       Effect.gen(function*() {
         if (!(yield* runs.remove(runId, expected))) return false
+        yield* steps.remove(runId)
         yield* events.remove(runId)
+        yield* quarantine.remove(runId)
         return true
       })
 

@@ -45,6 +45,8 @@ export class QuarantineStore extends Context.Tag("autopilot/QuarantineStore")<
       readonly error: string
       readonly at: string
     }) => Effect.Effect<ReadonlyArray<number>, PersistenceError>
+    /** Every quarantined row of a run, for a run that is deleted. */
+    readonly remove: (runId: string) => Effect.Effect<void, PersistenceError>
   }
 >() {}
 
@@ -70,7 +72,8 @@ export const make = Effect.gen(function*() {
         `
         if (moved.length > 0) yield* sql`DELETE FROM steps WHERE run_id = ${runId} AND iteration > ${iteration}`
         return moved.map((row) => Number(row.iteration)).sort((a, b) => a - b)
-      }).pipe(Database.refail)
+      }).pipe(Database.refail),
+    remove: (runId) => sql`DELETE FROM quarantine WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail)
   })
 })
 

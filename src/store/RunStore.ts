@@ -68,8 +68,9 @@ export class RunStore extends Context.Tag("autopilot/RunStore")<
     readonly clearStop: (runId: string) => Effect.Effect<void, PersistenceError>
     /**
      * Deletes a run: its checkpoint if the row is still `expected` (with none expected, if there still
-     * is none), and with it its stop request, steps and quarantined rows. False, deleting nothing, if
-     * the checkpoint changed meanwhile. Its events are EventStore's to delete, in the same transaction.
+     * is none), and with it its stop request. False, deleting nothing, if the checkpoint changed
+     * meanwhile. Its steps, events and quarantined rows are their stores' to delete, in the same
+     * transaction.
      */
     readonly remove: (runId: string, expected: Option.Option<Raw>) => Effect.Effect<boolean, PersistenceError>
   }
@@ -135,8 +136,6 @@ export const make = Effect.gen(function*() {
         })
         if (!unchanged) return false
         yield* sql`DELETE FROM stop_requests WHERE run_id = ${runId}`
-        yield* sql`DELETE FROM steps WHERE run_id = ${runId}`
-        yield* sql`DELETE FROM quarantine WHERE run_id = ${runId}`
         return true
       }).pipe(Database.refail)
   })

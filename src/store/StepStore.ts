@@ -31,6 +31,8 @@ export class StepStore extends Context.Tag("autopilot/StepStore")<
     readonly last: (runId: string) => Effect.Effect<Option.Option<Step>, PersistenceError>
     /** The latest `count` steps that decode, oldest first; -1 for all. */
     readonly recent: (runId: string, count: number) => Effect.Effect<ReadonlyArray<Step>, PersistenceError>
+    /** Every step of a run, for a run that is deleted. */
+    readonly remove: (runId: string) => Effect.Effect<void, PersistenceError>
   }
 >() {}
 
@@ -55,7 +57,8 @@ export const make = Effect.gen(function*() {
       }`.pipe(
         Effect.map((rows) => rows.flatMap((row) => Option.toArray(decodeStep(row.body))).reverse()),
         Database.refail
-      )
+      ),
+    remove: (runId) => sql`DELETE FROM steps WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail)
   })
 })
 
