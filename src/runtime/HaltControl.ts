@@ -8,8 +8,8 @@ export interface HaltControl {
   /** Why the run must halt before its next iteration, if it must: checked at every iteration boundary. */
   readonly requested: Effect.Effect<Option.Option<string>, PersistenceError>
   /**
-   * Runs the iteration in flight; after a halt request it gets the grace period, or none once told not
-   * to wait, and is then interrupted (None).
+   * Runs the iterations; after a halt request the one in flight gets the grace period, or none once told
+   * not to wait, and is then interrupted (None).
    */
   readonly guard: <A, E, R>(work: Effect.Effect<Option.Option<A>, E, R>) => Effect.Effect<Option.Option<A>, E, R>
 }

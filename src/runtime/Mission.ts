@@ -1,4 +1,4 @@
-import { Cause, type Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Stream, Take } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Stream, Take } from "effect"
 import type { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import type { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import { LlmError, PersistenceError } from "../domain/Errors.js"
@@ -106,18 +106,13 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
       return Option.none<Session.Outcome>()
     })
 
-    const loop = Effect.gen(function*() {
+    /** Iterations until a boundary says stop. Each commit is whole: a cut never lands inside one. */
+    const iterate = Effect.gen(function*() {
       while (true) {
         const stop = yield* boundary
         if (Option.isSome(stop)) return stop.value
         const iteration = (yield* budget.usage).iterations + 1
-        const work = iterations.attempt(iteration, yield* Ref.get(progress))
-        // The wall-clock axis bounds the iteration in flight, not only the boundary after it.
-        const bounded = Option.match(yield* budget.timeLeft, {
-          onNone: () => Effect.asSome(work),
-          onSome: (left) => Effect.timeoutOption(work, left)
-        })
-        const done = yield* halts.guard(bounded).pipe(
+        const done = yield* iterations.attempt(iteration, yield* Ref.get(progress)).pipe(
           Effect.map(Either.right),
           Effect.catchIf((error) => error._tag === "LlmError" && error.budget_exhausted === true, (error) => Effect.succeed(Either.left(error)))
         )
@@ -127,7 +122,26 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
           yield* journal.emit({ kind: "budget_exceeded", axis: "dollars", reason, usage: yield* budget.usage })
           return { status: statusOf((yield* Ref.get(progress)).criteria_met), reason } satisfies Session.Outcome
         }
-        if (Option.isSome(done.right)) yield* session.record(iteration, done.right.value)
+        yield* Effect.uninterruptible(session.record(iteration, done.right))
+      }
+    })
+
+    /**
+     * The iteration in flight is cut short when the wall-clock axis runs out, or a halt's grace period
+     * does; the boundary after it says why the run stops. One fiber and one watcher per session bound
+     * every iteration: a race per iteration would cost more than the rest of a fast iteration.
+     */
+    const loop = Effect.gen(function*() {
+      while (true) {
+        const bounded = Option.match(yield* budget.timeLeft, {
+          onNone: () => Effect.asSome(iterate),
+          // With no time left, the first boundary stops the run: there is nothing to race.
+          onSome: (left) => (Duration.isZero(left) ? Effect.asSome(iterate) : Effect.timeoutOption(iterate, left))
+        })
+        const iterating = yield* Effect.fork(halts.guard(bounded))
+        // Interrupted from outside, the session waits for its iterations to stop before it finishes.
+        const ended = yield* Fiber.join(iterating).pipe(Effect.onInterrupt(() => Fiber.interrupt(iterating)))
+        if (Option.isSome(ended)) return ended.value
       }
     })
 
