@@ -13,17 +13,16 @@
  *   number of event rows, checkpoint upsert; rows copied from the run's own database) on the migrated
  *   schema with the same pragmas; target: runtime per iteration <= 3x floor;
  * - `autopilot --help` start-up time, median of N runs.
- * Mission.run gets no halt source here, so the figures leave out the halt race a CLI run pays (its
- * micro-cost is listed).
+ * Mission.run gets no halt source here; the CLI as users run it, signals and output included, is
+ * measured by scripts/bench-cli.ts.
  * Diagnostics (skip with --no-diagnostics) split the gap: store.commit alone, the loop with a store that
  * writes nothing, and the micro-costs of what an iteration does.
  *
  * A table goes to stdout, then the figures as JSON, which are also written to bench-out/bench-loop.json.
  */
 import { SqlClient } from "@effect/sql"
-import { Deferred, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { CheckpointJson } from "../src/domain/Checkpoint.js"
@@ -39,23 +38,7 @@ import * as Storage from "../src/store/Storage.js"
 import * as Database from "../src/store/Database.js"
 import { Toolkit } from "../src/tools/Tool.js"
 import { measureStartup } from "./bench-startup.js"
-import { option, root, srcDigest } from "./bench-common.js"
-
-// better-sqlite3 ships no types and @types/better-sqlite3 is not a dependency: declare what is used.
-interface RawStatement {
-  run(...params: ReadonlyArray<unknown>): unknown
-  get(...params: ReadonlyArray<unknown>): unknown
-  all(...params: ReadonlyArray<unknown>): Array<unknown>
-}
-interface RawDatabase {
-  prepare(sql: string): RawStatement
-  pragma(source: string): unknown
-  exec(sql: string): void
-  transaction<A extends Array<unknown>>(fn: (...args: A) => void): (...args: A) => void
-  close(): void
-}
-const Sqlite = createRequire(import.meta.url)("better-sqlite3") as new(filename: string) => RawDatabase
-
+import { answer, checkpointedBytes, criteria, machine, mockScript, objective, option, policyFor, r1, r2, root, Sqlite } from "./bench-common.js"
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -79,9 +62,6 @@ interface Stats {
   readonly p95_us: number
   readonly max_us: number
 }
-
-const r1 = (x: number) => Math.round(x * 10) / 10
-const r2 = (x: number) => Math.round(x * 100) / 100
 
 const stats = (us: ArrayLike<number>): Stats => {
   const sorted = Float64Array.from(us).sort()
@@ -107,28 +87,9 @@ const quarters = (us: Float64Array) => {
 
 // ------------------------------------------------------------------------------------------- the mission
 
-/** Exactly 1,024 characters of markdown: a prose line (the summary), then a code block. */
-const answer = (() => {
-  const head = "## Progress\n\nThis iteration refines the plan, records what was checked and what remains open.\n\n```ts\n"
-  const tail = "\n```\n"
-  let body = ""
-  while (head.length + body.length + tail.length < 1024) body += "export const step = (input: string): string => input.trim()\n"
-  return `${head}${body.slice(0, 1024 - head.length - tail.length)}${tail}`
-})()
+const script = Schema.decodeUnknownSync(MockScript)(mockScript)
 
-const script = Schema.decodeUnknownSync(MockScript)({
-  model: "gpt-4o-mini",
-  latency_ms: 0,
-  repeat_last: true,
-  turns: [{ content: answer, usage: { input_tokens: 1000, output_tokens: 256 }, criteria_met: [false, false] }]
-})
-
-const goal = new Goal({
-  objective: "Keep refining the plan (benchmark: the criteria are never met)",
-  success_criteria: ["the first criterion, never met", "the second criterion, never met"]
-})
-
-const policyFor = (iterations: number) => ({ max_iterations: iterations, max_seconds: 0, max_tokens: 0, max_dollars: 0 })
+const goal = new Goal({ objective, success_criteria: criteria })
 
 const sqlStore = (file: string) => Storage.layerSqlite(file)
 
@@ -173,16 +134,6 @@ const mission = (runId: string, iterations: number) =>
     for (let k = 0; k < gaps.length; k++) gaps[k] = (stamps[k + 1]! - stamps[k]!) * 1000
     return { result, wallMs, gaps, cpuPerIteration: r1((cpu.user + cpu.system) / result.iterations) }
   })
-
-const fileSize = (file: string) => (fs.existsSync(file) ? fs.statSync(file).size : 0)
-
-/** Bytes of a closed database once its WAL is folded in by `PRAGMA wal_checkpoint(TRUNCATE)`. */
-const checkpointedBytes = (file: string) => {
-  const db = new Sqlite(file)
-  db.pragma("wal_checkpoint(TRUNCATE)")
-  db.close()
-  return fileSize(file) + fileSize(`${file}-wal`)
-}
 
 /** The loop against a real database file, and how big the file is afterwards. */
 const measuredRun = (dir: string, iterations: number, index: number) =>
@@ -245,12 +196,12 @@ const payloadOf = (file: string, runId: string): Payload => {
 }
 
 /**
- * `commits` transactions on a database migrated by src/store/Database.ts, each doing an iteration's writes
+ * `commits` transactions on a database migrated by the stores (src/store/Storage.ts), each doing an iteration's writes
  * through prepared better-sqlite3 statements, with the pragmas Database.ts sets.
  */
 const floor = (file: string, payload: Payload, commits: number, warmup: number) =>
   Effect.gen(function*() {
-    yield* Effect.scoped(Layer.build(Database.layerSqlite(file)))
+    yield* Effect.scoped(Layer.build(Storage.layerSqlite(file)))
     const db = new Sqlite(file)
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
@@ -340,7 +291,6 @@ const microCosts = (file: string, payload: Payload) =>
     const encodeCheckpoint = Schema.encodeSync(CheckpointJson)
     const encodeEvent = Schema.encodeSync(AutopilotEventJson)
     const sql = yield* SqlClient.SqlClient
-    const halt = yield* Deferred.make<string>()
     const retrySchedule = Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
     return {
       "encode Step to JSON (Schema)": timeSync(n, () => encodeStep(step)),
@@ -350,37 +300,12 @@ const microCosts = (file: string, payload: Payload) =>
       "sql`SELECT 1` via @effect/sql": yield* timeEffect(n, sql`SELECT 1`),
       "sql.withTransaction(Effect.void) (BEGIN+COMMIT)": yield* timeEffect(n, sql.withTransaction(Effect.void)),
       "Effect.withSpan(Effect.void) (@effect/sql opens one per statement)": yield* timeEffect(n, Effect.withSpan(Effect.void, "bench")),
-      "Effect.raceFirst(work, Deferred.await(halt)) (halt race: only runs given a halt source, as the CLI's are)": yield* timeEffect(
-        n,
-        Effect.raceFirst(Effect.asSome(Effect.void), Effect.as(Deferred.await(halt), Option.none()))
-      ),
       "Effect.retry(succeed, schedule) (callModel's retry, 2 per iteration)": yield* timeEffect(
         n,
         Effect.retry(Effect.succeed(1), { schedule: retrySchedule, while: () => true })
       )
     }
   }).pipe(Effect.provide(Database.layerSqlite(file)))
-
-// ---------------------------------------------------------------------------------------------- machine
-
-
-const machine = () => {
-  const cpus = os.cpus()
-  const db = new Sqlite(":memory:")
-  const sqliteVersion = (db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v
-  db.close()
-  return {
-    date: new Date().toISOString(),
-    node: process.version,
-    sqlite: sqliteVersion,
-    cpu: cpus[0]?.model ?? "?",
-    nproc: os.availableParallelism(),
-    memory_gb: r1(os.totalmem() / 2 ** 30),
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavg_at_start: os.loadavg().map(r2),
-    src_sha256: srcDigest()
-  }
-}
 
 // ------------------------------------------------------------------------------------------------- main
 
