@@ -46,7 +46,7 @@ export const timeNode = (args: ReadonlyArray<string>, runs: number): Timing => {
 
 export const measureStartup = (runs = 10): Timing => {
   const bin = path.join(root, "bin", "autopilot.js")
-  if (!fs.existsSync(path.join(root, "dist", "cli", "main.js"))) throw new Error("dist/ is missing: run `npm run build` first")
+  if (!fs.existsSync(path.join(root, "dist", "cli", "autopilot.js"))) throw new Error("dist/ is missing: run `npm run build` first")
   const probe = spawnSync(process.execPath, [bin, "--help"], { cwd: root, encoding: "utf8" })
   if (probe.status !== 0 || !probe.stdout.includes("autopilot")) throw new Error(`autopilot --help failed: ${probe.stderr}`)
   return timeNode([bin, "--help"], runs)
