@@ -3,7 +3,8 @@
  *
  *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | Storage>
  *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | Storage>
- *   Runs                        → the service the CLI calls: start, stop, list, show, follow events
+ *   Runs                        → the service the CLI calls: start, stop, list, show, events (live with
+ *                                 follow), delete, prune
  */
 export * as Autopilot from "./runtime/Mission.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"

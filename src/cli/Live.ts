@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import { Axes, type Axis, type BudgetRemaining, type BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import * as Quantity from "../domain/Quantity.js"
 import type { Delta } from "../runtime/ModelCalls.js"
 import * as Render from "./Render.js"
 
@@ -27,12 +28,12 @@ export const stdout: Terminal = {
   columns: process.stdout.columns
 }
 
-const labels: Record<Axis, string> = { iterations: "iter", tokens: "tokens", dollars: "$", seconds: "time", tool_calls: "tools" }
+const labels: Record<Axis, string> = { iterations: "iter", tokens: "tokens", dollars: "cost", seconds: "time", tool_calls: "tools" }
 
 const amount = (axis: Axis, n: number) => {
   switch (axis) {
     case "dollars":
-      return n < 1 ? n.toFixed(4) : n.toFixed(2)
+      return Quantity.dollars(n)
     case "seconds":
       return `${Math.round(n)}s`
     case "tokens":
@@ -52,7 +53,8 @@ export const budgetLine = (usage: BudgetUsage, remaining: BudgetRemaining) =>
     const used = usage[axis]
     const cap = used + left
     const filled = cap === 0 ? cells : Math.min(cells, Math.round((cells * used) / cap))
-    return [`${labels[axis]} ${"█".repeat(filled)}${"░".repeat(cells - filled)} ${amount(axis, used)}/${amount(axis, cap)}`]
+    const capText = axis === "dollars" ? Quantity.dollarCap(Quantity.roundDollars(cap)) : amount(axis, cap)
+    return [`${labels[axis]} ${"█".repeat(filled)}${"░".repeat(cells - filled)} ${amount(axis, used)}/${capText}`]
   }).join(" · ")
 
 /**

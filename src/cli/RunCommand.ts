@@ -18,6 +18,7 @@ const providers = LlmChoice.LlmChoice.fields.provider.literals
 const sessionFlags = {
   ...Flags.budgetFlags,
   llm: Options.text("llm").pipe(
+    Options.withPseudoName(providers.join("|")),
     Options.withDescription(
       "the model: the embedded deterministic mock (no key, no network), any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL, or the harness (served at $AUTOPILOT_HARNESS_URL, or in process from $AUTOPILOT_HARNESS_CONFIG) with $AUTOPILOT_HARNESS_KEY (mock or openai or harness; default: a resumed run's own, else mock)"
     ),
@@ -40,10 +41,12 @@ const sessionFlags = {
     Options.optional
   ),
   heartbeat: Options.text("heartbeat-seconds").pipe(
+    Options.withPseudoName("seconds"),
     Options.withDescription("seconds between heartbeat events (default 30)"),
     Options.optional
   ),
   grace: Options.text("grace-seconds").pipe(
+    Options.withPseudoName("seconds"),
     Options.withDescription("how long a halted run lets its in-flight iteration finish (default 5)"),
     Options.optional
   ),

@@ -27,3 +27,11 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
 }) {}
 
 export const CheckpointJson = Schema.parseJson(Checkpoint)
+
+/**
+ * A checkpoint says `running` until its session writes the run's end. If the process that owns it is
+ * gone (kill -9, a crash, a reboot), it never will: the run is interrupted, and `autopilot resume`
+ * continues it. A checkpoint with no owner on record is from before owners were; resume takes it over
+ * just as it takes over a dead one.
+ */
+export const isInterrupted = (c: Checkpoint): boolean => c.status === "running" && (c.owner === null || !c.owner.isAlive)

@@ -1,5 +1,6 @@
 import { Clock, Effect, Option, Ref, Schedule, Stream } from "effect"
 import type { BudgetRemaining } from "../domain/Budget.js"
+import { isInterrupted } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import { EventStore } from "../store/EventStore.js"
@@ -101,8 +102,7 @@ export const replay = (
     if (!options.follow) return Stream.fromIterableEffect(drain)
     // The run's state is read before the log, so no event written before the run ended can be missed.
     const over = Effect.map(runs.load(runId), (loaded) =>
-      loaded._tag !== "Found" || loaded.checkpoint.status !== "running" ||
-      (loaded.checkpoint.owner !== null && !loaded.checkpoint.owner.isAlive))
+      loaded._tag !== "Found" || loaded.checkpoint.status !== "running" || isInterrupted(loaded.checkpoint))
     const poll = Effect.flatMap(over, (done) => Effect.map(drain, (batch) => ({ batch, done })))
     return Stream.fromIterableEffect(drain).pipe(
       Stream.concat(

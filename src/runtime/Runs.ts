@@ -2,7 +2,7 @@ import { FileSystem, type Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { Context, DateTime, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as path from "node:path"
-import type { Checkpoint } from "../domain/Checkpoint.js"
+import { type Checkpoint, isInterrupted } from "../domain/Checkpoint.js"
 import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Step } from "../domain/Step.js"
@@ -33,13 +33,6 @@ export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
 export const RunStates = ["running", "interrupted", "completed", "partial", "halted", "failed", "corrupt"] as const
 export type RunState = typeof RunStates[number]
 
-/**
- * A checkpoint says `running` until its session writes the run's end. If the process that owns it is
- * gone (kill -9, a crash, a reboot), it never will: the run is interrupted, and `autopilot resume`
- * continues it. A checkpoint with no owner on record is from before owners were; resume takes it over
- * just as it takes over a dead one.
- */
-export const isInterrupted = (c: Checkpoint): boolean => c.status === "running" && (c.owner === null || !c.owner.isAlive)
 
 /** Why a run is interrupted, if it is. */
 export const interruptionOf = (c: Checkpoint): Option.Option<RunInterrupted> =>

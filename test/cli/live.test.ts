@@ -25,7 +25,7 @@ describe("live text", () => {
       const events = out.split("\x1b[2K")
       // Each redraw clears the bar's line and returns to its start before the next event is written.
       assert.isAtLeast(events.length, 5)
-      assert.match(out, /budget time [█░]{8} \d+s\/1800s · tools [█░]{8} 0\/100 · tokens [█░]{8} \S+\/2\.00M · \$ [█░]{8} [\d.]+\/5\.00 · iter [█░]{8} 0\/200\r\x1b\[2K/)
+      assert.match(out, /budget time [█░]{8} \d+s\/1800s · tools [█░]{8} 0\/100 · tokens [█░]{8} \S+\/2\.00M · cost [█░]{8} \$[\d.]+\/\$5\.00 · iter [█░]{8} 0\/200\r\x1b\[2K/)
       // The answer streams in before its iteration is counted.
       assert.isBelow(out.indexOf("    ## Iteration 1"), out.indexOf("[1] criteria 1/2"))
       // The bar is gone once the run is over.
