@@ -9,8 +9,13 @@ const clip = (text: string, max: number) => (text.length <= max ? text : `${text
 const checklist = (goal: Goal, met: ReadonlyArray<boolean>) =>
   goal.success_criteria.map((c, i) => `${i + 1}. [${met[i] ? "x" : " "}] ${c}`).join("\n")
 
-const describeStep = (step: Step) =>
-  [
+/** Steps never change, and each is quoted in every prompt its window spans: each is written out once. */
+const described = new WeakMap<Step, string>()
+
+const describeStep = (step: Step) => {
+  const cached = described.get(step)
+  if (cached !== undefined) return cached
+  const text = [
     `### Iteration ${step.iteration}`,
     clip(step.answer, 1500),
     ...step.tool_calls.map((call) =>
@@ -18,32 +23,39 @@ const describeStep = (step: Step) =>
     ),
     `Judge: ${clip(step.verdict, 300)}`
   ].join("\n")
+  described.set(step, text)
+  return text
+}
 
-export const actMessages = (options: {
+interface ActOptions {
   readonly goal: Goal
   readonly iteration: number
   readonly criteriaMet: ReadonlyArray<boolean>
   readonly history: ReadonlyArray<Step>
-}): ReadonlyArray<ChatMessage> => [
+}
+
+/**
+ * Built with `+`, not `join`: V8 links long strings instead of copying them, so a long window costs a
+ * link per step here, and its text is copied once, when the prompt is sent.
+ */
+const actPrompt = (options: ActOptions) => {
+  let text = `Objective: ${options.goal.objective}\n\nSuccess criteria ([x] = already verified):\n${checklist(options.goal, options.criteriaMet)}\n\n`
+  if (options.history.length === 0) text += "No earlier iterations."
+  else {
+    text += "Recent iterations:"
+    for (const step of options.history) text += `\n\n${describeStep(step)}`
+  }
+  return `${text}\n\nThis is iteration ${options.iteration}. Continue.`
+}
+
+export const actMessages = (options: ActOptions): ReadonlyArray<ChatMessage> => [
   {
     role: "system",
     content: "You are an autonomous agent working toward an objective over many iterations. In each iteration, " +
       "make concrete progress on the criteria not yet met, call tools when they help, and answer in markdown. " +
       "A judge checks the criteria after every iteration."
   },
-  {
-    role: "user",
-    content: [
-      `Objective: ${options.goal.objective}`,
-      "",
-      "Success criteria ([x] = already verified):",
-      checklist(options.goal, options.criteriaMet),
-      "",
-      options.history.length === 0 ? "No earlier iterations." : `Recent iterations:\n\n${options.history.map(describeStep).join("\n\n")}`,
-      "",
-      `This is iteration ${options.iteration}. Continue.`
-    ].join("\n")
-  }
+  { role: "user", content: actPrompt(options) }
 ]
 
 export const judgeMessages = (options: {
