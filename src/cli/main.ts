@@ -92,6 +92,9 @@ const program = Effect.suspend(() => {
       process.exitCode = badInputTags.has(tag) ? 2 : exitCodes[tag] ?? 1
     })
   }),
+  // Nothing here exports traces, so the spans @effect/sql and the HTTP server open for every statement
+  // and request would only cost time: ≈ 7 % of an iteration on the mock model.
+  Effect.withTracerEnabled(false),
   Effect.provide(NodeContext.layer)
 )
 
