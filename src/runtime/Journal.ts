@@ -60,23 +60,25 @@ export const make = (options: {
 
     const publish = (events: ReadonlyArray<AutopilotEvent>) => Effect.forEach(events, options.onEvent, { discard: true })
 
+    // Writing, numbering and publishing are one step that an interruption cannot split: an event written
+    // but not counted would hand its seq out twice, and the run could then never write its end.
     const commit = <E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, E, R>) =>
-      permit.withPermits(1)(Effect.gen(function*() {
+      permit.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
         const events = numbered(yield* Ref.getAndSet(held, []), yield* Ref.get(next))
         yield* write(events)
         yield* Ref.update(next, (n) => n + events.length)
         yield* publish(events)
-      }))
+      })))
 
     return {
       emitNow: (body) =>
         Effect.flatMap(stamp(body), (event) =>
-          permit.withPermits(1)(Effect.gen(function*() {
+          permit.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
             const events = numbered([event], yield* Ref.get(next))
             yield* store.append(events)
             yield* Ref.update(next, (n) => n + 1)
             yield* publish(events)
-          }))),
+          })))),
       emit: (body) => Effect.flatMap(stamp(body), (event) => permit.withPermits(1)(Ref.update(held, (es) => [...es, event]))),
       commit
     }

@@ -79,88 +79,98 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
  */
 export const run = (options: MissionOptions): Effect.Effect<MissionResult, MissionError, MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
-    const session = yield* Session.open(options)
+    // Opening is short database work, never a model call; once it has claimed the run, the run is ours
+    // to finish, so nothing may cut it off half-way.
+    const session = yield* Effect.uninterruptible(Session.open(options))
     const { budget, goal, journal, progress, runId } = session
-    const halts = yield* HaltControl.make({
-      runId,
-      journal,
-      halt: options.halt,
-      grace: options.haltGrace,
-      now: options.haltNow
-    })
-    const models = yield* ModelCalls.make({ runId, criteria: goal.success_criteria.length, model: session.llm?.model, budget, journal, onDelta: options.onDelta })
-    const iterations = yield* Iteration.make({ goal, budget, journal, models })
 
-    /** Why the run must stop before its next iteration, if it must. */
-    const boundary = Effect.gen(function*() {
-      const met = (yield* Ref.get(progress)).criteria_met
-      if (met.every(Boolean)) return Option.some<Session.Outcome>({ status: "completed", reason: null })
-      const requested = yield* halts.requested
-      if (Option.isSome(requested)) return Option.some<Session.Outcome>({ status: statusOf(met), reason: requested.value })
-      const exceeded = yield* budget.exceeded
-      if (Option.isSome(exceeded)) {
-        const { axis, reason, usage } = exceeded.value
-        yield* journal.emit({ kind: "budget_exceeded", axis, reason, usage })
-        return Option.some<Session.Outcome>({ status: statusOf(met), reason })
-      }
-      return Option.none<Session.Outcome>()
-    })
+    const work = Effect.gen(function*() {
+      const halts = yield* HaltControl.make({
+        runId,
+        journal,
+        halt: options.halt,
+        grace: options.haltGrace,
+        now: options.haltNow
+      })
+      const models = yield* ModelCalls.make({
+        runId,
+        criteria: goal.success_criteria.length,
+        model: session.llm?.model,
+        budget,
+        journal,
+        onDelta: options.onDelta
+      })
+      const iterations = yield* Iteration.make({ goal, budget, journal, models })
 
-    /** Iterations until a boundary says stop. Each commit is whole: a cut never lands inside one. */
-    const iterate = Effect.gen(function*() {
-      while (true) {
-        const stop = yield* boundary
-        if (Option.isSome(stop)) return stop.value
-        const iteration = (yield* budget.usage).iterations + 1
-        const done = yield* iterations.attempt(iteration, yield* Ref.get(progress)).pipe(
-          Effect.map(Either.right),
-          Effect.catchIf((error) => error._tag === "LlmError" && error.budget_exhausted === true, (error) => Effect.succeed(Either.left(error)))
-        )
-        if (Either.isLeft(done)) {
-          // A proxy's budget is the run's budget too: halting on it is a budget stop, not a failure.
-          const reason = `dollar limit reached: ${done.left.message}`
-          yield* journal.emit({ kind: "budget_exceeded", axis: "dollars", reason, usage: yield* budget.usage })
-          return { status: statusOf((yield* Ref.get(progress)).criteria_met), reason } satisfies Session.Outcome
+      /** Why the run must stop before its next iteration, if it must. */
+      const boundary = Effect.gen(function*() {
+        const met = (yield* Ref.get(progress)).criteria_met
+        if (met.every(Boolean)) return Option.some<Session.Outcome>({ status: "completed", reason: null })
+        const requested = yield* halts.requested
+        if (Option.isSome(requested)) return Option.some<Session.Outcome>({ status: statusOf(met), reason: requested.value })
+        const exceeded = yield* budget.exceeded
+        return Option.map(exceeded, (exceeded): Session.Outcome => ({ status: statusOf(met), reason: exceeded.reason, exceeded }))
+      })
+
+      /** Iterations until a boundary says stop. Each commit is whole: a cut never lands inside one. */
+      const iterate = Effect.gen(function*() {
+        while (true) {
+          const stop = yield* boundary
+          if (Option.isSome(stop)) return stop.value
+          const iteration = (yield* budget.usage).iterations + 1
+          const done = yield* iterations.attempt(iteration, yield* Ref.get(progress)).pipe(
+            Effect.map(Either.right),
+            Effect.catchIf((error) => error._tag === "LlmError" && error.budget_exhausted === true, (error) => Effect.succeed(Either.left(error)))
+          )
+          if (Either.isLeft(done)) {
+            // A proxy's budget is the run's budget too: halting on it is a budget stop, not a failure.
+            const reason = `dollar limit reached: ${done.left.message}`
+            return {
+              status: statusOf((yield* Ref.get(progress)).criteria_met),
+              reason,
+              exceeded: { axis: "dollars", reason, usage: yield* budget.usage }
+            } satisfies Session.Outcome
+          }
+          yield* Effect.uninterruptible(session.record(iteration, done.right))
         }
-        yield* Effect.uninterruptible(session.record(iteration, done.right))
-      }
+      })
+
+      /**
+       * The iteration in flight is cut short when the wall-clock axis runs out, or a halt's grace period
+       * does; the boundary after it says why the run stops. One fiber and one watcher per session bound
+       * every iteration: a race per iteration would cost more than the rest of a fast iteration.
+       */
+      const loop = Effect.gen(function*() {
+        while (true) {
+          const bounded = Option.match(yield* budget.timeLeft, {
+            onNone: () => Effect.asSome(iterate),
+            // With no time left, the first boundary stops the run: there is nothing to race.
+            onSome: (left) => (Duration.isZero(left) ? Effect.asSome(iterate) : Effect.timeoutOption(iterate, left))
+          })
+          const iterating = yield* Effect.fork(halts.guard(bounded))
+          // Interrupted from outside, the session waits for its iterations to stop before it finishes.
+          const ended = yield* Fiber.join(iterating).pipe(Effect.onInterrupt(() => Fiber.interrupt(iterating)))
+          if (Option.isSome(ended)) return ended.value
+        }
+      })
+
+      const beating = yield* Effect.forkScoped(Session.heartbeat(session, options.heartbeatInterval ?? "30 seconds"))
+      return yield* loop.pipe(Effect.ensuring(Fiber.interrupt(beating)))
     })
 
-    /**
-     * The iteration in flight is cut short when the wall-clock axis runs out, or a halt's grace period
-     * does; the boundary after it says why the run stops. One fiber and one watcher per session bound
-     * every iteration: a race per iteration would cost more than the rest of a fast iteration.
-     */
-    const loop = Effect.gen(function*() {
-      while (true) {
-        const bounded = Option.match(yield* budget.timeLeft, {
-          onNone: () => Effect.asSome(iterate),
-          // With no time left, the first boundary stops the run: there is nothing to race.
-          onSome: (left) => (Duration.isZero(left) ? Effect.asSome(iterate) : Effect.timeoutOption(iterate, left))
-        })
-        const iterating = yield* Effect.fork(halts.guard(bounded))
-        // Interrupted from outside, the session waits for its iterations to stop before it finishes.
-        const ended = yield* Fiber.join(iterating).pipe(Effect.onInterrupt(() => Fiber.interrupt(iterating)))
-        if (Option.isSome(ended)) return ended.value
-      }
-    })
-
-    // From here on the run is ours: however the session ends, it leaves a true checkpoint behind.
-    const beating = yield* Effect.forkScoped(Session.heartbeat(session, options.heartbeatInterval ?? "30 seconds"))
-    const outcome = yield* loop.pipe(
-      Effect.ensuring(Fiber.interrupt(beating)),
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.interrupt
-          : Effect.succeed<Session.Outcome>({ status: "failed", reason: describeFailure(cause) })
-      ),
-      // Interrupted from outside (by the embedding program): still leave a true checkpoint.
-      Effect.onInterrupt(() =>
-        Effect.flatMap(Ref.get(progress), ({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" }))
-          .pipe(Effect.ignore)
-      )
+    // However the session ends, it leaves a true checkpoint and one `result` behind: interrupted from
+    // outside (by the embedding program) too, after which it stays interrupted.
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.exit(restore(work)), (exit) => {
+        if (Exit.isSuccess(exit)) return session.finish(exit.value)
+        if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
+        return Ref.get(progress).pipe(
+          Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
+          Effect.ignore,
+          Effect.zipRight(Effect.interrupt)
+        )
+      })
     )
-    return yield* session.finish(outcome)
   }))
 
 /** The same mission as a stream of its events, ending with the `result` event. */

@@ -21,6 +21,8 @@ import { historyWindowOf, type StartingPoint, startingPoint } from "./StartingPo
 export interface Outcome {
   readonly status: Exclude<RunStatus, "running">
   readonly reason: string | null
+  /** The budget axis that stopped the run, announced with its end. */
+  readonly exceeded?: Budget.Exceeded | undefined
 }
 
 /** One process's turn at a run: it owns the run's row from `open` until `finish`. */
@@ -183,6 +185,10 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
           usage,
           criteria_met: now.criteria_met,
           output: now.output
+        }
+        if (outcome.exceeded !== undefined) {
+          const { axis, reason, usage: at } = outcome.exceeded
+          yield* journal.emit({ kind: "budget_exceeded", axis, reason, usage: at })
         }
         yield* journal.emit({ kind: "result", ...result })
         const checkpoint = yield* checkpointOf(outcome.status, outcome.reason, usage, now)

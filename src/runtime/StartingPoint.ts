@@ -101,7 +101,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       }
       // A session killed mid-iteration spent more than its last checkpoint says; its heartbeats know.
       const spent = status === "running"
-        ? Option.match(yield* events.lastHeartbeatUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
+        ? Option.match(yield* events.lastUsage(runId), { onNone: () => usage, onSome: (beat) => latest(usage, beat) })
         : usage
       const checkpoint = new Checkpoint({
         ...loaded.checkpoint,
@@ -124,6 +124,9 @@ export const startingPoint = (options: MissionOptions, now: string) =>
     }
     const goal = latestSession.goal
     const last = yield* steps.last(runId)
+    // Spending after the last step that decodes is still on record in the event log; its iterations are
+    // not counted, since the rebuilt run writes them afresh.
+    const logged = yield* events.lastUsage(runId)
     const from = Option.match(last, {
       onNone: () => ({ usage: BudgetUsage.zero, criteria_met: goal.success_criteria.map(() => false), output: "", iteration: 0, label: "start" }),
       onSome: (step) => ({
@@ -141,7 +144,10 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       policy: yield* policyOf({ ...latestSession.policy, ...options.policy }),
       status: "running",
       halt_reason: null,
-      usage: from.usage,
+      usage: Option.match(logged, {
+        onNone: () => from.usage,
+        onSome: (beat) => latest(from.usage, new BudgetUsage({ ...beat, iterations: from.usage.iterations }, true))
+      }),
       criteria_met: from.criteria_met,
       output: from.output,
       owner: Owner.current,

@@ -38,8 +38,11 @@ export class EventStore extends Context.Tag("autopilot/EventStore")<
     /** Every `run_started` event of a run, oldest first: what is left of it when its checkpoint is gone. */
     readonly sessions: (runId: string) => Effect.Effect<ReadonlyArray<AutopilotEvent>, PersistenceError>
     readonly nextSeq: (runId: string) => Effect.Effect<number, PersistenceError>
-    /** Usage as of the run's last heartbeat: newer than the checkpoint when a session was killed mid-iteration. */
-    readonly lastHeartbeatUsage: (runId: string) => Effect.Effect<Option.Option<BudgetUsage>, PersistenceError>
+    /**
+     * Usage as of the run's newest event that carries it: a heartbeat is newer than the checkpoint when a
+     * session was killed mid-iteration, and the event log outlives a checkpoint or steps that are corrupt.
+     */
+    readonly lastUsage: (runId: string) => Effect.Effect<Option.Option<BudgetUsage>, PersistenceError>
     /** Deletes every event of a run, when the run itself is deleted. */
     readonly remove: (runId: string) => Effect.Effect<void, PersistenceError>
   }
@@ -77,13 +80,13 @@ export const make = Effect.gen(function*() {
         Effect.map((rows) => Number(rows[0]?.next ?? 0)),
         Database.refail
       ),
-    lastHeartbeatUsage: (runId) =>
+    lastUsage: (runId) =>
       sql<{ body: string }>`
-        SELECT body FROM events WHERE run_id = ${runId} AND kind = 'heartbeat' ORDER BY seq DESC LIMIT 1
+        SELECT body FROM events
+        WHERE run_id = ${runId} AND kind IN ('run_started', 'heartbeat', 'iteration', 'budget_exceeded', 'result')
+        ORDER BY seq DESC LIMIT 1
       `.pipe(
-        Effect.map((rows) =>
-          Option.firstSomeOf(decodeAll(rows).map((e) => (e.kind === "heartbeat" ? Option.some(e.usage) : Option.none())))
-        ),
+        Effect.map((rows) => Option.firstSomeOf(decodeAll(rows).map((e) => ("usage" in e ? Option.some(e.usage) : Option.none())))),
         Database.refail
       ),
     remove: (runId) => sql`DELETE FROM events WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail)

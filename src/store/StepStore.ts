@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type SqlError } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import type { PersistenceError } from "../domain/Errors.js"
 import { Step } from "../domain/Step.js"
@@ -46,11 +46,19 @@ export const make = Effect.gen(function*() {
         Effect.asVoid,
         Database.refail
       ),
-    last: (runId) =>
-      sql<{ body: string }>`SELECT body FROM steps WHERE run_id = ${runId} ORDER BY iteration DESC LIMIT 20`.pipe(
-        Effect.map((rows) => Option.firstSomeOf(rows.map((row) => decodeStep(row.body)))),
-        Database.refail
-      ),
+    // Newest first, a page at a time, however many of the newest are corrupt: only a step that decodes
+    // is worth recovering from, and skipping a good one would forget what it spent.
+    last: (runId) => {
+      const page = 50
+      const from = (offset: number): Effect.Effect<Option.Option<Step>, SqlError.SqlError> =>
+        sql<{ body: string }>`
+          SELECT body FROM steps WHERE run_id = ${runId} ORDER BY iteration DESC LIMIT ${page} OFFSET ${offset}
+        `.pipe(Effect.flatMap((rows) => {
+          const found = Option.firstSomeOf(rows.map((row) => decodeStep(row.body)))
+          return Option.isSome(found) || rows.length < page ? Effect.succeed(found) : from(offset + page)
+        }))
+      return Database.refail(from(0))
+    },
     recent: (runId, count) =>
       sql<{ body: string }>`SELECT body FROM steps WHERE run_id = ${runId} ORDER BY iteration DESC ${
         count < 0 ? sql.literal("") : sql`LIMIT ${count}`

@@ -10,10 +10,11 @@ import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
+import { Toolkit } from "../../src/tools/Tool.js"
 import { EventStore } from "../../src/store/EventStore.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { StepStore } from "../../src/store/StepStore.js"
-import { environment, goal, ofKind, runMission, script } from "./fixtures.js"
+import { echo, environment, goal, ofKind, runMission, script } from "./fixtures.js"
 
 const loadCheckpoint = (runId: string) =>
   Effect.flatMap(RunStore, (store) => store.load(runId)).pipe(
@@ -399,7 +400,8 @@ describe("Mission", () => {
         assert.deepStrictEqual(quarantined[0]?.quarantined_steps, [4, 5])
         assert.strictEqual(result.status, "halted")
         assert.strictEqual(result.iterations, 7)
-        assert.strictEqual(result.usage.tokens, 7 * 1200)
+        // Iterations 4 and 5 are written afresh; what they spent the first time still counts.
+        assert.strictEqual(result.usage.tokens, 9 * 1200)
         const steps = yield* Effect.flatMap(StepStore, (store) => store.recent("r", -1))
         assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4, 5, 6, 7])
         const rows = yield* sql<{ source: string; iteration: number | null; state: Uint8Array }>`
@@ -410,6 +412,20 @@ describe("Mission", () => {
           ["step", 4, "garbage"],
           ["step", 5, "garbage"]
         ])
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("however many of the newest steps are corrupt, recovery starts from the last one that decodes and forgets no spending", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 75 } }, script(never))
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE steps SET body = 'garbage' WHERE run_id = 'r' AND iteration >= 5`
+        yield* corrupt("r", "garbage")
+        const { events, result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 80 } }, script(never))
+        const quarantined = ofKind(events, "checkpoint_quarantined")[0]
+        assert.strictEqual(quarantined?.recovered_from, "iteration 4")
+        assert.deepStrictEqual(quarantined?.quarantined_steps, Array.from({ length: 71 }, (_, i) => i + 5))
+        assert.strictEqual(result.iterations, 80)
+        assert.strictEqual(result.usage.tokens, (75 + 76) * 1200)
       }).pipe(Effect.provide(environment)))
 
     it.effect("with no history at all, resuming is bad input and the corrupt row stays where it is", () =>
@@ -434,7 +450,8 @@ describe("Mission", () => {
         const { events, result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 1 } }, script(never))
         assert.strictEqual(ofKind(events, "checkpoint_quarantined")[0]?.recovered_from, "start")
         assert.strictEqual(result.iterations, 1)
-        assert.strictEqual(result.usage.tokens, 1200)
+        // The two lost iterations' spending is still on record in the event log, and still counts.
+        assert.strictEqual(result.usage.tokens, 2 * 1200 + 1200)
       }).pipe(Effect.provide(environment)))
   })
 
@@ -618,6 +635,34 @@ describe("Mission", () => {
         assert.deepStrictEqual(steps.map((s) => s.iteration), [1, 2, 3, 4])
         const all = yield* storedEvents
         assert.deepStrictEqual(all.map((e) => e.seq), all.map((_, i) => i))
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("an event write that is slow to return cannot be cut in two by the wall clock: the run still ends once", () =>
+      Effect.gen(function*() {
+        // Stored at once, acknowledged late, as a remote database may: the wall clock runs out meanwhile.
+        const slowToAcknowledge = Layer.effect(
+          EventStore,
+          Effect.map(EventStore, (real) =>
+            EventStore.of({
+              ...real,
+              append: (events) =>
+                events.some((e) => e.kind === "tool_call")
+                  ? Effect.zipRight(real.append(events), Effect.sleep("30 seconds"))
+                  : real.append(events)
+            }))
+        )
+        const fiber = yield* runMission(
+          { runId: "r", goal: goal(), policy: { max_seconds: 10 } },
+          script([{ tool_calls: [{ name: "echo", arguments: { text: "hi" } }], criteria_met: [false, false] }])
+        ).pipe(Effect.provide(slowToAcknowledge), Effect.provide(Toolkit.layer([echo])), Effect.fork)
+        yield* TestClock.adjust("1 minute")
+        const { result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "halted")
+        assert.match(result.halt_reason ?? "", /^wall-clock limit reached/)
+        const stored = yield* storedEvents
+        assert.deepStrictEqual(stored.map((e) => e.seq), stored.map((_, i) => i))
+        assert.strictEqual(stored.at(-1)?.kind, "result")
+        assert.strictEqual((yield* loadCheckpoint("r")).status, "halted")
       }).pipe(Effect.provide(environment)))
 
     it.effect("a database busy past its timeout is waited out, and the iteration is committed once", () =>
