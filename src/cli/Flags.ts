@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
+import * as RunId from "../domain/RunId.js"
 import type { PolicyOverrides } from "../runtime/Mission.js"
 import { type RunState, RunStates } from "../runtime/Runs.js"
 
@@ -135,11 +136,4 @@ export const olderThan = Options.text("older-than").pipe(
 
 export const format = oneOf("format", ["text", "jsonl"], "text for people, jsonl for one JSON event per line")
 
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
-
-export const runId = (raw: string): Effect.Effect<string, BadInput> =>
-  RUN_ID.test(raw)
-    ? Effect.succeed(raw)
-    : Effect.fail(new BadInput({
-      message: `run id "${raw}" is not allowed: use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`
-    }))
+export const runId = RunId.check

@@ -7,6 +7,7 @@ import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, Run
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
+import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
@@ -155,10 +156,17 @@ export const make = (options: {
 
     const start = (start: StartOptions) =>
       Effect.gen(function*() {
+        yield* RunId.check(start.runId)
+        const workspace = path.resolve(start.workspace ?? path.join(workspaces, start.runId))
+        // Another run's default workspace would be deleted with that run.
+        if (path.dirname(workspace) === workspaces && path.basename(workspace) !== start.runId) {
+          return yield* new BadInput({
+            message: `the workspace ${workspace} is the default workspace of run "${path.basename(workspace)}"; choose a folder outside ${workspaces}`
+          })
+        }
         const choice = yield* LlmChoice.resolve(start.resume ? yield* recordedChoice(start.runId) : undefined, start.llm ?? {})
         // Checked before anything is written: a missing key or script is bad input that leaves no trace.
         const llm = yield* LlmLayer.layerOf(choice)
-        const workspace = path.resolve(start.workspace ?? path.join(options.workspaceRoot, "workspaces", start.runId))
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
         // The script is recorded by its full path, so a resume from another folder finds it.
         const recorded = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }

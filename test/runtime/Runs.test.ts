@@ -255,3 +255,18 @@ describe("Runs: pruning", () => {
       assert.deepStrictEqual(ids(yield* runs.prune({ olderThan: "7 days" })), [])
     }).pipe(Effect.provide(layer)))
 })
+
+describe("Runs.start", () => {
+  it.effect("refuses a run id that reads as a path, and another run's default workspace, writing nothing", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const escaping = yield* Effect.flip(runs.start({ runId: "../outside", goal: goal() }))
+      assert.strictEqual(escaping._tag, "BadInput")
+      assert.include(escaping.message, "run id \"../outside\" is not allowed")
+      const borrowed = yield* Effect.flip(runs.start({ runId: "b", goal: goal(), workspace: path.join(workspaceRoot, "workspaces", "a") }))
+      assert.strictEqual(borrowed._tag, "BadInput")
+      assert.include(borrowed.message, "is the default workspace of run \"a\"")
+      assert.deepStrictEqual(yield* rowsOf("b"), none)
+      assert.deepStrictEqual(yield* rowsOf("../outside"), none)
+    }).pipe(Effect.provide(layer)))
+})
