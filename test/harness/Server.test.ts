@@ -928,10 +928,11 @@ describe("harness, end to end over HTTP", () => {
           upstreams: { test: { base_url: url, timeout_seconds: 30 } }
         }))
         const client = harness.client(yield* harness.key())
-        const reading = yield* Effect.fork(drain(() => client.chat.completions.create({ ...ask("hi"), stream: true })))
-        // Once the upstream has sent what it will send, half a minute passes on the harness's clock.
+        const seen: Array<unknown> = []
+        const reading = yield* Effect.fork(drain(() => client.chat.completions.create({ ...ask("hi"), stream: true }), seen))
+        // Once what the upstream sent has reached the client, half a minute passes on the harness's clock.
         yield* eventually(Effect.filterOrFail(harness.upstream.requests, (r) => r.length === 1))
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+        yield* eventually(Effect.filterOrFail(Effect.sync(() => seen.length), (n) => n > 0))
         yield* TestClock.adjust("30 seconds")
         const { chunks, error } = yield* Fiber.join(reading)
         assert.isAbove(chunks.length, 0)

@@ -81,9 +81,9 @@ export const ask = (text: string) => ({ model: "auto", messages: [{ role: "user"
 export const refusal = <A>(promise: () => Promise<A>) => Effect.flip(call(promise))
 
 /** Every chunk of a streamed answer, or the error the SDK threw while reading it (with the chunks before it). */
-export const drain = <A>(open: () => Promise<AsyncIterable<A>>) =>
+/** Reads a stream to its end or its error; `chunks` fills as they arrive, for a test that waits on them. */
+export const drain = <A>(open: () => Promise<AsyncIterable<A>>, chunks: Array<A> = []) =>
   Effect.promise(async () => {
-    const chunks: Array<A> = []
     try {
       for await (const chunk of await open()) chunks.push(chunk)
       return { chunks, error: undefined as InstanceType<typeof OpenAI.APIError> | undefined }
