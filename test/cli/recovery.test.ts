@@ -4,7 +4,7 @@ import { cleanup, sandbox, slowScript } from "./harness.js"
 
 afterEach(cleanup)
 
-describe.concurrent("recovery and control from other processes", { timeout: 60_000 }, () => {
+describe.concurrent("recovery and control from other processes", () => {
   it.for([
     { damage: "text that is not JSON", bytes: Buffer.from("{not json", "utf8"), blob: false },
     { damage: "a BLOB of invalid UTF-8", bytes: Buffer.from([0x7b, 0xff, 0xfe, 0x22, 0xc3, 0x28, 0x00, 0x80, 0x7d]), blob: true }
