@@ -21,7 +21,7 @@ export interface Journal {
    * announce, then publishes them. If `write` fails, the held events are dropped unseen and their seqs
    * are handed out again.
    */
-  readonly commit: <E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, E, R>) => Effect.Effect<void, E, R>
+  readonly commit: <A, E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 /** An event as stamped when emitted; its seq is given when it is written. */
@@ -62,12 +62,13 @@ export const make = (options: {
 
     // Writing, numbering and publishing are one step that an interruption cannot split: an event written
     // but not counted would hand its seq out twice, and the run could then never write its end.
-    const commit = <E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, E, R>) =>
+    const commit = <A, E, R>(write: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<A, E, R>) =>
       permit.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
         const events = numbered(yield* Ref.getAndSet(held, []), yield* Ref.get(next))
-        yield* write(events)
+        const written = yield* write(events)
         yield* Ref.update(next, (n) => n + events.length)
         yield* publish(events)
+        return written
       })))
 
     return {

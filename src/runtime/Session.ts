@@ -126,9 +126,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       usage: opened.checkpoint.usage,
       ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
     })
-    const quarantined = yield* Ref.make<{ quarantineId?: number | undefined; quarantinedSteps: ReadonlyArray<number> }>({ quarantinedSteps: [] })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
-    yield* journal.commit((written) => Effect.flatMap(transaction(claim(first, written)), (moved) => Ref.set(quarantined, moved))).pipe(
+    const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
       Effect.catchTag("Conflict", () =>
         Effect.gen(function*() {
           const now = yield* runs.load(runId)
@@ -139,7 +138,6 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         }))
     )
     if (opened.corrupt !== undefined) {
-      const { quarantineId, quarantinedSteps } = yield* Ref.get(quarantined)
       yield* journal.emitNow({
         kind: "checkpoint_quarantined",
         quarantine_id: quarantineId ?? 0,
