@@ -112,7 +112,13 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         haltNow: signals.haltNow,
         haltGrace: `${grace} seconds`,
         heartbeatInterval: `${heartbeat} seconds`,
-        onEvent: view.event,
+        // Which file --db, $AUTOPILOT_DB or $AUTOPILOT_HOME chose, once the run is claimed (bad input stays
+        // one line). On stderr, so --format jsonl keeps stdout to JSON lines; not Console.error, which
+        // main silences while @effect/cli runs.
+        onEvent: (event) =>
+          event.kind === "run_started"
+            ? Effect.zipRight(Effect.sync(() => process.stderr.write(`database: ${dbPath}\n`)), view.event(event))
+            : view.event(event),
         onDelta: view.delta
       })
     })).pipe(Effect.provide(runsLayer(dbPath)))
