@@ -32,6 +32,7 @@ import { Step } from "../src/domain/Step.js"
 import { MockLlm, MockScript } from "../src/llm/MockLlm.js"
 import * as Mission from "../src/runtime/Mission.js"
 import { EventStore } from "../src/store/EventStore.js"
+import { GroupCommit } from "../src/store/GroupCommit.js"
 import { RunStore } from "../src/store/RunStore.js"
 import { StepStore } from "../src/store/StepStore.js"
 import * as Storage from "../src/store/Storage.js"
@@ -103,7 +104,8 @@ const nullStore = Layer.mergeAll(
     RunStore.of({ ...real, save: () => Effect.void, pendingStop: () => Effect.succeed(Option.none()) }))),
   Layer.effect(StepStore, Effect.map(StepStore, (real) => StepStore.of({ ...real, append: () => Effect.void }))),
   Layer.effect(EventStore, Effect.map(EventStore, (real) => EventStore.of({ ...real, append: () => Effect.void }))),
-  Layer.succeed(Storage.Transaction, (effect) => effect)
+  Layer.succeed(Storage.Transaction, (effect) => effect),
+  Layer.succeed(GroupCommit, GroupCommit.of({ commit: () => Effect.void, create: () => Effect.succeed(true), join: Effect.void }))
 ).pipe(Layer.provideMerge(sqlStore(":memory:")))
 
 /** Runs a mission capped at `iterations`; returns the gap before each `iteration` event, in µs. */
@@ -238,13 +240,10 @@ const floor = (file: string, payload: Payload, commits: number, warmup: number) 
 
 // ------------------------------------------------------------------------------------------ diagnostics
 
-/** An iteration's commit alone (Schema encoding + @effect/sql + SQLite), on decoded copies of the run's rows. */
+/** An iteration's commit alone (group commit, Schema encoding, @effect/sql, SQLite), on decoded copies of the run's rows. */
 const storeCommit = (file: string, payload: Payload, commits: number, warmup: number) =>
   Effect.gen(function*() {
-    const runs = yield* RunStore
-    const stepStore = yield* StepStore
-    const eventStore = yield* EventStore
-    const transaction = yield* Storage.Transaction
+    const store = yield* GroupCommit
     const sample = Schema.decodeUnknownSync(Schema.parseJson(Step))(payload.step)
     const checkpoint = Schema.decodeUnknownSync(CheckpointJson)(payload.checkpoint)
     const event = Schema.decodeUnknownSync(AutopilotEventJson)(payload.event)
@@ -256,7 +255,7 @@ const storeCommit = (file: string, payload: Payload, commits: number, warmup: nu
     for (let i = 0; i < total; i++) {
       if (i === warmup) cpuStart = process.cpuUsage()
       const start = process.hrtime.bigint()
-      yield* transaction(Effect.all([stepStore.append(checkpoint.run_id, steps[i]!), eventStore.append([events[i]!]), runs.save(checkpoint)], { discard: true }))
+      yield* store.commit({ steps: [{ runId: checkpoint.run_id, step: steps[i]! }], events: [events[i]!], checkpoint })
       if (i >= warmup) us[i - warmup] = Number(process.hrtime.bigint() - start) / 1000
     }
     const cpu = process.cpuUsage(cpuStart)

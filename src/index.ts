@@ -38,6 +38,7 @@ export * as Harness from "./harness/index.js"
 
 export * as Database from "./store/Database.js"
 export * as EventStore from "./store/EventStore.js"
+export * as GroupCommit from "./store/GroupCommit.js"
 export * as QuarantineStore from "./store/QuarantineStore.js"
 export * as RunStore from "./store/RunStore.js"
 export * as StepStore from "./store/StepStore.js"

@@ -4,6 +4,7 @@ import { isInterrupted } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import { EventStore } from "../store/EventStore.js"
+import { GroupCommit } from "../store/GroupCommit.js"
 import { RunStore } from "../store/RunStore.js"
 
 /**
@@ -36,9 +37,9 @@ export const make = (options: {
   readonly remaining: Effect.Effect<BudgetRemaining>
   /** Receives every event once it is durable, in `seq` order. */
   readonly onEvent: (event: AutopilotEvent) => Effect.Effect<void>
-}): Effect.Effect<Journal, never, EventStore> =>
+}): Effect.Effect<Journal, never, GroupCommit> =>
   Effect.gen(function*() {
-    const store = yield* EventStore
+    const commits = yield* GroupCommit
     const next = yield* Ref.make(options.firstSeq)
     const held = yield* Ref.make<ReadonlyArray<Unnumbered>>([])
     const permit = yield* Effect.makeSemaphore(1)
@@ -76,7 +77,7 @@ export const make = (options: {
         Effect.flatMap(stamp(body), (event) =>
           permit.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
             const events = numbered([event], yield* Ref.get(next))
-            yield* store.append(events)
+            yield* commits.commit({ events })
             yield* Ref.update(next, (n) => n + 1)
             yield* publish(events)
           })))),

@@ -8,9 +8,9 @@ import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
 import { EventStore } from "../store/EventStore.js"
+import { GroupCommit } from "../store/GroupCommit.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { RunStore } from "../store/RunStore.js"
-import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
 import * as Iteration from "./Iteration.js"
 import * as Journal from "./Journal.js"
@@ -43,15 +43,6 @@ export interface Session {
 class Conflict extends Data.TaggedError("Conflict") {}
 
 /**
- * A lock held past the busy timeout (another process writing, a backup) is waited out, up to a minute,
- * rather than failing the run.
- */
-const whileBusy = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.upTo("1 minute"))
-
-const durably = <A, E extends { readonly _tag: string }, R>(write: Effect.Effect<A, E, R>) =>
-  Effect.retry(write, { schedule: whileBusy, while: (e) => e._tag === "PersistenceError" && (e as unknown as PersistenceError).busy })
-
-/**
  * Opens a session: finds where the run starts from and claims it, writing its first checkpoint and
  * `run_started` only if no other session changed the run meanwhile, so two processes racing for one run
  * id cannot both win.
@@ -59,7 +50,7 @@ const durably = <A, E extends { readonly _tag: string }, R>(write: Effect.Effect
 export const open = (options: MissionOptions): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
   Effect.gen(function*() {
     const runs = yield* RunStore
-    const steps = yield* StepStore
+    const commits = yield* GroupCommit
     const events = yield* EventStore
     const quarantine = yield* QuarantineStore
     const transaction = yield* Transaction
@@ -67,6 +58,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
     const window = historyWindowOf(options)
 
     const opened: StartingPoint = yield* startingPoint(options, yield* Journal.isoNow)
+    yield* commits.join
     const goal = opened.checkpoint.goal
     const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)
     const progress = yield* Ref.make<Iteration.Progress>({
@@ -93,7 +85,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
           updated_at: now
         }, true))
 
-    const claim = (checkpoint: Checkpoint, written: ReadonlyArray<AutopilotEvent>) =>
+    /** Claims a run that exists, or is rebuilt from its history, in one transaction. */
+    const reclaim = (checkpoint: Checkpoint, written: ReadonlyArray<AutopilotEvent>) =>
       Effect.gen(function*() {
         const { corrupt, expected } = opened
         let quarantineId: number | undefined
@@ -114,8 +107,17 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
           at: checkpoint.updated_at
         })
         yield* events.append(written)
+        yield* runs.clearStop(runId)
         return { quarantineId, quarantinedSteps }
       })
+
+    // A new run is created with the commits of other sessions starting at the same time. A stop request
+    // left for an earlier session is not meant for this one.
+    const claim = (checkpoint: Checkpoint, written: ReadonlyArray<AutopilotEvent>) =>
+      opened.expected === undefined && opened.rebuiltFrom === undefined
+        ? Effect.flatMap(commits.create({ events: written, checkpoint, clearStop: runId }), (created) =>
+          created ? Effect.succeed({ quarantineId: undefined, quarantinedSteps: [] }) : Effect.fail(new Conflict()))
+        : transaction(reclaim(checkpoint, written))
 
     yield* journal.emit({
       kind: "run_started",
@@ -127,7 +129,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
-    const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
+    const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => claim(first, written)).pipe(
       Effect.catchTag("Conflict", () =>
         Effect.gen(function*() {
           const now = yield* runs.load(runId)
@@ -146,8 +148,6 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         quarantined_steps: quarantinedSteps
       })
     }
-    // A stop request left for an earlier session is not meant for this one.
-    yield* runs.clearStop(runId)
 
     const record = (iteration: number, attempt: Iteration.Attempt) =>
       Effect.gen(function*() {
@@ -164,10 +164,11 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         yield* Effect.forEach(settled.events, journal.emit, { discard: true })
         const checkpoint = yield* checkpointOf("running", null, usage, settled.progress)
         // An iteration that did not become durable is not counted: its events are dropped unseen and
-        // its charge undone, so a resume repeats it instead of skipping it.
-        yield* journal.commit((written) =>
-          durably(transaction(Effect.all([steps.append(runId, settled.step), events.append(written), runs.save(checkpoint)], { discard: true })))
-        ).pipe(Effect.tapError(() => budget.charge({ iterations: -1 })))
+        // its charge undone, so a resume repeats it instead of skipping it. Its commit is written with
+        // those of other sessions committing at the same time, and fails only if it fails alone.
+        yield* journal.commit((written) => commits.commit({ steps: [{ runId, step: settled.step }], events: written, checkpoint })).pipe(
+          Effect.tapError(() => budget.charge({ iterations: -1 }))
+        )
         yield* Ref.set(progress, settled.progress)
       })
 
@@ -190,8 +191,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         }
         yield* journal.emit({ kind: "result", ...result })
         const checkpoint = yield* checkpointOf(outcome.status, outcome.reason, usage, now)
-        yield* journal.commit((written) => durably(transaction(Effect.zipRight(events.append(written), runs.save(checkpoint)))))
-        yield* runs.clearStop(runId)
+        yield* journal.commit((written) => commits.commit({ events: written, checkpoint, clearStop: runId }))
         return result
       }).pipe(Effect.uninterruptible)
 

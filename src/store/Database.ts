@@ -53,6 +53,21 @@ export const asBytes = (sql: SqlClient.SqlClient, column: string): Fragment =>
     orElse: () => sql`CAST(${sql(column)} AS BLOB)`
   })
 
+/**
+ * Writes `rows` a slice at a time: a statement holds at most 500 rows, far below both dialects' limits on
+ * bound parameters (32,766 in SQLite, 65,535 in Postgres) for the few columns a row has here.
+ */
+export const inSlices = <A, B, E, R>(
+  rows: ReadonlyArray<A>,
+  write: (slice: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<B>, E, R>
+): Effect.Effect<ReadonlyArray<B>, E, R> => {
+  if (rows.length === 0) return Effect.succeed([])
+  if (rows.length <= 500) return write(rows)
+  const slices: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < rows.length; i += 500) slices.push(rows.slice(i, i + 500))
+  return Effect.map(Effect.forEach(slices, write), (returned) => returned.flat())
+}
+
 /** SQLite's SQLITE_BUSY/LOCKED; Postgres's serialization failure, deadlock and lock timeout. */
 const busyCodes = new Set(["SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED", "40001", "40P01", "55P03"])
 

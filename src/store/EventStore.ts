@@ -32,6 +32,7 @@ const migrations = {
 export class EventStore extends Context.Tag("autopilot/EventStore")<
   EventStore,
   {
+    /** Events of any runs, each run's in seq order. */
     readonly append: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, PersistenceError>
     /** Events in the order they became durable, after the given event id (0 for all). */
     readonly after: (runId: string, afterId: number) => Effect.Effect<ReadonlyArray<StoredEvent>, PersistenceError>
@@ -56,11 +57,10 @@ export const make = Effect.gen(function*() {
 
   return EventStore.of({
     append: (events) =>
-      events.length === 0
-        ? Effect.void
-        : sql`INSERT INTO events ${
-          sql.insert(events.map((e) => ({ run_id: e.run_id, seq: e.seq, kind: e.kind, body: encodeEvent(e) })))
-        }`.pipe(Effect.asVoid, Database.refail),
+      Database.inSlices(events, (slice) =>
+        sql`INSERT INTO events ${
+          sql.insert(slice.map((e) => ({ run_id: e.run_id, seq: e.seq, kind: e.kind, body: encodeEvent(e) })))
+        }`).pipe(Effect.asVoid, Database.refail),
     after: (runId, afterId) =>
       sql<{ id: number; body: string }>`
         SELECT id, body FROM events WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id

@@ -60,12 +60,17 @@ export class RunStore extends Context.Tag("autopilot/RunStore")<
     readonly list: Effect.Effect<ReadonlyArray<RunSummary>, PersistenceError>
     /** The first checkpoint of a new run; false if the id was taken meanwhile. */
     readonly create: (checkpoint: Checkpoint) => Effect.Effect<boolean, PersistenceError>
+    /** The first checkpoints of several new runs; the ids of those created, not taken meanwhile. */
+    readonly createAll: (checkpoints: ReadonlyArray<Checkpoint>) => Effect.Effect<ReadonlyArray<string>, PersistenceError>
     /** Replaces the checkpoint only if the row is still `expected`; false if another session changed it. */
     readonly replace: (checkpoint: Checkpoint, expected: Raw) => Effect.Effect<boolean, PersistenceError>
     readonly save: (checkpoint: Checkpoint) => Effect.Effect<void, PersistenceError>
+    /** Several runs' checkpoints at once, one each. */
+    readonly saveAll: (checkpoints: ReadonlyArray<Checkpoint>) => Effect.Effect<void, PersistenceError>
     readonly requestStop: (runId: string, reason: string, at: string) => Effect.Effect<void, PersistenceError>
     readonly pendingStop: (runId: string) => Effect.Effect<Option.Option<string>, PersistenceError>
     readonly clearStop: (runId: string) => Effect.Effect<void, PersistenceError>
+    readonly clearStops: (runIds: ReadonlyArray<string>) => Effect.Effect<void, PersistenceError>
     /**
      * Deletes a run: its checkpoint if the row is still `expected` (with none expected, if there still
      * is none), and with it its stop request. False, deleting nothing, if the checkpoint changed
@@ -79,6 +84,25 @@ export class RunStore extends Context.Tag("autopilot/RunStore")<
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* Database.migrate("autopilot_runs_migrations", migrations)
+
+  const rowsOf = (checkpoints: ReadonlyArray<Checkpoint>) =>
+    sql.insert(checkpoints.map((checkpoint) => ({ run_id: checkpoint.run_id, state: encodeCheckpoint(checkpoint), updated_at: checkpoint.updated_at })))
+
+  const saveAll = (checkpoints: ReadonlyArray<Checkpoint>) =>
+    Database.inSlices(checkpoints, (slice) =>
+      sql`
+        INSERT INTO checkpoints ${rowsOf(slice)}
+        ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+      `).pipe(Effect.asVoid, Database.refail)
+
+  const clearStops = (runIds: ReadonlyArray<string>) =>
+    Database.inSlices(runIds, (slice) => sql`DELETE FROM stop_requests WHERE run_id IN ${sql.in(slice)}`).pipe(Effect.asVoid, Database.refail)
+
+  const createAll = (checkpoints: ReadonlyArray<Checkpoint>) =>
+    Database.inSlices(checkpoints, (slice) =>
+      sql<{ run_id: string }>`
+        INSERT INTO checkpoints ${rowsOf(slice)} ON CONFLICT (run_id) DO NOTHING RETURNING run_id
+      `).pipe(Effect.map((rows) => rows.map((row) => row.run_id)), Database.refail)
 
   return RunStore.of({
     load: (runId) =>
@@ -99,23 +123,15 @@ export const make = Effect.gen(function*() {
       ),
       Database.refail
     ),
-    create: (checkpoint) =>
-      sql`
-        INSERT INTO checkpoints (run_id, state, updated_at)
-        VALUES (${checkpoint.run_id}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
-        ON CONFLICT (run_id) DO NOTHING RETURNING run_id
-      `.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
+    create: (checkpoint) => Effect.map(createAll([checkpoint]), (created) => created.length > 0),
+    createAll,
     replace: (checkpoint, expected) =>
       sql`
         UPDATE checkpoints SET state = ${encodeCheckpoint(checkpoint)}, updated_at = ${checkpoint.updated_at}
         WHERE run_id = ${checkpoint.run_id} AND state = ${expected} RETURNING run_id
       `.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
-    save: (checkpoint) =>
-      sql`
-        INSERT INTO checkpoints (run_id, state, updated_at)
-        VALUES (${checkpoint.run_id}, ${encodeCheckpoint(checkpoint)}, ${checkpoint.updated_at})
-        ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
-      `.pipe(Effect.asVoid, Database.refail),
+    save: (checkpoint) => saveAll([checkpoint]),
+    saveAll,
     requestStop: (runId, reason, at) =>
       sql`
         INSERT INTO stop_requests (run_id, reason, requested_at) VALUES (${runId}, ${reason}, ${at})
@@ -126,7 +142,8 @@ export const make = Effect.gen(function*() {
         Effect.map((rows) => Option.fromNullable(rows[0]?.reason)),
         Database.refail
       ),
-    clearStop: (runId) => sql`DELETE FROM stop_requests WHERE run_id = ${runId}`.pipe(Effect.asVoid, Database.refail),
+    clearStop: (runId) => clearStops([runId]),
+    clearStops,
     remove: (runId, expected) =>
       Effect.gen(function*() {
         const unchanged = yield* Option.match(expected, {

@@ -22,11 +22,18 @@ const migrations = {
   })
 }
 
+/** A step and the run it belongs to. */
+export interface StepOf {
+  readonly runId: string
+  readonly step: Step
+}
+
 /** Every iteration of every run, appended once and never rewritten. */
 export class StepStore extends Context.Tag("autopilot/StepStore")<
   StepStore,
   {
-    readonly append: (runId: string, step: Step) => Effect.Effect<void, PersistenceError>
+    /** Steps of any runs. */
+    readonly append: (steps: ReadonlyArray<StepOf>) => Effect.Effect<void, PersistenceError>
     /** The newest step that still decodes, to rebuild a run whose checkpoint was lost. */
     readonly last: (runId: string) => Effect.Effect<Option.Option<Step>, PersistenceError>
     /** The latest `count` steps that decode, oldest first; -1 for all. */
@@ -41,11 +48,11 @@ export const make = Effect.gen(function*() {
   yield* Database.migrate("autopilot_steps_migrations", migrations)
 
   return StepStore.of({
-    append: (runId, step) =>
-      sql`INSERT INTO steps (run_id, iteration, body) VALUES (${runId}, ${step.iteration}, ${encodeStep(step)})`.pipe(
-        Effect.asVoid,
-        Database.refail
-      ),
+    append: (steps) =>
+      Database.inSlices(steps, (slice) =>
+        sql`INSERT INTO steps ${
+          sql.insert(slice.map(({ runId, step }) => ({ run_id: runId, iteration: step.iteration, body: encodeStep(step) })))
+        }`).pipe(Effect.asVoid, Database.refail),
     // Newest first, a page at a time, however many of the newest are corrupt: only a step that decodes
     // is worth recovering from, and skipping a good one would forget what it spent.
     last: (runId) => {

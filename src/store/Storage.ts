@@ -1,28 +1,14 @@
-import { SqlClient, SqlError } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
-import { PersistenceError } from "../domain/Errors.js"
+import type { SqlClient } from "@effect/sql"
+import { Layer } from "effect"
 import * as Database from "./Database.js"
 import * as EventStore from "./EventStore.js"
+import * as GroupCommit from "./GroupCommit.js"
 import * as QuarantineStore from "./QuarantineStore.js"
 import * as RunStore from "./RunStore.js"
 import * as StepStore from "./StepStore.js"
+import * as Transaction from "./Transaction.js"
 
-/**
- * Makes the writes of several stores one transaction: all or nothing. Nothing may wait on a model call
- * inside it, since one SQLite connection serializes all SQL.
- */
-export class Transaction extends Context.Tag("autopilot/Transaction")<
-  Transaction,
-  <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PersistenceError, R>
->() {}
-
-const transaction = Layer.effect(
-  Transaction,
-  Effect.map(SqlClient.SqlClient, (sql) => (effect) =>
-    sql.withTransaction(effect).pipe(
-      Effect.catchIf((e): e is SqlError.SqlError => e instanceof SqlError.SqlError, (e) => Database.refail(Effect.fail(e)))
-    ))
-)
+export { Transaction } from "./Transaction.js"
 
 /** Every store a run needs. */
 export type Storage =
@@ -30,17 +16,20 @@ export type Storage =
   | StepStore.StepStore
   | EventStore.EventStore
   | QuarantineStore.QuarantineStore
-  | Transaction
+  | Transaction.Transaction
+  | GroupCommit.GroupCommit
+
+export type Options = GroupCommit.Options
+
+/** The stores over whatever database is provided, with group commit tuned by `options`. */
+export const layerWith = (options: Options): Layer.Layer<Storage, never, SqlClient.SqlClient> =>
+  GroupCommit.layer(options).pipe(
+    Layer.provideMerge(Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, Transaction.layer))
+  )
 
 /** The stores over whatever database is provided. */
-export const layer: Layer.Layer<Storage, never, SqlClient.SqlClient> = Layer.mergeAll(
-  RunStore.layer,
-  StepStore.layer,
-  EventStore.layer,
-  QuarantineStore.layer,
-  transaction
-)
+export const layer: Layer.Layer<Storage, never, SqlClient.SqlClient> = layerWith({})
 
 /** The stores on their own SQLite file (created, with its folders, if missing; ":memory:" for tests). */
-export const layerSqlite = (filename: string): Layer.Layer<Storage | SqlClient.SqlClient> =>
-  layer.pipe(Layer.provideMerge(Database.layerSqlite(filename)))
+export const layerSqlite = (filename: string, options: Options = {}): Layer.Layer<Storage | SqlClient.SqlClient> =>
+  layerWith(options).pipe(Layer.provideMerge(Database.layerSqlite(filename)))

@@ -12,6 +12,7 @@ import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import { Toolkit } from "../../src/tools/Tool.js"
 import { EventStore } from "../../src/store/EventStore.js"
+import * as GroupCommit from "../../src/store/GroupCommit.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { StepStore } from "../../src/store/StepStore.js"
 import { echo, environment, goal, ofKind, runMission, script } from "./fixtures.js"
@@ -596,22 +597,22 @@ describe("Mission", () => {
         yield* Fiber.interrupt(fiber)
       }).pipe(Effect.provide(environment)))
 
-    /** The step store, failing the first `times` writes of step `iteration` with `error`. */
+    /** The step store, failing the first `times` writes of step `iteration` with `error`; commits go through it. */
     const failingStep = (iteration: number, times: number, error: PersistenceError) =>
-      Layer.effect(
+      GroupCommit.layer().pipe(Layer.provideMerge(Layer.effect(
         StepStore,
         Effect.gen(function*() {
           const real = yield* StepStore
           const left = yield* Ref.make(times)
           return StepStore.of({
             ...real,
-            append: (runId, step) =>
-              step.iteration !== iteration
-                ? real.append(runId, step)
-                : Effect.flatMap(Ref.getAndUpdate(left, (n) => n - 1), (n) => (n > 0 ? Effect.fail(error) : real.append(runId, step)))
+            append: (steps) =>
+              steps.every(({ step }) => step.iteration !== iteration)
+                ? real.append(steps)
+                : Effect.flatMap(Ref.getAndUpdate(left, (n) => n - 1), (n) => (n > 0 ? Effect.fail(error) : real.append(steps)))
           })
         })
-      )
+      )))
 
     const storedEvents = Effect.flatMap(EventStore, (store) => store.after("r", 0)).pipe(Effect.map((rows) => rows.map((r) => r.event)))
 
@@ -640,7 +641,7 @@ describe("Mission", () => {
     it.effect("an event write that is slow to return cannot be cut in two by the wall clock: the run still ends once", () =>
       Effect.gen(function*() {
         // Stored at once, acknowledged late, as a remote database may: the wall clock runs out meanwhile.
-        const slowToAcknowledge = Layer.effect(
+        const slowToAcknowledge = GroupCommit.layer().pipe(Layer.provideMerge(Layer.effect(
           EventStore,
           Effect.map(EventStore, (real) =>
             EventStore.of({
@@ -650,7 +651,7 @@ describe("Mission", () => {
                   ? Effect.zipRight(real.append(events), Effect.sleep("30 seconds"))
                   : real.append(events)
             }))
-        )
+        )))
         const fiber = yield* runMission(
           { runId: "r", goal: goal(), policy: { max_seconds: 10 } },
           script([{ tool_calls: [{ name: "echo", arguments: { text: "hi" } }], criteria_met: [false, false] }])
