@@ -81,23 +81,33 @@ export const make = (options: Options = {}) =>
     let sessions = 0
     const waiting: Array<Member> = []
 
+    /** Everything the members write but their new runs, skipping what none of them has. */
+    const rest = (kept: ReadonlyArray<Member>) => {
+      const writes: Array<Effect.Effect<void, PersistenceError>> = []
+      const stepsOf = kept.flatMap((m) => m.writes.steps ?? [])
+      const eventsOf = kept.flatMap((m) => m.writes.events ?? [])
+      const checkpoints = kept.flatMap((m) => (m.create || m.writes.checkpoint === undefined ? [] : [m.writes.checkpoint]))
+      const stops = kept.flatMap((m) => (m.writes.clearStop === undefined ? [] : [m.writes.clearStop]))
+      if (stepsOf.length > 0) writes.push(steps.append(stepsOf))
+      if (eventsOf.length > 0) writes.push(events.append(eventsOf))
+      if (checkpoints.length > 0) writes.push(runs.saveAll(checkpoints))
+      if (stops.length > 0) writes.push(runs.clearStops(stops))
+      return Effect.all(writes, { discard: true })
+    }
+
     /** One transaction: first the new runs (a member whose run exists is left out), then the rest. */
-    const write = (batch: ReadonlyArray<Member>) =>
-      Effect.retry(
-        transaction(Effect.gen(function*() {
-          const creating = batch.flatMap((m) => (m.create && m.writes.checkpoint !== undefined ? [m.writes.checkpoint] : []))
-          const created = new Set(creating.length === 0 ? [] : yield* runs.createAll(creating))
+    const write = (batch: ReadonlyArray<Member>): Effect.Effect<ReadonlyArray<boolean>, PersistenceError> => {
+      const creating = batch.flatMap((m) => (m.create && m.writes.checkpoint !== undefined ? [m.writes.checkpoint] : []))
+      const written = creating.length === 0
+        ? Effect.as(rest(batch), batch.map(() => true))
+        : Effect.flatMap(runs.createAll(creating), (ids) => {
+          const created = new Set(ids)
           // Two members creating one run: the first wins, as its row was inserted first.
           const outcomes = batch.map((m) => !m.create || created.delete(m.writes.checkpoint?.run_id ?? ""))
-          const kept = batch.filter((_, i) => outcomes[i])
-          yield* steps.append(kept.flatMap((m) => m.writes.steps ?? []))
-          yield* events.append(kept.flatMap((m) => m.writes.events ?? []))
-          yield* runs.saveAll(kept.flatMap((m) => (m.create || m.writes.checkpoint === undefined ? [] : [m.writes.checkpoint])))
-          yield* runs.clearStops(kept.flatMap((m) => (m.writes.clearStop === undefined ? [] : [m.writes.clearStop])))
-          return outcomes
-        })),
-        { schedule: whileBusy, while: (e) => e.busy }
-      )
+          return Effect.as(rest(batch.filter((_, i) => outcomes[i])), outcomes)
+        })
+      return Effect.retry(transaction(written), { schedule: whileBusy, while: (e) => e.busy })
+    }
 
     // A failed batch writes nothing. Its members are then tried one by one, each in its own transaction,
     // so that one bad commit does not fail the others; a commit that fails alone fails its caller.
@@ -109,29 +119,34 @@ export const make = (options: Options = {}) =>
           ? Effect.succeed([exit.pipe(Exit.as(false))])
           : Effect.forEach(batch, (m) => Effect.exit(Effect.map(write([m]), (outcomes) => outcomes[0] ?? false))))
 
-    /** Answers the batch's other members, then hands the turn to the next one waiting, if any. */
-    const answer = (batch: ReadonlyArray<Member>, outcomes: ReadonlyArray<Exit.Exit<boolean, PersistenceError>>) =>
-      Effect.sync(() => {
-        for (let i = 1; i < batch.length; i++) Deferred.unsafeDone(batch[i]!.answer, outcomes[i]!)
-        const next = waiting.shift()
-        if (next === undefined) writing = false
-        else Deferred.unsafeDone(next.answer, Exit.succeed("lead"))
-      })
+    /** Answers the batch's other members, hands the turn to the next one waiting, if any, and says how `me` fared. */
+    const answer = (batch: ReadonlyArray<Member>, outcomes: ReadonlyArray<Exit.Exit<boolean, PersistenceError>>) => {
+      for (let i = 1; i < batch.length; i++) Deferred.unsafeDone(batch[i]!.answer, outcomes[i]!)
+      const next = waiting.shift()
+      if (next === undefined) writing = false
+      else Deferred.unsafeDone(next.answer, Exit.succeed("lead"))
+      return outcomes[0]!
+    }
 
-    /** Writes `me` with whatever is waiting, answers the others, and hands the turn on. */
+    /**
+     * Writes `me` with whatever is waiting, answers the others, and hands the turn on. With other
+     * sessions about, the event loop first finishes its turn: those woken in the same turn (their model
+     * calls answered together) commit meanwhile, instead of each being written alone. A turn is
+     * microseconds, not a timer.
+     */
     const lead = (me: Member): Effect.Effect<boolean, PersistenceError> =>
-      Effect.gen(function*() {
-        // With other sessions about, the event loop first finishes its turn: those woken in the same
-        // turn (their model calls answered together) commit meanwhile, instead of each being written
-        // alone. A turn is microseconds, not a timer.
-        if (sessions > 1) yield* endOfTurn
-        const batch = [me, ...waiting.splice(0, maxBatch - 1)]
-        // Whatever happens, every member is answered and the turn handed on: a stuck turn would stop
-        // every later commit.
-        const outcomes = yield* Effect.catchAllCause(flush(batch), (cause) => Effect.succeed(batch.map(() => Exit.failCause(cause))))
-        yield* answer(batch, outcomes)
-        return yield* outcomes[0]!
-      })
+      Effect.zipRight(
+        sessions > 1 ? endOfTurn : Effect.void,
+        Effect.suspend(() => {
+          const batch = [me, ...waiting.splice(0, maxBatch - 1)]
+          // Whatever happens, every member is answered and the turn handed on: a stuck turn would stop
+          // every later commit.
+          return flush(batch).pipe(
+            Effect.catchAllCause((cause) => Effect.succeed(batch.map(() => Exit.failCause(cause)))),
+            Effect.flatMap((outcomes) => answer(batch, outcomes))
+          )
+        })
+      )
 
     // Uninterruptible: a member that is waiting may be handed the turn, and must then take it.
     const submit = (writes: Writes, create: boolean) =>
