@@ -136,7 +136,7 @@ export const make = (options: Options = {}) =>
      */
     const lead = (me: Member): Effect.Effect<boolean, PersistenceError> =>
       Effect.zipRight(
-        sessions > 1 ? endOfTurn : Effect.void,
+        sessions > 1 && maxBatch > 1 ? endOfTurn : Effect.void,
         Effect.suspend(() => {
           const batch = [me, ...waiting.splice(0, maxBatch - 1)]
           // Whatever happens, every member is answered and the turn handed on: a stuck turn would stop
