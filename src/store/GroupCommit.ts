@@ -95,19 +95,23 @@ export const make = (options: Options = {}) =>
       return Effect.all(writes, { discard: true })
     }
 
-    /** One transaction: first the new runs (a member whose run exists is left out), then the rest. */
-    const write = (batch: ReadonlyArray<Member>): Effect.Effect<ReadonlyArray<boolean>, PersistenceError> => {
-      const creating = batch.flatMap((m) => (m.create && m.writes.checkpoint !== undefined ? [m.writes.checkpoint] : []))
-      const written = creating.length === 0
-        ? Effect.as(rest(batch), batch.map(() => true))
-        : Effect.flatMap(runs.createAll(creating), (ids) => {
-          const created = new Set(ids)
-          // Two members creating one run: the first wins, as its row was inserted first.
-          const outcomes = batch.map((m) => !m.create || created.delete(m.writes.checkpoint?.run_id ?? ""))
-          return Effect.as(rest(batch.filter((_, i) => outcomes[i])), outcomes)
-        })
-      return Effect.retry(transaction(written), { schedule: whileBusy, while: (e) => e.busy })
-    }
+    /**
+     * One transaction: first the new runs (a member whose run exists is left out), then the rest. Rows
+     * are encoded inside it, so one that cannot be is a defect of this batch, not of the writer.
+     */
+    const write = (batch: ReadonlyArray<Member>): Effect.Effect<ReadonlyArray<boolean>, PersistenceError> =>
+      Effect.suspend(() => {
+        const creating = batch.flatMap((m) => (m.create && m.writes.checkpoint !== undefined ? [m.writes.checkpoint] : []))
+        const written = creating.length === 0
+          ? Effect.as(rest(batch), batch.map(() => true))
+          : Effect.flatMap(runs.createAll(creating), (ids) => {
+            const created = new Set(ids)
+            // Two members creating one run: the first wins, as its row was inserted first.
+            const outcomes = batch.map((m) => !m.create || created.delete(m.writes.checkpoint?.run_id ?? ""))
+            return Effect.as(rest(batch.filter((_, i) => outcomes[i])), outcomes)
+          })
+        return Effect.retry(transaction(written), { schedule: whileBusy, while: (e) => e.busy })
+      })
 
     // A failed batch writes nothing. Its members are then tried one by one, each in its own transaction,
     // so that one bad commit does not fail the others; a commit that fails alone fails its caller.

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Ref, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Ref, TestClock } from "effect"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { PersistenceError } from "../../src/domain/Errors.js"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
@@ -215,6 +215,23 @@ describe("GroupCommit", () => {
       assert.strictEqual(yield* outputOf("m-1"), loaded.checkpoint.output)
       assert.strictEqual((yield* rowsOf("twice")).events.length, 1)
       assert.isFalse((yield* rowsOf("m-1")).events.some((e) => e.seq === 100))
+    }).pipe(Effect.provide(environment)))
+
+  it.effect("a commit whose rows cannot even be encoded dies alone; the others, and later commits, are written", () =>
+    Effect.gen(function*() {
+      yield* runOne(missionOf(1))
+      const loaded = yield* Effect.flatMap(RunStore, (store) => store.load("m-1"))
+      assert(loaded._tag === "Found")
+      const commits = yield* GroupCommit.GroupCommit
+      const good = (runId: string) => ({ events: [halt(runId, 0)], checkpoint: new Checkpoint({ ...loaded.checkpoint, run_id: runId }) })
+      // Built without validation, as a bug might: its status is no status, so encoding it throws.
+      const bad = { events: [halt("bad", 0)], checkpoint: new Checkpoint({ ...loaded.checkpoint, run_id: "bad", status: "bogus" as never }, true) }
+      const exits = yield* together([good("g1"), bad, good("g2")], (writes) => Effect.exit(commits.commit(writes)))
+      assert.isTrue(Exit.isSuccess(exits[0]!) && Exit.isSuccess(exits[2]!))
+      assert.isTrue(Exit.isFailure(exits[1]!) && Cause.isDie(exits[1].cause))
+      yield* commits.commit(good("g3"))
+      for (const runId of ["g1", "g2", "g3"]) assert.strictEqual((yield* rowsOf(runId)).events.length, 1)
+      assert.deepStrictEqual(yield* rowsOf("bad"), { steps: [], events: [], checkpoint: "Missing" })
     }).pipe(Effect.provide(environment)))
 
   it.effect("a batch that finds the database busy is waited out and written once", () =>
