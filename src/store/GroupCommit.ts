@@ -20,7 +20,8 @@ export interface Writes {
 /**
  * Group commit: the commits that sessions of one process make at the same time (the children of a
  * fan-out, concurrent runs sharing a Storage) are written together, in one transaction. Each caller is
- * answered only once its writes are durable, and fails exactly as it would have failed alone.
+ * answered only once its writes are durable, and fails exactly as it would have failed alone. A batch is
+ * a transaction of its own: never commit from inside a `Transaction`.
  */
 export class GroupCommit extends Context.Tag("autopilot/GroupCommit")<
   GroupCommit,
