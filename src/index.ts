@@ -3,16 +3,19 @@
  *
  *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | Storage>
  *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | Storage>
+ *   Critic.layer(options)       → a strict reviewer after each iteration, overruling the judge when confident
  *   Runs                        → the service the CLI calls: start, stop, list, show, events (live with
  *                                 follow), delete, prune
  */
 export * as Autopilot from "./runtime/Mission.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
+export * as Critic from "./runtime/Critic.js"
 export * as Runs from "./runtime/Runs.js"
 export * as Transcript from "./runtime/Transcript.js"
 
 export * from "./domain/Budget.js"
 export * from "./domain/Checkpoint.js"
+export { CriticSettings, CriticVerdict, Critique } from "./domain/Critic.js"
 export * from "./domain/Errors.js"
 export * as Events from "./domain/Event.js"
 export type { AutopilotEvent, EventKind } from "./domain/Event.js"

@@ -27,12 +27,27 @@ export const usage = (u: BudgetUsage) =>
     `${u.seconds.toFixed(1)}s`
   ].join(" · ")
 
+/** A critic's verdict in one line: what it found, whether it counted, and its first suggestion. */
+const critique = (e: Extract<AutopilotEvent, { kind: "critic"; ok: true }>) => {
+  const weight = e.ended_run
+    ? "confident every criterion is met: the run ends"
+    : e.confident
+    ? "overrules the judge"
+    : "not confident enough to overrule the judge"
+  const first = e.suggestions[0]?.replace(/\s+/g, " ")
+  const advice = first === undefined
+    ? ""
+    : ` · suggests: ${first.length > 100 ? `${first.slice(0, 97)}...` : first}${e.suggestions.length > 1 ? ` (+${e.suggestions.length - 1} more)` : ""}`
+  return `critic: ${criteria(e.criteria_met)} at confidence ${e.confidence}, ${weight}${advice}`
+}
+
 /** One event as a line (or a few) for a person watching a run. */
 export const text = (e: AutopilotEvent): string => {
   switch (e.kind) {
     case "run_started":
       return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
-        e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}`
+        e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}` +
+        (e.critic === undefined ? "" : `\n  critic: overrules the judge at confidence ≥ ${e.critic.threshold}`)
     case "iteration":
       return `[${e.iteration}] ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}\n      ${e.summary}`
     case "heartbeat":
@@ -43,6 +58,8 @@ export const text = (e: AutopilotEvent): string => {
       return e.newly_met.map((c) => `    met criterion ${c.index + 1}: ${c.criterion}`).join("\n")
     case "judge_invalid":
       return `    judge gave no usable verdict (${e.error}); criteria unchanged`
+    case "critic":
+      return e.ok ? `    ${critique(e)}` : `    critic gave no usable verdict (${e.error}); skipped`
     case "budget_exceeded":
       return `Budget: ${e.reason}`
     case "checkpoint_quarantined":

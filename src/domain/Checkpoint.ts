@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "./Budget.js"
+import { CriticSettings } from "./Critic.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
 import { Owner } from "./Owner.js"
@@ -22,6 +23,8 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   owner: Schema.optionalWith(Schema.NullOr(Owner), { default: () => null }),
   /** The model Layer the run runs on, so a resume uses it again; absent for a library caller's own Layer. */
   llm: Schema.optionalWith(LlmChoice, { exact: true }),
+  /** The run's critic, if it has one, so a resume keeps it. */
+  critic: Schema.optionalWith(CriticSettings, { exact: true }),
   created_at: Schema.String,
   updated_at: Schema.String
 }) {}

@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
+import { CriticSettings, Critique } from "./Critic.js"
 import { Goal } from "./Goal.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { RunStatus } from "./RunStatus.js"
@@ -23,7 +24,9 @@ export const RunStarted = event("run_started", {
   iterations: Schema.Int,
   usage: BudgetUsage,
   /** The model Layer this session runs on, when known: a run rebuilt from history keeps it. */
-  llm: Schema.optionalWith(LlmChoice, { exact: true })
+  llm: Schema.optionalWith(LlmChoice, { exact: true }),
+  /** The run's critic, when it has one. */
+  critic: Schema.optionalWith(CriticSettings, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,
@@ -44,6 +47,15 @@ export const CriteriaSatisfied = event("criteria_satisfied", {
 })
 /** The judge answered something that is not a verdict on every criterion: criteria stay as they were. */
 export const JudgeInvalid = event("judge_invalid", { iteration: Schema.Int, error: Schema.String })
+/** The critic's verdict on an iteration; `ended_run` when it was confident every criterion is met. */
+export const CriticReviewed = event("critic", {
+  iteration: Schema.Int,
+  ok: Schema.Literal(true),
+  ...Critique.fields,
+  ended_run: Schema.Boolean
+})
+/** The critic call failed or answered garbage: recorded, and the iteration goes on without it. */
+export const CriticFailed = event("critic", { iteration: Schema.Int, ok: Schema.Literal(false), error: Schema.String })
 export const BudgetExceeded = event("budget_exceeded", { axis: Axis, reason: Schema.String, usage: BudgetUsage })
 export const CheckpointQuarantined = event("checkpoint_quarantined", {
   quarantine_id: Schema.Int,
@@ -72,6 +84,8 @@ export const AutopilotEvent = Schema.Union(
   CriteriaSatisfied,
   JudgeInvalid,
   BudgetExceeded,
+  CriticReviewed,
+  CriticFailed,
   CheckpointQuarantined,
   ModelUnpriced,
   ModelRetry,

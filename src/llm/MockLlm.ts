@@ -5,9 +5,28 @@ import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } 
 
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 
+const Usage = Schema.Struct({ input_tokens: Count, output_tokens: Count })
+
+/**
+ * What the critic answers after a turn: a verdict, an error (the call fails; transient unless said
+ * otherwise, so it is retried), or a raw reply (garbage, say). Without `usage` a reply costs what its
+ * text is worth, so the critic's charge shows.
+ */
+const CriticTurn = Schema.Union(
+  Schema.Struct({
+    criteria_met: Schema.Array(Schema.Boolean),
+    confidence: Schema.Number,
+    suggestions: Schema.optional(Schema.Array(Schema.String)),
+    reasoning: Schema.optional(Schema.String),
+    usage: Schema.optional(Usage)
+  }),
+  Schema.Struct({ error: Schema.String, transient: Schema.optional(Schema.Boolean) }),
+  Schema.Struct({ content: Schema.String, usage: Schema.optional(Usage) })
+)
+
 const Turn = Schema.Struct({
   content: Schema.optionalWith(Schema.String, { default: () => "" }),
-  usage: Schema.optional(Schema.Struct({ input_tokens: Count, output_tokens: Count })),
+  usage: Schema.optional(Usage),
   tool_calls: Schema.optionalWith(
     Schema.Array(Schema.Struct({ name: Schema.String, arguments: Schema.optionalWith(Schema.Unknown, { default: () => ({}) }) })),
     { default: () => [] }
@@ -18,7 +37,8 @@ const Turn = Schema.Struct({
   cost_usd: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
   /** With `error`: the wait the provider asks for before a retry, like a 429's Retry-After. */
   retry_after_ms: Schema.optional(Count),
-  latency_ms: Schema.optional(Count)
+  latency_ms: Schema.optional(Count),
+  critic: Schema.optional(CriticTurn)
 })
 
 /** A scripted conversation for the mock model: one turn per `act` call. */
@@ -54,6 +74,18 @@ const verdictOf = (met: ReadonlyArray<boolean>, criteria: number) =>
     notes: "mock judge"
   })
 
+/** With nothing scripted, the critic agrees with the judge, sure of it, and points at what is left. */
+const agreeing = (met: ReadonlyArray<boolean>, criteria: number) => {
+  const verdict = Array.from({ length: criteria }, (_, i) => met[i] ?? false)
+  const next = verdict.indexOf(false)
+  return JSON.stringify({
+    criteria_met: verdict,
+    confidence: 1,
+    suggestions: next === -1 ? [] : [`Work on criterion ${next + 1} next.`],
+    reasoning: "mock critic"
+  })
+}
+
 /** Splits an answer into word-sized deltas so streaming consumers see more than one chunk. */
 const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
   ...(response.content.match(/\S+\s*|\s+/g) ?? []).map((text): LlmChunk => ({ _tag: "Delta", text })),
@@ -63,12 +95,14 @@ const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
 /**
  * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
  * and answers in markdown with a code block. The judge is an oracle: it costs no tokens and reports what
- * the script (or the iteration number) says.
+ * the script (or the iteration number) says. The critic answers what the turn's `critic` says, else it
+ * agrees with the judge at confidence 1; its replies cost tokens.
  */
 export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
   Effect.gen(function*() {
     const calls = yield* Ref.make(0)
     const lastMet = yield* Ref.make<ReadonlyArray<boolean>>([])
+    const lastCritic = yield* Ref.make<typeof CriticTurn.Type | undefined>(undefined)
 
     const scripted = (request: LlmRequest, script: MockScript) =>
       Effect.gen(function*() {
@@ -85,6 +119,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
           return yield* new LlmError({ message: turn.error, transient: true, retry_after_ms: turn.retry_after_ms })
         }
         yield* Ref.set(lastMet, turn.criteria_met ?? [])
+        yield* Ref.set(lastCritic, turn.critic)
         return {
           content: turn.content,
           tool_calls: turn.tool_calls.map((call, i) => ({ id: `call_${index}_${i}`, ...call })),
@@ -105,8 +140,34 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
       } satisfies LlmResponse))
     }
 
+    const critic = (request: LlmRequest) =>
+      Effect.gen(function*() {
+        const scripted = yield* Ref.get(lastCritic)
+        if (scripted !== undefined && "error" in scripted) {
+          return yield* new LlmError({ message: scripted.error, transient: scripted.transient ?? true })
+        }
+        const content = scripted === undefined
+          ? agreeing(yield* Ref.get(lastMet), request.metadata.criteria)
+          : "content" in scripted
+          ? scripted.content
+          : JSON.stringify({
+            criteria_met: scripted.criteria_met,
+            confidence: scripted.confidence,
+            suggestions: scripted.suggestions ?? [],
+            reasoning: scripted.reasoning ?? "mock critic"
+          })
+        return {
+          content,
+          tool_calls: [],
+          usage: scripted?.usage ?? estimate(request, content),
+          model: request.model ?? script?.model ?? MockLlm.defaultModel
+        } satisfies LlmResponse
+      })
+
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
-      request.purpose === "judge"
+      request.purpose === "critic"
+        ? critic(request)
+        : request.purpose === "judge"
         ? Effect.map(Ref.get(lastMet), (met) => ({
           content: verdictOf(met, request.metadata.criteria),
           tool_calls: [],

@@ -9,6 +9,7 @@ import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
 import type { Storage } from "../store/Storage.js"
 import type { Toolkit } from "../tools/Tool.js"
+import * as Critic from "./Critic.js"
 import * as HaltControl from "./HaltControl.js"
 import * as Iteration from "./Iteration.js"
 import * as ModelCalls from "./ModelCalls.js"
@@ -81,8 +82,11 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
   Effect.scoped(Effect.gen(function*() {
     // Opening is short database work, never a model call; once it has claimed the run, the run is ours
     // to finish, so nothing may cut it off half-way.
-    const session = yield* Effect.uninterruptible(Session.open(options))
+    const provided = yield* Effect.serviceOption(Critic.Critic)
+    const session = yield* Effect.uninterruptible(Session.open(options, Option.getOrUndefined(provided)?.settings))
     const { budget, goal, journal, progress, runId } = session
+    // A critic provided for this session, else the one the run was started with.
+    const critic = Option.getOrElse(provided, () => (session.critic === undefined ? undefined : Critic.make(session.critic)))
 
     const work = Effect.gen(function*() {
       const halts = yield* HaltControl.make({
@@ -100,12 +104,12 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
         journal,
         onDelta: options.onDelta
       })
-      const iterations = yield* Iteration.make({ goal, budget, journal, models })
+      const iterations = yield* Iteration.make({ goal, budget, journal, models, critic })
 
       /** Why the run must stop before its next iteration, if it must. */
       const boundary = Effect.gen(function*() {
-        const met = (yield* Ref.get(progress)).criteria_met
-        if (met.every(Boolean)) return Option.some<Session.Outcome>({ status: "completed", reason: null })
+        const { criteria_met: met, ended } = yield* Ref.get(progress)
+        if (met.every(Boolean)) return Option.some<Session.Outcome>({ status: "completed", reason: ended ?? null })
         const requested = yield* halts.requested
         if (Option.isSome(requested)) return Option.some<Session.Outcome>({ status: statusOf(met), reason: requested.value })
         const exceeded = yield* budget.exceeded

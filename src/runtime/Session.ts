@@ -2,6 +2,7 @@ import { Data, Effect, Option, Ref, Schedule, type Scope } from "effect"
 import * as Budget from "../budget/Budget.js"
 import type { BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
+import type { CriticSettings } from "../domain/Critic.js"
 import { type PersistenceError, RunAlreadyExists, RunInProgress } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
@@ -33,6 +34,8 @@ export interface Session {
   readonly journal: Journal.Journal
   readonly window: number
   readonly llm: LlmChoice | undefined
+  /** The critic the run was started with (or given now), if any. */
+  readonly critic: CriticSettings | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -54,9 +57,9 @@ const durably = <A, E extends { readonly _tag: string }, R>(write: Effect.Effect
 /**
  * Opens a session: finds where the run starts from and claims it, writing its first checkpoint and
  * `run_started` only if no other session changed the run meanwhile, so two processes racing for one run
- * id cannot both win.
+ * id cannot both win. A `critic` given replaces the run's own; without one a resume keeps it.
  */
-export const open = (options: MissionOptions): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
+export const open = (options: MissionOptions, critic?: CriticSettings): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const steps = yield* StepStore
@@ -66,13 +69,14 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
     const runId = options.runId
     const window = historyWindowOf(options)
 
-    const opened: StartingPoint = yield* startingPoint(options, yield* Journal.isoNow)
+    const opened: StartingPoint = yield* startingPoint(options, yield* Journal.isoNow, critic)
     const goal = opened.checkpoint.goal
     const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)
     const progress = yield* Ref.make<Iteration.Progress>({
       criteria_met: opened.checkpoint.criteria_met,
       output: opened.checkpoint.output,
-      history: opened.history
+      history: opened.history,
+      suggestions: opened.suggestions
     })
     const journal = yield* Journal.make({
       runId,
@@ -124,7 +128,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       resuming: options.resume === true,
       iterations: opened.checkpoint.usage.iterations,
       usage: opened.checkpoint.usage,
-      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
+      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
+      ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
@@ -195,7 +200,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         return result
       }).pipe(Effect.uninterruptible)
 
-    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, progress, record, finish } satisfies Session
+    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, critic: opened.checkpoint.critic, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */

@@ -1,6 +1,7 @@
 import { Effect, Option, ParseResult, Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
+import type { CriticSettings } from "../domain/Critic.js"
 import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
@@ -15,6 +16,8 @@ import type { MissionOptions, PolicyOverrides } from "./Mission.js"
 export interface StartingPoint {
   readonly checkpoint: Checkpoint
   readonly history: ReadonlyArray<Step>
+  /** The critic's suggestions on the run's last step, which feed its next iteration. */
+  readonly suggestions: ReadonlyArray<string>
   /** The row as loaded, which the session claims only if no one changed it meanwhile. */
   readonly expected: Raw | undefined
   readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
@@ -45,6 +48,13 @@ const policyOf = (fields: PolicyOverrides) =>
 /** The model a run records: the one asked for, else the run's own (absent for a library caller's own Layer). */
 const recorded = (llm: LlmChoice | undefined) => (llm === undefined ? {} : { llm })
 
+/** The critic a run records: the one given, else the run's own (absent for a run without one). */
+const withCritic = (critic: CriticSettings | undefined) => (critic === undefined ? {} : { critic })
+
+/** Only the latest verdict's suggestions feed the next iteration: those of the run's last step. */
+const suggestionsAfter = (last: Option.Option<Step>) =>
+  Option.match(last, { onNone: () => [], onSome: (step) => step.critic?.suggestions ?? [] })
+
 /** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
 const latest = (a: BudgetUsage, b: BudgetUsage) =>
   new BudgetUsage({
@@ -56,7 +66,7 @@ const latest = (a: BudgetUsage, b: BudgetUsage) =>
   }, true)
 
 /** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
-export const startingPoint = (options: MissionOptions, now: string) =>
+export const startingPoint = (options: MissionOptions, now: string, critic: CriticSettings | undefined) =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const steps = yield* StepStore
@@ -84,10 +94,11 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         output: "",
         owner: Owner.current,
         ...recorded(options.llm),
+        ...withCritic(critic),
         created_at: now,
         updated_at: now
       })
-      return { checkpoint, history: [], expected: undefined } satisfies StartingPoint
+      return { checkpoint, history: [], suggestions: [], expected: undefined } satisfies StartingPoint
     }
     if (loaded._tag === "Found") {
       const { goal, owner, status, usage } = loaded.checkpoint
@@ -110,9 +121,15 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         halt_reason: null,
         usage: spent,
         owner: Owner.current,
-        ...recorded(options.llm ?? loaded.checkpoint.llm)
+        ...recorded(options.llm ?? loaded.checkpoint.llm),
+        ...withCritic(critic ?? loaded.checkpoint.critic)
       })
-      return { checkpoint, history: yield* history, expected: loaded.raw } satisfies StartingPoint
+      return {
+        checkpoint,
+        history: yield* history,
+        suggestions: suggestionsAfter(yield* steps.last(runId)),
+        expected: loaded.raw
+      } satisfies StartingPoint
     }
     // The checkpoint is corrupt or gone: rebuild the run from its append-only history.
     const sessions = (yield* events.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
@@ -152,12 +169,14 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       output: from.output,
       owner: Owner.current,
       ...recorded(options.llm ?? latestSession.llm),
+      ...withCritic(critic ?? latestSession.critic),
       created_at: first.at,
       updated_at: now
     })
     return {
       checkpoint,
       history: yield* history,
+      suggestions: suggestionsAfter(last),
       expected: loaded._tag === "Corrupt" ? loaded.raw : undefined,
       rebuiltFrom: from.iteration,
       ...(loaded._tag === "Corrupt" ? { corrupt: { error: loaded.error, recoveredFrom: from.label } } : {})

@@ -24,7 +24,7 @@ export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>): ReadonlyArra
     return {
       iteration: step.iteration,
       act: [
-        ...actMessages({ goal, iteration: step.iteration, criteriaMet, history }),
+        ...actMessages({ goal, iteration: step.iteration, criteriaMet, history, suggestions: earlier.at(-1)?.critic?.suggestions }),
         { role: "assistant", content: step.answer }
       ],
       judge: judgeMessages({
