@@ -39,6 +39,9 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages)
     `objective: ${c.goal.objective}`,
     ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
     ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
+    c.critic === undefined
+      ? "critic: off"
+      : `critic: on (overrules the judge at confidence ≥ ${c.critic.threshold}; ${plural(c.critic.max_suggestions, "suggestion")} at most)`,
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(steps.length === 0

@@ -32,8 +32,8 @@ const critique = (e: Extract<AutopilotEvent, { kind: "critic"; ok: true }>) => {
   const weight = e.ended_run
     ? "confident every criterion is met: the run ends"
     : e.confident
-    ? "overrules the judge"
-    : "not confident enough to overrule the judge"
+    ? "confident: its verdict counts, not the judge's"
+    : "not confident enough: the judge's verdict counts"
   const first = e.suggestions[0]?.replace(/\s+/g, " ")
   const advice = first === undefined
     ? ""

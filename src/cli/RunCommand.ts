@@ -8,6 +8,7 @@ import { exitCodeOf } from "../domain/RunStatus.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { Runs } from "../runtime/Runs.js"
+import * as CriticFlags from "./CriticFlags.js"
 import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
 import * as Signals from "./Signals.js"
@@ -54,7 +55,8 @@ const sessionFlags = {
   format: Flags.format,
   deltas: Options.boolean("deltas").pipe(
     Options.withDescription("with --format jsonl, also write the answer as it is generated, as `delta` lines (never stored)")
-  )
+  ),
+  ...CriticFlags.flags
 }
 
 type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
@@ -87,6 +89,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
       onNone: () => Effect.succeed(5),
       onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
     })
+    const critic = yield* CriticFlags.requested(flags)
     const llm = llmRequested(flags, resume)
     // A resumed run's own choice is read from its database; a new run's is checked before one is made.
     if (!resume) yield* Effect.flatMap(LlmChoice.resolve(undefined, llm), LlmLayer.validate)
@@ -107,6 +110,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         takeOver,
         policy,
         llm,
+        critic,
         workspace: Option.getOrUndefined(flags.workspace),
         halt: signals.halt,
         haltNow: signals.haltNow,

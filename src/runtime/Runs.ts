@@ -16,6 +16,7 @@ import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
+import * as Critic from "./Critic.js"
 import * as Journal from "./Journal.js"
 import * as Mission from "./Mission.js"
 import { messagesOf, type StepMessages } from "./Transcript.js"
@@ -28,6 +29,11 @@ export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
   readonly llm?: LlmChoice.LlmRequested | undefined
   /** The folder the file tools may use; by default `workspaces/<run-id>` under the workspace root. */
   readonly workspace?: string | undefined
+  /**
+   * A critic for the run. What is left out comes from the run's own critic on a resume, else the
+   * defaults; without it, a resume keeps the run's own critic and a new run has none.
+   */
+  readonly critic?: Critic.Options | undefined
 }
 
 /** What a run is now, as every surface shows it: its checkpoint's status, or `interrupted`, or `corrupt`. */
@@ -145,13 +151,13 @@ export const make = (options: {
         }
       })
 
-    /** The model a run was started on; a run whose checkpoint is lost still has it in its history. */
+    /** The model and critic a run was started on; a run whose checkpoint is lost still has them in its history. */
     const recordedChoice = (runId: string) =>
       Effect.gen(function*() {
         const loaded = yield* runs.load(runId)
-        if (loaded._tag === "Found") return loaded.checkpoint.llm
+        if (loaded._tag === "Found") return { llm: loaded.checkpoint.llm, critic: loaded.checkpoint.critic }
         const started = (yield* events.sessions(runId)).at(-1)
-        return started?.kind === "run_started" ? started.llm : undefined
+        return started?.kind === "run_started" ? { llm: started.llm, critic: started.critic } : {}
       })
 
     const start = (start: StartOptions) =>
@@ -164,13 +170,18 @@ export const make = (options: {
             message: `the workspace ${workspace} is the default workspace of run "${path.basename(workspace)}"; choose a folder outside ${workspaces}`
           })
         }
-        const choice = yield* LlmChoice.resolve(start.resume ? yield* recordedChoice(start.runId) : undefined, start.llm ?? {})
+        const recorded = start.resume ? yield* recordedChoice(start.runId) : {}
+        const choice = yield* LlmChoice.resolve(recorded.llm, start.llm ?? {})
+        const critic = start.critic === undefined ? Layer.empty : Critic.layer({
+          threshold: start.critic.threshold ?? recorded.critic?.threshold,
+          maxSuggestions: start.critic.maxSuggestions ?? recorded.critic?.max_suggestions
+        })
         // Checked before anything is written: a missing key or script is bad input that leaves no trace.
         const llm = yield* LlmLayer.layerOf(choice)
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
         // The script is recorded by its full path, so a resume from another folder finds it.
-        const recorded = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
-        return yield* Mission.run({ ...start, llm: recorded }).pipe(Effect.provide(Layer.merge(llm, tools)))
+        const model = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
+        return yield* Mission.run({ ...start, llm: model }).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
       }).pipe(Effect.provide(context))
 
     const stop = (runId: string, reason: string) =>
@@ -386,6 +397,7 @@ export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   goal: c.goal,
   policy: c.policy,
   llm: c.llm ?? null,
+  critic: c.critic ?? null,
   output: c.output,
   created_at: c.created_at,
   updated_at: c.updated_at,

@@ -108,7 +108,14 @@ const cases: ReadonlyArray<Case> = [
   { name: "prune without --older-than", args: ["prune"], mentions: /--older-than/, db: "existing" },
   { name: "negative --older-than", args: ["prune", "--older-than", "-1"], mentions: /--older-than must be a number of days from 0 to 36600, got "-1"/, db: "existing" },
   { name: "non-numeric --older-than", args: ["prune", "--older-than", "a week"], mentions: /--older-than .*got "a week"/, db: "existing" },
-  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" }
+  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" },
+  ...[["above 1", "1.5"], ["negative", "-0.5"], ["non-numeric", "high"], ["hexadecimal", "0x1"]].map(([kind, value]): Case => ({
+    name: `--critic-threshold ${kind}`,
+    args: run("--critic", "--critic-threshold", value!),
+    mentions: new RegExp(`^autopilot: --critic-threshold must be a number from 0 to 1, got "${value!.replace(".", "\\.")}"$`),
+    db: "fresh"
+  })),
+  { name: "--critic-threshold on resume", args: ["resume", "base", "--critic-threshold", "2"], mentions: /--critic-threshold must be a number from 0 to 1, got "2"/, db: "existing" }
 ]
 
 describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", () => {
