@@ -68,6 +68,8 @@ export const messages = (work: Work, maxSuggestions: number): ReadonlyArray<Chat
 
 const decodeVerdict = Schema.decodeUnknownEither(Schema.parseJson(CriticVerdict))
 
+const countMismatch = (verdict: CriticVerdict, criteria: number) => `critic reported ${verdict.criteria_met.length} criteria, expected ${criteria}`
+
 /**
  * Reads the critic's JSON, tolerating a markdown fence around it. Suggestions past `maxSuggestions` are
  * dropped, and blank ones with them; anything that is not a verdict on every criterion is a `Left`.
@@ -79,10 +81,7 @@ export const parse = (reply: string, criteria: number, maxSuggestions: number): 
         clip(reply.replace(/\s+/g, " "), 120)
       }`
     ),
-    Either.filterOrLeft(
-      (v) => v.criteria_met.length === criteria,
-      (v) => `critic reported ${v.criteria_met.length} criteria, expected ${criteria}`
-    ),
+    Either.filterOrLeft((v) => v.criteria_met.length === criteria, (v) => countMismatch(v, criteria)),
     Either.map((v) => ({ ...v, suggestions: v.suggestions.map((s) => s.trim()).filter((s) => s !== "").slice(0, maxSuggestions) }))
   )
 
@@ -139,12 +138,16 @@ export interface Weighed {
   readonly ends?: string
 }
 
-/** Weighs a review against the threshold it was made under. */
+/**
+ * Weighs a review against the threshold it was made under. A verdict that does not cover exactly the
+ * run's criteria (a critic of the caller's own may give one) is no verdict: it could end a run on nothing.
+ */
 export const weigh = (
   iteration: number,
+  criteria: number,
   review: { readonly threshold: number; readonly verdict: Either.Either<CriticVerdict, string> }
 ): Weighed =>
-  Either.match(review.verdict, {
+  Either.match(Either.filterOrLeft(review.verdict, (v) => v.criteria_met.length === criteria, (v) => countMismatch(v, criteria)), {
     onLeft: (error): Weighed => ({ event: { kind: "critic", iteration, ok: false, error } }),
     onRight: (verdict): Weighed => {
       const confident = verdict.confidence >= review.threshold

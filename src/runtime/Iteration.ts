@@ -110,7 +110,7 @@ export const settle = (options: {
 }): { readonly step: Step; readonly progress: Progress; readonly events: ReadonlyArray<EventBody> } => {
   const { attempt: { calls, response, toolCalls, verdict }, goal, iteration, usage } = options
   const before = options.progress.criteria_met
-  const critic = options.attempt.critic === undefined ? undefined : Critic.weigh(iteration, options.attempt.critic)
+  const critic = options.attempt.critic === undefined ? undefined : Critic.weigh(iteration, before.length, options.attempt.critic)
   const vouched = critic?.overrules ?? Either.getOrUndefined(Either.map(verdict, (v) => v.criteria_met))
   const after = vouched === undefined ? before : before.map((met, i) => met || vouched[i] === true)
   const newlyMet = goal.success_criteria.flatMap((criterion, index) => (after[index] && !before[index] ? [{ index, criterion }] : []))

@@ -80,9 +80,9 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
  */
 export const run = (options: MissionOptions): Effect.Effect<MissionResult, MissionError, MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
+    const provided = yield* Effect.serviceOption(Critic.Critic)
     // Opening is short database work, never a model call; once it has claimed the run, the run is ours
     // to finish, so nothing may cut it off half-way.
-    const provided = yield* Effect.serviceOption(Critic.Critic)
     const session = yield* Effect.uninterruptible(Session.open(options, Option.getOrUndefined(provided)?.settings))
     const { budget, goal, journal, progress, runId } = session
     // A critic provided for this session, else the one the run was started with.

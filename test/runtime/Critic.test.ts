@@ -388,6 +388,13 @@ describe("Critic", () => {
     })
   })
 
+  describe("weigh", () => {
+    it("a verdict from a critic of one's own that misses criteria is no verdict, however confident", () => {
+      const weighed = Critic.weigh(3, 2, { threshold: 0.5, verdict: Either.right({ criteria_met: [], confidence: 1, suggestions: ["x"], reasoning: "" }) })
+      assert.deepStrictEqual(weighed, { event: { kind: "critic", iteration: 3, ok: false, error: "critic reported 0 criteria, expected 2" } })
+    })
+  })
+
   describe("parse", () => {
     it("tolerates a json fence, and drops suggestions past the maximum", () => {
       const reply = "Here you go:\n```json\n{\"criteria_met\": [true, false], \"confidence\": 0.8, \"suggestions\": [\"a\", \"b\", \"c\", \"d\"], \"reasoning\": \"r\"}\n```"
@@ -420,7 +427,7 @@ describe("Critic", () => {
     it.prop("any verdict on every criterion reads back with at most max suggestions, and overrules exactly when confident", [verdicts], ([[criteria, verdict, max, threshold]]) => {
       const parsed = Critic.parse(JSON.stringify(verdict), criteria, max)
       assert.deepStrictEqual(parsed, Either.right({ ...verdict, suggestions: verdict.suggestions.slice(0, max) }))
-      const weighed = Critic.weigh(1, { threshold, verdict: parsed })
+      const weighed = Critic.weigh(1, criteria, { threshold, verdict: parsed })
       const confident = verdict.confidence >= threshold
       assert.strictEqual(weighed.overrules !== undefined, confident)
       assert.strictEqual(weighed.ends !== undefined, confident && verdict.criteria_met.every(Boolean))
