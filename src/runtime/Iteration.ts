@@ -5,6 +5,8 @@ import type { EventBody } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import { type ModelCall, Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
 import type { LlmResponse } from "../llm/Llm.js"
+import type { Specialist } from "../specialists/Specialist.js"
+import { restrict } from "../specialists/ToolAllowList.js"
 import { Toolkit } from "../tools/Tool.js"
 import type { Journal } from "./Journal.js"
 import type { ModelCalls } from "./ModelCalls.js"
@@ -39,10 +41,11 @@ export const make = (options: {
   readonly budget: Budget
   readonly journal: Journal
   readonly models: ModelCalls
+  readonly specialist?: Specialist | undefined
 }) =>
   Effect.gen(function*() {
-    const toolkit = yield* Toolkit
-    const { budget, goal, journal, models } = options
+    const { budget, goal, journal, models, specialist } = options
+    const toolkit = restrict(yield* Toolkit, specialist)
 
     const runTools = (response: LlmResponse, iteration: number) =>
       Effect.forEach(response.tool_calls, (call) =>
@@ -61,7 +64,7 @@ export const make = (options: {
         const before = progress.criteria_met
         const { call: act, response } = yield* models.call({
           purpose: "act",
-          messages: actMessages({ goal, iteration, criteriaMet: before, history: progress.history }),
+          messages: actMessages({ goal, iteration, criteriaMet: before, history: progress.history, specialist }),
           tools: toolkit.specs
         }, iteration, { live: true })
         const toolCalls = yield* runTools(response, iteration)

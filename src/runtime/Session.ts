@@ -7,6 +7,7 @@ import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { RunStore } from "../store/RunStore.js"
@@ -33,6 +34,7 @@ export interface Session {
   readonly journal: Journal.Journal
   readonly window: number
   readonly llm: LlmChoice | undefined
+  readonly specialist: Specialist | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -124,7 +126,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       resuming: options.resume === true,
       iterations: opened.checkpoint.usage.iterations,
       usage: opened.checkpoint.usage,
-      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
+      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
+      ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
@@ -195,7 +198,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         return result
       }).pipe(Effect.uninterruptible)
 
-    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, progress, record, finish } satisfies Session
+    const { llm, specialist } = opened.checkpoint
+    return { runId, goal, budget, journal, window, llm, specialist, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */

@@ -6,6 +6,7 @@ import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
 import { type Raw, RunStore } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
@@ -44,6 +45,19 @@ const policyOf = (fields: PolicyOverrides) =>
 
 /** The model a run records: the one asked for, else the run's own (absent for a library caller's own Layer). */
 const recorded = (llm: LlmChoice | undefined) => (llm === undefined ? {} : { llm })
+
+const asSpecialist = (specialist: Specialist | undefined) => (specialist === undefined ? {} : { specialist })
+
+/**
+ * A resumed run keeps the specialist it was started as, in the definition it was started with; asking
+ * for another is refused rather than ignored.
+ */
+const sameSpecialist = (runId: string, recorded: Specialist | undefined, requested: Specialist | undefined) =>
+  requested === undefined || requested.id === recorded?.id
+    ? Effect.void
+    : new BadInput({
+      message: `run "${runId}" was started ${recorded === undefined ? "without a specialist" : `as specialist "${recorded.id}"`}; \`autopilot resume ${runId}\` continues it as it was`
+    })
 
 /** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
 const latest = (a: BudgetUsage, b: BudgetUsage) =>
@@ -84,6 +98,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         output: "",
         owner: Owner.current,
         ...recorded(options.llm),
+        ...asSpecialist(options.specialist),
         created_at: now,
         updated_at: now
       })
@@ -96,6 +111,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
           message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
         })
       }
+      yield* sameSpecialist(runId, loaded.checkpoint.specialist, options.specialist)
       if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }
@@ -123,6 +139,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
     }
     const goal = latestSession.goal
+    yield* sameSpecialist(runId, latestSession.specialist, options.specialist)
     const last = yield* steps.last(runId)
     // Spending after the last step that decodes is still on record in the event log; its iterations are
     // not counted, since the rebuilt run writes them afresh.
@@ -152,6 +169,7 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       output: from.output,
       owner: Owner.current,
       ...recorded(options.llm ?? latestSession.llm),
+      ...asSpecialist(latestSession.specialist),
       created_at: first.at,
       updated_at: now
     })
