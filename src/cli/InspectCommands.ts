@@ -39,6 +39,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages)
     `objective: ${c.goal.objective}`,
     ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
     ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
+    ...(c.specialist === undefined ? [] : [`specialist: ${c.specialist.id} (${c.specialist.name}, model tier ${c.specialist.model_tier})`]),
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(steps.length === 0

@@ -31,14 +31,14 @@ export const usage = (u: BudgetUsage) =>
 export const text = (e: AutopilotEvent): string => {
   switch (e.kind) {
     case "run_started":
-      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
+      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id}${e.specialist === undefined ? "" : ` as ${e.specialist.name} (${e.specialist.id})`} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
         e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}`
     case "iteration":
       return `[${e.iteration}] ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}\n      ${e.summary}`
     case "heartbeat":
       return `    heartbeat: iteration ${e.iteration} in progress · ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}`
     case "tool_call":
-      return `    tool ${e.name} ${e.ok ? "->" : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
+      return `    tool ${e.name} ${e.ok ? "->" : e.refused === true ? "not run," : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
     case "criteria_satisfied":
       return e.newly_met.map((c) => `    met criterion ${c.index + 1}: ${c.criterion}`).join("\n")
     case "judge_invalid":
