@@ -1,5 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
+import { plural } from "../domain/Quantity.js"
 import { describeTools } from "../specialists/Specialist.js"
 import * as Specialists from "../specialists/Specialists.js"
 import * as Flags from "./Flags.js"
@@ -69,7 +70,7 @@ export const specialists = Command.make(
       if (format === "json") return yield* Console.log(Render.json(listed.map(entryJson), 2))
       yield* Console.log(listedText(listed))
       yield* Console.log(
-        `\n${listed.length} specialists. \`autopilot specialists show ID\` shows one; \`autopilot run … --specialist ID\` runs a mission as one.` +
+        `\n${plural(listed.length, "specialist")}. \`autopilot specialists show ID\` shows one; \`autopilot run … --specialist ID\` runs a mission as one.` +
           `\nYour own: ${specialists.directory}/*.json (one specialist per file; a file may replace a built-in by its id).`
       )
     })

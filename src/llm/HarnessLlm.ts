@@ -28,7 +28,8 @@ const client = (config: HarnessLlmConfig, baseURL: string, fetch?: typeof global
     costFromProvider: true,
     fetch
   }).pipe(Effect.map((llm) => {
-    // A request that names no model but a tier (a specialist's) is routed by the harness at that tier.
+    // A request that names no model but a tier (a specialist's), to a Layer given no model of its own, asks
+    // the harness to route it at that tier.
     const routed = (request: LlmRequest): LlmRequest =>
       request.model === undefined && config.model === undefined && request.tier !== undefined
         ? { ...request, model: `auto:${request.tier}` }

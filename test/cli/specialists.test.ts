@@ -136,6 +136,9 @@ describe.concurrent("autopilot run --specialist", () => {
     expect(calls.map((c) => [c.name, c.ok, c.refused])).toEqual([["write_file", false, true], ["list_files", true, undefined]])
     expect(calls[0].output).toBe(`refused: the security-auditor specialist may not use "write_file"; its tools: read_file, list_files`)
     expect(fs.existsSync(path.join(sb.dir, "workspaces", "r", "pwned.txt"))).toBe(false)
+    const text = await sb.run(["events", "r"])
+    expect(text.stdout).toContain(`    tool write_file not run, refused: the security-auditor specialist may not use "write_file"; its tools: read_file, list_files`)
+    expect(text.stdout).toContain(`    tool list_files -> "." is empty`)
   })
 
   it("resume keeps the specialist as it was defined when the run started, though its file changed since", async (context) => {
