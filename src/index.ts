@@ -6,6 +6,8 @@
  *   Critic.layer(options)       → a strict reviewer after each iteration, overruling the judge when confident
  *   Runs                        → the service the CLI calls: start, stop, list, show, events (live with
  *                                 follow), delete, prune
+ *   Specialists                 → the role catalog (built-ins and a folder of JSON files); pass one
+ *                                 `Specialist` as `specialist` to `Autopilot.run`
  */
 export * as Autopilot from "./runtime/Mission.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
@@ -51,3 +53,8 @@ export { defaultTools } from "./tools/Defaults.js"
 export * as Tool from "./tools/Tool.js"
 export { Toolkit } from "./tools/Tool.js"
 export { workspaceTools } from "./tools/Workspace.js"
+
+/** Roles a mission can run as: `Autopilot.run({ …, specialist })` with a `Specialist` from the catalog or your own. */
+export { AllowedTools, Specialist } from "./specialists/Specialist.js"
+export * as Specialists from "./specialists/Specialists.js"
+export { Tier, Tiers } from "./domain/Tier.js"

@@ -42,6 +42,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages)
     c.critic === undefined
       ? "critic: off"
       : `critic: on (overrules the judge at confidence ≥ ${c.critic.threshold}; ${plural(c.critic.max_suggestions, "suggestion")} at most)`,
+    ...(c.specialist === undefined ? [] : [`specialist: ${c.specialist.id} (${c.specialist.name}, model tier ${c.specialist.model_tier})`]),
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(steps.length === 0

@@ -45,7 +45,7 @@ const critique = (e: Extract<AutopilotEvent, { kind: "critic"; ok: true }>) => {
 export const text = (e: AutopilotEvent): string => {
   switch (e.kind) {
     case "run_started":
-      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
+      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id}${e.specialist === undefined ? "" : ` as ${e.specialist.name} (${e.specialist.id})`} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
         e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}` +
         (e.critic === undefined ? "" : `\n  critic: overrules the judge at confidence ≥ ${e.critic.threshold}`)
     case "iteration":
@@ -53,7 +53,7 @@ export const text = (e: AutopilotEvent): string => {
     case "heartbeat":
       return `    heartbeat: iteration ${e.iteration} in progress · ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}`
     case "tool_call":
-      return `    tool ${e.name} ${e.ok ? "->" : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
+      return `    tool ${e.name} ${e.ok ? "->" : e.refused === true ? "not run," : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
     case "criteria_satisfied":
       return e.newly_met.map((c) => `    met criterion ${c.index + 1}: ${c.criterion}`).join("\n")
     case "judge_invalid":

@@ -9,9 +9,11 @@ import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { Runs } from "../runtime/Runs.js"
 import * as CriticFlags from "./CriticFlags.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
 import * as Signals from "./Signals.js"
+import { catalog } from "./SpecialistsCommand.js"
 import { runsLayer } from "./Store.js"
 
 const providers = LlmChoice.LlmChoice.fields.provider.literals
@@ -78,7 +80,14 @@ const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmReques
 }
 
 /** Validates everything first, so bad input never reaches the database; then runs the mission. */
-const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags, takeOver = false) =>
+const session = (
+  runId: string,
+  goal: Goal | undefined,
+  resume: boolean,
+  flags: SessionFlags,
+  takeOver = false,
+  specialist: Specialist | undefined = undefined
+) =>
   Effect.gen(function*() {
     const policy = yield* Flags.policyOverrides(flags)
     const heartbeat = yield* Option.match(flags.heartbeat, {
@@ -111,6 +120,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
         policy,
         llm,
         critic,
+        specialist,
         workspace: Option.getOrUndefined(flags.workspace),
         halt: signals.halt,
         haltNow: signals.haltNow,
@@ -161,6 +171,11 @@ export const run = Command.make(
     ),
     runId: Options.text("run-id").pipe(Options.withDescription("id for the run (default: generated)"), Options.optional),
     resume: Options.boolean("resume").pipe(Options.withDescription("continue the run with this --run-id")),
+    specialist: Options.text("specialist").pipe(
+      Options.withPseudoName("id"),
+      Options.withDescription("run the mission as this specialist: its instructions, its tools only, its model tier (`autopilot specialists` lists them)"),
+      Options.optional
+    ),
     ...sessionFlags
   },
   (input) =>
@@ -170,7 +185,12 @@ export const run = Command.make(
         return yield* new BadInput({ message: "--resume needs --run-id naming the run to continue" })
       }
       const runId = yield* Option.match(input.runId, { onNone: () => newRunId, onSome: Flags.runId })
-      yield* session(runId, goal, input.resume, input)
+      // The catalog is read only when a specialist is asked for; an unknown one is bad input before anything is written.
+      const specialist = yield* Option.match(input.specialist, {
+        onNone: () => Effect.succeed(undefined),
+        onSome: (id) => Effect.map(Effect.flatMap(catalog, (specialists) => specialists.get(id)), (entry) => entry.specialist)
+      })
+      yield* session(runId, goal, input.resume, input, false, specialist)
     })
 ).pipe(Command.withDescription("Run a mission until every criterion is met or a budget axis trips"))
 

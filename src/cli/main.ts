@@ -8,6 +8,7 @@ import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
 import * as Run from "./RunCommand.js"
+import * as Specialists from "./SpecialistsCommand.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
@@ -22,7 +23,8 @@ const autopilot = Command.make("autopilot").pipe(
     Inspect.events,
     Inspect.deleteRuns,
     Inspect.prune,
-    Harness.harness
+    Harness.harness,
+    Specialists.specialists
   ])
 )
 

@@ -5,6 +5,7 @@ import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
 import { Owner } from "./Owner.js"
 import { RunStatus } from "./RunStatus.js"
+import { Specialist } from "../specialists/Specialist.js"
 
 /**
  * The latest state of a run: one row per run, overwritten after every iteration. It is small and of
@@ -25,6 +26,8 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   llm: Schema.optionalWith(LlmChoice, { exact: true }),
   /** The run's critic, if it has one, so a resume keeps it. */
   critic: Schema.optionalWith(CriticSettings, { exact: true }),
+  /** The role the run runs as, as defined when it started: a later edit of its file does not change the run. */
+  specialist: Schema.optionalWith(Specialist, { exact: true }),
   created_at: Schema.String,
   updated_at: Schema.String
 }) {}

@@ -5,6 +5,7 @@ import { Goal } from "./Goal.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { RunStatus } from "./RunStatus.js"
 import { ToolCallRecord } from "./Step.js"
+import { Specialist } from "../specialists/Specialist.js"
 
 /** Every event names its run, its time (ISO), its place in the run's log and the headroom left per axis. */
 const event = <Kind extends string, Fields extends Schema.Struct.Fields>(kind: Kind, fields: Fields) =>
@@ -26,7 +27,9 @@ export const RunStarted = event("run_started", {
   /** The model Layer this session runs on, when known: a run rebuilt from history keeps it. */
   llm: Schema.optionalWith(LlmChoice, { exact: true }),
   /** The run's critic, when it has one. */
-  critic: Schema.optionalWith(CriticSettings, { exact: true })
+  critic: Schema.optionalWith(CriticSettings, { exact: true }),
+  /** The role the run runs as, as recorded with it: a run rebuilt from history keeps it. */
+  specialist: Schema.optionalWith(Specialist, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,

@@ -6,7 +6,9 @@ export const ToolCallRecord = Schema.Struct({
   name: Schema.String,
   arguments: Schema.Unknown,
   ok: Schema.Boolean,
-  output: Schema.String
+  output: Schema.String,
+  /** A call the run's specialist may not make: not run, and the model told so. */
+  refused: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 export type ToolCallRecord = typeof ToolCallRecord.Type
 

@@ -6,6 +6,8 @@ import type { EventBody } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import { type ModelCall, Step, type ToolCallRecord, type Verdict } from "../domain/Step.js"
 import type { LlmResponse } from "../llm/Llm.js"
+import type { Specialist } from "../specialists/Specialist.js"
+import { restrict } from "../specialists/ToolAllowList.js"
 import { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
 import type { Journal } from "./Journal.js"
@@ -51,10 +53,11 @@ export const make = (options: {
   readonly journal: Journal
   readonly models: ModelCalls
   readonly critic?: Critic.Critic["Type"] | undefined
+  readonly specialist?: Specialist | undefined
 }) =>
   Effect.gen(function*() {
-    const toolkit = yield* Toolkit
-    const { budget, critic, goal, journal, models } = options
+    const { budget, critic, goal, journal, models, specialist } = options
+    const toolkit = restrict(yield* Toolkit, specialist)
 
     const runTools = (response: LlmResponse, iteration: number) =>
       Effect.forEach(response.tool_calls, (call) =>
@@ -73,7 +76,7 @@ export const make = (options: {
         const before = progress.criteria_met
         const { call: act, response } = yield* models.call({
           purpose: "act",
-          messages: actMessages({ goal, iteration, criteriaMet: before, history: progress.history, suggestions: progress.suggestions }),
+          messages: actMessages({ goal, iteration, criteriaMet: before, history: progress.history, suggestions: progress.suggestions, specialist }),
           tools: toolkit.specs
         }, iteration, { live: true })
         const toolCalls = yield* runTools(response, iteration)

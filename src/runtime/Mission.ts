@@ -7,6 +7,7 @@ import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import type { Storage } from "../store/Storage.js"
 import type { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
@@ -34,6 +35,11 @@ export interface MissionOptions {
    * a resume uses it again. A resume without it keeps the run's own.
    */
   readonly llm?: LlmChoice | undefined
+  /**
+   * The role the run runs as: its brief in the act prompt, only its tools offered (a call to another is
+   * refused), its model tier passed on with every request. Recorded with the run, so a resume keeps it.
+   */
+  readonly specialist?: Specialist | undefined
   /** Completes with a reason when the run should halt at its next iteration boundary, e.g. on a signal. */
   readonly halt?: Effect.Effect<string> | undefined
   /** How long the iteration in flight may go on after a halt request before it is interrupted. */
@@ -100,11 +106,12 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
         runId,
         criteria: goal.success_criteria.length,
         model: session.llm?.model,
+        tier: session.specialist?.model_tier,
         budget,
         journal,
         onDelta: options.onDelta
       })
-      const iterations = yield* Iteration.make({ goal, budget, journal, models, critic })
+      const iterations = yield* Iteration.make({ goal, budget, journal, models, critic, specialist: session.specialist })
 
       /** Why the run must stop before its next iteration, if it must. */
       const boundary = Effect.gen(function*() {

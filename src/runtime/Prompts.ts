@@ -2,6 +2,7 @@ import { Either, Schema } from "effect"
 import type { Goal } from "../domain/Goal.js"
 import { type Step, Verdict } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
+import type { Specialist } from "../specialists/Specialist.js"
 
 /** History is quoted, not replayed: long answers and tool outputs are cut so the prompt stays bounded. */
 export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`)
@@ -34,6 +35,8 @@ interface ActOptions {
   readonly history: ReadonlyArray<Step>
   /** The critic's suggestions on the latest iteration, if a critic reviewed it. */
   readonly suggestions?: ReadonlyArray<string> | undefined
+  /** The role the run runs as: its brief opens the system prompt. */
+  readonly specialist?: Specialist | undefined
 }
 
 /**
@@ -52,12 +55,28 @@ const actPrompt = (options: ActOptions) => {
   return `${text}\n\nThis is iteration ${options.iteration}. Continue.`
 }
 
+/** Who the model is in this run, how it works and which tools it has: the specialist's own words. */
+export const specialistBrief = (s: Specialist): string =>
+  [
+    `You are the ${s.name}. ${s.role}`,
+    `Your goal: ${s.goal}`,
+    `Your background: ${s.background}`,
+    `How you work:\n${s.instructions.map((line) => `- ${line}`).join("\n")}`,
+    s.allowed_tools === "all"
+      ? undefined
+      : s.allowed_tools.length === 0
+      ? "You have no tools in this role: work from the objective, the earlier iterations and what you know."
+      : `Tools you may use in this role: ${s.allowed_tools.join(", ")}; no others.`
+  ].filter((part) => part !== undefined).join("\n\n")
+
+const agentPrompt = "You are an autonomous agent working toward an objective over many iterations. In each iteration, " +
+  "make concrete progress on the criteria not yet met, call tools when they help, and answer in markdown. " +
+  "A judge checks the criteria after every iteration."
+
 export const actMessages = (options: ActOptions): ReadonlyArray<ChatMessage> => [
   {
     role: "system",
-    content: "You are an autonomous agent working toward an objective over many iterations. In each iteration, " +
-      "make concrete progress on the criteria not yet met, call tools when they help, and answer in markdown. " +
-      "A judge checks the criteria after every iteration."
+    content: options.specialist === undefined ? agentPrompt : `${specialistBrief(options.specialist)}\n\n${agentPrompt}`
   },
   { role: "user", content: actPrompt(options) }
 ]

@@ -206,7 +206,7 @@ export const make = (options: {
         const recent = yield* steps.recent(runId, view.steps === 0 || view.messages ? -1 : view.steps)
         const shown = view.steps === 0 ? recent : recent.slice(-view.steps)
         const messages: ReadonlyMap<number, StepMessages> = view.messages
-          ? new Map(messagesOf(checkpoint.goal, recent).slice(-shown.length).map((m) => [m.iteration, m]))
+          ? new Map(messagesOf(checkpoint.goal, recent, checkpoint.specialist).slice(-shown.length).map((m) => [m.iteration, m]))
           : new Map()
         return { checkpoint, steps: shown, messages } satisfies RunView
       })
@@ -398,6 +398,7 @@ export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   policy: c.policy,
   llm: c.llm ?? null,
   critic: c.critic ?? null,
+  specialist: c.specialist ?? null,
   output: c.output,
   created_at: c.created_at,
   updated_at: c.updated_at,

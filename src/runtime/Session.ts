@@ -8,6 +8,7 @@ import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { RunStore } from "../store/RunStore.js"
@@ -36,6 +37,7 @@ export interface Session {
   readonly llm: LlmChoice | undefined
   /** The critic the run was started with (or given now), if any. */
   readonly critic: CriticSettings | undefined
+  readonly specialist: Specialist | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -129,7 +131,8 @@ export const open = (options: MissionOptions, critic?: CriticSettings): Effect.E
       iterations: opened.checkpoint.usage.iterations,
       usage: opened.checkpoint.usage,
       ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
-      ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic })
+      ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic }),
+      ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
@@ -200,7 +203,8 @@ export const open = (options: MissionOptions, critic?: CriticSettings): Effect.E
         return result
       }).pipe(Effect.uninterruptible)
 
-    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, critic: opened.checkpoint.critic, progress, record, finish } satisfies Session
+    const { llm, specialist } = opened.checkpoint
+    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */

@@ -7,6 +7,7 @@ import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
 import { type Raw, RunStore } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
@@ -55,6 +56,19 @@ const withCritic = (critic: CriticSettings | undefined) => (critic === undefined
 const suggestionsAfter = (last: Option.Option<Step>) =>
   Option.match(last, { onNone: () => [], onSome: (step) => step.critic?.suggestions ?? [] })
 
+const asSpecialist = (specialist: Specialist | undefined) => (specialist === undefined ? {} : { specialist })
+
+/**
+ * A resumed run keeps the specialist it was started as, in the definition it was started with; asking
+ * for another is refused rather than ignored.
+ */
+const sameSpecialist = (runId: string, recorded: Specialist | undefined, requested: Specialist | undefined) =>
+  requested === undefined || requested.id === recorded?.id
+    ? Effect.void
+    : new BadInput({
+      message: `run "${runId}" was started ${recorded === undefined ? "without a specialist" : `as specialist "${recorded.id}"`}; \`autopilot resume ${runId}\` continues it as it was`
+    })
+
 /** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
 const latest = (a: BudgetUsage, b: BudgetUsage) =>
   new BudgetUsage({
@@ -95,6 +109,7 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
         owner: Owner.current,
         ...recorded(options.llm),
         ...withCritic(critic),
+        ...asSpecialist(options.specialist),
         created_at: now,
         updated_at: now
       })
@@ -107,6 +122,7 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
           message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
         })
       }
+      yield* sameSpecialist(runId, loaded.checkpoint.specialist, options.specialist)
       if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }
@@ -140,6 +156,7 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
       return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
     }
     const goal = latestSession.goal
+    yield* sameSpecialist(runId, latestSession.specialist, options.specialist)
     const last = yield* steps.last(runId)
     // Spending after the last step that decodes is still on record in the event log; its iterations are
     // not counted, since the rebuilt run writes them afresh.
@@ -170,6 +187,7 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
       owner: Owner.current,
       ...recorded(options.llm ?? latestSession.llm),
       ...withCritic(critic ?? latestSession.critic),
+      ...asSpecialist(latestSession.specialist),
       created_at: first.at,
       updated_at: now
     })

@@ -70,6 +70,13 @@ const cases: ReadonlyArray<Case> = [
     }))
   ),
   { name: "unknown flag", args: run("--no-such-flag"), mentions: /--no-such-flag/, db: "fresh" },
+  { name: "unknown --specialist", args: run("--specialist", "wizard"), mentions: /unknown specialist "wizard"; `autopilot specialists` lists/, db: "fresh" },
+  {
+    name: "--specialist on resuming a run started without one",
+    args: ["run", "base", "--criterion", "a", "--run-id", "base", "--resume", "--specialist", "architect"],
+    mentions: /run "base" was started without a specialist/,
+    db: "existing"
+  },
   { name: "bad --format for run", args: run("--format", "xml"), mentions: /--format must be text or jsonl, got "xml"/, db: "fresh" },
   { name: "bad --format for show", args: ["show", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
   { name: "unknown --llm", args: run("--llm", "gpt"), mentions: /--llm must be mock or openai or harness, got "gpt"/, db: "fresh" },
