@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "./Budget.js"
+import { FanoutSpec } from "./Fanout.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
 import { Owner } from "./Owner.js"
@@ -23,7 +24,9 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   /** The model Layer the run runs on, so a resume uses it again; absent for a library caller's own Layer. */
   llm: Schema.optionalWith(LlmChoice, { exact: true }),
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  /** Present on a fan-out run: what it fans out over, so a resume runs the same children. */
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
 }) {}
 
 export const CheckpointJson = Schema.parseJson(Checkpoint)

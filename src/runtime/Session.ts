@@ -4,6 +4,7 @@ import type { BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
 import { type PersistenceError, RunAlreadyExists, RunInProgress } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import type { FanoutSpec } from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
@@ -14,8 +15,8 @@ import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
 import * as Iteration from "./Iteration.js"
 import * as Journal from "./Journal.js"
-import type { MissionError, MissionOptions, MissionResult } from "./Mission.js"
-import { historyWindowOf, type StartingPoint, startingPoint } from "./StartingPoint.js"
+import type { MissionError, MissionResult } from "./Mission.js"
+import { historyWindowOf, type OpenOptions, type StartingPoint, startingPoint } from "./StartingPoint.js"
 
 /** How a session ends, short of a crash of the process. */
 export interface Outcome {
@@ -33,6 +34,8 @@ export interface Session {
   readonly journal: Journal.Journal
   readonly window: number
   readonly llm: LlmChoice | undefined
+  /** What a fan-out run fans out over; undefined for a mission. */
+  readonly fanout: FanoutSpec | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -56,7 +59,7 @@ const durably = <A, E extends { readonly _tag: string }, R>(write: Effect.Effect
  * `run_started` only if no other session changed the run meanwhile, so two processes racing for one run
  * id cannot both win.
  */
-export const open = (options: MissionOptions): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
+export const open = (options: OpenOptions): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const steps = yield* StepStore
@@ -124,7 +127,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       resuming: options.resume === true,
       iterations: opened.checkpoint.usage.iterations,
       usage: opened.checkpoint.usage,
-      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
+      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
+      ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
@@ -195,7 +199,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         return result
       }).pipe(Effect.uninterruptible)
 
-    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, progress, record, finish } satisfies Session
+    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, fanout: opened.checkpoint.fanout, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */
