@@ -7,7 +7,8 @@ import { Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
-import { Runs } from "../runtime/Runs.js"
+import type { MissionError, MissionResult } from "../runtime/Mission.js"
+import { Runs, type StartOptions } from "../runtime/Runs.js"
 import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
 import * as Signals from "./Signals.js"
@@ -15,7 +16,7 @@ import { runsLayer } from "./Store.js"
 
 const providers = LlmChoice.LlmChoice.fields.provider.literals
 
-const sessionFlags = {
+export const sessionFlags = {
   ...Flags.budgetFlags,
   llm: Options.text("llm").pipe(
     Options.withPseudoName(providers.join("|")),
@@ -57,15 +58,15 @@ const sessionFlags = {
   )
 }
 
-type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
+export type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
 
-const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
+export const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
 
 /**
  * The model the flags ask for. $AUTOPILOT_MOCK_SCRIPT stands in for --mock-script where the mock is chosen
  * afresh (a new run, or --llm mock), not on a resume that keeps its own.
  */
-const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmRequested => {
+export const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmRequested => {
   const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
   const freshMock = flags.llm === "mock" || (flags.llm === undefined && !resume)
   return {
@@ -75,8 +76,18 @@ const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmReques
   }
 }
 
+/** How a session is started once its flags are checked: a mission (the default), or a fan-out. */
+export type Starter = (runs: Runs["Type"], options: StartOptions) => Effect.Effect<MissionResult, MissionError>
+
 /** Validates everything first, so bad input never reaches the database; then runs the mission. */
-const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags, takeOver = false) =>
+export const session = (
+  runId: string,
+  goal: Goal | undefined,
+  resume: boolean,
+  flags: SessionFlags,
+  takeOver = false,
+  starter: Starter = (runs, options) => runs.start(options)
+) =>
   Effect.gen(function*() {
     const policy = yield* Flags.policyOverrides(flags)
     const heartbeat = yield* Option.match(flags.heartbeat, {
@@ -100,7 +111,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
     const result = yield* Effect.scoped(Effect.gen(function*() {
       const signals = yield* Signals.listen
       const runs = yield* Runs
-      return yield* runs.start({
+      return yield* starter(runs, {
         runId,
         goal,
         resume,
@@ -142,9 +153,9 @@ const goalOf = (objective: string, criteria: ReadonlyArray<string>) =>
     })
   )
 
-const newRunId = Effect.sync(() => {
+export const newRunId = (prefix: string) => Effect.sync(() => {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
-  return `run-${stamp}-${randomBytes(3).toString("hex")}`
+  return `${prefix}-${stamp}-${randomBytes(3).toString("hex")}`
 })
 
 export const run = Command.make(
@@ -165,7 +176,7 @@ export const run = Command.make(
       if (input.resume && Option.isNone(input.runId)) {
         return yield* new BadInput({ message: "--resume needs --run-id naming the run to continue" })
       }
-      const runId = yield* Option.match(input.runId, { onNone: () => newRunId, onSome: Flags.runId })
+      const runId = yield* Option.match(input.runId, { onNone: () => newRunId("run"), onSome: Flags.runId })
       yield* session(runId, goal, input.resume, input)
     })
 ).pipe(Command.withDescription("Run a mission until every criterion is met or a budget axis trips"))

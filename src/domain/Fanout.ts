@@ -78,7 +78,7 @@ const SLUG_MAX = 40
 
 /** An item as a run id may spell it: lower-case letters and digits, runs of anything else as one `-`. */
 export const slugOf = (item: string): string =>
-  item.normalize("NFKD").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+/, "").slice(0, SLUG_MAX).replace(/-+$/, "")
+  item.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+/, "").slice(0, SLUG_MAX).replace(/-+$/, "")
 
 /** `<parent>.<index>-<slug>`, the slug cut short (or left out) so the id stays within 128 characters. */
 export const childRunId = (parent: string, index: number, item: string): string => {
