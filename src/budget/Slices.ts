@@ -31,8 +31,8 @@ export interface Slices {
   ) => Effect.Effect<Either.Either<A, Axis>, E, R>
   /** A child that will not start at all. */
   readonly skip: Effect.Effect<void>
-  /** What running children hold, summed. */
-  readonly held: Effect.Effect<BudgetUsage>
+  /** The parent's use and what running children hold, summed, as of one instant. */
+  readonly snapshot: Effect.Effect<{ readonly used: BudgetUsage; readonly held: BudgetUsage }>
 }
 
 export interface Reservation {
@@ -174,6 +174,6 @@ export const make = (budget: Budget, children: number): Effect.Effect<Slices> =>
     return {
       withSlice,
       skip: lock.withPermits(1)(Ref.update(state, (now) => ({ ...now, waiting: now.waiting - 1 }))),
-      held: Effect.map(Ref.get(state), (now) => now.held)
+      snapshot: lock.withPermits(1)(Effect.zipWith(budget.usage, Ref.get(state), (used, now) => ({ used, held: now.held })))
     }
   })
