@@ -14,10 +14,6 @@ const wholeNumber = (flag: string, raw: string, max: number) =>
     ? Effect.succeed(Number(raw))
     : Effect.fail(new BadInput({ message: `${flag} must be a whole number from 1 to ${max}, got "${raw}"` }))
 
-/** One item per line; blank lines and lines starting with `#` are skipped, the rest trimmed. */
-export const itemsOfText = (text: string): ReadonlyArray<string> =>
-  text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"))
-
 const itemsOf = (given: ReadonlyArray<string>, file: Option.Option<string>) =>
   Option.match(file, {
     onNone: () =>
@@ -30,7 +26,7 @@ const itemsOf = (given: ReadonlyArray<string>, file: Option.Option<string>) =>
         const text = yield* Effect.try(() => fs.readFileSync(path, "utf8")).pipe(
           Effect.mapError(() => new BadInput({ message: `--items-file ${path} cannot be read: it must be a readable text file, one item per line` }))
         )
-        const items = itemsOfText(text)
+        const items = Fanout.itemsOfText(text)
         return items.length > 0
           ? items
           : yield* new BadInput({ message: `--items-file ${path} has no items (blank lines and lines starting with # are skipped)` })

@@ -50,6 +50,10 @@ export const defaults = { maxParallel: 4, maxItems: 100_000, maxDepth: 3 } as co
 /** The largest `max_parallel`: more children at a time than any machine runs. */
 export const MAX_PARALLEL = 100_000
 
+/** An items file: one item a line; blank lines and lines starting with `#` are skipped, the rest trimmed. */
+export const itemsOfText = (text: string): ReadonlyArray<string> =>
+  text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"))
+
 export const itemText = (item: FanoutItem): string => (typeof item === "string" ? item : item.item)
 
 export const fill = (text: string, item: string): string => text.replaceAll(PLACEHOLDER, item)
