@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Fiber, Layer, Ref, TestClock } from "effect"
 import { type BudgetUsage } from "../../src/domain/Budget.js"
@@ -240,6 +241,19 @@ describe("Fanout", () => {
       assert(Either.isLeft(deep) && deep.left._tag === "BadInput")
       assert.strictEqual(deep.left.message, "the fan-out of item \"b\" is fan-out level 3; at most 2 levels of nested fan-out are allowed")
       assert.deepStrictEqual(yield* Effect.flatMap(RunStore, (s) => s.list), [])
+    }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
+
+  it.effect("a fan-out whose checkpoint is corrupt is rebuilt from its log, spec included, and its finished children are not re-run", () =>
+    Effect.gen(function*() {
+      yield* Fanout.run({ runId: "c", template: "Do {item}", items: ["a", "b"] })
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE checkpoints SET state = ${"{not json"} WHERE run_id = ${"c"}`
+      const { events, result } = yield* fanOut({ runId: "c", resume: true })
+      assert.strictEqual(ofKind(events, "checkpoint_quarantined").length, 1)
+      assert.deepStrictEqual(ofKind(events, "fanout_started")[0]!.finished, [0, 1])
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual((yield* checkpointOf("c")).fanout, { template: "Do {item}", items: ["a", "b"], max_parallel: 4 })
+      for (const id of ["c.0-a", "c.1-b"]) assert.strictEqual((yield* sessionsOf(id)).length, 1)
     }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
 
   it.effect("a fan-out is never resumed as a mission, nor a mission as a fan-out", () =>
