@@ -180,6 +180,8 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
         if (reported.get(r.index) !== `${r.status} ${r.halt_reason}`) yield* journal.emit(reportOf(r))
       }
       yield* journal.commit(events.append)
+      // As for a mission: after a kill -9, a resume takes the fan-out's own wall clock from its last heartbeat.
+      yield* Effect.forkScoped(Session.heartbeat(session, options.heartbeatInterval ?? "30 seconds"))
 
       const slices = yield* Slices.make(budget, standings.filter((s) => s._tag === "Unfinished").length)
       const halt = yield* Deferred.make<string>()

@@ -62,7 +62,7 @@ describe.concurrent("autopilot fanout", () => {
     expect(done.code).toBe(0)
     expect(done.stderr).toEqual([`database: ${sb.db}`])
     const events = done.stdout.map((l) => JSON.parse(l) as CliEvent)
-    expect(events.map((e) => e.kind)).toEqual(["run_started", "fanout_started", "fanout_child", "fanout_child", "result"])
+    expect(events.map((e) => e.kind).filter((k) => k !== "heartbeat")).toEqual(["run_started", "fanout_started", "fanout_child", "fanout_child", "result"])
     expect(events[1]!.children).toEqual([{ index: 0, run_id: "langs.0-rust", item: "Rust" }, { index: 1, run_id: "langs.1-go", item: "Go" }])
     expect(events.at(-1)).toMatchObject({ status: "completed", halt_reason: null, output: expect.stringContaining("2 children: 2 completed") })
 
@@ -134,10 +134,15 @@ describe.concurrent("autopilot fanout", () => {
     expect(finished.length).toBeGreaterThanOrEqual(1)
     expect(interrupted.length).toBeGreaterThanOrEqual(1)
     const before = new Map(finished.map((i: number) => [i, traceOf(sb, childId(i))]))
+    const beats = sb.sql((db) => db.prepare("SELECT body FROM events WHERE run_id = 'fan' AND kind = 'heartbeat'").all()) as Array<{ body: string }>
+    const beaten = Math.max(...beats.map((b) => JSON.parse(b.body).usage.seconds as number))
+    expect(beaten).toBeGreaterThan(0)
 
     const resumed = await sb.run(["resume", "fan", "--mock-script", script, "--format", "jsonl"])
 
     expect(resumed.code).toBe(3)
+    // The killed session's own wall clock is not lost: the resume starts from its last heartbeat.
+    expect(resumed.stdout.map((l) => JSON.parse(l) as CliEvent)[0]!.usage.seconds).toBeGreaterThanOrEqual(beaten)
     for (const i of finished) expect(traceOf(sb, childId(i))).toEqual(before.get(i))
     for (const i of interrupted) expect(sessions(sb, childId(i))).toBe(2)
     expect(resumed.stdout.map((l) => JSON.parse(l) as CliEvent).at(-1)).toMatchObject({ kind: "result", status: "partial" })

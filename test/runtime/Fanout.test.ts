@@ -102,8 +102,8 @@ describe("Fanout", () => {
     Effect.gen(function*() {
       const { events, result } = yield* fanOut({ runId: "log", template: "Summarize {item}", items: ["dicts", "sets"], criteria: ["{item} covered", "a snippet"] })
 
-      assert.deepStrictEqual(events.map((e) => e.kind), ["run_started", "fanout_started", "fanout_child", "fanout_child", "result"])
-      assert.deepStrictEqual(events.map((e) => e.seq), [0, 1, 2, 3, 4])
+      assert.deepStrictEqual(events.map((e) => e.kind).filter((k) => k !== "heartbeat"), ["run_started", "fanout_started", "fanout_child", "fanout_child", "result"])
+      assert.deepStrictEqual(events.map((e) => e.seq), events.map((_, i) => i))
       const [started] = ofKind(events, "fanout_started")
       assert.deepStrictEqual(started!.children, [{ index: 0, run_id: "log.0-dicts", item: "dicts" }, { index: 1, run_id: "log.1-sets", item: "sets" }])
       const ended = ofKind(events, "fanout_child")
