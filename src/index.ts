@@ -3,13 +3,16 @@
  *
  *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | Storage>
  *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | Storage>
+ *   Autopilot.fanout(options)   → Effect<FanoutResult, MissionError, Llm | Toolkit | Storage>: one child
+ *                                 run per item, each within a slice of the fan-out's budget
  *   Critic.layer(options)       → a strict reviewer after each iteration, overruling the judge when confident
  *   Runs                        → the service the CLI calls: start, stop, list, show, events (live with
  *                                 follow), delete, prune
  *   Specialists                 → the role catalog (built-ins and a folder of JSON files); pass one
  *                                 `Specialist` as `specialist` to `Autopilot.run`
  */
-export * as Autopilot from "./runtime/Mission.js"
+export * as Autopilot from "./runtime/Autopilot.js"
+export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
 export * as Critic from "./runtime/Critic.js"
 export * as Runs from "./runtime/Runs.js"
@@ -21,12 +24,14 @@ export { CriticSettings, CriticVerdict, Critique } from "./domain/Critic.js"
 export * from "./domain/Errors.js"
 export * as Events from "./domain/Event.js"
 export type { AutopilotEvent, EventKind } from "./domain/Event.js"
+export * as Fanout from "./domain/Fanout.js"
 export * from "./domain/Goal.js"
 export { Owner } from "./domain/Owner.js"
 export * from "./domain/RunStatus.js"
 export * from "./domain/Step.js"
 
 export * as Budget from "./budget/Budget.js"
+export * as Slices from "./budget/Slices.js"
 export * as Pricing from "./budget/Pricing.js"
 
 export * from "./llm/Llm.js"

@@ -27,6 +27,22 @@ describe("the public API", () => {
       const resumed = yield* Autopilot.stream({ runId: "py-dict-gotchas", resume: true }).pipe(Stream.runCollect)
       assert.strictEqual([...resumed].at(-1)?.kind, "result")
     }).pipe(Effect.provide(layers)))
+
+  it.effect("fans out one mission per item, as README shows", () =>
+    Effect.gen(function*() {
+      const result = yield* Autopilot.fanout({
+        runId: "languages",
+        template: "Summarize the memory model of {item}",
+        items: ["Rust", "Go", { item: "the JVM", template: "Summarize the memory model of {item}", items: ["Java", "Kotlin"] }],
+        criteria: ["the model is explained", "one example"],
+        maxParallel: 2,
+        policy: { max_iterations: 30, max_dollars: 1 }
+      })
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(result.children.map((c) => c.run_id), ["languages.0-rust", "languages.1-go", "languages.2-the-jvm"])
+      assert.deepStrictEqual(result.rollup, { completed: 3, partial: 0, halted: 0, failed: 0, not_started: 0 })
+      assert.strictEqual(result.usage.iterations, result.children.reduce((n, c) => n + c.iterations, 0))
+    }).pipe(Effect.provide(layers)))
 })
 
 describe("the public API with specialists", () => {

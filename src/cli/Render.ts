@@ -70,6 +70,11 @@ export const text = (e: AutopilotEvent): string => {
       return `    model call failed (attempt ${e.attempt}): ${e.error}; retrying`
     case "halt_requested":
       return `Halt requested (${e.reason}); finishing the current iteration`
+    case "fanout_started":
+      return `Fan-out of ${e.children.length} ${e.children.length === 1 ? "child" : "children"}, at most ${e.max_parallel} at a time: ${e.template}` +
+        (e.finished.length === 0 ? "" : `\n  ${e.finished.length} finished in an earlier session and will not run again`)
+    case "fanout_child":
+      return `  child [${e.index}] ${e.child_run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`} · ${usage(e.usage)}`
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

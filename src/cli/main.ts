@@ -4,6 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
+import * as Fanout from "./FanoutCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
@@ -17,6 +18,7 @@ const autopilot = Command.make("autopilot").pipe(
   Command.withSubcommands([
     Run.run,
     Run.resume,
+    Fanout.fanout,
     Inspect.stop,
     Inspect.runs,
     Inspect.show,

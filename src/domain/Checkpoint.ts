@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "./Budget.js"
 import { CriticSettings } from "./Critic.js"
+import { FanoutSpec } from "./Fanout.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
 import { Owner } from "./Owner.js"
@@ -29,7 +30,9 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   /** The role the run runs as, as defined when it started: a later edit of its file does not change the run. */
   specialist: Schema.optionalWith(Specialist, { exact: true }),
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  /** Present on a fan-out run: what it fans out over, so a resume runs the same children. */
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
 }) {}
 
 export const CheckpointJson = Schema.parseJson(Checkpoint)

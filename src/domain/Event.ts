@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
 import { CriticSettings, Critique } from "./Critic.js"
+import { FanoutSpec } from "./Fanout.js"
 import { Goal } from "./Goal.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { RunStatus } from "./RunStatus.js"
@@ -29,7 +30,9 @@ export const RunStarted = event("run_started", {
   /** The run's critic, when it has one. */
   critic: Schema.optionalWith(CriticSettings, { exact: true }),
   /** The role the run runs as, as recorded with it: a run rebuilt from history keeps it. */
-  specialist: Schema.optionalWith(Specialist, { exact: true })
+  specialist: Schema.optionalWith(Specialist, { exact: true }),
+  /** What a fan-out run fans out over: a fan-out rebuilt from history keeps it. */
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,
@@ -79,6 +82,22 @@ export const Result = event("result", {
   output: Schema.String
 })
 
+/** A fan-out session starts its children; `finished` ended in an earlier session and do not run again. */
+export const FanoutStarted = event("fanout_started", {
+  template: Schema.String,
+  max_parallel: Schema.Int,
+  children: Schema.Array(Schema.Struct({ index: Schema.Int, run_id: Schema.String, item: Schema.String })),
+  finished: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] })
+})
+/** A child of a fan-out ended; `usage` is the child's own (`run_id` is the fan-out's, as in every event). */
+export const FanoutChild = event("fanout_child", {
+  index: Schema.Int,
+  child_run_id: Schema.String,
+  status: RunStatus,
+  halt_reason: Schema.NullOr(Schema.String),
+  usage: BudgetUsage
+})
+
 export const AutopilotEvent = Schema.Union(
   RunStarted,
   Iteration,
@@ -93,7 +112,9 @@ export const AutopilotEvent = Schema.Union(
   ModelUnpriced,
   ModelRetry,
   HaltRequested,
-  Result
+  Result,
+  FanoutStarted,
+  FanoutChild
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]

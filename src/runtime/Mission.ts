@@ -73,7 +73,8 @@ export type MissionError = BadInput | RunNotFound | RunAlreadyExists | RunInProg
 /** What a mission needs from its environment. */
 export type MissionContext = Llm | Toolkit | Storage
 
-const describeFailure = (cause: Cause.Cause<unknown>): string => {
+/** An unexpected end as the `halt_reason` of a failed run. */
+export const describeFailure = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   if (error instanceof LlmError) return `model call failed: ${error.message}`
   if (error instanceof PersistenceError) return `database error: ${error.message}`

@@ -4,7 +4,9 @@ import { Context, DateTime, Duration, Effect, Layer, Option, Stream } from "effe
 import * as path from "node:path"
 import { type Checkpoint, isInterrupted } from "../domain/Checkpoint.js"
 import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
+import type { BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import * as FanoutSpec from "../domain/Fanout.js"
 import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
@@ -17,6 +19,7 @@ import { type Storage, Transaction } from "../store/Storage.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
+import * as Fanout from "./Fanout.js"
 import * as Journal from "./Journal.js"
 import * as Mission from "./Mission.js"
 import { messagesOf, type StepMessages } from "./Transcript.js"
@@ -34,6 +37,13 @@ export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
    * defaults; without it, a resume keeps the run's own critic and a new run has none.
    */
   readonly critic?: Critic.Options | undefined
+}
+
+export interface FanoutStartOptions extends Omit<Fanout.FanoutOptions, "llm"> {
+  /** As for `start`: what is left out comes from the fan-out's own choice on a resume, or is the mock. */
+  readonly llm?: LlmChoice.LlmRequested | undefined
+  /** The folder the file tools of every child may use; by default `workspaces/<run-id>` of the fan-out. */
+  readonly workspace?: string | undefined
 }
 
 /** What a run is now, as every surface shows it: its checkpoint's status, or `interrupted`, or `corrupt`. */
@@ -85,6 +95,19 @@ export interface RunView {
   readonly steps: ReadonlyArray<Step>
   /** By iteration; empty unless messages were asked for. */
   readonly messages: ReadonlyMap<number, StepMessages>
+  /** A fan-out's children as their own checkpoints say now, in the order of the items; empty for a mission. */
+  readonly children: ReadonlyArray<ChildView>
+}
+
+/** A child of a fan-out as `show` lists it. */
+export interface ChildView {
+  readonly index: number
+  readonly run_id: string
+  readonly item: string
+  /** `not_started` for a child that has no run yet. */
+  readonly state: RunState | "not_started"
+  readonly halt_reason: string | null
+  readonly usage: BudgetUsage | null
 }
 
 /**
@@ -94,8 +117,10 @@ export interface RunView {
 export class Runs extends Context.Tag("autopilot/Runs")<
   Runs,
   {
-    /** Starts a new run, or resumes one with `resume`, and runs it to its end. */
+    /** Starts a new run, or resumes one with `resume` (a fan-out as a fan-out), and runs it to its end. */
     readonly start: (options: StartOptions) => Effect.Effect<Mission.MissionResult, Mission.MissionError>
+    /** Starts a new fan-out, or resumes one with `resume`, and runs it to its end. */
+    readonly fanout: (options: FanoutStartOptions) => Effect.Effect<Fanout.FanoutResult, Mission.MissionError>
     /** Asks a running run, in any process, to halt at its next iteration boundary with `reason`. */
     readonly stop: (runId: string, reason: string) => Effect.Effect<void, BadInput | RunNotFound | CorruptCheckpoint | PersistenceError>
     /** Newest first; a checkpoint that does not decode is listed as corrupt, not hidden. */
@@ -151,16 +176,30 @@ export const make = (options: {
         }
       })
 
-    /** The model and critic a run was started on; a run whose checkpoint is lost still has them in its history. */
-    const recordedChoice = (runId: string) =>
+    /**
+     * The model and critic a run was started on, and whether it is a fan-out; a run whose checkpoint is
+     * lost still has them in its history.
+     */
+    const recordedRun = (runId: string) =>
       Effect.gen(function*() {
         const loaded = yield* runs.load(runId)
-        if (loaded._tag === "Found") return { llm: loaded.checkpoint.llm, critic: loaded.checkpoint.critic }
-        const started = (yield* events.sessions(runId)).at(-1)
-        return started?.kind === "run_started" ? { llm: started.llm, critic: started.critic } : {}
+        const c = loaded._tag === "Found" ? loaded.checkpoint : (yield* events.sessions(runId)).at(-1)
+        return c === undefined || ("kind" in c && c.kind !== "run_started")
+          ? { llm: undefined, critic: undefined, fanout: false }
+          : { llm: c.llm, critic: c.critic, fanout: c.fanout !== undefined }
       })
 
-    const start = (start: StartOptions) =>
+    /** Checks the run id, workspace and model before anything is written, then runs `go` on them. */
+    const launch = <A>(
+      start: {
+        readonly runId: string
+        readonly resume?: boolean | undefined
+        readonly llm?: LlmChoice.LlmRequested | undefined
+        readonly workspace?: string | undefined
+        readonly critic?: Critic.Options | undefined
+      },
+      go: (llm: LlmChoice.LlmChoice, isFanout: boolean) => Effect.Effect<A, Mission.MissionError, Mission.MissionContext>
+    ) =>
       Effect.gen(function*() {
         yield* RunId.check(start.runId)
         const workspace = path.resolve(start.workspace ?? path.join(workspaces, start.runId))
@@ -170,7 +209,7 @@ export const make = (options: {
             message: `the workspace ${workspace} is the default workspace of run "${path.basename(workspace)}"; choose a folder outside ${workspaces}`
           })
         }
-        const recorded = start.resume ? yield* recordedChoice(start.runId) : {}
+        const recorded = start.resume ? yield* recordedRun(start.runId) : { llm: undefined, critic: undefined, fanout: false }
         const choice = yield* LlmChoice.resolve(recorded.llm, start.llm ?? {})
         const critic = start.critic === undefined ? Layer.empty : Critic.layer({
           threshold: start.critic.threshold ?? recorded.critic?.threshold,
@@ -180,9 +219,30 @@ export const make = (options: {
         const llm = yield* LlmLayer.layerOf(choice)
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
         // The script is recorded by its full path, so a resume from another folder finds it.
-        const model = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
-        return yield* Mission.run({ ...start, llm: model }).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
+        const chosen = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
+        return yield* go(chosen, recorded.fanout).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
       }).pipe(Effect.provide(context))
+
+    // A fan-out is resumed as one; given a goal (`run --resume`), it is refused like any other mismatch.
+    const start = (start: StartOptions) =>
+      launch(start, (llm, isFanout): Effect.Effect<Mission.MissionResult, Mission.MissionError, Mission.MissionContext> =>
+        isFanout && start.goal === undefined ? Fanout.run({ ...start, llm }) : Mission.run({ ...start, llm }))
+
+    const fanout = (options: FanoutStartOptions) => launch(options, (llm) => Fanout.run({ ...options, llm }))
+
+    const childrenOf = (c: Checkpoint) =>
+      c.fanout === undefined ? Effect.succeed([]) : Effect.forEach(FanoutSpec.childrenOf(c.run_id, c.fanout), (child) =>
+        Effect.map(runs.load(child.run_id), (loaded): ChildView => {
+          const known = { index: child.index, run_id: child.run_id, item: FanoutSpec.itemText(child.item) }
+          switch (loaded._tag) {
+            case "Missing":
+              return { ...known, state: "not_started", halt_reason: null, usage: null }
+            case "Corrupt":
+              return { ...known, state: "corrupt", halt_reason: null, usage: null }
+            case "Found":
+              return { ...known, state: stateOf(loaded), halt_reason: loaded.checkpoint.halt_reason, usage: loaded.checkpoint.usage }
+          }
+        }))
 
     const stop = (runId: string, reason: string) =>
       Effect.gen(function*() {
@@ -208,7 +268,7 @@ export const make = (options: {
         const messages: ReadonlyMap<number, StepMessages> = view.messages
           ? new Map(messagesOf(checkpoint.goal, recent, checkpoint.specialist).slice(-shown.length).map((m) => [m.iteration, m]))
           : new Map()
-        return { checkpoint, steps: shown, messages } satisfies RunView
+        return { checkpoint, steps: shown, messages, children: yield* childrenOf(checkpoint) } satisfies RunView
       })
 
     const list = (filter: ListOptions = {}) =>
@@ -328,7 +388,7 @@ export const make = (options: {
         return yield* removeWorkspaces(deleted)
       })
 
-    return Runs.of({ start, stop, list, show, events: replayOf, delete: deleteRuns, prune })
+    return Runs.of({ start, fanout, stop, list, show, events: replayOf, delete: deleteRuns, prune })
   })
 
 export const layer = (options: { readonly workspaceRoot: string }) => Layer.effect(Runs, make(options))
@@ -367,7 +427,8 @@ export const listedJson = (run: Listed) =>
       cost_usd: run.checkpoint.usage.dollars,
       halt_reason: run.checkpoint.halt_reason,
       created_at: run.checkpoint.created_at,
-      updated_at: run.checkpoint.updated_at
+      updated_at: run.checkpoint.updated_at,
+      fanout: run.checkpoint.fanout === undefined ? null : { children: run.checkpoint.fanout.items.length }
     }
     : {
       run_id: run.run_id,
@@ -381,11 +442,35 @@ export const listedJson = (run: Listed) =>
       halt_reason: null,
       created_at: null,
       updated_at: run.updated_at,
+      fanout: null,
       error: run.error
     }
 
+/** How many children are in each state, every state named. */
+export const childRollup = (children: ReadonlyArray<ChildView>): Record<RunState | "not_started", number> =>
+  Object.fromEntries([...RunStates, "not_started" as const].map((state) => [state, children.filter((c) => c.state === state).length])) as Record<
+    RunState | "not_started",
+    number
+  >
+
+/** A fan-out's template, parallelism, roll-up and children, as `show --format json` gives them. */
+const fanoutJson = (spec: FanoutSpec.FanoutSpec, children: ReadonlyArray<ChildView>) => ({
+  template: spec.template,
+  max_parallel: spec.max_parallel,
+  rollup: childRollup(children),
+  children: children.map((c) => ({
+    index: c.index,
+    run_id: c.run_id,
+    item: c.item,
+    status: c.state,
+    halt_reason: c.halt_reason,
+    iterations: c.usage?.iterations ?? null,
+    usage: c.usage
+  }))
+})
+
 /** `show --format json`: `{run_id, status, interrupted, resume, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
-export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
+export const viewJson = ({ checkpoint: c, children, messages, steps }: RunView) => ({
   run_id: c.run_id,
   status: c.status,
   ...interruptionJson(c),
@@ -405,5 +490,6 @@ export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   steps: steps.map((step) => {
     const m = messages.get(step.iteration)
     return m === undefined ? telemetryOf(step) : { ...telemetryOf(step), messages: { act: m.act, judge: m.judge } }
-  })
+  }),
+  ...(c.fanout === undefined ? {} : { fanout: fanoutJson(c.fanout, children) })
 })

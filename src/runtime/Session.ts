@@ -5,6 +5,7 @@ import { Checkpoint } from "../domain/Checkpoint.js"
 import type { CriticSettings } from "../domain/Critic.js"
 import { type PersistenceError, RunAlreadyExists, RunInProgress } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import type { FanoutSpec } from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
@@ -16,8 +17,8 @@ import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
 import * as Iteration from "./Iteration.js"
 import * as Journal from "./Journal.js"
-import type { MissionError, MissionOptions, MissionResult } from "./Mission.js"
-import { historyWindowOf, type StartingPoint, startingPoint } from "./StartingPoint.js"
+import type { MissionError, MissionResult } from "./Mission.js"
+import { historyWindowOf, type OpenOptions, type StartingPoint, startingPoint } from "./StartingPoint.js"
 
 /** How a session ends, short of a crash of the process. */
 export interface Outcome {
@@ -38,6 +39,8 @@ export interface Session {
   /** The critic the run was started with (or given now), if any. */
   readonly critic: CriticSettings | undefined
   readonly specialist: Specialist | undefined
+  /** What a fan-out run fans out over; undefined for a mission. */
+  readonly fanout: FanoutSpec | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -61,7 +64,7 @@ const durably = <A, E extends { readonly _tag: string }, R>(write: Effect.Effect
  * `run_started` only if no other session changed the run meanwhile, so two processes racing for one run
  * id cannot both win. A `critic` given replaces the run's own; without one a resume keeps it.
  */
-export const open = (options: MissionOptions, critic?: CriticSettings): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
+export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const steps = yield* StepStore
@@ -132,7 +135,8 @@ export const open = (options: MissionOptions, critic?: CriticSettings): Effect.E
       usage: opened.checkpoint.usage,
       ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
       ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic }),
-      ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist })
+      ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist }),
+      ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => transaction(claim(first, written))).pipe(
@@ -203,8 +207,8 @@ export const open = (options: MissionOptions, critic?: CriticSettings): Effect.E
         return result
       }).pipe(Effect.uninterruptible)
 
-    const { llm, specialist } = opened.checkpoint
-    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, progress, record, finish } satisfies Session
+    const { fanout, llm, specialist } = opened.checkpoint
+    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */

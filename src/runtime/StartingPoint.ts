@@ -3,6 +3,7 @@ import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
 import type { CriticSettings } from "../domain/Critic.js"
 import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
+import { type FanoutSpec, sameSpec } from "../domain/Fanout.js"
 import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { Owner } from "../domain/Owner.js"
@@ -27,6 +28,28 @@ export interface StartingPoint {
    * does not decode, and is quarantined when the run is claimed.
    */
   readonly rebuiltFrom?: number
+}
+
+/** A session opened for a fan-out: `spec` for a new one; a resume runs the recorded one, which `spec` must match if given. */
+export interface FanoutSession {
+  readonly spec?: FanoutSpec | undefined
+}
+
+export type OpenOptions = MissionOptions & { readonly fanout?: FanoutSession | undefined }
+
+/** A mission is never resumed as a fan-out, nor a fan-out as a mission: each keeps what it was started as. */
+const sameKind = (options: OpenOptions, recorded: FanoutSpec | undefined) => {
+  const runId = options.runId
+  if (recorded !== undefined && options.fanout === undefined) {
+    return new BadInput({ message: `run "${runId}" is a fan-out: \`autopilot resume ${runId}\` (Autopilot.fanout with resume in the library) continues it` })
+  }
+  if (recorded === undefined && options.fanout !== undefined) {
+    return new BadInput({ message: `run "${runId}" is not a fan-out: \`autopilot resume ${runId}\` (Autopilot.run with resume in the library) continues it` })
+  }
+  if (recorded !== undefined && options.fanout?.spec !== undefined && !sameSpec(recorded, options.fanout.spec)) {
+    return new BadInput({ message: `run "${runId}" was started with a different template or items; \`autopilot resume ${runId}\` continues it as it was` })
+  }
+  return undefined
 }
 
 /** How many earlier iterations the model sees, unless told otherwise. */
@@ -80,7 +103,7 @@ const latest = (a: BudgetUsage, b: BudgetUsage) =>
   }, true)
 
 /** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
-export const startingPoint = (options: MissionOptions, now: string, critic: CriticSettings | undefined) =>
+export const startingPoint = (options: OpenOptions, now: string, critic: CriticSettings | undefined) =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const steps = yield* StepStore
@@ -96,6 +119,9 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
         })
       }
       if (options.goal === undefined) return yield* new BadInput({ message: "a new run needs a goal: an objective and at least one criterion" })
+      if (options.fanout !== undefined && options.fanout.spec === undefined) {
+        return yield* new BadInput({ message: "a new fan-out needs a template and items" })
+      }
       const checkpoint = new Checkpoint({
         version: 1,
         run_id: runId,
@@ -111,12 +137,15 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
         ...withCritic(critic),
         ...asSpecialist(options.specialist),
         created_at: now,
-        updated_at: now
+        updated_at: now,
+        ...(options.fanout?.spec === undefined ? {} : { fanout: options.fanout.spec })
       })
       return { checkpoint, history: [], suggestions: [], expected: undefined } satisfies StartingPoint
     }
     if (loaded._tag === "Found") {
       const { goal, owner, status, usage } = loaded.checkpoint
+      const otherKind = sameKind(options, loaded.checkpoint.fanout)
+      if (otherKind !== undefined) return yield* otherKind
       if (options.goal !== undefined && !sameGoal(options.goal, goal)) {
         return yield* new BadInput({
           message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
@@ -157,6 +186,8 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
     }
     const goal = latestSession.goal
     yield* sameSpecialist(runId, latestSession.specialist, options.specialist)
+    const otherKind = sameKind(options, latestSession.fanout)
+    if (otherKind !== undefined) return yield* otherKind
     const last = yield* steps.last(runId)
     // Spending after the last step that decodes is still on record in the event log; its iterations are
     // not counted, since the rebuilt run writes them afresh.
@@ -189,7 +220,8 @@ export const startingPoint = (options: MissionOptions, now: string, critic: Crit
       ...withCritic(critic ?? latestSession.critic),
       ...asSpecialist(latestSession.specialist),
       created_at: first.at,
-      updated_at: now
+      updated_at: now,
+      ...(latestSession.fanout === undefined ? {} : { fanout: latestSession.fanout })
     })
     return {
       checkpoint,
