@@ -27,6 +27,18 @@ export const usage = (u: BudgetUsage) =>
     `${u.seconds.toFixed(1)}s`
   ].join(" · ")
 
+/** `src/app.ts v2 (code ts, 1,234 bytes)`; a version cut at the cap says so. */
+export const artifactText = (a: {
+  readonly name: string
+  readonly version: number
+  readonly artifact_kind: string
+  readonly language?: string | undefined
+  readonly bytes: number
+  readonly truncated: boolean
+}) =>
+  `${a.name} v${a.version} (${a.artifact_kind}${a.language === undefined ? "" : ` ${a.language}`}, ` +
+  `${plural(a.bytes, "byte", a.bytes.toLocaleString("en-US"))}${a.truncated ? ", truncated" : ""})`
+
 /** One event as a line (or a few) for a person watching a run. */
 export const text = (e: AutopilotEvent): string => {
   switch (e.kind) {
@@ -53,6 +65,8 @@ export const text = (e: AutopilotEvent): string => {
       return `    model call failed (attempt ${e.attempt}): ${e.error}; retrying`
     case "halt_requested":
       return `Halt requested (${e.reason}); finishing the current iteration`
+    case "artifact":
+      return `    artifact ${artifactText(e)}`
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { ArtifactKind } from "./Artifact.js"
 import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
 import { Goal } from "./Goal.js"
 import { LlmChoice } from "./LlmChoice.js"
@@ -64,6 +65,21 @@ export const Result = event("result", {
   output: Schema.String
 })
 
+/**
+ * A new version of an artifact, stored with its iteration; its content is kept with the run, not in the
+ * event. `artifact_kind`, since `kind` is the event's own.
+ */
+export const Artifact = event("artifact", {
+  iteration: Schema.Int,
+  name: Schema.String,
+  version: Schema.Int,
+  artifact_kind: ArtifactKind,
+  language: Schema.optionalWith(Schema.String, { exact: true }),
+  path: Schema.optionalWith(Schema.String, { exact: true }),
+  bytes: Schema.Int,
+  truncated: Schema.Boolean
+})
+
 export const AutopilotEvent = Schema.Union(
   RunStarted,
   Iteration,
@@ -76,7 +92,8 @@ export const AutopilotEvent = Schema.Union(
   ModelUnpriced,
   ModelRetry,
   HaltRequested,
-  Result
+  Result,
+  Artifact
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]
