@@ -5,12 +5,16 @@
  *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | Storage>
  *   Runs                        → the service the CLI calls: start, stop, list, show, events (live with
  *                                 follow), delete, prune
+ *   RunArtifacts                → a run's artifacts: list them, write the latest of each into a folder
  */
 export * as Autopilot from "./runtime/Mission.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
 export * as Runs from "./runtime/Runs.js"
+export * as Artifacts from "./runtime/Artifacts.js"
+export * as RunArtifacts from "./runtime/RunArtifacts.js"
 export * as Transcript from "./runtime/Transcript.js"
 
+export * from "./domain/Artifact.js"
 export * from "./domain/Budget.js"
 export * from "./domain/Checkpoint.js"
 export * from "./domain/Errors.js"
@@ -36,6 +40,7 @@ export type { HarnessLlmConfig } from "./llm/HarnessLlm.js"
 /** The harness: serve it (`Harness.Server.layer`) or embed its gateway in another Effect program. */
 export * as Harness from "./harness/index.js"
 
+export * as ArtifactStore from "./store/ArtifactStore.js"
 export * as Database from "./store/Database.js"
 export * as EventStore from "./store/EventStore.js"
 export * as QuarantineStore from "./store/QuarantineStore.js"

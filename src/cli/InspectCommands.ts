@@ -33,7 +33,7 @@ const statusText = (c: Checkpoint) =>
     onNone: () => `${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`
   })
 
-const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages) =>
+const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages, artifacts: number) =>
   [
     `run ${c.run_id}: ${statusText(c)}`,
     `objective: ${c.goal.objective}`,
@@ -41,6 +41,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages)
     ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
+    `artifacts: ${artifacts}${artifacts === 0 ? "" : ` (\`autopilot artifacts ${c.run_id}\` lists them)`}`,
     ...(steps.length === 0
       ? []
       : [
@@ -74,7 +75,7 @@ export const show = Command.make(
       yield* Console.log(
         format === "json"
           ? Render.json(Runs.viewJson(view), 2)
-          : showText(view.checkpoint, view.steps, view.messages)
+          : showText(view.checkpoint, view.steps, view.messages, view.artifacts)
       )
     })
 ).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))

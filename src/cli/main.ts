@@ -4,6 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
+import * as Artifacts from "./ArtifactsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
@@ -22,6 +23,7 @@ const autopilot = Command.make("autopilot").pipe(
     Inspect.events,
     Inspect.deleteRuns,
     Inspect.prune,
+    Artifacts.artifacts,
     Harness.harness
   ])
 )

@@ -9,6 +9,7 @@ import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
+import { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { type Raw, RunStore, type RunSummary } from "../store/RunStore.js"
@@ -79,6 +80,8 @@ export interface RunView {
   readonly steps: ReadonlyArray<Step>
   /** By iteration; empty unless messages were asked for. */
   readonly messages: ReadonlyMap<number, StepMessages>
+  /** How many artifacts (names) the run has produced. */
+  readonly artifacts: number
 }
 
 /**
@@ -109,7 +112,7 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     ) => Stream.Stream<AutopilotEvent, RunNotFound | RunInterrupted | PersistenceError>
     /**
      * Deletes runs, all or none, in one transaction: their checkpoints, steps, events, stop requests,
-     * quarantined rows and default workspace folders. A run alive in its process is refused.
+     * quarantined rows, artifacts and default workspace folders. A run alive in its process is refused.
      */
     readonly delete: (runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | RunNotFound | PersistenceError>
     /** Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their process. */
@@ -127,6 +130,7 @@ export const make = (options: {
     const steps = yield* StepStore
     const events = yield* EventStore
     const quarantine = yield* QuarantineStore
+    const artifacts = yield* ArtifactStore
     const transaction = yield* Transaction
     const files = yield* FileSystem.FileSystem
     const workspaces = path.resolve(options.workspaceRoot, "workspaces")
@@ -197,7 +201,7 @@ export const make = (options: {
         const messages: ReadonlyMap<number, StepMessages> = view.messages
           ? new Map(messagesOf(checkpoint.goal, recent).slice(-shown.length).map((m) => [m.iteration, m]))
           : new Map()
-        return { checkpoint, steps: shown, messages } satisfies RunView
+        return { checkpoint, steps: shown, messages, artifacts: yield* artifacts.count(runId) } satisfies RunView
       })
 
     const list = (filter: ListOptions = {}) =>
@@ -280,6 +284,7 @@ export const make = (options: {
         yield* steps.remove(runId)
         yield* events.remove(runId)
         yield* quarantine.remove(runId)
+        yield* artifacts.remove(runId)
         return true
       })
 
@@ -374,7 +379,7 @@ export const listedJson = (run: Listed) =>
     }
 
 /** `show --format json`: `{run_id, status, interrupted, resume, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
-export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
+export const viewJson = ({ artifacts, checkpoint: c, messages, steps }: RunView) => ({
   run_id: c.run_id,
   status: c.status,
   ...interruptionJson(c),
@@ -387,6 +392,7 @@ export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   policy: c.policy,
   llm: c.llm ?? null,
   output: c.output,
+  artifacts,
   created_at: c.created_at,
   updated_at: c.updated_at,
   steps: steps.map((step) => {

@@ -108,7 +108,16 @@ const cases: ReadonlyArray<Case> = [
   { name: "prune without --older-than", args: ["prune"], mentions: /--older-than/, db: "existing" },
   { name: "negative --older-than", args: ["prune", "--older-than", "-1"], mentions: /--older-than must be a number of days from 0 to 36600, got "-1"/, db: "existing" },
   { name: "non-numeric --older-than", args: ["prune", "--older-than", "a week"], mentions: /--older-than .*got "a week"/, db: "existing" },
-  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" }
+  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" },
+  ...(["fresh", "existing"] as const).map((db): Case => ({
+    name: `artifacts --out of an unknown run id (${db} database) makes no folder`,
+    args: ["artifacts", "no-such-run", "--out", "out"],
+    mentions: /no run with id "no-such-run"/,
+    db
+  })),
+  { name: "artifacts of an unknown run id", args: ["artifacts", "no-such-run"], mentions: /no run with id "no-such-run"/, db: "existing" },
+  { name: "bad --format for artifacts", args: ["artifacts", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
+  { name: "empty --out for artifacts", args: ["artifacts", "base", "--out", ""], mentions: /--out needs a non-empty value/, db: "existing" }
 ]
 
 describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", () => {
