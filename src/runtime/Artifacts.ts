@@ -86,6 +86,7 @@ export const parseInfo = (info: string): { readonly language?: string | undefine
 }
 
 const fenceOpen = /^(\s*)(`{3,}|~{3,})(.*)$/
+const closing = { "`": /^`+$/, "~": /^~+$/ } as const
 
 /** The text of a top-level ATX heading (`# Title`, or `# Title #`), if the line is one. */
 const headingOf = (line: string) => {
@@ -101,24 +102,25 @@ export const slugOf = (title: string) =>
 export const fromAnswer = (answer: string): ReadonlyArray<Produced> => {
   // Most answers of a long run are prose: skip the line scan when nothing can match.
   if (!answer.includes("```") && !answer.includes("~~~") && !answer.includes("#")) return []
-  const lines = answer.split("\n")
+  const lines = answer.split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line))
   const found: Array<Produced> = []
   let title: string | undefined
   let unnamed = 0
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/\r$/, "")
-    const open = fenceOpen.exec(line)
+    const line = lines[i]!
+    const start = line.trimStart()
+    const open = start.startsWith("```") || start.startsWith("~~~") ? fenceOpen.exec(line) : null
     if (open === null || (open[2]![0] === "`" && open[3]!.includes("`"))) {
-      if (title === undefined) title = headingOf(line)
+      if (title === undefined && start.startsWith("#")) title = headingOf(line)
       continue
     }
     const [, indent, fence, info] = open as unknown as [string, string, string, string]
-    const close = new RegExp(`^\\s*${fence[0] === "`" ? "`" : "~"}{${fence.length},}\\s*$`)
+    const close = closing[fence[0] as "`" | "~"]
     let end = i + 1
-    while (end < lines.length && !close.test(lines[end]!.replace(/\r$/, ""))) end++
+    while (end < lines.length && !(close.test(lines[end]!.trim()) && lines[end]!.trim().length >= fence.length)) end++
     if (end === lines.length) break
-    const dedent = new RegExp(`^ {0,${indent.length}}`)
-    const content = lines.slice(i + 1, end).map((l) => l.replace(/\r$/, "").replace(dedent, "")).join("\n")
+    const body = lines.slice(i + 1, end)
+    const content = (indent === "" ? body : body.map((l) => l.replace(new RegExp(`^ {0,${indent.length}}`), ""))).join("\n")
     i = end
     if (content.trim() === "") continue
     const { language, name } = parseInfo(info)
