@@ -85,9 +85,6 @@ export const parseInfo = (info: string): { readonly language?: string | undefine
   }
 }
 
-const fenceOpen = /^(\s*)(`{3,}|~{3,})(.*)$/
-const closing = { "`": /^`+$/, "~": /^~+$/ } as const
-
 /** The text of a top-level ATX heading (`# Title`, or `# Title #`), if the line is one. */
 const headingOf = (line: string) => {
   const text = /^ {0,3}# +(.*?)(?: +#+)? *$/.exec(line)?.[1]?.trim()
@@ -98,37 +95,73 @@ export const slugOf = (title: string) =>
   title.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80)
     .replace(/-+$/, "") || "document"
 
-/** The code blocks and the markdown document in an answer. */
+const SPACE = 32
+const TAB = 9
+const CR = 13
+const HASH = 35
+const BACKTICK = 96
+const TILDE = 126
+
+const lineEnd = (text: string, from: number) => {
+  const end = text.indexOf("\n", from)
+  return end === -1 ? text.length : end
+}
+
+const blank = (text: string, at: number) => text.charCodeAt(at) === SPACE || text.charCodeAt(at) === TAB
+
+/** Whether `text[from, to)` closes a fence of `length` characters `fence`: only that character, at least as many. */
+const closes = (text: string, from: number, to: number, fence: number, length: number) => {
+  while (from < to && blank(text, from)) from++
+  while (to > from && (blank(text, to - 1) || text.charCodeAt(to - 1) === CR)) to--
+  if (to - from < length) return false
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) !== fence) return false
+  return true
+}
+
+/**
+ * The code blocks and the markdown document in an answer. It runs on every iteration's answer, so lines
+ * are looked at by character, and a block's content is a slice of the answer.
+ */
 export const fromAnswer = (answer: string): ReadonlyArray<Produced> => {
   // Most answers of a long run are prose: skip the line scan when nothing can match.
   if (!answer.includes("```") && !answer.includes("~~~") && !answer.includes("#")) return []
-  const lines = answer.split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line))
   const found: Array<Produced> = []
   let title: string | undefined
   let unnamed = 0
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!
-    const start = line.trimStart()
-    const open = start.startsWith("```") || start.startsWith("~~~") ? fenceOpen.exec(line) : null
-    if (open === null || (open[2]![0] === "`" && open[3]!.includes("`"))) {
-      if (title === undefined && start.startsWith("#")) title = headingOf(line)
+  let at = 0
+  while (at < answer.length) {
+    const end = lineEnd(answer, at)
+    let first = at
+    while (first < end && blank(answer, first)) first++
+    const c = answer.charCodeAt(first)
+    if (c === HASH && title === undefined) title = headingOf(answer.slice(at, end).replace(/\r$/, ""))
+    let run = first
+    while (run < end && answer.charCodeAt(run) === c) run++
+    const info = answer.slice(run, end).replace(/\r$/, "")
+    // A backtick fence's info string has no backtick: ```like this``` is inline code.
+    if ((c !== BACKTICK && c !== TILDE) || run - first < 3 || (c === BACKTICK && info.includes("`"))) {
+      at = end + 1
       continue
     }
-    const [, indent, fence, info] = open as unknown as [string, string, string, string]
-    const close = closing[fence[0] as "`" | "~"]
-    let end = i + 1
-    while (end < lines.length && !(close.test(lines[end]!.trim()) && lines[end]!.trim().length >= fence.length)) end++
-    if (end === lines.length) break
-    const body = lines.slice(i + 1, end)
-    const content = (indent === "" ? body : body.map((l) => l.replace(new RegExp(`^ {0,${indent.length}}`), ""))).join("\n")
-    i = end
-    if (content.trim() === "") continue
+    let close = end + 1
+    while (close < answer.length && !closes(answer, close, lineEnd(answer, close), c, run - first)) close = lineEnd(answer, close) + 1
+    // Left open at the end of the answer: cut off, not a deliverable.
+    if (close >= answer.length) break
+    const indent = first - at
+    at = lineEnd(answer, close) + 1
+    // The lines between the fences, each with its line break.
+    let content = answer.slice(end + 1, close)
+    if (indent > 0 || content.includes("\r")) {
+      const dedent = new RegExp(`^ {0,${indent}}`)
+      content = content.slice(0, -1).split("\n").map((l) => l.replace(/\r$/, "").replace(dedent, "")).join("\n") + "\n"
+    }
+    if (!/\S/.test(content)) continue
     const { language, name } = parseInfo(info)
     found.push({
       name: name ?? `snippet-${++unnamed}.${extensionOf(language)}`,
       kind: isMarkdown(language) ? "markdown" : "code",
       ...(language === undefined ? {} : { language }),
-      content: `${content}\n`
+      content
     })
   }
   if (title !== undefined) found.push({ name: `${slugOf(title)}.md`, kind: "markdown", content: answer })
@@ -172,8 +205,14 @@ export const capped = (content: string, maxBytes: number = maxArtifactBytes) => 
 
 export const sha256 = (content: string) => createHash("sha256").update(content, "utf8").digest("hex")
 
-/** The latest version of each name, as far as versioning needs it. */
-export type Latest = ReadonlyMap<string, { readonly version: number; readonly sha256: string }>
+/**
+ * The latest version of each name, as far as versioning needs it; with its content when that is small, so
+ * an unchanged artifact is told by comparing it, not by hashing it again every iteration.
+ */
+export type Latest = ReadonlyMap<string, { readonly version: number; readonly sha256: string; readonly content?: string | undefined }>
+
+/** Contents up to this size are kept in memory for the comparison. */
+const comparedBytes = 16 * 1024
 
 /** The new versions an iteration makes: a name seen before gets the next version, unless its content is unchanged. */
 export const versionsOf = (options: {
@@ -184,8 +223,9 @@ export const versionsOf = (options: {
   readonly maxBytes?: number | undefined
 }): ReadonlyArray<Artifact> =>
   options.produced.flatMap((produced) => {
-    const digest = sha256(produced.content)
     const before = options.latest.get(produced.name)
+    if (before?.content !== undefined && before.content === produced.content) return []
+    const digest = sha256(produced.content)
     if (before?.sha256 === digest) return []
     const { bytes, content, truncated } = capped(produced.content, options.maxBytes)
     return [
@@ -217,10 +257,13 @@ export const eventOf = (a: ArtifactInfo): EventBody => ({
   truncated: a.truncated
 })
 
-const remember = (latest: Latest, made: ReadonlyArray<ArtifactInfo>): Latest => {
+const remember = (latest: Latest, made: ReadonlyArray<ArtifactInfo | Artifact>): Latest => {
   if (made.length === 0) return latest
   const next = new Map(latest)
-  for (const a of made) next.set(a.name, { version: a.version, sha256: a.sha256 })
+  for (const a of made) {
+    const content = "content" in a && !a.truncated && a.bytes <= comparedBytes ? a.content : undefined
+    next.set(a.name, { version: a.version, sha256: a.sha256, content })
+  }
   return next
 }
 

@@ -187,6 +187,10 @@ describe("Artifacts: versions and the cap", () => {
     assert.deepStrictEqual(first.map((a) => [a.name, a.version, a.iteration]), [["a.ts", 1, 1]])
     const latest = new Map([["a.ts", { version: 1, sha256: first[0]!.sha256 }]])
     assert.deepStrictEqual(Artifacts.versionsOf({ produced: [code("v1")], latest, iteration: 2, at: "t2" }), [])
+    // A session compares small contents it remembers instead of hashing them again.
+    const remembered = new Map([["a.ts", { version: 1, sha256: first[0]!.sha256, content: "v1" }]])
+    assert.deepStrictEqual(Artifacts.versionsOf({ produced: [code("v1")], latest: remembered, iteration: 2, at: "t2" }), [])
+    assert.deepStrictEqual(Artifacts.versionsOf({ produced: [code("v1b")], latest: remembered, iteration: 2, at: "t2" }).map((a) => a.version), [2])
     const second = Artifacts.versionsOf({ produced: [code("v2"), { ...code("other"), name: "b.ts" }], latest, iteration: 3, at: "t3" })
     assert.deepStrictEqual(second.map((a) => [a.name, a.version, a.iteration]), [["a.ts", 2, 3], ["b.ts", 1, 3]])
   })
