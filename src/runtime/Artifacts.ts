@@ -54,7 +54,6 @@ const isMarkdown = (language: string | undefined) => language === "markdown" || 
 /** A name a model wrote; anything unusable as a file name falls back to the default. */
 const cleanName = (raw: string): string | undefined => {
   const name = raw.trim().replace(/^["'`]|["'`]$/g, "").replace(/^(\.\/)+/, "")
-  // eslint-disable-next-line no-control-regex
   return name === "" || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name) || name.endsWith("/") ? undefined : name
 }
 
