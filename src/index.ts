@@ -10,14 +10,18 @@
  *                                 follow), delete, prune
  *   Specialists                 → the role catalog (built-ins and a folder of JSON files); pass one
  *                                 `Specialist` as `specialist` to `Autopilot.run`
+ *   RunArtifacts                → a run's artifacts: list them, write the latest of each into a folder
  */
 export * as Autopilot from "./runtime/Autopilot.js"
 export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
 export * as Critic from "./runtime/Critic.js"
 export * as Runs from "./runtime/Runs.js"
+export * as Artifacts from "./runtime/Artifacts.js"
+export * as RunArtifacts from "./runtime/RunArtifacts.js"
 export * as Transcript from "./runtime/Transcript.js"
 
+export * from "./domain/Artifact.js"
 export * from "./domain/Budget.js"
 export * from "./domain/Checkpoint.js"
 export { CriticSettings, CriticVerdict, Critique } from "./domain/Critic.js"
@@ -46,6 +50,7 @@ export type { HarnessLlmConfig } from "./llm/HarnessLlm.js"
 /** The harness: serve it (`Harness.Server.layer`) or embed its gateway in another Effect program. */
 export * as Harness from "./harness/index.js"
 
+export * as ArtifactStore from "./store/ArtifactStore.js"
 export * as Database from "./store/Database.js"
 export * as EventStore from "./store/EventStore.js"
 export * as QuarantineStore from "./store/QuarantineStore.js"

@@ -46,7 +46,7 @@ const childrenText = (children: ReadonlyArray<Runs.ChildView>) => {
   ]
 }
 
-const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages, children: ReadonlyArray<Runs.ChildView>) =>
+const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages, children: ReadonlyArray<Runs.ChildView>, artifacts: number) =>
   [
     `run ${c.run_id}: ${statusText(c)}`,
     ...(c.fanout === undefined ? [] : [`fan-out of ${c.fanout.items.length}, at most ${c.fanout.max_parallel} at a time: ${c.fanout.template}`]),
@@ -60,6 +60,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages,
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(c.fanout === undefined ? [] : childrenText(children)),
+    `artifacts: ${artifacts}${artifacts === 0 ? "" : ` (\`autopilot artifacts ${c.run_id}\` lists them)`}`,
     ...(steps.length === 0
       ? []
       : [
@@ -93,7 +94,7 @@ export const show = Command.make(
       yield* Console.log(
         format === "json"
           ? Render.json(Runs.viewJson(view), 2)
-          : showText(view.checkpoint, view.steps, view.messages, view.children)
+          : showText(view.checkpoint, view.steps, view.messages, view.children, view.artifacts)
       )
     })
 ).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))

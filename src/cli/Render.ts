@@ -40,6 +40,17 @@ const critique = (e: Extract<AutopilotEvent, { kind: "critic"; ok: true }>) => {
     : ` · suggests: ${first.length > 100 ? `${first.slice(0, 97)}...` : first}${e.suggestions.length > 1 ? ` (+${e.suggestions.length - 1} more)` : ""}`
   return `critic: ${criteria(e.criteria_met)} at confidence ${e.confidence}, ${weight}${advice}`
 }
+/** `src/app.ts v2 (code ts, 1,234 bytes)`; a version cut at the cap says so. */
+export const artifactText = (a: {
+  readonly name: string
+  readonly version: number
+  readonly artifact_kind: string
+  readonly language?: string | undefined
+  readonly bytes: number
+  readonly truncated: boolean
+}) =>
+  `${a.name} v${a.version} (${a.artifact_kind}${a.language === undefined ? "" : ` ${a.language}`}, ` +
+  `${plural(a.bytes, "byte", a.bytes.toLocaleString("en-US"))}${a.truncated ? ", truncated" : ""})`
 
 /** One event as a line (or a few) for a person watching a run. */
 export const text = (e: AutopilotEvent): string => {
@@ -75,6 +86,8 @@ export const text = (e: AutopilotEvent): string => {
         (e.finished.length === 0 ? "" : `\n  ${e.finished.length} finished in an earlier session and will not run again`)
     case "fanout_child":
       return `  child [${e.index}] ${e.child_run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`} · ${usage(e.usage)}`
+    case "artifact":
+      return `    artifact ${artifactText(e)}`
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

@@ -5,6 +5,7 @@ import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
 import * as Fanout from "./FanoutCommand.js"
+import * as Artifacts from "./ArtifactsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
@@ -25,6 +26,7 @@ const autopilot = Command.make("autopilot").pipe(
     Inspect.events,
     Inspect.deleteRuns,
     Inspect.prune,
+    Artifacts.artifacts,
     Harness.harness,
     Specialists.specialists
   ])

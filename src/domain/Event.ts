@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { ArtifactKind } from "./Artifact.js"
 import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
 import { CriticSettings, Critique } from "./Critic.js"
 import { FanoutSpec } from "./Fanout.js"
@@ -97,6 +98,20 @@ export const FanoutChild = event("fanout_child", {
   halt_reason: Schema.NullOr(Schema.String),
   usage: BudgetUsage
 })
+/**
+ * A new version of an artifact, stored with its iteration; its content is kept with the run, not in the
+ * event. `artifact_kind`, since `kind` is the event's own.
+ */
+export const Artifact = event("artifact", {
+  iteration: Schema.Int,
+  name: Schema.String,
+  version: Schema.Int,
+  artifact_kind: ArtifactKind,
+  language: Schema.optionalWith(Schema.String, { exact: true }),
+  path: Schema.optionalWith(Schema.String, { exact: true }),
+  bytes: Schema.Int,
+  truncated: Schema.Boolean
+})
 
 export const AutopilotEvent = Schema.Union(
   RunStarted,
@@ -114,7 +129,8 @@ export const AutopilotEvent = Schema.Union(
   HaltRequested,
   Result,
   FanoutStarted,
-  FanoutChild
+  FanoutChild,
+  Artifact
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]

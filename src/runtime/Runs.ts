@@ -11,6 +11,7 @@ import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
+import { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { type Raw, RunStore, type RunSummary } from "../store/RunStore.js"
@@ -97,6 +98,8 @@ export interface RunView {
   readonly messages: ReadonlyMap<number, StepMessages>
   /** A fan-out's children as their own checkpoints say now, in the order of the items; empty for a mission. */
   readonly children: ReadonlyArray<ChildView>
+  /** How many artifacts (names) the run has produced. */
+  readonly artifacts: number
 }
 
 /** A child of a fan-out as `show` lists it. */
@@ -140,7 +143,7 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     ) => Stream.Stream<AutopilotEvent, RunNotFound | RunInterrupted | PersistenceError>
     /**
      * Deletes runs, all or none, in one transaction: their checkpoints, steps, events, stop requests,
-     * quarantined rows and default workspace folders. A run alive in its process is refused.
+     * quarantined rows, artifacts and default workspace folders. A run alive in its process is refused.
      */
     readonly delete: (runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | RunNotFound | PersistenceError>
     /** Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their process. */
@@ -158,6 +161,7 @@ export const make = (options: {
     const steps = yield* StepStore
     const events = yield* EventStore
     const quarantine = yield* QuarantineStore
+    const artifacts = yield* ArtifactStore
     const transaction = yield* Transaction
     const files = yield* FileSystem.FileSystem
     const workspaces = path.resolve(options.workspaceRoot, "workspaces")
@@ -268,7 +272,13 @@ export const make = (options: {
         const messages: ReadonlyMap<number, StepMessages> = view.messages
           ? new Map(messagesOf(checkpoint.goal, recent, checkpoint.specialist).slice(-shown.length).map((m) => [m.iteration, m]))
           : new Map()
-        return { checkpoint, steps: shown, messages, children: yield* childrenOf(checkpoint) } satisfies RunView
+        return {
+          checkpoint,
+          steps: shown,
+          messages,
+          children: yield* childrenOf(checkpoint),
+          artifacts: yield* artifacts.count(runId)
+        } satisfies RunView
       })
 
     const list = (filter: ListOptions = {}) =>
@@ -351,6 +361,7 @@ export const make = (options: {
         yield* steps.remove(runId)
         yield* events.remove(runId)
         yield* quarantine.remove(runId)
+        yield* artifacts.remove(runId)
         return true
       })
 
@@ -470,7 +481,7 @@ const fanoutJson = (spec: FanoutSpec.FanoutSpec, children: ReadonlyArray<ChildVi
 })
 
 /** `show --format json`: `{run_id, status, interrupted, resume, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
-export const viewJson = ({ checkpoint: c, children, messages, steps }: RunView) => ({
+export const viewJson = ({ artifacts, checkpoint: c, children, messages, steps }: RunView) => ({
   run_id: c.run_id,
   status: c.status,
   ...interruptionJson(c),
@@ -485,6 +496,7 @@ export const viewJson = ({ checkpoint: c, children, messages, steps }: RunView) 
   critic: c.critic ?? null,
   specialist: c.specialist ?? null,
   output: c.output,
+  artifacts,
   created_at: c.created_at,
   updated_at: c.updated_at,
   steps: steps.map((step) => {

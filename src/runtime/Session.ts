@@ -15,6 +15,7 @@ import { QuarantineStore } from "../store/QuarantineStore.js"
 import { RunStore } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
+import * as Artifacts from "./Artifacts.js"
 import * as Iteration from "./Iteration.js"
 import * as Journal from "./Journal.js"
 import type { MissionError, MissionResult } from "./Mission.js"
@@ -42,7 +43,7 @@ export interface Session {
   /** What a fan-out run fans out over; undefined for a mission. */
   readonly fanout: FanoutSpec | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
-  /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
+  /** Counts a finished attempt: its step, its events, its artifacts and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
   /** The last checkpoint and the `result` event; it always runs to the end. */
   readonly finish: (outcome: Outcome) => Effect.Effect<MissionResult, PersistenceError>
@@ -160,6 +161,7 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
     }
     // A stop request left for an earlier session is not meant for this one.
     yield* runs.clearStop(runId)
+    const artifacts = yield* Artifacts.ledger(runId)
 
     const record = (iteration: number, attempt: Iteration.Attempt) =>
       Effect.gen(function*() {
@@ -173,13 +175,15 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
           progress: yield* Ref.get(progress),
           attempt
         })
-        yield* Effect.forEach(settled.events, journal.emit, { discard: true })
+        const made = yield* artifacts.collect({ iteration, at: settled.step.at, answer: attempt.response.content, toolCalls: attempt.toolCalls })
+        yield* Effect.forEach([...made.events, ...settled.events], journal.emit, { discard: true })
         const checkpoint = yield* checkpointOf("running", null, usage, settled.progress)
         // An iteration that did not become durable is not counted: its events are dropped unseen and
         // its charge undone, so a resume repeats it instead of skipping it.
         yield* journal.commit((written) =>
-          durably(transaction(Effect.all([steps.append(runId, settled.step), events.append(written), runs.save(checkpoint)], { discard: true })))
+          durably(transaction(Effect.all([steps.append(runId, settled.step), events.append(written), made.write, runs.save(checkpoint)], { discard: true })))
         ).pipe(Effect.tapError(() => budget.charge({ iterations: -1 })))
+        yield* made.committed
         yield* Ref.set(progress, settled.progress)
       })
 

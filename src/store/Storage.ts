@@ -1,6 +1,7 @@
 import { SqlClient, SqlError } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { PersistenceError } from "../domain/Errors.js"
+import * as ArtifactStore from "./ArtifactStore.js"
 import * as Database from "./Database.js"
 import * as EventStore from "./EventStore.js"
 import * as QuarantineStore from "./QuarantineStore.js"
@@ -30,6 +31,7 @@ export type Storage =
   | StepStore.StepStore
   | EventStore.EventStore
   | QuarantineStore.QuarantineStore
+  | ArtifactStore.ArtifactStore
   | Transaction
 
 /** The stores over whatever database is provided. */
@@ -38,6 +40,7 @@ export const layer: Layer.Layer<Storage, never, SqlClient.SqlClient> = Layer.mer
   StepStore.layer,
   EventStore.layer,
   QuarantineStore.layer,
+  ArtifactStore.layer,
   transaction
 )
 

@@ -154,7 +154,16 @@ const cases: ReadonlyArray<Case> = [
     mentions: new RegExp(`^autopilot: --critic-threshold must be a number from 0 to 1, got "${value!.replace(".", "\\.")}"$`),
     db: "fresh"
   })),
-  { name: "--critic-threshold on resume", args: ["resume", "base", "--critic-threshold", "2"], mentions: /--critic-threshold must be a number from 0 to 1, got "2"/, db: "existing" }
+  { name: "--critic-threshold on resume", args: ["resume", "base", "--critic-threshold", "2"], mentions: /--critic-threshold must be a number from 0 to 1, got "2"/, db: "existing" },
+  ...(["fresh", "existing"] as const).map((db): Case => ({
+    name: `artifacts --out of an unknown run id (${db} database) makes no folder`,
+    args: ["artifacts", "no-such-run", "--out", "out"],
+    mentions: /no run with id "no-such-run"/,
+    db
+  })),
+  { name: "artifacts of an unknown run id", args: ["artifacts", "no-such-run"], mentions: /no run with id "no-such-run"/, db: "existing" },
+  { name: "bad --format for artifacts", args: ["artifacts", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
+  { name: "empty --out for artifacts", args: ["artifacts", "base", "--out", ""], mentions: /--out needs a non-empty value/, db: "existing" }
 ]
 
 describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", () => {
