@@ -100,6 +100,20 @@ export interface Child {
 export const childrenOf = (parent: string, spec: FanoutSpec): ReadonlyArray<Child> =>
   spec.items.map((item, index) => ({ index, run_id: childRunId(parent, index, itemText(item)), item }))
 
+/** Every run the fan-out `parent` makes, whether it ran or not: its children, and theirs for a child that fans out in turn. */
+export const descendantsOf = (parent: string, spec: FanoutSpec): ReadonlyArray<string> =>
+  childrenOf(parent, spec).flatMap((child) =>
+    typeof child.item === "string" ? [child.run_id] : [child.run_id, ...descendantsOf(child.run_id, child.item)])
+
+/**
+ * The fan-out a run would be a child of, by its id (`<parent>.<index>-<slug>`: neither index nor slug has
+ * a `.`); only that fan-out's spec says whether it is.
+ */
+export const parentIdOf = (runId: string): string | undefined => {
+  const dot = runId.lastIndexOf(".")
+  return dot > 0 ? runId.slice(0, dot) : undefined
+}
+
 const problem = (message: string) => Effect.fail(new BadInput({ message }))
 
 const nonEmpty = (text: string) => text.trim() !== ""

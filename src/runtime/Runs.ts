@@ -144,9 +144,13 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     /**
      * Deletes runs, all or none, in one transaction: their checkpoints, steps, events, stop requests,
      * quarantined rows, artifacts and default workspace folders. A run alive in its process is refused.
+     * A fan-out is deleted with every run below it; a child alone, while its fan-out is there, is refused.
      */
     readonly delete: (runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | RunNotFound | PersistenceError>
-    /** Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their process. */
+    /**
+     * Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their
+     * process; a fan-out with every run below it, never a child on its own.
+     */
     readonly prune: (options: PruneOptions) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | PersistenceError>
   }
 >() {}
@@ -181,16 +185,16 @@ export const make = (options: {
       })
 
     /**
-     * The model and critic a run was started on, and whether it is a fan-out; a run whose checkpoint is
-     * lost still has them in its history.
+     * The model and critic a run was started on, and what it fans out over if it is a fan-out; a run whose
+     * checkpoint is lost still has them in its history.
      */
     const recordedRun = (runId: string) =>
       Effect.gen(function*() {
         const loaded = yield* runs.load(runId)
         const c = loaded._tag === "Found" ? loaded.checkpoint : (yield* events.sessions(runId)).at(-1)
         return c === undefined || ("kind" in c && c.kind !== "run_started")
-          ? { llm: undefined, critic: undefined, fanout: false }
-          : { llm: c.llm, critic: c.critic, fanout: c.fanout !== undefined }
+          ? { llm: undefined, critic: undefined, fanout: undefined }
+          : { llm: c.llm, critic: c.critic, fanout: c.fanout }
       })
 
     /** Checks the run id, workspace and model before anything is written, then runs `go` on them. */
@@ -213,7 +217,7 @@ export const make = (options: {
             message: `the workspace ${workspace} is the default workspace of run "${path.basename(workspace)}"; choose a folder outside ${workspaces}`
           })
         }
-        const recorded = start.resume ? yield* recordedRun(start.runId) : { llm: undefined, critic: undefined, fanout: false }
+        const recorded = start.resume ? yield* recordedRun(start.runId) : { llm: undefined, critic: undefined, fanout: undefined }
         const choice = yield* LlmChoice.resolve(recorded.llm, start.llm ?? {})
         const critic = start.critic === undefined ? Layer.empty : Critic.layer({
           threshold: start.critic.threshold ?? recorded.critic?.threshold,
@@ -224,7 +228,7 @@ export const make = (options: {
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
         // The script is recorded by its full path, so a resume from another folder finds it.
         const chosen = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
-        return yield* go(chosen, recorded.fanout).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
+        return yield* go(chosen, recorded.fanout !== undefined).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
       }).pipe(Effect.provide(context))
 
     // A fan-out is resumed as one; given a goal (`run --resume`), it is refused like any other mismatch.
@@ -369,9 +373,43 @@ export const make = (options: {
     const removeWorkspaces = (deleted: ReadonlyArray<Omit<Deleted, "workspace">>) =>
       Effect.forEach(deleted, (target) => Effect.tap(withWorkspace(target), (done) => removeWorkspace(done.workspace)))
 
+    /** The fan-out a run is a child of, if that fan-out is still there. */
+    const parentOf = (runId: string) =>
+      Effect.gen(function*() {
+        const parent = FanoutSpec.parentIdOf(runId)
+        if (parent === undefined) return undefined
+        const spec = (yield* recordedRun(parent)).fanout
+        return spec !== undefined && FanoutSpec.childrenOf(parent, spec).some((child) => child.run_id === runId) ? parent : undefined
+      })
+
+    /** A run and, for a fan-out, every run below it that was started: what is deleted together. */
+    const treeOf = (runId: string) =>
+      Effect.gen(function*() {
+        const spec = (yield* recordedRun(runId)).fanout
+        if (spec === undefined) return [runId]
+        const started = yield* Effect.filter(FanoutSpec.descendantsOf(runId, spec), (id) =>
+          Effect.flatMap(runs.load(id), (loaded) => (loaded._tag === "Missing" ? hasHistory(id) : Effect.succeed(true))))
+        return [runId, ...started]
+      })
+
+    /**
+     * A fan-out is deleted with its children, and a child only with its fan-out: alone, it would leave the
+     * fan-out's usage without its spending and its resume running it again.
+     */
     const deleteRuns = (runIds: ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        const targets = yield* Effect.forEach([...new Set(runIds)], deletable)
+        const asked = [...new Set(runIds)]
+        yield* Effect.forEach(asked, deletable, { discard: true })
+        const trees = new Set((yield* Effect.forEach(asked, treeOf)).flat())
+        for (const runId of asked) {
+          const parent = yield* parentOf(runId)
+          if (parent !== undefined && !trees.has(parent)) {
+            return yield* new BadInput({
+              message: `run "${runId}" is a child of fan-out "${parent}" and is deleted with it: \`autopilot delete ${parent}\` deletes the fan-out and all its children`
+            })
+          }
+        }
+        const targets = yield* Effect.forEach([...trees], deletable)
         yield* transaction(Effect.forEach(targets, (target) =>
           Effect.flatMap(removeRun(target.run_id, target.expected), (removed) =>
             removed
@@ -380,23 +418,32 @@ export const make = (options: {
         return yield* removeWorkspaces(targets.map(({ expected: _, ...target }) => target))
       })
 
+    /**
+     * As for `delete`, a fan-out goes with its children and a child only with its fan-out, so a fan-out is
+     * pruned when it is old and in one of the states, and then only if every run of it is old and none is
+     * still going; a child of a fan-out that is still there is never pruned on its own.
+     */
     const prune = (prune: PruneOptions) =>
       Effect.gen(function*() {
         const cutoff = DateTime.subtractDuration(yield* DateTime.now, prune.olderThan)
         const isOld = (updatedAt: string) => Option.exists(DateTime.make(updatedAt), (at) => DateTime.lessThan(at, cutoff))
         const old = (yield* list({ states: prune.states }))
           .filter((run) => run.state !== "running" && isOld(updatedAtOf(run)))
-          .map((run) => ({ run_id: idOf(run), state: run.state, updated_at: updatedAtOf(run) }))
-        if (prune.dryRun === true) return yield* Effect.forEach(old, withWorkspace)
+          .map(idOf)
+        const roots = yield* Effect.filter(old, (runId) => Effect.map(parentOf(runId), (parent) => parent === undefined))
+        const trees = yield* Effect.forEach(roots, treeOf)
+        /** Each run of a tree as it is now, or none of them if any is going again or has been changed since. */
+        const prunable = (tree: ReadonlyArray<string>) =>
+          Effect.forEach(tree, deletable).pipe(
+            Effect.map((targets) => (targets.every((t) => t.updated_at === null || isOld(t.updated_at)) ? targets : [])),
+            Effect.catchTags({ BadInput: () => Effect.succeed([]), RunNotFound: () => Effect.succeed([]) })
+          )
+        const strip = ({ expected: _, ...target }: Effect.Effect.Success<ReturnType<typeof deletable>>) => target
+        if (prune.dryRun === true) return yield* Effect.forEach((yield* Effect.forEach(trees, prunable)).flat().map(strip), withWorkspace)
         // Read again inside the transaction: a run resumed since it was listed is left alone.
-        const deleted = yield* transaction(Effect.filter(old, (run) =>
-          deletable(run.run_id).pipe(
-            Effect.flatMap((target) =>
-              target.updated_at === null || isOld(target.updated_at) ? removeRun(run.run_id, target.expected) : Effect.succeed(false)
-            ),
-            Effect.catchTags({ BadInput: () => Effect.succeed(false), RunNotFound: () => Effect.succeed(false) })
-          )))
-        return yield* removeWorkspaces(deleted)
+        const deleted = yield* transaction(Effect.flatMap(Effect.forEach(trees, prunable), (targets) =>
+          Effect.filter(targets.flat(), (target) => removeRun(target.run_id, target.expected))))
+        return yield* removeWorkspaces(deleted.map(strip))
       })
 
     return Runs.of({ start, fanout, stop, list, show, events: replayOf, delete: deleteRuns, prune })
