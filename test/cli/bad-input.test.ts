@@ -53,7 +53,7 @@ const fanoutCases: ReadonlyArray<Case> = [
   { name: "fanout: a bad budget", args: fanout("--item", "a", "--max-iterations", "-3"), mentions: /--max-iterations.*"-3"/, db: "fresh" },
   { name: "fanout: a bad run id", args: fanout("--item", "a", "--run-id", "../x"), mentions: /run id "\.\.\/x"/, db: "fresh" },
   { name: "fanout: --deltas is not a fanout flag", args: fanout("--item", "a", "--deltas"), mentions: /--deltas/, db: "fresh" },
-  { name: "fanout: an existing run id", args: fanout("--item", "a", "--run-id", "base"), mentions: /run "base" already exists/, db: "existing" }
+  { name: "fanout: an existing run id", args: fanout("--item", "a", "--run-id", "base"), mentions: /run "base" already exists \(status completed\); `autopilot resume base` continues it/, db: "existing" }
 ]
 
 const budgetCases: ReadonlyArray<Case> = [
