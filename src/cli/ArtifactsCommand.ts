@@ -59,4 +59,4 @@ export const artifacts = Command.make(
           : `wrote ${plural(written.length, "artifact")} of run ${runId} to ${out.value}`
       )
     })
-).pipe(Command.withDescription("List a run's artifacts (code blocks, markdown documents, files its tools wrote), or write them out with --out"))
+).pipe(Command.withDescription("List a run's artifacts (code blocks, markdown documents, files its tools wrote; a fan-out's children's), or write them out with --out"))

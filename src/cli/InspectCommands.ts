@@ -60,7 +60,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages,
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(c.fanout === undefined ? [] : childrenText(children)),
-    `artifacts: ${artifacts}${artifacts === 0 ? "" : ` (\`autopilot artifacts ${c.run_id}\` lists them)`}`,
+    `artifacts: ${artifacts}${c.fanout === undefined ? "" : ", its children's"}${artifacts === 0 ? "" : ` (\`autopilot artifacts ${c.run_id}\` lists them)`}`,
     ...(steps.length === 0
       ? []
       : [

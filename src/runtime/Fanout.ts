@@ -333,6 +333,18 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
   }))
 
 /**
+ * What a run fans out over, as recorded: in its checkpoint, or in its last `run_started` when the
+ * checkpoint is lost or corrupt; undefined for a mission and for an unknown run.
+ */
+export const specOf = (runId: string) =>
+  Effect.gen(function*() {
+    const loaded = yield* (yield* RunStore).load(runId)
+    if (loaded._tag === "Found") return loaded.checkpoint.fanout
+    const started = (yield* (yield* EventStore).sessions(runId)).at(-1)
+    return started?.kind === "run_started" ? started.fanout : undefined
+  })
+
+/**
  * Runs one child per item, at most `maxParallel` at a time, each its own checkpointed run
  * `<runId>.<index>-<slug>` whose objective is the template with `{item}` replaced, as fibers in this
  * run's scope. Each child's caps are a slice of what this run has left (see `Slices`); one child's

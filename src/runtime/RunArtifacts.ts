@@ -2,12 +2,17 @@ import { FileSystem, Path } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
 import type { ArtifactInfo } from "../domain/Artifact.js"
 import { BadInput, type PersistenceError, RunNotFound } from "../domain/Errors.js"
+import { descendantsOf } from "../domain/Fanout.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventStore } from "../store/EventStore.js"
 import { RunStore } from "../store/RunStore.js"
+import { specOf } from "./Fanout.js"
 
 /** An artifact as listed: its latest version and every version, oldest first. */
 export interface Listed {
+  /** The run that produced it: the run asked about, or for a fan-out a run below it. */
+  readonly run_id: string
+  /** Its name, or for a fan-out's `<child run id>/<name>`: the file `--out` writes it to. */
   readonly name: string
   readonly latest: ArtifactInfo
   readonly versions: ReadonlyArray<ArtifactInfo>
@@ -23,7 +28,10 @@ export interface Written {
   readonly truncated: boolean
 }
 
-/** A run's artifacts as every surface presents them: listed, or written out as files. */
+/**
+ * A run's artifacts as every surface presents them: listed, or written out as files. A fan-out's
+ * deliverables are its children's: each under a folder named for the child's run id.
+ */
 export class RunArtifacts extends Context.Tag("autopilot/RunArtifacts")<
   RunArtifacts,
   {
@@ -52,12 +60,27 @@ export const make = Effect.gen(function*() {
       if ((yield* events.sessions(runId)).length === 0) return yield* new RunNotFound({ run_id: runId })
     })
 
+  /** The runs whose artifacts are `runId`'s, with the folder each one's go under. */
+  const sourcesOf = (runId: string) =>
+    specOf(runId).pipe(
+      Effect.provideService(RunStore, runs),
+      Effect.provideService(EventStore, events),
+      Effect.map((spec) =>
+        spec === undefined
+          ? [{ runId, folder: "" }]
+          : descendantsOf(runId, spec).map((child) => ({ runId: child, folder: `${child}/` })))
+    )
+
   const list = (runId: string) =>
     Effect.gen(function*() {
       yield* known(runId)
-      const byName = new Map<string, Array<ArtifactInfo>>()
-      for (const info of yield* artifacts.list(runId)) byName.set(info.name, [...(byName.get(info.name) ?? []), info])
-      return [...byName].map(([name, versions]): Listed => ({ name, latest: versions.at(-1)!, versions }))
+      const listed: Array<Listed> = []
+      for (const { folder, runId: from } of yield* sourcesOf(runId)) {
+        const byName = new Map<string, Array<ArtifactInfo>>()
+        for (const info of yield* artifacts.list(from)) byName.set(info.name, [...(byName.get(info.name) ?? []), info])
+        for (const [name, versions] of byName) listed.push({ run_id: from, name: `${folder}${name}`, latest: versions.at(-1)!, versions })
+      }
+      return listed
     })
 
   const inside = (root: string, target: string) => {
@@ -98,7 +121,8 @@ export const make = Effect.gen(function*() {
   const write = (runId: string, dir: string) =>
     Effect.gen(function*() {
       yield* known(runId)
-      const latest = yield* artifacts.latestContents(runId)
+      const latest = (yield* Effect.forEach(yield* sourcesOf(runId), ({ folder, runId: from }) =>
+        Effect.map(artifacts.latestContents(from), (found) => found.map((a) => ({ ...a, name: `${folder}${a.name}` }))))).flat()
       const root = path.resolve(dir)
       if (latest.length === 0) return []
       const rootInfo = yield* Effect.either(fs.stat(root))
@@ -141,6 +165,7 @@ export const layer = Layer.effect(RunArtifacts, make)
 
 /** `artifacts --format json`: per artifact its latest version's metadata, and every version's. */
 export const listedJson = (listed: Listed) => ({
+  run_id: listed.run_id,
   name: listed.name,
   kind: listed.latest.kind,
   language: listed.latest.language ?? null,

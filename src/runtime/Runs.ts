@@ -98,7 +98,7 @@ export interface RunView {
   readonly messages: ReadonlyMap<number, StepMessages>
   /** A fan-out's children as their own checkpoints say now, in the order of the items; empty for a mission. */
   readonly children: ReadonlyArray<ChildView>
-  /** How many artifacts (names) the run has produced. */
+  /** How many artifacts (names) the run has produced; a fan-out, the runs below it. */
   readonly artifacts: number
 }
 
@@ -281,7 +281,11 @@ export const make = (options: {
           steps: shown,
           messages,
           children: yield* childrenOf(checkpoint),
-          artifacts: yield* artifacts.count(runId)
+          artifacts: yield* Effect.reduce(
+            checkpoint.fanout === undefined ? [runId] : FanoutSpec.descendantsOf(runId, checkpoint.fanout),
+            0,
+            (n, id) => Effect.map(artifacts.count(id), (more) => n + more)
+          )
         } satisfies RunView
       })
 
@@ -378,14 +382,14 @@ export const make = (options: {
       Effect.gen(function*() {
         const parent = FanoutSpec.parentIdOf(runId)
         if (parent === undefined) return undefined
-        const spec = (yield* recordedRun(parent)).fanout
+        const spec = yield* Effect.provide(Fanout.specOf(parent), context)
         return spec !== undefined && FanoutSpec.childrenOf(parent, spec).some((child) => child.run_id === runId) ? parent : undefined
       })
 
     /** A run and, for a fan-out, every run below it that was started: what is deleted together. */
     const treeOf = (runId: string) =>
       Effect.gen(function*() {
-        const spec = (yield* recordedRun(runId)).fanout
+        const spec = yield* Effect.provide(Fanout.specOf(runId), context)
         if (spec === undefined) return [runId]
         const started = yield* Effect.filter(FanoutSpec.descendantsOf(runId, spec), (id) =>
           Effect.flatMap(runs.load(id), (loaded) => (loaded._tag === "Missing" ? hasHistory(id) : Effect.succeed(true))))

@@ -2,6 +2,8 @@ import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { MockLlm } from "../../src/llm/MockLlm.js"
+import * as Fanout from "../../src/runtime/Fanout.js"
 import * as RunArtifacts from "../../src/runtime/RunArtifacts.js"
 import { environment, goal, runMission, script } from "./fixtures.js"
 
@@ -55,6 +57,35 @@ describe("RunArtifacts", () => {
       const error = yield* Effect.flatMap(RunArtifacts.RunArtifacts, (s) => s.write("r", out)).pipe(Effect.flip)
       assert.match(error.message, /symbolic link .*a\.txt, which leads outside/)
       assert.isFalse(yield* fs.exists(path.join(out, "..", "nowhere-yet.txt")))
+    }).pipe(Effect.provide(layers)))
+
+  it.scoped("a fan-out's artifacts are those of the runs below it, each under a folder named for its run id", () =>
+    Effect.gen(function*() {
+      // The mock's default answer holds one unnamed code block: snippet-1.ts in every child.
+      yield* Fanout.run({
+        runId: "fan",
+        template: "Research {item}",
+        items: ["Rust", { item: "the JVM", template: "Compare {item}", items: ["Java"] }]
+      }).pipe(Effect.provide(MockLlm.layer()))
+      const service = yield* RunArtifacts.RunArtifacts
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+
+      const listed = yield* service.list("fan")
+      assert.deepStrictEqual(listed.map((a) => [a.run_id, a.name]), [
+        ["fan.0-rust", "fan.0-rust/snippet-1.ts"],
+        ["fan.1-the-jvm.0-java", "fan.1-the-jvm.0-java/snippet-1.ts"]
+      ])
+      assert.strictEqual(RunArtifacts.listedJson(listed[0]!).run_id, "fan.0-rust")
+      assert.deepStrictEqual((yield* service.list("fan.0-rust")).map((a) => a.name), ["snippet-1.ts"])
+
+      const out = yield* fs.makeTempDirectoryScoped()
+      const written = yield* service.write("fan", out)
+      assert.deepStrictEqual(written.map((w) => w.file), [
+        path.join(out, "fan.0-rust", "snippet-1.ts"),
+        path.join(out, "fan.1-the-jvm.0-java", "snippet-1.ts")
+      ])
+      assert.include(yield* fs.readFileString(path.join(out, "fan.0-rust", "snippet-1.ts")), "step1")
     }).pipe(Effect.provide(layers)))
 
   it.effect("an unknown run is RunNotFound, for listing and for writing alike", () =>

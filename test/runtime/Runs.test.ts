@@ -256,7 +256,7 @@ describe("Runs: pruning", () => {
     }).pipe(Effect.provide(layer)))
 })
 
-describe("Runs: a fan-out is deleted as one", () => {
+describe("Runs: a fan-out with the runs below it", () => {
   /** A fan-out of two children, the second fanning out in turn over two of its own. */
   const nested = (runId: string, policy?: Runs.FanoutStartOptions["policy"]) =>
     Effect.flatMap(Runs.Runs, (runs) =>
@@ -284,6 +284,16 @@ describe("Runs: a fan-out is deleted as one", () => {
       assert.deepStrictEqual(deleted.map((d) => d.run_id).sort(), tree("fan").sort())
       for (const runId of tree("fan")) assert.deepStrictEqual(yield* rowsOf(runId), none)
       assert.strictEqual((yield* rowsOf("other")).checkpoints, 1)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("show counts a fan-out's artifacts as those of the runs below it", () =>
+    Effect.gen(function*() {
+      yield* nested("fan")
+      const runs = yield* Runs.Runs
+      // The mock's default answer holds one code block: one artifact for each of the three missions.
+      assert.strictEqual((yield* runs.show("fan", { steps: 0, messages: false })).artifacts, 3)
+      assert.strictEqual((yield* runs.show("fan.1-the-jvm", { steps: 0, messages: false })).artifacts, 2)
+      assert.strictEqual((yield* runs.show("fan.0-rust", { steps: 0, messages: false })).artifacts, 1)
     }).pipe(Effect.provide(layer)))
 
   it.effect("prune takes a fan-out with every run below it, and never a child on its own", () =>
