@@ -45,6 +45,8 @@ export interface FanoutStartOptions extends Omit<Fanout.FanoutOptions, "llm"> {
   readonly llm?: LlmChoice.LlmRequested | undefined
   /** The folder the file tools of every child may use; by default `workspaces/<run-id>` of the fan-out. */
   readonly workspace?: string | undefined
+  /** As for `start`, and the fan-out's critic reviews every child it starts. */
+  readonly critic?: Critic.Options | undefined
 }
 
 /** What a run is now, as every surface shows it: its checkpoint's status, or `interrupted`, or `corrupt`. */

@@ -296,6 +296,17 @@ describe("Runs: a fan-out with the runs below it", () => {
       assert.strictEqual((yield* runs.show("fan.0-rust", { steps: 0, messages: false })).artifacts, 1)
     }).pipe(Effect.provide(layer)))
 
+  it.effect("Runs.fanout takes a critic as Runs.start does: the fan-out records it, and every child is reviewed", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      yield* runs.fanout({ runId: "fan", template: "Research {item}", items: ["Rust", "Go"], critic: { threshold: 0.5 } })
+      for (const runId of ["fan", "fan.0-rust", "fan.1-go"]) {
+        assert.deepStrictEqual((yield* runs.show(runId, { steps: 0, messages: false })).checkpoint.critic, { threshold: 0.5, max_suggestions: 3 })
+      }
+      const steps = (yield* runs.show("fan.0-rust", { steps: 0, messages: false })).steps
+      assert.deepStrictEqual(steps[0]?.calls.map((call) => call.purpose), ["act", "judge", "critic"])
+    }).pipe(Effect.provide(layer)))
+
   it.effect("prune takes a fan-out with every run below it, and never a child on its own", () =>
     Effect.gen(function*() {
       // Two iterations for three runs to do: the last child never starts, so the fan-outs are partial.
