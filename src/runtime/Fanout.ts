@@ -4,7 +4,6 @@ import { type Axis, BudgetUsage, haltReasonFor } from "../domain/Budget.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import * as Fanout from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
-import { statusOf } from "../domain/RunStatus.js"
 import { EventStore } from "../store/EventStore.js"
 import { type Loaded, RunStore } from "../store/RunStore.js"
 import * as Critic from "./Critic.js"
@@ -139,11 +138,9 @@ interface SpecOptions extends Omit<FanoutOptions, "template" | "items" | "criter
 /** A fan-out run whose spec is already checked: a new one, a resumed one, or a nested child. */
 const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.MissionError, Mission.MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
-    const provided = yield* Effect.serviceOption(Critic.Critic)
-    const session = yield* Effect.uninterruptible(Session.open({ ...options, fanout: { spec: options.spec } }, Option.getOrUndefined(provided)?.settings))
-    const { budget, goal, journal, progress, runId } = session
     // The fan-out's critic and specialist, recorded with it, go to every child it starts, on a resume too.
-    const critic = Option.getOrElse(provided, () => (session.critic === undefined ? undefined : Critic.make(session.critic)))
+    const { critic, session } = yield* Mission.open({ ...options, fanout: { spec: options.spec } })
+    const { budget, goal, journal, progress, runId } = session
     // Opening checked that the run is a fan-out, so its spec is on record.
     const spec = session.fanout!
     const children = Fanout.childrenOf(runId, spec)
@@ -316,20 +313,7 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
     const withChildren = (result: Mission.MissionResult) =>
       Effect.map(Ref.get(results), (children): FanoutResult => ({ ...result, children, rollup: Fanout.rollupOf(children.map((c) => c.status)) }))
 
-    // As for a mission: however the fan-out ends, it leaves a true checkpoint and one `result` behind.
-    return yield* Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.exit(restore(work)), (exit) => {
-        if (Exit.isSuccess(exit)) return Effect.flatMap(session.finish(exit.value), withChildren)
-        if (!Cause.isInterruptedOnly(exit.cause)) {
-          return Effect.flatMap(session.finish({ status: "failed", reason: Mission.describeFailure(exit.cause) }), withChildren)
-        }
-        return Ref.get(progress).pipe(
-          Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
-          Effect.ignore,
-          Effect.zipRight(Effect.interrupt)
-        )
-      })
-    )
+    return yield* Effect.flatMap(Mission.conclude(session, work), withChildren)
   }))
 
 /**

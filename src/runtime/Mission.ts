@@ -15,6 +15,7 @@ import * as HaltControl from "./HaltControl.js"
 import * as Iteration from "./Iteration.js"
 import * as ModelCalls from "./ModelCalls.js"
 import * as Session from "./Session.js"
+import type { OpenOptions } from "./StartingPoint.js"
 
 export type PolicyOverrides = Partial<ConstructorParameters<typeof BudgetPolicy>[0]>
 
@@ -87,13 +88,8 @@ export const describeFailure = (cause: Cause.Cause<unknown>): string => {
  */
 export const run = (options: MissionOptions): Effect.Effect<MissionResult, MissionError, MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
-    const provided = yield* Effect.serviceOption(Critic.Critic)
-    // Opening is short database work, never a model call; once it has claimed the run, the run is ours
-    // to finish, so nothing may cut it off half-way.
-    const session = yield* Effect.uninterruptible(Session.open(options, Option.getOrUndefined(provided)?.settings))
+    const { critic, session } = yield* open(options)
     const { budget, goal, journal, progress, runId } = session
-    // A critic provided for this session, else the one the run was started with.
-    const critic = Option.getOrElse(provided, () => (session.critic === undefined ? undefined : Critic.make(session.critic)))
 
     const work = Effect.gen(function*() {
       const halts = yield* HaltControl.make({
@@ -170,20 +166,40 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
       return yield* loop.pipe(Effect.ensuring(Fiber.interrupt(beating)))
     })
 
-    // However the session ends, it leaves a true checkpoint and one `result` behind: interrupted from
-    // outside (by the embedding program) too, after which it stays interrupted.
-    return yield* Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.exit(restore(work)), (exit) => {
-        if (Exit.isSuccess(exit)) return session.finish(exit.value)
-        if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
-        return Ref.get(progress).pipe(
-          Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
-          Effect.ignore,
-          Effect.zipRight(Effect.interrupt)
-        )
-      })
-    )
+    return yield* conclude(session, work)
   }))
+
+/**
+ * Opens a run's session (a mission's or a fan-out's), with the critic provided for this session, else the
+ * one the run was started with.
+ */
+export const open = (options: OpenOptions) =>
+  Effect.gen(function*() {
+    const provided = yield* Effect.serviceOption(Critic.Critic)
+    // Opening is short database work, never a model call; once it has claimed the run, the run is ours
+    // to finish, so nothing may cut it off half-way.
+    const session = yield* Effect.uninterruptible(Session.open(options, Option.getOrUndefined(provided)?.settings))
+    const critic = Option.getOrElse(provided, () => (session.critic === undefined ? undefined : Critic.make(session.critic)))
+    return { session, critic }
+  })
+
+/**
+ * Runs a session's work and finishes the session with its outcome. However it ends, it leaves a true
+ * checkpoint and one `result` behind: interrupted from outside (by the embedding program) too, after
+ * which it stays interrupted.
+ */
+export const conclude = <E, R>(session: Session.Session, work: Effect.Effect<Session.Outcome, E, R>) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.exit(restore(work)), (exit) => {
+      if (Exit.isSuccess(exit)) return session.finish(exit.value)
+      if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
+      return Ref.get(session.progress).pipe(
+        Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
+        Effect.ignore,
+        Effect.zipRight(Effect.interrupt)
+      )
+    })
+  )
 
 /** The same mission as a stream of its events, ending with the `result` event. */
 export const stream = (
