@@ -1,5 +1,6 @@
 import { Deferred, Duration, Effect, Either, Exit, Option, Ref } from "effect"
 import { type Axis, AxisLimits, BudgetPolicy, BudgetUsage, addUsage, capOf } from "../domain/Budget.js"
+import { roundDollars } from "../domain/Quantity.js"
 import type { Budget } from "./Budget.js"
 
 /**
@@ -88,7 +89,9 @@ export const policyOf = (
   for (const axis of [...SharedAxes, "seconds"] as const) {
     const { field, max } = AxisLimits[axis]
     const more = axis === "seconds" ? Option.getOrElse(secondsLeft, () => 0) : slice[axis]
-    caps[field] = capOf(parent, axis) === 0 ? 0 : Math.min(max, spent[axis] + more)
+    const cap = capOf(parent, axis) === 0 ? 0 : Math.min(max, spent[axis] + more)
+    // Money is kept without float noise: a cap of $0.30000000000000004 would be shown as such in its halt reason.
+    caps[field] = axis === "dollars" ? roundDollars(cap) : cap
   }
   return new BudgetPolicy(caps as unknown as BudgetPolicy, true)
 }

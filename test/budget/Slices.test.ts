@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Either, Exit, FastCheck as fc, Fiber, Option, Ref, TestClock } from "effect"
 import * as Budget from "../../src/budget/Budget.js"
 import * as Slices from "../../src/budget/Slices.js"
-import { BudgetPolicy, BudgetUsage, capOf } from "../../src/domain/Budget.js"
+import { BudgetPolicy, BudgetUsage, capOf, haltReasonFor } from "../../src/domain/Budget.js"
 
 const usage = (fields: Partial<BudgetUsage>) => new BudgetUsage({ ...BudgetUsage.zero, ...fields })
 
@@ -44,6 +44,12 @@ describe("Slices", () => {
       const parent = policy({ max_seconds: 600, max_iterations: 10, max_tokens: 1000 })
       const caps = Slices.policyOf(parent, usage({ seconds: 30, iterations: 2, tokens: 100 }), usage({ iterations: 3, tokens: 200 }), Option.some(90))
       assert.deepStrictEqual(caps, policy({ max_seconds: 120, max_iterations: 5, max_tokens: 300 }))
+    })
+
+    it("keeps a child's dollar cap without float noise, so its halt reason reads as money", () => {
+      const caps = Slices.policyOf(policy({ max_dollars: 1 }), usage({ dollars: 0.1 }), usage({ dollars: 0.2 }), Option.none())
+      assert.strictEqual(caps.max_dollars, 0.3)
+      assert.strictEqual(haltReasonFor("dollars", caps, usage({ dollars: 0.31 })), "dollar limit reached: $0.3100 of $0.30")
     })
   })
 
