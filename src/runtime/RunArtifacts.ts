@@ -122,7 +122,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* known(runId)
       const latest = (yield* Effect.forEach(yield* sourcesOf(runId), ({ folder, runId: from }) =>
-        Effect.map(artifacts.latestContents(from), (found) => found.map((a) => ({ ...a, name: `${folder}${a.name}` }))))).flat()
+        Effect.map(artifacts.latestContents(from), (found) => found.map((a) => ({ ...a, name: `${folder}${a.name}`, own: a.name, folder }))))).flat()
       const root = path.resolve(dir)
       if (latest.length === 0) return []
       const rootInfo = yield* Effect.either(fs.stat(root))
@@ -133,9 +133,15 @@ export const make = Effect.gen(function*() {
       /** Another artifact whose file would be this one's, or lie below it as if it were a folder. */
       const clashOf = (name: string, target: string) =>
         [...targets].find(([other, file]) => other !== name && (file === target || file.startsWith(`${target}${path.sep}`)))
+      /** A child's artifact must stay inside its child's folder, as a run's must stay inside the folder. */
+      const outsideItsFolder = ({ folder, name, own }: typeof latest[number]) => {
+        if (folder === "") return undefined
+        const base = path.resolve(root, folder)
+        return path.isAbsolute(own) ? "is an absolute path" : inside(base, targets.get(name)!) ? undefined : `does not name a file inside ${base}`
+      }
       for (const artifact of latest) {
         const clash = clashOf(artifact.name, targets.get(artifact.name)!)
-        const problem = (yield* problemOf(root, artifact.name)) ??
+        const problem = outsideItsFolder(artifact) ?? (yield* problemOf(root, artifact.name)) ??
           (clash === undefined ? undefined : `clashes with artifact "${clash[0]}" (the same file, or a file where that one needs a folder)`)
         if (problem !== undefined) {
           return yield* new BadInput({

@@ -88,6 +88,21 @@ describe("RunArtifacts", () => {
       assert.include(yield* fs.readFileString(path.join(out, "fan.0-rust", "snippet-1.ts")), "step1")
     }).pipe(Effect.provide(layers)))
 
+  it.scoped("refuses, writing nothing, a child's name that would leave its child's folder, though it stays inside the folder", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      for (const [runId, name, problem] of [["up", "../b.txt", /does not name a file inside .*up\.0-a$/], ["abs", "/etc/b.txt", /is an absolute path$/]] as const) {
+        yield* Fanout.run({ runId, template: "Research {item}", items: ["a"] }).pipe(
+          Effect.provide(MockLlm.layer(script([{ content: block(name, "from a"), criteria_met: [true, true] }])))
+        )
+        const out = `${yield* fs.makeTempDirectoryScoped()}/out`
+        const error = yield* Effect.flatMap(RunArtifacts.RunArtifacts, (s) => s.write(runId, out)).pipe(Effect.flip)
+        assert.strictEqual(error._tag, "BadInput")
+        assert.match(error.message.split(";")[0]!, problem)
+        assert.isFalse(yield* fs.exists(out))
+      }
+    }).pipe(Effect.provide(layers)))
+
   it.effect("an unknown run is RunNotFound, for listing and for writing alike", () =>
     Effect.gen(function*() {
       const service = yield* RunArtifacts.RunArtifacts
