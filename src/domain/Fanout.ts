@@ -2,6 +2,7 @@ import { Effect, Schema } from "effect"
 import { BadInput } from "./Errors.js"
 import { Goal } from "./Goal.js"
 import type { RunStatus } from "./RunStatus.js"
+import { slug } from "./Slug.js"
 
 /** A child that fans out in turn: its item, and the fan-out it runs over its own items. */
 export interface NestedFanout {
@@ -80,9 +81,8 @@ export const childGoal = (parent: Goal, template: string, item: FanoutItem): Goa
 const RUN_ID_MAX = 128
 const SLUG_MAX = 40
 
-/** An item as a run id may spell it: lower-case letters and digits, runs of anything else as one `-`. */
-export const slugOf = (item: string): string =>
-  item.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+/, "").slice(0, SLUG_MAX).replace(/-+$/, "")
+/** An item as a run id may spell it. */
+export const slugOf = (item: string): string => slug(item, SLUG_MAX)
 
 /** `<parent>.<index>-<slug>`, the slug cut short (or left out) so the id stays within 128 characters. */
 export const childRunId = (parent: string, index: number, item: string): string => {

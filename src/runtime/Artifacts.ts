@@ -3,6 +3,7 @@ import { createHash } from "node:crypto"
 import * as path from "node:path"
 import { Artifact, type ArtifactInfo, type ArtifactKind, maxArtifactBytes } from "../domain/Artifact.js"
 import type { PersistenceError } from "../domain/Errors.js"
+import { slug } from "../domain/Slug.js"
 import type { EventBody } from "../domain/Event.js"
 import type { ToolCallRecord } from "../domain/Step.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
@@ -90,9 +91,8 @@ const headingOf = (line: string) => {
   return text === "" ? undefined : text
 }
 
-export const slugOf = (title: string) =>
-  title.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80)
-    .replace(/-+$/, "") || "document"
+/** A document's file name from its title. */
+export const slugOf = (title: string) => slug(title, 80) || "document"
 
 const SPACE = 32
 const TAB = 9

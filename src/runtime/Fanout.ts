@@ -59,6 +59,18 @@ type Standing =
 
 const fresh: Standing = { _tag: "Unfinished", spent: BudgetUsage.zero, resume: false }
 
+/** How a child ended, in its fan-out's terms. */
+const resultOf = (child: Fanout.Child, ended: Pick<ChildResult, "status" | "halt_reason" | "usage" | "criteria_met">): ChildResult => ({
+  index: child.index,
+  run_id: child.run_id,
+  item: Fanout.itemText(child.item),
+  status: ended.status,
+  halt_reason: ended.halt_reason,
+  iterations: ended.usage.iterations,
+  usage: ended.usage,
+  criteria_met: ended.criteria_met
+})
+
 /**
  * A child that ended completed or failed, or halted or partial for a reason of its own (its budget, a
  * stop of its own), is final and never runs again. One never started, interrupted (its process died),
@@ -68,22 +80,10 @@ const fresh: Standing = { _tag: "Unfinished", spent: BudgetUsage.zero, resume: f
 const standingOf = (child: Fanout.Child, loaded: Loaded, stops: ReadonlySet<string>): Standing => {
   if (loaded._tag === "Missing") return fresh
   if (loaded._tag === "Corrupt") return { _tag: "Unfinished", spent: BudgetUsage.zero, resume: true }
-  const c = loaded.checkpoint
-  const haltedByUs = (c.status === "halted" || c.status === "partial") && c.halt_reason !== null && stops.has(c.halt_reason)
-  if (c.status === "running" || haltedByUs) return { _tag: "Unfinished", spent: c.usage, resume: true }
-  return {
-    _tag: "Final",
-    result: {
-      index: child.index,
-      run_id: child.run_id,
-      item: Fanout.itemText(child.item),
-      status: c.status,
-      halt_reason: c.halt_reason,
-      iterations: c.usage.iterations,
-      usage: c.usage,
-      criteria_met: c.criteria_met
-    }
-  }
+  const { criteria_met, halt_reason, status, usage } = loaded.checkpoint
+  const haltedByUs = (status === "halted" || status === "partial") && halt_reason !== null && stops.has(halt_reason)
+  if (status === "running" || haltedByUs) return { _tag: "Unfinished", spent: usage, resume: true }
+  return { _tag: "Final", result: resultOf(child, { status, halt_reason, usage, criteria_met }) }
 }
 
 const toItem = (input: FanoutItemInput): Fanout.FanoutItem =>
@@ -201,16 +201,8 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
       )
       const skippedFor = yield* Ref.make(Option.none<Axis>())
 
-      const notStarted = (child: Fanout.Child, spent: BudgetUsage): ChildResult => ({
-        index: child.index,
-        run_id: child.run_id,
-        item: Fanout.itemText(child.item),
-        status: "not_started",
-        halt_reason: null,
-        iterations: spent.iterations,
-        usage: spent,
-        criteria_met: goal.success_criteria.map(() => false)
-      })
+      const notStarted = (child: Fanout.Child, spent: BudgetUsage) =>
+        resultOf(child, { status: "not_started", halt_reason: null, usage: spent, criteria_met: goal.success_criteria.map(() => false) })
 
       const failed = (child: Fanout.Child, spent: BudgetUsage, reason: string): ChildResult => ({
         ...notStarted(child, spent),
@@ -239,16 +231,7 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
           ? Mission.run({ ...common, goal: own })
           : runSpec({ ...common, goal: own, spec: standing.resume ? undefined : child.item, onChildEvent: options.onChildEvent })
         return (critic === undefined ? ran : Effect.provideService(ran, Critic.Critic, critic)).pipe(
-          Effect.map((r): ChildResult => ({
-            index: child.index,
-            run_id: child.run_id,
-            item: Fanout.itemText(child.item),
-            status: r.status,
-            halt_reason: r.halt_reason,
-            iterations: r.iterations,
-            usage: r.usage,
-            criteria_met: r.criteria_met
-          })),
+          Effect.map((r) => resultOf(child, r)),
           // One child's failure is its own: its siblings go on.
           Effect.catchAllCause((cause) =>
             Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.succeed(failed(child, standing.spent, Mission.describeFailure(cause))))
