@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, FastCheck as fc } from "effect"
+import { Effect, Either, FastCheck as fc, Schema } from "effect"
+import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import * as Fanout from "../../src/domain/Fanout.js"
 import * as RunId from "../../src/domain/RunId.js"
+import { earlierCheckpoint } from "../runtime/fixtures.js"
 
 const rollup = (fields: Partial<Fanout.Rollup>): Fanout.Rollup => ({ completed: 0, partial: 0, halted: 0, failed: 0, not_started: 0, ...fields })
 
@@ -63,6 +65,20 @@ describe("Fanout (domain)", () => {
         const nested = spec({ items: [{ item: "b", template: "Part", items: ["x"], max_parallel: 1 }] })
         assert.match((yield* problemOf(nested))!, /template "Part" of the fan-out of item "b" has no \{item\}/)
       }))
+  })
+
+  describe("the runs of a fan-out", () => {
+    it("are its children and theirs, whether they ran or not; a child's fan-out is named by its id", () => {
+      const tree = spec({ items: ["Rust", { item: "the JVM", template: "Compare {item}", items: ["Java", "Kotlin"], max_parallel: 1 }] })
+      assert.deepStrictEqual(Fanout.descendantsOf("fan", tree), ["fan.0-rust", "fan.1-the-jvm", "fan.1-the-jvm.0-java", "fan.1-the-jvm.1-kotlin"])
+      assert.strictEqual(Fanout.parentIdOf("fan.1-the-jvm.0-java"), "fan.1-the-jvm")
+      assert.strictEqual(Fanout.parentIdOf("fan.0-rust"), "fan")
+      assert.isUndefined(Fanout.parentIdOf("fan"))
+    })
+
+    it("a checkpoint written before fan-outs decodes as a mission's", () => {
+      assert.isUndefined(Schema.decodeUnknownSync(Checkpoint)(earlierCheckpoint).fanout)
+    })
   })
 
   describe("items files", () => {

@@ -12,7 +12,7 @@ import * as Mission from "../../src/runtime/Mission.js"
 import { messagesOf } from "../../src/runtime/Transcript.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { StepStore } from "../../src/store/StepStore.js"
-import { environment, goal, ofKind, runMission, script } from "./fixtures.js"
+import { earlierCheckpoint, environment, goal, ofKind, runMission, script } from "./fixtures.js"
 
 const critic = Critic.layer()
 
@@ -360,19 +360,7 @@ describe("Critic", () => {
       }).pipe(Effect.provide(environment)))
 
     it("checkpoints and steps from before the critic still decode", () => {
-      const saved = Schema.decodeUnknownSync(Checkpoint)({
-        version: 1,
-        run_id: "old",
-        goal: { objective: "o", success_criteria: ["c"] },
-        policy: { max_seconds: 1800, max_tool_calls: 100, max_tokens: 2_000_000, max_dollars: 5, max_iterations: 200 },
-        status: "halted",
-        halt_reason: "stopped",
-        usage: { seconds: 1, tool_calls: 0, tokens: 10, dollars: 0, iterations: 1 },
-        criteria_met: [false],
-        output: "",
-        created_at: "2025-01-01T00:00:00.000Z",
-        updated_at: "2025-01-01T00:00:00.000Z"
-      })
+      const saved = Schema.decodeUnknownSync(Checkpoint)(earlierCheckpoint)
       assert.strictEqual(saved.critic, undefined)
       const step = Schema.decodeUnknownSync(Step)({
         iteration: 1,

@@ -12,7 +12,7 @@ import { RunStore } from "../../src/store/RunStore.js"
 import { StepStore } from "../../src/store/StepStore.js"
 import * as Tool from "../../src/tools/Tool.js"
 import { Toolkit } from "../../src/tools/Tool.js"
-import { echo, environmentWith, goal, ofKind, script } from "./fixtures.js"
+import { earlierCheckpoint, echo, environmentWith, goal, ofKind, script } from "./fixtures.js"
 
 const auditor: Specialist = {
   id: "auditor",
@@ -162,19 +162,7 @@ describe("a mission run as a specialist", () => {
 
 describe("the checkpoint's specialist", () => {
   it("is optional: a checkpoint written before specialists decodes without one", () => {
-    const old = {
-      version: 1,
-      run_id: "old",
-      goal: { objective: "o", success_criteria: ["c"] },
-      policy: { max_seconds: 0, max_tool_calls: 0, max_tokens: 0, max_dollars: 0, max_iterations: 0 },
-      status: "halted",
-      halt_reason: "stopped",
-      usage: { seconds: 0, tool_calls: 0, tokens: 0, dollars: 0, iterations: 0 },
-      criteria_met: [false],
-      output: "",
-      created_at: "2025-01-01T00:00:00.000Z",
-      updated_at: "2025-01-01T00:00:00.000Z"
-    }
+    const old = earlierCheckpoint
     const decoded = Schema.decodeUnknownSync(CheckpointJson)(JSON.stringify(old))
     assert.isUndefined(decoded.specialist)
     assert.notProperty(JSON.parse(Schema.encodeSync(CheckpointJson)(decoded)), "specialist")
