@@ -56,7 +56,10 @@ export const artifactText = (a: {
 export const text = (e: AutopilotEvent): string => {
   switch (e.kind) {
     case "run_started":
-      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id}${e.specialist === undefined ? "" : ` as ${e.specialist.name} (${e.specialist.id})`} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
+      // A fan-out has no iterations of its own: its children's add up to its count.
+      return `${e.resuming ? "Resuming" : "Starting"} ${e.fanout === undefined ? "run" : "fan-out"} ${e.run_id}` +
+        `${e.specialist === undefined ? "" : ` as ${e.specialist.name} (${e.specialist.id})`}` +
+        `${e.fanout === undefined ? ` at iteration ${e.iterations + 1}` : ""}: ${e.goal.objective}\n` +
         e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}` +
         (e.critic === undefined ? "" : `\n  critic: overrules the judge at confidence ≥ ${e.critic.threshold}`)
     case "iteration":
