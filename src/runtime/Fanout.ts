@@ -1,6 +1,7 @@
 import { Cause, Deferred, Effect, Either, Exit, Option, Ref } from "effect"
 import * as Slices from "../budget/Slices.js"
 import { type Axis, BudgetUsage, haltReasonFor } from "../domain/Budget.js"
+import { BadInput } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import * as Fanout from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
@@ -300,6 +301,23 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
   }))
 
 /**
+ * A new fan-out must not take over runs that already have its children's ids (made by hand, or left by
+ * an earlier fan-out of the same id): each would fail as a child, and be deleted with the fan-out.
+ * Checked before anything is written; a fan-out whose own id exists is refused as any run is.
+ */
+const childIdsFree = (runId: string, spec: Fanout.FanoutSpec) =>
+  Effect.gen(function*() {
+    const runs = yield* RunStore
+    if ((yield* runs.load(runId))._tag !== "Missing") return
+    const taken = yield* Effect.findFirst(Fanout.descendantsOf(runId, spec), (id) => Effect.map(runs.load(id), (loaded) => loaded._tag !== "Missing"))
+    if (Option.isSome(taken)) {
+      return yield* new BadInput({
+        message: `run "${taken.value}" already exists, and fan-out "${runId}" would make a child of that id; choose another --run-id`
+      })
+    }
+  })
+
+/**
  * What a run fans out over, as recorded: in its checkpoint, or in its last `run_started` when the
  * checkpoint is lost or corrupt; undefined for a mission and for an unknown run.
  */
@@ -330,6 +348,7 @@ export const run = (options: FanoutOptions): Effect.Effect<FanoutResult, Mission
         maxItems: maxItems ?? Fanout.defaults.maxItems,
         maxDepth: maxDepth ?? Fanout.defaults.maxDepth
       })
+      if (options.resume !== true) yield* childIdsFree(options.runId, spec)
     }
     const goal = spec === undefined ? undefined : Fanout.parentGoal(spec.template, spec.template, criteria)
     return yield* runSpec({ ...rest, goal, spec })

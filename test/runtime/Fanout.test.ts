@@ -295,6 +295,20 @@ describe("Fanout", () => {
       for (const id of ["c.0-a", "c.1-b"]) assert.strictEqual((yield* sessionsOf(id)).length, 1)
     }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
 
+  it.effect("a new fan-out whose children's ids are taken by other runs is bad input, and nothing is written", () =>
+    Effect.gen(function*() {
+      yield* Mission.run({ runId: "f.1-b.0-x", goal: new Goal({ objective: "unrelated", success_criteria: ["c"] }) })
+      const before = yield* checkpointOf("f.1-b.0-x")
+      const taken = yield* Effect.flip(Fanout.run({ runId: "f", template: "Do {item}", items: ["a", { item: "b", template: "Do {item}", items: ["x"] }] }))
+      assert.strictEqual(taken._tag, "BadInput")
+      assert.match(taken.message, /run "f\.1-b\.0-x" already exists, and fan-out "f" would make a child of that id/)
+      for (const id of ["f", "f.0-a", "f.1-b"]) assert.strictEqual((yield* sessionsOf(id)).length, 0)
+      assert.deepStrictEqual(yield* checkpointOf("f.1-b.0-x"), before)
+      // The fan-out's own id taken is refused as for any run.
+      const again = yield* Effect.flip(Fanout.run({ runId: "f.1-b.0-x", template: "Do {item}", items: ["a"] }))
+      assert.strictEqual(again._tag, "RunAlreadyExists")
+    }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
+
   it.effect("a fan-out is never resumed as a mission, nor a mission as a fan-out", () =>
     Effect.gen(function*() {
       yield* Fanout.run({ runId: "f", template: "Do {item}", items: ["a"] })
