@@ -248,6 +248,23 @@ describe("Fanout", () => {
       }
     }).pipe(Effect.provide(environment)))
 
+  it.effect("a child's critic is paid from its slice: its dollars trip the child's cap, and count in the parent's usage", () =>
+    Effect.gen(function*() {
+      // Act $0.00006 and critic $0.0006 (4,000 input tokens of gpt-4o-mini) an iteration; the judge is free.
+      const costly = script([{ usage: { input_tokens: 100, output_tokens: 75 }, criteria_met: [false], critic: { criteria_met: [false], confidence: 0.5, usage: { input_tokens: 4000, output_tokens: 0 } } }])
+      const { result } = yield* fanOut({ runId: "paid", template: "Do {item}", items: ["a", "b"], maxParallel: 1, policy: { max_dollars: 0.002 } }, costly)
+        .pipe(Effect.provide(Critic.layer()))
+      const [a, b] = result.children
+      // a's slice is $0.001: two iterations at $0.00066 pass it, where the act alone would take 17; b gets the rest.
+      assert.deepStrictEqual([a?.iterations, b?.iterations], [2, 2])
+      assert.match(a!.halt_reason!, /^dollar limit reached: \$0\.0013 of \$0\.001$/)
+      for (const child of result.children) {
+        const critic = (yield* stepsOf(child.run_id)).flatMap((step) => step.calls.filter((call) => call.purpose === "critic"))
+        assert.strictEqual(roundDollars(critic.reduce((n, call) => n + call.cost_usd, 0)), 0.0012)
+      }
+      assert.deepStrictEqual(spent(result.usage), spentBy(result.children.map((c) => c.usage)))
+    }).pipe(Effect.provide(environment)))
+
   it.effect("a child may fan out in turn, under the same slice rules; usage adds up at every level", () =>
     Effect.gen(function*() {
       const { result } = yield* fanOut({
