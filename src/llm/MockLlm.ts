@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Layer, ParseResult, Ref, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
 import { BadInput, LlmError } from "../domain/Errors.js"
 import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } from "./Llm.js"
 
@@ -41,7 +41,7 @@ const Turn = Schema.Struct({
   critic: Schema.optional(CriticTurn)
 })
 
-/** A scripted conversation for the mock model: one turn per `act` call. */
+/** A scripted conversation for the mock model: one turn per `act` call of each run. */
 export class MockScript extends Schema.Class<MockScript>("MockScript")({
   model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
   latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
@@ -92,6 +92,15 @@ const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
   { _tag: "Done", response }
 ]
 
+/** Where one run is in the script, and what its judge and critic answer after its latest turn. */
+interface RunState {
+  readonly calls: number
+  readonly lastMet: ReadonlyArray<boolean>
+  readonly lastCritic: typeof CriticTurn.Type | undefined
+}
+
+const fresh: RunState = { calls: 0, lastMet: [], lastCritic: undefined }
+
 /**
  * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
  * and answers in markdown with a code block. The judge is an oracle: it costs no tokens and reports what
@@ -100,13 +109,19 @@ const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
  */
 export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
   Effect.gen(function*() {
-    const calls = yield* Ref.make(0)
-    const lastMet = yield* Ref.make<ReadonlyArray<boolean>>([])
-    const lastCritic = yield* Ref.make<typeof CriticTurn.Type | undefined>(undefined)
+    // Kept per run: the children of a fan-out call at once, and each goes through the script on its own,
+    // its judge and critic answering after its own turn.
+    const runs = new Map<string, RunState>()
+    const stateOf = (request: LlmRequest) => Effect.sync(() => runs.get(request.metadata.run_id) ?? fresh)
+    const update = (request: LlmRequest, f: (state: RunState) => RunState) =>
+      Effect.sync(() => {
+        runs.set(request.metadata.run_id, f(runs.get(request.metadata.run_id) ?? fresh))
+      })
 
     const scripted = (request: LlmRequest, script: MockScript) =>
       Effect.gen(function*() {
-        const index = yield* Ref.getAndUpdate(calls, (n) => n + 1)
+        const index = (yield* stateOf(request)).calls
+        yield* update(request, (state) => ({ ...state, calls: state.calls + 1 }))
         const turn = index < script.turns.length
           ? script.turns[index]
           : script.repeat_last ? script.turns[script.turns.length - 1] : undefined
@@ -118,8 +133,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         if (turn.error !== undefined) {
           return yield* new LlmError({ message: turn.error, transient: true, retry_after_ms: turn.retry_after_ms })
         }
-        yield* Ref.set(lastMet, turn.criteria_met ?? [])
-        yield* Ref.set(lastCritic, turn.critic)
+        yield* update(request, (state) => ({ ...state, lastMet: turn.criteria_met ?? [], lastCritic: turn.critic }))
         return {
           content: turn.content,
           tool_calls: turn.tool_calls.map((call, i) => ({ id: `call_${index}_${i}`, ...call })),
@@ -132,7 +146,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
     const unscripted = (request: LlmRequest) => {
       const content = defaultAnswer(request)
       const met = Array.from({ length: request.metadata.criteria }, (_, i) => i < request.metadata.iteration)
-      return Ref.set(lastMet, met).pipe(Effect.as({
+      return update(request, (state) => ({ ...state, lastMet: met })).pipe(Effect.as({
         content,
         tool_calls: [],
         usage: estimate(request, content),
@@ -142,12 +156,12 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
 
     const critic = (request: LlmRequest) =>
       Effect.gen(function*() {
-        const scripted = yield* Ref.get(lastCritic)
+        const { lastCritic: scripted, lastMet } = yield* stateOf(request)
         if (scripted !== undefined && "error" in scripted) {
           return yield* new LlmError({ message: scripted.error, transient: scripted.transient ?? true })
         }
         const content = scripted === undefined
-          ? agreeing(yield* Ref.get(lastMet), request.metadata.criteria)
+          ? agreeing(lastMet, request.metadata.criteria)
           : "content" in scripted
           ? scripted.content
           : JSON.stringify({
@@ -168,8 +182,8 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
       request.purpose === "critic"
         ? critic(request)
         : request.purpose === "judge"
-        ? Effect.map(Ref.get(lastMet), (met) => ({
-          content: verdictOf(met, request.metadata.criteria),
+        ? Effect.map(stateOf(request), ({ lastMet }) => ({
+          content: verdictOf(lastMet, request.metadata.criteria),
           tool_calls: [],
           usage: { input_tokens: 0, output_tokens: 0 },
           model: request.model ?? script?.model ?? MockLlm.defaultModel

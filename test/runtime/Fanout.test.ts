@@ -265,6 +265,26 @@ describe("Fanout", () => {
       assert.deepStrictEqual(spent(result.usage), spentBy(result.children.map((c) => c.usage)))
     }).pipe(Effect.provide(environment)))
 
+  it.effect("on the mock, each child goes through the script from its first turn, its judge and critic answering after its own turn", () =>
+    Effect.gen(function*() {
+      // Turn 1 takes longest: a child's judge and critic come after its own slow turn, not after a sibling's quick one.
+      const twoTurns = script([
+        { content: "not yet", criteria_met: [false], latency_ms: 300, critic: { criteria_met: [false], confidence: 0.9 } },
+        { content: "done", criteria_met: [true], latency_ms: 10, critic: { criteria_met: [true], confidence: 0.9 } }
+      ])
+      const fiber = yield* fanOut({ runId: "turns", template: "Do {item}", items: ["a", "b", "c"], maxParallel: 3 }, twoTurns).pipe(
+        Effect.provide(Critic.layer()),
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 second")
+      const { result } = yield* Fiber.join(fiber)
+      for (const child of result.children) {
+        assert.strictEqual(child.iterations, 2, child.run_id)
+        const steps = yield* stepsOf(child.run_id)
+        assert.deepStrictEqual(steps.map((step) => [step.answer, step.criteria_met[0], step.critic?.criteria_met[0]]), [["not yet", false, false], ["done", true, true]])
+      }
+    }).pipe(Effect.provide(environment)))
+
   it.effect("a child may fan out in turn, under the same slice rules; usage adds up at every level", () =>
     Effect.gen(function*() {
       const { result } = yield* fanOut({
