@@ -379,13 +379,25 @@ export const make = (options: {
     const removeWorkspaces = (deleted: ReadonlyArray<Omit<Deleted, "workspace">>) =>
       Effect.forEach(deleted, (target) => Effect.tap(withWorkspace(target), (done) => removeWorkspace(done.workspace)))
 
-    /** The fan-out a run is a child of, if that fan-out is still there. */
-    const parentOf = (runId: string) =>
+    /**
+     * The fan-out each run is a child of, if that fan-out is still there; each fan-out's spec is read
+     * once, since a prune may weigh thousands of its children.
+     */
+    const parentsOf = (runIds: ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        const parent = FanoutSpec.parentIdOf(runId)
-        if (parent === undefined) return undefined
-        const spec = yield* Effect.provide(Fanout.specOf(parent), context)
-        return spec !== undefined && FanoutSpec.childrenOf(parent, spec).some((child) => child.run_id === runId) ? parent : undefined
+        const childrenOf = new Map<string, ReadonlySet<string>>()
+        return yield* Effect.forEach(runIds, (runId) =>
+          Effect.gen(function*() {
+            const parent = FanoutSpec.parentIdOf(runId)
+            if (parent === undefined) return undefined
+            let children = childrenOf.get(parent)
+            if (children === undefined) {
+              const spec = yield* Effect.provide(Fanout.specOf(parent), context)
+              children = new Set(spec === undefined ? [] : FanoutSpec.childrenOf(parent, spec).map((child) => child.run_id))
+              childrenOf.set(parent, children)
+            }
+            return children.has(runId) ? parent : undefined
+          }))
       })
 
     /** A run and, for a fan-out, every run below it that was started: what is deleted together. */
@@ -407,8 +419,8 @@ export const make = (options: {
         const asked = [...new Set(runIds)]
         yield* Effect.forEach(asked, deletable, { discard: true })
         const trees = new Set((yield* Effect.forEach(asked, treeOf)).flat())
-        for (const runId of asked) {
-          const parent = yield* parentOf(runId)
+        for (const [i, parent] of (yield* parentsOf(asked)).entries()) {
+          const runId = asked[i]!
           if (parent !== undefined && !trees.has(parent)) {
             return yield* new BadInput({
               message: `run "${runId}" is a child of fan-out "${parent}" and is deleted with it: \`autopilot delete ${parent}\` deletes the fan-out and all its children`
@@ -436,7 +448,8 @@ export const make = (options: {
         const old = (yield* list({ states: prune.states }))
           .filter((run) => run.state !== "running" && isOld(updatedAtOf(run)))
           .map(idOf)
-        const roots = yield* Effect.filter(old, (runId) => Effect.map(parentOf(runId), (parent) => parent === undefined))
+        const parents = yield* parentsOf(old)
+        const roots = old.filter((_, i) => parents[i] === undefined)
         const trees = yield* Effect.forEach(roots, treeOf)
         /** Each run of a tree as it is now, or none of them if any is going again or has been changed since. */
         const prunable = (tree: ReadonlyArray<string>) =>
