@@ -3,25 +3,39 @@
  *
  *   Autopilot.run(options)      → Effect<MissionResult, MissionError, Llm | Toolkit | Storage>
  *   Autopilot.stream(options)   → Stream<AutopilotEvent, MissionError, Llm | Toolkit | Storage>
+ *   Autopilot.fanout(options)   → Effect<FanoutResult, MissionError, Llm | Toolkit | Storage>: one child
+ *                                 run per item, each within a slice of the fan-out's budget
+ *   Critic.layer(options)       → a strict reviewer after each iteration, overruling the judge when confident
  *   Runs                        → the service the CLI calls: start, stop, list, show, events (live with
  *                                 follow), delete, prune
+ *   Specialists                 → the role catalog (built-ins and a folder of JSON files); pass one
+ *                                 `Specialist` as `specialist` to `Autopilot.run`
+ *   RunArtifacts                → a run's artifacts: list them, write the latest of each into a folder
  */
-export * as Autopilot from "./runtime/Mission.js"
+export * as Autopilot from "./runtime/Autopilot.js"
+export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
 export type { MissionContext, MissionError, MissionOptions, MissionResult, PolicyOverrides } from "./runtime/Mission.js"
+export * as Critic from "./runtime/Critic.js"
 export * as Runs from "./runtime/Runs.js"
+export * as Artifacts from "./runtime/Artifacts.js"
+export * as RunArtifacts from "./runtime/RunArtifacts.js"
 export * as Transcript from "./runtime/Transcript.js"
 
+export * from "./domain/Artifact.js"
 export * from "./domain/Budget.js"
 export * from "./domain/Checkpoint.js"
+export { CriticSettings, CriticVerdict, Critique } from "./domain/Critic.js"
 export * from "./domain/Errors.js"
 export * as Events from "./domain/Event.js"
 export type { AutopilotEvent, EventKind } from "./domain/Event.js"
+export * as Fanout from "./domain/Fanout.js"
 export * from "./domain/Goal.js"
 export { Owner } from "./domain/Owner.js"
 export * from "./domain/RunStatus.js"
 export * from "./domain/Step.js"
 
 export * as Budget from "./budget/Budget.js"
+export * as Slices from "./budget/Slices.js"
 export * as Pricing from "./budget/Pricing.js"
 
 export * from "./llm/Llm.js"
@@ -36,6 +50,7 @@ export type { HarnessLlmConfig } from "./llm/HarnessLlm.js"
 /** The harness: serve it (`Harness.Server.layer`) or embed its gateway in another Effect program. */
 export * as Harness from "./harness/index.js"
 
+export * as ArtifactStore from "./store/ArtifactStore.js"
 export * as Database from "./store/Database.js"
 export * as EventStore from "./store/EventStore.js"
 export * as GroupCommit from "./store/GroupCommit.js"
@@ -49,3 +64,8 @@ export { defaultTools } from "./tools/Defaults.js"
 export * as Tool from "./tools/Tool.js"
 export { Toolkit } from "./tools/Tool.js"
 export { workspaceTools } from "./tools/Workspace.js"
+
+/** Roles a mission can run as: `Autopilot.run({ …, specialist })` with a `Specialist` from the catalog or your own. */
+export { AllowedTools, Specialist } from "./specialists/Specialist.js"
+export * as Specialists from "./specialists/Specialists.js"
+export { Tier, Tiers } from "./domain/Tier.js"

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Stream } from "effect"
-import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, MockLlm, Storage, Toolkit } from "../src/index.js"
+import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, MockLlm, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
 import { configInput } from "./harness/fixtures.js"
 import * as TestServer from "./llm/openai-test-server.js"
 
@@ -27,6 +27,45 @@ describe("the public API", () => {
       const resumed = yield* Autopilot.stream({ runId: "py-dict-gotchas", resume: true }).pipe(Stream.runCollect)
       assert.strictEqual([...resumed].at(-1)?.kind, "result")
     }).pipe(Effect.provide(layers)))
+
+  it.effect("fans out one mission per item, as README shows", () =>
+    Effect.gen(function*() {
+      const result = yield* Autopilot.fanout({
+        runId: "languages",
+        template: "Summarize the memory model of {item}",
+        items: ["Rust", "Go", { item: "the JVM", template: "Summarize the memory model of {item}", items: ["Java", "Kotlin"] }],
+        criteria: ["the model is explained", "one example"],
+        maxParallel: 2,
+        policy: { max_iterations: 30, max_dollars: 1 }
+      })
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(result.children.map((c) => c.run_id), ["languages.0-rust", "languages.1-go", "languages.2-the-jvm"])
+      assert.deepStrictEqual(result.rollup, { completed: 3, partial: 0, halted: 0, failed: 0, not_started: 0 })
+      assert.strictEqual(result.usage.iterations, result.children.reduce((n, c) => n + c.iterations, 0))
+    }).pipe(Effect.provide(layers)))
+})
+
+describe("the public API with specialists", () => {
+  it.effect("runs a mission as a specialist from the catalog, as README shows", () =>
+    Effect.gen(function*() {
+      const catalog = yield* Specialists.Specialists
+      const { specialist } = yield* catalog.get("security-auditor")
+      const result = yield* Autopilot.run({
+        runId: "audit-login",
+        goal: new Goal({ objective: "Audit the login handler", success_criteria: ["every finding has a file, a line and a fix"] }),
+        specialist
+      })
+      assert.strictEqual(result.status, "completed")
+      const events = yield* Autopilot.stream({ runId: "audit-login", resume: true }).pipe(Stream.runCollect)
+      const started = [...events][0]
+      assert.strictEqual(started?.kind === "run_started" ? started.specialist?.id : undefined, "security-auditor")
+      assert.isTrue(Schema.is(Specialist)(specialist))
+    }).pipe(Effect.provide(Layer.mergeAll(
+      Specialists.layerBuiltIn,
+      MockLlm.layer(),
+      Toolkit.layer([calculator]),
+      Storage.layerSqlite(":memory:")
+    ))))
 })
 
 describe("the public API with the harness", () => {

@@ -1,9 +1,9 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Effect, Option } from "effect"
-import * as os from "node:os"
 import * as path from "node:path"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
+import { home } from "../domain/Home.js"
 import * as RunId from "../domain/RunId.js"
 import type { PolicyOverrides } from "../runtime/Mission.js"
 import { type RunState, RunStates } from "../runtime/Runs.js"
@@ -67,8 +67,7 @@ export const databasePath = (flag: Option.Option<string>) =>
       Effect.gen(function*() {
         const explicit = yield* Config.option(Config.string("AUTOPILOT_DB"))
         if (Option.isSome(explicit) && explicit.value !== "") return path.resolve(explicit.value)
-        const home = yield* Config.string("AUTOPILOT_HOME").pipe(Config.withDefault(path.join(os.homedir(), ".autopilot")))
-        return path.resolve(home, "autopilot.db")
+        return path.join(yield* home, "autopilot.db")
       }).pipe(Effect.orDie)
   })
 

@@ -11,7 +11,13 @@ import * as Doc from "@effect/printer/Doc"
 
 /** A command of the tree as @effect/cli builds it; it has no public way to reach nested subcommands. */
 type Instruction =
-  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string; readonly description: HelpDoc.HelpDoc }
+  | {
+    readonly _tag: "Standard" | "GetUserInput"
+    readonly name: string
+    readonly description: HelpDoc.HelpDoc
+    readonly options?: { readonly _tag: string }
+    readonly args?: { readonly _tag: string }
+  }
   | { readonly _tag: "Map"; readonly command: Instruction }
   | { readonly _tag: "Subcommands"; readonly parent: Instruction; readonly children: ReadonlyArray<Instruction> }
 
@@ -21,6 +27,8 @@ export interface Node {
   /** The command itself, without its subcommands: its usage, arguments and options. */
   readonly own: Descriptor.Command<unknown>
   readonly children: ReadonlyArray<Node>
+  /** Whether it has options or arguments of its own: such a command runs by itself, subcommands or not. */
+  readonly takesInput: boolean
 }
 
 const nodeOf = (command: Instruction): Node => {
@@ -30,7 +38,13 @@ const nodeOf = (command: Instruction): Node => {
     case "Subcommands":
       return { ...nodeOf(command.parent), children: command.children.map(nodeOf) }
     default:
-      return { name: command.name, description: command.description, own: command as unknown as Descriptor.Command<unknown>, children: [] }
+      return {
+        name: command.name,
+        description: command.description,
+        own: command as unknown as Descriptor.Command<unknown>,
+        children: [],
+        takesInput: (command.options?._tag ?? "Empty") !== "Empty" || (command.args?._tag ?? "Empty") !== "Empty"
+      }
   }
 }
 
@@ -57,7 +71,8 @@ export const commandPath = (root: Node, args: ReadonlyArray<string>): { readonly
 export const requested = (root: Node, args: ReadonlyArray<string>): ReadonlyArray<Node> | undefined => {
   const { path, rest } = commandPath(root, args)
   const asked = args.includes("--help") || args.includes("-h")
-  return asked || (path.at(-1)!.children.length > 0 && rest.length === 0) ? path : undefined
+  const node = path.at(-1)!
+  return asked || (node.children.length > 0 && !node.takesInput && rest.length === 0) ? path : undefined
 }
 
 export const names = (path: ReadonlyArray<Node>) => path.map((node) => node.name).join(" ")
@@ -96,10 +111,11 @@ export const page = (path: ReadonlyArray<Node>, version: string, options: { read
   const render = options.color ? HelpDoc.toAnsiText : plain
   const node = path.at(-1)!
   // A command's own usage starts with its own name.
-  const usage = node.children.length > 0
-    ? [HelpDoc.p(`$ ${names(path)} <command>`)]
-    : Usage.enumerate(Descriptor.getUsage(node.own), config).map((span) =>
-      HelpDoc.p(Span.concat(Span.text(`$ ${names(path.slice(0, -1))} `), span)))
+  const own = Usage.enumerate(Descriptor.getUsage(node.own), config).map((span) =>
+    HelpDoc.p(Span.concat(Span.text(`$ ${names(path.slice(0, -1))} `), span)))
+  const usage = node.children.length === 0
+    ? own
+    : [...(node.takesInput ? own : []), HelpDoc.p(`$ ${names(path)} <command>`)]
   const width = Math.max(...node.children.map((child) => child.name.length))
   const commands = node.children.length === 0 ? [] : [
     render(HelpDoc.h1("COMMANDS")),

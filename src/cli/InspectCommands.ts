@@ -33,14 +33,34 @@ const statusText = (c: Checkpoint) =>
     onNone: () => `${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`
   })
 
-const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages) =>
+/** A fan-out's children: how many are in each state (the four final ones always), then one line each. */
+const childrenText = (children: ReadonlyArray<Runs.ChildView>) => {
+  const rollup = Runs.childRollup(children)
+  const counts = Object.entries(rollup)
+    .filter(([state, n]) => n > 0 || ["completed", "partial", "halted", "failed"].includes(state))
+    .map(([state, n]) => `${n} ${state.replace("_", " ")}`)
+  return [
+    `children: ${counts.join(", ")}`,
+    ...children.map((child) =>
+      `  [${child.index}] ${child.run_id}  ${child.state.replace("_", " ")}${child.halt_reason === null ? "" : ` (${child.halt_reason})`}  ${child.item}`)
+  ]
+}
+
+const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages, children: ReadonlyArray<Runs.ChildView>, artifacts: number) =>
   [
     `run ${c.run_id}: ${statusText(c)}`,
+    ...(c.fanout === undefined ? [] : [`fan-out of ${c.fanout.items.length}, at most ${c.fanout.max_parallel} at a time: ${c.fanout.template}`]),
     `objective: ${c.goal.objective}`,
     ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
     ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
+    c.critic === undefined
+      ? "critic: off"
+      : `critic: on (overrules the judge at confidence ≥ ${c.critic.threshold}; ${plural(c.critic.max_suggestions, "suggestion")} at most)`,
+    ...(c.specialist === undefined ? [] : [`specialist: ${c.specialist.id} (${c.specialist.name}, model tier ${c.specialist.model_tier})`]),
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
+    ...(c.fanout === undefined ? [] : childrenText(children)),
+    `artifacts: ${artifacts}${c.fanout === undefined ? "" : ", its children's"}${artifacts === 0 ? "" : ` (\`autopilot artifacts ${c.run_id}\` lists them)`}`,
     ...(steps.length === 0
       ? []
       : [
@@ -74,7 +94,7 @@ export const show = Command.make(
       yield* Console.log(
         format === "json"
           ? Render.json(Runs.viewJson(view), 2)
-          : showText(view.checkpoint, view.steps, view.messages)
+          : showText(view.checkpoint, view.steps, view.messages, view.children, view.artifacts)
       )
     })
 ).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))
@@ -89,7 +109,7 @@ const listedText = (run: Runs.Listed) => {
     `criteria ${c.criteria_met.filter(Boolean).length}/${c.criteria_met.length}`,
     dollars(c.usage.dollars),
     c.updated_at,
-    c.goal.objective.slice(0, 60)
+    `${c.fanout === undefined ? "" : `fan-out of ${c.fanout.items.length}: `}${c.goal.objective}`.slice(0, 60)
   ].join("  ")
   return Option.match(Runs.interruptionOf(c), { onNone: () => line, onSome: (interrupted) => `${line}\n    ${interrupted.reason}` })
 }

@@ -80,7 +80,8 @@ export const text = (terminal: Terminal): LiveView => {
         clearBar()
         endAnswer()
         terminal.write(`${Render.text(event)}\n`)
-        if ("usage" in event) latest = { usage: event.usage, remaining: event.remaining }
+        // A child's usage is not its fan-out's: the bar shows the run's own.
+        if ("usage" in event && event.kind !== "fanout_child") latest = { usage: event.usage, remaining: event.remaining }
         if (event.kind === "result" || latest === undefined) return
         const bar = budgetLine(latest.usage, latest.remaining)
         if (terminal.interactive) {

@@ -27,22 +27,53 @@ export const usage = (u: BudgetUsage) =>
     `${u.seconds.toFixed(1)}s`
   ].join(" · ")
 
+/** A critic's verdict in one line: what it found, whether it counted, and its first suggestion. */
+const critique = (e: Extract<AutopilotEvent, { kind: "critic"; ok: true }>) => {
+  const weight = e.ended_run
+    ? "confident every criterion is met: the run ends"
+    : e.confident
+    ? "confident: its verdict counts, not the judge's"
+    : "not confident enough: the judge's verdict counts"
+  const first = e.suggestions[0]?.replace(/\s+/g, " ")
+  const advice = first === undefined
+    ? ""
+    : ` · suggests: ${first.length > 100 ? `${first.slice(0, 97)}...` : first}${e.suggestions.length > 1 ? ` (+${e.suggestions.length - 1} more)` : ""}`
+  return `critic: ${criteria(e.criteria_met)} at confidence ${e.confidence}, ${weight}${advice}`
+}
+/** `src/app.ts v2 (code ts, 1,234 bytes)`; a version cut at the cap says so. */
+export const artifactText = (a: {
+  readonly name: string
+  readonly version: number
+  readonly artifact_kind: string
+  readonly language?: string | undefined
+  readonly bytes: number
+  readonly truncated: boolean
+}) =>
+  `${a.name} v${a.version} (${a.artifact_kind}${a.language === undefined ? "" : ` ${a.language}`}, ` +
+  `${plural(a.bytes, "byte", a.bytes.toLocaleString("en-US"))}${a.truncated ? ", truncated" : ""})`
+
 /** One event as a line (or a few) for a person watching a run. */
 export const text = (e: AutopilotEvent): string => {
   switch (e.kind) {
     case "run_started":
-      return `${e.resuming ? "Resuming" : "Starting"} run ${e.run_id} at iteration ${e.iterations + 1}: ${e.goal.objective}\n` +
-        e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}`
+      // A fan-out has no iterations of its own: its children's add up to its count.
+      return `${e.resuming ? "Resuming" : "Starting"} ${e.fanout === undefined ? "run" : "fan-out"} ${e.run_id}` +
+        `${e.specialist === undefined ? "" : ` as ${e.specialist.name} (${e.specialist.id})`}` +
+        `${e.fanout === undefined ? ` at iteration ${e.iterations + 1}` : ""}: ${e.goal.objective}\n` +
+        e.goal.success_criteria.map((c, i) => `  ${i + 1}. ${c}`).join("\n") + `\n  budget left: ${remaining(e.remaining)}` +
+        (e.critic === undefined ? "" : `\n  critic: overrules the judge at confidence ≥ ${e.critic.threshold}`)
     case "iteration":
       return `[${e.iteration}] ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}\n      ${e.summary}`
     case "heartbeat":
       return `    heartbeat: iteration ${e.iteration} in progress · ${criteria(e.criteria_met)} · left: ${remaining(e.remaining)}`
     case "tool_call":
-      return `    tool ${e.name} ${e.ok ? "->" : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
+      return `    tool ${e.name} ${e.ok ? "->" : e.refused === true ? "not run," : "failed:"} ${e.output.split("\n")[0]?.slice(0, 160) ?? ""}`
     case "criteria_satisfied":
       return e.newly_met.map((c) => `    met criterion ${c.index + 1}: ${c.criterion}`).join("\n")
     case "judge_invalid":
       return `    judge gave no usable verdict (${e.error}); criteria unchanged`
+    case "critic":
+      return e.ok ? `    ${critique(e)}` : `    critic gave no usable verdict (${e.error}); skipped`
     case "budget_exceeded":
       return `Budget: ${e.reason}`
     case "checkpoint_quarantined":
@@ -53,6 +84,13 @@ export const text = (e: AutopilotEvent): string => {
       return `    model call failed (attempt ${e.attempt}): ${e.error}; retrying`
     case "halt_requested":
       return `Halt requested (${e.reason}); finishing the current iteration`
+    case "fanout_started":
+      return `Fan-out of ${e.children.length} ${e.children.length === 1 ? "child" : "children"}, at most ${e.max_parallel} at a time: ${e.template}` +
+        (e.finished.length === 0 ? "" : `\n  ${e.finished.length} finished in an earlier session and will not run again`)
+    case "fanout_child":
+      return `  child [${e.index}] ${e.child_run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`} · ${usage(e.usage)}`
+    case "artifact":
+      return `    artifact ${artifactText(e)}`
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

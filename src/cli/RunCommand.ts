@@ -7,15 +7,19 @@ import { Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
-import { Runs } from "../runtime/Runs.js"
+import type { MissionError, MissionResult } from "../runtime/Mission.js"
+import { Runs, type StartOptions } from "../runtime/Runs.js"
+import type { Specialist } from "../specialists/Specialist.js"
+import * as CriticFlags from "./CriticFlags.js"
 import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
 import * as Signals from "./Signals.js"
+import { catalog } from "./SpecialistsCommand.js"
 import { runsLayer } from "./Store.js"
 
 const providers = LlmChoice.LlmChoice.fields.provider.literals
 
-const sessionFlags = {
+export const sessionFlags = {
   ...Flags.budgetFlags,
   llm: Options.text("llm").pipe(
     Options.withPseudoName(providers.join("|")),
@@ -54,18 +58,19 @@ const sessionFlags = {
   format: Flags.format,
   deltas: Options.boolean("deltas").pipe(
     Options.withDescription("with --format jsonl, also write the answer as it is generated, as `delta` lines (never stored)")
-  )
+  ),
+  ...CriticFlags.flags
 }
 
-type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
+export type SessionFlags = Command.Command.ParseConfig<typeof sessionFlags>
 
-const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
+export const setExitCode = (code: number) => Effect.sync(() => { process.exitCode = code })
 
 /**
  * The model the flags ask for. $AUTOPILOT_MOCK_SCRIPT stands in for --mock-script where the mock is chosen
  * afresh (a new run, or --llm mock), not on a resume that keeps its own.
  */
-const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmRequested => {
+export const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmRequested => {
   const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
   const freshMock = flags.llm === "mock" || (flags.llm === undefined && !resume)
   return {
@@ -75,8 +80,19 @@ const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmReques
   }
 }
 
+/** How a session is started once its flags are checked: a mission (the default), or a fan-out. */
+export type Starter = (runs: Runs["Type"], options: StartOptions) => Effect.Effect<MissionResult, MissionError>
+
 /** Validates everything first, so bad input never reaches the database; then runs the mission. */
-const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: SessionFlags, takeOver = false) =>
+export const session = (
+  runId: string,
+  goal: Goal | undefined,
+  resume: boolean,
+  flags: SessionFlags,
+  takeOver = false,
+  specialist: Specialist | undefined = undefined,
+  starter: Starter = (runs, options) => runs.start(options)
+) =>
   Effect.gen(function*() {
     const policy = yield* Flags.policyOverrides(flags)
     const heartbeat = yield* Option.match(flags.heartbeat, {
@@ -87,6 +103,7 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
       onNone: () => Effect.succeed(5),
       onSome: (raw) => Flags.seconds("--grace-seconds", raw, 0, 3_600)
     })
+    const critic = yield* CriticFlags.requested(flags)
     const llm = llmRequested(flags, resume)
     // A resumed run's own choice is read from its database; a new run's is checked before one is made.
     if (!resume) yield* Effect.flatMap(LlmChoice.resolve(undefined, llm), LlmLayer.validate)
@@ -100,13 +117,15 @@ const session = (runId: string, goal: Goal | undefined, resume: boolean, flags: 
     const result = yield* Effect.scoped(Effect.gen(function*() {
       const signals = yield* Signals.listen
       const runs = yield* Runs
-      return yield* runs.start({
+      return yield* starter(runs, {
         runId,
         goal,
         resume,
         takeOver,
         policy,
         llm,
+        critic,
+        specialist,
         workspace: Option.getOrUndefined(flags.workspace),
         halt: signals.halt,
         haltNow: signals.haltNow,
@@ -142,10 +161,23 @@ const goalOf = (objective: string, criteria: ReadonlyArray<string>) =>
     })
   )
 
-const newRunId = Effect.sync(() => {
+export const newRunId = (prefix: string) => Effect.sync(() => {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
-  return `run-${stamp}-${randomBytes(3).toString("hex")}`
+  return `${prefix}-${stamp}-${randomBytes(3).toString("hex")}`
 })
+
+export const specialistFlag = Options.text("specialist").pipe(
+  Options.withPseudoName("id"),
+  Options.withDescription("run as this specialist: its instructions, its tools only, its model tier (`autopilot specialists` lists them)"),
+  Options.optional
+)
+
+/** The catalog is read only when a specialist is asked for; an unknown one is bad input before anything is written. */
+export const specialistOf = (id: Option.Option<string>) =>
+  Option.match(id, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (id) => Effect.map(Effect.flatMap(catalog, (specialists) => specialists.get(id)), (entry) => entry.specialist)
+  })
 
 export const run = Command.make(
   "run",
@@ -157,6 +189,7 @@ export const run = Command.make(
     ),
     runId: Options.text("run-id").pipe(Options.withDescription("id for the run (default: generated)"), Options.optional),
     resume: Options.boolean("resume").pipe(Options.withDescription("continue the run with this --run-id")),
+    specialist: specialistFlag,
     ...sessionFlags
   },
   (input) =>
@@ -165,8 +198,8 @@ export const run = Command.make(
       if (input.resume && Option.isNone(input.runId)) {
         return yield* new BadInput({ message: "--resume needs --run-id naming the run to continue" })
       }
-      const runId = yield* Option.match(input.runId, { onNone: () => newRunId, onSome: Flags.runId })
-      yield* session(runId, goal, input.resume, input)
+      const runId = yield* Option.match(input.runId, { onNone: () => newRunId("run"), onSome: Flags.runId })
+      yield* session(runId, goal, input.resume, input, false, yield* specialistOf(input.specialist))
     })
 ).pipe(Command.withDescription("Run a mission until every criterion is met or a budget axis trips"))
 

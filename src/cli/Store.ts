@@ -2,12 +2,13 @@ import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { RunNotFound } from "../domain/Errors.js"
+import * as RunArtifacts from "../runtime/RunArtifacts.js"
 import * as Runs from "../runtime/Runs.js"
 import * as Storage from "../store/Storage.js"
 
-/** The Runs service on one SQLite file, each run's workspace beside it. */
+/** The Runs service (and RunArtifacts) on one SQLite file, each run's workspace beside it. */
 export const runsLayer = (file: string) =>
-  Runs.layer({ workspaceRoot: path.dirname(file) }).pipe(Layer.provideMerge(Storage.layerSqlite(file)))
+  Layer.merge(Runs.layer({ workspaceRoot: path.dirname(file) }), RunArtifacts.layer).pipe(Layer.provideMerge(Storage.layerSqlite(file)))
 
 /**
  * For commands about an existing run: a database that does not exist yet is not created, so asking

@@ -4,10 +4,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
+import * as Fanout from "./FanoutCommand.js"
+import * as Artifacts from "./ArtifactsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
 import * as Run from "./RunCommand.js"
+import * as Specialists from "./SpecialistsCommand.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
@@ -16,13 +19,16 @@ const autopilot = Command.make("autopilot").pipe(
   Command.withSubcommands([
     Run.run,
     Run.resume,
+    Fanout.fanout,
     Inspect.stop,
     Inspect.runs,
     Inspect.show,
     Inspect.events,
     Inspect.deleteRuns,
     Inspect.prune,
-    Harness.harness
+    Artifacts.artifacts,
+    Harness.harness,
+    Specialists.specialists
   ])
 )
 

@@ -1,9 +1,12 @@
 import { Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "./Budget.js"
+import { CriticSettings } from "./Critic.js"
+import { FanoutSpec } from "./Fanout.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
 import { Owner } from "./Owner.js"
 import { RunStatus } from "./RunStatus.js"
+import { Specialist } from "../specialists/Specialist.js"
 
 /**
  * The latest state of a run: one row per run, overwritten after every iteration. It is small and of
@@ -22,8 +25,14 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   owner: Schema.optionalWith(Schema.NullOr(Owner), { default: () => null }),
   /** The model Layer the run runs on, so a resume uses it again; absent for a library caller's own Layer. */
   llm: Schema.optionalWith(LlmChoice, { exact: true }),
+  /** The run's critic, if it has one, so a resume keeps it. */
+  critic: Schema.optionalWith(CriticSettings, { exact: true }),
+  /** The role the run runs as, as defined when it started: a later edit of its file does not change the run. */
+  specialist: Schema.optionalWith(Specialist, { exact: true }),
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  /** Present on a fan-out run: what it fans out over, so a resume runs the same children. */
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
 }) {}
 
 export const CheckpointJson = Schema.parseJson(Checkpoint)

@@ -18,7 +18,8 @@ export class RunAlreadyExists extends Schema.TaggedError<RunAlreadyExists>()("Ru
   status: Schema.String
 }) {
   get message() {
-    return `run "${this.run_id}" already exists (status ${this.status}); pass --resume to continue it or choose another --run-id`
+    // `autopilot resume` continues a mission and a fan-out alike; only `run` has a --resume flag.
+    return `run "${this.run_id}" already exists (status ${this.status}); \`autopilot resume ${this.run_id}\` continues it, or choose another --run-id`
   }
 }
 

@@ -1,9 +1,13 @@
 import { Schema } from "effect"
+import { ArtifactKind } from "./Artifact.js"
 import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
+import { CriticSettings, Critique } from "./Critic.js"
+import { FanoutSpec } from "./Fanout.js"
 import { Goal } from "./Goal.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { RunStatus } from "./RunStatus.js"
 import { ToolCallRecord } from "./Step.js"
+import { Specialist } from "../specialists/Specialist.js"
 
 /** Every event names its run, its time (ISO), its place in the run's log and the headroom left per axis. */
 const event = <Kind extends string, Fields extends Schema.Struct.Fields>(kind: Kind, fields: Fields) =>
@@ -23,7 +27,13 @@ export const RunStarted = event("run_started", {
   iterations: Schema.Int,
   usage: BudgetUsage,
   /** The model Layer this session runs on, when known: a run rebuilt from history keeps it. */
-  llm: Schema.optionalWith(LlmChoice, { exact: true })
+  llm: Schema.optionalWith(LlmChoice, { exact: true }),
+  /** The run's critic, when it has one. */
+  critic: Schema.optionalWith(CriticSettings, { exact: true }),
+  /** The role the run runs as, as recorded with it: a run rebuilt from history keeps it. */
+  specialist: Schema.optionalWith(Specialist, { exact: true }),
+  /** What a fan-out run fans out over: a fan-out rebuilt from history keeps it. */
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,
@@ -44,6 +54,15 @@ export const CriteriaSatisfied = event("criteria_satisfied", {
 })
 /** The judge answered something that is not a verdict on every criterion: criteria stay as they were. */
 export const JudgeInvalid = event("judge_invalid", { iteration: Schema.Int, error: Schema.String })
+/** The critic's verdict on an iteration; `ended_run` when it was confident every criterion is met. */
+export const CriticReviewed = event("critic", {
+  iteration: Schema.Int,
+  ok: Schema.Literal(true),
+  ...Critique.fields,
+  ended_run: Schema.Boolean
+})
+/** The critic call failed or answered garbage: recorded, and the iteration goes on without it. */
+export const CriticFailed = event("critic", { iteration: Schema.Int, ok: Schema.Literal(false), error: Schema.String })
 export const BudgetExceeded = event("budget_exceeded", { axis: Axis, reason: Schema.String, usage: BudgetUsage })
 export const CheckpointQuarantined = event("checkpoint_quarantined", {
   quarantine_id: Schema.Int,
@@ -64,6 +83,36 @@ export const Result = event("result", {
   output: Schema.String
 })
 
+/** A fan-out session starts its children; `finished` ended in an earlier session and do not run again. */
+export const FanoutStarted = event("fanout_started", {
+  template: Schema.String,
+  max_parallel: Schema.Int,
+  children: Schema.Array(Schema.Struct({ index: Schema.Int, run_id: Schema.String, item: Schema.String })),
+  finished: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] })
+})
+/** A child of a fan-out ended; `usage` is the child's own (`run_id` is the fan-out's, as in every event). */
+export const FanoutChild = event("fanout_child", {
+  index: Schema.Int,
+  child_run_id: Schema.String,
+  status: RunStatus,
+  halt_reason: Schema.NullOr(Schema.String),
+  usage: BudgetUsage
+})
+/**
+ * A new version of an artifact, stored with its iteration; its content is kept with the run, not in the
+ * event. `artifact_kind`, since `kind` is the event's own.
+ */
+export const Artifact = event("artifact", {
+  iteration: Schema.Int,
+  name: Schema.String,
+  version: Schema.Int,
+  artifact_kind: ArtifactKind,
+  language: Schema.optionalWith(Schema.String, { exact: true }),
+  path: Schema.optionalWith(Schema.String, { exact: true }),
+  bytes: Schema.Int,
+  truncated: Schema.Boolean
+})
+
 export const AutopilotEvent = Schema.Union(
   RunStarted,
   Iteration,
@@ -72,11 +121,16 @@ export const AutopilotEvent = Schema.Union(
   CriteriaSatisfied,
   JudgeInvalid,
   BudgetExceeded,
+  CriticReviewed,
+  CriticFailed,
   CheckpointQuarantined,
   ModelUnpriced,
   ModelRetry,
   HaltRequested,
-  Result
+  Result,
+  FanoutStarted,
+  FanoutChild,
+  Artifact
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]

@@ -1,11 +1,14 @@
 import { Schema } from "effect"
 import { BudgetUsage } from "./Budget.js"
+import { Critique } from "./Critic.js"
 
 export const ToolCallRecord = Schema.Struct({
   name: Schema.String,
   arguments: Schema.Unknown,
   ok: Schema.Boolean,
-  output: Schema.String
+  output: Schema.String,
+  /** A call the run's specialist may not make: not run, and the model told so. */
+  refused: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 export type ToolCallRecord = typeof ToolCallRecord.Type
 
@@ -45,5 +48,7 @@ export class Step extends Schema.Class<Step>("Step")({
   criteria_met: Schema.Array(Schema.Boolean),
   calls: Schema.optionalWith(Schema.Array(ModelCall), { default: () => [] }),
   /** How many earlier steps the act prompt quoted: with them, the prompt can be rebuilt exactly. */
-  history_window: Schema.optionalWith(Schema.Int, { default: () => 6 })
+  history_window: Schema.optionalWith(Schema.Int, { default: () => 6 }),
+  /** The critic's verdict on this iteration, if it gave one: its suggestions feed the next act prompt. */
+  critic: Schema.optionalWith(Critique, { exact: true })
 }) {}

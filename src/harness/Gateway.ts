@@ -8,7 +8,7 @@ import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { applicableBudgets, type BudgetVerdict, periodKey, periodStart, verdict } from "./BudgetRules.js"
 import { validate } from "./ChatRequest.js"
 import { classify } from "./Classifier.js"
-import { type BudgetRule, type HarnessConfig, modelPrice } from "./HarnessConfig.js"
+import { type BudgetRule, type HarnessConfig, modelPrice, type Tier, Tiers } from "./HarnessConfig.js"
 import { HarnessError } from "./HarnessError.js"
 import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
 import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
@@ -41,6 +41,16 @@ const done = encoder.encode("data: [DONE]\n\n")
  */
 const headerSafe = (value: string) =>
   value.replace(/[^\x20-\x7e]/gu, (c) => Array.from(Buffer.from(c, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""))
+
+/**
+ * `auto:simple`, `auto:medium`, `auto:complex`: routed like `auto`, at the tier the client names instead
+ * of the one the request's content suggests (a mission run as a specialist asks for the specialist's).
+ * Policy still caps it (`max_tier`), and a budget may still downgrade it.
+ */
+const tierAsked = (model: string): Tier | undefined => {
+  const tier = /^auto:(.+)$/.exec(model)?.[1]
+  return Tiers.find((known) => known === tier)
+}
 
 export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | RateLimiter.RateLimiter> =>
   Effect.gen(function*() {
@@ -134,12 +144,15 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
       Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const request = yield* validate(body)
-        if (request.model !== "auto" && !catalog.has(request.model)) {
+        const asked = tierAsked(request.model)
+        if (request.model !== "auto" && asked === undefined && !catalog.has(request.model)) {
           return yield* HarnessError.unknownModel(request.model, models(key))
         }
         const identity = identityOf(key)
         const now = new Date(startedAt)
-        const classification = classify(request, config.classification)
+        const classification = asked === undefined
+          ? classify(request, config.classification)
+          : { tier: asked, confidence: 1 }
         const budget = yield* budgetFor(identity, now)
         const streaming = request.stream === true
         const entry = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">): Effect.Effect<LedgerEntry> =>
@@ -179,7 +192,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           policy: effectivePolicy(config.policy, identity),
           tiers: config.tiers,
           tier: classification.tier,
-          requested: request.model,
+          requested: asked === undefined ? request.model : "auto",
           downgrade: budget.action === "downgrade"
         })
         if (Either.isLeft(routed)) return yield* refuse(HarnessError.refused(routed.left.message))

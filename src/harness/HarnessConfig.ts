@@ -2,11 +2,10 @@ import { FileSystem } from "@effect/platform"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import { priceOf } from "../budget/Pricing.js"
 import { BadInput } from "../domain/Errors.js"
+import { Tier, Tiers } from "../domain/Tier.js"
 
 /** Request tiers, cheapest first: the order `max_tier` and downgrades rely on. */
-export const Tiers = ["simple", "medium", "complex"] as const
-export const Tier = Schema.Literal(...Tiers)
-export type Tier = typeof Tier.Type
+export { Tier, Tiers }
 
 /** Policy scopes, least specific first: a later scope's setting wins over an earlier one's. */
 export const Scopes = ["org", "team", "project", "user"] as const

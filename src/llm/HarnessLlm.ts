@@ -6,7 +6,7 @@ import * as Gateway from "../harness/Gateway.js"
 import type { HarnessConfig } from "../harness/HarnessConfig.js"
 import { HarnessStore } from "../harness/HarnessStore.js"
 import * as Server from "../harness/Server.js"
-import { Llm } from "./Llm.js"
+import { Llm, type LlmRequest } from "./Llm.js"
 import * as OpenAiLlm from "./OpenAiLlm.js"
 
 /** `auto` lets the harness choose the model by the request's tier; naming one works where policy allows. */
@@ -27,7 +27,15 @@ const client = (config: HarnessLlmConfig, baseURL: string, fetch?: typeof global
     model: config.model ?? defaultModel,
     costFromProvider: true,
     fetch
-  })
+  }).pipe(Effect.map((llm) => {
+    // A request that names no model but a tier (a specialist's), to a Layer given no model of its own, asks
+    // the harness to route it at that tier.
+    const routed = (request: LlmRequest): LlmRequest =>
+      request.model === undefined && config.model === undefined && request.tier !== undefined
+        ? { ...request, model: `auto:${request.tier}` }
+        : request
+    return { complete: (request) => llm.complete(routed(request)), stream: (request) => llm.stream(routed(request)) } satisfies Llm["Type"]
+  }))
 
 /** Through a harness served elsewhere (`autopilot harness serve`); `url` is its root, e.g. http://127.0.0.1:8790. */
 export const layerHttp = (config: HarnessLlmConfig & { readonly url: string }): Layer.Layer<Llm> =>

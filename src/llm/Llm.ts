@@ -1,6 +1,7 @@
 import { Context, Schema } from "effect"
 import type { Effect, Stream } from "effect"
 import type { LlmError } from "../domain/Errors.js"
+import type { Tier } from "../domain/Tier.js"
 
 export const ChatMessage = Schema.Struct({
   role: Schema.Literal("system", "user", "assistant", "tool"),
@@ -36,6 +37,11 @@ export interface LlmRequest {
    */
   readonly purpose: string
   readonly model?: string | undefined
+  /**
+   * The model tier the run asks for (its specialist's), for a Layer that routes by tier: the harness does
+   * when no model is named; the others leave the choice to `model` and their own default.
+   */
+  readonly tier?: Tier | undefined
   /** An upper bound the runtime derives from the remaining token budget. */
   readonly maxOutputTokens?: number | undefined
   /** Passed through to providers that record it (run id, iteration, number of criteria). */

@@ -1,13 +1,32 @@
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Layer, ParseResult, Ref, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
 import { BadInput, LlmError } from "../domain/Errors.js"
 import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } from "./Llm.js"
 
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
 
+const Usage = Schema.Struct({ input_tokens: Count, output_tokens: Count })
+
+/**
+ * What the critic answers after a turn: a verdict, an error (the call fails; transient unless said
+ * otherwise, so it is retried), or a raw reply (garbage, say). Without `usage` a reply costs what its
+ * text is worth, so the critic's charge shows.
+ */
+const CriticTurn = Schema.Union(
+  Schema.Struct({
+    criteria_met: Schema.Array(Schema.Boolean),
+    confidence: Schema.Number,
+    suggestions: Schema.optional(Schema.Array(Schema.String)),
+    reasoning: Schema.optional(Schema.String),
+    usage: Schema.optional(Usage)
+  }),
+  Schema.Struct({ error: Schema.String, transient: Schema.optional(Schema.Boolean) }),
+  Schema.Struct({ content: Schema.String, usage: Schema.optional(Usage) })
+)
+
 const Turn = Schema.Struct({
   content: Schema.optionalWith(Schema.String, { default: () => "" }),
-  usage: Schema.optional(Schema.Struct({ input_tokens: Count, output_tokens: Count })),
+  usage: Schema.optional(Usage),
   tool_calls: Schema.optionalWith(
     Schema.Array(Schema.Struct({ name: Schema.String, arguments: Schema.optionalWith(Schema.Unknown, { default: () => ({}) }) })),
     { default: () => [] }
@@ -18,10 +37,11 @@ const Turn = Schema.Struct({
   cost_usd: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
   /** With `error`: the wait the provider asks for before a retry, like a 429's Retry-After. */
   retry_after_ms: Schema.optional(Count),
-  latency_ms: Schema.optional(Count)
+  latency_ms: Schema.optional(Count),
+  critic: Schema.optional(CriticTurn)
 })
 
-/** A scripted conversation for the mock model: one turn per `act` call. */
+/** A scripted conversation for the mock model: one turn per `act` call of each run. */
 export class MockScript extends Schema.Class<MockScript>("MockScript")({
   model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
   latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
@@ -54,25 +74,54 @@ const verdictOf = (met: ReadonlyArray<boolean>, criteria: number) =>
     notes: "mock judge"
   })
 
+/** With nothing scripted, the critic agrees with the judge, sure of it, and points at what is left. */
+const agreeing = (met: ReadonlyArray<boolean>, criteria: number) => {
+  const verdict = Array.from({ length: criteria }, (_, i) => met[i] ?? false)
+  const next = verdict.indexOf(false)
+  return JSON.stringify({
+    criteria_met: verdict,
+    confidence: 1,
+    suggestions: next === -1 ? [] : [`Work on criterion ${next + 1} next.`],
+    reasoning: "mock critic"
+  })
+}
+
 /** Splits an answer into word-sized deltas so streaming consumers see more than one chunk. */
 const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
   ...(response.content.match(/\S+\s*|\s+/g) ?? []).map((text): LlmChunk => ({ _tag: "Delta", text })),
   { _tag: "Done", response }
 ]
 
+/** Where one run is in the script, and what its judge and critic answer after its latest turn. */
+interface RunState {
+  readonly calls: number
+  readonly lastMet: ReadonlyArray<boolean>
+  readonly lastCritic: typeof CriticTurn.Type | undefined
+}
+
+const fresh: RunState = { calls: 0, lastMet: [], lastCritic: undefined }
+
 /**
  * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
  * and answers in markdown with a code block. The judge is an oracle: it costs no tokens and reports what
- * the script (or the iteration number) says.
+ * the script (or the iteration number) says. The critic answers what the turn's `critic` says, else it
+ * agrees with the judge at confidence 1; its replies cost tokens.
  */
 export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
   Effect.gen(function*() {
-    const calls = yield* Ref.make(0)
-    const lastMet = yield* Ref.make<ReadonlyArray<boolean>>([])
+    // Kept per run: the children of a fan-out call at once, and each goes through the script on its own,
+    // its judge and critic answering after its own turn.
+    const runs = new Map<string, RunState>()
+    const stateOf = (request: LlmRequest) => Effect.sync(() => runs.get(request.metadata.run_id) ?? fresh)
+    const update = (request: LlmRequest, f: (state: RunState) => RunState) =>
+      Effect.sync(() => {
+        runs.set(request.metadata.run_id, f(runs.get(request.metadata.run_id) ?? fresh))
+      })
 
     const scripted = (request: LlmRequest, script: MockScript) =>
       Effect.gen(function*() {
-        const index = yield* Ref.getAndUpdate(calls, (n) => n + 1)
+        const index = (yield* stateOf(request)).calls
+        yield* update(request, (state) => ({ ...state, calls: state.calls + 1 }))
         const turn = index < script.turns.length
           ? script.turns[index]
           : script.repeat_last ? script.turns[script.turns.length - 1] : undefined
@@ -84,7 +133,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         if (turn.error !== undefined) {
           return yield* new LlmError({ message: turn.error, transient: true, retry_after_ms: turn.retry_after_ms })
         }
-        yield* Ref.set(lastMet, turn.criteria_met ?? [])
+        yield* update(request, (state) => ({ ...state, lastMet: turn.criteria_met ?? [], lastCritic: turn.critic }))
         return {
           content: turn.content,
           tool_calls: turn.tool_calls.map((call, i) => ({ id: `call_${index}_${i}`, ...call })),
@@ -97,7 +146,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
     const unscripted = (request: LlmRequest) => {
       const content = defaultAnswer(request)
       const met = Array.from({ length: request.metadata.criteria }, (_, i) => i < request.metadata.iteration)
-      return Ref.set(lastMet, met).pipe(Effect.as({
+      return update(request, (state) => ({ ...state, lastMet: met })).pipe(Effect.as({
         content,
         tool_calls: [],
         usage: estimate(request, content),
@@ -105,10 +154,36 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
       } satisfies LlmResponse))
     }
 
+    const critic = (request: LlmRequest) =>
+      Effect.gen(function*() {
+        const { lastCritic: scripted, lastMet } = yield* stateOf(request)
+        if (scripted !== undefined && "error" in scripted) {
+          return yield* new LlmError({ message: scripted.error, transient: scripted.transient ?? true })
+        }
+        const content = scripted === undefined
+          ? agreeing(lastMet, request.metadata.criteria)
+          : "content" in scripted
+          ? scripted.content
+          : JSON.stringify({
+            criteria_met: scripted.criteria_met,
+            confidence: scripted.confidence,
+            suggestions: scripted.suggestions ?? [],
+            reasoning: scripted.reasoning ?? "mock critic"
+          })
+        return {
+          content,
+          tool_calls: [],
+          usage: scripted?.usage ?? estimate(request, content),
+          model: request.model ?? script?.model ?? MockLlm.defaultModel
+        } satisfies LlmResponse
+      })
+
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
-      request.purpose === "judge"
-        ? Effect.map(Ref.get(lastMet), (met) => ({
-          content: verdictOf(met, request.metadata.criteria),
+      request.purpose === "critic"
+        ? critic(request)
+        : request.purpose === "judge"
+        ? Effect.map(stateOf(request), ({ lastMet }) => ({
+          content: verdictOf(lastMet, request.metadata.criteria),
           tool_calls: [],
           usage: { input_tokens: 0, output_tokens: 0 },
           model: request.model ?? script?.model ?? MockLlm.defaultModel

@@ -7,12 +7,15 @@ import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
 import type { Llm } from "../llm/Llm.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import type { Storage } from "../store/Storage.js"
 import type { Toolkit } from "../tools/Tool.js"
+import * as Critic from "./Critic.js"
 import * as HaltControl from "./HaltControl.js"
 import * as Iteration from "./Iteration.js"
 import * as ModelCalls from "./ModelCalls.js"
 import * as Session from "./Session.js"
+import type { OpenOptions } from "./StartingPoint.js"
 
 export type PolicyOverrides = Partial<ConstructorParameters<typeof BudgetPolicy>[0]>
 
@@ -33,6 +36,11 @@ export interface MissionOptions {
    * a resume uses it again. A resume without it keeps the run's own.
    */
   readonly llm?: LlmChoice | undefined
+  /**
+   * The role the run runs as: its brief in the act prompt, only its tools offered (a call to another is
+   * refused), its model tier passed on with every request. Recorded with the run, so a resume keeps it.
+   */
+  readonly specialist?: Specialist | undefined
   /** Completes with a reason when the run should halt at its next iteration boundary, e.g. on a signal. */
   readonly halt?: Effect.Effect<string> | undefined
   /** How long the iteration in flight may go on after a halt request before it is interrupted. */
@@ -66,7 +74,8 @@ export type MissionError = BadInput | RunNotFound | RunAlreadyExists | RunInProg
 /** What a mission needs from its environment. */
 export type MissionContext = Llm | Toolkit | Storage
 
-const describeFailure = (cause: Cause.Cause<unknown>): string => {
+/** An unexpected end as the `halt_reason` of a failed run. */
+export const describeFailure = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   if (error instanceof LlmError) return `model call failed: ${error.message}`
   if (error instanceof PersistenceError) return `database error: ${error.message}`
@@ -79,9 +88,7 @@ const describeFailure = (cause: Cause.Cause<unknown>): string => {
  */
 export const run = (options: MissionOptions): Effect.Effect<MissionResult, MissionError, MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
-    // Opening is short database work, never a model call; once it has claimed the run, the run is ours
-    // to finish, so nothing may cut it off half-way.
-    const session = yield* Effect.uninterruptible(Session.open(options))
+    const { critic, session } = yield* open(options)
     const { budget, goal, journal, progress, runId } = session
 
     const work = Effect.gen(function*() {
@@ -96,16 +103,17 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
         runId,
         criteria: goal.success_criteria.length,
         model: session.llm?.model,
+        tier: session.specialist?.model_tier,
         budget,
         journal,
         onDelta: options.onDelta
       })
-      const iterations = yield* Iteration.make({ goal, budget, journal, models })
+      const iterations = yield* Iteration.make({ goal, budget, journal, models, critic, specialist: session.specialist })
 
       /** Why the run must stop before its next iteration, if it must. */
       const boundary = Effect.gen(function*() {
-        const met = (yield* Ref.get(progress)).criteria_met
-        if (met.every(Boolean)) return Option.some<Session.Outcome>({ status: "completed", reason: null })
+        const { criteria_met: met, ended } = yield* Ref.get(progress)
+        if (met.every(Boolean)) return Option.some<Session.Outcome>({ status: "completed", reason: ended ?? null })
         const requested = yield* halts.requested
         if (Option.isSome(requested)) return Option.some<Session.Outcome>({ status: statusOf(met), reason: requested.value })
         const exceeded = yield* budget.exceeded
@@ -158,20 +166,40 @@ export const run = (options: MissionOptions): Effect.Effect<MissionResult, Missi
       return yield* loop.pipe(Effect.ensuring(Fiber.interrupt(beating)))
     })
 
-    // However the session ends, it leaves a true checkpoint and one `result` behind: interrupted from
-    // outside (by the embedding program) too, after which it stays interrupted.
-    return yield* Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.exit(restore(work)), (exit) => {
-        if (Exit.isSuccess(exit)) return session.finish(exit.value)
-        if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
-        return Ref.get(progress).pipe(
-          Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
-          Effect.ignore,
-          Effect.zipRight(Effect.interrupt)
-        )
-      })
-    )
+    return yield* conclude(session, work)
   }))
+
+/**
+ * Opens a run's session (a mission's or a fan-out's), with the critic provided for this session, else the
+ * one the run was started with.
+ */
+export const open = (options: OpenOptions) =>
+  Effect.gen(function*() {
+    const provided = yield* Effect.serviceOption(Critic.Critic)
+    // Opening is short database work, never a model call; once it has claimed the run, the run is ours
+    // to finish, so nothing may cut it off half-way.
+    const session = yield* Effect.uninterruptible(Session.open(options, Option.getOrUndefined(provided)?.settings))
+    const critic = Option.getOrElse(provided, () => (session.critic === undefined ? undefined : Critic.make(session.critic)))
+    return { session, critic }
+  })
+
+/**
+ * Runs a session's work and finishes the session with its outcome. However it ends, it leaves a true
+ * checkpoint and one `result` behind: interrupted from outside (by the embedding program) too, after
+ * which it stays interrupted.
+ */
+export const conclude = <E, R>(session: Session.Session, work: Effect.Effect<Session.Outcome, E, R>) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.exit(restore(work)), (exit) => {
+      if (Exit.isSuccess(exit)) return session.finish(exit.value)
+      if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
+      return Ref.get(session.progress).pipe(
+        Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
+        Effect.ignore,
+        Effect.zipRight(Effect.interrupt)
+      )
+    })
+  )
 
 /** The same mission as a stream of its events, ending with the `result` event. */
 export const stream = (

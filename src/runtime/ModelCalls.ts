@@ -3,11 +3,12 @@ import type { Budget } from "../budget/Budget.js"
 import * as Pricing from "../budget/Pricing.js"
 import { LlmError, type PersistenceError } from "../domain/Errors.js"
 import type { ModelCall } from "../domain/Step.js"
+import type { Tier } from "../domain/Tier.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../llm/Llm.js"
 import type { Journal } from "./Journal.js"
 
 /** What a caller asks; the run fills in the model, the token bound and the metadata. */
-export type ModelRequest = Omit<LlmRequest, "metadata" | "model" | "maxOutputTokens">
+export type ModelRequest = Omit<LlmRequest, "metadata" | "model" | "tier" | "maxOutputTokens">
 
 /** Text of a model's answer as it is generated: shown live, never stored. */
 export interface Delta {
@@ -46,6 +47,8 @@ export const make = (options: {
   readonly runId: string
   readonly criteria: number
   readonly model: string | undefined
+  /** The run's model tier, passed on with every request (see `LlmRequest.tier`). */
+  readonly tier?: Tier | undefined
   readonly budget: Budget
   readonly journal: Journal
   /** Receives the text of live calls as it is generated; without it every call is a plain completion. */
@@ -76,6 +79,7 @@ export const make = (options: {
         const full: LlmRequest = {
           ...request,
           model: options.model,
+          ...(options.tier === undefined ? {} : { tier: options.tier }),
           maxOutputTokens: remaining.tokens ?? undefined,
           metadata: { run_id: options.runId, iteration, criteria: options.criteria }
         }

@@ -4,11 +4,14 @@ import { Context, DateTime, Duration, Effect, Layer, Option, Stream } from "effe
 import * as path from "node:path"
 import { type Checkpoint, isInterrupted } from "../domain/Checkpoint.js"
 import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
+import type { BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import * as FanoutSpec from "../domain/Fanout.js"
 import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
+import { ArtifactStore } from "../store/ArtifactStore.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { type Raw, RunStore, type RunSummary } from "../store/RunStore.js"
@@ -16,6 +19,8 @@ import { StepStore } from "../store/StepStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
 import { defaultTools } from "../tools/Defaults.js"
 import { Toolkit } from "../tools/Tool.js"
+import * as Critic from "./Critic.js"
+import * as Fanout from "./Fanout.js"
 import * as Journal from "./Journal.js"
 import * as Mission from "./Mission.js"
 import { messagesOf, type StepMessages } from "./Transcript.js"
@@ -28,6 +33,20 @@ export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
   readonly llm?: LlmChoice.LlmRequested | undefined
   /** The folder the file tools may use; by default `workspaces/<run-id>` under the workspace root. */
   readonly workspace?: string | undefined
+  /**
+   * A critic for the run. What is left out comes from the run's own critic on a resume, else the
+   * defaults; without it, a resume keeps the run's own critic and a new run has none.
+   */
+  readonly critic?: Critic.Options | undefined
+}
+
+export interface FanoutStartOptions extends Omit<Fanout.FanoutOptions, "llm"> {
+  /** As for `start`: what is left out comes from the fan-out's own choice on a resume, or is the mock. */
+  readonly llm?: LlmChoice.LlmRequested | undefined
+  /** The folder the file tools of every child may use; by default `workspaces/<run-id>` of the fan-out. */
+  readonly workspace?: string | undefined
+  /** As for `start`, and the fan-out's critic reviews every child it starts. */
+  readonly critic?: Critic.Options | undefined
 }
 
 /** What a run is now, as every surface shows it: its checkpoint's status, or `interrupted`, or `corrupt`. */
@@ -79,6 +98,21 @@ export interface RunView {
   readonly steps: ReadonlyArray<Step>
   /** By iteration; empty unless messages were asked for. */
   readonly messages: ReadonlyMap<number, StepMessages>
+  /** A fan-out's children as their own checkpoints say now, in the order of the items; empty for a mission. */
+  readonly children: ReadonlyArray<ChildView>
+  /** How many artifacts (names) the run has produced; a fan-out, the runs below it. */
+  readonly artifacts: number
+}
+
+/** A child of a fan-out as `show` lists it. */
+export interface ChildView {
+  readonly index: number
+  readonly run_id: string
+  readonly item: string
+  /** `not_started` for a child that has no run yet. */
+  readonly state: RunState | "not_started"
+  readonly halt_reason: string | null
+  readonly usage: BudgetUsage | null
 }
 
 /**
@@ -88,8 +122,10 @@ export interface RunView {
 export class Runs extends Context.Tag("autopilot/Runs")<
   Runs,
   {
-    /** Starts a new run, or resumes one with `resume`, and runs it to its end. */
+    /** Starts a new run, or resumes one with `resume` (a fan-out as a fan-out), and runs it to its end. */
     readonly start: (options: StartOptions) => Effect.Effect<Mission.MissionResult, Mission.MissionError>
+    /** Starts a new fan-out, or resumes one with `resume`, and runs it to its end. */
+    readonly fanout: (options: FanoutStartOptions) => Effect.Effect<Fanout.FanoutResult, Mission.MissionError>
     /** Asks a running run, in any process, to halt at its next iteration boundary with `reason`. */
     readonly stop: (runId: string, reason: string) => Effect.Effect<void, BadInput | RunNotFound | CorruptCheckpoint | PersistenceError>
     /** Newest first; a checkpoint that does not decode is listed as corrupt, not hidden. */
@@ -109,10 +145,14 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     ) => Stream.Stream<AutopilotEvent, RunNotFound | RunInterrupted | PersistenceError>
     /**
      * Deletes runs, all or none, in one transaction: their checkpoints, steps, events, stop requests,
-     * quarantined rows and default workspace folders. A run alive in its process is refused.
+     * quarantined rows, artifacts and default workspace folders. A run alive in its process is refused.
+     * A fan-out is deleted with every run below it; a child alone, while its fan-out is there, is refused.
      */
     readonly delete: (runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | RunNotFound | PersistenceError>
-    /** Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their process. */
+    /**
+     * Deletes every run last updated longer ago than `olderThan` (in `states`), except runs alive in their
+     * process; a fan-out with every run below it, never a child on its own.
+     */
     readonly prune: (options: PruneOptions) => Effect.Effect<ReadonlyArray<Deleted>, BadInput | PersistenceError>
   }
 >() {}
@@ -127,6 +167,7 @@ export const make = (options: {
     const steps = yield* StepStore
     const events = yield* EventStore
     const quarantine = yield* QuarantineStore
+    const artifacts = yield* ArtifactStore
     const transaction = yield* Transaction
     const files = yield* FileSystem.FileSystem
     const workspaces = path.resolve(options.workspaceRoot, "workspaces")
@@ -145,16 +186,30 @@ export const make = (options: {
         }
       })
 
-    /** The model a run was started on; a run whose checkpoint is lost still has it in its history. */
-    const recordedChoice = (runId: string) =>
+    /**
+     * The model and critic a run was started on, and what it fans out over if it is a fan-out; a run whose
+     * checkpoint is lost still has them in its history.
+     */
+    const recordedRun = (runId: string) =>
       Effect.gen(function*() {
         const loaded = yield* runs.load(runId)
-        if (loaded._tag === "Found") return loaded.checkpoint.llm
-        const started = (yield* events.sessions(runId)).at(-1)
-        return started?.kind === "run_started" ? started.llm : undefined
+        const c = loaded._tag === "Found" ? loaded.checkpoint : (yield* events.sessions(runId)).at(-1)
+        return c === undefined || ("kind" in c && c.kind !== "run_started")
+          ? { llm: undefined, critic: undefined, fanout: undefined }
+          : { llm: c.llm, critic: c.critic, fanout: c.fanout }
       })
 
-    const start = (start: StartOptions) =>
+    /** Checks the run id, workspace and model before anything is written, then runs `go` on them. */
+    const launch = <A>(
+      start: {
+        readonly runId: string
+        readonly resume?: boolean | undefined
+        readonly llm?: LlmChoice.LlmRequested | undefined
+        readonly workspace?: string | undefined
+        readonly critic?: Critic.Options | undefined
+      },
+      go: (llm: LlmChoice.LlmChoice, isFanout: boolean) => Effect.Effect<A, Mission.MissionError, Mission.MissionContext>
+    ) =>
       Effect.gen(function*() {
         yield* RunId.check(start.runId)
         const workspace = path.resolve(start.workspace ?? path.join(workspaces, start.runId))
@@ -164,14 +219,40 @@ export const make = (options: {
             message: `the workspace ${workspace} is the default workspace of run "${path.basename(workspace)}"; choose a folder outside ${workspaces}`
           })
         }
-        const choice = yield* LlmChoice.resolve(start.resume ? yield* recordedChoice(start.runId) : undefined, start.llm ?? {})
+        const recorded = start.resume ? yield* recordedRun(start.runId) : { llm: undefined, critic: undefined, fanout: undefined }
+        const choice = yield* LlmChoice.resolve(recorded.llm, start.llm ?? {})
+        const critic = start.critic === undefined ? Layer.empty : Critic.layer({
+          threshold: start.critic.threshold ?? recorded.critic?.threshold,
+          maxSuggestions: start.critic.maxSuggestions ?? recorded.critic?.max_suggestions
+        })
         // Checked before anything is written: a missing key or script is bad input that leaves no trace.
         const llm = yield* LlmLayer.layerOf(choice)
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
         // The script is recorded by its full path, so a resume from another folder finds it.
-        const recorded = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
-        return yield* Mission.run({ ...start, llm: recorded }).pipe(Effect.provide(Layer.merge(llm, tools)))
+        const chosen = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
+        return yield* go(chosen, recorded.fanout !== undefined).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
       }).pipe(Effect.provide(context))
+
+    // A fan-out is resumed as one; given a goal (`run --resume`), it is refused like any other mismatch.
+    const start = (start: StartOptions) =>
+      launch(start, (llm, isFanout): Effect.Effect<Mission.MissionResult, Mission.MissionError, Mission.MissionContext> =>
+        isFanout && start.goal === undefined ? Fanout.run({ ...start, llm }) : Mission.run({ ...start, llm }))
+
+    const fanout = (options: FanoutStartOptions) => launch(options, (llm) => Fanout.run({ ...options, llm }))
+
+    const childrenOf = (c: Checkpoint) =>
+      c.fanout === undefined ? Effect.succeed([]) : Effect.forEach(FanoutSpec.childrenOf(c.run_id, c.fanout), (child) =>
+        Effect.map(runs.load(child.run_id), (loaded): ChildView => {
+          const known = { index: child.index, run_id: child.run_id, item: FanoutSpec.itemText(child.item) }
+          switch (loaded._tag) {
+            case "Missing":
+              return { ...known, state: "not_started", halt_reason: null, usage: null }
+            case "Corrupt":
+              return { ...known, state: "corrupt", halt_reason: null, usage: null }
+            case "Found":
+              return { ...known, state: stateOf(loaded), halt_reason: loaded.checkpoint.halt_reason, usage: loaded.checkpoint.usage }
+          }
+        }))
 
     const stop = (runId: string, reason: string) =>
       Effect.gen(function*() {
@@ -195,9 +276,19 @@ export const make = (options: {
         const recent = yield* steps.recent(runId, view.steps === 0 || view.messages ? -1 : view.steps)
         const shown = view.steps === 0 ? recent : recent.slice(-view.steps)
         const messages: ReadonlyMap<number, StepMessages> = view.messages
-          ? new Map(messagesOf(checkpoint.goal, recent).slice(-shown.length).map((m) => [m.iteration, m]))
+          ? new Map(messagesOf(checkpoint.goal, recent, checkpoint.specialist).slice(-shown.length).map((m) => [m.iteration, m]))
           : new Map()
-        return { checkpoint, steps: shown, messages } satisfies RunView
+        return {
+          checkpoint,
+          steps: shown,
+          messages,
+          children: yield* childrenOf(checkpoint),
+          artifacts: yield* Effect.reduce(
+            checkpoint.fanout === undefined ? [runId] : FanoutSpec.descendantsOf(runId, checkpoint.fanout),
+            0,
+            (n, id) => Effect.map(artifacts.count(id), (more) => n + more)
+          )
+        } satisfies RunView
       })
 
     const list = (filter: ListOptions = {}) =>
@@ -280,6 +371,7 @@ export const make = (options: {
         yield* steps.remove(runId)
         yield* events.remove(runId)
         yield* quarantine.remove(runId)
+        yield* artifacts.remove(runId)
         return true
       })
 
@@ -287,9 +379,55 @@ export const make = (options: {
     const removeWorkspaces = (deleted: ReadonlyArray<Omit<Deleted, "workspace">>) =>
       Effect.forEach(deleted, (target) => Effect.tap(withWorkspace(target), (done) => removeWorkspace(done.workspace)))
 
+    /**
+     * The fan-out each run is a child of, if that fan-out is still there; each fan-out's spec is read
+     * once, since a prune may weigh thousands of its children.
+     */
+    const parentsOf = (runIds: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const childrenOf = new Map<string, ReadonlySet<string>>()
+        return yield* Effect.forEach(runIds, (runId) =>
+          Effect.gen(function*() {
+            const parent = FanoutSpec.parentIdOf(runId)
+            if (parent === undefined) return undefined
+            let children = childrenOf.get(parent)
+            if (children === undefined) {
+              const spec = yield* Effect.provide(Fanout.specOf(parent), context)
+              children = new Set(spec === undefined ? [] : FanoutSpec.childrenOf(parent, spec).map((child) => child.run_id))
+              childrenOf.set(parent, children)
+            }
+            return children.has(runId) ? parent : undefined
+          }))
+      })
+
+    /** A run and, for a fan-out, every run below it that was started: what is deleted together. */
+    const treeOf = (runId: string) =>
+      Effect.gen(function*() {
+        const spec = yield* Effect.provide(Fanout.specOf(runId), context)
+        if (spec === undefined) return [runId]
+        const started = yield* Effect.filter(FanoutSpec.descendantsOf(runId, spec), (id) =>
+          Effect.flatMap(runs.load(id), (loaded) => (loaded._tag === "Missing" ? hasHistory(id) : Effect.succeed(true))))
+        return [runId, ...started]
+      })
+
+    /**
+     * A fan-out is deleted with its children, and a child only with its fan-out: alone, it would leave the
+     * fan-out's usage without its spending and its resume running it again.
+     */
     const deleteRuns = (runIds: ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        const targets = yield* Effect.forEach([...new Set(runIds)], deletable)
+        const asked = [...new Set(runIds)]
+        yield* Effect.forEach(asked, deletable, { discard: true })
+        const trees = new Set((yield* Effect.forEach(asked, treeOf)).flat())
+        for (const [i, parent] of (yield* parentsOf(asked)).entries()) {
+          const runId = asked[i]!
+          if (parent !== undefined && !trees.has(parent)) {
+            return yield* new BadInput({
+              message: `run "${runId}" is a child of fan-out "${parent}" and is deleted with it: \`autopilot delete ${parent}\` deletes the fan-out and all its children`
+            })
+          }
+        }
+        const targets = yield* Effect.forEach([...trees], deletable)
         yield* transaction(Effect.forEach(targets, (target) =>
           Effect.flatMap(removeRun(target.run_id, target.expected), (removed) =>
             removed
@@ -298,26 +436,36 @@ export const make = (options: {
         return yield* removeWorkspaces(targets.map(({ expected: _, ...target }) => target))
       })
 
+    /**
+     * As for `delete`, a fan-out goes with its children and a child only with its fan-out, so a fan-out is
+     * pruned when it is old and in one of the states, and then only if every run of it is old and none is
+     * still going; a child of a fan-out that is still there is never pruned on its own.
+     */
     const prune = (prune: PruneOptions) =>
       Effect.gen(function*() {
         const cutoff = DateTime.subtractDuration(yield* DateTime.now, prune.olderThan)
         const isOld = (updatedAt: string) => Option.exists(DateTime.make(updatedAt), (at) => DateTime.lessThan(at, cutoff))
         const old = (yield* list({ states: prune.states }))
           .filter((run) => run.state !== "running" && isOld(updatedAtOf(run)))
-          .map((run) => ({ run_id: idOf(run), state: run.state, updated_at: updatedAtOf(run) }))
-        if (prune.dryRun === true) return yield* Effect.forEach(old, withWorkspace)
+          .map(idOf)
+        const parents = yield* parentsOf(old)
+        const roots = old.filter((_, i) => parents[i] === undefined)
+        const trees = yield* Effect.forEach(roots, treeOf)
+        /** Each run of a tree as it is now, or none of them if any is going again or has been changed since. */
+        const prunable = (tree: ReadonlyArray<string>) =>
+          Effect.forEach(tree, deletable).pipe(
+            Effect.map((targets) => (targets.every((t) => t.updated_at === null || isOld(t.updated_at)) ? targets : [])),
+            Effect.catchTags({ BadInput: () => Effect.succeed([]), RunNotFound: () => Effect.succeed([]) })
+          )
+        const strip = ({ expected: _, ...target }: Effect.Effect.Success<ReturnType<typeof deletable>>) => target
+        if (prune.dryRun === true) return yield* Effect.forEach((yield* Effect.forEach(trees, prunable)).flat().map(strip), withWorkspace)
         // Read again inside the transaction: a run resumed since it was listed is left alone.
-        const deleted = yield* transaction(Effect.filter(old, (run) =>
-          deletable(run.run_id).pipe(
-            Effect.flatMap((target) =>
-              target.updated_at === null || isOld(target.updated_at) ? removeRun(run.run_id, target.expected) : Effect.succeed(false)
-            ),
-            Effect.catchTags({ BadInput: () => Effect.succeed(false), RunNotFound: () => Effect.succeed(false) })
-          )))
-        return yield* removeWorkspaces(deleted)
+        const deleted = yield* transaction(Effect.flatMap(Effect.forEach(trees, prunable), (targets) =>
+          Effect.filter(targets.flat(), (target) => removeRun(target.run_id, target.expected))))
+        return yield* removeWorkspaces(deleted.map(strip))
       })
 
-    return Runs.of({ start, stop, list, show, events: replayOf, delete: deleteRuns, prune })
+    return Runs.of({ start, fanout, stop, list, show, events: replayOf, delete: deleteRuns, prune })
   })
 
 export const layer = (options: { readonly workspaceRoot: string }) => Layer.effect(Runs, make(options))
@@ -356,7 +504,8 @@ export const listedJson = (run: Listed) =>
       cost_usd: run.checkpoint.usage.dollars,
       halt_reason: run.checkpoint.halt_reason,
       created_at: run.checkpoint.created_at,
-      updated_at: run.checkpoint.updated_at
+      updated_at: run.checkpoint.updated_at,
+      fanout: run.checkpoint.fanout === undefined ? null : { children: run.checkpoint.fanout.items.length }
     }
     : {
       run_id: run.run_id,
@@ -370,11 +519,35 @@ export const listedJson = (run: Listed) =>
       halt_reason: null,
       created_at: null,
       updated_at: run.updated_at,
+      fanout: null,
       error: run.error
     }
 
+/** How many children are in each state, every state named. */
+export const childRollup = (children: ReadonlyArray<ChildView>): Record<RunState | "not_started", number> =>
+  Object.fromEntries([...RunStates, "not_started" as const].map((state) => [state, children.filter((c) => c.state === state).length])) as Record<
+    RunState | "not_started",
+    number
+  >
+
+/** A fan-out's template, parallelism, roll-up and children, as `show --format json` gives them. */
+const fanoutJson = (spec: FanoutSpec.FanoutSpec, children: ReadonlyArray<ChildView>) => ({
+  template: spec.template,
+  max_parallel: spec.max_parallel,
+  rollup: childRollup(children),
+  children: children.map((c) => ({
+    index: c.index,
+    run_id: c.run_id,
+    item: c.item,
+    status: c.state,
+    halt_reason: c.halt_reason,
+    iterations: c.usage?.iterations ?? null,
+    usage: c.usage
+  }))
+})
+
 /** `show --format json`: `{run_id, status, interrupted, resume, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
-export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
+export const viewJson = ({ artifacts, checkpoint: c, children, messages, steps }: RunView) => ({
   run_id: c.run_id,
   status: c.status,
   ...interruptionJson(c),
@@ -386,11 +559,15 @@ export const viewJson = ({ checkpoint: c, messages, steps }: RunView) => ({
   goal: c.goal,
   policy: c.policy,
   llm: c.llm ?? null,
+  critic: c.critic ?? null,
+  specialist: c.specialist ?? null,
   output: c.output,
+  artifacts,
   created_at: c.created_at,
   updated_at: c.updated_at,
   steps: steps.map((step) => {
     const m = messages.get(step.iteration)
     return m === undefined ? telemetryOf(step) : { ...telemetryOf(step), messages: { act: m.act, judge: m.judge } }
-  })
+  }),
+  ...(c.fanout === undefined ? {} : { fanout: fanoutJson(c.fanout, children) })
 })

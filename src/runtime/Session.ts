@@ -2,20 +2,24 @@ import { Data, Effect, Option, Ref, Schedule, type Scope } from "effect"
 import * as Budget from "../budget/Budget.js"
 import type { BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
+import type { CriticSettings } from "../domain/Critic.js"
 import { type PersistenceError, RunAlreadyExists, RunInProgress } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import type { FanoutSpec } from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
 import { GroupCommit } from "../store/GroupCommit.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { RunStore } from "../store/RunStore.js"
 import { type Storage, Transaction } from "../store/Storage.js"
+import * as Artifacts from "./Artifacts.js"
 import * as Iteration from "./Iteration.js"
 import * as Journal from "./Journal.js"
-import type { MissionError, MissionOptions, MissionResult } from "./Mission.js"
-import { historyWindowOf, type StartingPoint, startingPoint } from "./StartingPoint.js"
+import type { MissionError, MissionResult } from "./Mission.js"
+import { historyWindowOf, type OpenOptions, type StartingPoint, startingPoint } from "./StartingPoint.js"
 
 /** How a session ends, short of a crash of the process. */
 export interface Outcome {
@@ -33,8 +37,13 @@ export interface Session {
   readonly journal: Journal.Journal
   readonly window: number
   readonly llm: LlmChoice | undefined
+  /** The critic the run was started with (or given now), if any. */
+  readonly critic: CriticSettings | undefined
+  readonly specialist: Specialist | undefined
+  /** What a fan-out run fans out over; undefined for a mission. */
+  readonly fanout: FanoutSpec | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
-  /** Counts a finished attempt: its step, its events and the checkpoint, in one transaction. */
+  /** Counts a finished attempt: its step, its events, its artifacts and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
   /** The last checkpoint and the `result` event; it always runs to the end. */
   readonly finish: (outcome: Outcome) => Effect.Effect<MissionResult, PersistenceError>
@@ -45,9 +54,9 @@ class Conflict extends Data.TaggedError("Conflict") {}
 /**
  * Opens a session: finds where the run starts from and claims it, writing its first checkpoint and
  * `run_started` only if no other session changed the run meanwhile, so two processes racing for one run
- * id cannot both win.
+ * id cannot both win. A `critic` given replaces the run's own; without one a resume keeps it.
  */
-export const open = (options: MissionOptions): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
+export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effect<Session, MissionError, Storage | Scope.Scope> =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const commits = yield* GroupCommit
@@ -57,14 +66,15 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
     const runId = options.runId
     const window = historyWindowOf(options)
 
-    const opened: StartingPoint = yield* startingPoint(options, yield* Journal.isoNow)
+    const opened: StartingPoint = yield* startingPoint(options, yield* Journal.isoNow, critic)
     yield* commits.join
     const goal = opened.checkpoint.goal
     const budget = yield* Budget.make(opened.checkpoint.policy, opened.checkpoint.usage)
     const progress = yield* Ref.make<Iteration.Progress>({
       criteria_met: opened.checkpoint.criteria_met,
       output: opened.checkpoint.output,
-      history: opened.history
+      history: opened.history,
+      suggestions: opened.suggestions
     })
     const journal = yield* Journal.make({
       runId,
@@ -126,7 +136,10 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
       resuming: options.resume === true,
       iterations: opened.checkpoint.usage.iterations,
       usage: opened.checkpoint.usage,
-      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm })
+      ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
+      ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic }),
+      ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist }),
+      ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout })
     })
     const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => claim(first, written)).pipe(
@@ -148,6 +161,7 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         quarantined_steps: quarantinedSteps
       })
     }
+    const artifacts = yield* Artifacts.ledger(runId)
 
     const record = (iteration: number, attempt: Iteration.Attempt) =>
       Effect.gen(function*() {
@@ -161,14 +175,16 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
           progress: yield* Ref.get(progress),
           attempt
         })
-        yield* Effect.forEach(settled.events, journal.emit, { discard: true })
+        const made = yield* artifacts.collect({ iteration, at: settled.step.at, answer: attempt.response.content, toolCalls: attempt.toolCalls })
+        yield* Effect.forEach([...made.events, ...settled.events], journal.emit, { discard: true })
         const checkpoint = yield* checkpointOf("running", null, usage, settled.progress)
         // An iteration that did not become durable is not counted: its events are dropped unseen and
         // its charge undone, so a resume repeats it instead of skipping it. Its commit is written with
         // those of other sessions committing at the same time, and fails only if it fails alone.
-        yield* journal.commit((written) => commits.commit({ steps: [{ runId, step: settled.step }], events: written, checkpoint })).pipe(
-          Effect.tapError(() => budget.charge({ iterations: -1 }))
-        )
+        yield* journal.commit((written) =>
+          commits.commit({ steps: [{ runId, step: settled.step }], events: written, artifacts: { runId, artifacts: made.artifacts }, checkpoint })
+        ).pipe(Effect.tapError(() => budget.charge({ iterations: -1 })))
+        yield* made.committed
         yield* Ref.set(progress, settled.progress)
       })
 
@@ -195,7 +211,8 @@ export const open = (options: MissionOptions): Effect.Effect<Session, MissionErr
         return result
       }).pipe(Effect.uninterruptible)
 
-    return { runId, goal, budget, journal, window, llm: opened.checkpoint.llm, progress, record, finish } satisfies Session
+    const { fanout, llm, specialist } = opened.checkpoint
+    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat on the first iteration and then every interval, durable at once. */

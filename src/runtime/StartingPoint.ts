@@ -1,11 +1,14 @@
 import { Effect, Option, ParseResult, Schema } from "effect"
 import { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
+import type { CriticSettings } from "../domain/Critic.js"
 import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
+import { type FanoutSpec, sameSpec } from "../domain/Fanout.js"
 import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
 import { type Raw, RunStore } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
@@ -15,6 +18,8 @@ import type { MissionOptions, PolicyOverrides } from "./Mission.js"
 export interface StartingPoint {
   readonly checkpoint: Checkpoint
   readonly history: ReadonlyArray<Step>
+  /** The critic's suggestions on the run's last step, which feed its next iteration. */
+  readonly suggestions: ReadonlyArray<string>
   /** The row as loaded, which the session claims only if no one changed it meanwhile. */
   readonly expected: Raw | undefined
   readonly corrupt?: { readonly error: string; readonly recoveredFrom: string }
@@ -23,6 +28,28 @@ export interface StartingPoint {
    * does not decode, and is quarantined when the run is claimed.
    */
   readonly rebuiltFrom?: number
+}
+
+/** A session opened for a fan-out: `spec` for a new one; a resume runs the recorded one, which `spec` must match if given. */
+export interface FanoutSession {
+  readonly spec?: FanoutSpec | undefined
+}
+
+export type OpenOptions = MissionOptions & { readonly fanout?: FanoutSession | undefined }
+
+/** A mission is never resumed as a fan-out, nor a fan-out as a mission: each keeps what it was started as. */
+const sameKind = (options: OpenOptions, recorded: FanoutSpec | undefined) => {
+  const runId = options.runId
+  if (recorded !== undefined && options.fanout === undefined) {
+    return new BadInput({ message: `run "${runId}" is a fan-out: \`autopilot resume ${runId}\` (Autopilot.fanout with resume in the library) continues it` })
+  }
+  if (recorded === undefined && options.fanout !== undefined) {
+    return new BadInput({ message: `run "${runId}" is not a fan-out: \`autopilot resume ${runId}\` (Autopilot.run with resume in the library) continues it` })
+  }
+  if (recorded !== undefined && options.fanout?.spec !== undefined && !sameSpec(recorded, options.fanout.spec)) {
+    return new BadInput({ message: `run "${runId}" was started with a different template or items; \`autopilot resume ${runId}\` continues it as it was` })
+  }
+  return undefined
 }
 
 /** How many earlier iterations the model sees, unless told otherwise. */
@@ -45,6 +72,26 @@ const policyOf = (fields: PolicyOverrides) =>
 /** The model a run records: the one asked for, else the run's own (absent for a library caller's own Layer). */
 const recorded = (llm: LlmChoice | undefined) => (llm === undefined ? {} : { llm })
 
+/** The critic a run records: the one given, else the run's own (absent for a run without one). */
+const withCritic = (critic: CriticSettings | undefined) => (critic === undefined ? {} : { critic })
+
+/** Only the latest verdict's suggestions feed the next iteration: those of the run's last step. */
+const suggestionsAfter = (last: Option.Option<Step>) =>
+  Option.match(last, { onNone: () => [], onSome: (step) => step.critic?.suggestions ?? [] })
+
+const asSpecialist = (specialist: Specialist | undefined) => (specialist === undefined ? {} : { specialist })
+
+/**
+ * A resumed run keeps the specialist it was started as, in the definition it was started with; asking
+ * for another is refused rather than ignored.
+ */
+const sameSpecialist = (runId: string, recorded: Specialist | undefined, requested: Specialist | undefined) =>
+  requested === undefined || requested.id === recorded?.id
+    ? Effect.void
+    : new BadInput({
+      message: `run "${runId}" was started ${recorded === undefined ? "without a specialist" : `as specialist "${recorded.id}"`}; \`autopilot resume ${runId}\` continues it as it was`
+    })
+
 /** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
 const latest = (a: BudgetUsage, b: BudgetUsage) =>
   new BudgetUsage({
@@ -56,7 +103,7 @@ const latest = (a: BudgetUsage, b: BudgetUsage) =>
   }, true)
 
 /** Loads the run to continue, or makes a new one; a checkpoint that does not decode is rebuilt from history. */
-export const startingPoint = (options: MissionOptions, now: string) =>
+export const startingPoint = (options: OpenOptions, now: string, critic: CriticSettings | undefined) =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const steps = yield* StepStore
@@ -72,6 +119,9 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         })
       }
       if (options.goal === undefined) return yield* new BadInput({ message: "a new run needs a goal: an objective and at least one criterion" })
+      if (options.fanout !== undefined && options.fanout.spec === undefined) {
+        return yield* new BadInput({ message: "a new fan-out needs a template and items" })
+      }
       const checkpoint = new Checkpoint({
         version: 1,
         run_id: runId,
@@ -84,18 +134,24 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         output: "",
         owner: Owner.current,
         ...recorded(options.llm),
+        ...withCritic(critic),
+        ...asSpecialist(options.specialist),
         created_at: now,
-        updated_at: now
+        updated_at: now,
+        ...(options.fanout?.spec === undefined ? {} : { fanout: options.fanout.spec })
       })
-      return { checkpoint, history: [], expected: undefined } satisfies StartingPoint
+      return { checkpoint, history: [], suggestions: [], expected: undefined } satisfies StartingPoint
     }
     if (loaded._tag === "Found") {
       const { goal, owner, status, usage } = loaded.checkpoint
+      const otherKind = sameKind(options, loaded.checkpoint.fanout)
+      if (otherKind !== undefined) return yield* otherKind
       if (options.goal !== undefined && !sameGoal(options.goal, goal)) {
         return yield* new BadInput({
           message: `run "${runId}" was started with a different objective or criteria; \`autopilot resume ${runId}\` continues it as it was`
         })
       }
+      yield* sameSpecialist(runId, loaded.checkpoint.specialist, options.specialist)
       if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }
@@ -110,9 +166,15 @@ export const startingPoint = (options: MissionOptions, now: string) =>
         halt_reason: null,
         usage: spent,
         owner: Owner.current,
-        ...recorded(options.llm ?? loaded.checkpoint.llm)
+        ...recorded(options.llm ?? loaded.checkpoint.llm),
+        ...withCritic(critic ?? loaded.checkpoint.critic)
       })
-      return { checkpoint, history: yield* history, expected: loaded.raw } satisfies StartingPoint
+      return {
+        checkpoint,
+        history: yield* history,
+        suggestions: suggestionsAfter(yield* steps.last(runId)),
+        expected: loaded.raw
+      } satisfies StartingPoint
     }
     // The checkpoint is corrupt or gone: rebuild the run from its append-only history.
     const sessions = (yield* events.sessions(runId)).flatMap((e) => (e.kind === "run_started" ? [e] : []))
@@ -123,6 +185,9 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       return yield* new BadInput({ message: `run "${runId}" has a corrupt checkpoint and no history to rebuild it from` })
     }
     const goal = latestSession.goal
+    yield* sameSpecialist(runId, latestSession.specialist, options.specialist)
+    const otherKind = sameKind(options, latestSession.fanout)
+    if (otherKind !== undefined) return yield* otherKind
     const last = yield* steps.last(runId)
     // Spending after the last step that decodes is still on record in the event log; its iterations are
     // not counted, since the rebuilt run writes them afresh.
@@ -152,12 +217,16 @@ export const startingPoint = (options: MissionOptions, now: string) =>
       output: from.output,
       owner: Owner.current,
       ...recorded(options.llm ?? latestSession.llm),
+      ...withCritic(critic ?? latestSession.critic),
+      ...asSpecialist(latestSession.specialist),
       created_at: first.at,
-      updated_at: now
+      updated_at: now,
+      ...(latestSession.fanout === undefined ? {} : { fanout: latestSession.fanout })
     })
     return {
       checkpoint,
       history: yield* history,
+      suggestions: suggestionsAfter(last),
       expected: loaded._tag === "Corrupt" ? loaded.raw : undefined,
       rebuiltFrom: from.iteration,
       ...(loaded._tag === "Corrupt" ? { corrupt: { error: loaded.error, recoveredFrom: from.label } } : {})

@@ -1,6 +1,7 @@
 import type { Goal } from "../domain/Goal.js"
 import type { Step } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
+import type { Specialist } from "../specialists/Specialist.js"
 import { actMessages, judgeMessages } from "./Prompts.js"
 
 /** The messages of one step: the act conversation with its answer, and the prompt the judge was given. */
@@ -13,10 +14,10 @@ export interface StepMessages {
 /**
  * Every message a step exchanged, rebuilt from the run's history rather than stored with it: a prompt
  * quotes up to a window of earlier steps, so storing prompts would multiply the history several times
- * over, while each is a pure function of the goal and the steps before it. `steps` must be every step
+ * over, while each is a pure function of the goal, the specialist and the steps before it. `steps` must be every step
  * up to the last one wanted, in order (`StepStore.recent(id, -1)`).
  */
-export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>): ReadonlyArray<StepMessages> =>
+export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>, specialist?: Specialist): ReadonlyArray<StepMessages> =>
   steps.map((step, index) => {
     const earlier = steps.slice(0, index)
     const criteriaMet = earlier.at(-1)?.criteria_met ?? goal.success_criteria.map(() => false)
@@ -24,7 +25,7 @@ export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>): ReadonlyArra
     return {
       iteration: step.iteration,
       act: [
-        ...actMessages({ goal, iteration: step.iteration, criteriaMet, history }),
+        ...actMessages({ goal, iteration: step.iteration, criteriaMet, history, suggestions: earlier.at(-1)?.critic?.suggestions, specialist }),
         { role: "assistant", content: step.answer }
       ],
       judge: judgeMessages({

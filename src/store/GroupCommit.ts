@@ -1,7 +1,9 @@
 import { Context, Deferred, Effect, Exit, FiberId, Layer, Schedule, type Scope } from "effect"
+import type { Artifact } from "../domain/Artifact.js"
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import { ArtifactStore } from "./ArtifactStore.js"
 import { EventStore } from "./EventStore.js"
 import { RunStore } from "./RunStore.js"
 import { type StepOf, StepStore } from "./StepStore.js"
@@ -13,6 +15,8 @@ export interface Writes {
   /** Each run's in seq order. */
   readonly events?: ReadonlyArray<AutopilotEvent> | undefined
   readonly checkpoint?: Checkpoint | undefined
+  /** New versions of a run's artifacts. */
+  readonly artifacts?: { readonly runId: string; readonly artifacts: ReadonlyArray<Artifact> } | undefined
   /** A run whose pending stop request this commit answers, and so deletes. */
   readonly clearStop?: string | undefined
 }
@@ -75,6 +79,7 @@ export const make = (options: Options = {}) =>
     const runs = yield* RunStore
     const steps = yield* StepStore
     const events = yield* EventStore
+    const artifacts = yield* ArtifactStore
     const transaction = yield* Transaction
     const maxBatch = Math.max(1, options.maxBatch ?? 256)
     // Plain state: each change happens within one synchronous step, so no two fibers interleave in it.
@@ -93,6 +98,12 @@ export const make = (options: Options = {}) =>
       if (eventsOf.length > 0) writes.push(events.append(eventsOf))
       if (checkpoints.length > 0) writes.push(runs.saveAll(checkpoints))
       if (stops.length > 0) writes.push(runs.clearStops(stops))
+      // Artifacts are stored a run at a time: few iterations make any.
+      for (const m of kept) {
+        if (m.writes.artifacts !== undefined && m.writes.artifacts.artifacts.length > 0) {
+          writes.push(artifacts.append(m.writes.artifacts.runId, m.writes.artifacts.artifacts))
+        }
+      }
       return Effect.all(writes, { discard: true })
     }
 

@@ -1,5 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
+import * as ArtifactStore from "./ArtifactStore.js"
 import * as Database from "./Database.js"
 import * as EventStore from "./EventStore.js"
 import * as GroupCommit from "./GroupCommit.js"
@@ -16,6 +17,7 @@ export type Storage =
   | StepStore.StepStore
   | EventStore.EventStore
   | QuarantineStore.QuarantineStore
+  | ArtifactStore.ArtifactStore
   | Transaction.Transaction
   | GroupCommit.GroupCommit
 
@@ -24,7 +26,9 @@ export type Options = GroupCommit.Options
 /** The stores over whatever database is provided, with group commit tuned by `options`. */
 export const layerWith = (options: Options): Layer.Layer<Storage, never, SqlClient.SqlClient> =>
   GroupCommit.layer(options).pipe(
-    Layer.provideMerge(Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, Transaction.layer))
+    Layer.provideMerge(
+      Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, ArtifactStore.layer, Transaction.layer)
+    )
   )
 
 /** The stores over whatever database is provided. */

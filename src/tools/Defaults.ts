@@ -9,3 +9,6 @@ export const defaultTools = (
   workspaceRoot: string
 ): Effect.Effect<ReadonlyArray<Tool>, never, FileSystem.FileSystem | Path.Path> =>
   Effect.map(workspaceTools(workspaceRoot), (tools) => [calculator, ...tools])
+
+/** The names of `defaultTools`, known without a workspace: what a specialist's allow-list may name. */
+export const defaultToolNames: ReadonlyArray<string> = ["calculator", "read_file", "write_file", "list_files"]

@@ -42,6 +42,8 @@ const capped = (output: string) =>
 export interface ToolOutcome {
   readonly ok: boolean
   readonly output: string
+  /** Not run: the tool is outside the run's allow-list. */
+  readonly refused?: boolean
 }
 
 /** The tools a mission may use. Calls never fail: errors become results the model can read. */

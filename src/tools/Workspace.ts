@@ -12,6 +12,15 @@ const WorkspacePath = Schema.String.annotations({
   description: "a path relative to the workspace folder, e.g. \"notes/plan.md\""
 })
 
+/** `write_file`'s arguments: what a successful call wrote, and where (artifacts are taken from them). */
+export const WriteFileArguments = Schema.Struct({
+  path: WorkspacePath,
+  content: Schema.String.annotations({ description: "the full new content of the file" })
+})
+
+/** The tool that writes files in the workspace. */
+export const writeFileTool = "write_file"
+
 /**
  * `read_file`, `write_file` and `list_files` confined to the folder `root`, which is created on first use.
  * Paths are relative to it; absolute paths, `..` escapes and symbolic links leading outside are refused.
@@ -102,13 +111,10 @@ export const workspaceTools = (
     })
 
     const writeFile = make({
-      name: "write_file",
+      name: writeFileTool,
       description:
         `Create or overwrite a text file in the workspace, creating missing folders. At most ${maxWriteBytes / 1024 / 1024} MiB.`,
-      parameters: Schema.Struct({
-        path: WorkspacePath,
-        content: Schema.String.annotations({ description: "the full new content of the file" })
-      }),
+      parameters: WriteFileArguments,
       handler: ({ content, path: requested }) =>
         Effect.gen(function*() {
           const bytes = new TextEncoder().encode(content)

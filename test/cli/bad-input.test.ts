@@ -25,6 +25,37 @@ interface Case {
 
 const run = (...more: ReadonlyArray<string>) => ["run", "an objective", "--criterion", "a", ...more]
 
+const fanout = (...more: ReadonlyArray<string>) => ["fanout", "--template", "Research {item}", ...more]
+
+const fanoutCases: ReadonlyArray<Case> = [
+  { name: "fanout: empty template", args: ["fanout", "--template", "", "--item", "a"], mentions: /--template needs a non-empty value/, db: "fresh" },
+  { name: "fanout: blank template", args: ["fanout", "--template", "  ", "--item", "a"], mentions: /--template needs a non-empty value/, db: "fresh" },
+  { name: "fanout: template without {item}", args: ["fanout", "--template", "Research", "--item", "a"], mentions: /template "Research" .*has no \{item\}/, db: "fresh" },
+  { name: "fanout: no items", args: fanout(), mentions: /a fan-out needs items: --item A --item B \.\.\. or --items-file FILE/, db: "fresh" },
+  { name: "fanout: an empty --item", args: fanout("--item", "a", "--item", ""), mentions: /--item needs a non-empty value/, db: "fresh" },
+  {
+    name: "fanout: an items file with no items",
+    args: fanout("--items-file", "items.txt"),
+    mentions: /--items-file items\.txt has no items/,
+    db: "fresh",
+    files: { "items.txt": "# nothing yet\n\n" }
+  },
+  { name: "fanout: unreadable items file", args: fanout("--items-file", "missing.txt"), mentions: /--items-file missing\.txt cannot be read/, db: "fresh" },
+  { name: "fanout: --item and --items-file both", args: fanout("--item", "a", "--items-file", "items.txt"), mentions: /not both/, db: "fresh", files: { "items.txt": "b\n" } },
+  { name: "fanout: more items than --max-items", args: fanout("--item", "a", "--item", "b", "--item", "c", "--max-items", "2"), mentions: /3 items is more than --max-items 2/, db: "fresh" },
+  ...["0", "2.5", "four", "-1"].map((value): Case => ({
+    name: `fanout: --max-parallel ${value}`,
+    args: fanout("--item", "a", "--max-parallel", value),
+    mentions: new RegExp(`--max-parallel must be a whole number from 1 to 100000, got "${value.replace(".", "\\.")}"`),
+    db: "fresh"
+  })),
+  { name: "fanout: --max-items 0", args: fanout("--item", "a", "--max-items", "0"), mentions: /--max-items must be a whole number from 1/, db: "fresh" },
+  { name: "fanout: a bad budget", args: fanout("--item", "a", "--max-iterations", "-3"), mentions: /--max-iterations.*"-3"/, db: "fresh" },
+  { name: "fanout: a bad run id", args: fanout("--item", "a", "--run-id", "../x"), mentions: /run id "\.\.\/x"/, db: "fresh" },
+  { name: "fanout: --deltas is not a fanout flag", args: fanout("--item", "a", "--deltas"), mentions: /--deltas/, db: "fresh" },
+  { name: "fanout: an existing run id", args: fanout("--item", "a", "--run-id", "base"), mentions: /run "base" already exists \(status completed\); `autopilot resume base` continues it/, db: "existing" }
+]
+
 const budgetCases: ReadonlyArray<Case> = [
   ["--max-seconds", "31622401"],
   ["--max-tool-calls", "1e10"],
@@ -42,6 +73,7 @@ const budgetCases: ReadonlyArray<Case> = [
 
 const cases: ReadonlyArray<Case> = [
   ...budgetCases,
+  ...fanoutCases,
   { name: "a budget value on resume", args: ["resume", "base", "--max-tokens", "-5"], mentions: /--max-tokens.*"-5"/, db: "existing" },
   { name: "empty objective", args: ["run", "", "--criterion", "a"], mentions: /objective/, db: "fresh" },
   { name: "empty --criterion", args: run("--criterion", ""), mentions: /--criterion/, db: "fresh" },
@@ -70,6 +102,13 @@ const cases: ReadonlyArray<Case> = [
     }))
   ),
   { name: "unknown flag", args: run("--no-such-flag"), mentions: /--no-such-flag/, db: "fresh" },
+  { name: "unknown --specialist", args: run("--specialist", "wizard"), mentions: /unknown specialist "wizard"; `autopilot specialists` lists/, db: "fresh" },
+  {
+    name: "--specialist on resuming a run started without one",
+    args: ["run", "base", "--criterion", "a", "--run-id", "base", "--resume", "--specialist", "architect"],
+    mentions: /run "base" was started without a specialist/,
+    db: "existing"
+  },
   { name: "bad --format for run", args: run("--format", "xml"), mentions: /--format must be text or jsonl, got "xml"/, db: "fresh" },
   { name: "bad --format for show", args: ["show", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
   { name: "unknown --llm", args: run("--llm", "gpt"), mentions: /--llm must be mock or openai or harness, got "gpt"/, db: "fresh" },
@@ -108,7 +147,23 @@ const cases: ReadonlyArray<Case> = [
   { name: "prune without --older-than", args: ["prune"], mentions: /--older-than/, db: "existing" },
   { name: "negative --older-than", args: ["prune", "--older-than", "-1"], mentions: /--older-than must be a number of days from 0 to 36600, got "-1"/, db: "existing" },
   { name: "non-numeric --older-than", args: ["prune", "--older-than", "a week"], mentions: /--older-than .*got "a week"/, db: "existing" },
-  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" }
+  { name: "unknown --status for prune", args: ["prune", "--older-than", "0", "--status", "old"], mentions: /--status .*got "old"/, db: "existing" },
+  ...[["above 1", "1.5"], ["negative", "-0.5"], ["non-numeric", "high"], ["hexadecimal", "0x1"]].map(([kind, value]): Case => ({
+    name: `--critic-threshold ${kind}`,
+    args: run("--critic", "--critic-threshold", value!),
+    mentions: new RegExp(`^autopilot: --critic-threshold must be a number from 0 to 1, got "${value!.replace(".", "\\.")}"$`),
+    db: "fresh"
+  })),
+  { name: "--critic-threshold on resume", args: ["resume", "base", "--critic-threshold", "2"], mentions: /--critic-threshold must be a number from 0 to 1, got "2"/, db: "existing" },
+  ...(["fresh", "existing"] as const).map((db): Case => ({
+    name: `artifacts --out of an unknown run id (${db} database) makes no folder`,
+    args: ["artifacts", "no-such-run", "--out", "out"],
+    mentions: /no run with id "no-such-run"/,
+    db
+  })),
+  { name: "artifacts of an unknown run id", args: ["artifacts", "no-such-run"], mentions: /no run with id "no-such-run"/, db: "existing" },
+  { name: "bad --format for artifacts", args: ["artifacts", "base", "--format", "jsonl"], mentions: /--format must be text or json, got "jsonl"/, db: "existing" },
+  { name: "empty --out for artifacts", args: ["artifacts", "base", "--out", ""], mentions: /--out needs a non-empty value/, db: "existing" }
 ]
 
 describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, database untouched", () => {

@@ -47,7 +47,7 @@ describe.concurrent("help of the built CLI", () => {
     const { expect } = context
     const top = await help(context, ["--help"])
     expect(top).toMatch(/^\$ autopilot <command>$/m)
-    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness"]) {
+    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists"]) {
       expect(top).toMatch(new RegExp(`^  ${command} +\\S`, "m"))
     }
     expect(top).toContain("`autopilot <command> --help`")
@@ -60,6 +60,15 @@ describe.concurrent("help of the built CLI", () => {
     const key = await help(context, ["harness", "key"])
     expect(key).toMatch(/^\$ autopilot harness key <command>$/m)
     for (const command of ["create", "list", "revoke"]) expect(key).toMatch(new RegExp(`^  ${command} +\\S`, "m"))
+
+    // A command with options of its own runs by itself: its help shows how, and how to reach its subcommands.
+    const specialists = await help(context, ["specialists", "--help"])
+    expect(specialists).toMatch(/^\$ autopilot specialists \[--category category\] \[--format text\|json\]$/m)
+    expect(specialists).toMatch(/^\$ autopilot specialists <command>$/m)
+    expect(specialists).toMatch(/^  show +\S/m)
+    expect(await help(context, ["specialists", "show", "--help"])).toMatch(/^\$ autopilot specialists show \[--format text\|json\] <id>$/m)
+    const listed = await sandbox(context).run(["specialists"], { db: false })
+    expect(listed.stdout[0]).toMatch(/^ID +NAME +CATEGORY +TIER$/)
   })
 
   it("gives the full command in usage lines, and budgets typed as numbers", async (context) => {

@@ -97,7 +97,7 @@ describe.concurrent("recovery and control from other processes", () => {
     expect(again.code).toBe(2)
     expect(again.stdout).toEqual([])
     expect(again.stderr).toHaveLength(1)
-    expect(again.stderr[0]).toContain("--resume")
+    expect(again.stderr[0]).toContain("`autopilot resume dup` continues it")
     expect(again.stderr[0]).toContain("dup")
     const after = snapshot()
     expect(after.checkpoint).toEqual(before.checkpoint)

@@ -256,6 +256,77 @@ describe("Runs: pruning", () => {
     }).pipe(Effect.provide(layer)))
 })
 
+describe("Runs: a fan-out with the runs below it", () => {
+  /** A fan-out of two children, the second fanning out in turn over two of its own. */
+  const nested = (runId: string, policy?: Runs.FanoutStartOptions["policy"]) =>
+    Effect.flatMap(Runs.Runs, (runs) =>
+      runs.fanout({ runId, template: "Research {item}", items: ["Rust", { item: "the JVM", template: "Compare {item}", items: ["Java", "Kotlin"] }], policy }))
+
+  const tree = (runId: string) => [runId, `${runId}.0-rust`, `${runId}.1-the-jvm`, `${runId}.1-the-jvm.0-java`, `${runId}.1-the-jvm.1-kotlin`]
+
+  it.effect("delete of a fan-out deletes every run below it; a child alone is refused while its fan-out is there", () =>
+    Effect.gen(function*() {
+      yield* nested("fan")
+      yield* finished("other")
+      const runs = yield* Runs.Runs
+      const before = yield* Effect.forEach(tree("fan"), rowsOf)
+      assert.isTrue(before.every((rows) => rows.checkpoints === 1))
+
+      for (const [child, parent] of [["fan.0-rust", "fan"], ["fan.1-the-jvm.1-kotlin", "fan.1-the-jvm"]]) {
+        const alone = yield* Effect.flip(runs.delete([child!]))
+        assert.strictEqual(alone._tag, "BadInput")
+        assert.include(alone.message, `run "${child}" is a child of fan-out "${parent}"`)
+      }
+      assert.deepStrictEqual(yield* Effect.forEach(tree("fan"), rowsOf), before)
+
+      const deleted = yield* runs.delete(["fan.0-rust", "fan"])
+
+      assert.deepStrictEqual(deleted.map((d) => d.run_id).sort(), tree("fan").sort())
+      for (const runId of tree("fan")) assert.deepStrictEqual(yield* rowsOf(runId), none)
+      assert.strictEqual((yield* rowsOf("other")).checkpoints, 1)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("show counts a fan-out's artifacts as those of the runs below it", () =>
+    Effect.gen(function*() {
+      yield* nested("fan")
+      const runs = yield* Runs.Runs
+      // The mock's default answer holds one code block: one artifact for each of the three missions.
+      assert.strictEqual((yield* runs.show("fan", { steps: 0, messages: false })).artifacts, 3)
+      assert.strictEqual((yield* runs.show("fan.1-the-jvm", { steps: 0, messages: false })).artifacts, 2)
+      assert.strictEqual((yield* runs.show("fan.0-rust", { steps: 0, messages: false })).artifacts, 1)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("Runs.fanout takes a critic as Runs.start does: the fan-out records it, and every child is reviewed", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      yield* runs.fanout({ runId: "fan", template: "Research {item}", items: ["Rust", "Go"], critic: { threshold: 0.5 } })
+      for (const runId of ["fan", "fan.0-rust", "fan.1-go"]) {
+        assert.deepStrictEqual((yield* runs.show(runId, { steps: 0, messages: false })).checkpoint.critic, { threshold: 0.5, max_suggestions: 3 })
+      }
+      const steps = (yield* runs.show("fan.0-rust", { steps: 0, messages: false })).steps
+      assert.deepStrictEqual(steps[0]?.calls.map((call) => call.purpose), ["act", "judge", "critic"])
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("prune takes a fan-out with every run below it, and never a child on its own", () =>
+    Effect.gen(function*() {
+      // Two iterations for three runs to do: the last child never starts, so the fan-outs are partial.
+      yield* nested("fan", { max_iterations: 2 })
+      yield* TestClock.adjust("10 days")
+      const runs = yield* Runs.Runs
+      assert.strictEqual(states(yield* runs.list())["fan"], "partial")
+      assert.strictEqual(states(yield* runs.list())["fan.0-rust"], "completed")
+      const ids = (deleted: ReadonlyArray<Runs.Deleted>) => deleted.map((d) => d.run_id).sort()
+      const started = tree("fan").filter((id) => id !== "fan.1-the-jvm.1-kotlin").sort()
+
+      assert.deepStrictEqual(ids(yield* runs.prune({ olderThan: "7 days", states: ["completed"] })), [])
+      assert.deepStrictEqual(ids(yield* runs.prune({ olderThan: "7 days", states: ["partial"], dryRun: true })), started)
+      assert.strictEqual((yield* rowsOf("fan.0-rust")).checkpoints, 1)
+
+      assert.deepStrictEqual(ids(yield* runs.prune({ olderThan: "7 days", states: ["partial"] })), started)
+      for (const runId of tree("fan")) assert.deepStrictEqual(yield* rowsOf(runId), none)
+    }).pipe(Effect.provide(layer)))
+})
+
 describe("Runs.start", () => {
   it.effect("refuses a run id that reads as a path, and another run's default workspace, writing nothing", () =>
     Effect.gen(function*() {

@@ -60,3 +60,18 @@ export const runMission = (options: Omit<Mission.MissionOptions, "onEvent">, moc
 
 export const ofKind = <K extends AutopilotEvent["kind"]>(events: ReadonlyArray<AutopilotEvent>, kind: K) =>
   events.filter((e): e is Extract<AutopilotEvent, { kind: K }> => e.kind === kind)
+
+/** A checkpoint as written before runs had a critic, a specialist or a fan-out: it must still decode. */
+export const earlierCheckpoint = {
+  version: 1,
+  run_id: "old",
+  goal: { objective: "o", success_criteria: ["c"] },
+  policy: { max_seconds: 1800, max_tool_calls: 100, max_tokens: 2_000_000, max_dollars: 5, max_iterations: 200 },
+  status: "halted",
+  halt_reason: "stopped",
+  usage: { seconds: 1, tool_calls: 0, tokens: 10, dollars: 0, iterations: 1 },
+  criteria_met: [false],
+  output: "",
+  created_at: "2025-01-01T00:00:00.000Z",
+  updated_at: "2025-01-01T00:00:00.000Z"
+} as const
