@@ -10,15 +10,16 @@
  * as before group commit.
  *
  * Workload: the 1,024-character mock turn of scripts/bench-common.ts with `latency_ms` set on the act
- * call (the mock's judge is an oracle and answers at once); 2 criteria never met; only the iteration axis
- * capped, at `--iterations`, so each child runs exactly that many; the default heartbeat (one on the first
- * iteration); empty toolkit; tracing off, as the CLI runs. A new database file through
+ * call (the mock's judge is an oracle and answers at once); each child's one criterion (its objective)
+ * never met, so it runs exactly `--iterations`; the default heartbeat (one on the first iteration); empty
+ * toolkit; tracing off, as the CLI runs. A new database file through
  * `Storage.layerSqlite` (WAL, synchronous = NORMAL).
  *
- * The fan-out itself, `fanOut` below, stands in for `Autopilot.fanout` until it lands: every child is an
- * ordinary `Mission.run` session of its own run `<parent>.<index>-<slug>`, all sharing one Storage, run by
- * `Effect.forEach` with `concurrency: --max-parallel`. Budget slices and the parent's roll-up are not
- * part of it.
+ * The fan-out is `Autopilot.fanout` (src/runtime/Fanout.ts) as a library caller runs it: a parent run
+ * `fanout-bench` over the items `item 0` … `item N-1` with the template `Research {item}`, each child an
+ * ordinary mission session of its own run `fanout-bench.<index>-item-<index>`, at most `--max-parallel` at
+ * a time, all sharing one Storage. The parent's caps are what its children need and no more: `--iterations`
+ * × children iterations, every other axis disabled, so each child's slice is exactly `--iterations`.
  *
  * Figures: wall time of the fan-out (from its start to the last child's result; module loading and the
  * database's creation left out) against the latency bound, waves × iterations × calls per iteration that
@@ -33,12 +34,11 @@ import { Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Goal } from "../src/domain/Goal.js"
 import { MockLlm, MockScript } from "../src/llm/MockLlm.js"
-import * as Mission from "../src/runtime/Mission.js"
+import * as Autopilot from "../src/runtime/Autopilot.js"
 import * as Storage from "../src/store/Storage.js"
 import { Toolkit } from "../src/tools/Tool.js"
-import { criteria, machine, median, mockScript, objective, option, policyFor, r1, r2, root, Sqlite, timed } from "./bench-common.js"
+import { machine, median, mockScript, option, r1, r2, root, Sqlite, timed } from "./bench-common.js"
 
 const CHILDREN = Number(option("children", "10000"))
 const ITERATIONS = Number(option("iterations", "3"))
@@ -60,24 +60,15 @@ const parent = "fanout-bench"
 
 // ------------------------------------------------------------------------------------------------ child
 
-/** Child `index`'s run id, as `Autopilot.fanout` names them: `<parent>.<index>-<slug>`. */
-const childId = (index: number) => `${parent}.${index}-item-${index}`
-
-/**
- * The fan-out: every child an ordinary session of its own run, at most `maxParallel` at a time. To
- * measure `Autopilot.fanout` instead, this function is the one to replace.
- */
+/** The fan-out; the number of children that ran all their iterations. */
 const fanOut = (options: { readonly children: number; readonly maxParallel: number }) =>
-  Effect.forEach(
-    Array.from({ length: options.children }, (_, index) => index),
-    (index) =>
-      Mission.run({
-        runId: childId(index),
-        goal: new Goal({ objective: `${objective}: item ${index}`, success_criteria: criteria }),
-        policy: policyFor(ITERATIONS)
-      }),
-    { concurrency: options.maxParallel }
-  ).pipe(Effect.map((results) => results.filter((r) => r.iterations === ITERATIONS).length))
+  Autopilot.fanout({
+    runId: parent,
+    template: "Research {item}",
+    items: Array.from({ length: options.children }, (_, index) => `item ${index}`),
+    maxParallel: options.maxParallel,
+    policy: { max_iterations: ITERATIONS * options.children, max_tool_calls: 0, max_seconds: 0, max_tokens: 0, max_dollars: 0 }
+  }).pipe(Effect.map((result) => result.children.filter((c) => c.iterations === ITERATIONS).length))
 
 /** The kernel's record of this process's peak resident set, in bytes. */
 const peakRss = () => {
@@ -218,7 +209,7 @@ const main = async () => {
     machine: { ...env, loadavg_at_end: os.loadavg().map(r2) },
     command: ["node --import tsx scripts/bench-fanout.ts", ...process.argv.slice(2)].join(" "),
     options: { children: CHILDREN, iterations: ITERATIONS, latency_ms: LATENCY_MS, max_parallel: MAX_PARALLEL, batch: BATCHES, repeats: REPEATS },
-    fanout: "stand-in: Effect.forEach over Mission.run, concurrency = max_parallel, one shared Storage (Autopilot.fanout not yet merged)",
+    fanout: "Autopilot.fanout: parent fanout-bench, template 'Research {item}', one shared Storage",
     bound: {
       waves,
       latency_calls_per_iteration: LATENCY_CALLS_PER_ITERATION,

@@ -1,4 +1,4 @@
-import { Clock, Effect, Option, Ref, Schedule, Stream } from "effect"
+import { Clock, Deferred, Effect, Exit, Option, Ref, Schedule, Stream } from "effect"
 import type { BudgetRemaining } from "../domain/Budget.js"
 import { isInterrupted } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
@@ -13,7 +13,10 @@ import { RunStore } from "../store/RunStore.js"
  * the same events in the same order, and a seq that was ever shown is never handed out again.
  */
 export interface Journal {
-  /** Written and published now, on its own. */
+  /**
+   * Written and published now, without the held events; with any others emitted now at the same time
+   * (a fan-out's children reporting to it), in one commit.
+   */
   readonly emitNow: (body: EventBody) => Effect.Effect<void, PersistenceError>
   /** Held until the next commit, then written with it and published. */
   readonly emit: (body: EventBody) => Effect.Effect<void>
@@ -27,6 +30,12 @@ export interface Journal {
 
 /** An event as stamped when emitted; its seq is given when it is written. */
 type Unnumbered = Omit<AutopilotEvent, "seq">
+
+/** An event to write now, and its caller, answered once it is durable and published (or failed). */
+interface Urgent {
+  readonly event: Unnumbered
+  readonly done: Deferred.Deferred<void, PersistenceError>
+}
 
 export const isoNow = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
@@ -42,6 +51,7 @@ export const make = (options: {
     const commits = yield* GroupCommit
     const next = yield* Ref.make(options.firstSeq)
     const held = yield* Ref.make<ReadonlyArray<Unnumbered>>([])
+    const urgent = yield* Ref.make<ReadonlyArray<Urgent>>([])
     const permit = yield* Effect.makeSemaphore(1)
 
     const stamp = (body: EventBody) =>
@@ -72,15 +82,32 @@ export const make = (options: {
         return written
       })))
 
+    // Every event waiting to be written now, in one commit: whoever holds the permit writes those that
+    // queued meanwhile too, so a run with many callers at once (a fan-out's children) pays one commit
+    // for them, not one each in a row. Each caller learns its own event's fate.
+    const writeUrgent = Effect.uninterruptible(Effect.gen(function*() {
+      const taken = yield* Ref.getAndSet(urgent, [])
+      if (taken.length === 0) return
+      const events = numbered(taken.map((u) => u.event), yield* Ref.get(next))
+      const exit = yield* Effect.exit(commits.commit({ events }))
+      if (Exit.isSuccess(exit)) {
+        yield* Ref.update(next, (n) => n + events.length)
+        yield* publish(events)
+      }
+      yield* Effect.forEach(taken, (u) => Deferred.done(u.done, exit), { discard: true })
+    }))
+
     return {
       emitNow: (body) =>
         Effect.flatMap(stamp(body), (event) =>
-          permit.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
-            const events = numbered([event], yield* Ref.get(next))
-            yield* commits.commit({ events })
-            yield* Ref.update(next, (n) => n + 1)
-            yield* publish(events)
-          })))),
+          Effect.gen(function*() {
+            const mine: Urgent = { event, done: yield* Deferred.make<void, PersistenceError>() }
+            yield* Ref.update(urgent, (u) => [...u, mine])
+            // Interrupted before its turn, an event no one has taken yet is not written.
+            yield* permit.withPermits(1)(writeUrgent).pipe(Effect.onInterrupt(() => Ref.update(urgent, (u) => u.filter((x) => x !== mine))))
+            // Written by this turn or by an earlier one, which answered it before letting go of the permit.
+            yield* Deferred.await(mine.done)
+          })),
       emit: (body) => Effect.flatMap(stamp(body), (event) => permit.withPermits(1)(Ref.update(held, (es) => [...es, event]))),
       commit
     }

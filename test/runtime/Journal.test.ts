@@ -1,0 +1,78 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Ref } from "effect"
+import { PersistenceError } from "../../src/domain/Errors.js"
+import type { AutopilotEvent } from "../../src/domain/Event.js"
+import * as Journal from "../../src/runtime/Journal.js"
+import { EventStore } from "../../src/store/EventStore.js"
+import { GroupCommit } from "../../src/store/GroupCommit.js"
+import { environment } from "./fixtures.js"
+
+const headroom = { seconds: null, tool_calls: null, tokens: null, dollars: null, iterations: null }
+
+/** GroupCommit as the environment's, counting its commits, failing those that hold a `halt_requested` "fail". */
+const counting = (commits: Ref.Ref<number>) =>
+  Layer.effect(
+    GroupCommit,
+    Effect.map(GroupCommit, (real) =>
+      GroupCommit.of({
+        ...real,
+        commit: (writes) =>
+          Effect.zipRight(
+            Ref.update(commits, (n) => n + 1),
+            writes.events?.some((e) => e.kind === "halt_requested" && e.reason === "fail")
+              ? Effect.fail(new PersistenceError({ message: "disk I/O error", busy: false }))
+              : real.commit(writes)
+          )
+      }))
+  )
+
+const journalOf = (published: Ref.Ref<ReadonlyArray<AutopilotEvent>>) =>
+  Journal.make({
+    runId: "r",
+    firstSeq: 0,
+    remaining: Effect.succeed(headroom),
+    onEvent: (event) => Ref.update(published, (es) => [...es, event])
+  })
+
+/** With other sessions committing through the store, as a fan-out's children are, a commit is not written at once. */
+const withOthers = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const commits = yield* GroupCommit
+    yield* commits.join
+    yield* commits.join
+    return yield* effect
+  }))
+
+describe("Journal", () => {
+  it.effect("events emitted now by many callers at once are written in few commits, each caller answered once its event is durable", () =>
+    Effect.gen(function*() {
+      const commits = yield* Ref.make(0)
+      const published = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+      const journal = yield* journalOf(published).pipe(Effect.provide(counting(commits)))
+      yield* withOthers(Effect.forEach(Array.from({ length: 50 }, (_, i) => `child ${i}`), (reason) => journal.emitNow({ kind: "halt_requested", reason }), {
+        concurrency: "unbounded"
+      }))
+      assert.isAtMost(yield* Ref.get(commits), 2)
+      const stored = (yield* Effect.flatMap(EventStore, (store) => store.after("r", 0))).map((s) => s.event)
+      assert.deepStrictEqual(stored.map((e) => e.seq), Array.from({ length: 50 }, (_, i) => i))
+      assert.deepStrictEqual(yield* Ref.get(published), stored)
+      assert.sameMembers(stored.map((e) => (e.kind === "halt_requested" ? e.reason : "")), Array.from({ length: 50 }, (_, i) => `child ${i}`))
+    }).pipe(Effect.provide(environment)))
+
+  it.effect("when a commit of events emitted together fails, each of its callers fails and none of its events is published; their seqs are used again", () =>
+    Effect.gen(function*() {
+      const commits = yield* Ref.make(0)
+      const published = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+      const journal = yield* journalOf(published).pipe(Effect.provide(counting(commits)))
+      // The first is written alone (its commit starts before the others are emitted); the other two together.
+      const outcomes = yield* withOthers(Effect.forEach(["first", "fail", "with it"], (reason) => Effect.either(journal.emitNow({ kind: "halt_requested", reason })), {
+        concurrency: "unbounded"
+      }))
+      assert.strictEqual(yield* Ref.get(commits), 2)
+      assert.deepStrictEqual(outcomes.map((o) => o._tag), ["Right", "Left", "Left"])
+      yield* journal.emitNow({ kind: "halt_requested", reason: "after" })
+      const stored = (yield* Effect.flatMap(EventStore, (store) => store.after("r", 0))).map((s) => s.event)
+      assert.deepStrictEqual(stored.map((e) => [e.seq, e.kind === "halt_requested" ? e.reason : ""]), [[0, "first"], [1, "after"]])
+      assert.deepStrictEqual(yield* Ref.get(published), stored)
+    }).pipe(Effect.provide(environment)))
+})
