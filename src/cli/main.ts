@@ -9,7 +9,9 @@ import * as Artifacts from "./ArtifactsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
+import * as MissionsCommands from "./MissionsCommands.js"
 import * as Run from "./RunCommand.js"
+import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
@@ -28,7 +30,13 @@ const autopilot = Command.make("autopilot").pipe(
     Inspect.prune,
     Artifacts.artifacts,
     Harness.harness,
-    Specialists.specialists
+    Specialists.specialists,
+    SettingsCommands.status,
+    SettingsCommands.enable,
+    SettingsCommands.disable,
+    MissionsCommands.missions,
+    MissionsCommands.approve,
+    MissionsCommands.cancel
   ])
 )
 
@@ -37,7 +45,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5 }
