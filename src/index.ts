@@ -11,6 +11,9 @@
  *   Specialists                 → the role catalog (built-ins and a folder of JSON files); pass one
  *                                 `Specialist` as `specialist` to `Autopilot.run`
  *   RunArtifacts                → a run's artifacts: list them, write the latest of each into a folder
+ *   Missions                    → missions made from goals, per project: create (a draft), approve (then
+ *                                 scheduled), cancel, advance; every transition kept with who, when, why
+ *   Settings                    → whether autopilot takes new goals, and its blueprint service tier
  */
 export * as Autopilot from "./runtime/Autopilot.js"
 export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
@@ -69,3 +72,13 @@ export { workspaceTools } from "./tools/Workspace.js"
 export { AllowedTools, Specialist } from "./specialists/Specialist.js"
 export * as Specialists from "./specialists/Specialists.js"
 export { Tier, Tiers } from "./domain/Tier.js"
+
+/** Missions made from goals: the lifecycle, its project-scoped store and history, the preview, the settings. */
+export * as Missions from "./missions/Missions.js"
+export * as MissionState from "./domain/MissionState.js"
+export { checkProject, MissionNotFound, MissionRecord, Transition } from "./domain/MissionRecord.js"
+export * as Preview from "./missions/Preview.js"
+export * as Settings from "./missions/Settings.js"
+export { AutopilotDisabled, AutopilotStatus, ServiceTier, ServiceTiers } from "./domain/AutopilotSettings.js"
+export * as MissionStore from "./store/MissionStore.js"
+export * as SettingsStore from "./store/SettingsStore.js"
