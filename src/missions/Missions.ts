@@ -170,11 +170,13 @@ export const make = Effect.gen(function*() {
       if (unknown !== undefined) return yield* unknown
       const given = validated(blueprint, input.slots)
       if (Either.isLeft(given)) return yield* new BadInput({ message: given.left })
-      const slots: Record<string, Blueprint.SlotValue> = { ...given.right }
-      for (const slot of blueprint.slots) {
-        if (slot.name in slots || input.missing.includes(slot.name) || slot.default === undefined) continue
-        Either.map(Blueprint.slotValue(slot, slot.default), (value) => (slots[slot.name] = value))
-      }
+      // Defaults fill what was not given and is not missing (`problems` has checked them against their slots).
+      const defaults = blueprint.slots.flatMap((slot) =>
+        slot.name in given.right || input.missing.includes(slot.name) || slot.default === undefined
+          ? []
+          : Either.match(Blueprint.slotValue(slot, slot.default), { onLeft: () => [], onRight: (value) => [[slot.name, value] as const] })
+      )
+      const slots: Blueprint.SlotValues = { ...given.right, ...Object.fromEntries(defaults) }
       const missing = Arr.dedupe([
         ...input.missing.filter((name) => !(name in slots)),
         ...blueprint.slots.filter((slot) => slot.required && !(slot.name in slots)).map((slot) => slot.name)
