@@ -69,3 +69,12 @@ export { workspaceTools } from "./tools/Workspace.js"
 export { AllowedTools, Specialist } from "./specialists/Specialist.js"
 export * as Specialists from "./specialists/Specialists.js"
 export { Tier, Tiers } from "./domain/Tier.js"
+
+/**
+ * From a goal to a blueprint's inputs, or to a new blueprint: `Slots.layer` (over `Llm`) fills a
+ * blueprint's slots from the goal, by rules (`SlotRules`) and then the model; `Synthesis.layer` (over
+ * `Llm`, `Blueprints`, `Specialists`) writes, checks and keeps a blueprint for a goal no blueprint serves.
+ */
+export * as Slots from "./routing/Slots.js"
+export * as SlotRules from "./routing/SlotRules.js"
+export * as Synthesis from "./routing/Synthesis.js"
