@@ -229,6 +229,11 @@ export interface Known {
   readonly specialists?: ReadonlyArray<string> | undefined
   /** Tool names a node may list; unchecked when absent. */
   readonly tools?: ReadonlyArray<string> | undefined
+  /**
+   * Per specialist id, the tools it may use (`"all"` or a list): a node that names a specialist may list
+   * only those, since the run refuses any other call. Unchecked for a specialist not in it.
+   */
+  readonly allowedTools?: ReadonlyMap<string, "all" | ReadonlyArray<string>> | undefined
 }
 
 const duplicates = (names: ReadonlyArray<string>) => Arr.dedupe(names.filter((name, i) => names.indexOf(name) !== i))
@@ -283,6 +288,14 @@ export const problems = (blueprint: Blueprint, known: Known = {}): ReadonlyArray
     if (known.tools !== undefined) {
       for (const tool of node.tools) {
         if (!known.tools.includes(tool)) add(`${at}.tools`, `unknown tool ${JSON.stringify(tool)} (tools: ${known.tools.join(", ")})`)
+      }
+    }
+    const allowed = node.specialist === undefined ? undefined : known.allowedTools?.get(node.specialist)
+    if (allowed !== undefined && allowed !== "all") {
+      for (const tool of node.tools) {
+        if (!allowed.includes(tool) && (known.tools === undefined || known.tools.includes(tool))) {
+          add(`${at}.tools`, `the ${node.specialist} specialist may not use ${JSON.stringify(tool)} (its tools: ${allowed.join(", ") || "none"})`)
+        }
       }
     }
     for (const name of templateSlots(node.prompt)) {
