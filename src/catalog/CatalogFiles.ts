@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Effect, Either, ParseResult, Schema, type SchemaAST } from "effect"
+import { Array as Arr, Effect, Either, ParseResult, Schema, type SchemaAST } from "effect"
 import * as path from "node:path"
 import { BadInput, PersistenceError } from "../domain/Errors.js"
 
@@ -63,6 +63,60 @@ const fieldsAt = (ast: SchemaAST.AST, at: ReadonlyArray<PropertyKey>): ReadonlyA
   }
 }
 
+const literal = /^Expected ("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null), actual (.*)$/
+
+/**
+ * Effect's messages, as a person who wrote the file can act on them, one `field: message` per field: the
+ * alternatives of a literal union as one "must be one of", a struct or a list named as such rather than
+ * spelt out as a TypeScript type, an empty list that must not be, and no "Expected undefined" beside the
+ * real problem of an optional field.
+ */
+const describeIssues = (
+  issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>,
+  ast: SchemaAST.AST,
+  unexpected: (issuePath: ReadonlyArray<PropertyKey>) => string
+): string => {
+  const byField = new Map<string, Array<string>>()
+  const add = (field: string, message: string) => byField.set(field, [...(byField.get(field) ?? []), message])
+  // An empty message is one a reader does not need (see Specialist's allowed_tools).
+  for (const issue of issues.filter((issue) => issue.message !== "")) {
+    const last = issue.path.at(-1)
+    if (issue._tag === "Unexpected") add(fieldOf(issue.path), unexpected(issue.path))
+    else if (issue._tag === "Missing" && last === 0) add(fieldOf(issue.path.slice(0, -1)), "must list at least one item, and lists none")
+    else {
+      const kind = kindOf(issue.message, () => fieldsAt(ast, issue.path))
+      if (kind !== undefined) add(fieldOf(issue.path), `must be ${kind}, got ${actualOf(issue.message)}`)
+      else add(fieldOf(issue.path), oneLine(issue.message))
+    }
+  }
+  return [...byField].map(([field, messages]) => {
+    const relevant = messages.length > 1 ? messages.filter((m) => !m.startsWith("Expected undefined, actual")) : messages
+    const literals = relevant.map((m) => literal.exec(m))
+    const message = relevant.length > 1 && literals.every((m) => m !== null)
+      ? `must be one of ${literals.map((m) => m![1]).join(", ")}, got ${literals[0]![2]}`
+      : Arr.dedupe(relevant).join("; ")
+    return `${field === "" ? "the file" : field}: ${message}`
+  }).join("; ")
+}
+
+/** What Effect's "Expected …, actual X" message says was expected, in words, when it spells out a type. */
+const kindOf = (message: string, fields: () => ReadonlyArray<string> | undefined): string | undefined => {
+  const expected = /^Expected (.*), actual /s.exec(message)?.[1]
+  if (expected === undefined) return undefined
+  if (expected.startsWith("{") || expected.startsWith("Struct")) {
+    const names = fields()
+    return `an object${names === undefined ? "" : ` with the fields ${names.join(", ")}`}`
+  }
+  if (/^(ReadonlyArray<|readonly \[)/.test(expected)) return "a list"
+  return ({ string: "text", number: "a number", boolean: "true or false" } as Record<string, string>)[expected]
+}
+
+/** What Effect's "Expected …, actual X" message says was there. */
+const actualOf = (message: string) => {
+  const at = message.lastIndexOf(", actual ")
+  return at === -1 ? "something else" : message.slice(at + ", actual ".length)
+}
+
 /**
  * A decoder of one kind of definition. Every wrong field is named (`graph.edges[2].to: …`), a misspelt
  * one is reported with the fields allowed where it is rather than ignored, and `check` adds what a
@@ -88,13 +142,7 @@ export const decoder = <A, I>(
       return Either.left(`must hold one JSON object, a ${options.noun} with the fields ${topFields}`)
     }
     return decode(content).pipe(
-      Either.mapLeft((error) =>
-        ParseResult.ArrayFormatter.formatErrorSync(error)
-          // An empty message is one a reader does not need (see Specialist's allowed_tools).
-          .filter((issue) => issue.message !== "")
-          .map((issue) => `${fieldOf(issue.path)}: ${issue._tag === "Unexpected" ? unexpected(issue.path) : oneLine(issue.message)}`)
-          .join("; ")
-      ),
+      Either.mapLeft((error) => describeIssues(ParseResult.ArrayFormatter.formatErrorSync(error), schema.ast, unexpected)),
       Either.flatMap((value) => {
         const problems = options.check?.(value) ?? []
         return problems.length === 0 ? Either.right(value) : Either.left(problems.map((p) => `${p.field}: ${p.message}`).join("; "))
