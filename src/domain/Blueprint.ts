@@ -260,7 +260,8 @@ export const problems = (blueprint: Blueprint, known: Known = {}): ReadonlyArray
       add(`${at}.${slot.min !== undefined ? "min" : "max"}`, `only an integer slot has bounds (this one is ${slot.type})`)
     }
     if (slot.min !== undefined && slot.max !== undefined && slot.min > slot.max) add(`${at}.min`, `must not exceed max (${slot.min} > ${slot.max})`)
-    if (slot.default !== undefined) {
+    // An enum without values has no valid default: that is the problem already reported, not a second one.
+    if (slot.default !== undefined && !(slot.type === "enum" && slot.values === undefined)) {
       const checked = slotValue(slot, slot.default)
       if (Either.isLeft(checked)) add(`${at}.default`, checked.left)
     }
