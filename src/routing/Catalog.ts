@@ -20,6 +20,7 @@ import { Blueprints, type Entry, fromEntries, type Problem } from "./Blueprints.
 /** One line for a person: the file, and what is wrong with it. */
 export const describeProblem = (problem: Problem): string => `blueprint file ${problem.file} skipped: ${problem.message}`
 
+/** What a user's blueprint is checked against. */
 export interface MakeOptions {
   /** The specialists a node may name, with their allow-lists; by default the built-in ones. */
   readonly specialists?: ReadonlyArray<Specialist> | undefined
@@ -42,12 +43,16 @@ const decoderFor = (known: Known) => CatalogFiles.decoder(Blueprint, { noun: "bl
 
 const entryOf = ({ file, value }: CatalogFiles.Loaded<Blueprint>): Entry => ({ blueprint: value, file })
 
-const builtIns = (decode: CatalogFiles.Decode<Blueprint>) =>
-  Effect.gen(function*() {
-    // Loaded here, not with the module: only the commands that route or list blueprints need them.
-    const { files } = yield* Effect.promise(() => import("./BuiltIn.js"))
-    return yield* CatalogFiles.builtIns(files, decode, "blueprint")
-  })
+/**
+ * The built-in blueprints, checked against the package's own specialists and tools whatever the user's
+ * are: one that fails is a defect of the package, caught by its tests, and a user's change to a specialist
+ * must not stop the catalog from loading.
+ */
+const builtIns = Effect.gen(function*() {
+  // Loaded here, not with the module: only the commands that route or list blueprints need them.
+  const { files } = yield* Effect.promise(() => import("./BuiltIn.js"))
+  return yield* CatalogFiles.builtIns(files, decoderFor(yield* knownFrom({})), "blueprint")
+})
 
 /** The blueprint as a file holds it: what `autopilot blueprints show ID --format json` prints too. */
 export const fileText = (blueprint: Blueprint): string => `${JSON.stringify(Schema.encodeSync(Blueprint)(blueprint), null, 2)}\n`
@@ -74,11 +79,7 @@ const adder = (directory: string, known: Known, taken: ReadonlyMap<string, Entry
   })
 
 /** The built-ins alone; `add` fails, there being no folder to keep a blueprint in. */
-export const makeBuiltIn = (options: MakeOptions = {}): Effect.Effect<Blueprints["Type"]> =>
-  Effect.gen(function*() {
-    const builtIn = yield* builtIns(decoderFor(yield* knownFrom(options)))
-    return fromEntries(builtIn.map(entryOf))
-  })
+export const makeBuiltIn = (): Effect.Effect<Blueprints["Type"]> => Effect.map(builtIns, (builtIn) => fromEntries(builtIn.map(entryOf)))
 
 /** The built-ins and the `*.json` files of `directory`, where `add` writes. */
 export const make = (
@@ -87,9 +88,8 @@ export const make = (
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const known = yield* knownFrom(options)
-    const decode = decoderFor(known)
     const directory = path.resolve(options.directory)
-    const merged = CatalogFiles.merge(yield* builtIns(decode), yield* CatalogFiles.userFiles(directory, decode), (bp) => bp.id)
+    const merged = CatalogFiles.merge(yield* builtIns, yield* CatalogFiles.userFiles(directory, decoderFor(known)), (bp) => bp.id)
     const entries = merged.entries.map(entryOf)
     const taken = new Map(entries.map((entry) => [entry.blueprint.id, entry]))
     return fromEntries(entries, { problems: merged.problems, directory, add: adder(directory, known, taken, fs) })
