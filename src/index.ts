@@ -69,3 +69,12 @@ export { workspaceTools } from "./tools/Workspace.js"
 export { AllowedTools, Specialist } from "./specialists/Specialist.js"
 export * as Specialists from "./specialists/Specialists.js"
 export { Tier, Tiers } from "./domain/Tier.js"
+
+/**
+ * Blueprints: `Blueprint` (the Schema, slot validators, structural checks), `Blueprints` (the catalog's
+ * service Tag) and `BlueprintCatalog` (its file-backed layers: `layer` for the built-ins and
+ * `$AUTOPILOT_HOME/blueprints`, `layerDirectory(dir)`, `layerBuiltIn`).
+ */
+export * as Blueprint from "./domain/Blueprint.js"
+export * as Blueprints from "./routing/Blueprints.js"
+export * as BlueprintCatalog from "./routing/Catalog.js"

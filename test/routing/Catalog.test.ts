@@ -1,8 +1,9 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Layer, Schema } from "effect"
 import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
+import * as Api from "../../src/index.js"
 import { Blueprints } from "../../src/routing/Blueprints.js"
 import { files as builtInFiles } from "../../src/routing/BuiltIn.js"
 import * as Catalog from "../../src/routing/Catalog.js"
@@ -306,4 +307,21 @@ layer(NodeContext.layer)("add", (it) => {
       const refused = yield* Effect.flip(catalog.add(decode(definition())))
       assert.strictEqual(refused.message, `cannot keep blueprint "okr_check_in": this catalog has no folder for user blueprints`)
     }))
+})
+
+describe("the public API", () => {
+  it.scoped("gives the catalog, its layers and the slot validators, as README shows", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* fs.makeTempDirectoryScoped()
+      const program = Effect.gen(function*() {
+        const catalog = yield* Api.Blueprints.Blueprints
+        const { blueprint } = yield* catalog.get("scheduled_research")
+        const count = blueprint.slots.find((slot) => slot.name === "vendor_count")!
+        return Api.Blueprint.slotValue(count, "80")
+      }).pipe(Effect.provide(Api.BlueprintCatalog.layerDirectory(directory)))
+      assert.deepStrictEqual(yield* program, Either.left(`slot vendor_count must be a whole number from 1 to 50, got "80"`))
+      const builtIn = yield* Effect.provide(Api.Blueprints.Blueprints, Api.BlueprintCatalog.layerBuiltIn)
+      assert.strictEqual(builtIn.all.length, builtInFiles.length)
+    }).pipe(Effect.provide(NodeContext.layer)))
 })
