@@ -72,7 +72,7 @@ export const systemPrompt = (known: { readonly specialists: ReadonlyArray<string
     "- ids (of the blueprint, its category, slots and nodes) are snake_case.",
     "- The graph is acyclic: no edge from a node to itself, none back to the entry, no cycle; every node is reachable from `entry`.",
     "- Each node names exactly one of `specialist` (an id from the list below) or `role` (a sentence saying who the agent is).",
-    `- A node's \`tools\` come only from: ${known.tools.join(", ")}.`,
+    `- A node's \`tools\` come only from: ${known.tools.join(", ")}; a node naming a specialist lists only tools that specialist allows (a role node may list any).`,
     "- A prompt may use `{slot_name}` for the value of a slot the blueprint declares (no other), and `{node_id.output}` for the answer of a node that always runs before it.",
     `- A conditional edge's \`when\` reads a field of the JSON output of its \`from\` node, which must declare that field in an \`output_schema\` (a JSON Schema with \`properties\`); ops: ${
       ConditionOps.join(", ")
@@ -107,9 +107,11 @@ export const make = (options: { readonly tools?: ReadonlyArray<string> } = {}): 
   Effect.gen(function*() {
     const context = yield* Effect.context<Llm>()
     const blueprints = yield* Blueprints
-    const specialists = (yield* Specialists).all.map((entry) => entry.specialist.id)
+    const roles = (yield* Specialists).all.map((entry) => entry.specialist)
+    const specialists = roles.map((role) => role.id)
     const tools = options.tools ?? defaultToolNames
-    const known: Known = { specialists, tools }
+    // The same checks `Blueprints.add` makes, allow-lists included, so a blueprint it would refuse is retried.
+    const known: Known = { specialists, tools, allowedTools: new Map(roles.map((role) => [role.id, role.allowed_tools])) }
     const system: ChatMessage = { role: "system", content: systemPrompt({ specialists, tools }) }
     // This catalog's `all` does not grow with `add`: the ids kept since are remembered here.
     const taken = yield* Ref.make<ReadonlySet<string>>(new Set(blueprints.all.map((entry) => entry.blueprint.id)))
