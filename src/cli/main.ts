@@ -6,6 +6,7 @@ import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
 import * as Fanout from "./FanoutCommand.js"
 import * as Artifacts from "./ArtifactsCommand.js"
+import * as Blueprints from "./BlueprintsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
@@ -31,6 +32,7 @@ const autopilot = Command.make("autopilot").pipe(
     Artifacts.artifacts,
     Harness.harness,
     Specialists.specialists,
+    Blueprints.blueprints,
     SettingsCommands.status,
     SettingsCommands.enable,
     SettingsCommands.disable,
