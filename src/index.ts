@@ -11,6 +11,9 @@
  *   Specialists                 → the role catalog (built-ins and a folder of JSON files); pass one
  *                                 `Specialist` as `specialist` to `Autopilot.run`
  *   RunArtifacts                → a run's artifacts: list them, write the latest of each into a folder
+ *   Missions                    → missions made from goals, per project: create (a draft), approve (then
+ *                                 scheduled), cancel, advance; every transition kept with who, when, why
+ *   Settings                    → whether autopilot takes new goals, and its blueprint service tier
  */
 export * as Autopilot from "./runtime/Autopilot.js"
 export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
@@ -87,3 +90,13 @@ export * as BlueprintCatalog from "./routing/Catalog.js"
 export * as Slots from "./routing/Slots.js"
 export * as SlotRules from "./routing/SlotRules.js"
 export * as Synthesis from "./routing/Synthesis.js"
+
+/** Missions made from goals: the lifecycle, its project-scoped store and history, the preview, the settings. */
+export * as Missions from "./missions/Missions.js"
+export * as MissionState from "./domain/MissionState.js"
+export { checkProject, MissionNotFound, MissionRecord, Transition } from "./domain/MissionRecord.js"
+export * as Preview from "./missions/Preview.js"
+export * as Settings from "./missions/Settings.js"
+export { AutopilotDisabled, AutopilotStatus, ServiceTier, ServiceTiers } from "./domain/AutopilotSettings.js"
+export * as MissionStore from "./store/MissionStore.js"
+export * as SettingsStore from "./store/SettingsStore.js"

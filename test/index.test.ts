@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema, Stream } from "effect"
-import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, MockLlm, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
+import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, Missions, MockLlm, Settings, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
 import { configInput } from "./harness/fixtures.js"
+import { research } from "./missions/fixtures.js"
 import * as TestServer from "./llm/openai-test-server.js"
 
 /** The library example from README.md, against an in-memory database. */
@@ -104,4 +105,27 @@ describe("the public API with the harness", () => {
       assert.closeTo(result.usage.dollars, ((900 + 300) * 1 + (100 + 10) * 2) / 1e6, 1e-12)
       assert.closeTo(result.usage.dollars, ledger.reduce((sum, row) => sum + row.cost_usd, 0), 1e-12)
     }))
+})
+
+describe("the public API for missions", () => {
+  it.effect("approves every ready draft of a project while autopilot is enabled, as README shows", () =>
+    Effect.gen(function*() {
+      const approveAll = (project: string) => Effect.gen(function*() {
+        yield* Effect.flatMap(Settings.Settings, (settings) => settings.requireEnabled())
+        const missions = yield* Missions.Missions
+        for (const draft of yield* missions.list(project, { status: ["draft"] })) {
+          if (draft.missing_slots.length === 0) yield* missions.approve(project, draft.mission_id, { actor: "bot:nightly" })
+        }
+      })
+      const missions = yield* Missions.Missions
+      const make = (slots: Record<string, ReadonlyArray<string> | string>) =>
+        missions.create({ project: "acme", goal: "watch vendors", blueprint: research(), slots, missing: [], actor: "test", reason: "routed" })
+      const ready = yield* make({ schedule: "0 9 * * 1-5", vendors: ["https://a.example"] })
+      const waiting = yield* make({ schedule: "0 9 * * 1-5" })
+      yield* approveAll("acme")
+      assert.strictEqual((yield* missions.get("acme", ready.mission_id)).status, "scheduled")
+      assert.strictEqual((yield* missions.get("acme", waiting.mission_id)).status, "draft")
+      yield* Effect.flatMap(Settings.Settings, (settings) => settings.disable())
+      assert.strictEqual((yield* Effect.flip(approveAll("acme")))._tag, "AutopilotDisabled")
+    }).pipe(Effect.provide(Layer.merge(Missions.layer, Settings.layer).pipe(Layer.provide(Database.layerSqlite(":memory:"))))))
 })

@@ -10,7 +10,9 @@ import * as Blueprints from "./BlueprintsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
+import * as MissionsCommands from "./MissionsCommands.js"
 import * as Run from "./RunCommand.js"
+import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
@@ -30,7 +32,13 @@ const autopilot = Command.make("autopilot").pipe(
     Artifacts.artifacts,
     Harness.harness,
     Specialists.specialists,
-    Blueprints.blueprints
+    Blueprints.blueprints,
+    SettingsCommands.status,
+    SettingsCommands.enable,
+    SettingsCommands.disable,
+    MissionsCommands.missions,
+    MissionsCommands.approve,
+    MissionsCommands.cancel
   ])
 )
 
@@ -39,7 +47,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5 }

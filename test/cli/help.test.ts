@@ -47,7 +47,7 @@ describe.concurrent("help of the built CLI", () => {
     const { expect } = context
     const top = await help(context, ["--help"])
     expect(top).toMatch(/^\$ autopilot <command>$/m)
-    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists", "blueprints"]) {
+    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists", "status", "enable", "disable", "missions", "approve", "cancel", "blueprints"]) {
       expect(top).toMatch(new RegExp(`^  ${command} +\\S`, "m"))
     }
     expect(top).toContain("`autopilot <command> --help`")
@@ -69,6 +69,10 @@ describe.concurrent("help of the built CLI", () => {
     expect(await help(context, ["specialists", "show", "--help"])).toMatch(/^\$ autopilot specialists show \[--format text\|json\] <id>$/m)
     expect(await help(context, ["blueprints", "--help"])).toMatch(/^\$ autopilot blueprints \[--category category\] \[--format text\|json\]$/m)
     expect(await help(context, ["blueprints", "show", "--help"])).toMatch(/^\$ autopilot blueprints show \[--format text\|json\] <id>$/m)
+    const missions = await help(context, ["missions", "--help"])
+    expect(missions).toMatch(/^\$ autopilot missions \[--project project\] \[--status status\[,status\]\] \[--db file\] \[--format text\|json\]$/m)
+    expect(missions).toMatch(/^  show +\S/m)
+    expect(await help(context, ["approve", "--help"])).toMatch(/^\$ autopilot approve .*--slot name=value\.\.\. .*<mission-id>$/m)
     const listed = await sandbox(context).run(["specialists"], { db: false })
     expect(listed.stdout[0]).toMatch(/^ID +NAME +CATEGORY +TIER$/)
   })

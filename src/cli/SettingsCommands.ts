@@ -1,0 +1,63 @@
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Console, Effect, Layer, Option } from "effect"
+import { type AutopilotStatus, type ServiceTier, ServiceTiers } from "../domain/AutopilotSettings.js"
+import * as Settings from "../missions/Settings.js"
+import * as Database from "../store/Database.js"
+import * as Flags from "./Flags.js"
+import * as Render from "./Render.js"
+
+const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
+
+/** The settings are the database's: made, with the database, on first use. */
+const withSettings = <A, E>(db: Option.Option<string>, f: (settings: Settings.Settings["Type"]) => Effect.Effect<A, E>) =>
+  Effect.flatMap(Flags.databasePath(db), (file) =>
+    Effect.flatMap(Settings.Settings, f).pipe(Effect.provide(Settings.layer.pipe(Layer.provide(Database.layerSqlite(file))))))
+
+const tierMeaning: Record<ServiceTier, string> = {
+  anonymous: "a remote blueprint service, when one is configured, is called without a key",
+  free: "a remote blueprint service is called with AUTOPILOT_BLUEPRINT_SERVICE_KEY",
+  skip: "no remote service is called: the local catalog and synthesis only"
+}
+
+const statusText = (s: AutopilotStatus) =>
+  [
+    s.enabled ? "enabled: new goals are taken" : "disabled: new goals are refused until `autopilot enable`; missions already made go on",
+    `tier: ${s.tier} (${tierMeaning[s.tier]})`,
+    `instance: ${s.instance_id}`
+  ].join("\n")
+
+const statusJson = (s: AutopilotStatus) => ({ enabled: s.enabled, tier: s.tier, instance_id: s.instance_id })
+
+export const status = Command.make("status", { db: Flags.db, format: jsonFormat }, ({ db, format }) =>
+  Effect.gen(function*() {
+    const current = yield* withSettings(db, (settings) => settings.status())
+    yield* Console.log(format === "json" ? Render.json(statusJson(current)) : statusText(current))
+  })).pipe(Command.withDescription("Whether autopilot takes new goals, its blueprint service tier, and this instance's id"))
+
+/** Optional, and checked by us so that a wrong value gets a line naming the flag and the tiers there are. */
+const tierFlag = Options.text("tier").pipe(
+  Options.withPseudoName(ServiceTiers.join("|")),
+  Options.withDescription(`the blueprint service tier: ${ServiceTiers.map((t) => `${t} (${tierMeaning[t]})`).join("; ")}. Default: as it was (anonymous at first)`),
+  Options.optional,
+  Options.mapEffect(Option.match({
+    onNone: () => Effect.succeed(undefined),
+    onSome: (raw) =>
+      (ServiceTiers as ReadonlyArray<string>).includes(raw)
+        ? Effect.succeed(raw as ServiceTier)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--tier must be ${ServiceTiers.join(" or ")}, got "${raw}"`)))
+  }))
+)
+
+const ok = (format: "text" | "json", text: string) => Console.log(format === "json" ? Render.json({ ok: true }) : text)
+
+export const enable = Command.make("enable", { tier: tierFlag, db: Flags.db, format: jsonFormat }, ({ db, format, tier }) =>
+  Effect.gen(function*() {
+    const now = yield* withSettings(db, (settings) => settings.enable(tier))
+    yield* ok(format, `ok: autopilot is enabled, tier ${now.tier} (${tierMeaning[now.tier]})`)
+  })).pipe(Command.withDescription("Take new goals again, optionally with another blueprint service tier"))
+
+export const disable = Command.make("disable", { db: Flags.db, format: jsonFormat }, ({ db, format }) =>
+  Effect.gen(function*() {
+    yield* withSettings(db, (settings) => settings.disable())
+    yield* ok(format, "ok: autopilot is disabled; new goals are refused until `autopilot enable`, missions already made go on")
+  })).pipe(Command.withDescription("Refuse new goals; missions already made, scheduled or running are not affected"))

@@ -1,0 +1,66 @@
+import { Layer, Schema } from "effect"
+import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
+import * as Missions from "../../src/missions/Missions.js"
+import * as Settings from "../../src/missions/Settings.js"
+import * as Database from "../../src/store/Database.js"
+
+/**
+ * A blueprint as a catalog would hold one: recurring research on a list of vendors, with a required cron
+ * and URL list, a bounded integer with a default, an optional enum, and a graph with a conditional edge.
+ */
+export const researchJson = (fields: Partial<BlueprintEncoded> = {}): BlueprintEncoded => ({
+  id: "scheduled_research",
+  version: 3,
+  title: "Scheduled research",
+  description: "Recurring competitive research on a set of vendors.",
+  category: "research",
+  example_goals: ["run daily competitive research on 3 vendors"],
+  mode: "scheduled",
+  slots: [
+    { name: "schedule", type: "cron", required: true, description: "When to run" },
+    { name: "vendors", type: "url_list", required: true, description: "Vendor sites" },
+    { name: "depth", type: "integer", required: false, default: 2, min: 1, max: 5, description: "Pages per vendor" },
+    { name: "tone", type: "enum", required: false, values: ["neutral", "critical"], description: "Report tone" }
+  ],
+  graph: {
+    entry: "collect",
+    nodes: [
+      { id: "collect", role: "Collects pages", prompt: "Read {vendors}, {depth} pages each", model_tier: "simple" },
+      {
+        id: "analyze",
+        role: "Compares vendors",
+        prompt: "Compare: {collect.output}",
+        model_tier: "medium",
+        output_schema: { type: "object", properties: { changed: { type: "boolean" } } }
+      },
+      { id: "alert", role: "Writes an alert", prompt: "Alert on {analyze.output}", model_tier: "simple" },
+      { id: "report", role: "Writes the report", prompt: "Report {analyze.output} in a {tone} tone", model_tier: "medium" }
+    ],
+    edges: [
+      { from: "collect", to: "analyze" },
+      { from: "analyze", to: "alert", when: { field: "changed", op: "equals", value: true } },
+      { from: "analyze", to: "report" }
+    ]
+  },
+  success_criteria: ["every vendor is covered", "changes since the last run are named"],
+  budget: { max_seconds: 600, max_dollars: 0.5 },
+  curation: { capture: true },
+  ...fields
+})
+
+export const research = (fields: Partial<BlueprintEncoded> = {}): Blueprint => Schema.decodeUnknownSync(Blueprint)(researchJson(fields))
+
+/** A blueprint with no slots at all: a draft of it is ready as made. */
+export const digest = research({
+  id: "daily_digest",
+  version: 1,
+  title: "Daily digest",
+  mode: "once",
+  slots: [],
+  graph: { entry: "summarize", nodes: [{ id: "summarize", role: "Summarizes", prompt: "Summarize the news", model_tier: "simple" }], edges: [] }
+})
+
+export const vendors = ["https://a.example", "https://b.example", "https://c.example"]
+
+/** The services on one SQLite database (":memory:" for a test of its own). */
+export const layerSqlite = (file: string) => Layer.merge(Missions.layer, Settings.layer).pipe(Layer.provideMerge(Database.layerSqlite(file)))
