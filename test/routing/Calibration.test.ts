@@ -1,0 +1,161 @@
+import { assert, describe, it } from "@effect/vitest"
+import { FastCheck as fc } from "effect"
+import * as Calibration from "../../src/routing/Calibration.js"
+import * as GoalRouter from "../../src/routing/GoalRouter.js"
+import * as LocalIndex from "../../src/routing/LocalIndex.js"
+import { distinctTerms } from "../../src/routing/Terms.js"
+import { blueprints } from "./fixtures.js"
+import { heldOut } from "./heldout.js"
+
+const feature = fc.record({ coverage: fc.double({ min: 0, max: 1, noNaN: true }), margin: fc.double({ min: -1, max: 1, noNaN: true }) })
+
+describe("Terms", () => {
+  it("stems, lowercases and drops stopwords, numbers and URL parts", () => {
+    assert.deepStrictEqual(distinctTerms("Please REVIEW the 3 pull requests at https://www.example.com/reviews, reviewing carefully"), [
+      "review",
+      "pull",
+      "request",
+      "exampl",
+      "carefulli"
+    ])
+  })
+})
+
+describe("LocalIndex", () => {
+  const index = LocalIndex.make(blueprints)
+
+  it("matches on any field, best first, with features in range", () => {
+    const matches = index.match(distinctTerms("review the diff of this pull request for security vulnerabilities"), 3)
+    assert.strictEqual(matches[0]?.blueprint.id, "code_review")
+    for (const match of matches) {
+      assert.isAtLeast(match.features.coverage, 0)
+      assert.isAtMost(match.features.coverage, 1)
+      assert.isAtLeast(match.features.margin, -1)
+      assert.isAtMost(match.features.margin, 1)
+    }
+    assert.isAbove(matches[0]!.features.margin, 0)
+    assert.isBelow(matches[1]!.features.margin, 0)
+  })
+
+  it("a goal whose every word the catalog lacks matches nothing", () => {
+    assert.deepStrictEqual(index.match(distinctTerms("bake sourdough bread"), 5), [])
+    assert.deepStrictEqual(index.match([], 5), [])
+  })
+
+  it("`without` ranks against the changed catalog and then restores it exactly", () => {
+    const terms = distinctTerms("write release notes from the changelog")
+    const before = index.match(terms, 12)
+    const during = index.without("release_notes", null, () => index.match(terms, 12))
+    assert.isFalse(during.some((m) => m.blueprint.id === "release_notes"))
+    assert.deepStrictEqual(index.match(terms, 12), before)
+  })
+
+  it("a later blueprint with the same id replaces the earlier one", () => {
+    const renamed = { ...blueprints[0]!, title: "Kumquat harvest planner" }
+    const replaced = LocalIndex.make([...blueprints, renamed])
+    assert.strictEqual(replaced.size, blueprints.length)
+    assert.strictEqual(replaced.match(distinctTerms("kumquat"), 1)[0]?.blueprint.title, "Kumquat harvest planner")
+  })
+})
+
+describe("Calibration.fit", () => {
+  it("without samples it is the prior", () => {
+    const fitted = Calibration.fit([])
+    assert.closeTo(fitted.bias, Calibration.prior.bias, 1e-9)
+    assert.closeTo(fitted.coverage, Calibration.prior.coverage, 1e-9)
+    assert.closeTo(fitted.margin, Calibration.prior.margin, 1e-9)
+  })
+
+  it.prop("is deterministic: the same samples in the same order give the same parameters", [
+    fc.array(fc.record({ features: feature, positive: fc.boolean() }), { maxLength: 60 })
+  ], ([samples]) => {
+    assert.deepStrictEqual(Calibration.fit(samples), Calibration.fit(samples))
+  })
+
+  it.prop("learns the direction the data shows, and never claims certainty", [
+    fc.array(feature, { minLength: 20, maxLength: 80 })
+  ], ([features]) => {
+    // Positives are the matches covering most of the goal: coverage must come to weigh more than the prior says.
+    const samples = features.map((f) => ({ features: f, positive: f.coverage > 0.5 }))
+    const fitted = Calibration.fit(samples)
+    const probabilities = samples.map((s) => Calibration.probability(fitted, s.features))
+    assert.isTrue(probabilities.every((p) => p > 0 && p < 1))
+    const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1)
+    const positives = probabilities.filter((_, i) => samples[i]!.positive)
+    const negatives = probabilities.filter((_, i) => !samples[i]!.positive)
+    if (positives.length > 0 && negatives.length > 0) assert.isAbove(mean(positives), mean(negatives))
+  })
+
+  it("is a fixed point: at the fit, the penalized gradient vanishes", () => {
+    const index = LocalIndex.make(blueprints)
+    const { samples } = Calibration.samplesOf(index, blueprints, 1000)
+    const c = Calibration.fit(samples)
+    const positives = samples.filter((s) => s.positive).length
+    const high = (positives + 1) / (positives + 2)
+    const low = 1 / (samples.length - positives + 2)
+    const gradient = [c.bias - Calibration.prior.bias, c.coverage - Calibration.prior.coverage, c.margin - Calibration.prior.margin]
+    for (const s of samples) {
+      const residual = Calibration.probability(c, s.features) - (s.positive ? high : low)
+      gradient[0]! += residual
+      gradient[1]! += residual * s.features.coverage
+      gradient[2]! += residual * s.features.margin
+    }
+    for (const g of gradient) assert.closeTo(g, 0, 1e-6)
+  })
+})
+
+describe("Calibration.samplesOf", () => {
+  it("leave-one-out: a sample per phrasing ranked without itself, and a negative ranked without its blueprint", () => {
+    const index = LocalIndex.make(blueprints)
+    const phrasings = blueprints.reduce((n, b) => n + b.example_goals.length, 0)
+    const { phrasings: used, samples } = Calibration.samplesOf(index, blueprints, 1000)
+    assert.strictEqual(used, phrasings)
+    const positives = samples.filter((s) => s.positive).length
+    // Most rephrasings still find their blueprint first; none of the "without its blueprint" ones can.
+    assert.isAbove(positives, phrasings * 0.6)
+    assert.isAtMost(positives, phrasings)
+    assert.isAtLeast(samples.length - positives, phrasings)
+  })
+
+  it("subsamples a big catalog evenly, to at most the bound", () => {
+    const index = LocalIndex.make(blueprints)
+    const { phrasings } = Calibration.samplesOf(index, blueprints, 7)
+    assert.strictEqual(phrasings, 7)
+  })
+})
+
+describe("calibration on held-out goals", () => {
+  // Goals written for the test, none an example goal of the catalog, ranked by a router fitted on the catalog.
+  const router = GoalRouter.makeLocal(blueprints)
+  const ranked = heldOut.map(([goal, label]) => ({ goal, label, top: router.rank(goal, 5)[0] }))
+  const exampleGoals = new Set(blueprints.flatMap((b) => b.example_goals.map((g) => g.toLowerCase())))
+
+  it("the held-out set is at least 40 goals, none a copy of an example goal, with off-topic ones", () => {
+    assert.isAtLeast(heldOut.length, 40)
+    for (const [goal] of heldOut) assert.isFalse(exampleGoals.has(goal.toLowerCase()), goal)
+    assert.isAtLeast(heldOut.filter(([, label]) => label === "none").length, 8)
+    const ids = new Set(blueprints.map((b) => b.id))
+    for (const [, label] of heldOut) assert.isTrue(label === "none" || ids.has(label), label)
+  })
+
+  it("every goal scoring 0.85 or more is routed to its blueprint, and a good share of goals do", () => {
+    const sure = ranked.filter((r) => r.top !== undefined && r.top.score >= 0.85)
+    for (const r of sure) assert.strictEqual(r.top!.blueprint.id, r.label, `${r.goal} scored ${r.top!.score}`)
+    const served = ranked.filter((r) => r.label !== "none").length
+    assert.isAtLeast(sure.length, served / 4, "the calibration is too timid to route anything by itself")
+  })
+
+  it("off-topic goals score below 0.65", () => {
+    for (const r of ranked.filter((r) => r.label === "none")) {
+      assert.isBelow(r.top?.score ?? 0, 0.65, `${r.goal} scored ${r.top?.score} for ${r.top?.blueprint.id}`)
+    }
+  })
+
+  it("right top candidates score clearly higher than wrong ones", () => {
+    const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1)
+    const right = ranked.filter((r) => r.top !== undefined && r.top.blueprint.id === r.label).map((r) => r.top!.score)
+    const wrong = ranked.filter((r) => r.top !== undefined && r.top.blueprint.id !== r.label).map((r) => r.top!.score)
+    assert.isAtLeast(right.length, heldOut.filter(([, label]) => label !== "none").length * 0.75)
+    assert.isAbove(mean(right) - mean(wrong), 0.3, `right ${mean(right)}, wrong ${mean(wrong)}`)
+  })
+})
