@@ -270,3 +270,12 @@ export const entries: ReadonlyArray<Entry> = blueprints.map((b) => ({ blueprint:
 
 /** The fixture catalog as the `Blueprints` service. */
 export const catalog = fromEntries(entries)
+
+/** A blueprint only the remote service has. */
+export const showNotes = blueprint({
+  id: "podcast_show_notes",
+  title: "Podcast show notes",
+  description: "Turn a podcast episode's audio transcript into show notes with chapters and links.",
+  category: "media",
+  example_goals: ["Write show notes for this week's podcast episode", "Make chapter markers for the episode"]
+})
