@@ -78,9 +78,9 @@ export const samplesOf = (
     if (terms.length === 0) continue
     const [first, ...others] = blueprint.example_goals.filter((_, j) => j !== i)
     const rest: Blueprint = { ...blueprint, example_goals: [first!, ...others] }
-    const served = index.without(blueprint.id, rest, () => index.match(terms, 2))
+    const served = index.match(terms, 2, { id: blueprint.id, replacement: rest })
     for (const match of served) samples.push({ features: match.features, positive: match.blueprint.id === blueprint.id })
-    const unserved = index.without(blueprint.id, null, () => index.match(terms, 1))
+    const unserved = index.match(terms, 1, { id: blueprint.id, replacement: null })
     for (const match of unserved) samples.push({ features: match.features, positive: false })
   }
   return { samples, phrasings: chosen.length }

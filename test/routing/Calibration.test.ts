@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import MiniSearch from "minisearch"
 import * as Calibration from "../../src/routing/Calibration.js"
 import * as GoalRouter from "../../src/routing/GoalRouter.js"
 import * as LocalIndex from "../../src/routing/LocalIndex.js"
-import { distinctTerms } from "../../src/routing/Terms.js"
+import { distinctTerms, term } from "../../src/routing/Terms.js"
 import { blueprints } from "./fixtures.js"
 import { heldOut } from "./heldout.js"
 
@@ -42,12 +43,48 @@ describe("LocalIndex", () => {
     assert.deepStrictEqual(index.match([], 5), [])
   })
 
-  it("`without` ranks against the changed catalog and then restores it exactly", () => {
-    const terms = distinctTerms("write release notes from the changelog")
-    const before = index.match(terms, 12)
-    const during = index.without("release_notes", null, () => index.match(terms, 12))
-    assert.isFalse(during.some((m) => m.blueprint.id === "release_notes"))
-    assert.deepStrictEqual(index.match(terms, 12), before)
+  it("scores exactly as minisearch's own BM25+ search does", () => {
+    const reference = new MiniSearch({
+      fields: [...LocalIndex.fields],
+      processTerm: (word: string) => term(word),
+      searchOptions: { boost: { title: 2, description: 1, examples: 3, category: 1.5, slots: 0.5 }, processTerm: (t: string) => t }
+    })
+    reference.addAll(blueprints.map((b) => ({
+      id: b.id,
+      title: b.title,
+      description: b.description,
+      examples: b.example_goals.join("\n"),
+      category: b.category.replace(/_/g, " "),
+      slots: b.slots.map((slot) => `${slot.name.replace(/_/g, " ")} ${slot.description}`).join("\n")
+    })))
+    for (const [goal] of heldOut) {
+      const terms = distinctTerms(goal)
+      const expected = terms.length === 0 ? [] : reference.search(terms.join(" ")).map((r) => [String(r.id), r.score] as const)
+      const actual = index.match(terms, 100).map((m) => [m.blueprint.id, m.bm25] as const)
+      assert.strictEqual(actual.length, expected.length, goal)
+      const byId = new Map(expected)
+      for (const [id, score] of actual) assert.closeTo(score, byId.get(id)!, 1e-9, `${goal}: ${id}`)
+    }
+  })
+
+  it.prop("ranking against a changed catalog is ranking against a catalog built changed", [
+    fc.integer({ min: 0, max: blueprints.length - 1 }),
+    fc.constantFrom(...heldOut.map(([goal]) => goal)),
+    fc.boolean()
+  ], ([which, goal, remove]) => {
+    const target = blueprints[which]!
+    const [first, ...others] = target.example_goals.slice(1)
+    const replacement = remove ? null : { ...target, example_goals: [first!, ...others] as const }
+    const terms = distinctTerms(goal)
+    const changed = index.match(terms, 12, { id: target.id, replacement })
+    const rebuilt = LocalIndex.make(blueprints.flatMap((b) => (b.id !== target.id ? [b] : replacement === null ? [] : [replacement])))
+    const expected = rebuilt.match(terms, 12)
+    assert.deepStrictEqual(changed.map((m) => m.blueprint.id), expected.map((m) => m.blueprint.id))
+    changed.forEach((m, i) => {
+      assert.closeTo(m.bm25, expected[i]!.bm25, 1e-9)
+      assert.closeTo(m.features.coverage, expected[i]!.features.coverage, 1e-12)
+      assert.closeTo(m.features.margin, expected[i]!.features.margin, 1e-9)
+    })
   })
 
   it("a later blueprint with the same id replaces the earlier one", () => {
