@@ -69,3 +69,14 @@ export { workspaceTools } from "./tools/Workspace.js"
 export { AllowedTools, Specialist } from "./specialists/Specialist.js"
 export * as Specialists from "./specialists/Specialists.js"
 export { Tier, Tiers } from "./domain/Tier.js"
+
+/**
+ * Goal routing: `GoalRouter.layer` (over `Blueprints` and `BlueprintService`) ranks blueprints for a goal
+ * with calibrated scores; `Confidence.gate` turns the best score into `auto_routed`, `picker_needed` or
+ * `synthesis_needed`; `BlueprintService` is the optional remote service, its answers cached in
+ * `BlueprintCacheStore`.
+ */
+export * as GoalRouter from "./routing/GoalRouter.js"
+export * as Confidence from "./routing/Confidence.js"
+export * as BlueprintService from "./routing/BlueprintService.js"
+export * as BlueprintCacheStore from "./store/BlueprintCacheStore.js"
