@@ -4,6 +4,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import { toJson } from "../../src/domain/Blueprint.js"
 import * as BlueprintService from "../../src/routing/BlueprintService.js"
 import { Blueprints, fromEntries } from "../../src/routing/Blueprints.js"
+import * as Calibration from "../../src/routing/Calibration.js"
 import * as GoalRouter from "../../src/routing/GoalRouter.js"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as Database from "../../src/store/Database.js"
@@ -80,6 +81,12 @@ describe("GoalRouter offline", () => {
         assert.strictEqual(yield* messageOf("review code", k), `BadInput: the number of candidates must be a whole number from 1 to 50, got ${k}`)
       }
     }).pipe(Effect.provide(offline)))
+
+  it("an empty catalog ranks nothing, and its calibration is the prior", () => {
+    const empty = GoalRouter.makeLocal([])
+    assert.deepStrictEqual(empty.rank("review this pull request", 5), [])
+    assert.deepStrictEqual(empty.fitted.calibration, Calibration.prior)
+  })
 
   it("the calibration is fitted once, when the router is built", () => {
     const local = GoalRouter.makeLocal(blueprints)
