@@ -366,7 +366,7 @@ const main = Effect.gen(function*() {
     workload: {
       answer_chars: answer.length,
       model: script.model,
-      usage_per_call: script.turns[0]!.usage,
+      usage_per_call: script.turns?.[0]?.usage,
       criteria: goal.success_criteria.length,
       policy: "max_iterations = run length, max_seconds/max_tokens/max_dollars = 0",
       toolkit: "empty",

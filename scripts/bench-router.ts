@@ -29,7 +29,7 @@ import * as Calibration from "../src/routing/Calibration.js"
 import * as GoalRouter from "../src/routing/GoalRouter.js"
 import * as LocalIndex from "../src/routing/LocalIndex.js"
 import { heldOut } from "../test/routing/heldout.js"
-import { catalog as builtIn } from "../test/routing/fixtures.js"
+import * as Catalog from "../src/routing/Catalog.js"
 import { machine, option, r2, root } from "./bench-common.js"
 
 const BLUEPRINTS = Number(option("blueprints", "10000"))
@@ -177,7 +177,8 @@ const latency = (catalog: Blueprints["Type"], goals: ReadonlyArray<string>) => {
   }
 }
 
-const main = () => {
+const main = async () => {
+  const builtIn = await Effect.runPromise(Catalog.makeBuiltIn())
   const goals = [...heldOut.map(([goal]) => goal), ...generatedGoals(Math.max(0, GOALS - heldOut.length), SEED)]
 
   const generated = generate(BLUEPRINTS, SEED)
@@ -221,4 +222,4 @@ const main = () => {
   console.log(JSON.stringify(figures))
 }
 
-main()
+await main()

@@ -71,6 +71,24 @@ export * as Specialists from "./specialists/Specialists.js"
 export { Tier, Tiers } from "./domain/Tier.js"
 
 /**
+ * Blueprints: `Blueprint` (the Schema, slot validators, structural checks), `Blueprints` (the catalog's
+ * service Tag) and `BlueprintCatalog` (its file-backed layers: `layer` for the built-ins and
+ * `$AUTOPILOT_HOME/blueprints`, `layerDirectory(dir)`, `layerBuiltIn`).
+ */
+export * as Blueprint from "./domain/Blueprint.js"
+export * as Blueprints from "./routing/Blueprints.js"
+export * as BlueprintCatalog from "./routing/Catalog.js"
+
+/**
+ * From a goal to a blueprint's inputs, or to a new blueprint: `Slots.layer` (over `Llm`) fills a
+ * blueprint's slots from the goal, by rules (`SlotRules`) and then the model; `Synthesis.layer` (over
+ * `Llm`, `Blueprints`, `Specialists`) writes, checks and keeps a blueprint for a goal no blueprint serves.
+ */
+export * as Slots from "./routing/Slots.js"
+export * as SlotRules from "./routing/SlotRules.js"
+export * as Synthesis from "./routing/Synthesis.js"
+
+/**
  * Goal routing: `GoalRouter.layer` (over `Blueprints` and `BlueprintService`) ranks blueprints for a goal
  * with calibrated scores; `Confidence.gate` turns the best score into `auto_routed`, `picker_needed` or
  * `synthesis_needed`; `BlueprintService` is the optional remote service, its answers cached in

@@ -6,6 +6,7 @@ import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
 import * as Fanout from "./FanoutCommand.js"
 import * as Artifacts from "./ArtifactsCommand.js"
+import * as Blueprints from "./BlueprintsCommand.js"
 import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
@@ -28,7 +29,8 @@ const autopilot = Command.make("autopilot").pipe(
     Inspect.prune,
     Artifacts.artifacts,
     Harness.harness,
-    Specialists.specialists
+    Specialists.specialists,
+    Blueprints.blueprints
   ])
 )
 

@@ -229,6 +229,11 @@ export interface Known {
   readonly specialists?: ReadonlyArray<string> | undefined
   /** Tool names a node may list; unchecked when absent. */
   readonly tools?: ReadonlyArray<string> | undefined
+  /**
+   * Per specialist id, the tools it may use (`"all"` or a list): a node that names a specialist may list
+   * only those, since the run refuses any other call. Unchecked for a specialist not in it.
+   */
+  readonly allowedTools?: ReadonlyMap<string, "all" | ReadonlyArray<string>> | undefined
 }
 
 const duplicates = (names: ReadonlyArray<string>) => Arr.dedupe(names.filter((name, i) => names.indexOf(name) !== i))
@@ -255,7 +260,8 @@ export const problems = (blueprint: Blueprint, known: Known = {}): ReadonlyArray
       add(`${at}.${slot.min !== undefined ? "min" : "max"}`, `only an integer slot has bounds (this one is ${slot.type})`)
     }
     if (slot.min !== undefined && slot.max !== undefined && slot.min > slot.max) add(`${at}.min`, `must not exceed max (${slot.min} > ${slot.max})`)
-    if (slot.default !== undefined) {
+    // An enum without values has no valid default: that is the problem already reported, not a second one.
+    if (slot.default !== undefined && !(slot.type === "enum" && slot.values === undefined)) {
       const checked = slotValue(slot, slot.default)
       if (Either.isLeft(checked)) add(`${at}.default`, checked.left)
     }
@@ -283,6 +289,14 @@ export const problems = (blueprint: Blueprint, known: Known = {}): ReadonlyArray
     if (known.tools !== undefined) {
       for (const tool of node.tools) {
         if (!known.tools.includes(tool)) add(`${at}.tools`, `unknown tool ${JSON.stringify(tool)} (tools: ${known.tools.join(", ")})`)
+      }
+    }
+    const allowed = node.specialist === undefined ? undefined : known.allowedTools?.get(node.specialist)
+    if (allowed !== undefined && allowed !== "all") {
+      for (const tool of node.tools) {
+        if (!allowed.includes(tool) && (known.tools === undefined || known.tools.includes(tool))) {
+          add(`${at}.tools`, `the ${node.specialist} specialist may not use ${JSON.stringify(tool)} (its tools: ${allowed.join(", ") || "none"})`)
+        }
       }
     }
     for (const name of templateSlots(node.prompt)) {

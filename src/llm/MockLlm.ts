@@ -1,6 +1,7 @@
 import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
 import { BadInput, LlmError } from "../domain/Errors.js"
+import * as MockBlueprint from "./MockBlueprint.js"
 import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } from "./Llm.js"
 
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
@@ -41,13 +42,35 @@ const Turn = Schema.Struct({
   critic: Schema.optional(CriticTurn)
 })
 
-/** A scripted conversation for the mock model: one turn per `act` call of each run. */
-export class MockScript extends Schema.Class<MockScript>("MockScript")({
-  model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
-  latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
-  repeat_last: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  turns: Schema.Array(Turn).pipe(Schema.minItems(1, { message: () => "turns must hold at least one turn" }))
-}) {}
+/** A failed call (transient unless said otherwise) or a raw reply, as any answer of the script may be. */
+const Failure = Schema.Struct({ error: Schema.String, transient: Schema.optional(Schema.Boolean) })
+const Raw = Schema.Struct({ content: Schema.String, usage: Schema.optional(Usage) })
+
+/** What the slot-filling call answers: values for slots (valid or not, as the test needs), an error, raw text. */
+const SlotsAnswer = Schema.Union(Failure, Raw, Schema.Struct({ values: Schema.Record({ key: Schema.String, value: Schema.Unknown }), usage: Schema.optional(Usage) }))
+
+/** What the synthesis call answers: a blueprint (sent as written, checked by synthesis, not here), an error, raw text. */
+const SynthesisAnswer = Schema.Union(Failure, Raw, Schema.Struct({ blueprint: Schema.Record({ key: Schema.String, value: Schema.Unknown }), usage: Schema.optional(Usage) }))
+
+const answers = <A, I>(answer: Schema.Schema<A, I>, name: string) =>
+  Schema.optional(Schema.Array(answer).pipe(Schema.minItems(1, { message: () => `${name} must hold at least one answer` })))
+
+/**
+ * A scripted conversation for the mock model: one turn per `act` call of each run (without `turns`, act
+ * calls answer as unscripted ones do); `slots` and `synthesis` answer those calls of the process in order.
+ */
+export class MockScript extends Schema.Class<MockScript>("MockScript")(
+  Schema.Struct({
+    model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
+    latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
+    repeat_last: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+    turns: Schema.optional(Schema.Array(Turn).pipe(Schema.minItems(1, { message: () => "turns must hold at least one turn" }))),
+    slots: answers(SlotsAnswer, "slots"),
+    synthesis: answers(SynthesisAnswer, "synthesis")
+  }).pipe(Schema.filter((script) => script.turns !== undefined || script.slots !== undefined || script.synthesis !== undefined, {
+    message: () => "a script needs turns (or, for routing alone, slots or synthesis answers)"
+  }))
+) {}
 
 /** Roughly four characters a token, which is all a mock needs to move the token and dollar axes. */
 const estimate = (request: LlmRequest, content: string): LlmUsage => ({
@@ -86,6 +109,9 @@ const agreeing = (met: ReadonlyArray<boolean>, criteria: number) => {
   })
 }
 
+/** The goal a routing call is about: its first user message, as slot filling and synthesis send it. */
+const goalOf = (request: LlmRequest) => request.messages.find((m) => m.role === "user")?.content ?? ""
+
 /** Splits an answer into word-sized deltas so streaming consumers see more than one chunk. */
 const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
   ...(response.content.match(/\S+\s*|\s+/g) ?? []).map((text): LlmChunk => ({ _tag: "Delta", text })),
@@ -105,7 +131,9 @@ const fresh: RunState = { calls: 0, lastMet: [], lastCritic: undefined }
  * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
  * and answers in markdown with a code block. The judge is an oracle: it costs no tokens and reports what
  * the script (or the iteration number) says. The critic answers what the turn's `critic` says, else it
- * agrees with the judge at confidence 1; its replies cost tokens.
+ * agrees with the judge at confidence 1; its replies cost tokens. Routing's calls answer what the script's
+ * `slots` and `synthesis` say, else: slot filling finds nothing (`{}`), synthesis writes a generic
+ * two-node blueprint for the goal.
  */
 export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
   Effect.gen(function*() {
@@ -118,15 +146,15 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         runs.set(request.metadata.run_id, f(runs.get(request.metadata.run_id) ?? fresh))
       })
 
-    const scripted = (request: LlmRequest, script: MockScript) =>
+    const scripted = (request: LlmRequest, script: MockScript, turns: ReadonlyArray<typeof Turn.Type>) =>
       Effect.gen(function*() {
         const index = (yield* stateOf(request)).calls
         yield* update(request, (state) => ({ ...state, calls: state.calls + 1 }))
-        const turn = index < script.turns.length
-          ? script.turns[index]
-          : script.repeat_last ? script.turns[script.turns.length - 1] : undefined
+        const turn = index < turns.length
+          ? turns[index]
+          : script.repeat_last ? turns[turns.length - 1] : undefined
         if (turn === undefined) {
-          return yield* new LlmError({ message: `mock script exhausted after ${script.turns.length} turns`, transient: false })
+          return yield* new LlmError({ message: `mock script exhausted after ${turns.length} turns`, transient: false })
         }
         const latency = turn.latency_ms ?? script.latency_ms
         if (latency > 0) yield* Effect.sleep(Duration.millis(latency))
@@ -178,8 +206,32 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         } satisfies LlmResponse
       })
 
+    // Routing's calls, counted per process: each list is answered in order, its last answer repeated.
+    const routingCalls = { slots: 0, synthesis: 0 }
+    const routing = (request: LlmRequest, purpose: "slots" | "synthesis") =>
+      Effect.suspend(() => {
+        const list = script?.[purpose]
+        const answer = list?.[Math.min(routingCalls[purpose]++, list.length - 1)]
+        if (answer !== undefined && "error" in answer) {
+          return Effect.fail(new LlmError({ message: answer.error, transient: answer.transient ?? true }))
+        }
+        const content = answer === undefined
+          ? purpose === "slots" ? "{}" : JSON.stringify(MockBlueprint.forGoal(goalOf(request)))
+          : "content" in answer
+          ? answer.content
+          : JSON.stringify("values" in answer ? answer.values : answer.blueprint)
+        return Effect.succeed({
+          content,
+          tool_calls: [],
+          usage: answer?.usage ?? estimate(request, content),
+          model: request.model ?? script?.model ?? MockLlm.defaultModel
+        } satisfies LlmResponse)
+      })
+
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
-      request.purpose === "critic"
+      request.purpose === "slots" || request.purpose === "synthesis"
+        ? routing(request, request.purpose)
+        : request.purpose === "critic"
         ? critic(request)
         : request.purpose === "judge"
         ? Effect.map(stateOf(request), ({ lastMet }) => ({
@@ -188,9 +240,9 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
           usage: { input_tokens: 0, output_tokens: 0 },
           model: request.model ?? script?.model ?? MockLlm.defaultModel
         }))
-        : script === undefined
+        : script?.turns === undefined
         ? unscripted(request)
-        : scripted(request, script)
+        : scripted(request, script, script.turns)
 
     return {
       complete,

@@ -1,4 +1,4 @@
-import { Clock, Deferred, type Duration, Effect, Option, Ref, type Scope } from "effect"
+import { Deferred, type Duration, Effect, Option, type Scope } from "effect"
 import type { PersistenceError } from "../domain/Errors.js"
 import { RunStore } from "../store/RunStore.js"
 import type { Journal } from "./Journal.js"
@@ -37,15 +37,8 @@ export const make = (options: {
       )
     }
 
-    // Another process's stop request is looked for at most every 250 ms: a query per iteration would
-    // cost more than the rest of a fast iteration, and no operator notices a quarter of a second.
-    const lastStopCheck = yield* Ref.make(Number.NEGATIVE_INFINITY)
-    const stopRequest = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      if (now - (yield* Ref.get(lastStopCheck)) < 250) return Option.none<string>()
-      yield* Ref.set(lastStopCheck, now)
-      return yield* store.pendingStop(options.runId)
-    })
+    // Another process's stop request, as read for every session on the store at once (the run is claimed by now).
+    const stopRequest = store.recentStop(options.runId, yield* store.stopReads)
 
     const graceOver = Deferred.await(requested).pipe(
       Effect.zipRight(Effect.race(Effect.sleep(options.grace ?? "5 seconds"), options.now ?? Effect.never)),

@@ -108,7 +108,9 @@ export const make = (options: {
             // Written by this turn or by an earlier one, which answered it before letting go of the permit.
             yield* Deferred.await(mine.done)
           })),
-      emit: (body) => Effect.flatMap(stamp(body), (event) => permit.withPermits(1)(Ref.update(held, (es) => [...es, event]))),
+      // No permit: a commit takes the held events in one atomic step, so one emitted while it writes is
+      // held for the next commit, as it would be after waiting for the permit.
+      emit: (body) => Effect.flatMap(stamp(body), (event) => Ref.update(held, (es) => [...es, event])),
       commit
     }
   })

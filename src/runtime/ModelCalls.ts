@@ -31,10 +31,11 @@ export interface ModelCalls {
 
 /**
  * Transient model failures are retried with backoff on the Effect Clock, five attempts in all, each
- * waiting at least as long as the provider asked (Retry-After).
+ * waiting at least as long as the provider asked (Retry-After). Routing's own calls (slots, synthesis) use
+ * the same schedule.
  */
-const maxAttempts = 5
-const retrySchedule = Schedule.exponential("250 millis").pipe(
+export const maxAttempts = 5
+export const retrySchedule = Schedule.exponential("250 millis").pipe(
   Schedule.intersect(Schedule.recurs(maxAttempts - 1)),
   Schedule.intersect(Schedule.identity<LlmError | PersistenceError>()),
   Schedule.modifyDelay(([, error], backoff) =>

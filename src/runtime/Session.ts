@@ -1,4 +1,4 @@
-import { Data, Effect, Option, Ref, Schedule, type Scope } from "effect"
+import { Data, type Duration, Effect, Option, Ref, type Scope } from "effect"
 import * as Budget from "../budget/Budget.js"
 import type { BudgetUsage } from "../domain/Budget.js"
 import { Checkpoint } from "../domain/Checkpoint.js"
@@ -141,7 +141,10 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
       ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist }),
       ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout })
     })
-    const first = yield* checkpointOf("running", null, yield* budget.usage, yield* Ref.get(progress))
+    // The first heartbeat is durable with the claim, not in a commit of its own; `heartbeat` writes the rest.
+    const usage = yield* budget.usage
+    yield* journal.emit({ kind: "heartbeat", iteration: usage.iterations + 1, usage, criteria_met: opened.checkpoint.criteria_met })
+    const first = yield* checkpointOf("running", null, usage, yield* Ref.get(progress))
     const { quarantineId, quarantinedSteps } = yield* journal.commit((written) => claim(first, written)).pipe(
       Effect.catchTag("Conflict", () =>
         Effect.gen(function*() {
@@ -215,8 +218,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
     return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, progress, record, finish } satisfies Session
   })
 
-/** A heartbeat on the first iteration and then every interval, durable at once. */
-export const heartbeat = (session: Session, interval: Parameters<typeof Schedule.spaced>[0]) =>
+/** A heartbeat every interval after the first (which `open` writes with the claim), durable at once. */
+export const heartbeat = (session: Session, interval: Duration.DurationInput) =>
   Effect.gen(function*() {
     const usage = yield* session.budget.usage
     yield* session.journal.emitNow({
@@ -225,4 +228,4 @@ export const heartbeat = (session: Session, interval: Parameters<typeof Schedule
       usage,
       criteria_met: (yield* Ref.get(session.progress)).criteria_met
     })
-  }).pipe(Effect.repeat(Schedule.spaced(interval)))
+  }).pipe(Effect.delay(interval), Effect.forever)

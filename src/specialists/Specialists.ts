@@ -1,6 +1,7 @@
 import { FileSystem } from "@effect/platform"
-import { Array as Arr, Context, Effect, Either, Layer, Order, ParseResult, Schema } from "effect"
+import { Array as Arr, Context, Effect, Layer, Order, Schema } from "effect"
 import * as path from "node:path"
+import * as CatalogFiles from "../catalog/CatalogFiles.js"
 import { BadInput } from "../domain/Errors.js"
 import { home } from "../domain/Home.js"
 import { defaultToolNames } from "../tools/Defaults.js"
@@ -14,10 +15,7 @@ export interface Entry {
 }
 
 /** A user file that was skipped: `message` names the field that is wrong, or why the file is unusable. */
-export interface Problem {
-  readonly file: string
-  readonly message: string
-}
+export type Problem = CatalogFiles.Problem
 
 /** One line for a person: the file, and what is wrong with it. */
 export const describeProblem = (problem: Problem): string => `specialist file ${problem.file} skipped: ${problem.message}`
@@ -42,15 +40,6 @@ export class Specialists extends Context.Tag("autopilot/Specialists")<
   }
 >() {}
 
-const fieldOf = (issuePath: ReadonlyArray<PropertyKey>) =>
-  issuePath.map((key, i) => (typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)).join("")
-
-const oneLine = (text: string) => text.replace(/\s+/g, " ").trim()
-
-const fields = Object.keys(Specialist.fields).join(", ")
-
-const unexpected = `is not a field of a specialist (misspelt?); its fields: ${fields}`
-
 /**
  * Decodes one definition, also checking that every tool it allows is one the missions have. Every wrong
  * field is named, and a misspelt one is reported rather than ignored.
@@ -59,84 +48,33 @@ const decoderFor = (tools: ReadonlyArray<string>) => {
   const known = ToolName.pipe(Schema.filter((tool) => tools.includes(tool), {
     message: (issue) => `unknown tool ${JSON.stringify(issue.actual)} (tools: ${tools.join(", ")})`
   }))
-  const checked = Schema.Struct({ ...Specialist.fields, allowed_tools: allowedTools(known) })
-  const decode = Schema.decodeUnknownEither(checked, { errors: "all", onExcessProperty: "error" })
-  return (content: unknown): Either.Either<Specialist, string> =>
-    typeof content !== "object" || content === null || Array.isArray(content)
-      ? Either.left(`must hold one JSON object, a specialist with the fields ${fields}`)
-      : Either.mapLeft(decode(content), (error) =>
-        ParseResult.ArrayFormatter.formatErrorSync(error)
-          .filter((issue) => issue.message !== "")
-          .map((issue) => `${fieldOf(issue.path)}: ${issue._tag === "Unexpected" ? unexpected : oneLine(issue.message)}`)
-          .join("; "))
+  return CatalogFiles.decoder(Schema.Struct({ ...Specialist.fields, allowed_tools: allowedTools(known) }), { noun: "specialist" })
 }
-
-const parse = (text: string): Either.Either<unknown, string> =>
-  Either.try({ try: () => JSON.parse(text) as unknown, catch: (e) => `is not valid JSON: ${oneLine(e instanceof Error ? e.message : String(e))}` })
 
 const byCategoryThenId = Order.combine(
   Order.mapInput(Order.string, (entry: Entry) => entry.specialist.category),
   Order.mapInput(Order.string, (entry: Entry) => entry.specialist.id)
 )
 
-type Decode = ReturnType<typeof decoderFor>
+const entryOf = ({ file, value }: CatalogFiles.Loaded<Specialist>): Entry => ({ specialist: value, file })
 
-/** The built-in roles, decoded: one that does not is a defect of the package, caught by its tests. */
-const builtIns = (decode: Decode) =>
+/** The built-in roles, decoded. */
+const builtIns = (decode: CatalogFiles.Decode<Specialist>) =>
   Effect.gen(function*() {
     // Loaded here, not with the module: `autopilot --help` and runs without a specialist never need it.
     const { files } = yield* Effect.promise(() => import("./BuiltIn.js"))
-    return yield* Effect.forEach(files, ([file, content]) =>
-      Either.match(decode(content), {
-        onLeft: (problem) => Effect.dieMessage(`built-in specialist ${file} does not decode: ${problem}`),
-        onRight: (specialist) => Effect.succeed<Entry>({ specialist, file: null })
-      }))
+    return yield* CatalogFiles.builtIns(files, decode, "specialist")
   })
 
-/** Every `*.json` of `directory` by file name (a missing folder holds none), each decoded or a problem. */
-const userFiles = (directory: string, decode: Decode) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const names = (yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => false)))
-      ? yield* fs.readDirectory(directory).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
-      : []
-    return yield* Effect.forEach([...names].filter((name) => name.endsWith(".json")).sort(), (name) =>
-      Effect.gen(function*() {
-        const file = path.join(directory, name)
-        const text = yield* Effect.either(fs.readFileString(file))
-        const decoded = Either.isLeft(text)
-          ? Either.left(`cannot be read: ${oneLine(text.left.message)}`)
-          : Either.flatMap(parse(text.right), decode)
-        return Either.match(decoded, {
-          onLeft: (message): Entry | Problem => ({ file, message }),
-          onRight: (specialist): Entry | Problem => ({ specialist, file })
-        })
-      }))
-  })
-
-/**
- * The catalog of `builtIn` and `user` entries. A user file whose id is a built-in's replaces that
- * built-in; of two user files with one id, the first by file name is kept and the other reported.
- */
-const catalog = (builtIn: ReadonlyArray<Entry>, user: ReadonlyArray<Entry | Problem>, directory: string | null): Specialists["Type"] => {
-  const byId = new Map(builtIn.map((entry) => [entry.specialist.id, entry]))
-  const fromUser = new Map<string, string>()
-  const problems: Array<Problem> = []
-  for (const loaded of user) {
-    if (!("specialist" in loaded)) {
-      problems.push(loaded)
-      continue
-    }
-    const { file, specialist: { id } } = loaded
-    const earlier = fromUser.get(id)
-    if (earlier !== undefined) {
-      problems.push({ file: file!, message: `id: "${id}" is already defined by ${earlier}` })
-      continue
-    }
-    fromUser.set(id, file!)
-    byId.set(id, loaded)
-  }
-  const all = Arr.sort([...byId.values()], byCategoryThenId)
+/** The catalog of `builtIn` and `user` entries, the user's over the built-ins (see `CatalogFiles.merge`). */
+const catalog = (
+  builtIn: ReadonlyArray<CatalogFiles.Loaded<Specialist>>,
+  user: ReadonlyArray<CatalogFiles.Loaded<Specialist> | Problem>,
+  directory: string | null
+): Specialists["Type"] => {
+  const merged = CatalogFiles.merge(builtIn, user, (specialist) => specialist.id)
+  const all = Arr.sort(merged.entries.map(entryOf), byCategoryThenId)
+  const byId = new Map(all.map((entry) => [entry.specialist.id, entry]))
   const categories = Arr.dedupe(all.map((entry) => entry.specialist.category))
 
   const get = (id: string) =>
@@ -156,7 +94,7 @@ const catalog = (builtIn: ReadonlyArray<Entry>, user: ReadonlyArray<Entry | Prob
         : Effect.fail(new BadInput({ message: `unknown category "${category}"; categories: ${categories.join(", ")}` }))
     })
 
-  return Specialists.of({ all, categories, problems, directory, get, list })
+  return Specialists.of({ all, categories, problems: merged.problems, directory, get, list })
 }
 
 interface MakeOptions {
@@ -175,7 +113,7 @@ export const make = (
   Effect.gen(function*() {
     const decode = decoderFor(options.tools ?? defaultToolNames)
     const directory = path.resolve(options.directory)
-    return catalog(yield* builtIns(decode), yield* userFiles(directory, decode), directory)
+    return catalog(yield* builtIns(decode), yield* CatalogFiles.userFiles(directory, decode), directory)
   })
 
 /** The folder users' own specialists are read from: `$AUTOPILOT_HOME/specialists`. */

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { Checkpoint, CheckpointJson } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
@@ -30,6 +30,12 @@ const decodeRow = (raw: Raw): Exclude<Loaded, { _tag: "Missing" }> => {
     ? { _tag: "Found", checkpoint: decoded.right, raw }
     : { _tag: "Corrupt", error: decodeError(decoded.left), raw }
 }
+
+/**
+ * How stale a stop request's read may be: no operator notices a quarter of a second, and a query per
+ * iteration of every session would cost more than the rest of a fast iteration.
+ */
+const stopPollMillis = 250
 
 const migrations = {
   "0001_checkpoints": Effect.gen(function*() {
@@ -69,6 +75,14 @@ export class RunStore extends Context.Tag("autopilot/RunStore")<
     readonly saveAll: (checkpoints: ReadonlyArray<Checkpoint>) => Effect.Effect<void, PersistenceError>
     readonly requestStop: (runId: string, reason: string, at: string) => Effect.Effect<void, PersistenceError>
     readonly pendingStop: (runId: string) => Effect.Effect<Option.Option<string>, PersistenceError>
+    /** Where the reads of `recentStop` stand now: a session takes it once it has claimed its run. */
+    readonly stopReads: Effect.Effect<number>
+    /**
+     * A run's pending stop request, from one read of every run's requests that all sessions on this store
+     * share: at most one read per 250 ms however many sessions ask, not one each. Only a read begun after
+     * `after` (what `stopReads` said) counts, so a session never sees a request its claim cleared.
+     */
+    readonly recentStop: (runId: string, after: number) => Effect.Effect<Option.Option<string>, PersistenceError>
     readonly clearStop: (runId: string) => Effect.Effect<void, PersistenceError>
     readonly clearStops: (runIds: ReadonlyArray<string>) => Effect.Effect<void, PersistenceError>
     /**
@@ -103,6 +117,25 @@ export const make = Effect.gen(function*() {
       sql<{ run_id: string }>`
         INSERT INTO checkpoints ${rowsOf(slice)} ON CONFLICT (run_id) DO NOTHING RETURNING run_id
       `).pipe(Effect.map((rows) => rows.map((row) => row.run_id)), Database.refail)
+
+  // Plain state: each change happens within one synchronous step, so no two fibers interleave in it.
+  let stopReads = 0
+  let stops: { readonly read: number; readonly at: number; readonly reasons: ReadonlyMap<string, string> } | undefined
+  const recentStop = (runId: string, after: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (stops !== undefined && stops.read > after && now - stops.at < stopPollMillis) {
+        return Effect.succeed(Option.fromNullable(stops.reasons.get(runId)))
+      }
+      const read = ++stopReads
+      return sql<{ run_id: string; reason: string }>`SELECT run_id, reason FROM stop_requests`.pipe(
+        Effect.map((rows) => {
+          const reasons = new Map(rows.map((row) => [row.run_id, row.reason]))
+          if (stops === undefined || read > stops.read) stops = { read, at: now, reasons }
+          return Option.fromNullable(reasons.get(runId))
+        }),
+        Database.refail
+      )
+    })
 
   return RunStore.of({
     load: (runId) =>
@@ -142,6 +175,8 @@ export const make = Effect.gen(function*() {
         Effect.map((rows) => Option.fromNullable(rows[0]?.reason)),
         Database.refail
       ),
+    stopReads: Effect.sync(() => stopReads),
+    recentStop,
     clearStop: (runId) => clearStops([runId]),
     clearStops,
     remove: (runId, expected) =>

@@ -63,7 +63,7 @@ describe.concurrent("autopilot fanout", () => {
     expect(done.stderr).toEqual([`database: ${sb.db}`])
     const events = done.stdout.map((l) => JSON.parse(l) as CliEvent)
     expect(events.map((e) => e.kind).filter((k) => k !== "heartbeat")).toEqual(["run_started", "fanout_started", "fanout_child", "fanout_child", "result"])
-    expect(events[1]!.children).toEqual([{ index: 0, run_id: "langs.0-rust", item: "Rust" }, { index: 1, run_id: "langs.1-go", item: "Go" }])
+    expect(events.find((e) => e.kind === "fanout_started")!.children).toEqual([{ index: 0, run_id: "langs.0-rust", item: "Rust" }, { index: 1, run_id: "langs.1-go", item: "Go" }])
     expect(events.at(-1)).toMatchObject({ status: "completed", halt_reason: null, output: expect.stringContaining("2 children: 2 completed") })
 
     const shown = await sb.run(["show", "langs"])

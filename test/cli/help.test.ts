@@ -47,7 +47,7 @@ describe.concurrent("help of the built CLI", () => {
     const { expect } = context
     const top = await help(context, ["--help"])
     expect(top).toMatch(/^\$ autopilot <command>$/m)
-    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists"]) {
+    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists", "blueprints"]) {
       expect(top).toMatch(new RegExp(`^  ${command} +\\S`, "m"))
     }
     expect(top).toContain("`autopilot <command> --help`")
@@ -67,6 +67,8 @@ describe.concurrent("help of the built CLI", () => {
     expect(specialists).toMatch(/^\$ autopilot specialists <command>$/m)
     expect(specialists).toMatch(/^  show +\S/m)
     expect(await help(context, ["specialists", "show", "--help"])).toMatch(/^\$ autopilot specialists show \[--format text\|json\] <id>$/m)
+    expect(await help(context, ["blueprints", "--help"])).toMatch(/^\$ autopilot blueprints \[--category category\] \[--format text\|json\]$/m)
+    expect(await help(context, ["blueprints", "show", "--help"])).toMatch(/^\$ autopilot blueprints show \[--format text\|json\] <id>$/m)
     const listed = await sandbox(context).run(["specialists"], { db: false })
     expect(listed.stdout[0]).toMatch(/^ID +NAME +CATEGORY +TIER$/)
   })

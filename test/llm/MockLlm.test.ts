@@ -243,6 +243,68 @@ describe("MockLlm", () => {
       }))
   })
 
+  describe("routing calls (slots, synthesis)", () => {
+    const routing = (purpose: "slots" | "synthesis", goal = "Watch vendor pricing weekly"): LlmRequest => ({
+      messages: [{ role: "system", content: "fill the slots" }, { role: "user", content: goal }],
+      tools: [],
+      purpose,
+      metadata: { run_id: "routing", iteration: 0, criteria: 0 }
+    })
+
+    it.effect("without a script: slots finds nothing, synthesis writes a generic blueprint for the goal", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const slots = yield* llm.complete(routing("slots"))
+        assert.strictEqual(slots.content, "{}")
+        assert.deepStrictEqual(slots.usage, { input_tokens: Math.ceil(("fill the slots".length + "Watch vendor pricing weekly".length) / 4), output_tokens: 1 })
+        const synthesis = JSON.parse((yield* llm.complete(routing("synthesis"))).content)
+        assert.strictEqual(synthesis.id, "synthetic_watch_vendor_pricing_weekly")
+        assert.deepStrictEqual(synthesis.example_goals, ["Watch vendor pricing weekly"])
+        assert.deepStrictEqual(synthesis.graph.edges, [{ from: "work", to: "review" }])
+      }))
+
+    it.effect("answers scripted slots and synthesis in order, repeating the last, apart from the turns", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          turns: [{ content: "turn one" }, { content: "turn two" }],
+          slots: [{ values: { vendors: ["Acme"] } }, { content: "garbage" }],
+          synthesis: [{ blueprint: { id: "x" }, usage: { input_tokens: 7, output_tokens: 3 } }]
+        }))
+        assert.strictEqual((yield* llm.complete(routing("slots"))).content, JSON.stringify({ vendors: ["Acme"] }))
+        assert.strictEqual((yield* llm.complete(act(1))).content, "turn one")
+        assert.strictEqual((yield* llm.complete(routing("slots"))).content, "garbage")
+        assert.strictEqual((yield* llm.complete(routing("slots"))).content, "garbage")
+        const synthesis = yield* llm.complete(routing("synthesis"))
+        assert.strictEqual(synthesis.content, JSON.stringify({ id: "x" }))
+        assert.deepStrictEqual(synthesis.usage, { input_tokens: 7, output_tokens: 3 })
+        assert.strictEqual((yield* llm.complete(act(2))).content, "turn two")
+      }))
+
+    it.effect("fails a call scripted with an error, transient unless said otherwise", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ slots: [{ error: "busy" }], synthesis: [{ error: "no key", transient: false }] }))
+        const busy = yield* Effect.flip(llm.complete(routing("slots")))
+        assert.deepStrictEqual([busy.message, busy.transient], ["busy", true])
+        const refused = yield* Effect.flip(llm.complete(routing("synthesis")))
+        assert.deepStrictEqual([refused.message, refused.transient], ["no key", false])
+      }))
+
+    it.effect("answers act calls as unscripted ones when a script has routing answers but no turns", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ slots: [{ values: {} }] }))
+        assert.include((yield* llm.complete(act(1, 2))).content, "## Iteration 1")
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1, 2))).criteria_met, [true, false])
+      }))
+
+    it("refuses an empty list of answers, and a script with nothing to answer", () => {
+      const decode = Schema.decodeUnknownEither(MockScript)
+      assert.include(String(Either.getLeft(decode({ slots: [] })).pipe(Option.getOrThrow)), "slots must hold at least one answer")
+      assert.include(String(Either.getLeft(decode({ synthesis: [] })).pipe(Option.getOrThrow)), "synthesis must hold at least one answer")
+      assert.include(String(Either.getLeft(decode({ slots: [{ values: 3 }] })).pipe(Option.getOrThrow)), "slots")
+      assert.include(String(Either.getLeft(decode({})).pipe(Option.getOrThrow)), "a script needs turns")
+    })
+  })
+
   describe("loadScript", () => {
     /** Writes `text` to a file in a fresh temporary folder and loads it. */
     const load = (name: string, text: string | undefined) =>

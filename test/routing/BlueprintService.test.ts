@@ -6,7 +6,7 @@ import * as BlueprintService from "../../src/routing/BlueprintService.js"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as Database from "../../src/store/Database.js"
 import { adjustWhenWaiting, fakeService, type Received, type Reply, until } from "./fake-service.js"
-import { blueprints, showNotes } from "./fixtures.js"
+import { blueprints, showNotes } from "./router-fixtures.js"
 
 /** Decodes as a blueprint but fails `problems`: its graph has a cycle. */
 const cyclic = JSON.stringify({

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { FastCheck as fc } from "effect"
+import { Effect, FastCheck as fc } from "effect"
 import MiniSearch from "minisearch"
 import * as Calibration from "../../src/routing/Calibration.js"
+import * as Catalog from "../../src/routing/Catalog.js"
 import * as GoalRouter from "../../src/routing/GoalRouter.js"
 import * as LocalIndex from "../../src/routing/LocalIndex.js"
 import { distinctTerms, term } from "../../src/routing/Terms.js"
-import { blueprints } from "./fixtures.js"
+import { blueprints } from "./router-fixtures.js"
 import { heldOut } from "./heldout.js"
 
 const feature = fc.record({ coverage: fc.double({ min: 0, max: 1, noNaN: true }), margin: fc.double({ min: -1, max: 1, noNaN: true }) })
@@ -161,17 +162,23 @@ describe("Calibration.samplesOf", () => {
   })
 })
 
-describe("calibration on held-out goals", () => {
+/** The catalog that ships, and the one these tests write: the calibration must hold on both. */
+const catalogs = [
+  ["the built-in catalog", (await Effect.runPromise(Catalog.makeBuiltIn())).all.map((entry) => entry.blueprint)],
+  ["the test catalog", blueprints]
+] as const
+
+describe.each(catalogs)("calibration on held-out goals, over %s", (_, catalog) => {
   // Goals written for the test, none an example goal of the catalog, ranked by a router fitted on the catalog.
-  const router = GoalRouter.makeLocal(blueprints)
+  const router = GoalRouter.makeLocal(catalog)
   const ranked = heldOut.map(([goal, label]) => ({ goal, label, top: router.rank(goal, 5)[0] }))
-  const exampleGoals = new Set(blueprints.flatMap((b) => b.example_goals.map((g) => g.toLowerCase())))
+  const exampleGoals = new Set(catalog.flatMap((b) => b.example_goals.map((g) => g.toLowerCase())))
 
   it("the held-out set is at least 40 goals, none a copy of an example goal, with off-topic ones", () => {
     assert.isAtLeast(heldOut.length, 40)
     for (const [goal] of heldOut) assert.isFalse(exampleGoals.has(goal.toLowerCase()), goal)
     assert.isAtLeast(heldOut.filter(([, label]) => label === "none").length, 8)
-    const ids = new Set(blueprints.map((b) => b.id))
+    const ids = new Set(catalog.map((b) => b.id))
     for (const [, label] of heldOut) assert.isTrue(label === "none" || ids.has(label), label)
   })
 

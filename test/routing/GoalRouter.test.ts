@@ -9,7 +9,7 @@ import * as GoalRouter from "../../src/routing/GoalRouter.js"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as Database from "../../src/store/Database.js"
 import { fakeService, type Reply } from "./fake-service.js"
-import { blueprint, blueprints, catalog, entries, showNotes, specs } from "./fixtures.js"
+import { blueprint, blueprints, catalog, entries, showNotes, specs } from "./router-fixtures.js"
 
 const offline = GoalRouter.layer.pipe(Layer.provide([Layer.succeed(Blueprints, catalog), BlueprintService.layerNone]))
 

@@ -14,7 +14,7 @@ export const goal = (criteria = 2) =>
     success_criteria: ["criterion 1", ...Array.from({ length: criteria - 1 }, (_, i) => `criterion ${i + 2}`)]
   })
 
-type TurnInput = ConstructorParameters<typeof MockScript>[0]["turns"][number]
+type TurnInput = NonNullable<MockScript["turns"]>[number]
 
 /** A mock script; turns default to 1,000 input and 200 output tokens and no criterion met. */
 export const script = (

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option, TestClock } from "effect"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { environment, goal, runMission, script } from "../runtime/fixtures.js"
@@ -28,5 +28,28 @@ describe("RunStore: claiming a run", () => {
       const loaded = yield* store.load("r")
       assert(loaded._tag === "Found")
       assert.isFalse(yield* store.create(loaded.checkpoint))
+    }).pipe(Effect.provide(environment)))
+})
+
+describe("RunStore: stop requests", () => {
+  it.effect("one read of every run's requests serves every session for 250 ms; a read begun before a session's mark is not trusted by it", () =>
+    Effect.gen(function*() {
+      const store = yield* RunStore
+      yield* store.requestStop("a", "stop a", "now")
+      const first = yield* store.stopReads
+      assert.deepStrictEqual(yield* store.recentStop("a", first), Option.some("stop a"))
+      // Read by another process meanwhile, and cleared by a claim: the shared read still says what it read...
+      yield* store.requestStop("b", "stop b", "now")
+      yield* store.clearStop("a")
+      assert.deepStrictEqual(yield* store.recentStop("a", first), Option.some("stop a"))
+      assert.isTrue(Option.isNone(yield* store.recentStop("b", first)))
+      // ...but a session that claimed its run after that read reads again, and so does everyone after 250 ms.
+      const claimed = yield* store.stopReads
+      assert.isTrue(Option.isNone(yield* store.recentStop("a", claimed)))
+      assert.deepStrictEqual(yield* store.recentStop("b", first), Option.some("stop b"))
+      yield* store.requestStop("c", "stop c", "now")
+      assert.isTrue(Option.isNone(yield* store.recentStop("c", first)))
+      yield* TestClock.adjust("250 millis")
+      assert.deepStrictEqual(yield* store.recentStop("c", first), Option.some("stop c"))
     }).pipe(Effect.provide(environment)))
 })

@@ -1,0 +1,350 @@
+import { Either, Option } from "effect"
+import { stemmer } from "stemmer"
+import { type Slot, type SlotValue, slotValue } from "../domain/Blueprint.js"
+
+/**
+ * Slot values read from a goal's text without a model: each rule is a pure function, and everything a
+ * rule finds still has to pass the slot's validator (`slotValue`) to be used.
+ */
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+const trailing = /[.,;:!?)\]}'"]+$/
+
+// ---------------------------------------------------------------------------------------------------------
+// key=value and key: value
+
+/** A value the goal states for a slot by name (`vendor_count=3`, `topic: "pricing pages"`). */
+export interface Pair {
+  readonly slot: string
+  readonly value: string
+  /** Where the pair sits in the goal, so that other rules do not read it again. */
+  readonly start: number
+  readonly end: number
+}
+
+const isList = (slot: Slot) => slot.type === "url_list" || slot.type === "string_list"
+
+/** Up to the end of its clause: a sentence's end, a semicolon, a line's end or a closing bracket. */
+const clause = String.raw`[^\n;)\]]+?(?=[.!?](?:\s|$)|[\n;)\]]|$)`
+
+/**
+ * What a value may look like after the separator: quoted text always; a cron slot's value runs to the
+ * end of its clause (five fields, or a cadence in words); after a colon, so do a list's and a text's
+ * (`vendors: Acme, Globex and Initech.`); anything else is one word.
+ */
+const valuePattern = (slot: Slot, separator: "=" | ":") =>
+  slot.type === "cron" || (separator === ":" && (isList(slot) || slot.type === "text")) ? clause : String.raw`\S+`
+
+const quoted = String.raw`"([^"\n]*)"|'([^'\n]*)'|“([^”\n]*)”`
+
+/** The first `name=value` or `name: value` for `slot` in `text`: its name in any case, `-` for `_`. */
+export const pairFor = (text: string, slot: Slot): Option.Option<Pair> => {
+  const name = slot.name.split("_").map(escape).join("[_-]")
+  const [match] = (["=", ":"] as const)
+    .map((separator) => new RegExp(String.raw`(?<![\w-])${name}[ \t]*${separator}[ \t]*(?:${quoted}|(${valuePattern(slot, separator)}))`, "i").exec(text))
+    .filter((m) => m !== null)
+    .sort((a, b) => a.index - b.index)
+  if (match === undefined) return Option.none()
+  const raw = match[1] ?? match[2] ?? match[3] ?? match[4]!
+  const value = slot.type === "cron"
+    ? Option.getOrElse(Option.orElse(cronLiteral(raw), () => cadence(raw)), () => raw.trim())
+    : match[4] === undefined
+    ? raw
+    : raw.replace(trailing, "")
+  // Quoted, a list is split on commas alone: "Procter and Gamble" stays one item.
+  const listed = isList(slot) && match[4] !== undefined ? listText(value) : value
+  return Option.some({ slot: slot.name, value: listed, start: match.index, end: match.index + match[0].length })
+}
+
+/** "a, b and c" as "a, b, c": what `slotValue` splits a list on. */
+const listText = (text: string) => text.split(/\s*,\s*(?:and\s+)?|\s+and\s+/).join(", ")
+
+// ---------------------------------------------------------------------------------------------------------
+// URLs
+
+/** Every http(s) URL in `text`, in order, once each, without the punctuation that ends a sentence. */
+export const urls = (text: string): ReadonlyArray<string> => {
+  const found = [...text.matchAll(/https?:\/\/[^\s<>"'`{}|\\^[\]]+/gi)].map((m) => m[0].replace(trailing, ""))
+  return [...new Set(found)]
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cadences into cron
+
+interface Time {
+  readonly hour: number
+  readonly minute: number
+}
+
+/** A time of day in `text`: 5:30pm, 8 am, 17:30, noon, midnight, or a bare hour after "at" (24-hour clock). */
+export const timeOf = (text: string): Option.Option<Time> => {
+  const t = text.toLowerCase()
+  const twelve = /(?<![\d:])(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?/.exec(t)
+  if (twelve !== null) {
+    const hour = Number(twelve[1])
+    const minute = Number(twelve[2] ?? 0)
+    if (hour >= 1 && hour <= 12 && minute <= 59) return Option.some({ hour: (hour % 12) + (twelve[3] === "p" ? 12 : 0), minute })
+  }
+  const clock = /(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])/.exec(t)
+  if (clock !== null && Number(clock[1]) <= 23 && Number(clock[2]) <= 59) return Option.some({ hour: Number(clock[1]), minute: Number(clock[2]) })
+  if (/\b(?:noon|midday)\b/.test(t)) return Option.some({ hour: 12, minute: 0 })
+  if (/\bmidnight\b/.test(t)) return Option.some({ hour: 0, minute: 0 })
+  const bare = /\bat\s+(\d{1,2})(?![\d:.,%])(?:\s*o'?clock)?/.exec(t)
+  if (bare !== null && Number(bare[1]) <= 23) return Option.some({ hour: Number(bare[1]), minute: 0 })
+  return Option.none()
+}
+
+/** The time a cadence runs at when the goal names none: the part of the day it names, else 09:00. */
+const defaultTime = (t: string): Time =>
+  /\b(?:nightly|night|nights)\b/.test(t)
+    ? { hour: 0, minute: 0 }
+    : /\bevenings?\b/.test(t)
+    ? { hour: 18, minute: 0 }
+    : /\bafternoons?\b/.test(t)
+    ? { hour: 14, minute: 0 }
+    : { hour: 9, minute: 0 }
+
+const days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"] as const
+const dayPattern = String.raw`(sunday|monday|tuesday|wednesday|thursday|friday|saturday)(s)?(?!['’\w])`
+
+/**
+ * The days of the week a cadence names, as cron's fifth field: weekdays (and business days, Monday to
+ * Friday), weekends, or named days when they read as a cadence: plural ("on Mondays and Thursdays"),
+ * after "every" or "each", or with "weekly".
+ */
+export const weekdaysOf = (text: string): Option.Option<string> => {
+  const t = text.toLowerCase()
+  const workdays = String.raw`(?:weekday|business day|work ?day|working day)`
+  if (new RegExp(String.raw`\b(?:every|each|on)\s+${workdays}s?\b|\bweekdays\b|\bweekday\s+(?:mornings|afternoons|evenings|nights)\b`).test(t)) {
+    return Option.some("1-5")
+  }
+  if (/\bweekends\b|\b(?:every|each|on)\s+weekend\b/.test(t)) return Option.some("0,6")
+  const range = new RegExp(String.raw`\b${dayPattern}\s*(?:to|through|thru|until|-|–)\s*${dayPattern}`).exec(t)
+  if (range !== null) {
+    const from = days.indexOf(range[1] as typeof days[number])
+    const to = days.indexOf(range[3] as typeof days[number])
+    if (from < to) return Option.some(`${from}-${to}`)
+  }
+  const mentions = [...t.matchAll(new RegExp(String.raw`(\b(?:every|each)\s+)?\b${dayPattern}`, "g"))]
+  const scheduled = mentions.some((m) => m[1] !== undefined || m[3] !== undefined) || /\b(?:weekly|every week|each week|once a week)\b/.test(t)
+  if (mentions.length === 0 || !scheduled) return Option.none()
+  const named = [...new Set(mentions.map((m) => days.indexOf(m[2] as typeof days[number])))].sort((a, b) => a - b)
+  return Option.some(named.join(","))
+}
+
+const numberWords: Record<string, number> = {
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  dozen: 12,
+  fifteen: 15,
+  twenty: 20,
+  thirty: 30
+}
+const numberWord = Object.keys(numberWords).join("|")
+
+/** "every other day" is every 2 days. */
+const amount = (word: string) => (/^\d+$/.test(word) ? Number(word) : word === "other" ? 2 : numberWords[word])
+const amountPattern = String.raw`(\d{1,3}|other|${numberWord})`
+
+const dayOfMonth = (t: string): number => {
+  const ordinal = /\b(?:on\s+the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/.exec(t)
+  return ordinal !== null && Number(ordinal[1]) >= 1 && Number(ordinal[1]) <= 31 ? Number(ordinal[1]) : 1
+}
+
+/**
+ * A cadence in plain English as a 5-field cron expression: "every 15 minutes", "hourly", "twice a day",
+ * "daily at 5:30pm", "every weekday at 9", "every Monday at 8am", "on Mondays and Thursdays", "weekly",
+ * "monthly on the 15th", "every 2 days". A cadence without a time runs at 09:00 (00:00 for nightly,
+ * 14:00 in the afternoon, 18:00 in the evening), weekly on Mondays, monthly on the 1st; twice a day is
+ * 09:00 and 17:00. Text without a cadence gives nothing.
+ */
+export const cadence = (text: string): Option.Option<string> => {
+  const t = text.toLowerCase()
+  const dow = Option.getOrElse(weekdaysOf(t), () => "*")
+  const at = Option.getOrElse(timeOf(t), () => defaultTime(t))
+
+  if (/\b(?:every\s+half[\s-]hour|half[\s-]hourly)\b/.test(t)) return Option.some(`*/30 * * * ${dow}`)
+  if (/\bevery\s+minute\b/.test(t)) return Option.some(`* * * * ${dow}`)
+  const minutes = new RegExp(String.raw`\bevery\s+${amountPattern}\s*(?:minutes?|mins?)\b`).exec(t)
+  if (minutes !== null) {
+    const n = amount(minutes[1]!)
+    if (n !== undefined && n >= 1 && n <= 59) return Option.some(`${n === 1 ? "*" : `*/${n}`} * * * ${dow}`)
+  }
+  if (/\b(?:hourly|every\s+hour|each\s+hour|once\s+an\s+hour)\b/.test(t)) return Option.some(`0 * * * ${dow}`)
+  const hours = new RegExp(String.raw`\bevery\s+${amountPattern}\s*(?:hours?|hrs?)\b`).exec(t)
+  if (hours !== null) {
+    const n = amount(hours[1]!)
+    if (n !== undefined && n >= 1 && n <= 23) return Option.some(`0 ${n === 1 ? "*" : `*/${n}`} * * ${dow}`)
+  }
+  if (/\btwice\s+(?:a|per|each)\s+day\b|\btwice\s+daily\b/.test(t)) return Option.some(`0 9,17 * * ${dow}`)
+  const everyDays = new RegExp(String.raw`\bevery\s+${amountPattern}\s*days?\b`).exec(t)
+  if (everyDays !== null) {
+    const n = amount(everyDays[1]!)
+    if (n !== undefined && n >= 2 && n <= 31) return Option.some(`${at.minute} ${at.hour} */${n} * *`)
+  }
+  if (/\b(?:monthly|every\s+month|each\s+month|once\s+a\s+month)\b|\bof\s+(?:the|each|every)\s+month\b/.test(t)) {
+    return Option.some(`${at.minute} ${at.hour} ${dayOfMonth(t)} * *`)
+  }
+  if (dow !== "*") return Option.some(`${at.minute} ${at.hour} * * ${dow}`)
+  if (/\b(?:weekly|every\s+week|each\s+week|once\s+a\s+week)\b/.test(t)) return Option.some(`${at.minute} ${at.hour} * * 1`)
+  if (
+    /\b(?:daily|nightly|every\s+day|each\s+day|once\s+a\s+day|every\s+(?:morning|afternoon|evening|night)|each\s+(?:morning|afternoon|evening|night))\b/
+      .test(t)
+  ) return Option.some(`${at.minute} ${at.hour} * * *`)
+  return Option.none()
+}
+
+/** A cron expression written out in the goal (five fields, at least one `*`). */
+export const cronLiteral = (text: string): Option.Option<string> =>
+  Option.fromNullable(/(?<!\S)([\d*/,-]+(?:[ \t]+[\d*/,-]+){4})(?!\S)/.exec(text)?.[1]).pipe(Option.filter((cron) => cron.includes("*")))
+
+// ---------------------------------------------------------------------------------------------------------
+// Counts
+
+const stopwords = new Set(
+  ("a an and are as at be by for from how in into is it its many max maximum min minimum most least number count " +
+    "of on or per the their this to total up with each every our your my limit amount about than").split(" ")
+)
+/** Words that may stand between a number and its noun: "3 of our vendors", "top 5 of the competitors". */
+const determiners = new Set(["of", "the", "our", "your", "my", "their", "these", "those"])
+
+const wordsOf = (text: string) => text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== "")
+
+const stems = (text: string) => new Set(wordsOf(text).filter((w) => !stopwords.has(w) && !/^\d+$/.test(w)).map((w) => stemmer(w)))
+
+/**
+ * Each number in `text` with the stems of the (at most two) words it counts; times and "at 9" excluded.
+ * The words are read ahead, not taken, so that "three vendors and five topics" gives both counts.
+ */
+export const counts = (text: string): ReadonlyArray<{ readonly n: number; readonly nouns: ReadonlySet<string> }> => {
+  const pattern = new RegExp(String.raw`(?<![\w:./-])(\d{1,9}|${numberWord})(?![\w:./%,-])(?=((?:\s+[a-z][a-z-]*){1,4}))`, "gi")
+  return [...text.matchAll(pattern)].flatMap((m) => {
+    if (/\bat\s*$/i.test(text.slice(0, m.index))) return []
+    if (/^\s*(?:[ap]\.?m\b|o'?clock\b)/i.test(text.slice(m.index + m[1]!.length))) return []
+    const following = wordsOf(m[2]!)
+    const nouns: Array<string> = []
+    for (const word of following) {
+      if (nouns.length === 0 && determiners.has(word)) continue
+      if (stopwords.has(word) || nouns.length === 2) break
+      nouns.push(stemmer(word))
+    }
+    const word = m[1]!.toLowerCase()
+    return nouns.length === 0 ? [] : [{ n: amount(word)!, nouns: new Set(nouns) }]
+  })
+}
+
+/**
+ * The count the goal gives for an integer slot: the first number whose noun is a word of the slot's
+ * name ("3 vendors" for `vendor_count`), else of its description, compared stemmed.
+ */
+export const count = (text: string, slot: Slot): Option.Option<number> => {
+  const found = counts(text)
+  const byName = stems(slot.name.replace(/_/g, " "))
+  const byDescription = stems(slot.description)
+  const matching = (keys: ReadonlySet<string>) => found.find((c) => [...c.nouns].some((noun) => keys.has(noun)))
+  return Option.fromNullable(matching(byName) ?? matching(byDescription)).pipe(Option.map((c) => c.n))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Enum values
+
+const mentions = (value: string) =>
+  new RegExp(String.raw`(?<![A-Za-z0-9])${value.trim().split(/[\s_-]+/).map(escape).join(String.raw`[\s_-]+`)}(?![A-Za-z0-9])`, "gi")
+
+/**
+ * The one value of an enum slot the goal names (whole words, any case, `_`, `-` and spaces alike); none
+ * when it names several. A value inside a longer one the goal names ("pro" in "pro plus") does not count.
+ */
+export const enumValue = (text: string, slot: Slot): Option.Option<string> => {
+  const values = [...(slot.values ?? [])].sort((a, b) => b.length - a.length)
+  let rest = text
+  const named: Array<string> = []
+  for (const value of values) {
+    const pattern = mentions(value)
+    if (rest.search(pattern) !== -1) {
+      named.push(value)
+      rest = rest.replace(pattern, (m) => " ".repeat(m.length))
+    }
+  }
+  return named.length === 1 ? Option.some(named[0]!) : Option.none()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// All rules together
+
+export interface RuleFill {
+  readonly values: Readonly<Record<string, SlotValue>>
+  /** Values the goal stated for a slot by name (`key=value`) that the slot does not take. */
+  readonly invalid: ReadonlyArray<{ readonly slot: string; readonly message: string }>
+}
+
+/**
+ * Every value the rules find for `slots` in `goal`. A `key=value` for a slot comes first, and the text it
+ * takes up is not read again by the other rules; then per type: a cron from a cron expression or a
+ * cadence, URLs in order to `url` slots and the rest to `url_list` ones, counts to integers, named values
+ * to enums. A candidate that fails the slot's validator is dropped (reported when the goal named the slot).
+ */
+export const apply = (goal: string, slots: ReadonlyArray<Slot>): RuleFill => {
+  const values: Record<string, SlotValue> = {}
+  const invalid: Array<{ slot: string; message: string }> = []
+  let free = goal
+  for (const slot of slots) {
+    Option.map(pairFor(goal, slot), (pair) => {
+      free = free.slice(0, pair.start) + " ".repeat(pair.end - pair.start) + free.slice(pair.end)
+      Either.match(slotValue(slot, pair.value), {
+        onLeft: (message) => invalid.push({ slot: slot.name, message }),
+        onRight: (value) => (values[slot.name] = value)
+      })
+    })
+  }
+  const take = (slot: Slot, candidates: ReadonlyArray<Option.Option<unknown>>) => {
+    for (const candidate of candidates) {
+      if (Option.isNone(candidate)) continue
+      const checked = slotValue(slot, candidate.value)
+      if (Either.isRight(checked)) {
+        values[slot.name] = checked.right
+        return true
+      }
+    }
+    return false
+  }
+  const found = urls(free)
+  const used = new Set<string>()
+  for (const slot of slots.filter((s) => !(s.name in values) && !invalid.some((i) => i.slot === s.name))) {
+    switch (slot.type) {
+      case "cron":
+        take(slot, [cronLiteral(free), cadence(free)])
+        break
+      case "url": {
+        const next = found.find((url) => !used.has(url))
+        if (next !== undefined && take(slot, [Option.some(next)])) used.add(next)
+        break
+      }
+      case "integer":
+        take(slot, [count(free, slot)])
+        break
+      case "enum":
+        take(slot, [enumValue(free, slot)])
+        break
+      default:
+        break
+    }
+  }
+  // Lists last, so that they get what the single-URL slots left.
+  for (const slot of slots.filter((s) => s.type === "url_list" && !(s.name in values) && !invalid.some((i) => i.slot === s.name))) {
+    const rest = found.filter((url) => !used.has(url))
+    if (rest.length > 0) take(slot, [Option.some(rest)])
+  }
+  return { values, invalid }
+}
