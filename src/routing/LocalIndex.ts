@@ -76,24 +76,34 @@ const options = { fields: [...fields], processTerm: (word: string) => term(word)
 
 /** One document's per-field term frequencies and lengths, as minisearch computes them when it adds it. */
 interface Counted {
+  readonly doc: Doc
   readonly tf: ReadonlyArray<ReadonlyMap<string, number>>
   readonly length: ReadonlyArray<number>
   readonly terms: ReadonlySet<string>
 }
 
-const count = (blueprint: Blueprint): Counted => {
+/** Counts `blueprint`'s fields, reusing those of `like` whose text is the same (a phrasing left out changes one). */
+const count = (blueprint: Blueprint, like?: Counted): Counted => {
   const doc = docOf(blueprint)
-  const tf = fields.map((field) => {
+  const tf: Array<ReadonlyMap<string, number>> = []
+  const length: Array<number> = []
+  fields.forEach((field, f) => {
+    if (like !== undefined && like.doc[field] === doc[field]) {
+      tf.push(like.tf[f]!)
+      length.push(like.length[f]!)
+      return
+    }
+    const tokens = tokenize(doc[field])
     const map = new Map<string, number>()
-    for (const token of tokenize(doc[field])) {
+    for (const token of tokens) {
       const t = term(token)
       if (t !== null) map.set(t, (map.get(t) ?? 0) + 1)
     }
-    return map
+    tf.push(map)
+    // minisearch's field length counts distinct tokens before term processing.
+    length.push(new Set(tokens).size)
   })
-  // minisearch's field length counts distinct tokens before term processing.
-  const length = fields.map((field) => new Set(tokenize(doc[field])).size)
-  return { tf, length, terms: new Set(tf.flatMap((m) => [...m.keys()])) }
+  return { doc, tf, length, terms: new Set(tf.flatMap((m) => [...m.keys()])) }
 }
 
 const idf = (documents: number, matching: number) => Math.log(1 + (documents - matching + 0.5) / (matching + 0.5))
@@ -153,6 +163,8 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
   }
   for (const terms of docTerms) for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1)
 
+  /** Per document, its counts, made the first time calibration changes it. */
+  const counted: Array<Counted | undefined> = []
   const scores = new Float64Array(n)
   /** Per document, how many of the goal's terms it has, and the last term counted. */
   const matched = new Int32Array(n)
@@ -163,8 +175,8 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
   const match = (terms: ReadonlyArray<string>, limit: number, change?: Change): ReadonlyArray<Match> => {
     if (terms.length === 0 || limit <= 0) return []
     const changed = change === undefined ? -1 : byId.get(change.id) ?? -1
-    const old = changed >= 0 ? count(blueprints[changed]!) : undefined
-    const replacement = change?.replacement != null && changed >= 0 ? count(change.replacement) : undefined
+    const old = changed >= 0 ? (counted[changed] ??= count(blueprints[changed]!)) : undefined
+    const replacement = change?.replacement != null && changed >= 0 ? count(change.replacement, old) : undefined
     const documents = changed >= 0 && replacement === undefined ? n - 1 : n
     const average = averages.map((avg, f) => {
       if (old === undefined) return avg
