@@ -1,13 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
-import MiniSearch from "minisearch"
 import * as Calibration from "../../src/routing/Calibration.js"
 import * as Catalog from "../../src/routing/Catalog.js"
 import * as GoalRouter from "../../src/routing/GoalRouter.js"
 import * as LocalIndex from "../../src/routing/LocalIndex.js"
-import { distinctTerms, term } from "../../src/routing/Terms.js"
+import { distinctTerms } from "../../src/routing/Terms.js"
 import { blueprints } from "./router-fixtures.js"
 import { heldOut } from "./heldout.js"
+
+/** The catalog that ships, and the one these tests write: the calibration must hold on both. */
+const catalogs = [
+  ["the built-in catalog", (await Effect.runPromise(Catalog.makeBuiltIn())).all.map((entry) => entry.blueprint)],
+  ["the test catalog", blueprints]
+] as const
 
 const feature = fc.record({ coverage: fc.double({ min: 0, max: 1, noNaN: true }), margin: fc.double({ min: -1, max: 1, noNaN: true }) })
 
@@ -45,26 +50,17 @@ describe("LocalIndex", () => {
   })
 
   it("scores exactly as minisearch's own BM25+ search does", () => {
-    const reference = new MiniSearch({
-      fields: [...LocalIndex.fields],
-      processTerm: (word: string) => term(word),
-      searchOptions: { boost: { title: 2, description: 1, examples: 3, category: 1.5, slots: 0.5 }, processTerm: (t: string) => t }
-    })
-    reference.addAll(blueprints.map((b) => ({
-      id: b.id,
-      title: b.title,
-      description: b.description,
-      examples: b.example_goals.join("\n"),
-      category: b.category.replace(/_/g, " "),
-      slots: b.slots.map((slot) => `${slot.name.replace(/_/g, " ")} ${slot.description}`).join("\n")
-    })))
-    for (const [goal] of heldOut) {
-      const terms = distinctTerms(goal)
-      const expected = terms.length === 0 ? [] : reference.search(terms.join(" ")).map((r) => [String(r.id), r.score] as const)
-      const actual = index.match(terms, 100).map((m) => [m.blueprint.id, m.bm25] as const)
-      assert.strictEqual(actual.length, expected.length, goal)
-      const byId = new Map(expected)
-      for (const [id, score] of actual) assert.closeTo(score, byId.get(id)!, 1e-9, `${goal}: ${id}`)
+    for (const [, catalog] of catalogs) {
+      const reference = LocalIndex.minisearchOf(catalog)
+      const ours = LocalIndex.make(catalog)
+      for (const [goal] of heldOut) {
+        const terms = distinctTerms(goal)
+        const expected = terms.length === 0 ? [] : reference.search(terms.join(" ")).map((r) => [String(r.id), r.score] as const)
+        const actual = ours.match(terms, 100).map((m) => [m.blueprint.id, m.bm25] as const)
+        assert.strictEqual(actual.length, expected.length, goal)
+        const byId = new Map(expected)
+        for (const [id, score] of actual) assert.closeTo(score, byId.get(id)!, 1e-9, `${goal}: ${id}`)
+      }
     }
   })
 
@@ -161,12 +157,6 @@ describe("Calibration.samplesOf", () => {
     assert.strictEqual(phrasings, 7)
   })
 })
-
-/** The catalog that ships, and the one these tests write: the calibration must hold on both. */
-const catalogs = [
-  ["the built-in catalog", (await Effect.runPromise(Catalog.makeBuiltIn())).all.map((entry) => entry.blueprint)],
-  ["the test catalog", blueprints]
-] as const
 
 describe.each(catalogs)("calibration on held-out goals, over %s", (_, catalog) => {
   // Goals written for the test, none an example goal of the catalog, ranked by a router fitted on the catalog.
