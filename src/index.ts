@@ -91,6 +91,17 @@ export * as Slots from "./routing/Slots.js"
 export * as SlotRules from "./routing/SlotRules.js"
 export * as Synthesis from "./routing/Synthesis.js"
 
+/**
+ * Goal routing: `GoalRouter.layer` (over `Blueprints` and `BlueprintService`) ranks blueprints for a goal
+ * with calibrated scores; `Confidence.gate` turns the best score into `auto_routed`, `picker_needed` or
+ * `synthesis_needed`; `BlueprintService` is the optional remote service, its answers cached in
+ * `BlueprintCacheStore`.
+ */
+export * as GoalRouter from "./routing/GoalRouter.js"
+export * as Confidence from "./routing/Confidence.js"
+export * as BlueprintService from "./routing/BlueprintService.js"
+export * as BlueprintCacheStore from "./store/BlueprintCacheStore.js"
+
 /** Missions made from goals: the lifecycle, its project-scoped store and history, the preview, the settings. */
 export * as Missions from "./missions/Missions.js"
 export * as MissionState from "./domain/MissionState.js"

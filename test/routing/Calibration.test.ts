@@ -1,0 +1,195 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, FastCheck as fc } from "effect"
+import * as Calibration from "../../src/routing/Calibration.js"
+import * as Catalog from "../../src/routing/Catalog.js"
+import * as GoalRouter from "../../src/routing/GoalRouter.js"
+import * as LocalIndex from "../../src/routing/LocalIndex.js"
+import { distinctTerms } from "../../src/routing/Terms.js"
+import { blueprints } from "./router-fixtures.js"
+import { heldOut } from "./heldout.js"
+
+/** The catalog that ships, and the one these tests write: the calibration must hold on both. */
+const catalogs = [
+  ["the built-in catalog", (await Effect.runPromise(Catalog.makeBuiltIn())).all.map((entry) => entry.blueprint)],
+  ["the test catalog", blueprints]
+] as const
+
+const feature = fc.record({ coverage: fc.double({ min: 0, max: 1, noNaN: true }), margin: fc.double({ min: -1, max: 1, noNaN: true }) })
+
+describe("Terms", () => {
+  it("stems, lowercases and drops stopwords, numbers and URL parts", () => {
+    assert.deepStrictEqual(distinctTerms("Please REVIEW the 3 pull requests at https://www.example.com/reviews, reviewing carefully"), [
+      "review",
+      "pull",
+      "request",
+      "exampl",
+      "carefulli"
+    ])
+  })
+})
+
+describe("LocalIndex", () => {
+  const index = LocalIndex.make(blueprints)
+
+  it("matches on any field, best first, with features in range", () => {
+    const matches = index.match(distinctTerms("review the diff of this pull request for security vulnerabilities"), 3)
+    assert.strictEqual(matches[0]?.blueprint.id, "code_review")
+    for (const match of matches) {
+      assert.isAtLeast(match.features.coverage, 0)
+      assert.isAtMost(match.features.coverage, 1)
+      assert.isAtLeast(match.features.margin, -1)
+      assert.isAtMost(match.features.margin, 1)
+    }
+    assert.isAbove(matches[0]!.features.margin, 0)
+    assert.isBelow(matches[1]!.features.margin, 0)
+  })
+
+  it("a goal whose every word the catalog lacks matches nothing", () => {
+    assert.deepStrictEqual(index.match(distinctTerms("bake sourdough bread"), 5), [])
+    assert.deepStrictEqual(index.match([], 5), [])
+  })
+
+  it("scores exactly as minisearch's own BM25+ search does", () => {
+    for (const [, catalog] of catalogs) {
+      const reference = LocalIndex.minisearchOf(catalog)
+      const ours = LocalIndex.make(catalog)
+      for (const [goal] of heldOut) {
+        const terms = distinctTerms(goal)
+        const expected = terms.length === 0 ? [] : reference.search(terms.join(" ")).map((r) => [String(r.id), r.score] as const)
+        const actual = ours.match(terms, 100).map((m) => [m.blueprint.id, m.bm25] as const)
+        assert.strictEqual(actual.length, expected.length, goal)
+        const byId = new Map(expected)
+        for (const [id, score] of actual) assert.closeTo(score, byId.get(id)!, 1e-9, `${goal}: ${id}`)
+      }
+    }
+  })
+
+  it.prop("ranking against a changed catalog is ranking against a catalog built changed", [
+    fc.integer({ min: 0, max: blueprints.length - 1 }),
+    fc.constantFrom(...heldOut.map(([goal]) => goal)),
+    fc.boolean()
+  ], ([which, goal, remove]) => {
+    const target = blueprints[which]!
+    const [first, ...others] = target.example_goals.slice(1)
+    const replacement = remove ? null : { ...target, example_goals: [first!, ...others] as const }
+    const terms = distinctTerms(goal)
+    const changed = index.match(terms, 12, { id: target.id, replacement })
+    const rebuilt = LocalIndex.make(blueprints.flatMap((b) => (b.id !== target.id ? [b] : replacement === null ? [] : [replacement])))
+    const expected = rebuilt.match(terms, 12)
+    assert.deepStrictEqual(changed.map((m) => m.blueprint.id), expected.map((m) => m.blueprint.id))
+    changed.forEach((m, i) => {
+      assert.closeTo(m.bm25, expected[i]!.bm25, 1e-9)
+      assert.closeTo(m.features.coverage, expected[i]!.features.coverage, 1e-12)
+      assert.closeTo(m.features.margin, expected[i]!.features.margin, 1e-9)
+    })
+  })
+
+  it("a later blueprint with the same id replaces the earlier one", () => {
+    const renamed = { ...blueprints[0]!, title: "Kumquat harvest planner" }
+    const replaced = LocalIndex.make([...blueprints, renamed])
+    assert.strictEqual(replaced.size, blueprints.length)
+    assert.strictEqual(replaced.match(distinctTerms("kumquat"), 1)[0]?.blueprint.title, "Kumquat harvest planner")
+  })
+})
+
+describe("Calibration.fit", () => {
+  it("without samples it is the prior", () => {
+    const fitted = Calibration.fit([])
+    assert.closeTo(fitted.bias, Calibration.prior.bias, 1e-9)
+    assert.closeTo(fitted.coverage, Calibration.prior.coverage, 1e-9)
+    assert.closeTo(fitted.margin, Calibration.prior.margin, 1e-9)
+  })
+
+  it.prop("is deterministic: the same samples in the same order give the same parameters", [
+    fc.array(fc.record({ features: feature, positive: fc.boolean() }), { maxLength: 60 })
+  ], ([samples]) => {
+    assert.deepStrictEqual(Calibration.fit(samples), Calibration.fit(samples))
+  })
+
+  it.prop("learns the direction the data shows, and never claims certainty", [
+    fc.array(feature, { minLength: 20, maxLength: 80 })
+  ], ([features]) => {
+    // Positives are the matches covering most of the goal: coverage must come to weigh more than the prior says.
+    const samples = features.map((f) => ({ features: f, positive: f.coverage > 0.5 }))
+    const fitted = Calibration.fit(samples)
+    const probabilities = samples.map((s) => Calibration.probability(fitted, s.features))
+    assert.isTrue(probabilities.every((p) => p > 0 && p < 1))
+    const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1)
+    const positives = probabilities.filter((_, i) => samples[i]!.positive)
+    const negatives = probabilities.filter((_, i) => !samples[i]!.positive)
+    if (positives.length > 0 && negatives.length > 0) assert.isAbove(mean(positives), mean(negatives))
+  })
+
+  it("is a fixed point: at the fit, the penalized gradient vanishes", () => {
+    const index = LocalIndex.make(blueprints)
+    const { samples } = Calibration.samplesOf(index, blueprints, 1000)
+    const c = Calibration.fit(samples)
+    const positives = samples.filter((s) => s.positive).length
+    const high = (positives + 1) / (positives + 2)
+    const low = 1 / (samples.length - positives + 2)
+    const gradient = [c.bias - Calibration.prior.bias, c.coverage - Calibration.prior.coverage, c.margin - Calibration.prior.margin]
+    for (const s of samples) {
+      const residual = Calibration.probability(c, s.features) - (s.positive ? high : low)
+      gradient[0]! += residual
+      gradient[1]! += residual * s.features.coverage
+      gradient[2]! += residual * s.features.margin
+    }
+    for (const g of gradient) assert.closeTo(g, 0, 1e-6)
+  })
+})
+
+describe("Calibration.samplesOf", () => {
+  it("leave-one-out: a sample per phrasing ranked without itself, and a negative ranked without its blueprint", () => {
+    const index = LocalIndex.make(blueprints)
+    const phrasings = blueprints.reduce((n, b) => n + b.example_goals.length, 0)
+    const { phrasings: used, samples } = Calibration.samplesOf(index, blueprints, 1000)
+    assert.strictEqual(used, phrasings)
+    const positives = samples.filter((s) => s.positive).length
+    // Most rephrasings still find their blueprint first; none of the "without its blueprint" ones can.
+    assert.isAbove(positives, phrasings * 0.6)
+    assert.isAtMost(positives, phrasings)
+    assert.isAtLeast(samples.length - positives, phrasings)
+  })
+
+  it("subsamples a big catalog evenly, to at most the bound", () => {
+    const index = LocalIndex.make(blueprints)
+    const { phrasings } = Calibration.samplesOf(index, blueprints, 7)
+    assert.strictEqual(phrasings, 7)
+  })
+})
+
+describe.each(catalogs)("calibration on held-out goals, over %s", (_, catalog) => {
+  // Goals written for the test, none an example goal of the catalog, ranked by a router fitted on the catalog.
+  const router = GoalRouter.makeLocal(catalog)
+  const ranked = heldOut.map(([goal, label]) => ({ goal, label, top: router.rank(goal, 5)[0] }))
+  const exampleGoals = new Set(catalog.flatMap((b) => b.example_goals.map((g) => g.toLowerCase())))
+
+  it("the held-out set is at least 40 goals, none a copy of an example goal, with off-topic ones", () => {
+    assert.isAtLeast(heldOut.length, 40)
+    for (const [goal] of heldOut) assert.isFalse(exampleGoals.has(goal.toLowerCase()), goal)
+    assert.isAtLeast(heldOut.filter(([, label]) => label === "none").length, 8)
+    const ids = new Set(catalog.map((b) => b.id))
+    for (const [, label] of heldOut) assert.isTrue(label === "none" || ids.has(label), label)
+  })
+
+  it("every goal scoring 0.85 or more is routed to its blueprint, and a good share of goals do", () => {
+    const sure = ranked.filter((r) => r.top !== undefined && r.top.score >= 0.85)
+    for (const r of sure) assert.strictEqual(r.top!.blueprint.id, r.label, `${r.goal} scored ${r.top!.score}`)
+    const served = ranked.filter((r) => r.label !== "none").length
+    assert.isAtLeast(sure.length, served / 4, "the calibration is too timid to route anything by itself")
+  })
+
+  it("off-topic goals score below 0.65", () => {
+    for (const r of ranked.filter((r) => r.label === "none")) {
+      assert.isBelow(r.top?.score ?? 0, 0.65, `${r.goal} scored ${r.top?.score} for ${r.top?.blueprint.id}`)
+    }
+  })
+
+  it("right top candidates score clearly higher than wrong ones", () => {
+    const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1)
+    const right = ranked.filter((r) => r.top !== undefined && r.top.blueprint.id === r.label).map((r) => r.top!.score)
+    const wrong = ranked.filter((r) => r.top !== undefined && r.top.blueprint.id !== r.label).map((r) => r.top!.score)
+    assert.isAtLeast(right.length, heldOut.filter(([, label]) => label !== "none").length * 0.75)
+    assert.isAbove(mean(right) - mean(wrong), 0.3, `right ${mean(right)}, wrong ${mean(wrong)}`)
+  })
+})
