@@ -5,6 +5,7 @@ import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
 import * as Fanout from "./FanoutCommand.js"
+import * as Goal from "./GoalCommand.js"
 import * as Artifacts from "./ArtifactsCommand.js"
 import * as Blueprints from "./BlueprintsCommand.js"
 import * as Harness from "./HarnessCommands.js"
@@ -33,6 +34,7 @@ const autopilot = Command.make("autopilot").pipe(
     Harness.harness,
     Specialists.specialists,
     Blueprints.blueprints,
+    Goal.goal,
     SettingsCommands.status,
     SettingsCommands.enable,
     SettingsCommands.disable,
