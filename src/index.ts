@@ -111,3 +111,11 @@ export * as Settings from "./missions/Settings.js"
 export { AutopilotDisabled, AutopilotStatus, ServiceTier, ServiceTiers } from "./domain/AutopilotSettings.js"
 export * as MissionStore from "./store/MissionStore.js"
 export * as SettingsStore from "./store/SettingsStore.js"
+
+/**
+ * From a goal to a draft mission, as `autopilot goal` does: `Goals.layer` (over `Settings`,
+ * `ConfidenceConfig`, `GoalRouter`, `BlueprintService`, `Slots`, `Synthesis` and `Missions`) routes,
+ * gates, picks or synthesizes, fills the slots and keeps the draft; `GoalOutcome` is its result's Schema.
+ */
+export * as Goals from "./routing/Goals.js"
+export { GoalOutcome } from "./domain/GoalOutcome.js"

@@ -125,6 +125,10 @@ const submit = (flags: GoalFlags) =>
       mock_script: Option.getOrUndefined(flags.mockScript) ?? (process.env["AUTOPILOT_MOCK_SCRIPT"] || undefined)
     })
     const file = yield* Flags.databasePath(flags.db)
+    // A disabled autopilot refuses before the other services migrate their tables: the database stays as it was.
+    yield* Effect.flatMap(Settings.Settings, (settings) => settings.requireEnabled()).pipe(
+      Effect.provide(Settings.layer.pipe(Layer.provide(Database.layerSqlite(file))))
+    )
     const layer = yield* goalsLayer(file, llm)
     const routed = yield* Effect.flatMap(Goals.Goals, (goals) => goals.submit(request)).pipe(Effect.provide(layer))
     if (routed.note !== null) process.stderr.write(`autopilot: note: ${routed.note}\n`)

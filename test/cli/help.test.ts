@@ -47,7 +47,7 @@ describe.concurrent("help of the built CLI", () => {
     const { expect } = context
     const top = await help(context, ["--help"])
     expect(top).toMatch(/^\$ autopilot <command>$/m)
-    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists", "status", "enable", "disable", "missions", "approve", "cancel", "blueprints"]) {
+    for (const command of ["run", "resume", "stop", "runs", "show", "events", "delete", "prune", "harness", "specialists", "status", "enable", "disable", "missions", "approve", "cancel", "blueprints", "goal"]) {
       expect(top).toMatch(new RegExp(`^  ${command} +\\S`, "m"))
     }
     expect(top).toContain("`autopilot <command> --help`")
@@ -69,6 +69,7 @@ describe.concurrent("help of the built CLI", () => {
     expect(await help(context, ["specialists", "show", "--help"])).toMatch(/^\$ autopilot specialists show \[--format text\|json\] <id>$/m)
     expect(await help(context, ["blueprints", "--help"])).toMatch(/^\$ autopilot blueprints \[--category category\] \[--format text\|json\]$/m)
     expect(await help(context, ["blueprints", "show", "--help"])).toMatch(/^\$ autopilot blueprints show \[--format text\|json\] <id>$/m)
+    expect(await help(context, ["goal", "--help"])).toMatch(/^\$ autopilot goal \[--project project\] \[--pick N\] \[--synthesize\] \[--format text\|json\]/m)
     const missions = await help(context, ["missions", "--help"])
     expect(missions).toMatch(/^\$ autopilot missions \[--project project\] \[--status status\[,status\]\] \[--db file\] \[--format text\|json\]$/m)
     expect(missions).toMatch(/^  show +\S/m)
