@@ -1,7 +1,9 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option, Schema } from "effect"
+import { FileSystem } from "@effect/platform"
+import { Console, Effect, Either, Option, Schema } from "effect"
 import { Blueprint, type Condition, type Slot } from "../domain/Blueprint.js"
 import { type BudgetPolicy } from "../domain/Budget.js"
+import { BadInput } from "../domain/Errors.js"
 import { dollarCap, plural } from "../domain/Quantity.js"
 import type { Entry } from "../routing/Blueprints.js"
 import { Blueprints } from "../routing/Blueprints.js"
@@ -151,6 +153,27 @@ const show = Command.make(
     })
 ).pipe(Command.withDescription("Show one blueprint: its slots, agent graph, success criteria, budget and example goals"))
 
+const add = Command.make(
+  "add",
+  { file: Args.file({ name: "file", exists: "yes" }), format: jsonFormat },
+  ({ file, format }) =>
+    Effect.gen(function*() {
+      const text = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
+        Effect.mapError((error) => new BadInput({ message: `blueprint file ${file} cannot be read: ${error.message}` }))
+      )
+      const blueprint = yield* Either.match(Catalog.decodeText(text), {
+        onLeft: (problem) => Effect.fail(new BadInput({ message: `blueprint file ${file}: ${problem}` })),
+        onRight: Effect.succeed
+      })
+      const entry = yield* Effect.flatMap(catalog, (blueprints) => blueprints.add(blueprint))
+      yield* Console.log(
+        format === "json"
+          ? Render.json({ ok: true, id: entry.blueprint.id, file: entry.file })
+          : `ok: blueprint ${entry.blueprint.id} kept as ${entry.file}; goals can be routed to it now`
+      )
+    })
+).pipe(Command.withDescription("Check a blueprint file and keep it as your own in $AUTOPILOT_HOME/blueprints (never over another)"))
+
 export const blueprints = Command.make(
   "blueprints",
   {
@@ -176,5 +199,5 @@ export const blueprints = Command.make(
     })
 ).pipe(
   Command.withDescription("List the blueprints goals are routed to: the built-in catalog and your own from $AUTOPILOT_HOME/blueprints"),
-  Command.withSubcommands([show])
+  Command.withSubcommands([show, add])
 )

@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Either, Layer, Schema } from "effect"
 import * as path from "node:path"
 import * as CatalogFiles from "../catalog/CatalogFiles.js"
 import { Blueprint, describeProblems, type Known, problems } from "../domain/Blueprint.js"
@@ -53,6 +53,14 @@ const builtIns = Effect.gen(function*() {
   const { files } = yield* Effect.promise(() => import("./BuiltIn.js"))
   return yield* CatalogFiles.builtIns(files, decoderFor(yield* knownFrom({})), "blueprint")
 })
+
+/**
+ * A blueprint from a file's text, every wrong field named, as a user file is read; the structural checks
+ * come after, in `add`. What `autopilot blueprints add FILE` reads.
+ */
+export const decodeText = (text: string): Either.Either<Blueprint, string> =>
+  Either.try({ try: () => JSON.parse(text) as unknown, catch: (e) => `is not valid JSON: ${CatalogFiles.oneLine(e instanceof Error ? e.message : String(e))}` })
+    .pipe(Either.flatMap(CatalogFiles.decoder(Blueprint, { noun: "blueprint" })))
 
 /** The blueprint as a file holds it: what `autopilot blueprints show ID --format json` prints too. */
 export const fileText = (blueprint: Blueprint): string => `${JSON.stringify(Schema.encodeSync(Blueprint)(blueprint), null, 2)}\n`

@@ -159,4 +159,40 @@ describe.concurrent("autopilot blueprints", () => {
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toHaveLength(2)
   })
+
+  it("blueprints add keeps a valid file as the user's own, which goals then route to; it never replaces another", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const file = sb.writeFile("okr.json", okr({ example_goals: ["prepare the monthly OKR check-in", "write our OKR check-in for this month"] }))
+    const added = await sb.run(["blueprints", "add", file], { db: false })
+    expect(added.code).toBe(0)
+    expect(added.stdout).toEqual([`ok: blueprint okr_check_in kept as ${path.join(sb.dir, "blueprints", "okr_check_in.json")}; goals can be routed to it now`])
+    const shown = await sb.run(["blueprints", "show", "okr_check_in", "--format", "json"], { db: false })
+    expect(JSON.parse(shown.stdout.join("\n"))).toMatchObject({ id: "okr_check_in", title: "Monthly OKR check-in" })
+
+    const again = await sb.run(["blueprints", "add", file], { db: false })
+    expect(again.code).toBe(2)
+    expect(again.stderr).toEqual([expect.stringMatching(/^autopilot: blueprint id "okr_check_in" is taken by .*okr_check_in\.json; choose another id$/)])
+    const builtIn = await sb.run(["blueprints", "add", sb.writeFile("triage.json", okr({ id: "support_triage" }))], { db: false })
+    expect(builtIn.stderr).toEqual(["autopilot: blueprint id \"support_triage\" is taken by the built-in catalog; choose another id"])
+  })
+
+  it("blueprints add refuses a malformed file in one line naming the field, exit 2, and writes nothing", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const cases: ReadonlyArray<[unknown, RegExp]> = [
+      ["{ not json", /: is not valid JSON: /],
+      [okr({ mode: "weekly" }), /: mode: must be one of "once", "scheduled", "batch", got "weekly"/],
+      [okr({ graph: { ...okr().graph, edges: [{ from: "collect", to: "nowhere" }] } }), /graph\.edges\[0\]\.to: no node has the id nowhere/],
+      [okr({ slots: [] }), /graph\.nodes\[0\]\.prompt: refers to \{updates\}, which is not a slot/]
+    ]
+    for (const [content, message] of cases) {
+      const file = sb.writeFile("bad.json", typeof content === "string" ? content : JSON.stringify(content))
+      const refused = await sb.run(["blueprints", "add", file], { db: false })
+      expect(refused.code).toBe(2)
+      expect(refused.stdout).toEqual([])
+      expect(refused.stderr).toEqual([expect.stringMatching(message)])
+      expect(fs.existsSync(path.join(sb.dir, "blueprints"))).toBe(false)
+    }
+  })
 })
