@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Array as Arr, Effect, Either, ParseResult, Schema, type SchemaAST } from "effect"
+import { Array as Arr, Effect, Either, Order, ParseResult, Schema, type SchemaAST } from "effect"
 import * as path from "node:path"
 import { BadInput, PersistenceError } from "../domain/Errors.js"
 
@@ -250,3 +250,41 @@ export const writeNew = (
     )
     return file
   })
+
+/** What a catalog offers its readers: every entry by category then id, one by id, those of a category. */
+export interface Lookup<E> {
+  readonly all: ReadonlyArray<E>
+  readonly categories: ReadonlyArray<string>
+  readonly get: (id: string) => Effect.Effect<E, BadInput>
+  readonly list: (filter?: { readonly category?: string | undefined }) => Effect.Effect<ReadonlyArray<E>, BadInput>
+}
+
+/**
+ * The lookups of a catalog of `entries`, each with an id and a category; `noun` names it in messages
+ * (`unknown blueprint "x"; \`autopilot blueprints\` lists the 14 there are`).
+ */
+export const lookup = <E>(
+  entries: ReadonlyArray<E>,
+  options: { readonly noun: string; readonly idOf: (entry: E) => string; readonly categoryOf: (entry: E) => string }
+): Lookup<E> => {
+  const { categoryOf, idOf, noun } = options
+  const all = Arr.sort(entries, Order.combine(Order.mapInput(Order.string, categoryOf), Order.mapInput(Order.string, idOf)))
+  const byId = new Map(all.map((entry) => [idOf(entry), entry]))
+  const categories = Arr.dedupe(all.map(categoryOf))
+  const get = (id: string) =>
+    Effect.suspend(() => {
+      const entry = byId.get(id)
+      return entry !== undefined ? Effect.succeed(entry) : Effect.fail(
+        new BadInput({ message: `unknown ${noun} "${id}"; \`autopilot ${noun}s\` lists the ${all.length} there are` })
+      )
+    })
+  const list = (filter: { readonly category?: string | undefined } = {}) =>
+    Effect.suspend(() => {
+      const category = filter.category
+      if (category === undefined) return Effect.succeed(all)
+      return categories.includes(category)
+        ? Effect.succeed(all.filter((entry) => categoryOf(entry) === category))
+        : Effect.fail(new BadInput({ message: `unknown category "${category}"; categories: ${categories.join(", ")}` }))
+    })
+  return { all, categories, get, list }
+}

@@ -1,4 +1,5 @@
-import { Array as Arr, Context, Effect, Order } from "effect"
+import { Context, Effect } from "effect"
+import * as CatalogFiles from "../catalog/CatalogFiles.js"
 import type { Blueprint } from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 
@@ -40,10 +41,6 @@ export class Blueprints extends Context.Tag("autopilot/Blueprints")<
   }
 >() {}
 
-const byCategoryThenId = Order.combine(
-  Order.mapInput(Order.string, (entry: Entry) => entry.blueprint.category),
-  Order.mapInput(Order.string, (entry: Entry) => entry.blueprint.id)
-)
 
 /**
  * A catalog over `entries` as given, which are assumed valid; `add` is whatever the caller supplies. What
@@ -57,25 +54,12 @@ export const fromEntries = (
     readonly add?: (blueprint: Blueprint) => Effect.Effect<Entry, BadInput | PersistenceError>
   } = {}
 ): Blueprints["Type"] => {
-  const all = Arr.sort(entries, byCategoryThenId)
-  const byId = new Map(all.map((entry) => [entry.blueprint.id, entry]))
-  const categories = Arr.dedupe(all.map((entry) => entry.blueprint.category))
-  const get = (id: string) =>
-    Effect.suspend(() => {
-      const entry = byId.get(id)
-      return entry !== undefined ? Effect.succeed(entry) : Effect.fail(
-        new BadInput({ message: `unknown blueprint "${id}"; \`autopilot blueprints\` lists the ${all.length} there are` })
-      )
-    })
-  const list = (filter: { readonly category?: string | undefined } = {}) =>
-    Effect.suspend(() => {
-      const category = filter.category
-      if (category === undefined) return Effect.succeed(all)
-      return categories.includes(category)
-        ? Effect.succeed(all.filter((entry) => entry.blueprint.category === category))
-        : Effect.fail(new BadInput({ message: `unknown category "${category}"; categories: ${categories.join(", ")}` }))
-    })
+  const found = CatalogFiles.lookup(entries, {
+    noun: "blueprint",
+    idOf: (entry) => entry.blueprint.id,
+    categoryOf: (entry) => entry.blueprint.category
+  })
   const add = options.add ?? ((blueprint: Blueprint) =>
     Effect.fail(new BadInput({ message: `cannot keep blueprint "${blueprint.id}": this catalog has no folder for user blueprints` })))
-  return Blueprints.of({ all, categories, problems: options.problems ?? [], directory: options.directory ?? null, get, list, add })
+  return Blueprints.of({ ...found, problems: options.problems ?? [], directory: options.directory ?? null, add })
 }

@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Array as Arr, Context, Effect, Layer, Order, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as path from "node:path"
 import * as CatalogFiles from "../catalog/CatalogFiles.js"
 import { BadInput } from "../domain/Errors.js"
@@ -51,10 +51,6 @@ const decoderFor = (tools: ReadonlyArray<string>) => {
   return CatalogFiles.decoder(Schema.Struct({ ...Specialist.fields, allowed_tools: allowedTools(known) }), { noun: "specialist" })
 }
 
-const byCategoryThenId = Order.combine(
-  Order.mapInput(Order.string, (entry: Entry) => entry.specialist.category),
-  Order.mapInput(Order.string, (entry: Entry) => entry.specialist.id)
-)
 
 const entryOf = ({ file, value }: CatalogFiles.Loaded<Specialist>): Entry => ({ specialist: value, file })
 
@@ -73,28 +69,12 @@ const catalog = (
   directory: string | null
 ): Specialists["Type"] => {
   const merged = CatalogFiles.merge(builtIn, user, (specialist) => specialist.id)
-  const all = Arr.sort(merged.entries.map(entryOf), byCategoryThenId)
-  const byId = new Map(all.map((entry) => [entry.specialist.id, entry]))
-  const categories = Arr.dedupe(all.map((entry) => entry.specialist.category))
-
-  const get = (id: string) =>
-    Effect.suspend(() => {
-      const entry = byId.get(id)
-      return entry !== undefined ? Effect.succeed(entry) : Effect.fail(
-        new BadInput({ message: `unknown specialist "${id}"; \`autopilot specialists\` lists the ${all.length} there are` })
-      )
-    })
-
-  const list = (filter: { readonly category?: string | undefined } = {}) =>
-    Effect.suspend(() => {
-      const category = filter.category
-      if (category === undefined) return Effect.succeed(all)
-      return categories.includes(category)
-        ? Effect.succeed(all.filter((entry) => entry.specialist.category === category))
-        : Effect.fail(new BadInput({ message: `unknown category "${category}"; categories: ${categories.join(", ")}` }))
-    })
-
-  return Specialists.of({ all, categories, problems: merged.problems, directory, get, list })
+  const found = CatalogFiles.lookup(merged.entries.map(entryOf), {
+    noun: "specialist",
+    idOf: (entry) => entry.specialist.id,
+    categoryOf: (entry) => entry.specialist.category
+  })
+  return Specialists.of({ ...found, problems: merged.problems, directory })
 }
 
 interface MakeOptions {
