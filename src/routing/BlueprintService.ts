@@ -207,7 +207,7 @@ export const make = (settings: Settings): Effect.Effect<BlueprintService["Type"]
     return BlueprintService.of({
       url,
       retrieve: (goal, { k, tier }) =>
-        answer({ service: url, kind: "retrieve", goal, k }, "/v1/blueprints/retrieve", { goal, k }, tier, RetrieveAnswer).pipe(
+        answer({ service: url, kind: "retrieve", goal, k, keyed: tier === "free" }, "/v1/blueprints/retrieve", { goal, k }, tier, RetrieveAnswer).pipe(
           Effect.map(({ body, note, remote }) => {
             const { candidates, dropped, reason } = usable(Option.match(body, { onNone: () => [], onSome: (b) => b.candidates }))
             const why = reason === null ? null : `dropped ${dropped} candidate${dropped === 1 ? "" : "s"} of the blueprint service: ${reason}`
@@ -215,7 +215,7 @@ export const make = (settings: Settings): Effect.Effect<BlueprintService["Type"]
           })
         ),
       synthesize: (goal, tier) =>
-        answer({ service: url, kind: "synthesize", goal, k: 0 }, "/v1/blueprints/synthesize", { goal }, tier, SynthesizeAnswer).pipe(
+        answer({ service: url, kind: "synthesize", goal, k: 0, keyed: tier === "free" }, "/v1/blueprints/synthesize", { goal }, tier, SynthesizeAnswer).pipe(
           Effect.map(({ body }) => Option.map(body, (b) => b.blueprint_json))
         )
     })

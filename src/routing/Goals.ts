@@ -86,7 +86,7 @@ export const make = Effect.gen(function*() {
         goal: request.goal,
         blueprint,
         slots: filled.values,
-        missing: [...filled.missing, ...filled.invalid.map((problem) => problem.slot)],
+        missing: filled.missing,
         actor: request.actor,
         reason
       })

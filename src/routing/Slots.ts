@@ -12,7 +12,10 @@ export type Source = "given" | "rule" | "model" | "default"
 /** A blueprint's slots as far as a goal (and what the caller gave) fills them. */
 export interface Filled {
   readonly values: SlotValues
-  /** Required slots still without a valid value: the mission waits in draft until they are given. */
+  /**
+   * Required slots still without a valid value, and slots whose value the goal stated wrongly: the mission
+   * waits in draft until they are given.
+   */
   readonly missing: ReadonlyArray<string>
   /** Values stated for a slot (by name in the goal, or by the model) that it does not take; one line each. */
   readonly invalid: ReadonlyArray<{ readonly slot: string; readonly message: string }>
@@ -106,13 +109,17 @@ export const make: Effect.Effect<Slots["Type"], never, Llm> = Effect.map(Effect.
         values[name] = value
         sources[name] = source
       }
-      const open = () => blueprint.slots.filter((slot) => !(slot.name in values))
+      // A value the goal states that its slot refuses is the user's to correct: neither the model nor a
+      // default may stand in for it, so it stays unfilled, reported, and the mission waits for it.
+      const refused = new Set<string>()
+      const open = () => blueprint.slots.filter((slot) => !(slot.name in values) && !refused.has(slot.name))
 
       for (const [name, value] of yield* checkGiven(blueprint, given)) set(name, value, "given")
 
       const byRules = SlotRules.apply(goal, open())
       for (const [name, value] of Object.entries(byRules.values)) set(name, value, "rule")
       invalid.push(...byRules.invalid)
+      for (const { slot } of byRules.invalid) refused.add(slot)
 
       const unfilled = open()
       if (unfilled.length > 0) {
@@ -134,7 +141,7 @@ export const make: Effect.Effect<Slots["Type"], never, Llm> = Effect.map(Effect.
 
       return {
         values,
-        missing: blueprint.slots.filter((slot) => slot.required && !(slot.name in values)).map((slot) => slot.name),
+        missing: blueprint.slots.filter((slot) => (slot.required || refused.has(slot.name)) && !(slot.name in values)).map((slot) => slot.name),
         invalid,
         sources
       } satisfies Filled

@@ -20,12 +20,17 @@ const migrations = {
   })
 }
 
-/** What was asked of which service: `k` is the number of candidates asked for, 0 for a synthesis. */
+/**
+ * What was asked of which service, and how: `k` is the number of candidates asked for, 0 for a synthesis;
+ * `keyed` whether the service key was sent (tier free). A keyed answer may differ from an anonymous one,
+ * so one is never served for the other.
+ */
 export interface Key {
   readonly service: string
   readonly kind: "retrieve" | "synthesize"
   readonly goal: string
   readonly k: number
+  readonly keyed: boolean
 }
 
 /** An answer as the service gave it (JSON text), and when, in milliseconds since the epoch. */
@@ -47,7 +52,7 @@ export class BlueprintCacheStore extends Context.Tag("autopilot/BlueprintCacheSt
   }
 >() {}
 
-const digest = (key: Key) => createHash("sha256").update(JSON.stringify([key.service, key.kind, key.goal, key.k])).digest("hex")
+const digest = (key: Key) => createHash("sha256").update(JSON.stringify([key.service, key.kind, key.goal, key.k, key.keyed])).digest("hex")
 
 const iso = (millis: number) => DateTime.formatIso(DateTime.unsafeMake(millis))
 

@@ -69,6 +69,19 @@ describe("BlueprintService tiers", () => {
         }))
     }))
 
+  it.scoped("an answer cached for one tier is never served to the other: switching tier calls the service, with its key", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeService(ok)
+      yield* withService({ url: fake.url, key }, (service) =>
+        Effect.gen(function*() {
+          yield* service.retrieve("write show notes", { k: 3, tier: "anonymous" })
+          assert.strictEqual((yield* service.retrieve("write show notes", { k: 3, tier: "free" })).remote, "ok")
+          assert.strictEqual((yield* service.retrieve("write show notes", { k: 3, tier: "free" })).remote, "cached")
+          assert.strictEqual((yield* service.retrieve("write show notes", { k: 3, tier: "anonymous" })).remote, "cached")
+          assert.deepStrictEqual(fake.received().map((r) => r.authorization), [undefined, "Bearer sk-test-123"])
+        }))
+    }))
+
   it.scoped("free without a key fails with one line naming AUTOPILOT_BLUEPRINT_SERVICE_KEY, and calls nothing", () =>
     Effect.gen(function*() {
       const fake = yield* fakeService(ok)

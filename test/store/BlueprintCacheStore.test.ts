@@ -8,6 +8,7 @@ const key = (more: Partial<BlueprintCacheStore.Key> = {}): BlueprintCacheStore.K
   kind: "retrieve",
   goal: "review my pull request",
   k: 5,
+  keyed: false,
   ...more
 })
 
