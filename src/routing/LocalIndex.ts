@@ -25,9 +25,19 @@ export interface Features {
   readonly coverage: number
   /**
    * -1–1: how far this match's BM25 score stands above (positive) or below (negative) the best other
-   * match's, relative to the larger of the two; 1 when nothing else matches at all.
+   * match's, `(s − s') / (s + s')`: the ratio of the two scores (BM25+ here multiplies by the number of
+   * terms matched, so scores compare as ratios) bounded, tanh(½ ln(s / s')). 1 when nothing else
+   * matches at all; 0.5 for three times the runner-up's score, 0.9 for nineteen times.
    */
   readonly margin: number
+  /**
+   * 0 and up: how much of the goal the blueprint's text accounts for as an amount, not a share: the
+   * sum, over the goal's terms it contains, of each term's IDF relative to that of a term only one
+   * blueprint has. A rare word counts about 1, a word half the catalog uses 0.3 (in a catalog of 14; less in a bigger one). Coverage and
+   * margin are ratios, as high for "research" as for a sentence about competitive research: this is
+   * what tells a one-word goal from a described one.
+   */
+  readonly evidence: number
 }
 
 export interface Match {
@@ -259,6 +269,7 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
       return coverageIdf(documents, (df.get(t) ?? 0) - had + has)
     })
     const total = weights.reduce((sum, w) => sum + w, 0)
+    const rarest = coverageIdf(documents, 1)
     return best.slice(0, limit).map((entry, i): Match => {
       const own = entry.doc === changed ? replacement!.terms : docTerms[entry.doc]!
       const covered = terms.reduce((sum, t, j) => (own.has(t) ? sum + weights[j]! : sum), 0)
@@ -266,7 +277,11 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
       return {
         blueprint: entry.doc === changed ? change!.replacement! : blueprints[entry.doc]!,
         bm25: entry.score,
-        features: { coverage: total > 0 ? covered / total : 0, margin: (entry.score - other) / Math.max(entry.score, other) }
+        features: {
+          coverage: total > 0 ? covered / total : 0,
+          margin: (entry.score - other) / (entry.score + other),
+          evidence: rarest > 0 ? covered / rarest : 0
+        }
       }
     })
   }
