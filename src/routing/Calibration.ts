@@ -156,32 +156,43 @@ export const fit = (samples: ReadonlyArray<Sample>): Calibration => {
   const negatives = samples.length - positives
   const high = (positives + 1) / (positives + 2)
   const low = 1 / (negatives + 2)
-  const xs = samples.map((s) => inputs(s.features))
-  const targets = samples.map((s) => (s.positive ? high : low))
   const w0 = vector(prior)
   const n = w0.length
+  // Inputs row by row in one flat array: the loops below run over every sample a few dozen times.
+  const xs = new Float64Array(samples.length * n)
+  samples.forEach((s, k) => xs.set(inputs(s.features), k * n))
+  const targets = Float64Array.from(samples, (s) => (s.positive ? high : low))
+  const logitOf = (k: number, w: ReadonlyArray<number>) => {
+    let z = 0
+    for (let i = 0; i < n; i++) z += xs[k * n + i]! * w[i]!
+    return z
+  }
   /** The penalized cross-entropy, written with log1p(exp) so that saturated scores stay finite. */
   const objective = (w: ReadonlyArray<number>) => {
     let sum = 0
-    for (let k = 0; k < xs.length; k++) {
-      const z = dot(xs[k]!, w)
+    for (let k = 0; k < targets.length; k++) {
+      const z = logitOf(k, w)
       sum += Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))) - targets[k]! * z
     }
-    return sum + w.reduce((acc, wi, i) => acc + (strength / 2) * (wi - w0[i]!) ** 2, 0)
+    for (let i = 0; i < n; i++) sum += (strength / 2) * (w[i]! - w0[i]!) ** 2
+    return sum
   }
   let w = [...w0]
   let current = objective(w)
   for (let iteration = 0; iteration < 100; iteration++) {
     const gradient = w.map((wi, i) => strength * (wi - w0[i]!))
     const hessian = w.map((_, i) => w.map((__, j) => (i === j ? strength : 0)))
-    for (let k = 0; k < xs.length; k++) {
-      const x = xs[k]!
-      const p = sigmoid(dot(x, w))
+    for (let k = 0; k < targets.length; k++) {
+      const p = sigmoid(logitOf(k, w))
+      const residual = p - targets[k]!
+      const curvature = p * (1 - p)
       for (let i = 0; i < n; i++) {
-        gradient[i]! += (p - targets[k]!) * x[i]!
-        for (let j = 0; j < n; j++) hessian[i]![j]! += p * (1 - p) * x[i]! * x[j]!
+        const xi = xs[k * n + i]!
+        gradient[i]! += residual * xi
+        for (let j = 0; j <= i; j++) hessian[i]![j]! += curvature * xi * xs[k * n + j]!
       }
     }
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) hessian[i]![j] = hessian[j]![i]!
     const step = solve(hessian, gradient)
     if (step.every((s) => Math.abs(s) < 1e-9)) break
     let t = 1

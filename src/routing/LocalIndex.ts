@@ -186,6 +186,8 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
 
   /** Per document, its counts, made the first time calibration changes it. */
   const counted: Array<Counted | undefined> = []
+  /** Replacements already counted: calibration ranks a phrasing and its terse version against the same one. */
+  const replacements = new WeakMap<Blueprint, { readonly like: Counted; readonly counted: Counted }>()
   const scores = new Float64Array(n)
   /** Per document, how many of the goal's terms it has, and the last term counted. */
   const matched = new Int32Array(n)
@@ -193,11 +195,19 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
   const touched = new Int32Array(n)
   const seen = new Uint8Array(n)
 
+  const countReplacement = (blueprint: Blueprint, old: Counted) => {
+    const known = replacements.get(blueprint)
+    if (known !== undefined && known.like === old) return known.counted
+    const fresh = count(blueprint, old)
+    replacements.set(blueprint, { like: old, counted: fresh })
+    return fresh
+  }
+
   const match = (terms: ReadonlyArray<string>, limit: number, change?: Change): ReadonlyArray<Match> => {
     if (terms.length === 0 || limit <= 0) return []
     const changed = change === undefined ? -1 : byId.get(change.id) ?? -1
     const old = changed >= 0 ? (counted[changed] ??= count(blueprints[changed]!)) : undefined
-    const replacement = change?.replacement != null && changed >= 0 ? count(change.replacement, old) : undefined
+    const replacement = change?.replacement != null && changed >= 0 ? countReplacement(change.replacement, old!) : undefined
     const documents = changed >= 0 && replacement === undefined ? n - 1 : n
     const average = averages.map((avg, f) => {
       if (old === undefined) return avg
