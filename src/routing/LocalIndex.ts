@@ -25,9 +25,19 @@ export interface Features {
   readonly coverage: number
   /**
    * -1–1: how far this match's BM25 score stands above (positive) or below (negative) the best other
-   * match's, relative to the larger of the two; 1 when nothing else matches at all.
+   * match's, `(s − s') / (s + s')`: the ratio of the two scores (BM25+ here multiplies by the number of
+   * terms matched, so scores compare as ratios) bounded, tanh(½ ln(s / s')). 1 when nothing else
+   * matches at all; 0.5 for three times the runner-up's score, 0.9 for nineteen times.
    */
   readonly margin: number
+  /**
+   * 0 and up: how much of the goal the blueprint's text accounts for as an amount, not a share: the
+   * sum, over the goal's terms it contains, of each term's IDF relative to that of a term only one
+   * blueprint has. A rare word counts about 1, a word half the catalog uses 0.3 (in a catalog of 14; less in a bigger one). Coverage and
+   * margin are ratios, as high for "research" as for a sentence about competitive research: this is
+   * what tells a one-word goal from a described one.
+   */
+  readonly evidence: number
 }
 
 export interface Match {
@@ -176,6 +186,8 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
 
   /** Per document, its counts, made the first time calibration changes it. */
   const counted: Array<Counted | undefined> = []
+  /** Replacements already counted: calibration ranks a phrasing and its terse version against the same one. */
+  const replacements = new WeakMap<Blueprint, { readonly like: Counted; readonly counted: Counted }>()
   const scores = new Float64Array(n)
   /** Per document, how many of the goal's terms it has, and the last term counted. */
   const matched = new Int32Array(n)
@@ -183,11 +195,19 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
   const touched = new Int32Array(n)
   const seen = new Uint8Array(n)
 
+  const countReplacement = (blueprint: Blueprint, old: Counted) => {
+    const known = replacements.get(blueprint)
+    if (known !== undefined && known.like === old) return known.counted
+    const fresh = count(blueprint, old)
+    replacements.set(blueprint, { like: old, counted: fresh })
+    return fresh
+  }
+
   const match = (terms: ReadonlyArray<string>, limit: number, change?: Change): ReadonlyArray<Match> => {
     if (terms.length === 0 || limit <= 0) return []
     const changed = change === undefined ? -1 : byId.get(change.id) ?? -1
     const old = changed >= 0 ? (counted[changed] ??= count(blueprints[changed]!)) : undefined
-    const replacement = change?.replacement != null && changed >= 0 ? count(change.replacement, old) : undefined
+    const replacement = change?.replacement != null && changed >= 0 ? countReplacement(change.replacement, old!) : undefined
     const documents = changed >= 0 && replacement === undefined ? n - 1 : n
     const average = averages.map((avg, f) => {
       if (old === undefined) return avg
@@ -259,6 +279,7 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
       return coverageIdf(documents, (df.get(t) ?? 0) - had + has)
     })
     const total = weights.reduce((sum, w) => sum + w, 0)
+    const rarest = coverageIdf(documents, 1)
     return best.slice(0, limit).map((entry, i): Match => {
       const own = entry.doc === changed ? replacement!.terms : docTerms[entry.doc]!
       const covered = terms.reduce((sum, t, j) => (own.has(t) ? sum + weights[j]! : sum), 0)
@@ -266,7 +287,11 @@ export const make = (input: ReadonlyArray<Blueprint>): LocalIndex => {
       return {
         blueprint: entry.doc === changed ? change!.replacement! : blueprints[entry.doc]!,
         bm25: entry.score,
-        features: { coverage: total > 0 ? covered / total : 0, margin: (entry.score - other) / Math.max(entry.score, other) }
+        features: {
+          coverage: total > 0 ? covered / total : 0,
+          margin: (entry.score - other) / (entry.score + other),
+          evidence: rarest > 0 ? covered / rarest : 0
+        }
       }
     })
   }

@@ -78,7 +78,7 @@ describe("ConfidenceConfig", () => {
 
   it.effect.prop(
     "make refuses a threshold outside 0–1",
-    [fc.oneof(fc.double({ min: 1, minExcluded: true, noNaN: true }), fc.double({ max: 0, maxExcluded: true, noNaN: true }), fc.constant(Number.NaN))],
+    [fc.oneof(fc.double({ min: 1, minExcluded: true, noNaN: true }), fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.constant(Number.NaN))],
     ([value]) =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Confidence.make({ picker_threshold: value }))

@@ -77,3 +77,28 @@ export const heldOut: ReadonlyArray<readonly [goal: string, label: string]> = [
   ["Knit a wool scarf for winter", "none"],
   ["Find the best pizza dough recipe", "none"]
 ]
+
+/**
+ * Goals too terse or too vague to say which blueprint they are for: a word or two that several
+ * blueprints use, or none. However well one blueprint happens to match them, they must not be routed
+ * without asking (score under 0.85).
+ */
+export const vague: ReadonlyArray<string> = [
+  "do some analysis",
+  "research",
+  "customers",
+  "notes",
+  "help me with our customers",
+  "write something about our product",
+  "help",
+  "report",
+  "analyze this",
+  "make it better",
+  "weekly stuff"
+]
+
+/** Short goals that still say plainly what they are for: these must still be routed by themselves. */
+export const clear: ReadonlyArray<readonly [goal: string, label: string]> = [
+  ["run daily competitive research on 3 vendors", "scheduled_research"],
+  ["translate our docs into German and French", "translation"]
+]
