@@ -50,7 +50,7 @@ const candidateLines = (candidates: ReadonlyArray<{ readonly blueprint_id: strin
 const quoted = (goal: string) => JSON.stringify(goal)
 
 /** The outcome for a person: what was made or found, and the command that comes next. */
-export const outcomeText = (outcome: GoalOutcome, goal: string): string => {
+export const outcomeText = (outcome: GoalOutcome, goal: string, invalid: Goals.Routed["invalid"] = []): string => {
   switch (outcome.kind) {
     case "auto_routed":
       return [
@@ -58,6 +58,7 @@ export const outcomeText = (outcome: GoalOutcome, goal: string): string => {
         "",
         outcome.preview,
         "",
+        ...invalid.map((problem) => `Not taken from the goal: ${problem.message}.`),
         outcome.missing_slots.length === 0
           ? `Next: \`autopilot approve ${outcome.mission_id}\` schedules it.`
           : `Missing: ${outcome.missing_slots.join(", ")}. Next: \`autopilot approve ${outcome.mission_id} ${
@@ -132,7 +133,8 @@ const submit = (flags: GoalFlags) =>
     const layer = yield* goalsLayer(file, llm)
     const routed = yield* Effect.flatMap(Goals.Goals, (goals) => goals.submit(request)).pipe(Effect.provide(layer))
     if (routed.note !== null) process.stderr.write(`autopilot: note: ${routed.note}\n`)
-    yield* Console.log(flags.format === "json" ? Render.json(routed.outcome, 2) : outcomeText(routed.outcome, flags.goal))
+    if (flags.format === "json") return yield* Console.log(Render.json(routed.outcome, 2))
+    yield* Console.log(outcomeText(routed.outcome, flags.goal, routed.invalid))
   })
 
 export const goal = Command.make("goal", flags, submit).pipe(

@@ -54,6 +54,13 @@ export interface Retrieval {
   readonly note: string | null
 }
 
+export interface Synthesized {
+  readonly remote: RemoteStatus
+  readonly blueprint_json: Option.Option<string>
+  /** Why the service could not be used (for `stale` and `down`); null otherwise. */
+  readonly note: string | null
+}
+
 export class BlueprintService extends Context.Tag("autopilot/BlueprintService")<
   BlueprintService,
   {
@@ -66,9 +73,10 @@ export class BlueprintService extends Context.Tag("autopilot/BlueprintService")<
     ) => Effect.Effect<Retrieval, BadInput | PersistenceError>
     /**
      * A blueprint the service wrote for `goal`, as the JSON text it sent (the caller validates it), or
-     * none when the tier is `skip`, no service is configured, or it is down with nothing cached.
+     * none when the tier is `skip`, no service is configured, or it is down with nothing cached; with what
+     * became of the question, as for `retrieve`.
      */
-    readonly synthesize: (goal: string, tier: ServiceTier) => Effect.Effect<Option.Option<string>, BadInput | PersistenceError>
+    readonly synthesize: (goal: string, tier: ServiceTier) => Effect.Effect<Synthesized, BadInput | PersistenceError>
   }
 >() {}
 
@@ -153,7 +161,7 @@ export const none: BlueprintService["Type"] = BlueprintService.of({
   url: null,
   retrieve: (_goal, { tier }) =>
     Effect.succeed({ remote: tier === "skip" ? "skipped" : "unconfigured", candidates: [], dropped: 0, note: null }),
-  synthesize: () => Effect.succeed(Option.none())
+  synthesize: (_goal, tier) => Effect.succeed({ remote: tier === "skip" ? "skipped" : "unconfigured", blueprint_json: Option.none(), note: null })
 })
 
 export const make = (settings: Settings): Effect.Effect<BlueprintService["Type"], never, HttpClient.HttpClient | BlueprintCacheStore> =>
@@ -216,7 +224,7 @@ export const make = (settings: Settings): Effect.Effect<BlueprintService["Type"]
         ),
       synthesize: (goal, tier) =>
         answer({ service: url, kind: "synthesize", goal, k: 0, keyed: tier === "free" }, "/v1/blueprints/synthesize", { goal }, tier, SynthesizeAnswer).pipe(
-          Effect.map(({ body }) => Option.map(body, (b) => b.blueprint_json))
+          Effect.map(({ body, note, remote }) => ({ remote, blueprint_json: Option.map(body, (b) => b.blueprint_json), note }))
         )
     })
   })

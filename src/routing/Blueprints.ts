@@ -1,6 +1,6 @@
 import { Context, Effect } from "effect"
 import * as CatalogFiles from "../catalog/CatalogFiles.js"
-import type { Blueprint } from "../domain/Blueprint.js"
+import { type Blueprint, problems as structuralProblems, type Problem as BlueprintProblem } from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 
 /** A blueprint and where it came from. */
@@ -38,6 +38,11 @@ export class Blueprints extends Context.Tag("autopilot/Blueprints")<
      * it; `all` of this instance does not change. Fails when the id is taken or there is no directory.
      */
     readonly add: (blueprint: Blueprint) => Effect.Effect<Entry, BadInput | PersistenceError>
+    /**
+     * What keeps `blueprint` out of this catalog: the checks every user file passes, against the
+     * specialists and tools this catalog knows. How a blueprint from elsewhere (a remote service) is vetted.
+     */
+    readonly problemsOf: (blueprint: Blueprint) => ReadonlyArray<BlueprintProblem>
   }
 >() {}
 
@@ -52,6 +57,7 @@ export const fromEntries = (
     readonly problems?: ReadonlyArray<Problem>
     readonly directory?: string | null
     readonly add?: (blueprint: Blueprint) => Effect.Effect<Entry, BadInput | PersistenceError>
+    readonly problemsOf?: (blueprint: Blueprint) => ReadonlyArray<BlueprintProblem>
   } = {}
 ): Blueprints["Type"] => {
   const found = CatalogFiles.lookup(entries, {
@@ -61,5 +67,11 @@ export const fromEntries = (
   })
   const add = options.add ?? ((blueprint: Blueprint) =>
     Effect.fail(new BadInput({ message: `cannot keep blueprint "${blueprint.id}": this catalog has no folder for user blueprints` })))
-  return Blueprints.of({ ...found, problems: options.problems ?? [], directory: options.directory ?? null, add })
+  return Blueprints.of({
+    ...found,
+    problems: options.problems ?? [],
+    directory: options.directory ?? null,
+    add,
+    problemsOf: options.problemsOf ?? ((blueprint) => structuralProblems(blueprint))
+  })
 }

@@ -87,7 +87,11 @@ const adder = (directory: string, known: Known, taken: ReadonlyMap<string, Entry
   })
 
 /** The built-ins alone; `add` fails, there being no folder to keep a blueprint in. */
-export const makeBuiltIn = (): Effect.Effect<Blueprints["Type"]> => Effect.map(builtIns, (builtIn) => fromEntries(builtIn.map(entryOf)))
+export const makeBuiltIn = (): Effect.Effect<Blueprints["Type"]> =>
+  Effect.gen(function*() {
+    const known = yield* knownFrom({})
+    return fromEntries((yield* builtIns).map(entryOf), { problemsOf: (blueprint) => problems(blueprint, known) })
+  })
 
 /** The built-ins and the `*.json` files of `directory`, where `add` writes. */
 export const make = (
@@ -100,7 +104,12 @@ export const make = (
     const merged = CatalogFiles.merge(yield* builtIns, yield* CatalogFiles.userFiles(directory, decoderFor(known)), (bp) => bp.id)
     const entries = merged.entries.map(entryOf)
     const taken = new Map(entries.map((entry) => [entry.blueprint.id, entry]))
-    return fromEntries(entries, { problems: merged.problems, directory, add: adder(directory, known, taken, fs) })
+    return fromEntries(entries, {
+      problems: merged.problems,
+      directory,
+      add: adder(directory, known, taken, fs),
+      problemsOf: (blueprint) => problems(blueprint, known)
+    })
   })
 
 /** The folder users' own blueprints are read from and new ones written to: `$AUTOPILOT_HOME/blueprints`. */

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import type { Blueprint } from "../domain/Blueprint.js"
+import { type Blueprint, describeProblems } from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import { BlueprintService, type RemoteStatus, type ServiceTier } from "./BlueprintService.js"
 import { Blueprints } from "./Blueprints.js"
@@ -98,6 +98,7 @@ export const make = Effect.gen(function*() {
   const catalog = yield* Blueprints
   const service = yield* BlueprintService
   const local = makeLocal(catalog.all.map((entry) => entry.blueprint))
+  const catalogById = new Map(catalog.all.map((entry) => [entry.blueprint.id, entry.blueprint]))
 
   const rank = (goal: string, options: RankOptions) =>
     Effect.gen(function*() {
@@ -108,12 +109,23 @@ export const make = Effect.gen(function*() {
         return yield* new BadInput({ message: `the number of candidates must be a whole number from 1 to ${maxK}, got ${k}` })
       }
       const remote = yield* service.retrieve(goal, { k, tier: options.tier })
-      const remoteCandidates = remote.candidates.map((c): Candidate => ({ ...c, source: "remote" }))
+      // A remote candidate never stands in for a blueprint of this catalog (the service's score counts, the
+      // catalog's blueprint is used), and one of its own is vetted like a user file before it may be routed to.
+      const refused: Array<string> = []
+      const remoteCandidates = remote.candidates.flatMap((c): ReadonlyArray<Candidate> => {
+        const own = catalogById.get(c.blueprint.id)
+        if (own !== undefined) return [{ blueprint: own, score: c.score, source: "remote" }]
+        const found = catalog.problemsOf(c.blueprint)
+        if (found.length === 0) return [{ ...c, source: "remote" }]
+        refused.push(`${c.blueprint.id}: ${describeProblems(found)}`)
+        return []
+      })
+      const vetted = refused.length === 0 ? null : `dropped ${refused.length} of the blueprint service's candidates: ${refused.join("; ")}`
       return {
         candidates: merge(local.rank(goal, k), remoteCandidates, k),
         remote: remote.remote,
-        dropped: remote.dropped,
-        note: remote.note
+        dropped: remote.dropped + refused.length,
+        note: [remote.note, vetted].filter((n) => n !== null).join("; ") || null
       } satisfies Ranking
     })
 

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Option } from "effect"
-import type { AutopilotDisabled } from "../domain/AutopilotSettings.js"
+import type { AutopilotDisabled, ServiceTier } from "../domain/AutopilotSettings.js"
 import { type Blueprint, toJson } from "../domain/Blueprint.js"
 import { BadInput, type LlmError, type PersistenceError } from "../domain/Errors.js"
 import type { Candidate as OutcomeCandidate, GoalOutcome } from "../domain/GoalOutcome.js"
@@ -26,6 +26,8 @@ export interface GoalRequest {
 /** What a goal came to, and what became of the remote service on the way (for people; not in the JSON). */
 export interface Routed {
   readonly outcome: GoalOutcome
+  /** Values the goal gave that their slots refuse: reported here, and missing from the mission until given. */
+  readonly invalid: ReadonlyArray<{ readonly slot: string; readonly message: string }>
   readonly remote: RemoteStatus
   readonly note: string | null
 }
@@ -90,7 +92,7 @@ export const make = Effect.gen(function*() {
         actor: request.actor,
         reason
       })
-      return {
+      const outcome: GoalOutcome = {
         kind: "auto_routed",
         mission_id: mission.mission_id,
         blueprint_id: blueprint.id,
@@ -98,52 +100,61 @@ export const make = Effect.gen(function*() {
         preview: mission.preview,
         slots: mission.slots,
         missing_slots: mission.missing_slots
-      } satisfies GoalOutcome
+      }
+      return { outcome, invalid: filled.invalid }
+    })
+
+  const synthesized = (request: GoalRequest, tier: ServiceTier) =>
+    Effect.gen(function*() {
+      const remote = yield* service.synthesize(request.goal, tier)
+      const draftJson = Option.getOrUndefined(remote.blueprint_json)
+      const entry = yield* synthesis.synthesize(request.goal, { draft: draftJson })
+      const origin = draftJson !== undefined ? "the blueprint service's draft" : "the model"
+      const made = yield* draft(request, entry.blueprint, 1, `synthesized for the goal by ${origin}, kept as ${entry.file}`)
+      return { ...made, remote: remote.remote, note: remote.note } satisfies Routed
     })
 
   const submit = (request: GoalRequest) =>
     Effect.gen(function*() {
       yield* check(request)
       const { tier } = yield* settings.requireEnabled()
-
-      if (request.synthesize === true) {
-        const remote = yield* service.synthesize(request.goal, tier)
-        const entry = yield* synthesis.synthesize(request.goal, { draft: Option.getOrUndefined(remote) })
-        const origin = Option.isSome(remote) ? "the blueprint service's draft" : "the model"
-        const outcome = yield* draft(request, entry.blueprint, 1, `synthesized for the goal by ${origin}, kept as ${entry.file}`)
-        return { outcome, remote: Option.isSome(remote) ? "ok" : tier === "skip" ? "skipped" : "unconfigured", note: null } satisfies Routed
-      }
+      if (request.synthesize === true) return yield* synthesized(request, tier)
 
       const ranking = yield* router.rank(request.goal, { tier, k: shown })
       const listed = ranking.candidates.slice(0, shown)
-      const routed = (outcome: GoalOutcome): Routed => ({ outcome, remote: ranking.remote, note: ranking.note })
+      const best = listed[0]
+      const verdict = best === undefined ? "synthesis_needed" : gate(thresholds, best.score)
+      // What the goal offers a person: the picker shows only the candidates that reach its threshold.
+      const offered = verdict === "picker_needed" ? listed.filter((c) => c.score >= thresholds.picker_threshold) : listed
+      const routed = (made: { readonly outcome: GoalOutcome; readonly invalid?: Routed["invalid"] }): Routed => ({
+        outcome: made.outcome,
+        invalid: made.invalid ?? [],
+        remote: ranking.remote,
+        note: ranking.note
+      })
 
       if (request.pick !== undefined) {
-        const picked = listed[request.pick - 1]
+        const picked = offered[request.pick - 1]
         if (picked === undefined) {
           return yield* new BadInput({
-            message: listed.length === 0
+            message: offered.length === 0
               ? "no blueprint is a candidate for this goal, so there is nothing to pick; --synthesize writes one"
-              : `--pick ${request.pick} is out of range: this goal has ${listed.length} candidate${listed.length === 1 ? "" : "s"}`
+              : `--pick ${request.pick} is out of range: this goal lists ${offered.length} candidate${offered.length === 1 ? "" : "s"}`
           })
         }
-        const reason = `picked candidate ${request.pick} of ${listed.length} (score ${round(picked.score)})`
+        const reason = `picked candidate ${request.pick} of ${offered.length} (score ${round(picked.score)})`
         return routed(yield* draft(request, picked.blueprint, picked.score, reason))
       }
 
-      const best = listed[0]
-      switch (best === undefined ? "synthesis_needed" : gate(thresholds, best.score)) {
+      switch (verdict) {
         case "auto_routed": {
           const reason = `auto-routed at score ${round(best!.score)} (threshold ${thresholds.auto_route_threshold})`
           return routed(yield* draft(request, best!.blueprint, best!.score, reason))
         }
         case "picker_needed":
-          return routed({
-            kind: "picker_needed",
-            candidates: listed.filter((c) => c.score >= thresholds.picker_threshold).map(candidateOf)
-          })
+          return routed({ outcome: { kind: "picker_needed", candidates: offered.map(candidateOf) } })
         case "synthesis_needed":
-          return routed({ kind: "synthesis_needed", goal: request.goal, candidates: listed.map(candidateOf) })
+          return routed({ outcome: { kind: "synthesis_needed", goal: request.goal, candidates: offered.map(candidateOf) } })
       }
     })
 

@@ -60,8 +60,9 @@ describe("BlueprintService tiers", () => {
       yield* withService({ url: `${fake.url}/`, key }, (service) =>
         Effect.gen(function*() {
           yield* service.retrieve("write show notes", { k: 3, tier: "free" })
-          const text = yield* service.synthesize("write show notes", "free")
-          assert.deepStrictEqual(Option.map(text, (t) => JSON.parse(t).id), Option.some("podcast_show_notes"))
+          const { blueprint_json, remote } = yield* service.synthesize("write show notes", "free")
+          assert.strictEqual(remote, "ok")
+          assert.deepStrictEqual(Option.map(blueprint_json, (t) => JSON.parse(t).id), Option.some("podcast_show_notes"))
           assert.deepStrictEqual(fake.received().map((r) => [r.path, r.authorization, r.body]), [
             ["/v1/blueprints/retrieve", "Bearer sk-test-123", { goal: "write show notes", k: 3 }],
             ["/v1/blueprints/synthesize", "Bearer sk-test-123", { goal: "write show notes" }]
@@ -105,7 +106,7 @@ describe("BlueprintService tiers", () => {
           yield* service.retrieve("write show notes", { k: 3, tier: "anonymous" })
           const skipped = yield* service.retrieve("write show notes", { k: 3, tier: "skip" })
           assert.deepStrictEqual(skipped, { remote: "skipped", candidates: [], dropped: 0, note: null })
-          assert.deepStrictEqual(yield* service.synthesize("write show notes", "skip"), Option.none())
+          assert.deepStrictEqual(yield* service.synthesize("write show notes", "skip"), { remote: "skipped", blueprint_json: Option.none(), note: null })
           assert.strictEqual(fake.received().length, 1)
         }))
     }))
@@ -116,7 +117,7 @@ describe("BlueprintService tiers", () => {
       assert.strictEqual(service.url, null)
       for (const tier of ["anonymous", "free"] as const) {
         assert.deepStrictEqual(yield* service.retrieve("g", { k: 3, tier }), { remote: "unconfigured", candidates: [], dropped: 0, note: null })
-        assert.deepStrictEqual(yield* service.synthesize("g", tier), Option.none())
+        assert.deepStrictEqual((yield* service.synthesize("g", tier)).blueprint_json, Option.none())
       }
       assert.strictEqual((yield* service.retrieve("g", { k: 3, tier: "skip" })).remote, "skipped")
     }).pipe(Effect.provide(BlueprintService.layerConfig.pipe(
@@ -159,7 +160,8 @@ describe("BlueprintService cache", () => {
         Effect.gen(function*() {
           const first = yield* service.synthesize("write show notes", "anonymous")
           const second = yield* service.synthesize("write show notes", "anonymous")
-          assert.deepStrictEqual(second, first)
+          assert.deepStrictEqual([first.remote, second.remote], ["ok", "cached"])
+          assert.deepStrictEqual(second.blueprint_json, first.blueprint_json)
           assert.strictEqual(fake.received().length, 1)
         }))
     }))
@@ -179,7 +181,9 @@ describe("BlueprintService cache", () => {
           assert.include(stale.note, `the blueprint service at ${fake.url} failed: it could not be reached`)
           assert.strictEqual(fake.received().length, 1 + 3)
           const synthesized = yield* service.synthesize("write show notes", "anonymous")
-          assert.isTrue(Option.isNone(synthesized))
+          assert.isTrue(Option.isNone(synthesized.blueprint_json))
+          assert.strictEqual(synthesized.remote, "down")
+          assert.include(synthesized.note, "it could not be reached")
         }))
     }))
 

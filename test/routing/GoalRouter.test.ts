@@ -146,6 +146,43 @@ describe("GoalRouter with the remote service", () => {
       assert.deepStrictEqual(fake.received().map((r) => r.body), [{ goal, k: 10 }])
     }))
 
+  it.scoped("a remote candidate never replaces a catalog blueprint of its id, and one of its own is vetted like a user file", () =>
+    Effect.gen(function*() {
+      const local = yield* routerOf(offline)
+      const own = (yield* local.rank(goal, { tier: "skip", k: 1 })).candidates[0]!.blueprint
+      const edit = (json: string, f: (bp: any) => void) => {
+        const bp = JSON.parse(json)
+        f(bp)
+        return JSON.stringify(bp)
+      }
+      const impostor = edit(toJson(own), (bp) => {
+        bp.title = "Replaced by the service"
+        for (const node of bp.graph.nodes) node.tools = ["rm_rf"]
+      })
+      const unknownRole = edit(toJson(showNotes), (bp) => {
+        bp.id = "remote_notes"
+        for (const node of bp.graph.nodes) (delete node.role, node.specialist = "no-such-specialist")
+      })
+      const fake = yield* fakeService((): Reply => ({
+        json: { candidates: [{ blueprint_json: impostor, score: 0.9999 }, { blueprint_json: unknownRole, score: 0.98 }] }
+      }))
+      const vetting = fromEntries(entries, { problemsOf: (bp) => bp.graph.nodes.some((n) => n.specialist === "no-such-specialist") ? [{ field: "graph.nodes[0].specialist", message: "unknown specialist" }] : [] })
+      const router = yield* routerOf(
+        GoalRouter.layer.pipe(
+          Layer.provide(Layer.succeed(Blueprints, vetting)),
+          Layer.provide(BlueprintService.layer({ url: fake.url, key: Option.none(), ttl: "1 hour", backoff: 0 })),
+          Layer.provide([FetchHttpClient.layer, BlueprintCacheStore.layer.pipe(Layer.provide(Database.layerSqlite(":memory:")))])
+        )
+      )
+      const ranking = yield* router.rank(goal, { tier: "anonymous", k: 5 })
+      const top = ranking.candidates[0]!
+      assert.strictEqual(top.blueprint, own)
+      assert.deepStrictEqual([top.score, top.source], [0.9999, "remote"])
+      assert.notInclude(ranking.candidates.map((c) => c.blueprint.id), "remote_notes")
+      assert.strictEqual(ranking.dropped, 1)
+      assert.match(ranking.note ?? "", /^dropped 1 of the blueprint service's candidates: remote_notes: graph\.nodes\[0\]\.specialist: unknown specialist$/)
+    }))
+
   it.scoped("down with nothing cached: local candidates only, and says so", () =>
     Effect.gen(function*() {
       const fake = yield* fakeService(() => "reset")

@@ -26,7 +26,11 @@ const recordingService = (draft?: string) => {
   const service = BlueprintService.of({
     ...none,
     synthesize: (_goal: string, tier: ServiceTier) =>
-      Effect.sync(() => (tiers.push(tier), tier === "skip" || draft === undefined ? Option.none() : Option.some(draft)))
+      Effect.sync(() => {
+        tiers.push(tier)
+        const answered = tier !== "skip" && draft !== undefined
+        return { remote: tier === "skip" ? "skipped" : answered ? "ok" : "down", blueprint_json: answered ? Option.some(draft) : Option.none(), note: null }
+      })
   })
   return { tiers, service }
 }
@@ -180,6 +184,34 @@ describe("Goals", () => {
         yield* submit({ goal: "plan our team offsite in Porto", synthesize: true })
         assert.deepStrictEqual(tiers, ["anonymous", "skip"])
         assert.include(requests.map((r) => r.purpose), "synthesis", "with the service skipped, the model writes it")
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("--pick chooses among the candidates the picker shows, never one below its threshold", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* setup({ thresholds: { auto_route_threshold: 1, picker_threshold: 0.5 } })
+      yield* Effect.gen(function*() {
+        const goal = "review this pull request for security bugs"
+        const { outcome } = yield* submit({ goal })
+        if (outcome.kind !== "picker_needed") return assert.fail(`expected picker_needed, got ${outcome.kind}`)
+        const ranked = (yield* (yield* GoalRouter.GoalRouter).rank(goal, { tier: "anonymous", k: shown })).candidates
+        assert.isAbove(ranked.length, outcome.candidates.length, "the ranking has candidates the picker does not show")
+        const error = yield* Effect.flip(submit({ goal, pick: outcome.candidates.length + 1 }))
+        assert.strictEqual(error.message, `--pick ${outcome.candidates.length + 1} is out of range: this goal lists ${outcome.candidates.length} candidate${outcome.candidates.length === 1 ? "" : "s"}`)
+        assert.deepStrictEqual(yield* missionsOf(), [])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a value the goal states wrongly is reported, and its slot stays missing", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* setup({ thresholds: { auto_route_threshold: 0.5, picker_threshold: 0.3 } })
+      yield* Effect.gen(function*() {
+        const routed = yield* submit({ goal: `${seedGoal}, vendor_count=999` })
+        if (routed.outcome.kind !== "auto_routed") return assert.fail(`expected auto_routed, got ${routed.outcome.kind}`)
+        assert.strictEqual(routed.outcome.blueprint_id, "scheduled_research")
+        assert.deepStrictEqual(routed.invalid.map((i) => i.slot), ["vendor_count"])
+        assert.include(routed.outcome.missing_slots, "vendor_count")
+        assert.notProperty(routed.outcome.slots, "vendor_count")
       }).pipe(Effect.provide(layer))
     }))
 
