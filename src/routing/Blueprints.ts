@@ -43,6 +43,11 @@ export class Blueprints extends Context.Tag("autopilot/Blueprints")<
      * specialists and tools this catalog knows. How a blueprint from elsewhere (a remote service) is vetted.
      */
     readonly problemsOf: (blueprint: Blueprint) => ReadonlyArray<BlueprintProblem>
+    /**
+     * Whether `add` would refuse `id` as taken: a blueprint of the catalog, or (for a file-backed one) a
+     * file of that name, even one that did not load.
+     */
+    readonly isTaken: (id: string) => Effect.Effect<boolean>
   }
 >() {}
 
@@ -58,6 +63,7 @@ export const fromEntries = (
     readonly directory?: string | null
     readonly add?: (blueprint: Blueprint) => Effect.Effect<Entry, BadInput | PersistenceError>
     readonly problemsOf?: (blueprint: Blueprint) => ReadonlyArray<BlueprintProblem>
+    readonly isTaken?: (id: string) => Effect.Effect<boolean>
   } = {}
 ): Blueprints["Type"] => {
   const found = CatalogFiles.lookup(entries, {
@@ -72,6 +78,7 @@ export const fromEntries = (
     problems: options.problems ?? [],
     directory: options.directory ?? null,
     add,
-    problemsOf: options.problemsOf ?? ((blueprint) => structuralProblems(blueprint))
+    problemsOf: options.problemsOf ?? ((blueprint) => structuralProblems(blueprint)),
+    isTaken: options.isTaken ?? ((id) => Effect.isSuccess(found.get(id)))
   })
 }

@@ -108,7 +108,9 @@ export const make = (
       problems: merged.problems,
       directory,
       add: adder(directory, known, taken, fs),
-      problemsOf: (blueprint) => problems(blueprint, known)
+      problemsOf: (blueprint) => problems(blueprint, known),
+      isTaken: (id) =>
+        taken.has(id) ? Effect.succeed(true) : fs.exists(path.join(directory, `${id}.json`)).pipe(Effect.orElseSucceed(() => true))
     })
   })
 

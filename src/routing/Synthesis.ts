@@ -117,10 +117,17 @@ export const make = (options: { readonly tools?: ReadonlyArray<string> } = {}): 
     const taken = yield* Ref.make<ReadonlySet<string>>(new Set(blueprints.all.map((entry) => entry.blueprint.id)))
 
     const keep = (goal: string, blueprint: Blueprint) =>
-      Ref.modify(taken, (ids) => {
-        const id = freshId(blueprint.id, goal, ids)
-        return [id, new Set([...ids, id])] as const
-      }).pipe(Effect.flatMap((id) => blueprints.add({ ...blueprint, id })))
+      Effect.gen(function*() {
+        // A file that did not load still holds its name, so the catalog is asked, not only its `all`.
+        let ids = yield* Ref.get(taken)
+        let id = freshId(blueprint.id, goal, ids)
+        while (yield* blueprints.isTaken(id)) {
+          ids = new Set([...ids, id])
+          id = freshId(blueprint.id, goal, ids)
+        }
+        yield* Ref.update(taken, (kept) => new Set([...kept, id]))
+        return yield* blueprints.add({ ...blueprint, id })
+      })
 
     const attempt = (messages: ReadonlyArray<ChatMessage>) =>
       ask({ purpose: "synthesis", messages, tier: "complex" }).pipe(

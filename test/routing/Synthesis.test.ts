@@ -1,10 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Either, FastCheck as fc, Layer, Schema } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Blueprint, type BlueprintEncoded, problems } from "../../src/domain/Blueprint.js"
 import { Llm } from "../../src/llm/Llm.js"
 import * as MockBlueprint from "../../src/llm/MockBlueprint.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import { Blueprints, fromEntries } from "../../src/routing/Blueprints.js"
+import * as BlueprintCatalog from "../../src/routing/Catalog.js"
 import * as Synthesis from "../../src/routing/Synthesis.js"
 import { Specialists } from "../../src/specialists/Specialists.js"
 import * as SpecialistCatalog from "../../src/specialists/Specialists.js"
@@ -233,4 +238,21 @@ describe("Synthesis.synthesize", () => {
         Layer.provide(Layer.mergeAll(MockLlm.layer(), Layer.succeed(Blueprints, fromEntries([])), SpecialistCatalog.layerBuiltIn))
       )
     )))
+
+  it.effect("never takes the name of a user file that did not load: it is renamed, and the file left as it was", () =>
+    Effect.gen(function*() {
+      const directory = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-synthesis-"))
+      const broken = path.join(directory, "synthetic_plan_our_team_offsite.json")
+      fs.writeFileSync(broken, `{"id": "broken"}`)
+      const entry = yield* Effect.flatMap(Synthesis.Synthesis, (synthesis) => synthesis.synthesize("plan our team offsite")).pipe(
+        Effect.provide(Synthesis.layer.pipe(
+          Layer.provide(Layer.mergeAll(MockLlm.layer(), BlueprintCatalog.layerDirectory(directory), SpecialistCatalog.layerBuiltIn)),
+          Layer.provide(NodeFileSystem.layer)
+        ))
+      )
+      assert.strictEqual(entry.blueprint.id, "synthetic_plan_our_team_offsite_2")
+      assert.strictEqual(entry.file, path.join(directory, "synthetic_plan_our_team_offsite_2.json"))
+      assert.strictEqual(fs.readFileSync(broken, "utf8"), `{"id": "broken"}`)
+      fs.rmSync(directory, { recursive: true, force: true })
+    }))
 })
