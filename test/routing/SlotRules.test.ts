@@ -51,7 +51,21 @@ describe("cadence", () => {
     ["every evening", "0 18 * * *"],
     ["every afternoon", "0 14 * * *"],
     ["every other day", "0 9 */2 * *"],
-    ["every 3 days at 6:00", "0 6 */3 * *"]
+    ["every 3 days at 6:00", "0 6 */3 * *"],
+    // A sentence's full stop or comma after a bare hour still ends the hour.
+    ["Summarize the news every day at 8.", "0 8 * * *"],
+    ["Send it daily at 8, then archive it", "0 8 * * *"],
+    ["every day at 9.30", "30 9 * * *"],
+    ["every day at 9.30pm", "30 21 * * *"],
+    ["twice a day at 8am and 8pm", "0 8,20 * * *"],
+    ["every day at 8am and 8pm", "0 8,20 * * *"],
+    ["every weekday at 8am and 5pm", "0 8,17 * * 1-5"],
+    ["every Monday at 8am and every Thursday at 8am", "0 8 * * 1,4"],
+    // A range runs forward through the week, across the weekend when it must.
+    ["Friday to Monday every week", "0 9 * * 0,1,5,6"],
+    ["Thursday to Sunday at 7pm", "0 19 * * 0,4-6"],
+    ["on weekdays and Sundays at 7", "0 7 * * 0-5"],
+    ["no more than 5 vendors every morning", "0 9 * * *"]
   ]
   for (const [goal, cron] of table) {
     it(`reads "${goal}" as ${cron}`, () => {
@@ -64,11 +78,92 @@ describe("cadence", () => {
     it(`finds no cadence in "${goal}"`, () => sameOption(SlotRules.cadence(goal), Option.none()))
   }
 
+  // Cadences one cron would misstate: the rule gives nothing, and the model fills the slot.
+  const unsure: ReadonlyArray<readonly [string, string]> = [
+    ["every day at noon except weekends", "a negation"],
+    ["daily, but not on Mondays", "a negation"],
+    ["every weekday at 9pm except Friday", "a negation"],
+    ["post daily excluding holidays", "a negation"],
+    ["every day other than Sundays", "a negation"],
+    ["daily, don't run on weekends", "a negation"],
+    ["every Monday at 8am and every Thursday at 3pm", "different times on different days"],
+    ["weekdays at 8am and weekends at 10am", "different times on different days"],
+    ["every day at 8am and 8:30pm", "times whose minutes differ"],
+    ["twice a day at 8am", "one time for two runs"],
+    ["every day from 9am to 5pm", "a window"],
+    ["every day 9am to 5pm", "a window"],
+    ["daily before 9am", "a deadline"],
+    ["every 15 minutes between 9 and 17", "a window"],
+    ["hourly during business hours", "a window"],
+    ["every 2 hours at 8am", "a time for a cadence under a day"]
+  ]
+  for (const [goal, why] of unsure) {
+    it(`gives nothing for "${goal}" (${why})`, () => sameOption(SlotRules.cadence(goal), Option.none()))
+  }
+
   it.prop("reads every time of day on the 12-hour clock, daily", [fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 59 }), fc.constantFrom("am", "pm")], ([hour, minute, half]) => {
     const mm = String(minute).padStart(2, "0")
     const expected = (hour % 12) + (half === "pm" ? 12 : 0)
     sameOption(SlotRules.cadence(`every day at ${hour}:${mm}${half}`), Option.some(`${minute} ${expected} * * *`))
   })
+
+  const punctuation = fc.constantFrom("", ".", ",", "!", "?", ";", ". Thanks", ", then report")
+
+  it.prop(
+    "reads every time of day on the 24-hour clock, H:MM or H.MM, before a sentence's punctuation",
+    [fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }), fc.constantFrom(":", "."), punctuation],
+    ([hour, minute, separator, end]) => {
+      const text = `every day at ${hour}${separator}${String(minute).padStart(2, "0")}${end}`
+      sameOption(SlotRules.cadence(text), Option.some(`${minute} ${hour} * * *`), text)
+    }
+  )
+
+  it.prop("reads a bare hour before a sentence's punctuation", [fc.integer({ min: 0, max: 23 }), punctuation], ([hour, end]) => {
+    sameOption(SlotRules.cadence(`Summarize the news every day at ${hour}${end}`), Option.some(`0 ${hour} * * *`))
+  })
+
+  it.prop(
+    "gives nothing for a number after \"at\" it cannot read as a time, rather than 09:00",
+    [fc.integer({ min: 0, max: 99 }), fc.constantFrom(".5", ",000", "%", "")],
+    ([n, tail]) => {
+      fc.pre(tail !== "" || n > 23)
+      sameOption(SlotRules.cadence(`every day at ${n}${tail}`), Option.none())
+    }
+  )
+
+  const weekdayNames = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+
+  it.prop(
+    "runs a range of days forward through the week, wrapping past Saturday",
+    [fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.constantFrom("to", "through", "-")],
+    ([from, to, joiner]) => {
+      const cron = Option.getOrThrow(SlotRules.cadence(`${weekdayNames[from]} ${joiner} ${weekdayNames[to]} every week`))
+      const expected = new Set(Array.from({ length: ((to - from + 7) % 7) + 1 }, (_, i) => (from + i) % 7))
+      const parsed = Either.getOrThrow(Cron.parse(cron))
+      // Cron reads an empty weekday set as every day.
+      assert.deepStrictEqual(parsed.weekdays.size === 0 ? new Set([0, 1, 2, 3, 4, 5, 6]) : new Set(parsed.weekdays), expected, cron)
+    }
+  )
+
+  it.prop(
+    "gives nothing for any cadence with a negation about days",
+    [
+      fc.constantFrom(...table.map(([goal]) => goal)),
+      fc.constantFrom("except weekends", "but not on Mondays", "excluding Fridays", "other than Sundays", "not on holidays", "except on the 1st", "unless it is a holiday")
+    ],
+    ([goal, negation]) => sameOption(SlotRules.cadence(`${goal}, ${negation}`), Option.none())
+  )
+
+  it.prop(
+    "uses the hours it is given, twice a day, when they share their minute",
+    [fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })],
+    ([a, b, minute]) => {
+      fc.pre(a !== b)
+      const mm = String(minute).padStart(2, "0")
+      const hours = [a, b].sort((x, y) => x - y).join(",")
+      sameOption(SlotRules.cadence(`twice a day at ${a}:${mm} and ${b}:${mm}`), Option.some(`${minute} ${hours} * * *`))
+    }
+  )
 })
 
 describe("cronLiteral", () => {
