@@ -77,23 +77,82 @@ interface Time {
   readonly minute: number
 }
 
-/** A time of day in `text`: 5:30pm, 8 am, 17:30, noon, midnight, or a bare hour after "at" (24-hour clock). */
-export const timeOf = (text: string): Option.Option<Time> => {
-  const t = text.toLowerCase()
-  const twelve = /(?<![\d:])(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?/.exec(t)
-  if (twelve !== null) {
-    const hour = Number(twelve[1])
-    const minute = Number(twelve[2] ?? 0)
-    if (hour >= 1 && hour <= 12 && minute <= 59) return Option.some({ hour: (hour % 12) + (twelve[3] === "p" ? 12 : 0), minute })
-  }
-  const clock = /(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])/.exec(t)
-  if (clock !== null && Number(clock[1]) <= 23 && Number(clock[2]) <= 59) return Option.some({ hour: Number(clock[1]), minute: Number(clock[2]) })
-  if (/\b(?:noon|midday)\b/.test(t)) return Option.some({ hour: 12, minute: 0 })
-  if (/\bmidnight\b/.test(t)) return Option.some({ hour: 0, minute: 0 })
-  const bare = /\bat\s+(\d{1,2})(?![\d:.,%])(?:\s*o'?clock)?/.exec(t)
-  if (bare !== null && Number(bare[1]) <= 23) return Option.some({ hour: Number(bare[1]), minute: 0 })
-  return Option.none()
+/** A found time and the text it took, so that no later pattern reads "8:30" inside "8:30am" again. */
+interface Found extends Time {
+  readonly start: number
+  readonly end: number
 }
+
+/**
+ * After a bare number, what lets it be an hour: sentence punctuation ("at 8." "at 8, then") but not a
+ * decimal, a thousands separator, a percentage or more digits ("at 8.5", "at 8,000", "at 8%").
+ */
+const hourEnd = String.raw`(?![\d:%]|[.,]\d)`
+
+/** Patterns for a time of day, most specific first; a number they take is not read by the next ones. */
+const timePatterns: ReadonlyArray<readonly [RegExp, (m: RegExpMatchArray) => Time | undefined]> = [
+  [/(?<![\d:.])(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\b\.?/g, (m) => {
+    const hour = Number(m[1])
+    const minute = Number(m[2] ?? 0)
+    return hour >= 1 && hour <= 12 && minute <= 59 ? { hour: (hour % 12) + (m[3] === "p" ? 12 : 0), minute } : undefined
+  }],
+  [/(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:])/g, (m) => (Number(m[1]) <= 23 && Number(m[2]) <= 59 ? { hour: Number(m[1]), minute: Number(m[2]) } : undefined)],
+  // "at 9.30": H.MM only after "at", where it cannot be a price or a version.
+  [new RegExp(String.raw`\bat\s+(\d{1,2})\.(\d{2})${hourEnd}`, "g"), (m) =>
+    Number(m[1]) <= 23 && Number(m[2]) <= 59 ? { hour: Number(m[1]), minute: Number(m[2]) } : undefined],
+  [/\b(?:noon|midday)\b/g, () => ({ hour: 12, minute: 0 })],
+  [/\bmidnight\b/g, () => ({ hour: 0, minute: 0 })],
+  [new RegExp(String.raw`\bat\s+(\d{1,2})${hourEnd}(?:\s*o'?clock)?`, "g"), (m) => (Number(m[1]) <= 23 ? { hour: Number(m[1]), minute: 0 } : undefined)]
+]
+
+const foundTimes = (text: string): ReadonlyArray<Found> => {
+  let rest = text.toLowerCase()
+  const found: Array<Found> = []
+  for (const [pattern, read] of timePatterns) {
+    for (const m of [...rest.matchAll(pattern)]) {
+      const time = read(m)
+      if (time === undefined) continue
+      found.push({ ...time, start: m.index, end: m.index + m[0].length })
+      rest = rest.slice(0, m.index) + " ".repeat(m[0].length) + rest.slice(m.index + m[0].length)
+    }
+  }
+  return found.sort((a, b) => a.start - b.start)
+}
+
+/**
+ * The times of day `text` names, in order, each once: 5:30pm, 8 am, 9.30pm, 17:30, noon, midnight, or a
+ * bare hour after "at" (24-hour clock: "at 9", "at 9.30", "at 8." at a sentence's end).
+ */
+export const timesOf = (text: string): ReadonlyArray<Time> => {
+  const distinct = new Map(foundTimes(text).map(({ hour, minute }) => [hour * 60 + minute, { hour, minute }] as const))
+  return [...distinct.values()]
+}
+
+/** The first time of day `text` names. */
+export const timeOf = (text: string): Option.Option<Time> => Option.fromNullable(timesOf(text)[0])
+
+/** "at" and a number that is no time ("at 8.5", "at 25", "at 8,000"): a time the rules cannot read. */
+const unreadTime = (t: string) => {
+  let rest = t
+  for (const time of foundTimes(t)) rest = rest.slice(0, time.start) + " ".repeat(time.end - time.start) + rest.slice(time.end)
+  return /\bat\s+\d/.test(rest)
+}
+
+/** Two times joined as a window ("9am to 5pm", "8:00-17:00"): hours to run within, not at. */
+const isWindow = (t: string) => {
+  const found = foundTimes(t)
+  return found.some((time, i) => {
+    const next = found[i + 1]
+    return next !== undefined && /^\s*(?:to|until|till|through|thru|-|–)\s*$/.test(t.slice(time.end, next.start))
+  })
+}
+
+const timeLike = String.raw`(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\b|o'?clock)|\d{1,2}:\d{2}|noon|midday|midnight)`
+
+/** Hours to run within or by, not at: "before 9am", "from noon", "between 9 and 17", "office hours". */
+const withinHours = new RegExp(
+  String.raw`\b(?:between|from|until|till|before|after|by)\s+${timeLike}|\bbetween\s+\d{1,2}\s+and\s+\d{1,2}\b|\b(?:business|office|working|work)\s+hours\b`
+)
 
 /** The time a cadence runs at when the goal names none: the part of the day it names, else 09:00. */
 const defaultTime = (t: string): Time =>
@@ -105,33 +164,88 @@ const defaultTime = (t: string): Time =>
     ? { hour: 14, minute: 0 }
     : { hour: 9, minute: 0 }
 
+/**
+ * Cron's minute and hour fields for the times `t` names (the default time when it names none): several
+ * times only when they share their minute ("at 8am and 8pm" is `0 8,20`); none otherwise, since one
+ * cron cannot run at 08:00 and 20:30 alone.
+ */
+const clockFields = (t: string, fallback: ReadonlyArray<Time>): Option.Option<{ readonly minute: number; readonly hours: string }> => {
+  const times = timesOf(t)
+  const chosen = times.length === 0 ? fallback : times
+  const [first] = chosen
+  if (first === undefined || chosen.some((time) => time.minute !== first.minute)) return Option.none()
+  return Option.some({ minute: first.minute, hours: chosen.map((time) => time.hour).sort((a, b) => a - b).join(",") })
+}
+
 const days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"] as const
 const dayPattern = String.raw`(sunday|monday|tuesday|wednesday|thursday|friday|saturday)(s)?(?!['’\w])`
+const dayIndex = (name: string | undefined) => days.indexOf(name as typeof days[number])
 
-/**
- * The days of the week a cadence names, as cron's fifth field: weekdays (and business days, Monday to
- * Friday), weekends, or named days when they read as a cadence: plural ("on Mondays and Thursdays"),
- * after "every" or "each", or with "weekly".
- */
-export const weekdaysOf = (text: string): Option.Option<string> => {
-  const t = text.toLowerCase()
-  const workdays = String.raw`(?:weekday|business day|work ?day|working day)`
-  if (new RegExp(String.raw`\b(?:every|each|on)\s+${workdays}s?\b|\bweekdays\b|\bweekday\s+(?:mornings|afternoons|evenings|nights)\b`).test(t)) {
-    return Option.some("1-5")
+/** Cron's day-of-week field for a set of days: ranges for three or more days in a row, `*` for all. */
+const dowField = (set: ReadonlySet<number>): string => {
+  const sorted = [...set].sort((a, b) => a - b)
+  if (sorted.length === 7) return "*"
+  const runs: Array<Array<number>> = []
+  for (const day of sorted) {
+    const last = runs.at(-1)
+    if (last !== undefined && last.at(-1) === day - 1) last.push(day)
+    else runs.push([day])
   }
-  if (/\bweekends\b|\b(?:every|each|on)\s+weekend\b/.test(t)) return Option.some("0,6")
-  const range = new RegExp(String.raw`\b${dayPattern}\s*(?:to|through|thru|until|-|–)\s*${dayPattern}`).exec(t)
-  if (range !== null) {
-    const from = days.indexOf(range[1] as typeof days[number])
-    const to = days.indexOf(range[3] as typeof days[number])
-    if (from < to) return Option.some(`${from}-${to}`)
+  return runs.map((run) => (run.length >= 3 ? `${run[0]}-${run.at(-1)}` : run.join(","))).join(",")
+}
+
+interface Weekdays {
+  readonly field: string
+  /** How many separate day phrases gave it ("weekdays … weekends" is two), to tell apart per-day times. */
+  readonly phrases: number
+}
+
+const dayPhrases = (text: string): Option.Option<Weekdays> => {
+  let t = text.toLowerCase()
+  const set = new Set<number>()
+  let phrases = 0
+  // Each phrase is read once: its text is blanked for the patterns after it.
+  const take = (m: RegExpExecArray | RegExpMatchArray, dayNumbers: ReadonlyArray<number>) => {
+    dayNumbers.forEach((d) => set.add(d))
+    phrases++
+    t = t.slice(0, m.index) + " ".repeat(m[0].length) + t.slice(m.index! + m[0].length)
+  }
+  const takeAll = (pattern: RegExp, dayNumbers: ReadonlyArray<number>) => [...t.matchAll(pattern)].forEach((m) => take(m, dayNumbers))
+  const workdays = String.raw`(?:weekday|business day|work ?day|working day)`
+  takeAll(new RegExp(String.raw`\b(?:every|each|on)\s+${workdays}s?\b|\bweekdays\b|\bweekday\s+(?:mornings|afternoons|evenings|nights)\b`, "g"), [1, 2, 3, 4, 5])
+  takeAll(/\bweekends\b|\b(?:every|each|on)\s+weekend\b/g, [0, 6])
+  // A range runs forward through the week: "Friday to Monday" is Friday, Saturday, Sunday and Monday.
+  for (const m of [...t.matchAll(new RegExp(String.raw`\b${dayPattern}\s*(?:to|through|thru|until|-|–)\s*${dayPattern}`, "g"))]) {
+    const from = dayIndex(m[1])
+    const to = dayIndex(m[3])
+    take(m, Array.from({ length: ((to - from + 7) % 7) + 1 }, (_, i) => (from + i) % 7))
   }
   const mentions = [...t.matchAll(new RegExp(String.raw`(\b(?:every|each)\s+)?\b${dayPattern}`, "g"))]
   const scheduled = mentions.some((m) => m[1] !== undefined || m[3] !== undefined) || /\b(?:weekly|every week|each week|once a week)\b/.test(t)
-  if (mentions.length === 0 || !scheduled) return Option.none()
-  const named = [...new Set(mentions.map((m) => days.indexOf(m[2] as typeof days[number])))].sort((a, b) => a - b)
-  return Option.some(named.join(","))
+  if (scheduled) {
+    mentions.forEach((m) => set.add(dayIndex(m[2])))
+    phrases += mentions.length
+  }
+  return set.size === 0 ? Option.none() : Option.some({ field: dowField(set), phrases })
 }
+
+/**
+ * The days of the week a cadence names, as cron's fifth field: weekdays (and business days, Monday to
+ * Friday), weekends, ranges ("Monday to Friday", "Friday to Monday" across the weekend), or named days
+ * when they read as a cadence: plural ("on Mondays and Thursdays"), after "every" or "each", or with
+ * "weekly". All the phrases together: "weekdays and Sundays" is `0-5`.
+ */
+export const weekdaysOf = (text: string): Option.Option<string> => Option.map(dayPhrases(text), (d) => d.field)
+
+/**
+ * Words that make a cadence conditional ("except weekends", "not on Mondays", "unless it is a holiday"):
+ * the rule does not guess what remains and leaves the slot to the model.
+ */
+const negation = new RegExp(
+  String.raw`\b(?:except|excepting|excluding|exclude|other\s+than|apart\s+from|aside\s+from|save\s+for|unless|but\s+not|not\s+(?:on|at|during))\b|` +
+    String.raw`(?:\b(?:not|never|no|without|skip|skipping)|n't)\s+(?:\w+\s+){0,2}?` +
+    String.raw`(?:(?:sun|mon|tues|wednes|thurs|fri|satur)days?|weekdays?|weekends?|holidays?|mornings?|afternoons?|evenings?|nights?|noon|midnight)\b`
+)
 
 const numberWords: Record<string, number> = {
   one: 1,
@@ -167,41 +281,56 @@ const dayOfMonth = (t: string): number => {
  * "daily at 5:30pm", "every weekday at 9", "every Monday at 8am", "on Mondays and Thursdays", "weekly",
  * "monthly on the 15th", "every 2 days". A cadence without a time runs at 09:00 (00:00 for nightly,
  * 14:00 in the afternoon, 18:00 in the evening), weekly on Mondays, monthly on the 1st; twice a day is
- * 09:00 and 17:00. Text without a cadence gives nothing.
+ * 09:00 and 17:00 unless it names its two times. Text without a cadence gives nothing, and so does one
+ * whose time the rules cannot read ("at 8.5") or that one cron would misstate: a negation ("except
+ * weekends", "but not on Mondays"), times whose minutes differ, different times on different days
+ * ("Mondays at 8am and Thursdays at 3pm"), hours to run within or by ("from 9am to 5pm", "before 9am",
+ * "during office hours"), or a time of day for a cadence under a day ("every 15 minutes at 9am").
  */
 export const cadence = (text: string): Option.Option<string> => {
   const t = text.toLowerCase()
-  const dow = Option.getOrElse(weekdaysOf(t), () => "*")
-  const at = Option.getOrElse(timeOf(t), () => defaultTime(t))
+  if (negation.test(t)) return Option.none()
+  const named = dayPhrases(t)
+  const dow = Option.match(named, { onNone: () => "*", onSome: (d) => d.field })
+  const times = timesOf(t)
+  if (withinHours.test(t) || unreadTime(t) || (times.length > 1 && (isWindow(t) || Option.exists(named, (d) => d.phrases > 1)))) return Option.none()
+  const at = clockFields(t, [defaultTime(t)])
+  // With a day of the month, cron would run on it *or* on the weekdays: the weekdays are left out.
+  const atTimes = (dayOfMonthField: string, fields: Option.Option<{ readonly minute: number; readonly hours: string }>) =>
+    Option.map(fields, ({ hours, minute }) => `${minute} ${hours} ${dayOfMonthField} * ${dayOfMonthField === "*" ? dow : "*"}`)
 
-  if (/\b(?:every\s+half[\s-]hour|half[\s-]hourly)\b/.test(t)) return Option.some(`*/30 * * * ${dow}`)
-  if (/\bevery\s+minute\b/.test(t)) return Option.some(`* * * * ${dow}`)
+  // `*/15 * * * *` runs around the clock: a time of day it names would be lost.
+  const subDaily = (cron: string) => (times.length > 0 ? Option.none() : Option.some(cron))
+  if (/\b(?:every\s+half[\s-]hour|half[\s-]hourly)\b/.test(t)) return subDaily(`*/30 * * * ${dow}`)
+  if (/\bevery\s+minute\b/.test(t)) return subDaily(`* * * * ${dow}`)
   const minutes = new RegExp(String.raw`\bevery\s+${amountPattern}\s*(?:minutes?|mins?)\b`).exec(t)
   if (minutes !== null) {
     const n = amount(minutes[1]!)
-    if (n !== undefined && n >= 1 && n <= 59) return Option.some(`${n === 1 ? "*" : `*/${n}`} * * * ${dow}`)
+    if (n !== undefined && n >= 1 && n <= 59) return subDaily(`${n === 1 ? "*" : `*/${n}`} * * * ${dow}`)
   }
-  if (/\b(?:hourly|every\s+hour|each\s+hour|once\s+an\s+hour)\b/.test(t)) return Option.some(`0 * * * ${dow}`)
+  if (/\b(?:hourly|every\s+hour|each\s+hour|once\s+an\s+hour)\b/.test(t)) return subDaily(`0 * * * ${dow}`)
   const hours = new RegExp(String.raw`\bevery\s+${amountPattern}\s*(?:hours?|hrs?)\b`).exec(t)
   if (hours !== null) {
     const n = amount(hours[1]!)
-    if (n !== undefined && n >= 1 && n <= 23) return Option.some(`0 ${n === 1 ? "*" : `*/${n}`} * * ${dow}`)
+    if (n !== undefined && n >= 1 && n <= 23) return subDaily(`0 ${n === 1 ? "*" : `*/${n}`} * * ${dow}`)
   }
-  if (/\btwice\s+(?:a|per|each)\s+day\b|\btwice\s+daily\b/.test(t)) return Option.some(`0 9,17 * * ${dow}`)
+  if (/\btwice\s+(?:a|per|each)\s+day\b|\btwice\s+daily\b/.test(t)) {
+    return times.length === 0 || times.length === 2 ? atTimes("*", clockFields(t, [{ hour: 9, minute: 0 }, { hour: 17, minute: 0 }])) : Option.none()
+  }
   const everyDays = new RegExp(String.raw`\bevery\s+${amountPattern}\s*days?\b`).exec(t)
   if (everyDays !== null) {
     const n = amount(everyDays[1]!)
-    if (n !== undefined && n >= 2 && n <= 31) return Option.some(`${at.minute} ${at.hour} */${n} * *`)
+    if (n !== undefined && n >= 2 && n <= 31) return atTimes(`*/${n}`, at)
   }
   if (/\b(?:monthly|every\s+month|each\s+month|once\s+a\s+month)\b|\bof\s+(?:the|each|every)\s+month\b/.test(t)) {
-    return Option.some(`${at.minute} ${at.hour} ${dayOfMonth(t)} * *`)
+    return atTimes(String(dayOfMonth(t)), at)
   }
-  if (dow !== "*") return Option.some(`${at.minute} ${at.hour} * * ${dow}`)
-  if (/\b(?:weekly|every\s+week|each\s+week|once\s+a\s+week)\b/.test(t)) return Option.some(`${at.minute} ${at.hour} * * 1`)
+  if (Option.isSome(named)) return atTimes("*", at)
+  if (/\b(?:weekly|every\s+week|each\s+week|once\s+a\s+week)\b/.test(t)) return Option.map(at, ({ hours, minute }) => `${minute} ${hours} * * 1`)
   if (
     /\b(?:daily|nightly|every\s+day|each\s+day|once\s+a\s+day|every\s+(?:morning|afternoon|evening|night)|each\s+(?:morning|afternoon|evening|night))\b/
       .test(t)
-  ) return Option.some(`${at.minute} ${at.hour} * * *`)
+  ) return atTimes("*", at)
   return Option.none()
 }
 
