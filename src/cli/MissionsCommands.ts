@@ -77,8 +77,9 @@ const withMission = <A, E, R>(db: Option.Option<string>, project: string, id: st
 
 const transitionJson = (t: Transition) => ({ seq: t.seq, at: t.at, from: t.from, to: t.to, actor: t.actor, reason: t.reason })
 
+// Only a draft can still be given its slots: a cancelled or running mission is past asking for them.
 const missingHint = (m: MissionRecord) =>
-  m.missing_slots.length === 0 ? [] : [
+  m.missing_slots.length === 0 || m.status !== "draft" ? [] : [
     `missing: ${m.missing_slots.join(", ")} (\`autopilot approve ${m.mission_id}${m.project_id === defaultProject ? "" : ` --project ${m.project_id}`}${
       m.missing_slots.map((name) => ` --slot ${name}=…`).join("")
     }\`)`

@@ -230,6 +230,9 @@ describe.concurrent("autopilot missions", () => {
     }
     const shown = json((await sb.run(["missions", "show", mission.mission_id, "--project", "acme", "--format", "json"])).stdout)
     expect(shown.transitions.at(-1)).toMatchObject({ from: "draft", to: "cancelled", actor: me, reason: "wrong vendors" })
+    // Its vendors are still missing, but a cancelled mission is not asked for them any more.
+    const text = (await sb.run(["missions", "show", mission.mission_id, "--project", "acme"])).stdout
+    expect(text.some((line) => line.includes("autopilot approve"))).toBe(false)
   })
 })
 
