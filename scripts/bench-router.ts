@@ -28,7 +28,7 @@ import { Blueprints, fromEntries } from "../src/routing/Blueprints.js"
 import * as Calibration from "../src/routing/Calibration.js"
 import * as GoalRouter from "../src/routing/GoalRouter.js"
 import * as LocalIndex from "../src/routing/LocalIndex.js"
-import { distinctTerms } from "../src/routing/Terms.js"
+import { goalTerms } from "../src/routing/Terms.js"
 import { heldOut } from "../test/routing/heldout.js"
 import * as Catalog from "../src/routing/Catalog.js"
 import { machine, option, r2, root } from "./bench-common.js"
@@ -200,7 +200,7 @@ const main = async () => {
 
   // minisearch's own search over the same index, for the same goals: what scoring it in flat arrays saves.
   const reference = LocalIndex.minisearchOf(decoded.value)
-  const queries = goals.map((goal) => distinctTerms(goal).join(" ")).filter((q) => q !== "")
+  const queries = goals.map((goal) => goalTerms(goal).join(" ")).filter((q) => q !== "")
   for (const query of queries.slice(0, 20)) reference.search(query)
   const referenceSamples: Array<number> = []
   const cpuStart = process.cpuUsage()

@@ -2,7 +2,7 @@ import { Hash } from "effect"
 import { PCGRandom } from "effect/Utils"
 import type { Blueprint } from "../domain/Blueprint.js"
 import type { Features, LocalIndex } from "./LocalIndex.js"
-import { distinctTerms } from "./Terms.js"
+import { goalTerms } from "./Terms.js"
 
 /**
  * Turns a match's features into the probability that it is the blueprint the goal is for: a logistic
@@ -89,7 +89,7 @@ const phrasingsOf = (blueprints: ReadonlyArray<Blueprint>, max: number) => {
  * equally weighted in the fit, and its cost at most twice the sentences' alone.
  */
 export const queriesOf = (blueprint: Blueprint, index: number): ReadonlyArray<ReadonlyArray<string>> => {
-  const terms = distinctTerms(blueprint.example_goals[index]!)
+  const terms = goalTerms(blueprint.example_goals[index]!)
   if (terms.length < 2) return terms.length === 0 ? [] : [terms]
   const random = new PCGRandom(Hash.string(`${blueprint.id}#${index}`))
   const size = 1 + random.integer(Math.min(terseMax, terms.length - 1))

@@ -5,7 +5,7 @@ import { BlueprintService, type RemoteStatus, type ServiceTier } from "./Bluepri
 import { Blueprints } from "./Blueprints.js"
 import * as Calibration from "./Calibration.js"
 import * as LocalIndex from "./LocalIndex.js"
-import { distinctTerms } from "./Terms.js"
+import { goalTerms } from "./Terms.js"
 
 /** A blueprint the router considers for a goal, with the probability that it is the right one. */
 export interface Candidate {
@@ -81,7 +81,7 @@ export const makeLocal = (blueprints: ReadonlyArray<Blueprint>) => {
   const fitted = Calibration.calibrate(index, blueprints, maxPhrasings)
   const rank = (goal: string, k: number): ReadonlyArray<Candidate> => {
     // More than k by BM25, since calibration may reorder the few just below the cut.
-    const matches = index.match(distinctTerms(goal), Math.max(2 * k, 10))
+    const matches = index.match(goalTerms(goal), Math.max(2 * k, 10))
     return matches
       .map((match): Candidate => ({
         blueprint: match.blueprint,

@@ -55,7 +55,7 @@ export interface Change {
 export interface LocalIndex {
   readonly size: number
   /**
-   * The best `limit` matches of a goal's distinct terms (`Terms.distinctTerms`), by BM25, ties by id;
+   * The best `limit` matches of a goal's distinct terms (`Terms.goalTerms`), by BM25, ties by id;
    * against the catalog as `change` makes it, when given (how calibration leaves a phrasing out).
    */
   readonly match: (terms: ReadonlyArray<string>, limit: number, change?: Change) => ReadonlyArray<Match>
@@ -134,7 +134,14 @@ const idf = (documents: number, matching: number) => Math.log(1 + (documents - m
 const bm25Plus = (tf: number, length: number, average: number) =>
   bm25.d + (tf * (bm25.k + 1)) / (tf + bm25.k * (1 - bm25.b + (bm25.b * length) / average))
 
-/** BM25's IDF for coverage, never negative. A term no blueprint has counts as rare as the rarest: a name or a value. */
+/**
+ * BM25's IDF for coverage, never negative. A term no blueprint has counts as rare as the rarest. Values
+ * (URLs, times, quoted text) never get here (`Terms.goalTerms`); what does is a name or a word the
+ * catalog does not know, and the calibration, fitted on leave-one-out rankings full of such terms (a
+ * phrasing's own names, a left-out blueprint's words), learns what they are worth. Weighing them as the
+ * goal's mean term or as nothing was tried: the first changed scores by 0.01–0.02, the second let
+ * off-topic goals reach 0.48 and auto-routed a wrong one.
+ */
 const coverageIdf = (documents: number, df: number) => Math.log(1 + (documents - Math.max(df, 1) + 0.5) / (Math.max(df, 1) + 0.5))
 
 interface Postings {

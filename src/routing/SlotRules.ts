@@ -38,11 +38,15 @@ const valuePattern = (slot: Slot, separator: "=" | ":") =>
 
 const quoted = String.raw`"([^"\n]*)"|'([^'\n]*)'|“([^”\n]*)”`
 
+/** `name` (a pattern), `separator`, then a quoted value (groups 1–3) or one matching `value` (group 4). */
+const pairPattern = (name: string, separator: "=" | ":", value: string) =>
+  String.raw`(?<![\w-])${name}[ \t]*${separator}[ \t]*(?:${quoted}|(${value}))`
+
 /** The first `name=value` or `name: value` for `slot` in `text`: its name in any case, `-` for `_`. */
 export const pairFor = (text: string, slot: Slot): Option.Option<Pair> => {
   const name = slot.name.split("_").map(escape).join("[_-]")
   const [match] = (["=", ":"] as const)
-    .map((separator) => new RegExp(String.raw`(?<![\w-])${name}[ \t]*${separator}[ \t]*(?:${quoted}|(${valuePattern(slot, separator)}))`, "i").exec(text))
+    .map((separator) => new RegExp(pairPattern(name, separator, valuePattern(slot, separator)), "i").exec(text))
     .filter((m) => m !== null)
     .sort((a, b) => a.index - b.index)
   if (match === undefined) return Option.none()
@@ -63,9 +67,11 @@ const listText = (text: string) => text.split(/\s*,\s*(?:and\s+)?|\s+and\s+/).jo
 // ---------------------------------------------------------------------------------------------------------
 // URLs
 
+const url = /https?:\/\/[^\s<>"'`{}|\\^[\]]+/gi
+
 /** Every http(s) URL in `text`, in order, once each, without the punctuation that ends a sentence. */
 export const urls = (text: string): ReadonlyArray<string> => {
-  const found = [...text.matchAll(/https?:\/\/[^\s<>"'`{}|\\^[\]]+/gi)].map((m) => m[0].replace(trailing, ""))
+  const found = [...text.matchAll(url)].map((m) => m[0].replace(trailing, ""))
   return [...new Set(found)]
 }
 
@@ -89,14 +95,21 @@ interface Found extends Time {
  */
 const hourEnd = String.raw`(?![\d:%]|[.,]\d)`
 
+/** Every match of a rule's pattern, in any case (`timeOf` lowercases the text before it reads a time). */
+const everywhere = (pattern: RegExp) => new RegExp(pattern.source, "gi")
+
+// The times `withoutValues` also blanks: one pattern each, for both.
+const twelveHour = /(?<![\d:.])(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\b\.?/
+const clockTime = /(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:])/
+
 /** Patterns for a time of day, most specific first; a number they take is not read by the next ones. */
 const timePatterns: ReadonlyArray<readonly [RegExp, (m: RegExpMatchArray) => Time | undefined]> = [
-  [/(?<![\d:.])(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?m\b\.?/g, (m) => {
+  [everywhere(twelveHour), (m) => {
     const hour = Number(m[1])
     const minute = Number(m[2] ?? 0)
     return hour >= 1 && hour <= 12 && minute <= 59 ? { hour: (hour % 12) + (m[3] === "p" ? 12 : 0), minute } : undefined
   }],
-  [/(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:])/g, (m) => (Number(m[1]) <= 23 && Number(m[2]) <= 59 ? { hour: Number(m[1]), minute: Number(m[2]) } : undefined)],
+  [everywhere(clockTime), (m) => (Number(m[1]) <= 23 && Number(m[2]) <= 59 ? { hour: Number(m[1]), minute: Number(m[2]) } : undefined)],
   // "at 9.30": H.MM only after "at", where it cannot be a price or a version.
   [new RegExp(String.raw`\bat\s+(\d{1,2})\.(\d{2})${hourEnd}`, "g"), (m) =>
     Number(m[1]) <= 23 && Number(m[2]) <= 59 ? { hour: Number(m[1]), minute: Number(m[2]) } : undefined],
@@ -334,9 +347,11 @@ export const cadence = (text: string): Option.Option<string> => {
   return Option.none()
 }
 
+const cronFields = /(?<!\S)([\d*/,-]+(?:[ \t]+[\d*/,-]+){4})(?!\S)/
+
 /** A cron expression written out in the goal (five fields, at least one `*`). */
 export const cronLiteral = (text: string): Option.Option<string> =>
-  Option.fromNullable(/(?<!\S)([\d*/,-]+(?:[ \t]+[\d*/,-]+){4})(?!\S)/.exec(text)?.[1]).pipe(Option.filter((cron) => cron.includes("*")))
+  Option.fromNullable(cronFields.exec(text)?.[1]).pipe(Option.filter((cron) => cron.includes("*")))
 
 // ---------------------------------------------------------------------------------------------------------
 // Counts
@@ -408,6 +423,32 @@ export const enumValue = (text: string, slot: Slot): Option.Option<string> => {
   }
   return named.length === 1 ? Option.some(named[0]!) : Option.none()
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Values as opposed to words
+
+
+/**
+ * What the rules above read as values, found without knowing the slots: URLs, `name=value` pairs (the
+ * value only: the name is a slot's), quoted text standing alone (not an apostrophe inside a word), times
+ * of day and cron expressions. `key: value` is left alone: without the slot's name it cannot be told
+ * from a colon in a sentence. Bare numbers the router drops by itself.
+ */
+const valuePatterns: ReadonlyArray<readonly [RegExp, (match: string, ...groups: Array<string | undefined>) => string]> = [
+  [everywhere(url), () => " "],
+  [new RegExp(pairPattern(String.raw`([A-Za-z][\w-]*)`, "=", String.raw`\S+`), "g"), (_, name) => ` ${name} `],
+  [new RegExp(String.raw`(?<!\w)(?:${quoted})(?!\w)`, "g"), () => " "],
+  [everywhere(cronFields), () => " "],
+  [everywhere(twelveHour), () => " "],
+  [everywhere(clockTime), () => " "]
+]
+
+/**
+ * `text` without the values a goal carries for its slots (above), each replaced by a space: a URL's
+ * host and path, a time or a quoted title say which *values* the goal has, not which blueprint it is for.
+ */
+export const withoutValues = (text: string): string =>
+  valuePatterns.reduce((rest, [pattern, replace]) => rest.replace(pattern, replace), text)
 
 // ---------------------------------------------------------------------------------------------------------
 // All rules together

@@ -1,5 +1,6 @@
 import MiniSearch from "minisearch"
 import { stemmer } from "stemmer"
+import { withoutValues } from "./SlotRules.js"
 
 /**
  * How goal and blueprint text become the terms the router matches: split on spaces and punctuation,
@@ -55,3 +56,10 @@ export const termsOf = (text: string): Array<string> => {
 
 /** The distinct terms of `text`. */
 export const distinctTerms = (text: string): Array<string> => [...new Set(termsOf(text))]
+
+/**
+ * The terms a goal is routed by: its distinct terms once the values slots take (URLs, `name=value`,
+ * quoted text, times, cron expressions: `SlotRules.withoutValues`) are gone. A URL's host and path or a
+ * time say what the goal is about no more than a number does, and would otherwise dilute its coverage.
+ */
+export const goalTerms = (goal: string): Array<string> => distinctTerms(withoutValues(goal))

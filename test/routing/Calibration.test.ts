@@ -4,9 +4,9 @@ import * as Calibration from "../../src/routing/Calibration.js"
 import * as Catalog from "../../src/routing/Catalog.js"
 import * as GoalRouter from "../../src/routing/GoalRouter.js"
 import * as LocalIndex from "../../src/routing/LocalIndex.js"
-import { distinctTerms } from "../../src/routing/Terms.js"
+import { distinctTerms, goalTerms } from "../../src/routing/Terms.js"
 import { blueprints } from "./router-fixtures.js"
-import { clear, heldOut, vague } from "./heldout.js"
+import { clear, heldOut, vague, withValues } from "./heldout.js"
 
 /** The catalog that ships, and the one these tests write: the calibration must hold on both. */
 const catalogs = [
@@ -28,6 +28,15 @@ describe("Terms", () => {
       "request",
       "exampl",
       "carefulli"
+    ])
+  })
+
+  it("a goal's terms leave out the values its slots take", () => {
+    assert.deepStrictEqual(goalTerms("review PR https://github.com/acme/api/pull/42 at 8am, title=\"Fix it\" for security"), [
+      "review",
+      "pr",
+      "titl",
+      "secur"
     ])
   })
 })
@@ -185,7 +194,7 @@ describe("Calibration.samplesOf", () => {
     for (const b of blueprints) {
       b.example_goals.forEach((goal, i) => {
         const queries = Calibration.queriesOf(b, i)
-        const terms = distinctTerms(goal)
+        const terms = goalTerms(goal)
         assert.deepStrictEqual(queries[0], terms)
         assert.deepStrictEqual(Calibration.queriesOf(b, i), queries)
         if (terms.length < 2) return assert.strictEqual(queries.length, 1)
@@ -246,6 +255,33 @@ describe.each(catalogs)("calibration on held-out goals, over %s", (_, catalog) =
     // positive means the fit learned from the terse samples that a lead of few words deserves less trust.
     const c = router.fitted.calibration
     for (const margin of [0, 1]) assert.isAbove(c.evidence + c.backing * margin, 0, `margin ${margin}: ${JSON.stringify(c)}`)
+  })
+
+  it("goals carrying values (URLs, times, names, paths, quoted text) have their blueprint first", () => {
+    for (const [goal, label] of withValues) {
+      const top = router.rank(goal, 5)[0]
+      assert.strictEqual(top?.blueprint.id, label, `${goal}: ${top?.blueprint.id} ${top?.score}`)
+    }
+  })
+
+  // A name=value pair keeps its name (a slot's, which says something about the blueprint): not here.
+  it.prop("a value put into a goal leaves its ranking as it was", [
+    fc.constantFrom(...heldOut.map(([goal]) => goal)),
+    fc.constantFrom(
+      "https://github.com/acme/api/pull/42",
+      "https://news.ycombinator.com",
+      "at 8am",
+      "by 17:30",
+      "\"Why we moved to Postgres\"",
+      "0 9 * * 1-5"
+    ),
+    fc.nat()
+  ], ([goal, value, at]) => {
+    const words = goal.split(" ")
+    const cut = at % (words.length + 1)
+    const withValue = [...words.slice(0, cut), value, ...words.slice(cut)].join(" ")
+    const scores = (text: string) => router.rank(text, 5).map((c) => `${c.blueprint.id} ${c.score.toFixed(9)}`)
+    assert.deepStrictEqual(scores(withValue), scores(goal), withValue)
   })
 
   it("off-topic goals score below 0.65", () => {

@@ -227,6 +227,36 @@ describe("urls", () => {
   it("ignores other schemes", () => assert.deepStrictEqual(SlotRules.urls("ftp://a.example and mailto:x@y.z"), []))
 })
 
+describe("withoutValues", () => {
+  const squeeze = (text: string) => SlotRules.withoutValues(text).replace(/\s+/g, " ").trim()
+
+  it("blanks what the rules read as values: URLs, a name=value's value, quoted text, times, cron expressions", () => {
+    assert.strictEqual(squeeze("review PR https://github.com/acme/api/pull/42 for security"), "review PR for security")
+    assert.strictEqual(squeeze("every Monday at 8AM and at 5:30 pm, or 17:45"), "every Monday at and at , or")
+    assert.strictEqual(squeeze("compare vendor_count=3 vendors, topic=\"pricing pages\""), "compare vendor_count vendors, topic")
+    assert.strictEqual(squeeze("a post titled \"Why we moved\" or 'Rust at scale' or “Q3”"), "a post titled or or")
+    assert.strictEqual(squeeze("run on 0 9 * * 1-5 please"), "run on please")
+  })
+
+  it("leaves words alone: apostrophes inside words, a colon in a sentence, bare numbers", () => {
+    for (const text of ["Here's last year's notes and the team's plan", "Is this safe: review it", "find 30 CTOs in Texas"]) {
+      assert.strictEqual(SlotRules.withoutValues(text), text)
+    }
+  })
+
+  it.prop("finds again, after them, no value the rules would read", [
+    fc.constantFrom("https://x.example/a/b?c=d", "7:30am", "17:05", "\"quoted words\"", "k=v", "*/5 * * * *"),
+    fc.constantFrom("summarize the news", "review the diff", "translate the guide")
+  ], ([value, words]) => {
+    const rest = SlotRules.withoutValues(`${words} ${value} ${words}`)
+    assert.deepStrictEqual(SlotRules.urls(rest), [])
+    assert.isTrue(Option.isNone(SlotRules.timeOf(rest)), rest)
+    assert.isTrue(Option.isNone(SlotRules.cronLiteral(rest)), rest)
+    assert.isFalse(/["=]/.test(rest), rest)
+    assert.strictEqual(rest.replace(/\s+/g, " ").replace(/ k /, " ").trim(), `${words} ${words}`)
+  })
+})
+
 describe("count", () => {
   const table: ReadonlyArray<readonly [string, Slot, number | undefined]> = [
     ["Compare 3 vendors every week", vendorCount, 3],

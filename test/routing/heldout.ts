@@ -1,4 +1,28 @@
 /**
+ * Goals that carry values for slots (URLs, times, counts, vendor and product names, file paths, quoted
+ * text, versions), each plain about its blueprint: the values must not keep it from being found.
+ */
+export const withValues: ReadonlyArray<readonly [goal: string, label: string]> = [
+  ["review PR https://github.com/acme/api/pull/42 for security", "code_review"],
+  ["Check https://gitlab.example.org/platform/billing/-/merge_requests/118 for race conditions", "code_review"],
+  ["every weekday at 9 send me a digest of https://news.ycombinator.com and https://lobste.rs", "daily_digest"],
+  ["translate docs/guide.md into German, French and Japanese", "translation"],
+  ["Translate the \"Getting started\" guide at https://docs.example.com/start into Spanish", "translation"],
+  ["draft release notes from the changelog since v2.3", "release_notes"],
+  ["Write release notes for v5.2.0 from the commits between v5.1.3 and HEAD", "release_notes"],
+  ["track pricing of Stripe, Adyen and Braintree every week", "scheduled_research"],
+  ["Watch Figma, Canva and Miro's pricing pages at 7:30am every Friday", "scheduled_research"],
+  ["extract invoice number, total and due date from the PDFs in invoices/", "document_extraction"],
+  ["Pull the IBAN, amount and reference from statements/2024-*.pdf into a CSV", "document_extraction"],
+  ["Write the postmortem for the 14:05 UTC outage of api.payments.internal (INC-2291)", "incident_postmortem"],
+  ["Analyze sales_q3.xlsx and tell me why revenue fell 12% in EMEA", "data_analysis"],
+  ["Turn the transcript in notes/standup-2024-05-02.txt into action items with owners", "meeting_notes"],
+  ["Find 25 VPs of engineering at fintech startups in Berlin with over 50 employees", "lead_research"],
+  ["Triage the 120 tickets tagged priority=high in Zendesk and draft replies", "support_triage"],
+  ["Write a 1,200-word blog post titled \"Why we moved to Postgres\" for our engineering blog", "content_writing"]
+]
+
+/**
  * Goals written for calibration tests, phrased as people write them and not copied from any blueprint's
  * example goals: each labeled with the blueprint it is for, or "none" when no blueprint of the catalog
  * serves it (the router should then say so by scoring it low).
@@ -64,6 +88,10 @@ export const heldOut: ReadonlyArray<readonly [goal: string, label: string]> = [
   ["Build a list of healthcare startups that raised a Series B this year", "lead_research"],
   ["Research potential customers in the retail sector and score how well they fit", "lead_research"],
 
+  // Weekly, and about a support inbox: three blueprints fit it in part (values in it: a day and a time).
+  ["every Monday at 8am summarize our support inbox", "daily_digest"],
+  ...withValues,
+
   ["Bake sourdough bread", "none"],
   ["Plan a two-week trip to Japan in April", "none"],
   ["Fix the leaking kitchen faucet", "none"],
@@ -75,7 +103,9 @@ export const heldOut: ReadonlyArray<readonly [goal: string, label: string]> = [
   ["Choose a birthday gift for my grandmother", "none"],
   ["Water the tomato plants while I'm on vacation", "none"],
   ["Knit a wool scarf for winter", "none"],
-  ["Find the best pizza dough recipe", "none"]
+  ["Find the best pizza dough recipe", "none"],
+  ["bake a sourdough loaf", "none"],
+  ["Bake 2 sourdough loaves at 6am using the recipe at https://example.com/bread", "none"]
 ]
 
 /**
