@@ -15,9 +15,11 @@ import {
   Schema
 } from "effect"
 import { ServiceTier } from "../domain/AutopilotSettings.js"
-import { Blueprint, describeProblems, problems } from "../domain/Blueprint.js"
+import type { Blueprint } from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
+import { oneLine } from "../catalog/CatalogFiles.js"
 import { BlueprintCacheStore, type Key } from "../store/BlueprintCacheStore.js"
+import { decodeText } from "./Catalog.js"
 
 /**
  * A remote blueprint service, when one is configured: more candidates for a goal than the local catalog
@@ -102,26 +104,25 @@ const SynthesizeAnswer = Schema.Struct({ blueprint_json: Schema.String })
 
 /** One candidate as the protocol sends it: a blueprint as JSON text, and a score from 0 to 1. */
 const WireCandidate = Schema.Struct({
-  blueprint_json: Schema.parseJson(Blueprint),
+  blueprint_json: Schema.String,
   score: Schema.Number.pipe(Schema.between(0, 1))
 })
 const decodeCandidate = Schema.decodeUnknownEither(WireCandidate)
 
-const oneLine = (text: string) => text.replace(/\s+/g, " ").trim()
-
-/** The candidates that are usable blueprints, and a count and first reason of those that are not. */
+/**
+ * The candidates that are blueprints, read as a user's file is, and a count and first reason of those
+ * that are not. Whether one may be routed to is the catalog's to say (`Blueprints.problemsOf`).
+ */
 const usable = (raw: ReadonlyArray<unknown>) => {
   const candidates: Array<RemoteCandidate> = []
   const reasons: Array<string> = []
   raw.forEach((item, i) => {
-    const decoded = decodeCandidate(item)
-    if (Either.isLeft(decoded)) {
-      reasons.push(`candidate ${i}: ${oneLine(ParseResult.TreeFormatter.formatErrorSync(decoded.left))}`)
-      return
-    }
-    const found = problems(decoded.right.blueprint_json)
-    if (found.length > 0) reasons.push(`candidate ${i} (${decoded.right.blueprint_json.id}): ${describeProblems(found)}`)
-    else candidates.push({ blueprint: decoded.right.blueprint_json, score: decoded.right.score })
+    const decoded = Either.flatMap(
+      Either.mapLeft(decodeCandidate(item), (error) => oneLine(ParseResult.TreeFormatter.formatErrorSync(error))),
+      ({ blueprint_json, score }) => Either.map(decodeText(blueprint_json), (blueprint) => ({ blueprint, score }))
+    )
+    if (Either.isLeft(decoded)) reasons.push(`candidate ${i}: ${decoded.left}`)
+    else candidates.push(decoded.right)
   })
   return { candidates, dropped: reasons.length, reason: reasons[0] ?? null }
 }

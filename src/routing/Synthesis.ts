@@ -1,4 +1,4 @@
-import { Context, Effect, Either, JSONSchema, Layer, ParseResult, Ref, Schema } from "effect"
+import { Context, Effect, Either, JSONSchema, Layer, Ref, Schema } from "effect"
 import { Blueprint, ConditionOps, describeProblems, type Known, problems } from "../domain/Blueprint.js"
 import type { BadInput, LlmError, PersistenceError } from "../domain/Errors.js"
 import { slug } from "../domain/Slug.js"
@@ -7,6 +7,7 @@ import { clip, unfenced } from "../runtime/Prompts.js"
 import { Specialists } from "../specialists/Specialists.js"
 import { defaultToolNames } from "../tools/Defaults.js"
 import { Blueprints, type Entry } from "./Blueprints.js"
+import { decodeText } from "./Catalog.js"
 import { ask } from "./RoutingModel.js"
 
 /** The model could not write a blueprint that validates, in two attempts. */
@@ -42,17 +43,13 @@ export class Synthesis extends Context.Tag("autopilot/Synthesis")<
   }
 >() {}
 
-const decode = Schema.decodeUnknownEither(Schema.parseJson(Blueprint), { errors: "all" })
-
-const pathOf = (path: ReadonlyArray<PropertyKey>) =>
-  path.map((key, i) => (typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)).join("") || "(the answer)"
-
-/** The blueprint in a model's answer (a markdown fence tolerated), or every reason it cannot be used. */
+/**
+ * The blueprint in a model's answer (a markdown fence tolerated), or every reason it cannot be used: read
+ * as `blueprints add` reads a file (a misspelt field is an error, not dropped), then checked as it checks.
+ */
 export const check = (answer: string, known: Known): Either.Either<Blueprint, ReadonlyArray<string>> =>
-  decode(unfenced(answer)).pipe(
-    Either.mapLeft((error) =>
-      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => `${pathOf(issue.path)}: ${issue.message.replace(/\s+/g, " ")}`)
-    ),
+  decodeText(unfenced(answer)).pipe(
+    Either.mapLeft((problem) => problem.split("; ")),
     Either.flatMap((blueprint) => {
       const found = problems(blueprint, known)
       return found.length === 0 ? Either.right(blueprint) : Either.left(found.map((p) => describeProblems([p])))

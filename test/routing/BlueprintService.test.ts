@@ -8,7 +8,7 @@ import * as Database from "../../src/store/Database.js"
 import { adjustWhenWaiting, fakeService, type Received, type Reply, until } from "./fake-service.js"
 import { blueprints, showNotes } from "./router-fixtures.js"
 
-/** Decodes as a blueprint but fails `problems`: its graph has a cycle. */
+/** A blueprint whose graph has a cycle: it decodes, and fails only `problems`. */
 const cyclic = JSON.stringify({
   ...JSON.parse(toJson(showNotes)),
   id: "cyclic",
@@ -287,14 +287,14 @@ describe("BlueprintService cache", () => {
 })
 
 describe("BlueprintService candidates", () => {
-  it.scoped("candidates that are not valid blueprints are dropped and counted; the rest are kept, at most k", () =>
+  it.scoped("candidates that are not blueprints are dropped and counted; the rest are kept, at most k (the catalog vets them later)", () =>
     Effect.gen(function*() {
       const valid = (i: number, score: number) => ({ blueprint_json: toJson(blueprints[i]!), score })
       const fake = yield* fakeService(() =>
         retrieved(
           valid(0, 0.7),
           { blueprint_json: "{not json", score: 0.9 },
-          { blueprint_json: cyclic, score: 0.8 },
+          { blueprint_json: JSON.stringify({ ...JSON.parse(cyclic), nickname: "misspelt field" }), score: 0.8 },
           { blueprint_json: JSON.stringify({ id: "half" }), score: 0.8 },
           { ...valid(1, 0.5), score: 1.5 },
           valid(2, 0.6),

@@ -107,8 +107,8 @@ describe("Synthesis.synthesize", () => {
       const entry = yield* synthesis.synthesize(goal)
       assert.strictEqual(entry.blueprint.id, "vendor_watch")
       const errors = requests[1]!.messages[3]!.content
-      assert.include(errors, "mode: Expected \"once\"")
-      assert.include(errors, "slots: Expected ReadonlyArray")
+      assert.include(errors, `mode: must be one of "once", "scheduled", "batch", got "sometimes"`)
+      assert.include(errors, "slots: must be a list")
     }))
 
   it.effect("checks specialists and tools against those that exist", () =>
@@ -130,7 +130,7 @@ describe("Synthesis.synthesize", () => {
       if (error._tag !== "SynthesisFailed") return
       assert.strictEqual(error.goal, goal)
       assert.notInclude(error.message, "\n")
-      assert.match(error.message, /^no valid blueprint could be written for this goal \(two attempts\); the last one: \(the answer\): /)
+      assert.match(error.message, /^no valid blueprint could be written for this goal \(two attempts\); the last one: is not valid JSON: /)
     }))
 
   it.effect("keeps at most five problems in the message, and counts the rest", () =>
@@ -197,7 +197,7 @@ describe("Synthesis.synthesize", () => {
         const error = yield* Effect.flip(synthesis.synthesize(goal, { draft: "<html>502</html>" }))
         assert.strictEqual(error._tag, "SynthesisFailed")
         assert.strictEqual(requests.length, 2)
-        assert.include(requests[0]!.messages[2]!.content, "(the answer): ")
+        assert.include(requests[0]!.messages[2]!.content, "is not valid JSON: ")
       }))
   })
 
