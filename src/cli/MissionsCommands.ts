@@ -1,5 +1,4 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { SqlClient } from "@effect/sql"
 import { Console, Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -49,8 +48,7 @@ const statusFlag = Options.text("status").pipe(
   }))
 )
 
-const hasMissions = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'missions'`.pipe(Effect.map((rows) => rows.length > 0), Database.refail))
+const hasMissions = Database.hasTable("missions")
 
 /**
  * Runs `effect` with the Missions service on the database, unless the database does not exist or has

@@ -68,6 +68,14 @@ export const inSlices = <A, B, E, R>(
   return Effect.map(Effect.forEach(slices, write), (returned) => returned.flat())
 }
 
+/** Whether `table` exists, without creating anything: how a question asked of a new database writes nothing. */
+export const hasTable = (table: string): Effect.Effect<boolean, PersistenceError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () => sql`SELECT to_regclass(${table}) IS NOT NULL AS found`.pipe(Effect.map((rows) => rows[0]?.found === true)),
+      orElse: () => sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${table}`.pipe(Effect.map((rows) => rows.length > 0))
+    })).pipe(refail)
+
 /** SQLite's SQLITE_BUSY/LOCKED; Postgres's serialization failure, deadlock and lock timeout. */
 const busyCodes = new Set(["SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED", "40001", "40P01", "55P03"])
 
