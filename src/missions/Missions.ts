@@ -215,7 +215,7 @@ export const make = Effect.gen(function*() {
           if (missing.length > 0) {
             return yield* new BadInput({
               message: `mission ${missionId} cannot be approved while required slots are missing: ${describeMissing(blueprint, missing)}; ` +
-                "give them with --slot name=value"
+                "give them with --slot name=value, all in one approve (nothing was changed)"
             })
           }
           const scheduled = transition({ ...mission, status: approved.right }, "schedule")

@@ -177,11 +177,11 @@ describe("Missions", () => {
       )
       assert.strictEqual(
         yield* refused({ schedule: "0 9 * * 1-5" }),
-        `BadInput: mission ${id} cannot be approved while required slots are missing: vendors (a list of http(s) URLs); give them with --slot name=value`
+        `BadInput: mission ${id} cannot be approved while required slots are missing: vendors (a list of http(s) URLs); give them with --slot name=value, all in one approve (nothing was changed)`
       )
       assert.strictEqual(
         yield* refused({}),
-        `BadInput: mission ${id} cannot be approved while required slots are missing: schedule (a cron expression of 5 fields, like "0 9 * * 1-5"), vendors (a list of http(s) URLs); give them with --slot name=value`
+        `BadInput: mission ${id} cannot be approved while required slots are missing: schedule (a cron expression of 5 fields, like "0 9 * * 1-5"), vendors (a list of http(s) URLs); give them with --slot name=value, all in one approve (nothing was changed)`
       )
       assert.deepStrictEqual(yield* everything("acme", id), before)
     }).pipe(Effect.provide(fresh)))
