@@ -4,6 +4,7 @@ import { Effect, Exit, Layer, Option, TestClock } from "effect"
 import * as HarnessKeys from "../../src/harness/HarnessKeys.js"
 import { HarnessStore, type LedgerEntry } from "../../src/harness/HarnessStore.js"
 import * as Database from "../../src/store/Database.js"
+import { sameOption } from "../assertOption.js"
 
 const environment = HarnessStore.layer.pipe(Layer.provideMerge(Database.layerSqlite(":memory:")))
 
@@ -49,7 +50,7 @@ describe("HarnessStore keys", () => {
       assert.isTrue(HarnessKeys.looksLikeKey(key))
       assert.strictEqual(record.prefix, key.slice(0, 12))
       assert.match(record.id, /^key_[0-9a-f]{12}$/)
-      assert.deepStrictEqual(yield* store.authenticate(key), Option.some(record))
+      sameOption(yield* store.authenticate(key), Option.some(record))
       assert.deepStrictEqual(record, {
         id: record.id,
         prefix: record.prefix,

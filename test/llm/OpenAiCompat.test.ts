@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Duration, Effect, FastCheck as fc, Option, Redacted, Schema, TestClock } from "effect"
 import OpenAI from "openai"
 import * as OpenAiCompat from "../../src/llm/OpenAiCompat.js"
+import { sameOption } from "../assertOption.js"
 
 const noon = DateTime.unsafeMake("2025-06-01T12:00:00Z")
 
@@ -176,7 +177,7 @@ describe("OpenAiCompat", () => {
 
     it("carries the wait only on a transient failure", () => {
       const slow = classify(refusal(429, { error: { message: "slow down" } }, { "retry-after": "3" }))
-      assert.deepStrictEqual(Option.map(slow.retryAfter, Duration.toMillis), Option.some(3000))
+      sameOption(Option.map(slow.retryAfter, Duration.toMillis), Option.some(3000))
       const quota = classify(refusal(429, { error: { message: "quota", code: "insufficient_quota" } }, { "retry-after": "3" }))
       assert.isTrue(Option.isNone(quota.retryAfter))
     })
@@ -278,7 +279,7 @@ describe("OpenAiCompat", () => {
     })
 
     it("reads usage only with both token counts, keeping the fields it does not read", () => {
-      assert.deepStrictEqual(
+      sameOption(
         OpenAiCompat.usageOf({ prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }),
         Option.some({ prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })
       )

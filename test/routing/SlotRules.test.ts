@@ -2,16 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cron, Either, FastCheck as fc, Option } from "effect"
 import { type Slot, slotValue } from "../../src/domain/Blueprint.js"
 import * as SlotRules from "../../src/routing/SlotRules.js"
-
-/**
- * Options compared as plain values: chai's deep equality passes `Option.some(x)` against `Option.none()`
- * (their keys differ in number, so it falls back to their iterators, which match), so a "gives nothing"
- * assertion on the Options themselves would hold whatever the rule returned.
- */
-const sameOption = <A>(actual: Option.Option<A>, expected: Option.Option<A>, message?: string) => {
-  const plain = (o: Option.Option<A>) => Option.match(o, { onNone: () => ({ none: true }), onSome: (value) => ({ some: value }) })
-  assert.deepStrictEqual(plain(actual), plain(expected), message)
-}
+import { sameOption } from "../assertOption.js"
 
 const slot = (fields: Partial<Slot> & Pick<Slot, "name" | "type">): Slot => ({ required: true, description: "an input", ...fields })
 

@@ -1,7 +1,8 @@
-import { assert, describe, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as Database from "../../src/store/Database.js"
+import { sameOption } from "../assertOption.js"
 
 const key = (more: Partial<BlueprintCacheStore.Key> = {}): BlueprintCacheStore.Key => ({
   service: "http://127.0.0.1:1",
@@ -17,12 +18,12 @@ const laws = (name: string, layer: Layer.Layer<BlueprintCacheStore.BlueprintCach
     it.effect("keeps one answer per question, the newest, with when it was fetched", () =>
       Effect.gen(function*() {
         const cache = yield* BlueprintCacheStore.BlueprintCacheStore
-        assert.deepStrictEqual(yield* cache.get(key()), Option.none())
+        sameOption(yield* cache.get(key()), Option.none())
         yield* cache.put(key(), { body: `{"candidates":[]}`, fetched_at: 1_000 })
         yield* cache.put(key(), { body: `{"candidates":[1]}`, fetched_at: 2_000 })
-        assert.deepStrictEqual(yield* cache.get(key()), Option.some({ body: `{"candidates":[1]}`, fetched_at: 2_000 }))
+        sameOption(yield* cache.get(key()), Option.some({ body: `{"candidates":[1]}`, fetched_at: 2_000 }))
         for (const other of [{ kind: "synthesize" as const }, { k: 6 }, { goal: "review my pull request." }, { service: "http://127.0.0.1:2" }]) {
-          assert.deepStrictEqual(yield* cache.get(key(other)), Option.none())
+          sameOption(yield* cache.get(key(other)), Option.none())
         }
       }).pipe(Effect.provide(layer)))
 
@@ -31,7 +32,7 @@ const laws = (name: string, layer: Layer.Layer<BlueprintCacheStore.BlueprintCach
         const cache = yield* BlueprintCacheStore.BlueprintCacheStore
         const goal = "é".repeat(4000)
         yield* cache.put(key({ goal }), { body: "{}", fetched_at: 1_700_000_000_123 })
-        assert.deepStrictEqual(yield* cache.get(key({ goal })), Option.some({ body: "{}", fetched_at: 1_700_000_000_123 }))
+        sameOption(yield* cache.get(key({ goal })), Option.some({ body: "{}", fetched_at: 1_700_000_000_123 }))
       }).pipe(Effect.provide(layer)))
   })
 

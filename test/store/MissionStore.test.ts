@@ -6,6 +6,7 @@ import * as Database from "../../src/store/Database.js"
 import { MissionStore } from "../../src/store/MissionStore.js"
 import * as Store from "../../src/store/MissionStore.js"
 import { research, vendors } from "../missions/fixtures.js"
+import { sameOption } from "../assertOption.js"
 
 const store = Store.layer.pipe(Layer.provideMerge(Database.layerSqlite(":memory:")))
 
@@ -32,7 +33,7 @@ describe("MissionStore", () => {
       const missions = yield* MissionStore
       const written = mission()
       yield* missions.insert(written, created)
-      assert.deepStrictEqual(yield* missions.get("acme", written.mission_id), Option.some(written))
+      sameOption(yield* missions.get("acme", written.mission_id), Option.some(written))
       assert.deepStrictEqual(yield* missions.list("acme", []), [written])
       assert.deepStrictEqual(yield* missions.transitions(written.mission_id), [
         new Transition({ mission_id: written.mission_id, seq: 1, ...created })
@@ -47,10 +48,10 @@ describe("MissionStore", () => {
     Effect.gen(function*() {
       const missions = yield* MissionStore
       yield* missions.insert(mission(), created)
-      assert.deepStrictEqual(yield* missions.get("beta", "ms-0123456789ab"), Option.none())
+      sameOption(yield* missions.get("beta", "ms-0123456789ab"), Option.none())
       assert.deepStrictEqual(yield* missions.list("beta", []), [])
       const moved = yield* missions.advance(mission({ project_id: "beta", status: "cancelled" }), "draft", [{ ...created, from: "draft", to: "cancelled" }])
-      assert.deepStrictEqual(moved, Option.none())
+      sameOption(moved, Option.none())
       assert.strictEqual(Option.getOrThrow(yield* missions.get("acme", "ms-0123456789ab")).status, "draft")
     }).pipe(Effect.provide(store)))
 
@@ -61,10 +62,10 @@ describe("MissionStore", () => {
       const step = (from: "draft" | "approved", to: "approved" | "scheduled") => ({ from, to, actor: "x", at: "2026-04-15T10:00:00.000Z", reason: "r" })
       const next = mission({ status: "scheduled", missing_slots: [], slots: { tone: "neutral" }, preview: "p", updated_at: "2026-04-15T10:00:00.000Z" })
       const written = yield* missions.advance(next, "draft", [step("draft", "approved"), step("approved", "scheduled")])
-      assert.deepStrictEqual(Option.map(written, (ts) => ts.map((t) => t.seq)), Option.some([2, 3]))
-      assert.deepStrictEqual(yield* missions.get("acme", next.mission_id), Option.some(next))
+      sameOption(Option.map(written, (ts) => ts.map((t) => t.seq)), Option.some([2, 3]))
+      sameOption(yield* missions.get("acme", next.mission_id), Option.some(next))
       // A second writer that read the draft before: nothing written.
-      assert.deepStrictEqual(yield* missions.advance(mission({ status: "cancelled" }), "draft", [{ ...step("draft", "approved"), to: "cancelled" }]), Option.none())
+      sameOption(yield* missions.advance(mission({ status: "cancelled" }), "draft", [{ ...step("draft", "approved"), to: "cancelled" }]), Option.none())
       assert.deepStrictEqual((yield* missions.transitions(next.mission_id)).map((t) => `${t.seq} ${t.from}→${t.to}`), [
         "1 null→draft",
         "2 draft→approved",

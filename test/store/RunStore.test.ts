@@ -3,6 +3,7 @@ import { Effect, Option, TestClock } from "effect"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { RunStore } from "../../src/store/RunStore.js"
 import { environment, goal, runMission, script } from "../runtime/fixtures.js"
+import { sameOption } from "../assertOption.js"
 
 describe("RunStore: claiming a run", () => {
   it.effect("lets only one session start from a given row: a stale replace is a conflict and writes nothing", () =>
@@ -37,19 +38,19 @@ describe("RunStore: stop requests", () => {
       const store = yield* RunStore
       yield* store.requestStop("a", "stop a", "now")
       const first = yield* store.stopReads
-      assert.deepStrictEqual(yield* store.recentStop("a", first), Option.some("stop a"))
+      sameOption(yield* store.recentStop("a", first), Option.some("stop a"))
       // Read by another process meanwhile, and cleared by a claim: the shared read still says what it read...
       yield* store.requestStop("b", "stop b", "now")
       yield* store.clearStop("a")
-      assert.deepStrictEqual(yield* store.recentStop("a", first), Option.some("stop a"))
+      sameOption(yield* store.recentStop("a", first), Option.some("stop a"))
       assert.isTrue(Option.isNone(yield* store.recentStop("b", first)))
       // ...but a session that claimed its run after that read reads again, and so does everyone after 250 ms.
       const claimed = yield* store.stopReads
       assert.isTrue(Option.isNone(yield* store.recentStop("a", claimed)))
-      assert.deepStrictEqual(yield* store.recentStop("b", first), Option.some("stop b"))
+      sameOption(yield* store.recentStop("b", first), Option.some("stop b"))
       yield* store.requestStop("c", "stop c", "now")
       assert.isTrue(Option.isNone(yield* store.recentStop("c", first)))
       yield* TestClock.adjust("250 millis")
-      assert.deepStrictEqual(yield* store.recentStop("c", first), Option.some("stop c"))
+      sameOption(yield* store.recentStop("c", first), Option.some("stop c"))
     }).pipe(Effect.provide(environment)))
 })
