@@ -1,4 +1,4 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Either, Option, Schema } from "effect"
 import { Blueprint, type Condition, type Slot } from "../domain/Blueprint.js"
@@ -177,11 +177,7 @@ const add = Command.make(
 export const blueprints = Command.make(
   "blueprints",
   {
-    category: Options.text("category").pipe(
-      Options.withPseudoName("category"),
-      Options.withDescription("only the blueprints of this category"),
-      Options.optional
-    ),
+    category: Flags.category("blueprints"),
     format: jsonFormat
   },
   ({ category, format }) =>

@@ -136,3 +136,11 @@ export const olderThan = Options.text("older-than").pipe(
 export const format = oneOf("format", ["text", "jsonl"], "text for people, jsonl for one JSON event per line")
 
 export const runId = RunId.check
+
+/** `--category C`: only the catalog entries (`specialists`, `blueprints`) of one category. */
+export const category = (entries: string) =>
+  Options.text("category").pipe(
+    Options.withPseudoName("category"),
+    Options.withDescription(`only the ${entries} of this category`),
+    Options.optional
+  )

@@ -1,4 +1,4 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { plural } from "../domain/Quantity.js"
 import { describeTools } from "../specialists/Specialist.js"
@@ -56,11 +56,7 @@ const show = Command.make(
 export const specialists = Command.make(
   "specialists",
   {
-    category: Options.text("category").pipe(
-      Options.withPseudoName("category"),
-      Options.withDescription("only the specialists of this category"),
-      Options.optional
-    ),
+    category: Flags.category("specialists"),
     format: jsonFormat
   },
   ({ category, format }) =>
