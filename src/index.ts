@@ -110,6 +110,8 @@ export * as Preview from "./missions/Preview.js"
 export * as Settings from "./missions/Settings.js"
 export { AutopilotDisabled, AutopilotStatus, ServiceTier, ServiceTiers } from "./domain/AutopilotSettings.js"
 export * as MissionStore from "./store/MissionStore.js"
+/** How a mission's graph is scheduled (the driver's rules): `step` from node states, `inputsOf` a node. */
+export * as GraphPlan from "./missions/GraphPlan.js"
 export * as SettingsStore from "./store/SettingsStore.js"
 
 /**

@@ -403,40 +403,81 @@ export const describeProblems = (list: ReadonlyArray<Problem>): string => list.m
 // ---------------------------------------------------------------------------------------------------------
 // Conditions
 
-const at = (value: unknown, path: string): unknown =>
-  path.split(".").reduce<unknown>((v, key) => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)[key] : undefined), value)
+/** A JSON value in a message: short, since a node's output may be long. */
+const shown = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length <= 60 ? text : `${text.slice(0, 59)}…`
+}
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+/** What `path` reaches in `output`: a value, or nothing, with why (`ticket is "p1", not an object`). */
+const lookup = (output: unknown, path: string): { readonly value: unknown } | { readonly missing: string } => {
+  let value = output
+  const keys = path.split(".")
+  for (const [i, key] of keys.entries()) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      const holder = i === 0 ? "the output" : keys.slice(0, i).join(".")
+      return { missing: `${holder} is ${shown(value)}, not an object with ${key}` }
+    }
+    if (!Object.hasOwn(value, key)) return { missing: `${keys.slice(0, i + 1).join(".")} is missing` }
+    value = (value as Record<string, unknown>)[key]
+  }
+  return { value }
+}
 
-/** Whether `condition` holds of a node's JSON `output`: what decides a conditional edge. */
-export const holds = (condition: Condition, output: unknown): boolean => {
-  const value = at(output, condition.field)
-  const expected = condition.value
-  switch (condition.op) {
+/** Equality of JSON values: structural, the order of an object's keys aside. */
+const same = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => same(item, b[i]))
+  }
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length &&
+    keys.every((key) => Object.hasOwn(b, key) && same((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
+}
+
+const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value)
+
+/**
+ * Whether `condition` holds of a node's JSON `output`: what decides a conditional edge. A condition that
+ * cannot be judged is an error naming the field and why (`severity is "high", not a number`), never a
+ * quiet false: a missing field, a field of the wrong kind for the operator, an `in` without a list.
+ * `exists` and `not_exists` judge any output (a missing field, or null, does not exist); every other
+ * operator needs the field to be there (null is a value that `equals` can compare).
+ */
+export const evaluate = (condition: Condition, output: unknown): Either.Either<boolean, string> => {
+  const { field, op, value: expected } = condition
+  const found = lookup(output, field)
+  if (op === "exists" || op === "not_exists") {
+    const exists = "value" in found && found.value !== undefined && found.value !== null
+    return Either.right(op === "exists" ? exists : !exists)
+  }
+  if (!("value" in found)) return Either.left(`${found.missing}, so ${op} cannot be judged`)
+  const value = found.value
+  switch (op) {
     case "equals":
-      return same(value, expected)
+      return Either.right(same(value, expected))
     case "not_equals":
-      return !same(value, expected)
+      return Either.right(!same(value, expected))
     case "in":
-      return Array.isArray(expected) && expected.some((e) => same(e, value))
     case "not_in":
-      return Array.isArray(expected) && !expected.some((e) => same(e, value))
+      if (!Array.isArray(expected)) return Either.left(`the ${op} condition on ${field} needs a list as its value, not ${shown(expected)}`)
+      return Either.right(expected.some((e) => same(e, value)) === (op === "in"))
     case "gt":
-      return typeof value === "number" && typeof expected === "number" && value > expected
     case "gte":
-      return typeof value === "number" && typeof expected === "number" && value >= expected
     case "lt":
-      return typeof value === "number" && typeof expected === "number" && value < expected
-    case "lte":
-      return typeof value === "number" && typeof expected === "number" && value <= expected
-    case "exists":
-      return value !== undefined && value !== null
-    case "not_exists":
-      return value === undefined || value === null
+    case "lte": {
+      if (!isNumber(expected)) return Either.left(`the ${op} condition on ${field} needs a number as its value, not ${shown(expected)}`)
+      if (!isNumber(value)) return Either.left(`${field} is ${shown(value)}, not a number`)
+      return Either.right(op === "gt" ? value > expected : op === "gte" ? value >= expected : op === "lt" ? value < expected : value <= expected)
+    }
     case "contains":
-      return typeof value === "string"
-        ? typeof expected === "string" && value.toLowerCase().includes(expected.toLowerCase())
-        : Array.isArray(value) && value.some((v) => same(v, expected))
+      if (typeof value === "string") {
+        if (typeof expected !== "string") return Either.left(`${field} is text, and the contains condition's value ${shown(expected)} is not`)
+        return Either.right(value.toLowerCase().includes(expected.toLowerCase()))
+      }
+      if (Array.isArray(value)) return Either.right(value.some((v) => same(v, expected)))
+      return Either.left(`${field} is ${shown(value)}, not text or a list`)
   }
 }
 

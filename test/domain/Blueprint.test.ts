@@ -4,7 +4,7 @@ import {
   Blueprint,
   type BlueprintEncoded,
   type Condition,
-  holds,
+  evaluate,
   problems,
   type Slot,
   slotValue,
@@ -289,19 +289,25 @@ describe("problems", () => {
   })
 })
 
-describe("holds", () => {
+describe("evaluate", () => {
   const output = { severity: "high", score: 72, ticket: { priority: "p1", tags: ["billing", "vip"] }, note: "Customer is Angry", empty: null }
-  const check = (condition: Condition) => holds(condition, output)
+  const check = (condition: Condition, of: unknown = output) =>
+    Either.getOrThrowWith(evaluate(condition, of), (e) => new Error(`cannot evaluate: ${e}`))
+  const error = (condition: Condition, of: unknown = output) =>
+    Either.match(evaluate(condition, of), { onLeft: (e) => e, onRight: (b) => assert.fail(`evaluated to ${b}`) })
 
-  it("equals and not_equals compare JSON values, down dotted paths", () => {
+  it("equals and not_equals compare JSON values, down dotted paths, whatever the order of an object's keys", () => {
     assert.isTrue(check({ field: "severity", op: "equals", value: "high" }))
     assert.isFalse(check({ field: "severity", op: "equals", value: "High" }))
     assert.isTrue(check({ field: "ticket.priority", op: "equals", value: "p1" }))
     assert.isTrue(check({ field: "ticket.tags", op: "equals", value: ["billing", "vip"] }))
+    assert.isFalse(check({ field: "ticket.tags", op: "equals", value: ["vip", "billing"] }))
+    assert.isTrue(check({ field: "ticket", op: "equals", value: { tags: ["billing", "vip"], priority: "p1" } }))
+    assert.isFalse(check({ field: "ticket", op: "equals", value: { priority: "p1" } }))
     assert.isFalse(check({ field: "score", op: "equals", value: "72" }))
+    assert.isTrue(check({ field: "empty", op: "equals", value: null }))
     assert.isTrue(check({ field: "severity", op: "not_equals", value: "low" }))
     assert.isFalse(check({ field: "severity", op: "not_equals", value: "high" }))
-    assert.isTrue(check({ field: "missing.deeper", op: "not_equals", value: "x" }))
   })
 
   it("in and not_in test membership of a list", () => {
@@ -309,10 +315,9 @@ describe("holds", () => {
     assert.isFalse(check({ field: "severity", op: "in", value: ["low", "medium"] }))
     assert.isTrue(check({ field: "severity", op: "not_in", value: ["low", "medium"] }))
     assert.isFalse(check({ field: "severity", op: "not_in", value: ["high"] }))
-    assert.isFalse(check({ field: "severity", op: "in", value: "high" }))
   })
 
-  it("gt, gte, lt and lte compare numbers only", () => {
+  it("gt, gte, lt and lte compare numbers", () => {
     assert.isTrue(check({ field: "score", op: "gt", value: 71 }))
     assert.isFalse(check({ field: "score", op: "gt", value: 72 }))
     assert.isTrue(check({ field: "score", op: "gte", value: 72 }))
@@ -321,17 +326,17 @@ describe("holds", () => {
     assert.isFalse(check({ field: "score", op: "lt", value: 72 }))
     assert.isTrue(check({ field: "score", op: "lte", value: 72 }))
     assert.isFalse(check({ field: "score", op: "lte", value: 71 }))
-    assert.isFalse(check({ field: "severity", op: "gt", value: 1 }))
-    assert.isFalse(check({ field: "missing", op: "lt", value: 100 }))
   })
 
-  it("exists and not_exists: null counts as absent", () => {
+  it("exists and not_exists judge any output: null, a missing field or a field under a non-object does not exist", () => {
     assert.isTrue(check({ field: "ticket.priority", op: "exists" }))
     assert.isFalse(check({ field: "empty", op: "exists" }))
     assert.isFalse(check({ field: "ticket.owner", op: "exists" }))
     assert.isTrue(check({ field: "empty", op: "not_exists" }))
     assert.isTrue(check({ field: "severity.level", op: "not_exists" }))
     assert.isFalse(check({ field: "score", op: "not_exists" }))
+    assert.isTrue(check({ field: "severity", op: "not_exists" }, ["high"]))
+    assert.isFalse(check({ field: "severity", op: "exists" }, "high"))
   })
 
   it("contains: text without regard to case, or an item of a list", () => {
@@ -339,11 +344,28 @@ describe("holds", () => {
     assert.isFalse(check({ field: "note", op: "contains", value: "calm" }))
     assert.isTrue(check({ field: "ticket.tags", op: "contains", value: "vip" }))
     assert.isFalse(check({ field: "ticket.tags", op: "contains", value: "VIP" }))
-    assert.isFalse(check({ field: "score", op: "contains", value: 7 }))
   })
 
-  it("reads nothing of an output that is not an object", () => {
-    assert.isFalse(holds({ field: "severity", op: "equals", value: "high" }, "high"))
-    assert.isTrue(holds({ field: "severity", op: "not_exists" }, ["high"]))
+  it("a condition that cannot be judged is an error naming the field and why, never a quiet false", () => {
+    assert.strictEqual(error({ field: "severity", op: "gt", value: 1 }), `severity is "high", not a number`)
+    assert.strictEqual(error({ field: "empty", op: "lte", value: 1 }), "empty is null, not a number")
+    assert.strictEqual(error({ field: "score", op: "gt", value: "70" }), `the gt condition on score needs a number as its value, not "70"`)
+    assert.strictEqual(error({ field: "severity", op: "in", value: "high" }), `the in condition on severity needs a list as its value, not "high"`)
+    assert.strictEqual(error({ field: "severity", op: "not_in" }), "the not_in condition on severity needs a list as its value, not undefined")
+    assert.strictEqual(error({ field: "score", op: "contains", value: 7 }), "score is 72, not text or a list")
+    assert.strictEqual(error({ field: "note", op: "contains", value: 7 }), "note is text, and the contains condition's value 7 is not")
+    assert.strictEqual(error({ field: "missing", op: "lt", value: 100 }), "missing is missing, so lt cannot be judged")
+    assert.strictEqual(error({ field: "ticket.owner", op: "equals", value: "bo" }), "ticket.owner is missing, so equals cannot be judged")
+    assert.strictEqual(
+      error({ field: "ticket.priority.level", op: "not_equals", value: "x" }),
+      `ticket.priority is "p1", not an object with level, so not_equals cannot be judged`
+    )
+  })
+
+  it("reads nothing of an output that is not an object: every operator but exists and not_exists is an error", () => {
+    assert.strictEqual(error({ field: "severity", op: "equals", value: "high" }, "high"), `the output is "high", not an object with severity, so equals cannot be judged`)
+    assert.strictEqual(error({ field: "severity", op: "in", value: ["high"] }, ["high"]), `the output is ["high"], not an object with severity, so in cannot be judged`)
+    const long = "x".repeat(200)
+    assert.match(error({ field: "a", op: "equals", value: 1 }, long), /^the output is "x{58}…, not an object with a, so equals cannot be judged$/)
   })
 })

@@ -4,7 +4,7 @@ import MiniSearch from "minisearch"
 import * as nodeFs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { stemmer } from "stemmer"
-import { Blueprint, holds, type Node, problems, slotValue, templateOutputs, templateSlots } from "../../src/domain/Blueprint.js"
+import { Blueprint, evaluate, type Node, problems, slotValue, templateOutputs, templateSlots } from "../../src/domain/Blueprint.js"
 import { BudgetPolicy } from "../../src/domain/Budget.js"
 import { files } from "../../src/routing/BuiltIn.js"
 import * as Catalog from "../../src/routing/Catalog.js"
@@ -155,7 +155,7 @@ describe("the built-in blueprints", () => {
     const edges = bp.graph.edges.filter((e) => e.from === "classify")
     assert.deepStrictEqual(edges.map((e) => e.to).sort(), ["draft_reply", "escalate"])
     for (const severity of severities) {
-      const taken = edges.filter((e) => holds(e.when!, { severity, category: "bug" })).map((e) => e.to)
+      const taken = edges.filter((e) => Either.getOrThrow(evaluate(e.when!, { severity, category: "bug" }))).map((e) => e.to)
       assert.deepStrictEqual(taken, [severity === "high" || severity === "critical" ? "escalate" : "draft_reply"], severity)
     }
   })
