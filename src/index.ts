@@ -112,6 +112,9 @@ export { AutopilotDisabled, AutopilotStatus, ServiceTier, ServiceTiers } from ".
 export * as MissionStore from "./store/MissionStore.js"
 /** How a mission's graph is scheduled (the driver's rules): `step` from node states, `inputsOf` a node. */
 export * as GraphPlan from "./missions/GraphPlan.js"
+/** Self-healing: `HealingPolicy` (the policy's Schemas, `defaultPolicy`), `Healing` (pure `classify`, `decide`). */
+export * as HealingPolicy from "./domain/Healing.js"
+export * as Healing from "./missions/Healing.js"
 export * as SettingsStore from "./store/SettingsStore.js"
 
 /**

@@ -4,6 +4,7 @@ import { Console, Effect, Either, Option, Schema } from "effect"
 import { Blueprint, type Condition, type Slot } from "../domain/Blueprint.js"
 import { type BudgetPolicy } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
+import { describePolicy, policyOf } from "../domain/Healing.js"
 import { dollarCap, plural } from "../domain/Quantity.js"
 import type { Entry } from "../routing/Blueprints.js"
 import { Blueprints } from "../routing/Blueprints.js"
@@ -137,6 +138,7 @@ const shownText = ({ blueprint: b, file }: Entry) => {
     "",
     `budget: ${budgetText(b.budget)}`,
     `curation: ${curation}`,
+    `healing${b.healing === undefined ? " (the default policy)" : ""}: ${describePolicy(policyOf(b))}`,
     "",
     "example goals:",
     ...b.example_goals.map((goal) => `  - ${goal}`)

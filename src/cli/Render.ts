@@ -1,5 +1,6 @@
 import type { BudgetRemaining, BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import { describeAdjustment } from "../domain/Healing.js"
 import { dollars, plural, roundDollars } from "../domain/Quantity.js"
 
 const compact = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`)
@@ -91,6 +92,8 @@ export const text = (e: AutopilotEvent): string => {
       return `  child [${e.index}] ${e.child_run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`} · ${usage(e.usage)}`
     case "artifact":
       return `    artifact ${artifactText(e)}`
+    case "healing":
+      return `    healing ${e.node} (attempt ${e.attempt}, ${e.class}): ${describeAdjustment(e.adjustment)} → ${e.outcome}`
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

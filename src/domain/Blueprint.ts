@@ -1,5 +1,6 @@
 import { Array as Arr, Cron, Either, Schema } from "effect"
 import { BudgetPolicy } from "./Budget.js"
+import { HealingPolicy } from "./Healing.js"
 import { Tier } from "./Tier.js"
 
 /**
@@ -116,7 +117,9 @@ export const Blueprint = Schema.Struct({
   graph: Graph,
   success_criteria: Schema.NonEmptyArray(Text),
   budget: BudgetPolicy,
-  curation: Curation
+  curation: Curation,
+  /** How its missions heal a failed node; the default policy (`Healing.defaultPolicy`) when absent. */
+  healing: Schema.optionalWith(HealingPolicy, { exact: true })
 })
 export type Blueprint = typeof Blueprint.Type
 export type BlueprintEncoded = typeof Blueprint.Encoded

@@ -4,6 +4,7 @@ import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
 import { CriticSettings, Critique } from "./Critic.js"
 import { FanoutSpec } from "./Fanout.js"
 import { Goal } from "./Goal.js"
+import { Attempt, Outcome } from "./Healing.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { RunStatus } from "./RunStatus.js"
 import { ToolCallRecord } from "./Step.js"
@@ -112,6 +113,8 @@ export const Artifact = event("artifact", {
   bytes: Schema.Int,
   truncated: Schema.Boolean
 })
+/** A mission's node was re-run to heal a failure: which node, its attempt, the class, what changed, how it ended. */
+export const Healing = event("healing", { ...Attempt.fields, outcome: Outcome })
 
 export const AutopilotEvent = Schema.Union(
   RunStarted,
@@ -130,7 +133,8 @@ export const AutopilotEvent = Schema.Union(
   Result,
   FanoutStarted,
   FanoutChild,
-  Artifact
+  Artifact,
+  Healing
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]

@@ -35,7 +35,9 @@ export interface ModelCalls {
  * the same schedule.
  */
 export const maxAttempts = 5
-export const retrySchedule = Schedule.exponential("250 millis").pipe(
+/** The first wait; each next one doubles (mission healing continues the same doubling past these calls). */
+export const backoffBase = Duration.millis(250)
+export const retrySchedule = Schedule.exponential(backoffBase).pipe(
   Schedule.intersect(Schedule.recurs(maxAttempts - 1)),
   Schedule.intersect(Schedule.identity<LlmError | PersistenceError>()),
   Schedule.modifyDelay(([, error], backoff) =>

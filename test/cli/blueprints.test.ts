@@ -85,6 +85,7 @@ describe.concurrent("autopilot blueprints", () => {
     expect(out).toContainEqual(expect.stringMatching(/^ {2}1\. The ticket has a severity and a category/))
     expect(out).toContain("budget: 600 s · 30 tool calls · 200,000 tokens · $0.50 · 15 iterations")
     expect(out).toContain("  - Triage the support tickets in the queue and draft replies to the easy ones")
+    expect(out).toContainEqual(expect.stringMatching(/^healing \(the default policy\): 4 attempts per node, 12 per mission; .*schema_violation: stricter output → temperature 0 → fallback model;/))
 
     const research = await sb.run(["blueprints", "show", "scheduled_research"], { db: false })
     expect(research.stdout).toContain("category: research · mode: scheduled (on the cron of schedule) · version 1")
@@ -108,7 +109,7 @@ describe.concurrent("autopilot blueprints", () => {
   it("adds the user's own, lets one replace a built-in, and names a bad file's wrong field on one line while the rest load", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
-    const good = addBlueprint(sb, "okr.json", okr())
+    const good = addBlueprint(sb, "okr.json", okr({ healing: { max_attempts_per_node: 2, ladders: { cost_spike: [] } } }))
     const edge = okr({ id: "bad_edge" }) as any
     edge.graph.edges.push({ from: "write", to: "publish" })
     const badEdge = addBlueprint(sb, "bad-edge.json", edge)
@@ -118,7 +119,7 @@ describe.concurrent("autopilot blueprints", () => {
     expect(listed.code).toBe(0)
     expect(listed.stderr).toEqual([
       `autopilot: warning: blueprint file ${badEdge} skipped: graph.edges[1].to: no node has the id publish`,
-      expect.stringMatching(new RegExp(`^autopilot: warning: blueprint file ${typo} skipped: exmaple_goals: is not a field of a blueprint \\(misspelt\\?\\); its fields: id, version, title, description, category, example_goals, mode, slots, graph, success_criteria, budget, curation$`))
+      expect.stringMatching(new RegExp(`^autopilot: warning: blueprint file ${typo} skipped: exmaple_goals: is not a field of a blueprint \\(misspelt\\?\\); its fields: id, version, title, description, category, example_goals, mode, slots, graph, success_criteria, budget, curation, healing$`))
     ])
     expect(listed.stdout).toContain("planning")
     expect(listed.stdout).toContainEqual(expect.stringMatching(new RegExp(`^ {2}okr_check_in +once +1 slot +Monthly OKR check-in +\\(${good}\\)$`)))
@@ -127,6 +128,7 @@ describe.concurrent("autopilot blueprints", () => {
     const shown = await sb.run(["blueprints", "show", "okr_check_in"], { db: false })
     expect(shown.code).toBe(0)
     expect(shown.stdout).toContain(`defined in: ${good}`)
+    expect(shown.stdout).toContainEqual(expect.stringMatching(/^healing: 2 attempts per node, 12 per mission; .*cost_spike: no retry;/))
     expect(shown.stderr.length).toBe(2)
   })
 
