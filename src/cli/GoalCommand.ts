@@ -19,7 +19,7 @@ import * as Database from "../store/Database.js"
 import * as Flags from "./Flags.js"
 import { actor, projectFlag } from "./MissionsCommands.js"
 import * as Render from "./Render.js"
-import { sessionFlags } from "./RunCommand.js"
+import { llmRequested, sessionFlags } from "./RunCommand.js"
 
 const flags = {
   goal: Args.text({ name: "goal" }).pipe(Args.withDescription("what you want done, in plain English")),
@@ -120,11 +120,9 @@ const submit = (flags: GoalFlags) =>
     yield* Goals.check(request)
     yield* Confidence.fromConfig
     yield* BlueprintService.settingsFromConfig
-    const llm = yield* LlmChoice.resolve(undefined, {
-      provider: flags.llm,
-      model: Option.getOrUndefined(flags.model),
-      mock_script: Option.getOrUndefined(flags.mockScript) ?? (process.env["AUTOPILOT_MOCK_SCRIPT"] || undefined)
-    })
+    // The model as `run` chooses it: $AUTOPILOT_MOCK_SCRIPT only where the mock is the model.
+    const llm = yield* LlmChoice.resolve(undefined, llmRequested(flags, false))
+    yield* LlmLayer.validate(llm)
     const file = yield* Flags.databasePath(flags.db)
     // A disabled autopilot refuses before the other services migrate their tables: the database stays as it was.
     yield* Effect.flatMap(Settings.Settings, (settings) => settings.requireEnabled()).pipe(

@@ -70,7 +70,7 @@ export const setExitCode = (code: number) => Effect.sync(() => { process.exitCod
  * The model the flags ask for. $AUTOPILOT_MOCK_SCRIPT stands in for --mock-script where the mock is chosen
  * afresh (a new run, or --llm mock), not on a resume that keeps its own.
  */
-export const llmRequested = (flags: SessionFlags, resume: boolean): LlmChoice.LlmRequested => {
+export const llmRequested = (flags: Pick<SessionFlags, "llm" | "model" | "mockScript">, resume: boolean): LlmChoice.LlmRequested => {
   const fromEnv = process.env["AUTOPILOT_MOCK_SCRIPT"]
   const freshMock = flags.llm === "mock" || (flags.llm === undefined && !resume)
   return {

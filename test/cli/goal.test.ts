@@ -98,6 +98,16 @@ describe.concurrent("autopilot goal", () => {
     expect(json(shown.stdout).id).toBe(made.blueprint_id)
   })
 
+  it("fills slots with the model of $AUTOPILOT_MOCK_SCRIPT, as run does, and shows a value the goal got wrong", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const script = sb.writeFile("script.json", { slots: [{ values: { market: "observability tools" } }] })
+    const routed = await sb.run(["goal", `${seedGoal}, vendor_count=999`, "--pick", "1"], { env: { AUTOPILOT_MOCK_SCRIPT: script } })
+    expect(routed.code).toBe(0)
+    expect(routed.stdout).toContain("Market: observability tools")
+    expect(routed.stdout).toContainEqual(expect.stringMatching(/^Not taken from the goal: slot vendor_count must be a whole number from 1 to \d+, got "999"\.$/))
+  })
+
   it("calls a configured remote service by tier: anonymous without a key, free with it, skip never", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
@@ -136,7 +146,14 @@ const cases: ReadonlyArray<{ name: string; args: ReadonlyArray<string>; env?: Re
     mentions: /AUTOPILOT_AUTO_ROUTE_THRESHOLD \(0\.5\) must not be below AUTOPILOT_PICKER_THRESHOLD \(0\.7\)/
   },
   { name: "an unknown tier", args: ["enable", "--tier", "gold"], mentions: /anonymous.*free.*skip/ },
-  { name: "an unknown format", args: ["goal", seedGoal, "--format", "yaml"], mentions: /--format must be/ }
+  { name: "an unknown format", args: ["goal", seedGoal, "--format", "yaml"], mentions: /--format must be/ },
+  {
+    name: "--llm openai without its endpoint, even with a mock script in the environment",
+    args: ["goal", seedGoal, "--llm", "openai"],
+    env: { AUTOPILOT_MOCK_SCRIPT: "/nonexistent/script.json" },
+    mentions: /^autopilot: --llm openai needs AUTOPILOT_LLM_BASE_URL/
+  },
+  { name: "a mock script that does not exist", args: ["goal", seedGoal, "--mock-script", "/nonexistent/script.json"], mentions: /script\.json/ }
 ]
 
 describe.concurrent("autopilot goal: bad input is one line, exit 2, nothing written", () => {
