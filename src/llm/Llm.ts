@@ -44,8 +44,30 @@ export interface LlmRequest {
   readonly tier?: Tier | undefined
   /** An upper bound the runtime derives from the remaining token budget. */
   readonly maxOutputTokens?: number | undefined
-  /** Passed through to providers that record it (run id, iteration, number of criteria). */
-  readonly metadata: { readonly run_id: string; readonly iteration: number; readonly criteria: number }
+  /** Sampling temperature from 0 to 2; the provider's default when absent. Healing lowers it. */
+  readonly temperature?: number | undefined
+  /**
+   * A JSON Schema the answer must match (a mission node's `output_schema`): sent as structured output
+   * where the provider supports it (OpenAI's `response_format` of type `json_schema`); the mock answers
+   * with an instance of it. The runtime checks the answer against it either way.
+   */
+  readonly output_schema?: OutputSchema | undefined
+  /**
+   * Passed through to providers that record it (run id, iteration, number of criteria, and for a mission
+   * node's calls, the node's id).
+   */
+  readonly metadata: {
+    readonly run_id: string
+    readonly iteration: number
+    readonly criteria: number
+    readonly node?: string | undefined
+  }
+}
+
+/** A named JSON Schema, as structured output asks for one. */
+export interface OutputSchema {
+  readonly name: string
+  readonly schema: Readonly<Record<string, unknown>>
 }
 
 export interface LlmResponse {
