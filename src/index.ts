@@ -115,6 +115,8 @@ export * as GraphPlan from "./missions/GraphPlan.js"
 /** Self-healing: `HealingPolicy` (the policy's Schemas, `defaultPolicy`), `Healing` (pure `classify`, `decide`). */
 export * as HealingPolicy from "./domain/Healing.js"
 export * as Healing from "./missions/Healing.js"
+/** A node's answer against its `output_schema` (ajv): `check`, `decode`, `problemOf`, `instruction`. (`OutputSchema` is Llm's type.) */
+export * as OutputCheck from "./missions/OutputSchema.js"
 export * as SettingsStore from "./store/SettingsStore.js"
 
 /**

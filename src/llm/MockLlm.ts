@@ -2,6 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
 import { BadInput, LlmError } from "../domain/Errors.js"
 import * as MockBlueprint from "./MockBlueprint.js"
+import { instanceOf } from "./MockJson.js"
 import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } from "./Llm.js"
 
 const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
@@ -26,7 +27,8 @@ const CriticTurn = Schema.Union(
 )
 
 const Turn = Schema.Struct({
-  content: Schema.optionalWith(Schema.String, { default: () => "" }),
+  /** Absent: an instance of the request's output_schema if it has one, else "" (a node's turn: the unscripted answer). */
+  content: Schema.optional(Schema.String),
   usage: Schema.optional(Usage),
   tool_calls: Schema.optionalWith(
     Schema.Array(Schema.Struct({ name: Schema.String, arguments: Schema.optionalWith(Schema.Unknown, { default: () => ({}) }) })),
@@ -34,6 +36,8 @@ const Turn = Schema.Struct({
   ),
   criteria_met: Schema.optional(Schema.Array(Schema.Boolean)),
   error: Schema.optional(Schema.String),
+  /** With `error`: whether a retry may help (the default), or the failure is final. */
+  transient: Schema.optional(Schema.Boolean),
   /** A cost the provider computed itself (as a proxy may), used instead of the pricing table. */
   cost_usd: Schema.optional(Schema.Number.pipe(Schema.nonNegative())),
   /** With `error`: the wait the provider asks for before a retry, like a 429's Retry-After. */
@@ -55,21 +59,33 @@ const SynthesisAnswer = Schema.Union(Failure, Raw, Schema.Struct({ blueprint: Sc
 const answers = <A, I>(answer: Schema.Schema<A, I>, name: string) =>
   Schema.optional(Schema.Array(answer).pipe(Schema.minItems(1, { message: () => `${name} must hold at least one answer` })))
 
+const Turns = Schema.Array(Turn).pipe(Schema.minItems(1, { message: () => "turns must hold at least one turn" }))
+
 /**
  * A scripted conversation for the mock model: one turn per `act` call of each run (without `turns`, act
- * calls answer as unscripted ones do); `slots` and `synthesis` answer those calls of the process in order.
+ * calls answer as unscripted ones do); `nodes` answers a mission node's act calls, counted per node across
+ * the process (each healing attempt of a node is a run of its own, and goes on where the last left off);
+ * `mission_criteria_met` is what the judge of a run that made no act call (a mission's own check) says;
+ * `slots` and `synthesis` answer those calls of the process in order.
  */
 export class MockScript extends Schema.Class<MockScript>("MockScript")(
   Schema.Struct({
     model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
     latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
     repeat_last: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-    turns: Schema.optional(Schema.Array(Turn).pipe(Schema.minItems(1, { message: () => "turns must hold at least one turn" }))),
+    turns: Schema.optional(Turns),
+    nodes: Schema.optional(Schema.Record({ key: Schema.String, value: Turns })),
+    mission_criteria_met: Schema.optional(Schema.Array(Schema.Boolean)),
     slots: answers(SlotsAnswer, "slots"),
     synthesis: answers(SynthesisAnswer, "synthesis")
-  }).pipe(Schema.filter((script) => script.turns !== undefined || script.slots !== undefined || script.synthesis !== undefined, {
-    message: () => "a script needs turns (or, for routing alone, slots or synthesis answers)"
-  }))
+  }).pipe(Schema.filter(
+    (script) =>
+      script.turns !== undefined || script.nodes !== undefined || script.mission_criteria_met !== undefined ||
+      script.slots !== undefined || script.synthesis !== undefined,
+    {
+      message: () => "a script needs turns (or, for missions alone, nodes or mission_criteria_met; for routing alone, slots or synthesis answers)"
+    }
+  ))
 ) {}
 
 /** Roughly four characters a token, which is all a mock needs to move the token and dollar axes. */
@@ -91,15 +107,16 @@ const defaultAnswer = (request: LlmRequest): string => {
   ].join("\n")
 }
 
-const verdictOf = (met: ReadonlyArray<boolean>, criteria: number) =>
-  JSON.stringify({
-    criteria_met: Array.from({ length: criteria }, (_, i) => met[i] ?? false),
-    notes: "mock judge"
-  })
+/** What the judge says met: as scripted (padded with false, or cut, to the criteria), or every criterion. */
+type Met = ReadonlyArray<boolean> | "all"
+
+const metOf = (met: Met, criteria: number) => Array.from({ length: criteria }, (_, i) => met === "all" || (met[i] ?? false))
+
+const verdictOf = (met: Met, criteria: number) => JSON.stringify({ criteria_met: metOf(met, criteria), notes: "mock judge" })
 
 /** With nothing scripted, the critic agrees with the judge, sure of it, and points at what is left. */
-const agreeing = (met: ReadonlyArray<boolean>, criteria: number) => {
-  const verdict = Array.from({ length: criteria }, (_, i) => met[i] ?? false)
+const agreeing = (met: Met, criteria: number) => {
+  const verdict = metOf(met, criteria)
   const next = verdict.indexOf(false)
   return JSON.stringify({
     criteria_met: verdict,
@@ -118,19 +135,29 @@ const chunksOf = (response: LlmResponse): ReadonlyArray<LlmChunk> => [
   { _tag: "Done", response }
 ]
 
-/** Where one run is in the script, and what its judge and critic answer after its latest turn. */
+/** An answer in the schema's shape when the request asks for one and the script says nothing else. */
+const instanceFor = (request: LlmRequest): string | undefined =>
+  request.output_schema === undefined ? undefined : JSON.stringify(instanceOf(request.output_schema.schema))
+
+/**
+ * Where one run is in the script, and what its judge and critic answer after its latest turn. `acted`: the
+ * run made an act call, failed or not; a judge without one is a mission's own check of its criteria.
+ */
 interface RunState {
   readonly calls: number
-  readonly lastMet: ReadonlyArray<boolean>
+  readonly acted: boolean
+  readonly lastMet: Met
   readonly lastCritic: typeof CriticTurn.Type | undefined
 }
 
-const fresh: RunState = { calls: 0, lastMet: [], lastCritic: undefined }
+const fresh: RunState = { calls: 0, acted: false, lastMet: [], lastCritic: undefined }
 
 /**
  * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
  * and answers in markdown with a code block. The judge is an oracle: it costs no tokens and reports what
- * the script (or the iteration number) says. The critic answers what the turn's `critic` says, else it
+ * the script (or the iteration number) says; for a run that made no act call (a mission's final check), what
+ * `mission_criteria_met` says, else every criterion met. An act call with an `output_schema` that the
+ * script gives no content answers an instance of the schema. The critic answers what the turn's `critic` says, else it
  * agrees with the judge at confidence 1; its replies cost tokens. Routing's calls answer what the script's
  * `slots` and `synthesis` say, else: slot filling finds nothing (`{}`), synthesis writes a generic
  * two-node blueprint for the goal.
@@ -146,35 +173,66 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         runs.set(request.metadata.run_id, f(runs.get(request.metadata.run_id) ?? fresh))
       })
 
-    const scripted = (request: LlmRequest, script: MockScript, turns: ReadonlyArray<typeof Turn.Type>) =>
+    /**
+     * Answers turn `index` of `turns` (the last again past the end when `repeat_last`). A node's turn
+     * (`node`) says every criterion met unless it says otherwise, and without content answers as an
+     * unscripted call; a run's turn meets only what it lists, and without content answers "".
+     */
+    const scripted = (
+      request: LlmRequest,
+      script: MockScript,
+      turns: ReadonlyArray<typeof Turn.Type>,
+      index: number,
+      node?: string
+    ) =>
       Effect.gen(function*() {
-        const index = (yield* stateOf(request)).calls
-        yield* update(request, (state) => ({ ...state, calls: state.calls + 1 }))
+        yield* update(request, (state) => ({ ...state, acted: true }))
         const turn = index < turns.length
           ? turns[index]
           : script.repeat_last ? turns[turns.length - 1] : undefined
         if (turn === undefined) {
-          return yield* new LlmError({ message: `mock script exhausted after ${turns.length} turns`, transient: false })
+          const of = node === undefined ? "" : ` of node ${node}`
+          return yield* new LlmError({ message: `mock script exhausted after ${turns.length} turns${of}`, transient: false })
         }
         const latency = turn.latency_ms ?? script.latency_ms
         if (latency > 0) yield* Effect.sleep(Duration.millis(latency))
         if (turn.error !== undefined) {
-          return yield* new LlmError({ message: turn.error, transient: true, retry_after_ms: turn.retry_after_ms })
+          return yield* new LlmError({ message: turn.error, transient: turn.transient ?? true, retry_after_ms: turn.retry_after_ms })
         }
-        yield* update(request, (state) => ({ ...state, lastMet: turn.criteria_met ?? [], lastCritic: turn.critic }))
+        const met: Met = turn.criteria_met ?? (node === undefined ? [] : "all")
+        yield* update(request, (state) => ({ ...state, lastMet: met, lastCritic: turn.critic }))
+        const content = turn.content ?? instanceFor(request) ?? (node === undefined ? "" : defaultAnswer(request))
         return {
-          content: turn.content,
+          content,
           tool_calls: turn.tool_calls.map((call, i) => ({ id: `call_${index}_${i}`, ...call })),
-          usage: turn.usage ?? estimate(request, turn.content),
+          usage: turn.usage ?? estimate(request, content),
           model: request.model ?? script.model,
           cost_usd: turn.cost_usd
         } satisfies LlmResponse
       })
 
+    // A node's turns are counted per node id, not per run: each healing attempt of a node is a new run.
+    const nodeCalls = new Map<string, number>()
+    const act = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> => {
+      const node = request.metadata.node
+      const nodeTurns = node === undefined ? undefined : script?.nodes?.[node]
+      if (script !== undefined && node !== undefined && nodeTurns !== undefined) {
+        return Effect.suspend(() => {
+          const index = nodeCalls.get(node) ?? 0
+          nodeCalls.set(node, index + 1)
+          return scripted(request, script, nodeTurns, index, node)
+        })
+      }
+      if (script?.turns === undefined) return unscripted(request)
+      const turns = script.turns
+      return Effect.flatMap(stateOf(request), ({ calls }) =>
+        Effect.zipRight(update(request, (state) => ({ ...state, calls: state.calls + 1 })), scripted(request, script, turns, calls)))
+    }
+
     const unscripted = (request: LlmRequest) => {
-      const content = defaultAnswer(request)
+      const content = instanceFor(request) ?? defaultAnswer(request)
       const met = Array.from({ length: request.metadata.criteria }, (_, i) => i < request.metadata.iteration)
-      return update(request, (state) => ({ ...state, lastMet: met })).pipe(Effect.as({
+      return update(request, (state) => ({ ...state, acted: true, lastMet: met })).pipe(Effect.as({
         content,
         tool_calls: [],
         usage: estimate(request, content),
@@ -234,15 +292,13 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         : request.purpose === "critic"
         ? critic(request)
         : request.purpose === "judge"
-        ? Effect.map(stateOf(request), ({ lastMet }) => ({
-          content: verdictOf(lastMet, request.metadata.criteria),
+        ? Effect.map(stateOf(request), ({ acted, lastMet }) => ({
+          content: verdictOf(acted ? lastMet : script?.mission_criteria_met ?? "all", request.metadata.criteria),
           tool_calls: [],
           usage: { input_tokens: 0, output_tokens: 0 },
           model: request.model ?? script?.model ?? MockLlm.defaultModel
         }))
-        : script?.turns === undefined
-        ? unscripted(request)
-        : scripted(request, script, script.turns)
+        : act(request)
 
     return {
       complete,

@@ -1,7 +1,16 @@
 import { Config, type ConfigError, DateTime, Duration, Effect, Layer, Option, type Redacted, Schema, Stream } from "effect"
 import type OpenAI from "openai"
 import { LlmError } from "../domain/Errors.js"
-import { type ChatMessage, Llm, type LlmChunk, type LlmRequest, type LlmResponse, type ToolCallRequest, type ToolSpec } from "./Llm.js"
+import {
+  type ChatMessage,
+  Llm,
+  type LlmChunk,
+  type LlmRequest,
+  type LlmResponse,
+  type OutputSchema,
+  type ToolCallRequest,
+  type ToolSpec
+} from "./Llm.js"
 import * as OpenAiCompat from "./OpenAiCompat.js"
 import { fromSdkStream } from "./SdkStream.js"
 
@@ -51,6 +60,18 @@ const toTool = (spec: ToolSpec): OpenAI.Chat.ChatCompletionFunctionTool => ({
   function: { name: spec.name, description: spec.description, parameters: spec.parameters as Record<string, unknown> }
 })
 
+/** OpenAI's rule for a `json_schema` name; anything else in a node's schema name becomes `_`. */
+const schemaName = (name: string) => name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64) || "output"
+
+/**
+ * Structured output, where the server supports it. Not `strict`: OpenAI's strict mode refuses schemas
+ * that leave properties optional, which blueprints do; the runtime checks the answer itself either way.
+ */
+const responseFormat = (output: OutputSchema): OpenAI.ResponseFormatJSONSchema => ({
+  type: "json_schema",
+  json_schema: { name: schemaName(output.name), schema: output.schema as Record<string, unknown>, strict: false }
+})
+
 /** Malformed arguments stay a string, so the tool reports them as invalid to the model. */
 const parseArguments = (raw: string): unknown => {
   if (raw.trim() === "") return {}
@@ -98,7 +119,9 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
       ...(request.tools.length > 0 ? { tools: request.tools.map(toTool) } : {}),
       ...(request.maxOutputTokens !== undefined && request.maxOutputTokens <= ceiling
         ? { [capParameter]: Math.max(1, Math.floor(request.maxOutputTokens)) }
-        : {})
+        : {}),
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      ...(request.output_schema === undefined ? {} : { response_format: responseFormat(request.output_schema) })
     })
 
     /** Fails at once; the server's Retry-After (capped) travels with the error for the runtime's schedule. */

@@ -58,10 +58,13 @@ describe("MockLlm", () => {
         }
       }))
 
-    it.effect("has the judge report nothing met before any act call", () =>
+    it.effect("has the judge of a run that made no act call (a mission's own check) report every criterion met", () =>
       Effect.gen(function*() {
         const llm = yield* MockLlm.make()
-        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1, 3))).criteria_met, [false, false, false])
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1, 3))).criteria_met, [true, true, true])
+        // Another run's act calls change nothing for it.
+        yield* llm.complete({ ...act(1, 3), metadata: { run_id: "run-2", iteration: 1, criteria: 3 } })
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(judge(1, 3))).criteria_met, [true, true, true])
       }))
 
     it.effect("estimates usage at four characters a token, rounded up", () =>
@@ -369,5 +372,122 @@ describe("MockLlm", () => {
 
     it.scoped("keeps the message on one line when the malformed JSON itself spans lines", () =>
       badInput("multiline.json", '{\n  "turns": x\n}\n'))
+  })
+
+  describe("missions: output schemas, per-node turns, the mission's judge", () => {
+    const ticketSchema = {
+      type: "object",
+      properties: {
+        severity: { type: "string", enum: ["low", "medium", "high", "critical"] },
+        summary: { type: "string" },
+        count: { type: "integer", minimum: 3, maximum: 9 },
+        tags: { type: "array", items: { type: "string" } }
+      },
+      required: ["severity", "summary"]
+    }
+
+    /** An act call of a mission node's attempt: run `<mission>.<node>[.<n>]`, with the node in its metadata. */
+    const nodeAct = (node: string, attempt = 1, extra: Partial<LlmRequest> = {}): LlmRequest => ({
+      ...act(1),
+      metadata: { run_id: attempt === 1 ? `ms-1.${node}` : `ms-1.${node}.${attempt}`, iteration: 1, criteria: 2, node },
+      ...extra
+    })
+    const nodeJudge = (node: string, attempt = 1): LlmRequest => ({ ...judge(1), metadata: { ...nodeAct(node, attempt).metadata } })
+    const missionJudge = (criteria: number): LlmRequest => ({ ...judge(1, criteria), metadata: { run_id: "ms-1", iteration: 1, criteria } })
+    const withSchema = { output_schema: { name: "ticket", schema: ticketSchema } }
+
+    it.effect("answers an unscripted act call that asks for an output_schema with an instance of it", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const answer = yield* llm.complete({ ...act(1), ...withSchema, temperature: 0 })
+        assert.deepStrictEqual(JSON.parse(answer.content), { severity: "low", summary: "mock summary", count: 3, tags: ["mock tags"] })
+        assert.deepStrictEqual(answer.usage.output_tokens, Math.ceil(answer.content.length / 4))
+      }))
+
+    it.effect("answers a scripted turn without content with the schema's instance, and one with content as written", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ turns: [{ criteria_met: [true] }, { content: "not JSON" }, {}] }))
+        assert.strictEqual(JSON.parse((yield* llm.complete({ ...act(1), ...withSchema })).content).severity, "low")
+        assert.strictEqual((yield* llm.complete({ ...act(2), ...withSchema })).content, "not JSON")
+        assert.strictEqual((yield* llm.complete(act(3))).content, "")
+      }))
+
+    it.effect("gives each node its own turns, counted across the node's runs (its healing attempts), apart from `turns`", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          turns: [{ content: "a run's turn" }],
+          nodes: {
+            classify: [
+              { error: "upstream 503" },
+              { content: "{\"severity\": \"urgent\"}", criteria_met: [true, false] },
+              { usage: { input_tokens: 5, output_tokens: 6 }, cost_usd: 0.25 }
+            ],
+            reply: [{ content: "I'm sorry, I can't help with that." }]
+          }
+        }))
+        const failed = yield* Effect.flip(llm.complete(nodeAct("classify")))
+        assert.strictEqual(failed.message, "upstream 503")
+        assert.isTrue(failed.transient)
+        // The second attempt is a new run, and gets the node's second turn; its judge answers that turn.
+        assert.strictEqual((yield* llm.complete(nodeAct("classify", 2))).content, "{\"severity\": \"urgent\"}")
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(nodeJudge("classify", 2))).criteria_met, [true, false])
+        assert.strictEqual((yield* llm.complete(nodeAct("reply"))).content, "I'm sorry, I can't help with that.")
+        // A turn without content or criteria_met: the schema's instance, and every criterion met.
+        const third = yield* llm.complete(nodeAct("classify", 3, withSchema))
+        assert.strictEqual(JSON.parse(third.content).summary, "mock summary")
+        assert.deepStrictEqual(third.usage, { input_tokens: 5, output_tokens: 6 })
+        assert.strictEqual(third.cost_usd, 0.25)
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(nodeJudge("classify", 3))).criteria_met, [true, true])
+        // The last turn repeats; a node the script does not name, and a call with no node, use `turns`.
+        assert.strictEqual((yield* llm.complete(nodeAct("reply", 2))).content, "I'm sorry, I can't help with that.")
+        assert.strictEqual((yield* llm.complete(nodeAct("other"))).content, "a run's turn")
+        assert.strictEqual((yield* llm.complete(act(1))).content, "a run's turn")
+      }))
+
+    it.effect("fails a node turn's error finally when it says transient: false, after its retry_after_ms and latency", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({
+          repeat_last: false,
+          nodes: {
+            n: [{ error: "rate limited", retry_after_ms: 1500, latency_ms: 40 }, { error: "no such model", transient: false }]
+          }
+        }))
+        const fiber = yield* Effect.fork(Effect.flip(llm.complete(nodeAct("n"))))
+        yield* TestClock.adjust("39 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 millis")
+        const limited = yield* Fiber.join(fiber)
+        assert.strictEqual(limited.retry_after_ms, 1500)
+        assert.isTrue(limited.transient)
+        const final = yield* Effect.flip(llm.complete(nodeAct("n", 2)))
+        assert.strictEqual(final.message, "no such model")
+        assert.isFalse(final.transient)
+        const exhausted = yield* Effect.flip(llm.complete(nodeAct("n", 3)))
+        assert.strictEqual(exhausted.message, "mock script exhausted after 2 turns of node n")
+        assert.isFalse(exhausted.transient)
+      }))
+
+    it.effect("answers a node turn without content, for a node with no output_schema, as an unscripted call", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ nodes: { draft: [{ criteria_met: [false, true] }] } }))
+        assert.include((yield* llm.complete(nodeAct("draft"))).content, "## Iteration 1")
+        assert.deepStrictEqual(verdictOf(yield* llm.complete(nodeJudge("draft"))).criteria_met, [false, true])
+      }))
+
+    it.effect("has the mission's own judge (a run with no act call) answer mission_criteria_met, else every criterion met", () =>
+      Effect.gen(function*() {
+        const scripted = yield* MockLlm.make(script({ mission_criteria_met: [true, false], nodes: { a: [{ content: "done" }] } }))
+        yield* scripted.complete(nodeAct("a"))
+        assert.deepStrictEqual(verdictOf(yield* scripted.complete(missionJudge(3))).criteria_met, [true, false, false])
+        const unscripted = yield* MockLlm.make(script({ nodes: { a: [{ content: "done" }] } }))
+        assert.deepStrictEqual(verdictOf(yield* unscripted.complete(missionJudge(2))).criteria_met, [true, true])
+      }))
+
+    it("refuses a node with no turns, and accepts a script of nodes or mission_criteria_met alone", () => {
+      const decode = Schema.decodeUnknownEither(MockScript)
+      assert.include(String(Either.getLeft(decode({ nodes: { a: [] } })).pipe(Option.getOrThrow)), "turns must hold at least one turn")
+      assert.isTrue(Either.isRight(decode({ nodes: { a: [{ content: "x" }] } })))
+      assert.isTrue(Either.isRight(decode({ mission_criteria_met: [true] })))
+    })
   })
 })

@@ -129,6 +129,35 @@ describe("OpenAiLlm", () => {
         assert.notProperty(bodies[3], "max_completion_tokens")
       }))
 
+    it.scoped("sends the temperature and the output schema as a json_schema response_format, non-strict, its name made one OpenAI takes", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([{ content: "{}" }, { content: "{}" }, { content: "{}" }])
+        const llm = yield* llmFor(server)
+        const schema = { type: "object", properties: { severity: { type: "string", enum: ["low", "high"] } }, required: ["severity"] }
+        yield* llm.complete(request({ temperature: 0.2, output_schema: { name: "support_triage.classify", schema } }))
+        yield* llm.complete(request({ temperature: 0, output_schema: { name: "x".repeat(80), schema } }))
+        yield* llm.complete(request({ output_schema: { name: "", schema } }))
+        const bodies = (yield* server.requests).map((r) => r.body)
+        assert.strictEqual(bodies[0].temperature, 0.2)
+        assert.deepStrictEqual(bodies[0].response_format, {
+          type: "json_schema",
+          json_schema: { name: "support_triage_classify", schema, strict: false }
+        })
+        assert.strictEqual(bodies[1].temperature, 0)
+        assert.strictEqual(bodies[1].response_format.json_schema.name, "x".repeat(64))
+        assert.notProperty(bodies[2], "temperature")
+        assert.strictEqual(bodies[2].response_format.json_schema.name, "output")
+      }))
+
+    it.scoped("leaves temperature and response_format out when the request has neither", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([{ content: "ok" }])
+        yield* (yield* llmFor(server)).complete(request({ maxOutputTokens: 100 }))
+        const body = (yield* onlyRequest(server)).body
+        assert.notProperty(body, "temperature")
+        assert.notProperty(body, "response_format")
+      }))
+
     it.scoped("fails without retrying, naming the provider, when the answer reports no usage", () =>
       Effect.gen(function*() {
         const server = yield* TestServer.make([{ content: "free?", usage: null }])
@@ -203,6 +232,16 @@ describe("OpenAiLlm", () => {
         const sent = (yield* onlyRequest(server)).body
         assert.strictEqual(sent.stream, true)
         assert.deepStrictEqual(sent.stream_options, { include_usage: true })
+      }))
+
+    it.scoped("streams with the temperature and the response_format a call would send", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([{ content: "{\"a\": 1}" }])
+        const schema = { type: "object", properties: { a: { type: "integer" } } }
+        yield* Stream.runDrain((yield* llmFor(server)).stream(request({ temperature: 0.5, output_schema: { name: "a", schema } })))
+        const sent = (yield* onlyRequest(server)).body
+        assert.strictEqual(sent.temperature, 0.5)
+        assert.deepStrictEqual(sent.response_format, { type: "json_schema", json_schema: { name: "a", schema, strict: false } })
       }))
 
     it.scoped("fails without retrying when the stream ends with no usage", () =>
