@@ -126,3 +126,12 @@ export * as SettingsStore from "./store/SettingsStore.js"
  */
 export * as Goals from "./routing/Goals.js"
 export { GoalOutcome } from "./domain/GoalOutcome.js"
+
+/**
+ * Healing at run time: `Breaker` (a mission's per-provider circuit breaker), `NodeLlm` (a node attempt's
+ * `Llm`: its temperature, model and output schema, each call on the primary or the fallback provider),
+ * `TierModels` (a tier's fallback model, from `AUTOPILOT_TIER_MODELS`).
+ */
+export * as Breaker from "./missions/Breaker.js"
+export * as NodeLlm from "./missions/NodeLlm.js"
+export * as TierModels from "./missions/TierModels.js"

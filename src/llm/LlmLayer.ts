@@ -1,29 +1,42 @@
 import type { FileSystem } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Config, Effect, type Layer, Option } from "effect"
+import { Config, ConfigProvider, Context, Effect, Layer, Option, type Scope } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
-import type { Llm } from "./Llm.js"
+import { Llm } from "./Llm.js"
 import { MockLlm } from "./MockLlm.js"
 
 const oneLine = (error: unknown) => String(error).replace(/\s+/g, " ")
 
+/** Where a provider's variables come from: the run's own (`AUTOPILOT_LLM_*`) or its fallback's. */
+type Role = "primary" | "fallback"
+
+const prefix = { primary: "AUTOPILOT_LLM_", fallback: "AUTOPILOT_FALLBACK_LLM_" } as const
+const asked = { primary: "--llm", fallback: "the fallback provider" } as const
+
 /**
  * Read before anything is written, so a missing variable is bad input that leaves no trace. The module
- * (and the openai SDK under it) is loaded only for runs that use it, not on every start of the CLI.
+ * (and the openai SDK under it) is loaded only for runs that use it, not on every start of the CLI. A
+ * fallback reads the same settings under `AUTOPILOT_FALLBACK_LLM_*` (one config, its names renamed),
+ * so the two providers can be different servers with different keys.
  */
-const openAi = Effect.promise(() => import("./OpenAiLlm.js")).pipe(Effect.flatMap(({ OpenAiLlm }) =>
-  OpenAiLlm.config.pipe(
-    Effect.mapError((error) =>
-      new BadInput({
-        message: `--llm openai needs AUTOPILOT_LLM_BASE_URL (an OpenAI-compatible base URL such as http://localhost:4000/v1) and AUTOPILOT_LLM_API_KEY (any placeholder for a server without keys): ${
-          oneLine(error)
-        }`
-      })
-    ),
-    Effect.map(OpenAiLlm.layer)
-  )
-))
+const openAi = (role: Role) =>
+  Effect.promise(() => import("./OpenAiLlm.js")).pipe(Effect.flatMap(({ OpenAiLlm }) =>
+    Effect.configProviderWith((provider) =>
+      OpenAiLlm.config.pipe(
+        Effect.withConfigProvider(ConfigProvider.mapInputPath(provider, (name) => name.replace(prefix.primary, prefix[role])))
+      )
+    ).pipe(
+      Effect.mapError((error) =>
+        new BadInput({
+          message: `${asked[role]} openai needs ${prefix[role]}BASE_URL (an OpenAI-compatible base URL such as http://localhost:4000/v1) and ${
+            prefix[role]
+          }API_KEY (any placeholder for a server without keys): ${oneLine(error)}`
+        })
+      ),
+      Effect.map(OpenAiLlm.layer)
+    )
+  ))
 
 /**
  * Through a served harness, or one run in this process on the run's own database, so its ledger sits
@@ -43,13 +56,13 @@ const harness = Effect.gen(function*() {
   return HarnessLlm.layerInProcess({ key, harness: config })
 })
 
-/** The Layer for a choice, checked now: a missing key, file or variable is bad input before the run starts. */
-export const layerOf = (
+const layerFor = (
+  role: Role,
   choice: LlmChoice
 ): Effect.Effect<Layer.Layer<Llm, BadInput, SqlClient.SqlClient>, BadInput, FileSystem.FileSystem> => {
   switch (choice.provider) {
     case "openai":
-      return openAi
+      return openAi(role)
     case "harness":
       return harness
     case "mock":
@@ -58,6 +71,24 @@ export const layerOf = (
         : Effect.map(MockLlm.loadScript(choice.mock_script), (script) => MockLlm.layer(script))
   }
 }
+
+/** The Layer for a choice, checked now: a missing key, file or variable is bad input before the run starts. */
+export const layerOf = (choice: LlmChoice) => layerFor("primary", choice)
+
+/**
+ * The Layer of a mission's fallback provider (another Layer configuration, for healing's
+ * `fallback_provider` rung and the circuit breaker), checked now as `layerOf` checks: `openai` reads
+ * `AUTOPILOT_FALLBACK_LLM_BASE_URL`, `AUTOPILOT_FALLBACK_LLM_API_KEY` and `AUTOPILOT_FALLBACK_LLM_MODEL`;
+ * `mock` runs its own script; `harness` is configured as the run's is.
+ */
+export const fallbackLayerOf = (choice: LlmChoice) => layerFor("fallback", choice)
+
+/**
+ * The model a Layer provides, built in the current scope: a mission driver holds its primary and its
+ * fallback at once, each built from its own Layer, and releases both with the scope.
+ */
+export const serviceOf = <E, R>(layer: Layer.Layer<Llm, E, R>): Effect.Effect<Llm["Type"], E, R | Scope.Scope> =>
+  Effect.map(Layer.build(layer), Context.get(Llm))
 
 /** Checks a choice without running anything: for callers that must refuse bad input before opening a database. */
 export const validate = (choice: LlmChoice): Effect.Effect<void, BadInput, FileSystem.FileSystem> => Effect.asVoid(layerOf(choice))
