@@ -32,6 +32,8 @@ export interface Slices {
   ) => Effect.Effect<Either.Either<A, Axis>, E, R>
   /** A child that will not start at all. */
   readonly skip: Effect.Effect<void>
+  /** One more child than counted so far will ask for a slice (a mission node re-run to heal it). */
+  readonly more: Effect.Effect<void>
   /** The parent's use and what running children hold, summed, as of one instant. */
   readonly snapshot: Effect.Effect<{ readonly used: BudgetUsage; readonly held: BudgetUsage }>
 }
@@ -177,6 +179,7 @@ export const make = (budget: Budget, children: number): Effect.Effect<Slices> =>
     return {
       withSlice,
       skip: lock.withPermits(1)(Ref.update(state, (now) => ({ ...now, waiting: now.waiting - 1 }))),
+      more: lock.withPermits(1)(Ref.update(state, (now) => ({ ...now, waiting: now.waiting + 1 }))),
       snapshot: lock.withPermits(1)(Effect.zipWith(budget.usage, Ref.get(state), (used, now) => ({ used, held: now.held })))
     }
   })

@@ -94,6 +94,11 @@ export const text = (e: AutopilotEvent): string => {
       return `    artifact ${artifactText(e)}`
     case "healing":
       return `    healing ${e.node} (attempt ${e.attempt}, ${e.class}): ${describeAdjustment(e.adjustment)} → ${e.outcome}`
+    case "node_started":
+      return `  node ${e.node}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""} started as ${e.child_run_id}`
+    case "node_ended":
+      return `  node ${e.node} ${e.status}${e.reason === null ? "" : `: ${e.reason}`}` +
+        (e.telemetry === null ? "" : ` · ${dollars(e.telemetry.cost_usd)}, ${e.telemetry.input_tokens + e.telemetry.output_tokens} tokens, ${Math.round(e.telemetry.latency_ms)} ms`)
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

@@ -4,6 +4,7 @@ import { CriticSettings } from "./Critic.js"
 import { FanoutSpec } from "./Fanout.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { Goal } from "./Goal.js"
+import { MissionRef } from "./MissionRun.js"
 import { Owner } from "./Owner.js"
 import { RunStatus } from "./RunStatus.js"
 import { Specialist } from "../specialists/Specialist.js"
@@ -32,7 +33,9 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   created_at: Schema.String,
   updated_at: Schema.String,
   /** Present on a fan-out run: what it fans out over, so a resume runs the same children. */
-  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true }),
+  /** Present on a mission's run: the mission whose agent graph it drives, so a resume drives the same one. */
+  mission: Schema.optionalWith(MissionRef, { exact: true })
 }) {}
 
 export const CheckpointJson = Schema.parseJson(Checkpoint)

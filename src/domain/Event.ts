@@ -4,8 +4,9 @@ import { Axis, BudgetPolicy, BudgetRemaining, BudgetUsage } from "./Budget.js"
 import { CriticSettings, Critique } from "./Critic.js"
 import { FanoutSpec } from "./Fanout.js"
 import { Goal } from "./Goal.js"
-import { Attempt, Outcome } from "./Healing.js"
+import { Adjustment, Attempt, FailureClass, Outcome } from "./Healing.js"
 import { LlmChoice } from "./LlmChoice.js"
+import { MissionRef, NodeStatus, NodeTelemetry } from "./MissionRun.js"
 import { RunStatus } from "./RunStatus.js"
 import { ToolCallRecord } from "./Step.js"
 import { Specialist } from "../specialists/Specialist.js"
@@ -34,7 +35,9 @@ export const RunStarted = event("run_started", {
   /** The role the run runs as, as recorded with it: a run rebuilt from history keeps it. */
   specialist: Schema.optionalWith(Specialist, { exact: true }),
   /** What a fan-out run fans out over: a fan-out rebuilt from history keeps it. */
-  fanout: Schema.optionalWith(FanoutSpec, { exact: true })
+  fanout: Schema.optionalWith(FanoutSpec, { exact: true }),
+  /** The mission whose graph a mission's run drives: a run rebuilt from history keeps it. */
+  mission: Schema.optionalWith(MissionRef, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,
@@ -116,6 +119,29 @@ export const Artifact = event("artifact", {
 /** A mission's node was re-run to heal a failure: which node, its attempt, the class, what changed, how it ended. */
 export const Healing = event("healing", { ...Attempt.fields, outcome: Outcome })
 
+/**
+ * A node attempt of a mission's graph starts as its own child run (`child_run_id`): attempt 1 is its first
+ * run; a healing attempt carries the class it heals and its adjustment, so a resume re-applies it.
+ */
+export const NodeStarted = event("node_started", {
+  node: Schema.String,
+  attempt: Schema.Int,
+  child_run_id: Schema.String,
+  healing: Schema.optionalWith(Schema.Struct({ class: FailureClass, adjustment: Adjustment }), { exact: true })
+})
+/**
+ * A node attempt ended, or a node was skipped (attempt 0, no child run): `reason` says why it failed or
+ * was skipped; `telemetry` is the attempt's, summed over its model calls.
+ */
+export const NodeEnded = event("node_ended", {
+  node: Schema.String,
+  attempt: Schema.Int,
+  child_run_id: Schema.NullOr(Schema.String),
+  status: NodeStatus,
+  reason: Schema.NullOr(Schema.String),
+  telemetry: Schema.NullOr(NodeTelemetry)
+})
+
 export const AutopilotEvent = Schema.Union(
   RunStarted,
   Iteration,
@@ -134,7 +160,9 @@ export const AutopilotEvent = Schema.Union(
   FanoutStarted,
   FanoutChild,
   Artifact,
-  Healing
+  Healing,
+  NodeStarted,
+  NodeEnded
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]

@@ -11,8 +11,11 @@ export const MissionStatuses = ["draft", "approved", "scheduled", "running", "co
 export const MissionStatus = Schema.Literal(...MissionStatuses)
 export type MissionStatus = typeof MissionStatus.Type
 
-/** The statuses nothing follows: the four a run ends with, and cancelled. */
-export const Ends: ReadonlyArray<MissionStatus> = ["completed", "partial", "halted", "failed", "cancelled"]
+/**
+ * The statuses nothing follows: completed, failed and cancelled. A halted or partial mission has stopped
+ * (a stop request, a signal, its budget) and may be resumed or cancelled.
+ */
+export const Ends: ReadonlyArray<MissionStatus> = ["completed", "failed", "cancelled"]
 
 export const isEnd = (status: MissionStatus): boolean => Ends.includes(status)
 
@@ -27,8 +30,9 @@ const steps: Record<MissionStatus, Partial<Record<Action, MissionStatus>>> = {
   scheduled: { start: "running", cancel: "cancelled" },
   running: { complete: "completed", partially_complete: "partial", halt: "halted", fail: "failed", cancel: "cancelled" },
   completed: {},
-  partial: {},
-  halted: {},
+  // A halted or partial mission's run can be resumed (with more budget, after a stop), as any run can.
+  partial: { start: "running", cancel: "cancelled" },
+  halted: { start: "running", cancel: "cancelled" },
   failed: {},
   cancelled: {}
 }

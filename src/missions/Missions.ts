@@ -7,6 +7,7 @@ import { checkProject, MissionNotFound, MissionRecord, type Transition } from ".
 import { type Action, type IllegalTransition, type MissionStatus, transition } from "../domain/MissionState.js"
 import * as MissionStore from "../store/MissionStore.js"
 import * as Transaction from "../store/Transaction.js"
+import * as MissionRunner from "./MissionRunner.js"
 import { preview } from "./Preview.js"
 
 /** What a new mission is made of: the router's choice of blueprint and the slot filler's values. */
@@ -294,3 +295,10 @@ export const make = Effect.gen(function*() {
 export const layer: Layer.Layer<Missions, never, SqlClient.SqlClient> = Layer.effect(Missions, make).pipe(
   Layer.provide(Layer.merge(MissionStore.layer, Transaction.layer))
 )
+
+/**
+ * Runs an approved mission's agent graph to its end, or resumes one that was stopped or cut off: the
+ * `MissionRunner` service, called as `Missions.run` in the library.
+ */
+export const run = (project: string, missionId: string, options: MissionRunner.RunOptions) =>
+  Effect.flatMap(MissionRunner.MissionRunner, (runner) => runner.run(project, missionId, options))

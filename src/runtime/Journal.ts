@@ -20,6 +20,8 @@ export interface Journal {
   readonly emitNow: (body: EventBody) => Effect.Effect<void, PersistenceError>
   /** Held until the next commit, then written with it and published. */
   readonly emit: (body: EventBody) => Effect.Effect<void>
+  /** Several held at once: a commit, whoever makes it, writes all of them or none. */
+  readonly emitAll: (bodies: ReadonlyArray<EventBody>) => Effect.Effect<void>
   /**
    * Writes the held events through `write`, which makes them durable together with whatever they
    * announce, then publishes them. If `write` fails, the held events are dropped unseen and their seqs
@@ -111,6 +113,7 @@ export const make = (options: {
       // No permit: a commit takes the held events in one atomic step, so one emitted while it writes is
       // held for the next commit, as it would be after waiting for the permit.
       emit: (body) => Effect.flatMap(stamp(body), (event) => Ref.update(held, (es) => [...es, event])),
+      emitAll: (bodies) => Effect.flatMap(Effect.forEach(bodies, stamp), (events) => Ref.update(held, (es) => [...es, ...events])),
       commit
     }
   })

@@ -1,6 +1,6 @@
 import { FileSystem, type Path } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Context, DateTime, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
 import * as path from "node:path"
 import { type Checkpoint, isInterrupted } from "../domain/Checkpoint.js"
 import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
@@ -24,6 +24,7 @@ import * as Fanout from "./Fanout.js"
 import * as Journal from "./Journal.js"
 import * as Mission from "./Mission.js"
 import { messagesOf, type StepMessages } from "./Transcript.js"
+import * as Driver from "../missions/Driver.js"
 
 export interface StartOptions extends Omit<Mission.MissionOptions, "llm"> {
   /**
@@ -47,6 +48,15 @@ export interface FanoutStartOptions extends Omit<Fanout.FanoutOptions, "llm"> {
   readonly workspace?: string | undefined
   /** As for `start`, and the fan-out's critic reviews every child it starts. */
   readonly critic?: Critic.Options | undefined
+}
+
+export interface MissionStartOptions extends Omit<Driver.DriveOptions, "llm" | "models" | "runId"> {
+  /** As for `start`: what is left out comes from the mission run's own choice on a resume, or is the mock. */
+  readonly llm?: LlmChoice.LlmRequested | undefined
+  /** The folder every node's file tools use; by default `workspaces/<mission id>`, shared by its nodes. */
+  readonly workspace?: string | undefined
+  /** The model calls of node attempts, made from the mission's model once it is chosen (see `MissionRunner`). */
+  readonly models: (choice: LlmChoice.LlmChoice) => Effect.Effect<Driver.AttemptModels, BadInput, Mission.MissionContext | Scope.Scope>
 }
 
 /** What a run is now, as every surface shows it: its checkpoint's status, or `interrupted`, or `corrupt`. */
@@ -126,6 +136,11 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     readonly start: (options: StartOptions) => Effect.Effect<Mission.MissionResult, Mission.MissionError>
     /** Starts a new fan-out, or resumes one with `resume`, and runs it to its end. */
     readonly fanout: (options: FanoutStartOptions) => Effect.Effect<Fanout.FanoutResult, Mission.MissionError>
+    /**
+     * Starts a mission's run (its id is the mission's), or resumes it with `resume`, and drives its agent
+     * graph to its end. `MissionRunner` calls it, with the mission's lifecycle around it.
+     */
+    readonly mission: (options: MissionStartOptions) => Effect.Effect<Driver.DriveResult, Mission.MissionError>
     /** Asks a running run, in any process, to halt at its next iteration boundary with `reason`. */
     readonly stop: (runId: string, reason: string) => Effect.Effect<void, BadInput | RunNotFound | CorruptCheckpoint | PersistenceError>
     /** Newest first; a checkpoint that does not decode is listed as corrupt, not hidden. */
@@ -239,6 +254,11 @@ export const make = (options: {
         isFanout && start.goal === undefined ? Fanout.run({ ...start, llm }) : Mission.run({ ...start, llm }))
 
     const fanout = (options: FanoutStartOptions) => launch(options, (llm) => Fanout.run({ ...options, llm }))
+
+    const mission = (options: MissionStartOptions) =>
+      launch({ ...options, runId: options.mission.mission_id }, (llm) =>
+        Effect.scoped(Effect.flatMap(options.models(llm), (models) =>
+          Driver.run({ ...options, runId: options.mission.mission_id, llm, models }))))
 
     const childrenOf = (c: Checkpoint) =>
       c.fanout === undefined ? Effect.succeed([]) : Effect.forEach(FanoutSpec.childrenOf(c.run_id, c.fanout), (child) =>
@@ -465,7 +485,7 @@ export const make = (options: {
         return yield* removeWorkspaces(deleted.map(strip))
       })
 
-    return Runs.of({ start, fanout, stop, list, show, events: replayOf, delete: deleteRuns, prune })
+    return Runs.of({ start, fanout, mission, stop, list, show, events: replayOf, delete: deleteRuns, prune })
   })
 
 export const layer = (options: { readonly workspaceRoot: string }) => Layer.effect(Runs, make(options))

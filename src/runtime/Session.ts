@@ -8,6 +8,7 @@ import type { AutopilotEvent } from "../domain/Event.js"
 import type { FanoutSpec } from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
+import type { MissionRef } from "../domain/MissionRun.js"
 import type { RunStatus } from "../domain/RunStatus.js"
 import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
@@ -42,6 +43,8 @@ export interface Session {
   readonly specialist: Specialist | undefined
   /** What a fan-out run fans out over; undefined for a mission. */
   readonly fanout: FanoutSpec | undefined
+  /** The mission whose graph a mission's run drives; undefined for any other run. */
+  readonly mission: MissionRef | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events, its artifacts and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -139,7 +142,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
       ...(opened.checkpoint.llm === undefined ? {} : { llm: opened.checkpoint.llm }),
       ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic }),
       ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist }),
-      ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout })
+      ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout }),
+      ...(opened.checkpoint.mission === undefined ? {} : { mission: opened.checkpoint.mission })
     })
     // The first heartbeat is durable with the claim, not in a commit of its own; `heartbeat` writes the rest.
     const usage = yield* budget.usage
@@ -214,8 +218,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
         return result
       }).pipe(Effect.uninterruptible)
 
-    const { fanout, llm, specialist } = opened.checkpoint
-    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, progress, record, finish } satisfies Session
+    const { fanout, llm, mission, specialist } = opened.checkpoint
+    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, mission, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat every interval after the first (which `open` writes with the claim), durable at once. */

@@ -6,6 +6,7 @@ import { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domai
 import { type FanoutSpec, sameSpec } from "../domain/Fanout.js"
 import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
+import type { MissionRef } from "../domain/MissionRun.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
 import type { Specialist } from "../specialists/Specialist.js"
@@ -35,11 +36,33 @@ export interface FanoutSession {
   readonly spec?: FanoutSpec | undefined
 }
 
-export type OpenOptions = MissionOptions & { readonly fanout?: FanoutSession | undefined }
+export type OpenOptions = MissionOptions & {
+  readonly fanout?: FanoutSession | undefined
+  /** A session of a mission's run: the mission whose graph it drives (a resume must name the recorded one). */
+  readonly mission?: MissionRef | undefined
+}
+
+/** A mission's run is resumed only as one, and only as the same mission's; nothing else is resumed as one. */
+const sameMission = (options: OpenOptions, recorded: MissionRef | undefined) => {
+  const runId = options.runId
+  if (recorded !== undefined && options.mission?.mission_id !== recorded.mission_id) {
+    return new BadInput({
+      message: `run "${runId}" is the run of mission ${recorded.mission_id}: \`autopilot missions run ${recorded.mission_id}${
+        recorded.project_id === "default" ? "" : ` --project ${recorded.project_id}`
+      }\` (or \`autopilot resume ${runId}\`) continues it`
+    })
+  }
+  if (recorded === undefined && options.mission !== undefined) {
+    return new BadInput({ message: `run "${runId}" exists and is not the run of mission ${options.mission.mission_id}; nothing was changed` })
+  }
+  return undefined
+}
 
 /** A mission is never resumed as a fan-out, nor a fan-out as a mission: each keeps what it was started as. */
-const sameKind = (options: OpenOptions, recorded: FanoutSpec | undefined) => {
+const sameKind = (options: OpenOptions, recorded: FanoutSpec | undefined, mission: MissionRef | undefined) => {
   const runId = options.runId
+  const otherMission = sameMission(options, mission)
+  if (otherMission !== undefined) return otherMission
   if (recorded !== undefined && options.fanout === undefined) {
     return new BadInput({ message: `run "${runId}" is a fan-out: \`autopilot resume ${runId}\` (Autopilot.fanout with resume in the library) continues it` })
   }
@@ -138,13 +161,14 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
         ...asSpecialist(options.specialist),
         created_at: now,
         updated_at: now,
-        ...(options.fanout?.spec === undefined ? {} : { fanout: options.fanout.spec })
+        ...(options.fanout?.spec === undefined ? {} : { fanout: options.fanout.spec }),
+        ...(options.mission === undefined ? {} : { mission: options.mission })
       })
       return { checkpoint, history: [], suggestions: [], expected: undefined } satisfies StartingPoint
     }
     if (loaded._tag === "Found") {
       const { goal, owner, status, usage } = loaded.checkpoint
-      const otherKind = sameKind(options, loaded.checkpoint.fanout)
+      const otherKind = sameKind(options, loaded.checkpoint.fanout, loaded.checkpoint.mission)
       if (otherKind !== undefined) return yield* otherKind
       if (options.goal !== undefined && !sameGoal(options.goal, goal)) {
         return yield* new BadInput({
@@ -186,7 +210,7 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
     }
     const goal = latestSession.goal
     yield* sameSpecialist(runId, latestSession.specialist, options.specialist)
-    const otherKind = sameKind(options, latestSession.fanout)
+    const otherKind = sameKind(options, latestSession.fanout, latestSession.mission)
     if (otherKind !== undefined) return yield* otherKind
     const last = yield* steps.last(runId)
     // Spending after the last step that decodes is still on record in the event log; its iterations are
@@ -221,7 +245,8 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
       ...asSpecialist(latestSession.specialist),
       created_at: first.at,
       updated_at: now,
-      ...(latestSession.fanout === undefined ? {} : { fanout: latestSession.fanout })
+      ...(latestSession.fanout === undefined ? {} : { fanout: latestSession.fanout }),
+      ...(latestSession.mission === undefined ? {} : { mission: latestSession.mission })
     })
     return {
       checkpoint,

@@ -225,7 +225,14 @@ describe("Missions", () => {
       assert.isTrue(stopped.cancelled)
       assert.match((yield* history("acme", running.mission_id)).at(-1)!, /^running→cancelled cli:carol .* cancelled while running$/)
 
-      for (const end of ["completed", "failed", "partial", "halted"] as const) {
+      // A halted or partial mission has only stopped (it may be resumed), so it can still be cancelled.
+      for (const stoppedAt of ["partial", "halted"] as const) {
+        const mission = yield* draft()
+        yield* bring(mission, stoppedAt)
+        assert.isTrue((yield* missions.cancel("acme", mission.mission_id, "cli:carol")).cancelled)
+      }
+
+      for (const end of ["completed", "failed"] as const) {
         const mission = yield* draft()
         yield* bring(mission, end)
         const before = yield* everything("acme", mission.mission_id)

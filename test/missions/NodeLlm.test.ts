@@ -58,6 +58,7 @@ const journal = Effect.map(Ref.make<ReadonlyArray<string>>([]), (emitted) => ({
   journal: {
     emitNow: (body) => Ref.update(emitted, (all) => [...all, body.kind]),
     emit: (body) => Ref.update(emitted, (all) => [...all, body.kind]),
+    emitAll: (bodies) => Ref.update(emitted, (all) => [...all, ...bodies.map((b) => b.kind)]),
     commit: (write) => write([])
   } satisfies Journal
 }))

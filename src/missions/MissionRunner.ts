@@ -1,0 +1,166 @@
+import type { FileSystem } from "@effect/platform"
+import type { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Option } from "effect"
+import * as Blueprint from "../domain/Blueprint.js"
+import { BadInput, type PersistenceError } from "../domain/Errors.js"
+import type { AutopilotEvent } from "../domain/Event.js"
+import { policyOf } from "../domain/Healing.js"
+import * as LlmChoice from "../domain/LlmChoice.js"
+import { defaultProject, type MissionNotFound, type MissionRecord } from "../domain/MissionRecord.js"
+import { endAction, type IllegalTransition } from "../domain/MissionState.js"
+import type { MissionRef } from "../domain/MissionRun.js"
+import { Llm } from "../llm/Llm.js"
+import * as LlmLayer from "../llm/LlmLayer.js"
+import type * as Mission from "../runtime/Mission.js"
+import { Runs } from "../runtime/Runs.js"
+import { Specialists } from "../specialists/Specialists.js"
+import { RunStore } from "../store/RunStore.js"
+import * as Breaker from "./Breaker.js"
+import type * as Driver from "./Driver.js"
+import { Missions } from "./Missions.js"
+import * as NodeLlm from "./NodeLlm.js"
+import * as OutputSchema from "./OutputSchema.js"
+import * as TierModels from "./TierModels.js"
+
+export interface RunOptions {
+  /** Who runs it, in the mission's history (`cli:alice`). */
+  readonly actor: string
+  /** The model, as for `autopilot run`; a resume keeps the mission run's own unless told otherwise. */
+  readonly llm?: LlmChoice.LlmRequested | undefined
+  /** The provider nodes fall back to (healing's `fallback_provider`, an open breaker); a resume keeps its own. */
+  readonly fallback?: LlmChoice.LlmChoice | undefined
+  /** How many nodes run at a time (default 4); a resume keeps its own. */
+  readonly maxParallel?: number | undefined
+  readonly takeOver?: boolean | undefined
+  readonly halt?: Effect.Effect<string> | undefined
+  readonly haltGrace?: Mission.MissionOptions["haltGrace"]
+  readonly haltNow?: Effect.Effect<void> | undefined
+  readonly heartbeatInterval?: Mission.MissionOptions["heartbeatInterval"]
+  readonly onEvent?: ((event: AutopilotEvent) => Effect.Effect<void>) | undefined
+  readonly onChildEvent?: ((event: AutopilotEvent) => Effect.Effect<void>) | undefined
+}
+
+export interface Ran {
+  /** The mission as its run left it: completed, partial, halted or failed (running, if the process is cut off). */
+  readonly mission: MissionRecord
+  readonly result: Driver.DriveResult
+}
+
+export const defaults = { maxParallel: 4 } as const
+
+type Failure = MissionNotFound | BadInput | PersistenceError | IllegalTransition | Mission.MissionError
+
+/**
+ * Runs approved missions: checks the mission and its graph before anything is written, moves it to
+ * `running`, drives its graph as the mission's run (`Runs.mission`), and moves it to how the run ended.
+ * A mission whose run was cut off (kill -9) or stopped is resumed by running it again.
+ */
+export class MissionRunner extends Context.Tag("autopilot/MissionRunner")<
+  MissionRunner,
+  { readonly run: (project: string, missionId: string, options: RunOptions) => Effect.Effect<Ran, Failure> }
+>() {}
+
+const projectFlag = (project: string) => (project === defaultProject ? "" : ` --project ${project}`)
+
+/** Why a mission cannot run as it is, in one line; undefined when it can. */
+const refusal = (m: MissionRecord): string | undefined => {
+  switch (m.status) {
+    case "draft":
+      return `mission ${m.mission_id} is a draft: approve it first (\`autopilot approve ${m.mission_id}${projectFlag(m.project_id)}\`)`
+    case "cancelled":
+      return `mission ${m.mission_id} was cancelled: a cancelled mission does not run`
+    case "completed":
+    case "failed":
+      return `mission ${m.mission_id} has ended (${m.status}): there is nothing left to run`
+    default:
+      return undefined
+  }
+}
+
+/** Every structural problem of the mission's graph, as `blueprints add` would report it, and schemas that do not compile. */
+const graphProblems = (m: MissionRecord, specialists: ReadonlyArray<string>) => {
+  const problems = [...Blueprint.problems(m.blueprint, { specialists })]
+  m.blueprint.graph.nodes.forEach((node, i) => {
+    const problem = node.output_schema === undefined ? undefined : OutputSchema.problemOf(node.output_schema)
+    if (problem !== undefined) problems.push({ field: `graph.nodes[${i}].output_schema`, message: problem })
+  })
+  return problems
+}
+
+export const make = Effect.gen(function*() {
+  const missions = yield* Missions
+  const runs = yield* Runs
+  const specialists = yield* Specialists
+  const runStore = yield* RunStore
+  // The model Layers read their files and, for an in-process harness, keep its ledger in this database.
+  const context = yield* Effect.context<SqlClient.SqlClient | FileSystem.FileSystem>()
+
+  const run = (project: string, missionId: string, options: RunOptions) =>
+    Effect.gen(function*() {
+      const mission = yield* missions.get(project, missionId)
+      const refused = refusal(mission)
+      if (refused !== undefined) return yield* new BadInput({ message: refused })
+      const known = new Map(specialists.all.map(({ specialist }) => [specialist.id, specialist]))
+      const problems = graphProblems(mission, [...known.keys()])
+      if (problems.length > 0) {
+        return yield* new BadInput({
+          message: `mission ${missionId} cannot run: its blueprint ${mission.blueprint.id} has ${Blueprint.describeProblems(problems)} (nothing was changed)`
+        })
+      }
+      const maxParallel = options.maxParallel ?? defaults.maxParallel
+      if (!Number.isInteger(maxParallel) || maxParallel < 1 || maxParallel > 1000) {
+        return yield* new BadInput({ message: `max parallel must be a whole number from 1 to 1000, got ${maxParallel}` })
+      }
+      // Everything the run will need is checked before the mission moves: bad input changes nothing.
+      const tiers = yield* TierModels.load
+      if (options.fallback !== undefined) yield* Effect.scoped(LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(options.fallback)))
+      const loaded = yield* runStore.load(missionId)
+      const recorded = loaded._tag === "Found" ? loaded.checkpoint.mission : undefined
+      const ref: MissionRef = recorded ?? {
+        mission_id: missionId,
+        project_id: project,
+        max_parallel: maxParallel,
+        ...(options.fallback === undefined ? {} : { fallback: options.fallback })
+      }
+      if (mission.status !== "running") {
+        const why = mission.status === "scheduled" || mission.status === "approved" ? "run started" : `resumed after it ${mission.status}`
+        yield* missions.advance(project, missionId, "start", options.actor, why)
+      }
+      const policy = policyOf(mission.blueprint)
+      const models = (choice: LlmChoice.LlmChoice) =>
+        Effect.gen(function*() {
+          const primary = yield* Llm
+          const fallback = ref.fallback === undefined
+            ? Option.none()
+            : Option.some({ name: LlmChoice.describe(ref.fallback), llm: yield* LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(ref.fallback)) })
+          const forAttempt = NodeLlm.make({ primary: { name: LlmChoice.describe(choice), llm: primary }, fallback, breaker: yield* Breaker.make(policy.breaker), policy })
+          return {
+            forAttempt: (settings) => forAttempt(settings),
+            hasFallback: Option.isSome(fallback),
+            fallbackModel: (tier, current) => TierModels.fallbackModel(tier, current, tiers)
+          } satisfies Driver.AttemptModels
+        }).pipe(Effect.provide(context))
+      const result = yield* runs.mission({
+        mission,
+        ref,
+        specialists: known,
+        resume: loaded._tag !== "Missing",
+        llm: options.llm,
+        models,
+        takeOver: options.takeOver,
+        halt: options.halt,
+        haltGrace: options.haltGrace,
+        haltNow: options.haltNow,
+        heartbeatInterval: options.heartbeatInterval,
+        onEvent: options.onEvent,
+        onChildEvent: options.onChildEvent
+      })
+      const reason = result.halt_reason ?? "every node on the taken path succeeded and every criterion is met"
+      const ended = yield* missions.advance(project, missionId, endAction(result.status), options.actor, reason)
+      return { mission: ended, result } satisfies Ran
+    }).pipe(Effect.provide(context))
+
+  return MissionRunner.of({ run })
+})
+
+export const layer = Layer.effect(MissionRunner, make)
