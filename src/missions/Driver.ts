@@ -2,7 +2,7 @@ import { Cause, Deferred, Duration, Effect, Either, Option, Queue, Record, Ref }
 import * as Slices from "../budget/Slices.js"
 import type * as Blueprint from "../domain/Blueprint.js"
 import { type Axis, BudgetPolicy, BudgetUsage, capOf, haltReasonFor } from "../domain/Budget.js"
-import type { LlmError } from "../domain/Errors.js"
+import type { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import { Goal } from "../domain/Goal.js"
 import { type Adjustment, type Attempt, type FailureClass, type HealingPolicy, policyOf, type Rung } from "../domain/Healing.js"
@@ -255,7 +255,8 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       const spikeCap = estimate * policy.cost_spike_factor
 
       /** One attempt of a unit as a child run; what it ended with, in healing's terms. */
-      const attemptOnce = (unit: NodeWork.Unit, childId: string, adjustments: ReadonlyArray<Adjustment>) =>
+      /** `announce` runs once the attempt holds its place among the running nodes, just before its run starts. */
+      const attemptOnce = (unit: NodeWork.Unit, childId: string, adjustments: ReadonlyArray<Adjustment>, announce: Effect.Effect<void, PersistenceError>) =>
         Effect.gen(function*() {
           const settings = settingsOf(unit.node, unit.key, adjustments)
           // Another model of the tier than the one that answered last (or the run's own).
@@ -278,6 +279,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             (reservation) =>
               permits.withPermits(1)(Effect.gen(function*() {
                 if (yield* Deferred.isDone(halt)) return Option.none<{ readonly result: Mission.MissionResult; readonly spikeLimited: boolean }>()
+                yield* announce
                 const spikeLimit = spikeCap > 0 && before.dollars + spikeCap < reservation.policy.max_dollars
                 const policy = spikeLimit
                   ? new BudgetPolicy({ ...reservation.policy, max_dollars: before.dollars + spikeCap }, true)
@@ -340,11 +342,15 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           const unitPolicy = policyFor(unit.node)
           let attempt = from.attempt
           let adjustments = from.adjustments
-          if (!from.resume) yield* journal.emitNow({ kind: "node_started", node: unit.key, attempt, child_run_id: NodeWork.runIdOf(runId, unit.key, attempt) })
+          // A first attempt is announced as it starts; a healing attempt with the failure that led to it.
+          let announce = from.resume
+            ? Effect.void
+            : journal.emitNow({ kind: "node_started", node: unit.key, attempt, child_run_id: NodeWork.runIdOf(runId, unit.key, attempt) })
           while (true) {
             const childId = NodeWork.runIdOf(runId, unit.key, attempt)
             result.attempts = attempt
-            const outcome = yield* attemptOnce(unit, childId, adjustments)
+            const outcome = yield* attemptOnce(unit, childId, adjustments, announce)
+            announce = Effect.void
             result.telemetry.push(outcome.telemetry)
             const healed = (yield* Ref.get(historyRef)).find((a) => a.node === unit.key && a.attempt === attempt - 1)
             const healingEvent = (o: "healed" | "failed"): ReadonlyArray<EventBody> =>

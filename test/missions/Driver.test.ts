@@ -1,0 +1,201 @@
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schema, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
+import type { AutopilotEvent } from "../../src/domain/Event.js"
+import * as MissionRunner from "../../src/missions/MissionRunner.js"
+import * as Missions from "../../src/missions/Missions.js"
+import * as Runs from "../../src/runtime/Runs.js"
+import * as Specialists from "../../src/specialists/Specialists.js"
+import * as Storage from "../../src/store/Storage.js"
+import { researchJson } from "./fixtures.js"
+
+/**
+ * The driver, end to end on the mock and a real SQLite database: a mission made and approved, then run
+ * by `Missions.run` as its agent graph, every node a child run.
+ */
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-driver-"))
+
+const layer = () =>
+  MissionRunner.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: dir }), Specialists.layerBuiltIn)),
+    Layer.provideMerge(Storage.layerSqlite(":memory:")),
+    Layer.provideMerge(NodeContext.layer)
+  )
+
+const schema = { type: "object", properties: { go: { type: "boolean" } }, required: ["go"] }
+
+/** split decides; left runs only when it says go, right always; merge joins both. */
+const diamond = (fields: Partial<BlueprintEncoded> = {}) =>
+  Schema.decodeUnknownSync(Blueprint)(researchJson({
+    id: "diamond",
+    mode: "once",
+    slots: [],
+    graph: {
+      entry: "split",
+      nodes: [
+        { id: "split", role: "Decides", prompt: "Decide whether to go", model_tier: "simple", output_schema: schema },
+        { id: "left", role: "Goes left", prompt: "Go left after {split.output}", model_tier: "simple" },
+        { id: "right", role: "Goes right", prompt: "Go right", model_tier: "simple" },
+        { id: "merge", role: "Joins", prompt: "Join the branches", model_tier: "simple" }
+      ],
+      edges: [
+        { from: "split", to: "left", when: { field: "go", op: "equals", value: true } },
+        { from: "split", to: "right" },
+        { from: "left", to: "merge" },
+        { from: "right", to: "merge" }
+      ]
+    },
+    budget: { max_seconds: 600, max_dollars: 1 },
+    ...fields
+  }))
+
+let scripts = 0
+const scriptFile = (script: unknown) => {
+  const file = path.join(dir, `script-${++scripts}.json`)
+  fs.writeFileSync(file, JSON.stringify(script))
+  return file
+}
+
+/** A scheduled mission of `blueprint`, run on the mock with `script`; every event of its run and its nodes' runs. */
+const runMission = (blueprint: Blueprint, script: unknown, options: Partial<MissionRunner.RunOptions> = {}) =>
+  Effect.gen(function*() {
+    const missions = yield* Missions.Missions
+    const made = yield* missions.create({ project: "default", goal: "test the driver", blueprint, slots: {}, missing: [], actor: "test", reason: "test" })
+    yield* missions.approve("default", made.mission_id, { actor: "test" })
+    const events: Array<AutopilotEvent> = []
+    const children: Array<AutopilotEvent> = []
+    const ran = yield* Missions.run("default", made.mission_id, {
+      actor: "test",
+      llm: { provider: "mock", mock_script: scriptFile(script) },
+      onEvent: (e) => Effect.sync(() => void events.push(e)),
+      onChildEvent: (e) => Effect.sync(() => void children.push(e)),
+      ...options
+    })
+    return { ...ran, events, children, id: made.mission_id }
+  })
+
+const ended = (events: ReadonlyArray<AutopilotEvent>) =>
+  events.flatMap((e) => (e.kind === "node_ended" ? [`${e.node}:${e.status}`] : []))
+
+describe("Driver", () => {
+  it.effect("runs independent branches at once, takes a condition that holds, and joins", () =>
+    Effect.gen(function*() {
+      const { events, mission, result } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": true}" }] } })
+      assert.strictEqual(result.status, "completed")
+      assert.strictEqual(mission.status, "completed")
+      assert.sameMembers(ended(events), ["split:succeeded", "left:succeeded", "right:succeeded", "merge:succeeded"])
+      // Concurrent: the second branch starts before the first one ends.
+      const at = (kind: string, node: string) => events.findIndex((e) => e.kind === kind && "node" in e && e.node === node)
+      assert.isBelow(at("node_started", "right"), at("node_ended", "left"))
+      assert.isBelow(at("node_started", "left"), at("node_ended", "right"))
+      // The join starts only after both its inputs are done.
+      assert.isAbove(at("node_started", "merge"), Math.max(at("node_ended", "left"), at("node_ended", "right")))
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("skips the branch whose condition does not hold, and the join after it still runs", () =>
+    Effect.gen(function*() {
+      const { events, result } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": false}" }] } })
+      assert.strictEqual(result.status, "completed")
+      assert.sameMembers(ended(events), ["split:succeeded", "left:skipped", "right:succeeded", "merge:succeeded"])
+      assert.deepStrictEqual(result.nodes.find((n) => n.node === "left")?.status, "skipped")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("with one node at a time, the branches run one after the other", () =>
+    Effect.gen(function*() {
+      const { events } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": true}" }] } }, { maxParallel: 1 })
+      const order = events.flatMap((e) => (e.kind === "node_started" || e.kind === "node_ended" ? [`${e.kind}:${e.node}`] : []))
+      for (let i = 0; i < order.length; i += 2) assert.strictEqual(order[i]!.split(":")[1], order[i + 1]!.split(":")[1])
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("heals an answer that breaks the output Schema with a stricter instruction quoting the error", () =>
+    Effect.gen(function*() {
+      const { children, events, result } = yield* runMission(diamond(), {
+        nodes: { split: [{ content: "{\"go\": \"yes\"}" }, { content: "{\"go\": true}" }] }
+      })
+      assert.strictEqual(result.status, "completed")
+      const healing = events.filter((e) => e.kind === "healing")
+      assert.lengthOf(healing, 1)
+      const h = healing[0]!
+      assert.strictEqual(h.kind === "healing" && h.adjustment.kind, "stricter_output")
+      assert.strictEqual(h.kind === "healing" && h.outcome, "healed")
+      // The second attempt is a run of its own, and its objective quotes what was wrong.
+      const second = children.find((e) => e.kind === "run_started" && e.run_id.endsWith(".split.2"))
+      assert.match(second?.kind === "run_started" ? second.goal.objective : "", /rejected: .*go.*boolean/)
+      assert.deepStrictEqual(result.nodes.find((n) => n.node === "split")?.attempts, 2)
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a node that fails twice then succeeds: two healing attempts, each with the next rung", () =>
+    Effect.gen(function*() {
+      const { events, result } = yield* runMission(diamond(), {
+        nodes: { split: [{ content: "no" }, { content: "still no" }, { content: "{\"go\": false}" }] }
+      })
+      assert.strictEqual(result.status, "completed")
+      const healing = events.flatMap((e) => (e.kind === "healing" ? [`${e.attempt}:${e.adjustment.kind}:${e.outcome}`] : []))
+      assert.deepStrictEqual(healing, ["1:stricter_output:failed", "2:lower_temperature:healed"])
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a node healing cannot recover fails the mission, named, never completed", () =>
+    Effect.gen(function*() {
+      const { events, mission, result } = yield* runMission(diamond(), { nodes: { split: [{ content: "never JSON" }] } })
+      assert.strictEqual(result.status, "failed")
+      assert.strictEqual(mission.status, "failed")
+      assert.match(result.halt_reason ?? "", /node split/)
+      // Nothing after the failed node started.
+      assert.notInclude(events.flatMap((e) => (e.kind === "node_started" ? [e.node] : [])), "right")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a provider that keeps failing is circuit-broken, and calls move to the fallback", () =>
+    Effect.gen(function*() {
+      const fallback = scriptFile({ model: "fallback-model", turns: [{ content: "answered by the fallback", criteria_met: [true] }] })
+      const fiber = yield* runMission(
+        diamond({ graph: { entry: "right", nodes: [{ id: "right", role: "Works", prompt: "Work", model_tier: "simple" }], edges: [] } }),
+        { nodes: { right: [{ error: "upstream 503" }] } },
+        { fallback: { provider: "mock", mock_script: fallback } }
+      ).pipe(Effect.fork)
+      // The runtime's own retries back off on the clock.
+      for (let i = 0; i < 20; i++) yield* TestClock.adjust("10 seconds")
+      const { children, events, result } = yield* Fiber.join(fiber)
+      assert.strictEqual(result.status, "completed")
+      // Three failures of the primary (its retries), then the next retry of the same call reached the fallback.
+      assert.lengthOf(children.filter((e) => e.kind === "model_retry"), 3)
+      assert.strictEqual(result.nodes[0]?.telemetry.model_used, "fallback-model")
+      assert.strictEqual(events.filter((e) => e.kind === "healing").length, 0, "the breaker moved the call before the node failed")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("the mission's spend is the sum of its nodes' telemetry", () =>
+    Effect.gen(function*() {
+      const { events, result } = yield* runMission(diamond(), {
+        nodes: { split: [{ content: "{\"go\": true}", cost_usd: 0.01 }], left: [{ content: "left done", cost_usd: 0.02 }] }
+      })
+      const telemetry = events.flatMap((e) => (e.kind === "node_ended" && e.telemetry !== null ? [e.telemetry.cost_usd] : []))
+      const sum = telemetry.reduce((a, b) => a + b, 0)
+      assert.isAbove(sum, 0.03 - 1e-9)
+      assert.closeTo(result.usage.dollars, sum, 1e-9)
+      assert.closeTo(result.nodes.reduce((s, n) => s + n.telemetry.cost_usd, 0), sum, 1e-9)
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("refuses a draft or a cancelled mission, and a graph that cannot run, writing nothing", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const draft = yield* missions.create({
+        project: "default",
+        goal: "g",
+        blueprint: diamond(),
+        slots: {},
+        missing: [],
+        actor: "test",
+        reason: "test"
+      })
+      const refused = yield* Effect.flip(Missions.run("default", draft.mission_id, { actor: "test" }))
+      assert.match(refused.message, /is a draft: approve it first/)
+      yield* missions.cancel("default", draft.mission_id, "test")
+      assert.match((yield* Effect.flip(Missions.run("default", draft.mission_id, { actor: "test" }))).message, /cancelled/)
+      const runs = yield* Runs.Runs
+      assert.lengthOf(yield* runs.list(), 0)
+    }).pipe(Effect.provide(layer())))
+})
