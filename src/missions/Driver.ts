@@ -1,7 +1,7 @@
 import { Cause, Deferred, Duration, Effect, Either, Option, Queue, Record, Ref } from "effect"
 import * as Slices from "../budget/Slices.js"
 import type * as Blueprint from "../domain/Blueprint.js"
-import { type Axis, BudgetPolicy, BudgetUsage, capOf, haltReasonFor } from "../domain/Budget.js"
+import { type Axis, BudgetPolicy, BudgetUsage, haltReasonFor } from "../domain/Budget.js"
 import type { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
 import { Goal } from "../domain/Goal.js"
@@ -148,7 +148,6 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       const runs = yield* RunStore
       const steps = yield* StepStore
       const events = yield* EventStore
-      const primary = yield* Llm
 
       // What earlier sessions of this run did, from its own log.
       const logged = options.resume ? (yield* events.after(runId, 0)).map((stored) => stored.event) : []
@@ -249,10 +248,16 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       }
       const historyRef = yield* Ref.make<ReadonlyArray<Attempt>>(history)
 
-      // A node's fair share of the mission's dollars: what a cost spike is measured against.
-      const dollarCap = capOf(budget.policy, "dollars")
-      const estimate = dollarCap > 0 ? dollarCap / units.length : 0
-      const spikeCap = estimate * policy.cost_spike_factor
+      /**
+       * What a node is expected to cost: the mean of what the mission's finished nodes cost. (A slice is
+       * an equal share of what is left, so the share itself could never be exceeded k times over.) The
+       * first nodes have no estimate and no spike limit.
+       */
+      const finishedCosts: Array<number> = []
+      const estimateNow = () => {
+        const mean = finishedCosts.reduce((a, b) => a + b, 0) / Math.max(1, finishedCosts.length)
+        return finishedCosts.length > 0 && mean > 0 ? mean : undefined
+      }
 
       /** One attempt of a unit as a child run; what it ended with, in healing's terms. */
       /** `announce` runs once the attempt holds its place among the running nodes, just before its run starts. */
@@ -278,16 +283,17 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             before,
             (reservation) =>
               permits.withPermits(1)(Effect.gen(function*() {
-                if (yield* Deferred.isDone(halt)) return Option.none<{ readonly result: Mission.MissionResult; readonly spikeLimited: boolean }>()
+                if (yield* Deferred.isDone(halt)) return Option.none<{ readonly result: Mission.MissionResult; readonly spikeLimited: boolean; readonly estimate: number }>()
                 yield* announce
+                const spikeCap = (estimateNow() ?? 0) * policy.cost_spike_factor
                 const spikeLimit = spikeCap > 0 && before.dollars + spikeCap < reservation.policy.max_dollars
-                const policy = spikeLimit
+                const caps = spikeLimit
                   ? new BudgetPolicy({ ...reservation.policy, max_dollars: before.dollars + spikeCap }, true)
                   : reservation.policy
                 const result = yield* Mission.run({
                   runId: childId,
                   goal: exists ? undefined : NodeWork.goalOf(unit.node, task, settings.stricter),
-                  policy: { ...policy },
+                  policy: { ...caps },
                   resume: exists,
                   takeOver: options.takeOver,
                   llm: session.llm,
@@ -299,7 +305,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
                   historyWindow: Math.max(1, Math.round((options.historyWindow ?? 6) * settings.keep)),
                   onEvent: options.onChildEvent
                 }).pipe(Effect.provideService(Llm, attempt.llm))
-                return Option.some({ result, spikeLimited: spikeLimit })
+                return Option.some({ result, spikeLimited: spikeLimit, estimate: estimateNow() ?? 0 })
               })),
             (exit) =>
               exit._tag === "Success" && Option.isSome(exit.value)
@@ -309,7 +315,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           const telemetry = NodeWork.telemetryOf(yield* steps.recent(childId, -1))
           if (Either.isLeft(ran)) return { _tag: "NoBudget" as const, axis: ran.left, telemetry }
           if (Option.isNone(ran.right)) return { _tag: "Halted" as const, reason: yield* Deferred.await(halt), telemetry }
-          const { result, spikeLimited } = ran.right.value
+          const { estimate, result, spikeLimited } = ran.right.value
           const failed = (f: Healing.NodeFailure) => ({ _tag: "Failed" as const, failure: f, telemetry })
           if (result.status === "completed") {
             const value = NodeWork.outputOf(unit.node, result.output)
@@ -376,6 +382,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             switch (outcome._tag) {
               case "Succeeded":
                 yield* record([...healingEvent("healed"), end("succeeded", null)])
+                finishedCosts.push(outcome.telemetry.cost_usd)
                 result.status = "succeeded"
                 return { _tag: "Succeeded", value: outcome.value, text: outcome.text } satisfies UnitEnd
               case "NoBudget":
@@ -496,13 +503,15 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       }
 
       // Every node on the taken path succeeded: the mission's own criteria are judged on what it produced.
+      // Through the mission's breaker: a provider broken during the graph is not called again for its criteria.
+      const judge = yield* models.forAttempt({ node: "criteria", provider: "primary" })
       const calls = yield* ModelCalls.make({
         runId,
         criteria: goal.success_criteria.length,
         model: session.llm?.model,
         budget,
         journal
-      }).pipe(Effect.provideService(Llm, primary))
+      }).pipe(Effect.provideService(Llm, judge.llm))
       const before = goal.success_criteria.map(() => false)
       const { response } = yield* calls.call({
         purpose: "judge",

@@ -132,7 +132,12 @@ export const make = Effect.gen(function*() {
           const primary = yield* Llm
           const fallback = ref.fallback === undefined
             ? Option.none()
-            : Option.some({ name: LlmChoice.describe(ref.fallback), llm: yield* LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(ref.fallback)) })
+            : Option.some({
+              // Breakers are kept by name: the fallback's must differ from the primary's even on the same provider.
+              name: `fallback ${LlmChoice.describe(ref.fallback)}`,
+              llm: yield* LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(ref.fallback)),
+              ...(ref.fallback.model === undefined ? {} : { model: ref.fallback.model })
+            })
           const forAttempt = NodeLlm.make({ primary: { name: LlmChoice.describe(choice), llm: primary }, fallback, breaker: yield* Breaker.make(policy.breaker), policy })
           return {
             forAttempt: (settings) => forAttempt(settings),

@@ -408,6 +408,8 @@ export const make = (options: {
         const childrenOf = new Map<string, ReadonlySet<string>>()
         return yield* Effect.forEach(runIds, (runId) =>
           Effect.gen(function*() {
+            const mission = yield* missionRunOf(runId)
+            if (mission !== undefined) return mission
             const parent = FanoutSpec.parentIdOf(runId)
             if (parent === undefined) return undefined
             let children = childrenOf.get(parent)
@@ -420,9 +422,29 @@ export const make = (options: {
           }))
       })
 
+    /**
+     * The mission run a run is a node attempt of (`<mission run>.<node>…`), if that mission run is still
+     * there; mission ids hold no dot, so it is the part before the first.
+     */
+    const missionRunOf = (runId: string) =>
+      Effect.gen(function*() {
+        const dot = runId.indexOf(".")
+        if (dot <= 0) return undefined
+        const head = runId.slice(0, dot)
+        const loaded = yield* runs.load(head)
+        const started = loaded._tag === "Found" ? loaded.checkpoint : (yield* events.sessions(head)).at(-1)
+        return started !== undefined && "mission" in started && started.mission !== undefined ? head : undefined
+      })
+
     /** A run and, for a fan-out, every run below it that was started: what is deleted together. */
     const treeOf = (runId: string) =>
       Effect.gen(function*() {
+        const loaded = yield* runs.load(runId)
+        if (loaded._tag === "Found" && loaded.checkpoint.mission !== undefined) {
+          // A mission's run goes with every node attempt it ran.
+          const nodes = (yield* runs.list).map(idOf).filter((id) => id.startsWith(`${runId}.`))
+          return [runId, ...nodes]
+        }
         const spec = yield* Effect.provide(Fanout.specOf(runId), context)
         if (spec === undefined) return [runId]
         const started = yield* Effect.filter(FanoutSpec.descendantsOf(runId, spec), (id) =>
@@ -443,7 +465,9 @@ export const make = (options: {
           const runId = asked[i]!
           if (parent !== undefined && !trees.has(parent)) {
             return yield* new BadInput({
-              message: `run "${runId}" is a child of fan-out "${parent}" and is deleted with it: \`autopilot delete ${parent}\` deletes the fan-out and all its children`
+              message: `run "${runId}" is ${
+                (yield* missionRunOf(runId)) === parent ? `a node run of mission run "${parent}"` : `a child of fan-out "${parent}"`
+              } and is deleted with it: \`autopilot delete ${parent}\` deletes it and every run below it`
             })
           }
         }

@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schema, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schema, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -179,7 +179,7 @@ describe("Driver", () => {
       assert.closeTo(result.nodes.reduce((s, n) => s + n.telemetry.cost_usd, 0), sum, 1e-9)
     }).pipe(Effect.provide(layer())))
 
-  it.effect("refuses a draft or a cancelled mission, and a graph that cannot run, writing nothing", () =>
+  it.effect("refuses a draft or a cancelled mission, and starts no run", () =>
     Effect.gen(function*() {
       const missions = yield* Missions.Missions
       const draft = yield* missions.create({
@@ -197,5 +197,87 @@ describe("Driver", () => {
       assert.match((yield* Effect.flip(Missions.run("default", draft.mission_id, { actor: "test" }))).message, /cancelled/)
       const runs = yield* Runs.Runs
       assert.lengthOf(yield* runs.list(), 0)
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a halted mission resumes where it stopped: finished nodes keep their results and are not run again", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const runs = yield* Runs.Runs
+      const made = yield* missions.create({ project: "default", goal: "g", blueprint: diamond(), slots: {}, missing: [], actor: "test", reason: "test" })
+      yield* missions.approve("default", made.mission_id, { actor: "test" })
+      const script = scriptFile({ nodes: { split: [{ content: "{\"go\": true}" }] } })
+      // Halted as soon as the branches are under way.
+      const branches = yield* Deferred.make<string>()
+      const first = yield* Missions.run("default", made.mission_id, {
+        actor: "test",
+        llm: { provider: "mock", mock_script: script },
+        halt: Deferred.await(branches),
+        onEvent: (e) => (e.kind === "node_ended" && e.node === "split" ? Deferred.succeed(branches, "operator stop").pipe(Effect.asVoid) : Effect.void)
+      })
+      assert.strictEqual(first.result.status, "halted")
+      assert.strictEqual(first.mission.status, "halted")
+      const splitRun = `${made.mission_id}.split`
+      const before = (yield* runs.show(splitRun, { steps: 0, messages: false })).checkpoint
+      const events: Array<AutopilotEvent> = []
+      const second = yield* Missions.run("default", made.mission_id, { actor: "test", onEvent: (e) => Effect.sync(() => void events.push(e)) })
+      assert.strictEqual(second.result.status, "completed")
+      assert.strictEqual(second.mission.status, "completed")
+      assert.notInclude(events.flatMap((e) => (e.kind === "node_started" ? [e.node] : [])), "split")
+      assert.deepStrictEqual((yield* runs.show(splitRun, { steps: 0, messages: false })).checkpoint.updated_at, before.updated_at)
+      // The mission's run is one run across both sessions, and it is deleted with every node run.
+      const deleted = yield* runs.delete([made.mission_id])
+      assert.includeMembers(deleted.map((d) => d.run_id), [made.mission_id, splitRun, `${made.mission_id}.merge`])
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a node run is deleted only with its mission's run", () =>
+    Effect.gen(function*() {
+      const { id } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": false}" }] } })
+      const refused = yield* Effect.flip((yield* Runs.Runs).delete([`${id}.split`]))
+      assert.match(refused.message, new RegExp(`is a node run of mission run "${id}"`))
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a batch mission runs its graph once per item of its list slot, each item's nodes their own runs", () =>
+    Effect.gen(function*() {
+      const blueprint = diamond({
+        mode: "batch",
+        slots: [{ name: "tickets", type: "string_list", required: true, description: "Tickets" }],
+        graph: {
+          entry: "split",
+          nodes: [
+            { id: "split", role: "Decides", prompt: "Triage {tickets}", model_tier: "simple", output_schema: schema },
+            { id: "right", role: "Answers", prompt: "Answer {tickets}", model_tier: "simple" }
+          ],
+          edges: [{ from: "split", to: "right", when: { field: "go", op: "equals", value: true } }]
+        }
+      })
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({ project: "default", goal: "g", blueprint, slots: { tickets: ["T-1", "T-2"] }, missing: [], actor: "t", reason: "t" })
+      yield* missions.approve("default", made.mission_id, { actor: "t" })
+      const children: Array<AutopilotEvent> = []
+      const { result } = yield* Missions.run("default", made.mission_id, {
+        actor: "t",
+        llm: { provider: "mock", mock_script: scriptFile({ nodes: { "1.split": [{ content: "{\"go\": true}" }], "2.split": [{ content: "{\"go\": false}" }] } }) },
+        onChildEvent: (e) => Effect.sync(() => void children.push(e))
+      })
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(result.nodes.map((n) => `${n.node}:${n.status}`), ["1.split:succeeded", "1.right:succeeded", "2.split:succeeded", "2.right:skipped"])
+      const objective = children.find((e) => e.kind === "run_started" && e.run_id === `${made.mission_id}.1.right`)
+      assert.match(objective?.kind === "run_started" ? objective.goal.objective : "", /Answer T-1/)
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a node whose spend spikes past k times its estimate is re-run once with its context trimmed", () =>
+    Effect.gen(function*() {
+      // The nodes before it cost $0.01 each: an estimate of $0.01, a spike above $0.03; its first answer costs $0.50.
+      const { events, result } = yield* runMission(diamond(), {
+        nodes: {
+          split: [{ content: "{\"go\": true}", cost_usd: 0.01 }],
+          left: [{ content: "left", cost_usd: 0.01 }],
+          right: [{ content: "right", cost_usd: 0.01 }],
+          merge: [{ content: "merged, expensively", cost_usd: 0.5, criteria_met: [false] }, { content: "merged", cost_usd: 0.01 }]
+        }
+      })
+      const healing = events.flatMap((e) => (e.kind === "healing" ? [`${e.class}:${e.adjustment.kind}:${e.outcome}`] : []))
+      assert.deepStrictEqual(healing, ["cost_spike:trim_context:healed"])
+      assert.strictEqual(result.status, "completed")
     }).pipe(Effect.provide(layer())))
 })
