@@ -12,7 +12,8 @@
  *                                 `Specialist` as `specialist` to `Autopilot.run`
  *   RunArtifacts                → a run's artifacts: list them, write the latest of each into a folder
  *   Missions                    → missions made from goals, per project: create (a draft), approve (then
- *                                 scheduled), cancel, advance; every transition kept with who, when, why
+ *                                 scheduled), cancel, advance; every transition kept with who, when, why;
+ *                                 `Missions.run` (the MissionRunner service) runs one's agent graph
  *   Settings                    → whether autopilot takes new goals, and its blueprint service tier
  */
 export * as Autopilot from "./runtime/Autopilot.js"
@@ -112,6 +113,11 @@ export { AutopilotDisabled, AutopilotStatus, ServiceTier, ServiceTiers } from ".
 export * as MissionStore from "./store/MissionStore.js"
 /** How a mission's graph is scheduled (the driver's rules): `step` from node states, `inputsOf` a node. */
 export * as GraphPlan from "./missions/GraphPlan.js"
+/** Running missions: `MissionRunner` (lifecycle around the run), `Driver` (the graph as one run), `NodeWork` (a node's task). */
+export * as MissionRunner from "./missions/MissionRunner.js"
+export * as Driver from "./missions/Driver.js"
+export * as NodeWork from "./missions/NodeWork.js"
+export * as MissionRun from "./domain/MissionRun.js"
 /** Self-healing: `HealingPolicy` (the policy's Schemas, `defaultPolicy`), `Healing` (pure `classify`, `decide`). */
 export * as HealingPolicy from "./domain/Healing.js"
 export * as Healing from "./missions/Healing.js"

@@ -1,6 +1,10 @@
+import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema, Stream } from "effect"
-import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, Missions, MockLlm, Settings, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, MissionRunner, Missions, MockLlm, Settings, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
 import { configInput } from "./harness/fixtures.js"
 import { research } from "./missions/fixtures.js"
 import * as TestServer from "./llm/openai-test-server.js"
@@ -128,4 +132,27 @@ describe("the public API for missions", () => {
       yield* Effect.flatMap(Settings.Settings, (settings) => settings.disable())
       assert.strictEqual((yield* Effect.flip(approveAll("acme")))._tag, "AutopilotDisabled")
     }).pipe(Effect.provide(Layer.merge(Missions.layer, Settings.layer).pipe(Layer.provide(Database.layerSqlite(":memory:"))))))
+
+  it.effect("runs an approved mission's graph to completed through Missions.run, on the mock", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({
+        project: "acme",
+        goal: "watch vendors",
+        blueprint: research(),
+        slots: { schedule: "0 9 * * 1-5", vendors: ["https://a.example"] },
+        missing: [],
+        actor: "test",
+        reason: "routed"
+      })
+      yield* missions.approve("acme", made.mission_id, { actor: "test" })
+      const { mission, result } = yield* Missions.run("acme", made.mission_id, { actor: "bot:nightly" })
+      assert.strictEqual(result.status, "completed")
+      assert.strictEqual(mission.status, "completed")
+      // collect, analyze, then report; alert only if analyze says something changed (the mock's instance says true).
+      assert.deepStrictEqual(result.nodes.map((n) => `${n.node}:${n.status}`), ["collect:succeeded", "analyze:succeeded", "alert:succeeded", "report:succeeded"])
+    }).pipe(Effect.provide(MissionRunner.layerWith({ workspaceRoot: fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-api-")) }).pipe(
+      Layer.provideMerge(Storage.layerSqlite(":memory:")),
+      Layer.provideMerge(NodeContext.layer)
+    ))))
 })

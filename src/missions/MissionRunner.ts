@@ -12,11 +12,14 @@ import type { MissionRef } from "../domain/MissionRun.js"
 import { Llm } from "../llm/Llm.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import type * as Mission from "../runtime/Mission.js"
+import * as RunsModule from "../runtime/Runs.js"
 import { Runs } from "../runtime/Runs.js"
+import * as SpecialistsModule from "../specialists/Specialists.js"
 import { Specialists } from "../specialists/Specialists.js"
 import { RunStore } from "../store/RunStore.js"
 import * as Breaker from "./Breaker.js"
 import type * as Driver from "./Driver.js"
+import * as MissionsModule from "./Missions.js"
 import { Missions } from "./Missions.js"
 import * as NodeLlm from "./NodeLlm.js"
 import * as OutputSchema from "./OutputSchema.js"
@@ -169,3 +172,11 @@ export const make = Effect.gen(function*() {
 })
 
 export const layer = Layer.effect(MissionRunner, make)
+
+/**
+ * The runner with everything it stands on but the database: the `Missions` and `Runs` services and the
+ * specialist catalog (built-ins and `$AUTOPILOT_HOME/specialists`), each mission's workspace under
+ * `workspaceRoot`. Provide it `Storage` and the `SqlClient` they share (`Storage.layerSqlite`).
+ */
+export const layerWith = (options: { readonly workspaceRoot: string }) =>
+  layer.pipe(Layer.provideMerge(Layer.mergeAll(MissionsModule.layer, RunsModule.layer(options), SpecialistsModule.layer)))
