@@ -421,6 +421,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       let running = 0
       let stopped: { reason: string; axis?: Axis | undefined } | undefined
       while (true) {
+        let emitted = false
         for (const { instance } of instances) {
           const state = states.get(instance)!
           const next = GraphPlan.step(graph, state)
@@ -432,6 +433,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             r.reason = "no edge into it was taken"
             yield* slices.skip
             yield* journal.emit({ kind: "node_ended", node: key, attempt: 0, child_run_id: null, status: "skipped", reason: r.reason, telemetry: null })
+            emitted = true
           }
           for (const { node: id, reason } of next.failed) {
             const key = NodeWork.keyOf(id, instance)
@@ -441,6 +443,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             r.reason = reason
             failure ??= `node ${key} failed: ${reason}`
             yield* journal.emit({ kind: "node_ended", node: key, attempt: 0, child_run_id: null, status: "failed", reason, telemetry: null })
+            emitted = true
           }
           if (stopped === undefined && failure === undefined) {
             for (const id of next.ready) {
@@ -459,7 +462,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             }
           }
         }
-        yield* journal.commit(events.append)
+        if (emitted) yield* journal.commit(events.append)
         if (running === 0) break
         const { end, unit } = yield* Queue.take(done)
         running--

@@ -125,6 +125,8 @@ export const make = Effect.gen(function*() {
         max_parallel: maxParallel,
         ...(options.fallback === undefined ? {} : { fallback: options.fallback })
       }
+      // An approved mission is scheduled on its way (approval normally does both at once).
+      if (mission.status === "approved") yield* missions.advance(project, missionId, "schedule", options.actor, "scheduled to run now")
       if (mission.status !== "running") {
         const why = mission.status === "scheduled" || mission.status === "approved" ? "run started" : `resumed after it ${mission.status}`
         yield* missions.advance(project, missionId, "start", options.actor, why)
