@@ -11,6 +11,7 @@ import type { MissionRef, NodeTelemetry } from "../domain/MissionRun.js"
 import { statusOf } from "../domain/RunStatus.js"
 import type { Tier } from "../domain/Tier.js"
 import { Llm, type OutputSchema } from "../llm/Llm.js"
+import * as HaltControl from "../runtime/HaltControl.js"
 import * as Mission from "../runtime/Mission.js"
 import * as ModelCalls from "../runtime/ModelCalls.js"
 import { judgeMessages, parseVerdict } from "../runtime/Prompts.js"
@@ -185,6 +186,17 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       })
       yield* Effect.forkScoped(Session.heartbeat(session, options.heartbeatInterval ?? "30 seconds"))
 
+      /**
+       * What a node is expected to cost: the mean of what the mission's finished nodes cost. (A slice is
+       * an equal share of what is left, so the share itself could never be exceeded k times over.) The
+       * first nodes have no estimate and no spike limit.
+       */
+      const finishedCosts: Array<number> = []
+      const estimateNow = () => {
+        const mean = finishedCosts.reduce((a, b) => a + b, 0) / Math.max(1, finishedCosts.length)
+        return finishedCosts.length > 0 && mean > 0 ? mean : undefined
+      }
+
       // Every unit's state, rebuilt from the log on a resume.
       const states = new Map(instances.map(({ instance }) => [instance, new Map(GraphPlan.initial(graph))]))
       const outputs = new Map(instances.map(({ instance }) => [instance, {} as Record<string, string>]))
@@ -207,6 +219,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           state.set(unit.node.id, GraphPlan.NodeState.Succeeded({ output: value }))
           outputs.get(unit.instance)![unit.node.id] = NodeWork.outputText(value)
           result.status = "succeeded"
+          finishedCosts.push(NodeWork.sumTelemetry(result.telemetry).cost_usd)
         } else if (end !== undefined && (last === undefined || end.attempt >= last.attempt) && end.status === "failed") {
           state.set(unit.node.id, GraphPlan.NodeState.Failed({ reason: end.reason ?? "failed" }))
           result.status = "failed"
@@ -222,19 +235,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
         return s._tag === "Pending"
       }).length
       const slices = yield* Slices.make(budget, open)
-      const halt = yield* Deferred.make<string>()
-      // Looked for every 250 ms, as a mission does; one that cannot be read is not one (a signal still halts).
-      const stopRequest: Effect.Effect<string> = Effect.orElseSucceed(runs.pendingStop(runId), () => Option.none<string>()).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.zipRight(Effect.sleep("250 millis"), Effect.suspend(() => stopRequest)),
-          onSome: Effect.succeed
-        }))
-      )
-      yield* Effect.raceFirst(options.halt ?? Effect.never, stopRequest).pipe(
-        Effect.tap((reason) => Effect.ignore(journal.emitNow({ kind: "halt_requested", reason }))),
-        Effect.flatMap((reason) => Deferred.succeed(halt, reason)),
-        Effect.forkScoped
-      )
+      const halt = yield* HaltControl.forParent({ runId, journal, halt: options.halt })
       const permits = yield* Effect.makeSemaphore(options.ref.max_parallel)
       /**
        * The policy a node heals by: the mission's, without the rungs that cannot apply to it here (no
@@ -248,16 +249,6 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       }
       const historyRef = yield* Ref.make<ReadonlyArray<Attempt>>(history)
 
-      /**
-       * What a node is expected to cost: the mean of what the mission's finished nodes cost. (A slice is
-       * an equal share of what is left, so the share itself could never be exceeded k times over.) The
-       * first nodes have no estimate and no spike limit.
-       */
-      const finishedCosts: Array<number> = []
-      const estimateNow = () => {
-        const mean = finishedCosts.reduce((a, b) => a + b, 0) / Math.max(1, finishedCosts.length)
-        return finishedCosts.length > 0 && mean > 0 ? mean : undefined
-      }
 
       /** One attempt of a unit as a child run; what it ended with, in healing's terms. */
       /** `announce` runs once the attempt holds its place among the running nodes, just before its run starts. */

@@ -8,6 +8,7 @@ import type { Goal } from "../domain/Goal.js"
 import { EventStore } from "../store/EventStore.js"
 import { type Loaded, RunStore } from "../store/RunStore.js"
 import * as Critic from "./Critic.js"
+import * as HaltControl from "./HaltControl.js"
 import * as Mission from "./Mission.js"
 import * as Session from "./Session.js"
 
@@ -186,20 +187,7 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
       yield* Effect.forkScoped(Session.heartbeat(session, options.heartbeatInterval ?? "30 seconds"))
 
       const slices = yield* Slices.make(budget, standings.filter((s) => s._tag === "Unfinished").length)
-      const halt = yield* Deferred.make<string>()
-      // Looked for every 250 ms, as a mission does; one that cannot be read is not one (a signal still halts).
-      const stopRequest: Effect.Effect<string> = Effect.orElseSucceed(runs.pendingStop(runId), () => Option.none<string>()).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.zipRight(Effect.sleep("250 millis"), Effect.suspend(() => stopRequest)),
-          onSome: Effect.succeed
-        }))
-      )
-      // On record before any child hears of it, so a resume knows which halts were the fan-out's own.
-      yield* Effect.raceFirst(options.halt ?? Effect.never, stopRequest).pipe(
-        Effect.tap((reason) => Effect.ignore(journal.emitNow({ kind: "halt_requested", reason }))),
-        Effect.flatMap((reason) => Deferred.succeed(halt, reason)),
-        Effect.forkScoped
-      )
+      const halt = yield* HaltControl.forParent({ runId, journal, halt: options.halt })
       const skippedFor = yield* Ref.make(Option.none<Axis>())
 
       const notStarted = (child: Fanout.Child, spent: BudgetUsage) =>

@@ -53,3 +53,31 @@ export const make = (options: {
       guard: (work) => (halt === undefined ? work : Effect.raceFirst(work, graceOver))
     }
   })
+
+/**
+ * The halt of a run that has child runs (a fan-out, a mission's graph): its signal or `halt`, or a stop
+ * request for it, looked for every 250 ms as a run does (one that cannot be read is not one; a signal
+ * still halts). It is on record as `halt_requested` before any child hears of it, so a resume knows which
+ * halts were the parent's own; children await the Deferred.
+ */
+export const forParent = (options: {
+  readonly runId: string
+  readonly journal: Journal
+  readonly halt?: Effect.Effect<string> | undefined
+}): Effect.Effect<Deferred.Deferred<string>, never, RunStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const runs = yield* RunStore
+    const halt = yield* Deferred.make<string>()
+    const stopRequest: Effect.Effect<string> = Effect.orElseSucceed(runs.pendingStop(options.runId), () => Option.none<string>()).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.zipRight(Effect.sleep("250 millis"), Effect.suspend(() => stopRequest)),
+        onSome: Effect.succeed
+      }))
+    )
+    yield* Effect.raceFirst(options.halt ?? Effect.never, stopRequest).pipe(
+      Effect.tap((reason) => Effect.ignore(options.journal.emitNow({ kind: "halt_requested", reason }))),
+      Effect.flatMap((reason) => Deferred.succeed(halt, reason)),
+      Effect.forkScoped
+    )
+    return halt
+  })
