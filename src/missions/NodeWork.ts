@@ -112,7 +112,8 @@ export const specialistOf = (node: Blueprint.Node, known: ReadonlyMap<string, Sp
     return { ...found, allowed_tools: node.tools.length > 0 ? node.tools : found.allowed_tools, model_tier: node.model_tier }
   }
   return {
-    id: node.id.replace(/_/g, "-"),
+    // A specialist's id is dash-separated words: `draft__reply_` becomes `draft-reply`.
+    id: node.id.split("_").filter((word) => word !== "").join("-"),
     name: node.id.replace(/_/g, " "),
     category: "mission",
     role: node.role ?? node.id,
