@@ -83,7 +83,8 @@ export interface MissionSteps {
   readonly healing_cost: NodeTelemetry
 }
 
-const none: MissionSteps = { run: null, nodes: [], healed: [], healing_cost: NodeWork.sumTelemetry([]) }
+/** A mission never run. */
+export const none: MissionSteps = { run: null, nodes: [], healed: [], healing_cost: NodeWork.sumTelemetry([]) }
 
 /** Every node's attempts, in graph order, as the mission's run and its child runs recorded them. */
 export const read = (mission: MissionRecord): Effect.Effect<MissionSteps, PersistenceError, RunStore | StepStore | EventStore> =>
