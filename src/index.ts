@@ -141,3 +141,6 @@ export { GoalOutcome } from "./domain/GoalOutcome.js"
 export * as Breaker from "./missions/Breaker.js"
 export * as NodeLlm from "./missions/NodeLlm.js"
 export * as TierModels from "./missions/TierModels.js"
+
+/** What a mission's run did: `StepResults` (`read`, and the `StepResult`, `NodeSteps`, `MissionSteps` types), as `MissionRunner.steps` returns it. */
+export * as StepResults from "./missions/StepResults.js"

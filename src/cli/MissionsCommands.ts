@@ -1,13 +1,23 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Option, Schema } from "effect"
+import { Console, Effect, Layer, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
 import { Blueprint } from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import { checkProject, defaultProject, MissionNotFound, type MissionRecord, summaryJson, type Transition } from "../domain/MissionRecord.js"
+import { describeAdjustment, describePolicy, HealingPolicy, policyOf } from "../domain/Healing.js"
 import { MissionStatuses, type MissionStatus } from "../domain/MissionState.js"
+import type { NodeTelemetry } from "../domain/MissionRun.js"
+import { dollars, plural } from "../domain/Quantity.js"
+import type { ChatMessage } from "../llm/Llm.js"
+import * as MissionRunner from "../missions/MissionRunner.js"
 import * as Missions from "../missions/Missions.js"
+import * as StepResults from "../missions/StepResults.js"
+import * as Runs from "../runtime/Runs.js"
+import * as Specialists from "../specialists/Specialists.js"
 import * as Database from "../store/Database.js"
+import * as Storage from "../store/Storage.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 
@@ -95,7 +105,54 @@ const listedText = (missions: ReadonlyArray<MissionRecord>) => {
   ]).join("\n")
 }
 
-const showText = (m: MissionRecord, transitions: ReadonlyArray<Transition>) =>
+const telemetryText = (t: NodeTelemetry) =>
+  `${t.model_used === "" ? "no model call" : t.model_used} ${t.input_tokens}+${t.output_tokens} tokens ${dollars(t.cost_usd, 6)} ${t.latency_ms.toFixed(0)} ms`
+
+const indented = (prefix: string, text: string) => `${prefix}${text.replaceAll("\n", `\n${prefix}`)}`
+
+const runText = (run: StepResults.RunSummary | null) =>
+  run === null
+    ? "run: none yet"
+    : `run: ${run.run_id} ${run.interrupted ? "interrupted (its process is gone; running the mission again resumes it)" : run.status}${
+      run.halt_reason === null ? "" : ` (${run.halt_reason})`
+    } · cost ${dollars(run.cost_usd, 6)}`
+
+const healedText = (steps: StepResults.MissionSteps) =>
+  steps.healed.length === 0
+    ? [`healed: ${steps.run === null ? "nothing (not run)" : "nothing"}`]
+    : [
+      `healed: ${plural(steps.healed.length, "node")}; the attempts healing re-ran cost ${telemetryText(steps.healing_cost)}`,
+      ...steps.healed.flatMap((h) => [
+        `  ${h.node}: ${h.outcome} after ${plural(h.attempts, "attempt")}`,
+        ...h.healing.map((a) => `    healing attempt ${a.attempt}: ${a.class} → ${describeAdjustment(a.adjustment)}: ${a.outcome ?? "not ended"}`)
+      ])
+    ]
+
+const messagesText = (messages: ReadonlyArray<ChatMessage>) => [
+  "      messages:",
+  ...messages.map((m) => `        ${m.role}: ${m.content.replaceAll("\n", "\n          ")}`)
+]
+
+/** Every node's attempts: status and telemetry, the output in full, and with `messages` the conversation. */
+const stepsText = (nodes: ReadonlyArray<StepResults.NodeSteps>, messages: boolean) =>
+  nodes.length === 0 ? ["steps: none (the mission has not run)"] : [
+    "steps:",
+    ...nodes.flatMap((n) => [
+      `  ${n.node}: ${n.status.replace("_", " ")}${n.attempts.length === 0 && n.reason !== null ? ` (${n.reason})` : ""}`,
+      ...n.attempts.flatMap((a) => [
+        `    [${a.attempt}] ${a.run_id} ${a.status} · ${telemetryText(a.telemetry)}`,
+        ...(a.healing === undefined
+          ? []
+          : [`      healing: ${a.healing.class} → ${describeAdjustment(a.healing.adjustment)}: ${a.healing.outcome ?? "not ended"}`]),
+        ...(a.reason === null ? [] : [`      reason: ${a.reason}`]),
+        "      output:",
+        a.output === "" ? "        (none)" : indented("        ", a.output),
+        ...(messages ? messagesText(a.messages) : [])
+      ])
+    ])
+  ]
+
+const showText = (m: MissionRecord, transitions: ReadonlyArray<Transition>, steps: StepResults.MissionSteps, view: ShowView) =>
   [
     `mission ${m.mission_id}: ${m.status} (project ${m.project_id})`,
     `goal: ${m.goal}`,
@@ -105,30 +162,84 @@ const showText = (m: MissionRecord, transitions: ReadonlyArray<Transition>) =>
     "",
     m.preview,
     "",
+    `healing policy: ${describePolicy(policyOf(m.blueprint))}`,
+    runText(steps.run),
+    ...healedText(steps),
+    "",
     "history:",
-    ...transitions.map((t) => `  ${t.at}  ${t.from ?? "(new)"} → ${t.to}  ${t.actor}  ${t.reason}`)
+    ...transitions.map((t) => `  ${t.at}  ${t.from ?? "(new)"} → ${t.to}  ${t.actor}  ${t.reason}`),
+    ...(view.steps ? ["", ...stepsText(steps.nodes, view.messages)] : [])
   ].join("\n")
 
+interface ShowView {
+  readonly steps: boolean
+  readonly messages: boolean
+}
+
 const encodeBlueprint = Schema.encodeSync(Blueprint)
+const encodePolicy = Schema.encodeSync(HealingPolicy)
+
+const attemptJson = (a: StepResults.StepResult, messages: boolean) => {
+  const { messages: conversation, ...rest } = a
+  return messages ? { ...rest, messages: conversation } : rest
+}
+
+const showJson = (m: MissionRecord, transitions: ReadonlyArray<Transition>, steps: StepResults.MissionSteps, view: ShowView) => ({
+  ...summaryJson(m),
+  preview: m.preview,
+  transitions: transitions.map(transitionJson),
+  blueprint: encodeBlueprint(m.blueprint),
+  policy: encodePolicy(policyOf(m.blueprint)),
+  run: steps.run,
+  healed: { nodes: steps.healed, cost: steps.healing_cost },
+  ...(view.steps ? { steps: steps.nodes.map((n) => ({ ...n, attempts: n.attempts.map((a) => attemptJson(a, view.messages)) })) } : {})
+})
+
+/**
+ * What the mission's run did, by `MissionRunner.steps`. A database that holds no runs has none to show, and
+ * is not given the run tables by a question about a mission.
+ */
+const stepsOf = (db: Option.Option<string>, project: string, id: string) =>
+  Effect.flatMap(Flags.databasePath(db), (file) =>
+    Effect.flatMap(Database.hasTable("checkpoints"), (has) =>
+      has
+        ? Effect.flatMap(MissionRunner.MissionRunner, (runner) => runner.steps(project, id)).pipe(
+          Effect.provide(
+            MissionRunner.layer.pipe(
+              Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: path.dirname(file) }), Specialists.layerBuiltIn)),
+              Layer.provideMerge(Storage.layer)
+            )
+          )
+        )
+        : Effect.succeed(StepResults.none)).pipe(Effect.provide(Database.layerSqlite(file))))
 
 const show = Command.make(
   "show",
-  { id: Args.text({ name: "mission-id" }), project: projectFlag, db: Flags.db, format: jsonFormat },
-  ({ db, format, id, project }) =>
+  {
+    id: Args.text({ name: "mission-id" }),
+    project: projectFlag,
+    steps: Options.boolean("steps").pipe(
+      Options.withDescription("also every node's attempts (StepResults): status, telemetry and the full output of each")
+    ),
+    messages: Options.boolean("messages").pipe(Options.withDescription("with --steps, also every attempt's whole conversation")),
+    db: Flags.db,
+    format: jsonFormat
+  },
+  ({ db, format, id, messages, project, steps }) =>
     Effect.gen(function*() {
+      if (messages && !steps) return yield* new BadInput({ message: "--messages shows the conversations of --steps: give --steps too" })
       const { mission, transitions } = yield* withMission(db, project, id, (missions) => missions.show(project, id))
+      const results = yield* stepsOf(db, project, id)
+      const view = { steps, messages }
       yield* Console.log(
-        format === "json"
-          ? Render.json({
-            ...summaryJson(mission),
-            preview: mission.preview,
-            transitions: transitions.map(transitionJson),
-            blueprint: encodeBlueprint(mission.blueprint)
-          }, 2)
-          : showText(mission, transitions)
+        format === "json" ? Render.json(showJson(mission, transitions, results, view), 2) : showText(mission, transitions, results, view)
       )
     })
-).pipe(Command.withDescription("Show one mission: its goal, slots, preview, and every transition with when, who and why"))
+).pipe(
+  Command.withDescription(
+    "Show one mission: its goal, slots, preview, healing policy, its run and what was healed, every transition with when, who and why; --steps every node's attempts"
+  )
+)
 
 export const missions = Command.make(
   "missions",

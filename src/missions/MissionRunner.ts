@@ -16,13 +16,16 @@ import * as RunsModule from "../runtime/Runs.js"
 import { Runs } from "../runtime/Runs.js"
 import * as SpecialistsModule from "../specialists/Specialists.js"
 import { Specialists } from "../specialists/Specialists.js"
+import { EventStore } from "../store/EventStore.js"
 import { RunStore } from "../store/RunStore.js"
+import { StepStore } from "../store/StepStore.js"
 import * as Breaker from "./Breaker.js"
 import type * as Driver from "./Driver.js"
 import * as MissionsModule from "./Missions.js"
 import { Missions } from "./Missions.js"
 import * as NodeLlm from "./NodeLlm.js"
 import * as OutputSchema from "./OutputSchema.js"
+import * as StepResults from "./StepResults.js"
 import * as TierModels from "./TierModels.js"
 
 export interface RunOptions {
@@ -60,7 +63,14 @@ type Failure = MissionNotFound | BadInput | PersistenceError | IllegalTransition
  */
 export class MissionRunner extends Context.Tag("autopilot/MissionRunner")<
   MissionRunner,
-  { readonly run: (project: string, missionId: string, options: RunOptions) => Effect.Effect<Ran, Failure> }
+  {
+    readonly run: (project: string, missionId: string, options: RunOptions) => Effect.Effect<Ran, Failure>
+    /**
+     * What the mission's run did, node by node: every attempt's StepResult (full output, full
+     * conversation, telemetry), what was healed and what healing cost. A mission never run has none.
+     */
+    readonly steps: (project: string, missionId: string) => Effect.Effect<StepResults.MissionSteps, MissionNotFound | BadInput | PersistenceError>
+  }
 >() {}
 
 const projectFlag = (project: string) => (project === defaultProject ? "" : ` --project ${project}`)
@@ -95,6 +105,7 @@ export const make = Effect.gen(function*() {
   const runs = yield* Runs
   const specialists = yield* Specialists
   const runStore = yield* RunStore
+  const stores = yield* Effect.context<RunStore | StepStore | EventStore>()
   // The model Layers read their files and, for an in-process harness, keep its ledger in this database.
   const context = yield* Effect.context<SqlClient.SqlClient | FileSystem.FileSystem>()
 
@@ -170,7 +181,10 @@ export const make = Effect.gen(function*() {
       return { mission: ended, result } satisfies Ran
     }).pipe(Effect.provide(context))
 
-  return MissionRunner.of({ run })
+  const steps = (project: string, missionId: string) =>
+    Effect.flatMap(missions.get(project, missionId), (mission) => Effect.provide(StepResults.read(mission), stores))
+
+  return MissionRunner.of({ run, steps })
 })
 
 export const layer = Layer.effect(MissionRunner, make)
