@@ -252,7 +252,13 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
 
       /** One attempt of a unit as a child run; what it ended with, in healing's terms. */
       /** `announce` runs once the attempt holds its place among the running nodes, just before its run starts. */
-      const attemptOnce = (unit: NodeWork.Unit, childId: string, adjustments: ReadonlyArray<Adjustment>, announce: Effect.Effect<void, PersistenceError>) =>
+      const attemptOnce = (
+        unit: NodeWork.Unit,
+        childId: string,
+        adjustments: ReadonlyArray<Adjustment>,
+        announce: Effect.Effect<void, PersistenceError>,
+        resuming: boolean
+      ) =>
         Effect.gen(function*() {
           const settings = settingsOf(unit.node, unit.key, adjustments)
           // Another model of the tier than the one that answered last (or the run's own).
@@ -261,7 +267,8 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             ? Option.getOrUndefined(models.fallbackModel(unit.node.model_tier, previous))
             : undefined
           const attempt = yield* models.forAttempt({ ...settings, ...(model === undefined ? {} : { model }) })
-          const loaded = yield* runs.load(childId)
+          // Only an attempt cut off in an earlier session can have a run already (a new one is announced first).
+          const loaded = resuming ? yield* runs.load(childId) : { _tag: "Missing" as const }
           const exists = loaded._tag !== "Missing"
           const before = loaded._tag === "Found" ? loaded.checkpoint.usage : BudgetUsage.zero
           const instance = instances.find((i) => i.instance === unit.instance)!
@@ -339,6 +346,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           const unitPolicy = policyFor(unit.node)
           let attempt = from.attempt
           let adjustments = from.adjustments
+          let resuming = from.resume
           // A first attempt is announced as it starts; a healing attempt with the failure that led to it.
           let announce = from.resume
             ? Effect.void
@@ -346,8 +354,9 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           while (true) {
             const childId = NodeWork.runIdOf(runId, unit.key, attempt)
             result.attempts = attempt
-            const outcome = yield* attemptOnce(unit, childId, adjustments, announce)
+            const outcome = yield* attemptOnce(unit, childId, adjustments, announce, resuming)
             announce = Effect.void
+            resuming = false
             result.telemetry.push(outcome.telemetry)
             const healed = (yield* Ref.get(historyRef)).find((a) => a.node === unit.key && a.attempt === attempt - 1)
             const healingEvent = (o: "healed" | "failed"): ReadonlyArray<EventBody> =>

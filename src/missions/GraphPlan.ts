@@ -74,14 +74,28 @@ const edgeState = (edge: Edge, states: States): EdgeState => {
   }
 }
 
-const incoming = (graph: Graph, node: NodeId): ReadonlyArray<Edge> => graph.edges.filter((edge) => edge.to === node)
+/** Per graph, its edges by target and its topological order: worked out once, since the driver steps after every node. */
+const shapes = new WeakMap<Graph, { readonly into: ReadonlyMap<NodeId, ReadonlyArray<Edge>>; readonly order: ReadonlyArray<NodeId> }>()
+
+const shapeOf = (graph: Graph) => {
+  let shape = shapes.get(graph)
+  if (shape === undefined) {
+    const into = new Map<NodeId, Array<Edge>>(graph.nodes.map((node) => [node.id, []]))
+    for (const edge of graph.edges) into.get(edge.to)?.push(edge)
+    shape = { into, order: topological(graph) }
+    shapes.set(graph, shape)
+  }
+  return shape
+}
+
+const incoming = (graph: Graph, node: NodeId): ReadonlyArray<Edge> => shapeOf(graph).into.get(node) ?? []
 
 /**
  * The graph's nodes, parents before children (Kahn's order, ties in the order the blueprint lists them),
  * so that one pass settles a whole chain of skips.
  */
 const topological = (graph: Graph): ReadonlyArray<NodeId> => {
-  const remaining = new Map(graph.nodes.map((node) => [node.id, incoming(graph, node.id).length]))
+  const remaining = new Map(graph.nodes.map((node) => [node.id, graph.edges.filter((edge) => edge.to === node.id).length]))
   const order: Array<NodeId> = []
   const queue = graph.nodes.map((node) => node.id).filter((id) => remaining.get(id) === 0)
   while (queue.length > 0) {
@@ -115,7 +129,7 @@ export const step = (graph: Graph, states: States): Step => {
   const ready: Array<NodeId> = []
   const skipped: Array<NodeId> = []
   const failed: Array<{ node: NodeId; reason: string }> = []
-  for (const id of topological(graph)) {
+  for (const id of shapeOf(graph).order) {
     if ((now.get(id) ?? NodeState.Pending())._tag !== "Pending") continue
     if (id === graph.entry) {
       ready.push(id)
