@@ -9,6 +9,7 @@ import { MissionStatuses, type MissionStatus } from "../domain/MissionState.js"
 import * as Missions from "../missions/Missions.js"
 import * as Database from "../store/Database.js"
 import * as Flags from "./Flags.js"
+import * as MissionRun from "./MissionRunCommand.js"
 import * as Render from "./Render.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
@@ -130,6 +131,16 @@ const show = Command.make(
     })
 ).pipe(Command.withDescription("Show one mission: its goal, slots, preview, and every transition with when, who and why"))
 
+const run = Command.make(
+  "run",
+  { id: Args.text({ name: "mission-id" }), project: projectFlag, ...MissionRun.flags },
+  ({ id, project, ...flags }) => MissionRun.session(project, id, flags, { actor: actor() })
+).pipe(
+  Command.withDescription(
+    "Run an approved or scheduled mission's agent graph (or resume a halted, partial or cut-off one), each node a run of its own, with live output"
+  )
+)
+
 export const missions = Command.make(
   "missions",
   { project: projectFlag, status: statusFlag, db: Flags.db, format: jsonFormat },
@@ -145,7 +156,7 @@ export const missions = Command.make(
     })
 ).pipe(
   Command.withDescription("List a project's missions, newest first: made from goals, approved, scheduled, run, ended or cancelled"),
-  Command.withSubcommands([show])
+  Command.withSubcommands([show, run])
 )
 
 /** `--slot name=value`, repeatable: the value as typed (a list comma-separated), split at the first `=`. */
