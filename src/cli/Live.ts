@@ -110,3 +110,14 @@ export const jsonl = (terminal: Terminal, options: { readonly runId: string; rea
     ? (delta) => Effect.sync(() => terminal.write(`${JSON.stringify({ kind: "delta", run_id: options.runId, ...delta })}\n`))
     : undefined
 })
+
+/**
+ * The text view of the runs under a mission's run (its nodes): each event as `text` shows it, every line
+ * behind the node's name, so a person can follow the graph among the mission's own events. Written as
+ * whole lines: on a terminal it first clears the budget bar, which the mission's next event redraws.
+ */
+export const nested = (terminal: Terminal, nameOf: (event: AutopilotEvent) => string) => (event: AutopilotEvent): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const prefix = `  ${nameOf(event)} │ `
+    terminal.write(`${terminal.interactive ? "\r\x1b[2K" : ""}${prefix}${Render.text(event).replaceAll("\n", `\n${prefix}`)}\n`)
+  })

@@ -19,6 +19,7 @@ import * as Specialists from "../specialists/Specialists.js"
 import * as Database from "../store/Database.js"
 import * as Storage from "../store/Storage.js"
 import * as Flags from "./Flags.js"
+import * as MissionRun from "./MissionRunCommand.js"
 import * as Render from "./Render.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
@@ -241,6 +242,16 @@ const show = Command.make(
   )
 )
 
+const run = Command.make(
+  "run",
+  { id: Args.text({ name: "mission-id" }), project: projectFlag, ...MissionRun.flags },
+  ({ id, project, ...flags }) => MissionRun.session(project, id, flags, { actor: actor() })
+).pipe(
+  Command.withDescription(
+    "Run an approved or scheduled mission's agent graph (or resume a halted, partial or cut-off one), each node a run of its own, with live output"
+  )
+)
+
 export const missions = Command.make(
   "missions",
   { project: projectFlag, status: statusFlag, db: Flags.db, format: jsonFormat },
@@ -256,7 +267,7 @@ export const missions = Command.make(
     })
 ).pipe(
   Command.withDescription("List a project's missions, newest first: made from goals, approved, scheduled, run, ended or cancelled"),
-  Command.withSubcommands([show])
+  Command.withSubcommands([show, run])
 )
 
 /** `--slot name=value`, repeatable: the value as typed (a list comma-separated), split at the first `=`. */

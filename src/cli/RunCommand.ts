@@ -15,7 +15,7 @@ import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
 import * as Signals from "./Signals.js"
 import { catalog } from "./SpecialistsCommand.js"
-import { runsLayer } from "./Store.js"
+import { recordedMission, runsLayer } from "./Store.js"
 
 const providers = LlmChoice.LlmChoice.fields.provider.literals
 
@@ -212,5 +212,14 @@ export const resume = Command.make(
     ),
     ...sessionFlags
   },
-  (input) => Effect.flatMap(Flags.runId(input.runId), (runId) => session(runId, undefined, true, input, input.force))
-).pipe(Command.withDescription("Continue a run where its last checkpoint left it, with cumulative budgets"))
+  (input) =>
+    Effect.gen(function*() {
+      const runId = yield* Flags.runId(input.runId)
+      const mission = yield* recordedMission(yield* Flags.databasePath(input.db), runId)
+      if (Option.isNone(mission)) return yield* session(runId, undefined, true, input, input.force)
+      // A mission's run resumes through its mission, whose lifecycle moves with it. Loaded here, not
+      // imported: the mission command's module builds on this one.
+      const [missionRun, missionsCommands] = yield* Effect.promise(() => Promise.all([import("./MissionRunCommand.js"), import("./MissionsCommands.js")]))
+      yield* missionRun.resume(mission.value, input, missionsCommands.actor(), input.force)
+    })
+).pipe(Command.withDescription("Continue a run where its last checkpoint left it, with cumulative budgets; a mission's run, through its mission"))

@@ -130,6 +130,8 @@ export const make = Effect.gen(function*() {
       if (options.fallback !== undefined) yield* Effect.scoped(LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(options.fallback)))
       const loaded = yield* runStore.load(missionId)
       const recorded = loaded._tag === "Found" ? loaded.checkpoint.mission : undefined
+      // The model too: a missing key or script must not leave the mission running with no run.
+      yield* Effect.flatMap(LlmChoice.resolve(loaded._tag === "Found" ? loaded.checkpoint.llm : undefined, options.llm ?? {}), LlmLayer.validate)
       const ref: MissionRef = recorded ?? {
         mission_id: missionId,
         project_id: project,

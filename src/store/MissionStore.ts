@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as Blueprint from "../domain/Blueprint.js"
-import { PersistenceError } from "../domain/Errors.js"
+import { BadInput, PersistenceError } from "../domain/Errors.js"
 import { MissionRecord, SlotValues, Transition } from "../domain/MissionRecord.js"
 import { MissionStatus } from "../domain/MissionState.js"
 import * as Database from "./Database.js"
@@ -44,7 +44,7 @@ const MissionRow = Schema.Struct({
   mission_id: Schema.String,
   project_id: Schema.String,
   goal: Schema.String,
-  blueprint_json: Schema.parseJson(Blueprint.Blueprint),
+  blueprint_json: Schema.String,
   slots: Schema.parseJson(SlotValues),
   missing_slots: Schema.parseJson(Schema.Array(Schema.String)),
   status: MissionStatus,
@@ -70,10 +70,28 @@ const decodeTransition = Schema.decodeUnknown(TransitionRow)
 const undecodable = (what: string) => (error: Parameters<typeof decodeError>[0]) =>
   new PersistenceError({ message: `${what} in the database does not decode: ${decodeError(error)}`, busy: false })
 
+const decodeBlueprint = Schema.decodeUnknown(Schema.parseJson(Blueprint.Blueprint))
+
+/** `graph.edges[0].when.field: must be a dotted path …`: where, and what is wrong, without the schema. */
+const issues = (error: ParseResult.ParseError) =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    `${issue.path.map((key, i) => (typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`)).join("") || "the blueprint"}: ${issue.message}`
+  ).join("; ")
+
+/**
+ * The blueprint is decoded on its own: a stored graph that no longer reads as one (a condition that does
+ * not parse, a field edited by hand) is a problem of that mission, said in one line, not a broken database.
+ */
 const missionOf = (row: unknown) =>
   decodeMission(row).pipe(
-    Effect.map(({ blueprint_json, ...rest }) => new MissionRecord({ ...rest, blueprint: blueprint_json })),
-    Effect.mapError(undecodable(`mission ${String((row as { mission_id?: unknown }).mission_id)}`))
+    Effect.mapError(undecodable(`mission ${String((row as { mission_id?: unknown }).mission_id)}`)),
+    Effect.flatMap(({ blueprint_json, ...rest }) =>
+      decodeBlueprint(blueprint_json).pipe(
+        Effect.mapError((error) =>
+          new BadInput({ message: `mission ${rest.mission_id}'s stored blueprint does not decode, so it cannot be used: ${issues(error)}` })
+        ),
+        Effect.map((blueprint) => new MissionRecord({ ...rest, blueprint }))
+      ))
   )
 
 const transitionOf = (row: unknown) =>
@@ -102,9 +120,9 @@ export class MissionStore extends Context.Tag("autopilot/MissionStore")<
   {
     /** A new mission and the transition that made it. */
     readonly insert: (mission: MissionRecord, created: NewTransition) => Effect.Effect<void, PersistenceError>
-    readonly get: (project: string, missionId: string) => Effect.Effect<Option.Option<MissionRecord>, PersistenceError>
+    readonly get: (project: string, missionId: string) => Effect.Effect<Option.Option<MissionRecord>, BadInput | PersistenceError>
     /** Newest first; of any of `statuses`, or all when none are given. */
-    readonly list: (project: string, statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<MissionRecord>, PersistenceError>
+    readonly list: (project: string, statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<MissionRecord>, BadInput | PersistenceError>
     /** In order. */
     readonly transitions: (missionId: string) => Effect.Effect<ReadonlyArray<Transition>, PersistenceError>
     /**
