@@ -183,3 +183,15 @@ export const make = (budget: Budget, children: number): Effect.Effect<Slices> =>
       snapshot: lock.withPermits(1)(Effect.zipWith(budget.usage, Ref.get(state), (used, now) => ({ used, held: now.held })))
     }
   })
+
+/**
+ * Sets a parent's use on the shared axes to what its children spent, as their checkpoints say (a resumed
+ * fan-out or mission: its own checkpoint may lag them); its wall clock stays its own.
+ */
+export const chargeChildren = (budget: Budget, spent: ReadonlyArray<BudgetUsage>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const now = yield* budget.usage
+    const delta: Record<string, number> = {}
+    for (const axis of SharedAxes) delta[axis] = spent.reduce((sum, u) => sum + u[axis], 0) - now[axis]
+    yield* budget.charge(delta)
+  })

@@ -1,4 +1,4 @@
-import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -21,10 +21,6 @@ import * as Render from "./Render.js"
 import * as Run from "./RunCommand.js"
 import * as Signals from "./Signals.js"
 
-const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
-
-const providers = LlmChoice.LlmChoice.fields.provider.literals
-
 /**
  * The flags of `missions run`: the model, timing and database flags of `run` (a mission's budget is its
  * blueprint's, so no budget flags), how many nodes run at once, and the provider nodes fall back to.
@@ -42,19 +38,9 @@ export const flags = {
     Options.withDescription(`how many nodes run at a time: a whole number from 1 to 1000 (default ${MissionRunner.defaults.maxParallel}; a resume keeps its own)`),
     Options.optional
   ),
-  fallbackLlm: Options.text("fallback-llm").pipe(
-    Options.withPseudoName(providers.join("|")),
-    Options.withDescription(
-      "the provider nodes fall back to when healing asks for one or a provider's breaker opens; openai reads $AUTOPILOT_FALLBACK_LLM_BASE_URL (default: none; a resume keeps its own)"
-    ),
-    Options.optional,
-    Options.mapEffect(Option.match({
-      onNone: () => Effect.succeed(undefined),
-      onSome: (raw) =>
-        providers.includes(raw as LlmChoice.LlmChoice["provider"])
-          ? Effect.succeed(raw as LlmChoice.LlmChoice["provider"])
-          : Effect.fail(invalid(`--fallback-llm must be ${providers.join(" or ")}, got "${raw}"`))
-    }))
+  fallbackLlm: Run.providerFlag(
+    "fallback-llm",
+    "the provider nodes fall back to when healing asks for one or a provider's breaker opens; openai reads $AUTOPILOT_FALLBACK_LLM_BASE_URL (default: none; a resume keeps its own)"
   ),
   fallbackModel: Options.text("fallback-model").pipe(Options.withDescription("model name passed to the fallback provider"), Options.optional),
   fallbackMockScript: Options.file("fallback-mock-script").pipe(

@@ -19,21 +19,26 @@ import { recordedMission, runsLayer } from "./Store.js"
 
 const providers = LlmChoice.LlmChoice.fields.provider.literals
 
-export const sessionFlags = {
-  ...Flags.budgetFlags,
-  llm: Options.text("llm").pipe(
+/** `--<name> mock|openai|harness`, optional: a model provider by name. */
+export const providerFlag = (name: string, description: string) =>
+  Options.text(name).pipe(
     Options.withPseudoName(providers.join("|")),
-    Options.withDescription(
-      "the model: the embedded deterministic mock (no key, no network), any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL, or the harness (served at $AUTOPILOT_HARNESS_URL, or in process from $AUTOPILOT_HARNESS_CONFIG) with $AUTOPILOT_HARNESS_KEY (mock or openai or harness; default: a resumed run's own, else mock)"
-    ),
+    Options.withDescription(description),
     Options.optional,
     Options.mapEffect(Option.match({
       onNone: () => Effect.succeed(undefined),
       onSome: (raw) =>
         providers.includes(raw as LlmChoice.LlmChoice["provider"])
           ? Effect.succeed(raw as LlmChoice.LlmChoice["provider"])
-          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--llm must be ${providers.join(" or ")}, got "${raw}"`)))
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${providers.join(" or ")}, got "${raw}"`)))
     }))
+  )
+
+export const sessionFlags = {
+  ...Flags.budgetFlags,
+  llm: providerFlag(
+    "llm",
+    "the model: the embedded deterministic mock (no key, no network), any OpenAI-compatible server at $AUTOPILOT_LLM_BASE_URL, or the harness (served at $AUTOPILOT_HARNESS_URL, or in process from $AUTOPILOT_HARNESS_CONFIG) with $AUTOPILOT_HARNESS_KEY (mock or openai or harness; default: a resumed run's own, else mock)"
   ),
   model: Options.text("model").pipe(Options.withDescription("model name passed to the provider"), Options.optional),
   mockScript: Options.file("mock-script").pipe(

@@ -115,14 +115,6 @@ const settingsOf = (
   return settings
 }
 
-const sumUsage = (all: ReadonlyArray<BudgetUsage>) =>
-  all.reduce((s, u) => ({
-    tool_calls: s.tool_calls + u.tool_calls,
-    tokens: s.tokens + u.tokens,
-    dollars: s.dollars + u.dollars,
-    iterations: s.iterations + u.iterations
-  }), { tool_calls: 0, tokens: 0, dollars: 0, iterations: 0 })
-
 /** The mission's graph, run to its end (or a halt), then its criteria judged on what the graph produced. */
 export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.MissionError, Mission.MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
@@ -176,14 +168,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       // The mission's use is its wall clock plus what every node run spent, as their checkpoints say.
       const spentOf = (childId: string) =>
         Effect.map(runs.load(childId), (loaded) => (loaded._tag === "Found" ? loaded.checkpoint.usage : BudgetUsage.zero))
-      const known = sumUsage(yield* Effect.forEach([...children], spentOf))
-      const now = yield* budget.usage
-      yield* budget.charge({
-        tool_calls: known.tool_calls - now.tool_calls,
-        tokens: known.tokens - now.tokens,
-        dollars: known.dollars - now.dollars,
-        iterations: known.iterations - now.iterations
-      })
+      yield* Slices.chargeChildren(budget, yield* Effect.forEach([...children], spentOf))
       yield* Effect.forkScoped(Session.heartbeat(session, options.heartbeatInterval ?? "30 seconds"))
 
       /**

@@ -109,14 +109,6 @@ const reportOf = (r: ChildResult): EventBody => ({
   usage: r.usage
 })
 
-const totalOf = (usages: ReadonlyArray<BudgetUsage>) =>
-  usages.reduce((sum, u) => ({
-    tool_calls: sum.tool_calls + u.tool_calls,
-    tokens: sum.tokens + u.tokens,
-    dollars: sum.dollars + u.dollars,
-    iterations: sum.iterations + u.iterations
-  }), { tool_calls: 0, tokens: 0, dollars: 0, iterations: 0 })
-
 /** The result's output: the roll-up, then one line per child in the order of the items. */
 const outputOf = (children: ReadonlyArray<ChildResult>, rollup: Fanout.Rollup) =>
   [
@@ -161,14 +153,7 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
         : children.map(() => fresh)
 
       // The fan-out's use is its own wall clock plus what its children spent, as their checkpoints say.
-      const known = totalOf(standings.map((s) => (s._tag === "Final" ? s.result.usage : s.spent)))
-      const now = yield* budget.usage
-      yield* budget.charge({
-        tool_calls: known.tool_calls - now.tool_calls,
-        tokens: known.tokens - now.tokens,
-        dollars: known.dollars - now.dollars,
-        iterations: known.iterations - now.iterations
-      })
+      yield* Slices.chargeChildren(budget, standings.map((s) => (s._tag === "Final" ? s.result.usage : s.spent)))
 
       const finals = standings.flatMap((s) => (s._tag === "Final" ? [s.result] : []))
       yield* journal.emit({

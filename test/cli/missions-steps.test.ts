@@ -1,14 +1,8 @@
-import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer, Schema } from "effect"
+import { Effect } from "effect"
 import * as path from "node:path"
 import { afterEach, describe, it } from "vitest"
-import { Blueprint } from "../../src/domain/Blueprint.js"
-import * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
-import * as Runs from "../../src/runtime/Runs.js"
-import * as Specialists from "../../src/specialists/Specialists.js"
-import * as Storage from "../../src/store/Storage.js"
-import { layerSqlite, researchJson } from "../missions/fixtures.js"
+import { diamond, layerSqlite, runnerLayer } from "../missions/fixtures.js"
 import { cleanup, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
@@ -18,38 +12,10 @@ afterEach(cleanup)
  * database: the healing policy, the run, what was healed, and with `--steps` every node attempt.
  */
 
-const schema = { type: "object", properties: { go: { type: "boolean" } }, required: ["go"] }
+/** split needs one healing attempt at most per node (max_attempts_per_node 2). */
+const blueprint = diamond({ healing: { max_attempts_per_node: 2 } })
 
-/** split decides (and needs one healing attempt); left only when it says go; right always; merge joins. */
-const diamond = Schema.decodeUnknownSync(Blueprint)(researchJson({
-  id: "diamond",
-  mode: "once",
-  slots: [],
-  graph: {
-    entry: "split",
-    nodes: [
-      { id: "split", role: "Decides", prompt: "Decide whether to go", model_tier: "simple", output_schema: schema },
-      { id: "left", role: "Goes left", prompt: "Go left after {split.output}", model_tier: "simple" },
-      { id: "right", role: "Goes right", prompt: "Go right", model_tier: "simple" },
-      { id: "merge", role: "Joins", prompt: "Join the branches", model_tier: "simple" }
-    ],
-    edges: [
-      { from: "split", to: "left", when: { field: "go", op: "equals", value: true } },
-      { from: "split", to: "right" },
-      { from: "left", to: "merge" },
-      { from: "right", to: "merge" }
-    ]
-  },
-  budget: { max_seconds: 600, max_dollars: 1 },
-  healing: { max_attempts_per_node: 2 }
-}))
-
-const layer = (sb: Sandbox) =>
-  MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: path.dirname(sb.db) }), Specialists.layerBuiltIn)),
-    Layer.provideMerge(Storage.layerSqlite(sb.db)),
-    Layer.provideMerge(NodeContext.layer)
-  )
+const layer = (sb: Sandbox) => runnerLayer(sb.db, path.dirname(sb.db))
 
 const report = "The right branch, reported in full.\nA second line of it."
 
@@ -57,7 +23,7 @@ const report = "The right branch, reported in full.\nA second line of it."
 const mission = (sb: Sandbox, run: boolean) =>
   Effect.runPromise(Effect.gen(function*() {
     const missions = yield* Missions.Missions
-    const made = yield* missions.create({ project: "default", goal: "decide and report", blueprint: diamond, slots: {}, missing: [], actor: "test", reason: "test" })
+    const made = yield* missions.create({ project: "default", goal: "decide and report", blueprint, slots: {}, missing: [], actor: "test", reason: "test" })
     yield* missions.approve("default", made.mission_id, { actor: "test" })
     if (!run) return made.mission_id
     const script = sb.writeFile("script.json", {
@@ -177,7 +143,7 @@ describe.concurrent("autopilot missions show, of a mission that ran", () => {
     // Made through the Missions service alone: the database has no run tables.
     const id = await Effect.runPromise(Effect.gen(function*() {
       const missions = yield* Missions.Missions
-      const made = yield* missions.create({ project: "default", goal: "decide and report", blueprint: diamond, slots: {}, missing: [], actor: "test", reason: "test" })
+      const made = yield* missions.create({ project: "default", goal: "decide and report", blueprint, slots: {}, missing: [], actor: "test", reason: "test" })
       return made.mission_id
     }).pipe(Effect.provide(layerSqlite(sb.db))))
     const tables = () => sb.sql((db) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all())

@@ -1,17 +1,14 @@
-import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schema, TestClock } from "effect"
+import { Deferred, Effect, Fiber, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
+import type { Blueprint } from "../../src/domain/Blueprint.js"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
-import * as MissionRunner from "../../src/missions/MissionRunner.js"
+import type * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as Runs from "../../src/runtime/Runs.js"
-import * as Specialists from "../../src/specialists/Specialists.js"
-import * as Storage from "../../src/store/Storage.js"
-import { researchJson } from "./fixtures.js"
+import { diamond, runnerLayer } from "./fixtures.js"
 
 /**
  * The driver, end to end on the mock and a real SQLite database: a mission made and approved, then run
@@ -20,39 +17,9 @@ import { researchJson } from "./fixtures.js"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-driver-"))
 
-const layer = () =>
-  MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: dir }), Specialists.layerBuiltIn)),
-    Layer.provideMerge(Storage.layerSqlite(":memory:")),
-    Layer.provideMerge(NodeContext.layer)
-  )
+const layer = () => runnerLayer(":memory:", dir)
 
 const schema = { type: "object", properties: { go: { type: "boolean" } }, required: ["go"] }
-
-/** split decides; left runs only when it says go, right always; merge joins both. */
-const diamond = (fields: Partial<BlueprintEncoded> = {}) =>
-  Schema.decodeUnknownSync(Blueprint)(researchJson({
-    id: "diamond",
-    mode: "once",
-    slots: [],
-    graph: {
-      entry: "split",
-      nodes: [
-        { id: "split", role: "Decides", prompt: "Decide whether to go", model_tier: "simple", output_schema: schema },
-        { id: "left", role: "Goes left", prompt: "Go left after {split.output}", model_tier: "simple" },
-        { id: "right", role: "Goes right", prompt: "Go right", model_tier: "simple" },
-        { id: "merge", role: "Joins", prompt: "Join the branches", model_tier: "simple" }
-      ],
-      edges: [
-        { from: "split", to: "left", when: { field: "go", op: "equals", value: true } },
-        { from: "split", to: "right" },
-        { from: "left", to: "merge" },
-        { from: "right", to: "merge" }
-      ]
-    },
-    budget: { max_seconds: 600, max_dollars: 1 },
-    ...fields
-  }))
 
 let scripts = 0
 const scriptFile = (script: unknown) => {

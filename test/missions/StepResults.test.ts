@@ -1,53 +1,18 @@
-import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Blueprint } from "../../src/domain/Blueprint.js"
 import * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as NodeWork from "../../src/missions/NodeWork.js"
-import * as Runs from "../../src/runtime/Runs.js"
-import * as Specialists from "../../src/specialists/Specialists.js"
-import * as Storage from "../../src/store/Storage.js"
-import { researchJson } from "./fixtures.js"
+import { diamond, runnerLayer } from "./fixtures.js"
 
 /** `MissionRunner.steps`, on missions actually run by `Missions.run` on the mock. */
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-steps-"))
 
-const layer = () =>
-  MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: dir }), Specialists.layerBuiltIn)),
-    Layer.provideMerge(Storage.layerSqlite(":memory:")),
-    Layer.provideMerge(NodeContext.layer)
-  )
-
-const schema = { type: "object", properties: { go: { type: "boolean" } }, required: ["go"] }
-
-/** split decides; left runs only when it says go; right always; merge joins both. */
-const diamond = Schema.decodeUnknownSync(Blueprint)(researchJson({
-  id: "diamond",
-  mode: "once",
-  slots: [],
-  graph: {
-    entry: "split",
-    nodes: [
-      { id: "split", role: "Decides", prompt: "Decide whether to go", model_tier: "simple", output_schema: schema },
-      { id: "left", role: "Goes left", prompt: "Go left after {split.output}", model_tier: "simple" },
-      { id: "right", role: "Goes right", prompt: "Go right", model_tier: "simple" },
-      { id: "merge", role: "Joins", prompt: "Join the branches", model_tier: "simple" }
-    ],
-    edges: [
-      { from: "split", to: "left", when: { field: "go", op: "equals", value: true } },
-      { from: "split", to: "right" },
-      { from: "left", to: "merge" },
-      { from: "right", to: "merge" }
-    ]
-  },
-  budget: { max_seconds: 600, max_dollars: 1 }
-}))
+const layer = () => runnerLayer(":memory:", dir)
 
 let scripts = 0
 const scriptFile = (script: unknown) => {
@@ -58,7 +23,7 @@ const scriptFile = (script: unknown) => {
 
 const approved = Effect.gen(function*() {
   const missions = yield* Missions.Missions
-  const made = yield* missions.create({ project: "default", goal: "test the steps", blueprint: diamond, slots: {}, missing: [], actor: "test", reason: "test" })
+  const made = yield* missions.create({ project: "default", goal: "test the steps", blueprint: diamond(), slots: {}, missing: [], actor: "test", reason: "test" })
   yield* missions.approve("default", made.mission_id, { actor: "test" })
   return made.mission_id
 })

@@ -1,6 +1,11 @@
+import { NodeContext } from "@effect/platform-node"
 import { Layer, Schema } from "effect"
 import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
+import * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
+import * as Runs from "../../src/runtime/Runs.js"
+import * as Specialists from "../../src/specialists/Specialists.js"
+import * as Storage from "../../src/store/Storage.js"
 import * as Settings from "../../src/missions/Settings.js"
 import * as Database from "../../src/store/Database.js"
 
@@ -64,3 +69,38 @@ export const vendors = ["https://a.example", "https://b.example", "https://c.exa
 
 /** The services on one SQLite database (":memory:" for a test of its own). */
 export const layerSqlite = (file: string) => Layer.merge(Missions.layer, Settings.layer).pipe(Layer.provideMerge(Database.layerSqlite(file)))
+
+const goSchema = { type: "object", properties: { go: { type: "boolean" } }, required: ["go"] }
+
+/** A graph to drive: split decides (a JSON `go`); left runs only when it says go, right always; merge joins both. */
+export const diamond = (fields: Partial<BlueprintEncoded> = {}) =>
+  research({
+    id: "diamond",
+    mode: "once",
+    slots: [],
+    graph: {
+      entry: "split",
+      nodes: [
+        { id: "split", role: "Decides", prompt: "Decide whether to go", model_tier: "simple", output_schema: goSchema },
+        { id: "left", role: "Goes left", prompt: "Go left after {split.output}", model_tier: "simple" },
+        { id: "right", role: "Goes right", prompt: "Go right", model_tier: "simple" },
+        { id: "merge", role: "Joins", prompt: "Join the branches", model_tier: "simple" }
+      ],
+      edges: [
+        { from: "split", to: "left", when: { field: "go", op: "equals", value: true } },
+        { from: "split", to: "right" },
+        { from: "left", to: "merge" },
+        { from: "right", to: "merge" }
+      ]
+    },
+    budget: { max_seconds: 600, max_dollars: 1 },
+    ...fields
+  })
+
+/** `Missions.run` and everything it stands on, over one SQLite database (":memory:" for a test of its own). */
+export const runnerLayer = (database: string, workspaceRoot: string) =>
+  MissionRunner.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
+    Layer.provideMerge(Storage.layerSqlite(database)),
+    Layer.provideMerge(NodeContext.layer)
+  )
