@@ -185,13 +185,14 @@ export const make = (budget: Budget, children: number): Effect.Effect<Slices> =>
   })
 
 /**
- * Sets a parent's use on the shared axes to what its children spent, as their checkpoints say (a resumed
- * fan-out or mission: its own checkpoint may lag them); its wall clock stays its own.
+ * Brings a resumed parent's use on the shared axes up to what its children spent, as their checkpoints
+ * say: its own checkpoint may lag them (a kill -9 mid-child). Never down: what the parent spent itself (a
+ * mission's criteria check) stays counted. Its wall clock stays its own.
  */
 export const chargeChildren = (budget: Budget, spent: ReadonlyArray<BudgetUsage>): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* budget.usage
     const delta: Record<string, number> = {}
-    for (const axis of SharedAxes) delta[axis] = spent.reduce((sum, u) => sum + u[axis], 0) - now[axis]
+    for (const axis of SharedAxes) delta[axis] = Math.max(0, spent.reduce((sum, u) => sum + u[axis], 0) - now[axis])
     yield* budget.charge(delta)
   })

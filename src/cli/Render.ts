@@ -99,6 +99,8 @@ export const text = (e: AutopilotEvent): string => {
     case "node_ended":
       return `  node ${e.node} ${e.status}${e.reason === null ? "" : `: ${e.reason}`}` +
         (e.telemetry === null ? "" : ` · ${dollars(e.telemetry.cost_usd)}, ${e.telemetry.input_tokens + e.telemetry.output_tokens} tokens, ${Math.round(e.telemetry.latency_ms)} ms`)
+    case "breaker_opened":
+      return `  provider ${e.provider} is circuit-broken for the rest of the mission: its calls go to the fallback`
     case "result":
       return `Run ${e.run_id} ${e.status}${e.halt_reason === null ? "" : `: ${e.halt_reason}`}\n  ${criteria(e.criteria_met)} · ${usage(e.usage)}`
   }

@@ -142,6 +142,9 @@ export const NodeEnded = event("node_ended", {
   telemetry: Schema.NullOr(NodeTelemetry)
 })
 
+/** A mission's circuit breaker opened on a provider: its calls go to the fallback for the rest of the mission. */
+export const BreakerOpened = event("breaker_opened", { provider: Schema.String })
+
 export const AutopilotEvent = Schema.Union(
   RunStarted,
   Iteration,
@@ -162,7 +165,8 @@ export const AutopilotEvent = Schema.Union(
   Artifact,
   Healing,
   NodeStarted,
-  NodeEnded
+  NodeEnded,
+  BreakerOpened
 )
 export type AutopilotEvent = typeof AutopilotEvent.Type
 export type EventKind = AutopilotEvent["kind"]

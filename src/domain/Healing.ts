@@ -70,7 +70,8 @@ export const Adjustment = Schema.Union(
   Schema.Struct({ kind: kind("lower_temperature"), temperature: Temperature }),
   Schema.Struct({ kind: kind("stricter_output"), validation_error: Schema.String }),
   Schema.Struct({ kind: kind("trim_context"), keep: Fraction }),
-  FallbackModel,
+  // The model chosen, once the driver has chosen it: recorded, so the node keeps it and a resume replays it.
+  Schema.Struct({ kind: kind("fallback_model"), model: Schema.optionalWith(Schema.String, { exact: true }) }),
   FallbackProvider
 )
 export type Adjustment = typeof Adjustment.Type
@@ -190,7 +191,7 @@ export const describeAdjustment = (adjustment: Adjustment): string => {
     case "trim_context":
       return `context trimmed to ${Math.round(adjustment.keep * 100)}%`
     case "fallback_model":
-      return "fallback model of the same tier"
+      return adjustment.model === undefined ? "fallback model of the same tier" : `fallback model ${adjustment.model} of the same tier`
     case "fallback_provider":
       return "fallback provider"
   }

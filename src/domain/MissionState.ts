@@ -30,7 +30,7 @@ const steps: Record<MissionStatus, Partial<Record<Action, MissionStatus>>> = {
   scheduled: { start: "running", cancel: "cancelled" },
   running: { complete: "completed", partially_complete: "partial", halt: "halted", fail: "failed", cancel: "cancelled" },
   completed: {},
-  // A halted or partial mission's run can be resumed (with more budget, after a stop), as any run can.
+  // A halted or partial mission (a stop, a signal, its budget) is resumed by running it again, or cancelled.
   partial: { start: "running", cancel: "cancelled" },
   halted: { start: "running", cancel: "cancelled" },
   failed: {},

@@ -16,6 +16,8 @@ export interface Breaker {
   readonly isOpen: (provider: string) => Effect.Effect<boolean>
   /** The open providers, in the order they opened. */
   readonly opened: Effect.Effect<ReadonlyArray<string>>
+  /** Opens a provider at once: one a mission's earlier session broke stays broken when it resumes. */
+  readonly open: (provider: string) => Effect.Effect<void>
 }
 
 /**
@@ -52,6 +54,7 @@ export const make = (settings: Settings): Effect.Effect<Breaker> =>
     return {
       failure: (provider, failureClass) => settings.classes.includes(failureClass) ? count(provider) : isOpen(provider),
       isOpen,
-      opened: Effect.map(SynchronizedRef.get(state), (s) => s.opened)
+      opened: Effect.map(SynchronizedRef.get(state), (s) => s.opened),
+      open: (provider) => SynchronizedRef.update(state, (s) => (s.opened.includes(provider) ? s : { ...s, opened: [...s.opened, provider] }))
     }
   })

@@ -10,7 +10,7 @@ import type { MissionRecord } from "../domain/MissionRecord.js"
 import type { MissionRef, NodeTelemetry } from "../domain/MissionRun.js"
 import { statusOf } from "../domain/RunStatus.js"
 import type { Tier } from "../domain/Tier.js"
-import { Llm, type OutputSchema } from "../llm/Llm.js"
+import { Llm } from "../llm/Llm.js"
 import * as HaltControl from "../runtime/HaltControl.js"
 import * as Mission from "../runtime/Mission.js"
 import * as ModelCalls from "../runtime/ModelCalls.js"
@@ -22,6 +22,7 @@ import { RunStore } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
 import * as GraphPlan from "./GraphPlan.js"
 import * as Healing from "./Healing.js"
+import type * as NodeLlm from "./NodeLlm.js"
 import * as NodeWork from "./NodeWork.js"
 
 /**
@@ -32,14 +33,8 @@ import * as NodeWork from "./NodeWork.js"
  * run's own events: which node attempts started (with their healing adjustment), which ended and how.
  */
 
-/** How one node attempt calls the model, as healing adjusts it. */
-export interface AttemptSettings {
-  readonly node: string
-  readonly temperature?: number | undefined
-  readonly model?: string | undefined
-  readonly output_schema?: OutputSchema | undefined
-  readonly provider: "primary" | "fallback"
-}
+/** How one node attempt calls the model, as healing adjusts it: `NodeLlm`'s parameters. */
+export type AttemptSettings = NodeLlm.AttemptParameters
 
 /** The model calls of node attempts: the mission's model, its fallback provider and its circuit breaker. */
 export interface AttemptModels {
@@ -52,6 +47,11 @@ export interface AttemptModels {
   readonly hasFallback: boolean
   /** Another model of `tier` than `current`, for the `fallback_model` rung. */
   readonly fallbackModel: (tier: Tier, current: string | undefined) => Option.Option<string>
+  /** The mission's circuit breaker: which providers it has opened, and opening one (on a resume). */
+  readonly breaker: {
+    readonly opened: Effect.Effect<ReadonlyArray<string>>
+    readonly open: (provider: string) => Effect.Effect<void>
+  }
 }
 
 export interface DriveOptions extends Omit<Mission.MissionOptions, "goal" | "onDelta" | "specialist" | "policy"> {
@@ -111,6 +111,7 @@ const settingsOf = (
     if (a.kind === "trim_context") settings = { ...settings, keep: Math.min(settings.keep, a.keep) }
     if (a.kind === "stricter_output") settings = { ...settings, stricter: a }
     if (a.kind === "fallback_provider") settings = { ...settings, provider: "fallback" }
+    if (a.kind === "fallback_model" && a.model !== undefined) settings = { ...settings, model: a.model }
   }
   return settings
 }
@@ -149,6 +150,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       const history: Array<Attempt> = []
       const adjustmentsOf = new Map<string, Array<Adjustment>>()
       const children = new Set<string>()
+      const brokenOnRecord = new Set(logged.flatMap((e) => (e.kind === "breaker_opened" ? [e.provider] : [])))
       for (const e of logged) {
         if (e.kind === "node_started") {
           started.set(e.node, { attempt: e.attempt, child: e.child_run_id, ...(e.healing === undefined ? {} : { healing: e.healing }) })
@@ -158,6 +160,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             adjustmentsOf.set(e.node, [...(adjustmentsOf.get(e.node) ?? []), e.healing.adjustment])
           }
         }
+        if (e.kind === "breaker_opened") yield* models.breaker.open(e.provider)
         if (e.kind === "node_ended") {
           ended.set(e.node, e)
           const r = results.get(e.node)
@@ -204,7 +207,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           state.set(unit.node.id, GraphPlan.NodeState.Succeeded({ output: value }))
           outputs.get(unit.instance)![unit.node.id] = NodeWork.outputText(value)
           result.status = "succeeded"
-          finishedCosts.push(NodeWork.sumTelemetry(result.telemetry).cost_usd)
+          finishedCosts.push(result.telemetry.at(-1)?.cost_usd ?? 0)
         } else if (end !== undefined && (last === undefined || end.attempt >= last.attempt) && end.status === "failed") {
           state.set(unit.node.id, GraphPlan.NodeState.Failed({ reason: end.reason ?? "failed" }))
           result.status = "failed"
@@ -246,12 +249,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       ) =>
         Effect.gen(function*() {
           const settings = settingsOf(unit.node, unit.key, adjustments)
-          // Another model of the tier than the one that answered last (or the run's own).
-          const previous = results.get(unit.key)!.telemetry.at(-1)?.model_used.split(", ").at(-1) || session.llm?.model
-          const model = adjustments.some((a) => a.kind === "fallback_model")
-            ? Option.getOrUndefined(models.fallbackModel(unit.node.model_tier, previous))
-            : undefined
-          const attempt = yield* models.forAttempt({ ...settings, ...(model === undefined ? {} : { model }) })
+          const attempt = yield* models.forAttempt(settings)
           // Only an attempt cut off in an earlier session can have a run already (a new one is announced first).
           const loaded = resuming ? yield* runs.load(childId) : { _tag: "Missing" as const }
           const exists = loaded._tag !== "Missing"
@@ -266,7 +264,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             before,
             (reservation) =>
               permits.withPermits(1)(Effect.gen(function*() {
-                if (yield* Deferred.isDone(halt)) return Option.none<{ readonly result: Mission.MissionResult; readonly spikeLimited: boolean; readonly estimate: number }>()
+                if (yield* Deferred.isDone(halt)) return Option.none<{ readonly result: Mission.MissionResult; readonly spiked: boolean; readonly estimate: number }>()
                 yield* announce
                 const spikeCap = (estimateNow() ?? 0) * policy.cost_spike_factor
                 const spikeLimit = spikeCap > 0 && before.dollars + spikeCap < reservation.policy.max_dollars
@@ -288,7 +286,9 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
                   historyWindow: Math.max(1, Math.round((options.historyWindow ?? 6) * settings.keep)),
                   onEvent: options.onChildEvent
                 }).pipe(Effect.provideService(Llm, attempt.llm))
-                return Option.some({ result, spikeLimited: spikeLimit, estimate: estimateNow() ?? 0 })
+                // The spike limit tripped when the run's dollars reached the cap it set (the slice's is higher).
+                const spiked = spikeLimit && result.status !== "completed" && result.usage.dollars >= caps.max_dollars
+                return Option.some({ result, spiked, estimate: estimateNow() ?? 0 })
               })),
             (exit) =>
               exit._tag === "Success" && Option.isSome(exit.value)
@@ -298,7 +298,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           const telemetry = NodeWork.telemetryOf(yield* steps.recent(childId, -1))
           if (Either.isLeft(ran)) return { _tag: "NoBudget" as const, axis: ran.left, telemetry }
           if (Option.isNone(ran.right)) return { _tag: "Halted" as const, reason: yield* Deferred.await(halt), telemetry }
-          const { estimate, result, spikeLimited } = ran.right.value
+          const { estimate, result, spiked } = ran.right.value
           const failed = (f: Healing.NodeFailure) => ({ _tag: "Failed" as const, failure: f, telemetry })
           if (result.status === "completed") {
             const value = NodeWork.outputOf(unit.node, result.output)
@@ -315,7 +315,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           }
           // Halted or partial: the mission's halt, else the node's own budget.
           if (yield* Deferred.isDone(halt)) return { _tag: "Halted" as const, reason: result.halt_reason ?? "halted", telemetry }
-          if (spikeLimited && (result.halt_reason ?? "").startsWith("dollar")) {
+          if (spiked) {
             return failed(Healing.NodeFailure.Spent({ node: unit.key, cost_usd: result.usage.dollars - before.dollars, estimate_usd: estimate }))
           }
           const calls = (yield* steps.recent(childId, -1)).flatMap((s) => s.tool_calls)
@@ -323,6 +323,18 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
           if (Healing.classify(loop, policy) !== undefined) return failed(loop)
           return { _tag: "Halted" as const, reason: `node ${unit.key} did not finish within its budget: ${result.halt_reason}`, telemetry }
         })
+
+      /**
+       * A `fallback_model` adjustment with its model chosen now: the next of the node's tier after the one
+       * that answered last (or the run's own), kept by the node's later attempts and replayed on a resume.
+       */
+      const withModel = (unit: NodeWork.Unit, adjustment: Adjustment): Adjustment => {
+        if (adjustment.kind !== "fallback_model" || adjustment.model !== undefined) return adjustment
+        const last = results.get(unit.key)!.telemetry.at(-1)?.model_used.split(", ").at(-1)
+        const model = models.fallbackModel(unit.node.model_tier, last === undefined || last === "" ? session.llm?.model : last)
+        return Option.match(model, { onNone: () => adjustment, onSome: (model) => ({ ...adjustment, model }) })
+      }
+      const announcedBroken = new Set(brokenOnRecord)
 
       /** A unit's attempts until it succeeds, healing gives up, or the mission halts. */
       const runUnit = (unit: NodeWork.Unit, from: UnitStart): Effect.Effect<UnitEnd, Mission.MissionError, Mission.MissionContext> =>
@@ -355,8 +367,17 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
               reason,
               telemetry: outcome.telemetry
             })
-            /** Written together, so a resume never sees an attempt's end without what followed it. */
-            const record = (bodies: ReadonlyArray<EventBody>) => Effect.zipRight(journal.emitAll(bodies), journal.commit(events.append))
+            /**
+             * Written together, so a resume never sees an attempt's end without what followed it; with any
+             * provider the breaker has opened since, so a resume keeps it open.
+             */
+            const record = (bodies: ReadonlyArray<EventBody>) =>
+              Effect.gen(function*() {
+                const broken = (yield* models.breaker.opened).filter((provider) => !announcedBroken.has(provider))
+                for (const provider of broken) announcedBroken.add(provider)
+                yield* journal.emitAll([...broken.map((provider): EventBody => ({ kind: "breaker_opened", provider })), ...bodies])
+                yield* journal.commit(events.append)
+              })
             const give = (reason: string) =>
               Effect.gen(function*() {
                 yield* record([...healingEvent("failed"), end("failed", reason)])
@@ -377,9 +398,15 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
               case "Unhealable":
                 return yield* give(outcome.reason)
               case "Failed": {
-                const decision = Healing.decide(unitPolicy, yield* Ref.get(historyRef), outcome.failure)
+                // Decided and counted in one step: nodes failing at once cannot all pass the mission's limit.
+                const decision = yield* Ref.modify(historyRef, (history): readonly [Healing.Decision, ReadonlyArray<Attempt>] => {
+                  const decided = Healing.decide(unitPolicy, history, outcome.failure)
+                  if (decided._tag === "GiveUp") return [decided, history]
+                  const adjustment = withModel(unit, decided.adjustment)
+                  const attempt: Attempt = { node: unit.key, attempt: decided.attempt, class: decided.class, adjustment }
+                  return [Healing.Decision.Retry({ ...decided, adjustment }), [...history, attempt]]
+                })
                 if (decision._tag === "GiveUp") return yield* give(decision.reason)
-                const next: Attempt = { node: unit.key, attempt: decision.attempt, class: decision.class, adjustment: decision.adjustment }
                 yield* record([
                   ...healingEvent("failed"),
                   end("failed", `${Healing.problemOf(outcome.failure)} (${decision.class}); healing attempt ${decision.attempt} follows`),
@@ -391,9 +418,11 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
                     healing: { class: decision.class, adjustment: decision.adjustment }
                   }
                 ])
-                yield* Ref.update(historyRef, (h) => [...h, next])
                 yield* slices.more
-                if (decision.adjustment.kind === "backoff") yield* Effect.sleep(Duration.millis(decision.adjustment.delay_ms))
+                // A halt does not wait out the backoff: the attempt after it then sees the halt and does not start.
+                if (decision.adjustment.kind === "backoff") {
+                  yield* Effect.raceFirst(Effect.sleep(Duration.millis(decision.adjustment.delay_ms)), Deferred.await(halt))
+                }
                 adjustments = [...adjustments, decision.adjustment]
                 attempt += 1
               }
@@ -405,6 +434,25 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       const done = yield* Queue.unbounded<{ readonly unit: NodeWork.Unit; readonly end: UnitEnd }>()
       let running = 0
       let stopped: { reason: string; axis?: Axis | undefined } | undefined
+      const start = (unit: NodeWork.Unit) =>
+        Effect.gen(function*() {
+          states.get(unit.instance)!.set(unit.node.id, GraphPlan.NodeState.Running())
+          running++
+          const from = resumeAt.get(unit.key) ?? { attempt: 1, adjustments: [], resume: false }
+          yield* runUnit(unit, from).pipe(
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.failCause(cause)
+                : Effect.succeed<UnitEnd>({ _tag: "Failed", reason: `node ${unit.key}: ${Mission.describeFailure(cause)}` })),
+            Effect.flatMap((end) => Queue.offer(done, { unit, end })),
+            Effect.forkScoped
+          )
+        })
+      // Attempts cut off in an earlier session go on as they would have, even after another node failed:
+      // nothing new starts after a failure, but what was running finishes.
+      if (failure !== undefined) {
+        for (const key of resumeAt.keys()) yield* start(unitByKey.get(key)!)
+      }
       while (true) {
         let emitted = false
         for (const { instance } of instances) {
@@ -431,20 +479,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
             emitted = true
           }
           if (stopped === undefined && failure === undefined) {
-            for (const id of next.ready) {
-              const unit = unitByKey.get(NodeWork.keyOf(id, instance))!
-              state.set(id, GraphPlan.NodeState.Running())
-              running++
-              const from = resumeAt.get(unit.key) ?? { attempt: 1, adjustments: [], resume: false }
-              yield* runUnit(unit, from).pipe(
-                Effect.catchAllCause((cause) =>
-                  Cause.isInterruptedOnly(cause)
-                    ? Effect.failCause(cause)
-                    : Effect.succeed<UnitEnd>({ _tag: "Failed", reason: `node ${unit.key}: ${Mission.describeFailure(cause)}` })),
-                Effect.flatMap((end) => Queue.offer(done, { unit, end })),
-                Effect.forkScoped
-              )
-            }
+            for (const id of next.ready) yield* start(unitByKey.get(NodeWork.keyOf(id, instance))!)
           }
         }
         if (emitted) yield* journal.commit(events.append)

@@ -1,6 +1,6 @@
 import type { FileSystem } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Schedule } from "effect"
 import * as Blueprint from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
@@ -24,6 +24,7 @@ import type * as Driver from "./Driver.js"
 import * as MissionsModule from "./Missions.js"
 import { Missions } from "./Missions.js"
 import * as NodeLlm from "./NodeLlm.js"
+import * as NodeWork from "./NodeWork.js"
 import * as OutputSchema from "./OutputSchema.js"
 import * as StepResults from "./StepResults.js"
 import * as TierModels from "./TierModels.js"
@@ -127,7 +128,6 @@ export const make = Effect.gen(function*() {
       }
       // Everything the run will need is checked before the mission moves: bad input changes nothing.
       const tiers = yield* TierModels.load
-      if (options.fallback !== undefined) yield* Effect.scoped(LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(options.fallback)))
       const loaded = yield* runStore.load(missionId)
       const recorded = loaded._tag === "Found" ? loaded.checkpoint.mission : undefined
       // The model too: a missing key or script must not leave the mission running with no run.
@@ -137,6 +137,31 @@ export const make = Effect.gen(function*() {
         project_id: project,
         max_parallel: maxParallel,
         ...(options.fallback === undefined ? {} : { fallback: options.fallback })
+      }
+      // The fallback the run will use (a resume's is the recorded one) is built once now, so a missing variable changes nothing.
+      if (ref.fallback !== undefined) yield* Effect.scoped(LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(ref.fallback)))
+      // A run that ended while its process died before the mission followed: the mission catches up, and
+      // nothing runs again (not even the criteria check, whose verdict could differ).
+      if (mission.status === "running" && loaded._tag === "Found" && loaded.checkpoint.status !== "running") {
+        const c = loaded.checkpoint
+        const nodes = (yield* Effect.provide(StepResults.read(mission), stores)).nodes
+        const result: Driver.DriveResult = {
+          run_id: c.run_id,
+          status: c.status as Exclude<typeof c.status, "running">,
+          halt_reason: c.halt_reason,
+          iterations: c.usage.iterations,
+          usage: c.usage,
+          criteria_met: c.criteria_met,
+          output: c.output,
+          nodes: nodes.map((n) => ({
+            node: n.node,
+            status: n.status === "running" || n.status === "unfinished" ? "not_run" : n.status,
+            attempts: n.attempts.length,
+            reason: n.reason,
+            telemetry: NodeWork.sumTelemetry(n.attempts.map((a) => a.telemetry))
+          }))
+        }
+        return { mission: yield* conclude(mission, result, options.actor), result } satisfies Ran
       }
       // An approved mission is scheduled on its way (approval normally does both at once).
       if (mission.status === "approved") yield* missions.advance(project, missionId, "schedule", options.actor, "scheduled to run now")
@@ -156,11 +181,13 @@ export const make = Effect.gen(function*() {
               llm: yield* LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(ref.fallback)),
               ...(ref.fallback.model === undefined ? {} : { model: ref.fallback.model })
             })
-          const forAttempt = NodeLlm.make({ primary: { name: LlmChoice.describe(choice), llm: primary }, fallback, breaker: yield* Breaker.make(policy.breaker), policy })
+          const breaker = yield* Breaker.make(policy.breaker)
+          const forAttempt = NodeLlm.make({ primary: { name: LlmChoice.describe(choice), llm: primary }, fallback, breaker, policy })
           return {
             forAttempt: (settings) => forAttempt(settings),
             hasFallback: Option.isSome(fallback),
-            fallbackModel: (tier, current) => TierModels.fallbackModel(tier, current, tiers)
+            fallbackModel: (tier, current) => TierModels.fallbackModel(tier, current, tiers),
+            breaker
           } satisfies Driver.AttemptModels
         }).pipe(Effect.provide(context))
       const result = yield* runs.mission({
@@ -171,17 +198,39 @@ export const make = Effect.gen(function*() {
         llm: options.llm,
         models,
         takeOver: options.takeOver,
-        halt: options.halt,
+        halt: Effect.raceFirst(options.halt ?? Effect.never, cancelled(project, missionId)),
         haltGrace: options.haltGrace,
         haltNow: options.haltNow,
         heartbeatInterval: options.heartbeatInterval,
         onEvent: options.onEvent,
         onChildEvent: options.onChildEvent
       })
-      const reason = result.halt_reason ?? "every node on the taken path succeeded and every criterion is met"
-      const ended = yield* missions.advance(project, missionId, endAction(result.status), options.actor, reason)
-      return { mission: ended, result } satisfies Ran
+      return { mission: yield* conclude(mission, result, options.actor), result } satisfies Ran
     }).pipe(Effect.provide(context))
+
+  /**
+   * The mission moved to how its run ended; left as it is when it was cancelled meanwhile (its run then
+   * halted on the cancellation).
+   */
+  const conclude = (mission: MissionRecord, result: Mission.MissionResult, actor: string) =>
+    Effect.gen(function*() {
+      const now = yield* missions.get(mission.project_id, mission.mission_id)
+      if (now.status === "cancelled") return now
+      const reason = result.halt_reason ?? "every node on the taken path succeeded and every criterion is met"
+      return yield* missions.advance(mission.project_id, mission.mission_id, endAction(result.status), actor, reason)
+    })
+
+  /**
+   * Completes when the mission is cancelled while its run goes on (\`autopilot cancel\` from anywhere): the
+   * run then halts as on a stop request. Looked at every second; a read that fails is not a cancellation.
+   */
+  const cancelled = (project: string, missionId: string): Effect.Effect<string> =>
+    missions.get(project, missionId).pipe(
+      Effect.map((m) => m.status === "cancelled"),
+      Effect.orElseSucceed(() => false),
+      Effect.repeat({ until: (isCancelled) => isCancelled, schedule: Schedule.spaced("1 second") }),
+      Effect.as("mission cancelled")
+    )
 
   const steps = (project: string, missionId: string) =>
     Effect.flatMap(missions.get(project, missionId), (mission) => Effect.provide(StepResults.read(mission), stores))

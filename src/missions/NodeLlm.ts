@@ -1,11 +1,9 @@
 import { Effect, Option, Ref, Stream } from "effect"
 import type { LlmError } from "../domain/Errors.js"
-import type { Adjustment, HealingPolicy } from "../domain/Healing.js"
-import type { Tier } from "../domain/Tier.js"
+import type { HealingPolicy } from "../domain/Healing.js"
 import type { Llm, LlmRequest, OutputSchema } from "../llm/Llm.js"
 import type { Breaker } from "./Breaker.js"
 import { classify, NodeFailure } from "./Healing.js"
-import * as TierModels from "./TierModels.js"
 
 /**
  * The model a mission node attempt's child run talks to: the mission's `Llm` with the attempt's
@@ -57,36 +55,6 @@ export const first = (node: string, output_schema?: OutputSchema): AttemptParame
   provider: "primary",
   ...(output_schema === undefined ? {} : { output_schema })
 })
-
-/**
- * The parameters of a node's next attempt: `previous` with what `adjustment` changes in its model calls,
- * so adjustments add up over a node's attempts. `lower_temperature` sets the temperature;
- * `fallback_model` the next model of the node's tier after the one the failed attempt used (`modelUsed`,
- * its telemetry's `model_used`), unchanged when the tier has no other; `fallback_provider` the fallback
- * provider. `backoff` (the driver waits), `stricter_output` and `trim_context` (the driver rewrites the
- * node's goal, so the transcript shows what the model read) change no parameter.
- */
-export const adjust = (
-  previous: AttemptParameters,
-  adjustment: Adjustment,
-  context: { readonly tier: Tier; readonly modelUsed: string | undefined; readonly models?: TierModels.TierModels | undefined }
-): AttemptParameters => {
-  switch (adjustment.kind) {
-    case "lower_temperature":
-      return { ...previous, temperature: adjustment.temperature }
-    case "fallback_model":
-      return Option.match(TierModels.fallbackModel(context.tier, context.modelUsed ?? previous.model, context.models), {
-        onNone: () => previous,
-        onSome: (model) => ({ ...previous, model })
-      })
-    case "fallback_provider":
-      return { ...previous, provider: "fallback" }
-    case "backoff":
-    case "stricter_output":
-    case "trim_context":
-      return previous
-  }
-}
 
 /**
  * Per call: the fallback when the attempt asks for it or the primary's breaker is open, if there is a

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, TestClock } from "effect"
+import { SqlClient } from "@effect/sql"
+import { Deferred, Effect, Fiber, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -246,5 +247,97 @@ describe("Driver", () => {
       const healing = events.flatMap((e) => (e.kind === "healing" ? [`${e.class}:${e.adjustment.kind}:${e.outcome}`] : []))
       assert.deepStrictEqual(healing, ["cost_spike:trim_context:healed"])
       assert.strictEqual(result.status, "completed")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("cancelling a running mission halts its run, and the mission stays cancelled", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({ project: "default", goal: "g", blueprint: diamond(), slots: {}, missing: [], actor: "t", reason: "t" })
+      yield* missions.approve("default", made.mission_id, { actor: "t" })
+      const script = scriptFile({ nodes: { split: [{ content: "{\"go\": true}", latency_ms: 60_000 }] } })
+      const fiber = yield* Missions.run("default", made.mission_id, { actor: "t", llm: { provider: "mock", mock_script: script } }).pipe(Effect.fork)
+      // Cancelled once its first node is under way.
+      while ((yield* missions.get("default", made.mission_id)).status !== "running") yield* TestClock.adjust("100 millis")
+      yield* TestClock.adjust("1 second")
+      assert.isTrue((yield* missions.cancel("default", made.mission_id, "cli:carol")).cancelled)
+      for (let i = 0; i < 20 && (yield* Fiber.poll(fiber))._tag === "None"; i++) yield* TestClock.adjust("1 second")
+      const { mission, result } = yield* Fiber.join(fiber)
+      assert.strictEqual(result.status, "halted")
+      assert.strictEqual(result.halt_reason, "mission cancelled")
+      assert.strictEqual(mission.status, "cancelled")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a provider the breaker opened stays open when the mission resumes", () =>
+    Effect.gen(function*() {
+      const chain = diamond({
+        graph: {
+          entry: "first",
+          nodes: [
+            { id: "first", role: "Works", prompt: "Work", model_tier: "simple" },
+            { id: "second", role: "Works more", prompt: "Work more", model_tier: "simple" }
+          ],
+          edges: [{ from: "first", to: "second" }]
+        }
+      })
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({ project: "default", goal: "g", blueprint: chain, slots: {}, missing: [], actor: "t", reason: "t" })
+      yield* missions.approve("default", made.mission_id, { actor: "t" })
+      const fallback = scriptFile({ model: "fallback-model", turns: [{ content: "done by the fallback", criteria_met: [true] }] })
+      const primary = scriptFile({ nodes: { first: [{ error: "upstream 503" }], second: [{ error: "upstream 503" }] } })
+      const halt = yield* Deferred.make<string>()
+      const events: Array<AutopilotEvent> = []
+      const first = yield* Missions.run("default", made.mission_id, {
+        actor: "t",
+        llm: { provider: "mock", mock_script: primary },
+        fallback: { provider: "mock", mock_script: fallback },
+        halt: Deferred.await(halt),
+        onEvent: (e) =>
+          Effect.zipRight(
+            Effect.sync(() => void events.push(e)),
+            e.kind === "node_ended" && e.node === "first" ? Deferred.succeed(halt, "pause") : Effect.void
+          )
+      }).pipe(Effect.fork)
+      for (let i = 0; i < 40 && (yield* Fiber.poll(first))._tag === "None"; i++) yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Fiber.join(first)).result.status, "halted")
+      assert.deepStrictEqual(events.flatMap((e) => (e.kind === "breaker_opened" ? [e.provider] : [])), [`mock (script ${primary})`])
+
+      const children: Array<AutopilotEvent> = []
+      const second = yield* Missions.run("default", made.mission_id, { actor: "t", onChildEvent: (e) => Effect.sync(() => void children.push(e)) }).pipe(
+        Effect.fork
+      )
+      for (let i = 0; i < 40 && (yield* Fiber.poll(second))._tag === "None"; i++) yield* TestClock.adjust("1 second")
+      const { result } = yield* Fiber.join(second)
+      assert.strictEqual(result.status, "completed")
+      // The second node's calls went straight to the fallback: not one retry of the broken primary.
+      assert.lengthOf(children.filter((e) => e.kind === "model_retry"), 0)
+      assert.strictEqual(result.nodes.find((n) => n.node === "second")?.telemetry.model_used, "fallback-model")
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a fallback model, once chosen, is kept by the node's later attempts", () =>
+    Effect.gen(function*() {
+      const { events, result } = yield* runMission(
+        diamond({ healing: { ladders: { schema_violation: [{ kind: "fallback_model" }, { kind: "stricter_output" }] } } }),
+        { nodes: { split: [{ content: "no" }, { content: "still no" }, { content: "{\"go\": true}" }] } }
+      )
+      assert.strictEqual(result.status, "completed")
+      const models = events.flatMap((e) => (e.kind === "node_ended" && e.node === "split" ? [e.telemetry?.model_used] : []))
+      assert.deepStrictEqual(models, ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-mini"])
+      const chosen = events.find((e) => e.kind === "healing" && e.adjustment.kind === "fallback_model")
+      assert.deepStrictEqual(chosen?.kind === "healing" ? chosen.adjustment : undefined, { kind: "fallback_model", model: "gpt-4.1-mini" })
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a run that ended before its mission followed is not run again: the mission catches up", () =>
+    Effect.gen(function*() {
+      const { id, result } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": true}" }] } })
+      const sql = yield* SqlClient.SqlClient
+      // As if the process died between the run's end and the mission's last transition.
+      yield* sql`UPDATE missions SET status = 'running' WHERE mission_id = ${id}`
+      const runs = yield* Runs.Runs
+      const before = yield* Stream.runCount(runs.events(id, { follow: false }))
+      const again = yield* Missions.run("default", id, { actor: "t" })
+      assert.strictEqual(again.mission.status, "completed")
+      assert.strictEqual(again.result.status, "completed")
+      assert.deepStrictEqual(again.result.nodes.map((n) => n.status), result.nodes.map((n) => n.status))
+      assert.strictEqual(yield* Stream.runCount(runs.events(id, { follow: false })), before, "no new session, no second criteria check")
     }).pipe(Effect.provide(layer())))
 })

@@ -3,11 +3,10 @@ import { Chunk, Effect, Exit, Fiber, Option, Ref, Schema, Stream, TestClock } fr
 import * as Budget from "../../src/budget/Budget.js"
 import { BudgetPolicy, BudgetUsage } from "../../src/domain/Budget.js"
 import { LlmError } from "../../src/domain/Errors.js"
-import { type Adjustment, Breaker as BreakerSettings, defaultPolicy } from "../../src/domain/Healing.js"
+import { Breaker as BreakerSettings, defaultPolicy } from "../../src/domain/Healing.js"
 import { Llm, type LlmRequest, type LlmResponse } from "../../src/llm/Llm.js"
 import * as Breaker from "../../src/missions/Breaker.js"
 import * as NodeLlm from "../../src/missions/NodeLlm.js"
-import * as TierModels from "../../src/missions/TierModels.js"
 import type { Journal } from "../../src/runtime/Journal.js"
 import * as ModelCalls from "../../src/runtime/ModelCalls.js"
 
@@ -224,32 +223,3 @@ describe("NodeLlm", () => {
   })
 })
 
-describe("NodeLlm.adjust", () => {
-  const context = { tier: "medium" as const, modelUsed: "gpt-4.1-2025-04-14" }
-  const apply = (adjustments: ReadonlyArray<Adjustment>) =>
-    adjustments.reduce((parameters, adjustment) => NodeLlm.adjust(parameters, adjustment, context), NodeLlm.first("analyze", schema))
-
-  it("each adjustment changes its parameter, and they add up over a node's attempts", () => {
-    assert.deepStrictEqual(apply([{ kind: "lower_temperature", temperature: 0 }, { kind: "fallback_model" }, { kind: "fallback_provider" }]), {
-      node: "analyze",
-      output_schema: schema,
-      temperature: 0,
-      model: "gpt-4o",
-      provider: "fallback"
-    })
-  })
-
-  it("what the driver applies itself (waiting, the goal's text) changes no model parameter", () => {
-    assert.deepStrictEqual(
-      apply([{ kind: "backoff", delay_ms: 8000 }, { kind: "stricter_output", validation_error: "changed: is missing" }, { kind: "trim_context", keep: 0.5 }]),
-      NodeLlm.first("analyze", schema)
-    )
-  })
-
-  it("a fallback model comes from the node's tier, after the model it used; unchanged when the tier has no other", () => {
-    const models = { ...TierModels.defaults, complex: ["o3"] }
-    const previous = NodeLlm.first("plan")
-    assert.deepStrictEqual(NodeLlm.adjust(previous, { kind: "fallback_model" }, { tier: "complex", modelUsed: "o3", models: TierModels.defaults }).model, "o4-mini")
-    assert.deepStrictEqual(NodeLlm.adjust(previous, { kind: "fallback_model" }, { tier: "complex", modelUsed: "o3", models }), previous)
-  })
-})
