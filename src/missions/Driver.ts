@@ -4,8 +4,9 @@ import type * as Blueprint from "../domain/Blueprint.js"
 import { type Axis, BudgetPolicy, BudgetUsage, haltReasonFor } from "../domain/Budget.js"
 import type { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent, EventBody } from "../domain/Event.js"
+import type { ToolCallRecord } from "../domain/Step.js"
 import { Goal } from "../domain/Goal.js"
-import { type Adjustment, type Attempt, type FailureClass, type HealingPolicy, policyOf, type Rung } from "../domain/Healing.js"
+import { type Adjustment, type Attempt, type HealingPolicy, policyOf, type Rung } from "../domain/Healing.js"
 import type { MissionRecord } from "../domain/MissionRecord.js"
 import type { MissionRef, NodeTelemetry } from "../domain/MissionRun.js"
 import { statusOf } from "../domain/RunStatus.js"
@@ -116,6 +117,117 @@ const settingsOf = (
   return settings
 }
 
+/** What a node attempt's run ended with, in healing's terms. */
+type AttemptEnd =
+  | { readonly _tag: "Succeeded"; readonly value: unknown; readonly text: string }
+  | { readonly _tag: "Failed"; readonly failure: Healing.NodeFailure }
+  | { readonly _tag: "Unhealable"; readonly reason: string }
+  | { readonly _tag: "Halted"; readonly reason: string }
+
+/**
+ * Judges how a node attempt's run ended. Completed: its answer, decoded by the node's output Schema (a
+ * mismatch is a failure), and for a node without one, not empty nor a refusal. Failed: the model error
+ * its calls last saw, else nothing healing can recover. Halted or partial: the mission's halt; else its
+ * own budget, which is a cost spike when it reached the spike limit, a tool error loop when its last tool
+ * calls all failed, and otherwise a halt of the mission (a resume continues it).
+ */
+export const judgeAttempt = (
+  unit: NodeWork.Unit,
+  result: Mission.MissionResult,
+  facts: {
+    readonly halted: boolean
+    readonly spiked: boolean
+    readonly spentUsd: number
+    readonly estimateUsd: number
+    readonly lastError: Option.Option<LlmError>
+    readonly toolCalls: ReadonlyArray<ToolCallRecord>
+  },
+  policy: HealingPolicy
+): AttemptEnd => {
+  const failed = (failure: Healing.NodeFailure): AttemptEnd => ({ _tag: "Failed", failure })
+  const node = unit.key
+  switch (result.status) {
+    case "completed": {
+      const value = NodeWork.outputOf(unit.node, result.output)
+      if (Either.isLeft(value)) return failed(Healing.NodeFailure.InvalidOutput({ node, error: value.left }))
+      const answered = Healing.NodeFailure.Answered({ node, answer: result.output })
+      if (unit.node.output_schema === undefined && Healing.classify(answered, policy) !== undefined) return failed(answered)
+      return { _tag: "Succeeded", value: value.right, text: NodeWork.outputText(value.right) }
+    }
+    case "failed":
+      return Option.match(facts.lastError, {
+        onNone: () => ({ _tag: "Unhealable", reason: `node ${node} failed: ${result.halt_reason}` }),
+        onSome: (error) => failed(Healing.NodeFailure.ModelFailed({ node, error }))
+      })
+    default: {
+      if (facts.halted) return { _tag: "Halted", reason: result.halt_reason ?? "halted" }
+      if (facts.spiked) return failed(Healing.NodeFailure.Spent({ node, cost_usd: facts.spentUsd, estimate_usd: facts.estimateUsd }))
+      const loop = Healing.NodeFailure.ToolCalls({ node, calls: facts.toolCalls })
+      if (Healing.classify(loop, policy) !== undefined) return failed(loop)
+      return { _tag: "Halted", reason: `node ${node} did not finish within its budget: ${result.halt_reason}` }
+    }
+  }
+}
+
+/**
+ * What earlier sessions of a mission's run did, from its own log: each node's latest attempt started and
+ * ended, the healing attempts so far (oldest first) and each node's adjustments, every node run, the
+ * providers the breaker opened, and each node's telemetry per ended attempt.
+ */
+export const replay = (logged: ReadonlyArray<AutopilotEvent>) => {
+  const started = new Map<string, { readonly attempt: number }>()
+  const ended = new Map<string, Extract<AutopilotEvent, { kind: "node_ended" }>>()
+  const history: Array<Attempt> = []
+  const adjustmentsOf = new Map<string, Array<Adjustment>>()
+  const children = new Set<string>()
+  const broken: Array<string> = []
+  const telemetry = new Map<string, Array<NodeTelemetry>>()
+  for (const e of logged) {
+    if (e.kind === "node_started") {
+      started.set(e.node, { attempt: e.attempt })
+      children.add(e.child_run_id)
+      if (e.healing !== undefined) {
+        history.push({ node: e.node, attempt: e.attempt - 1, class: e.healing.class, adjustment: e.healing.adjustment })
+        adjustmentsOf.set(e.node, [...(adjustmentsOf.get(e.node) ?? []), e.healing.adjustment])
+      }
+    }
+    if (e.kind === "breaker_opened" && !broken.includes(e.provider)) broken.push(e.provider)
+    if (e.kind === "node_ended") {
+      ended.set(e.node, e)
+      if (e.telemetry !== null) telemetry.set(e.node, [...(telemetry.get(e.node) ?? []), e.telemetry])
+    }
+  }
+  return { started, ended, history, adjustmentsOf, children, broken, telemetry }
+}
+
+/**
+ * The mission's own criteria, judged once on what its graph produced: completed only when every one is
+ * met. The call goes through the mission's breaker, so a provider broken during the graph is not called.
+ */
+const checkCriteria = (session: Session.Session, models: AttemptModels, output: string) =>
+  Effect.gen(function*() {
+    const { budget, goal, journal, runId } = session
+    const judge = yield* models.forAttempt({ node: "criteria", provider: "primary" })
+    const calls = yield* ModelCalls.make({ runId, criteria: goal.success_criteria.length, model: session.llm?.model, budget, journal }).pipe(
+      Effect.provideService(Llm, judge.llm)
+    )
+    const before = goal.success_criteria.map(() => false)
+    const { response } = yield* calls.call({
+      purpose: "judge",
+      messages: judgeMessages({ goal, criteriaMet: before, answer: output, toolResults: [] }),
+      tools: []
+    }, (yield* budget.usage).iterations + 1)
+    const verdict = parseVerdict(response.content, goal.success_criteria.length)
+    const met = Either.match(verdict, { onLeft: () => before, onRight: (v) => v.criteria_met.map((m) => m === true) })
+    if (met.every(Boolean)) return { criteria_met: met, outcome: { status: "completed", reason: null } satisfies Session.Outcome }
+    const unmet = goal.success_criteria.filter((_, i) => !met[i]).map((c) => JSON.stringify(c)).join(", ")
+    const why = Either.isLeft(verdict) ? `the judge gave no usable verdict (${verdict.left})` : `criteria not met: ${unmet}`
+    return {
+      criteria_met: met,
+      outcome: { status: statusOf(met), reason: `every node on the taken path succeeded, but ${why}` } satisfies Session.Outcome
+    }
+  })
+
 /** The mission's graph, run to its end (or a halt), then its criteria judged on what the graph produced. */
 export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.MissionError, Mission.MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
@@ -129,7 +241,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       policy: { ...blueprint.budget },
       mission: options.ref
     })
-    const { budget, goal, journal, progress, runId } = session
+    const { budget, journal, progress, runId } = session
     const instances = NodeWork.instancesOf(blueprint, mission.slots)
     const units = instances.flatMap(({ instance }) =>
       graph.nodes.map((node): NodeWork.Unit => ({ key: NodeWork.keyOf(node.id, instance), node, instance })))
@@ -145,28 +257,9 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
 
       // What earlier sessions of this run did, from its own log.
       const logged = options.resume ? (yield* events.after(runId, 0)).map((stored) => stored.event) : []
-      const started = new Map<string, { attempt: number; child: string; healing?: { class: FailureClass; adjustment: Adjustment } }>()
-      const ended = new Map<string, Extract<AutopilotEvent, { kind: "node_ended" }>>()
-      const history: Array<Attempt> = []
-      const adjustmentsOf = new Map<string, Array<Adjustment>>()
-      const children = new Set<string>()
-      const brokenOnRecord = new Set(logged.flatMap((e) => (e.kind === "breaker_opened" ? [e.provider] : [])))
-      for (const e of logged) {
-        if (e.kind === "node_started") {
-          started.set(e.node, { attempt: e.attempt, child: e.child_run_id, ...(e.healing === undefined ? {} : { healing: e.healing }) })
-          children.add(e.child_run_id)
-          if (e.healing !== undefined) {
-            history.push({ node: e.node, attempt: e.attempt - 1, class: e.healing.class, adjustment: e.healing.adjustment })
-            adjustmentsOf.set(e.node, [...(adjustmentsOf.get(e.node) ?? []), e.healing.adjustment])
-          }
-        }
-        if (e.kind === "breaker_opened") yield* models.breaker.open(e.provider)
-        if (e.kind === "node_ended") {
-          ended.set(e.node, e)
-          const r = results.get(e.node)
-          if (r !== undefined && e.telemetry !== null) r.telemetry.push(e.telemetry)
-        }
-      }
+      const { adjustmentsOf, broken, children, ended, history, started, telemetry } = replay(logged)
+      for (const provider of broken) yield* models.breaker.open(provider)
+      for (const [key, spent] of telemetry) results.get(key)?.telemetry.push(...spent)
 
       // The mission's use is its wall clock plus what every node run spent, as their checkpoints say.
       const spentOf = (childId: string) =>
@@ -237,9 +330,11 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       }
       const historyRef = yield* Ref.make<ReadonlyArray<Attempt>>(history)
 
-
-      /** One attempt of a unit as a child run; what it ended with, in healing's terms. */
-      /** `announce` runs once the attempt holds its place among the running nodes, just before its run starts. */
+      /**
+       * One attempt of a unit as a child run, on a slice of the mission's budget and a place among the
+       * running nodes; what it ended with, in healing's terms. `announce` runs once it holds its place,
+       * just before its run starts.
+       */
       const attemptOnce = (
         unit: NodeWork.Unit,
         childId: string,
@@ -295,33 +390,20 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
                 ? Effect.succeed(exit.value.value.result.usage)
                 : Effect.orElseSucceed(spentOf(childId), () => before)
           )
-          const telemetry = NodeWork.telemetryOf(yield* steps.recent(childId, -1))
+          const ranSteps = yield* steps.recent(childId, -1)
+          const telemetry = NodeWork.telemetryOf(ranSteps)
           if (Either.isLeft(ran)) return { _tag: "NoBudget" as const, axis: ran.left, telemetry }
           if (Option.isNone(ran.right)) return { _tag: "Halted" as const, reason: yield* Deferred.await(halt), telemetry }
           const { estimate, result, spiked } = ran.right.value
-          const failed = (f: Healing.NodeFailure) => ({ _tag: "Failed" as const, failure: f, telemetry })
-          if (result.status === "completed") {
-            const value = NodeWork.outputOf(unit.node, result.output)
-            if (Either.isLeft(value)) return failed(Healing.NodeFailure.InvalidOutput({ node: unit.key, error: value.left }))
-            const answered = Healing.NodeFailure.Answered({ node: unit.key, answer: result.output })
-            if (unit.node.output_schema === undefined && Healing.classify(answered, policy) !== undefined) return failed(answered)
-            return { _tag: "Succeeded" as const, value: value.right, text: NodeWork.outputText(value.right), telemetry }
-          }
-          if (result.status === "failed") {
-            const error = yield* attempt.lastError
-            return Option.isSome(error)
-              ? failed(Healing.NodeFailure.ModelFailed({ node: unit.key, error: error.value }))
-              : { _tag: "Unhealable" as const, reason: `node ${unit.key} failed: ${result.halt_reason}`, telemetry }
-          }
-          // Halted or partial: the mission's halt, else the node's own budget.
-          if (yield* Deferred.isDone(halt)) return { _tag: "Halted" as const, reason: result.halt_reason ?? "halted", telemetry }
-          if (spiked) {
-            return failed(Healing.NodeFailure.Spent({ node: unit.key, cost_usd: result.usage.dollars - before.dollars, estimate_usd: estimate }))
-          }
-          const calls = (yield* steps.recent(childId, -1)).flatMap((s) => s.tool_calls)
-          const loop = Healing.NodeFailure.ToolCalls({ node: unit.key, calls })
-          if (Healing.classify(loop, policy) !== undefined) return failed(loop)
-          return { _tag: "Halted" as const, reason: `node ${unit.key} did not finish within its budget: ${result.halt_reason}`, telemetry }
+          const judged = judgeAttempt(unit, result, {
+            halted: yield* Deferred.isDone(halt),
+            spiked,
+            spentUsd: result.usage.dollars - before.dollars,
+            estimateUsd: estimate,
+            lastError: yield* attempt.lastError,
+            toolCalls: ranSteps.flatMap((step) => step.tool_calls)
+          }, policy)
+          return { ...judged, telemetry }
         })
 
       /**
@@ -334,7 +416,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
         const model = models.fallbackModel(unit.node.model_tier, last === undefined || last === "" ? session.llm?.model : last)
         return Option.match(model, { onNone: () => adjustment, onSome: (model) => ({ ...adjustment, model }) })
       }
-      const announcedBroken = new Set(brokenOnRecord)
+      const announcedBroken = new Set(broken)
 
       /** A unit's attempts until it succeeds, healing gives up, or the mission halts. */
       const runUnit = (unit: NodeWork.Unit, from: UnitStart): Effect.Effect<UnitEnd, Mission.MissionError, Mission.MissionContext> =>
@@ -526,28 +608,9 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
       }
 
       // Every node on the taken path succeeded: the mission's own criteria are judged on what it produced.
-      // Through the mission's breaker: a provider broken during the graph is not called again for its criteria.
-      const judge = yield* models.forAttempt({ node: "criteria", provider: "primary" })
-      const calls = yield* ModelCalls.make({
-        runId,
-        criteria: goal.success_criteria.length,
-        model: session.llm?.model,
-        budget,
-        journal
-      }).pipe(Effect.provideService(Llm, judge.llm))
-      const before = goal.success_criteria.map(() => false)
-      const { response } = yield* calls.call({
-        purpose: "judge",
-        messages: judgeMessages({ goal, criteriaMet: before, answer: output, toolResults: [] }),
-        tools: []
-      }, (yield* budget.usage).iterations + 1)
-      const verdict = parseVerdict(response.content, goal.success_criteria.length)
-      const met = Either.match(verdict, { onLeft: () => before, onRight: (v) => v.criteria_met.map((m) => m === true) })
-      yield* Ref.update(progress, (p) => ({ ...p, criteria_met: met }))
-      if (met.every(Boolean)) return { status: "completed", reason: null } satisfies Session.Outcome
-      const unmet = goal.success_criteria.filter((_, i) => !met[i]).map((c) => JSON.stringify(c)).join(", ")
-      const why = Either.isLeft(verdict) ? `the judge gave no usable verdict (${verdict.left})` : `criteria not met: ${unmet}`
-      return { status: statusOf(met), reason: `every node on the taken path succeeded, but ${why}` } satisfies Session.Outcome
+      const met = yield* checkCriteria(session, models, output)
+      yield* Ref.update(progress, (p) => ({ ...p, criteria_met: met.criteria_met }))
+      return met.outcome
     })
 
     const nodesOf = (): ReadonlyArray<NodeResult> =>

@@ -1,11 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Deferred, Effect, Fiber, Stream, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Blueprint } from "../../src/domain/Blueprint.js"
+import { BudgetUsage } from "../../src/domain/Budget.js"
+import { LlmError } from "../../src/domain/Errors.js"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
+import { defaultPolicy } from "../../src/domain/Healing.js"
+import { judgeAttempt } from "../../src/missions/Driver.js"
+import * as Healing from "../../src/missions/Healing.js"
 import type * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as Runs from "../../src/runtime/Runs.js"
@@ -340,4 +345,49 @@ describe("Driver", () => {
       assert.deepStrictEqual(again.result.nodes.map((n) => n.status), result.nodes.map((n) => n.status))
       assert.strictEqual(yield* Stream.runCount(runs.events(id, { follow: false })), before, "no new session, no second criteria check")
     }).pipe(Effect.provide(layer())))
+})
+
+describe("judgeAttempt", () => {
+  const unit = (schema?: Record<string, unknown>) => ({
+    key: "draft",
+    instance: 0,
+    node: { id: "draft", role: "Drafts", prompt: "Draft", tools: [], model_tier: "simple" as const, ...(schema === undefined ? {} : { output_schema: schema }) }
+  })
+  const result = (status: "completed" | "failed" | "halted" | "partial", output = "", halt_reason: string | null = null) => ({
+    run_id: "ms-1.draft",
+    status,
+    halt_reason,
+    iterations: 1,
+    usage: new BudgetUsage({ seconds: 1, tool_calls: 0, tokens: 10, dollars: 0.5, iterations: 1 }),
+    criteria_met: [status === "completed"],
+    output
+  })
+  const facts = { halted: false, spiked: false, spentUsd: 0.5, estimateUsd: 0.1, lastError: Option.none(), toolCalls: [] }
+  const failed = (tools: number) => Array.from({ length: tools }, () => ({ name: "read_file", arguments: {}, ok: false, output: "no such file" }))
+  const policy = defaultPolicy
+
+  it("reads a completed answer: decoded, or a schema violation, or an empty answer or refusal", () => {
+    assert.deepStrictEqual(judgeAttempt(unit(), result("completed", "A draft."), facts, policy), { _tag: "Succeeded", value: "A draft.", text: "A draft." })
+    const invalid = judgeAttempt(unit({ type: "object", required: ["x"] }), result("completed", "{}"), facts, policy)
+    assert.strictEqual(invalid._tag === "Failed" && invalid.failure._tag, "InvalidOutput")
+    const refused = judgeAttempt(unit(), result("completed", "I'm sorry, but I can't help with that."), facts, policy)
+    assert.strictEqual(refused._tag === "Failed" && Healing.classify(refused.failure, policy), "empty_answer")
+  })
+
+  it("a failed run is a model failure when a call failed, else beyond healing", () => {
+    const error = new LlmError({ message: "upstream 503", transient: true })
+    const model = judgeAttempt(unit(), result("failed", "", "model call failed"), { ...facts, lastError: Option.some(error) }, policy)
+    assert.strictEqual(model._tag === "Failed" && Healing.classify(model.failure, policy), "transient")
+    assert.strictEqual(judgeAttempt(unit(), result("failed", "", "database error"), facts, policy)._tag, "Unhealable")
+  })
+
+  it("a run stopped short is the mission's halt, a cost spike, a tool error loop, or out of its budget", () => {
+    assert.strictEqual(judgeAttempt(unit(), result("halted", "", "stop"), { ...facts, halted: true }, policy)._tag, "Halted")
+    const spike = judgeAttempt(unit(), result("halted", "", "dollar limit"), { ...facts, spiked: true }, policy)
+    assert.strictEqual(spike._tag === "Failed" && Healing.classify(spike.failure, policy), "cost_spike")
+    const loop = judgeAttempt(unit(), result("halted", "", "iteration limit"), { ...facts, toolCalls: failed(3) }, policy)
+    assert.strictEqual(loop._tag === "Failed" && Healing.classify(loop.failure, policy), "tool_error_loop")
+    const out = judgeAttempt(unit(), result("partial", "", "iteration limit"), { ...facts, toolCalls: failed(1) }, policy)
+    assert.deepStrictEqual(out, { _tag: "Halted", reason: "node draft did not finish within its budget: iteration limit" })
+  })
 })
