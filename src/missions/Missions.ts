@@ -5,6 +5,7 @@ import * as Blueprint from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import { checkProject, MissionNotFound, MissionRecord, type Transition } from "../domain/MissionRecord.js"
 import { type Action, type IllegalTransition, type MissionStatus, transition } from "../domain/MissionState.js"
+import * as Database from "../store/Database.js"
 import * as MissionStore from "../store/MissionStore.js"
 import * as Transaction from "../store/Transaction.js"
 import * as MissionRunner from "./MissionRunner.js"
@@ -153,7 +154,8 @@ export const make = Effect.gen(function*() {
         const decided = yield* decide(mission, yield* now)
         if (Option.isNone(decided)) return { mission, changed: false }
         const { next, steps } = decided.value
-        const written = yield* inTransaction(store.advance(next, mission.status, steps))
+        // A mission's run writes while another process moves the mission (a cancel): a busy database is waited out.
+        const written = yield* Database.retryBusy(inTransaction(store.advance(next, mission.status, steps)))
         if (Option.isSome(written)) return { mission: next, changed: true }
       }
     })
@@ -195,7 +197,7 @@ export const make = Effect.gen(function*() {
         created_at: at,
         updated_at: at
       })
-      yield* inTransaction(store.insert(mission, { from: null, to: "draft", actor: input.actor, at, reason: input.reason }))
+      yield* Database.retryBusy(inTransaction(store.insert(mission, { from: null, to: "draft", actor: input.actor, at, reason: input.reason })))
       return mission
     })
 

@@ -12,6 +12,7 @@ import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
+import * as Database from "../store/Database.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
 import { type Raw, RunStore, type RunSummary } from "../store/RunStore.js"
@@ -472,11 +473,12 @@ export const make = (options: {
           }
         }
         const targets = yield* Effect.forEach([...trees], deletable)
-        yield* transaction(Effect.forEach(targets, (target) =>
+        // Another process's commit may land meanwhile (a live run's heartbeat): a busy database is waited out.
+        yield* Database.retryBusy(transaction(Effect.forEach(targets, (target) =>
           Effect.flatMap(removeRun(target.run_id, target.expected), (removed) =>
             removed
               ? Effect.void
-              : new BadInput({ message: `run "${target.run_id}" changed while it was being deleted (was it resumed?); nothing was deleted` }))))
+              : new BadInput({ message: `run "${target.run_id}" changed while it was being deleted (was it resumed?); nothing was deleted` })))))
         return yield* removeWorkspaces(targets.map(({ expected: _, ...target }) => target))
       })
 
@@ -504,8 +506,8 @@ export const make = (options: {
         const strip = ({ expected: _, ...target }: Effect.Effect.Success<ReturnType<typeof deletable>>) => target
         if (prune.dryRun === true) return yield* Effect.forEach((yield* Effect.forEach(trees, prunable)).flat().map(strip), withWorkspace)
         // Read again inside the transaction: a run resumed since it was listed is left alone.
-        const deleted = yield* transaction(Effect.flatMap(Effect.forEach(trees, prunable), (targets) =>
-          Effect.filter(targets.flat(), (target) => removeRun(target.run_id, target.expected))))
+        const deleted = yield* Database.retryBusy(transaction(Effect.flatMap(Effect.forEach(trees, prunable), (targets) =>
+          Effect.filter(targets.flat(), (target) => removeRun(target.run_id, target.expected)))))
         return yield* removeWorkspaces(deleted.map(strip))
       })
 

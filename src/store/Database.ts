@@ -2,7 +2,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { SqlClient, type SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import type { Fragment } from "@effect/sql/Statement"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { PersistenceError } from "../domain/Errors.js"
@@ -86,6 +86,19 @@ const describe = (error: SqlError.SqlError) => {
   const cause = error.cause instanceof Error ? error.cause.message : undefined
   return cause === undefined || error.message.includes(cause) ? error.message : `${error.message}: ${cause}`
 }
+
+/**
+ * A lock held past the busy timeout (another process writing, a backup), or a WAL snapshot gone stale
+ * under a transaction that then wants to write, is waited out, up to a minute, rather than failing.
+ */
+export const whileBusy = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.upTo("1 minute"))
+
+/** Runs a whole transaction again while it fails because the database is busy. */
+export const retryBusy = <A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(transaction, {
+    schedule: whileBusy,
+    while: (error) => error instanceof PersistenceError && error.busy
+  })
 
 /** Every store fails with one domain error, not the driver's. */
 export const refail = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, PersistenceError, R> =>

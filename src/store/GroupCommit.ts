@@ -1,9 +1,10 @@
-import { Context, Deferred, Effect, Exit, FiberId, Layer, Schedule, type Scope } from "effect"
+import { Context, Deferred, Effect, Exit, FiberId, Layer, type Scope } from "effect"
 import type { Artifact } from "../domain/Artifact.js"
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import { ArtifactStore } from "./ArtifactStore.js"
+import { whileBusy } from "./Database.js"
 import { EventStore } from "./EventStore.js"
 import { RunStore } from "./RunStore.js"
 import { type StepOf, StepStore } from "./StepStore.js"
@@ -57,11 +58,6 @@ interface Member {
   readonly answer: Deferred.Deferred<boolean | "lead", PersistenceError>
 }
 
-/**
- * A lock held past the busy timeout (another process writing, a backup) is waited out, up to a minute,
- * rather than failing the commits.
- */
-const whileBusy = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.upTo("1 minute"))
 
 /** Resumes once the event loop has run what is ready now: timers that are due, I/O callbacks. */
 const endOfTurn = Effect.async<void>((resume) => {
