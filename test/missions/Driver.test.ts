@@ -345,7 +345,51 @@ describe("Driver", () => {
       assert.deepStrictEqual(again.result.nodes.map((n) => n.status), result.nodes.map((n) => n.status))
       assert.strictEqual(yield* Stream.runCount(runs.events(id, { follow: false })), before, "no new session, no second criteria check")
     }).pipe(Effect.provide(layer())))
+
+  it.effect("a halt during a healing backoff does not wait it out, and the resume runs the announced attempt", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({ project: "default", goal: "g", blueprint: diamond(), slots: {}, missing: [], actor: "t", reason: "t" })
+      yield* missions.approve("default", made.mission_id, { actor: "t" })
+      // Five failed tries (the runtime's own retries), then an answer: the node fails once, transiently.
+      const failing = Array.from({ length: 5 }, () => ({ error: "upstream 503" }))
+      const script = scriptFile({ nodes: { split: [...failing, { content: "{\"go\": false}" }] } })
+      const halt = yield* Deferred.make<string>()
+      const events: Array<AutopilotEvent> = []
+      const first = yield* Missions.run("default", made.mission_id, {
+        actor: "t",
+        llm: { provider: "mock", mock_script: script },
+        halt: Deferred.await(halt),
+        onEvent: (e) =>
+          Effect.zipRight(
+            Effect.sync(() => void events.push(e)),
+            e.kind === "node_ended" && e.status === "failed" ? Deferred.succeed(halt, "pause") : Effect.void
+          )
+      }).pipe(Effect.fork)
+      // The runtime's retries take 3.75 s of the clock; the backoff after them would take 4 s more.
+      for (let i = 0; i < 16 && (yield* Fiber.poll(first))._tag === "None"; i++) yield* TestClock.adjust("250 millis")
+      const halted = yield* Fiber.join(first)
+      assert.strictEqual(halted.result.status, "halted")
+      const started = events.filter((e) => e.kind === "node_started" && e.node === "split")
+      assert.deepStrictEqual(started.map((e) => e.kind === "node_started" ? [e.attempt, e.healing?.adjustment.kind] : []), [[1, undefined], [2, "backoff"]])
+
+      // A new session makes a new mock, whose turns start again: this one answers at once.
+      const answers = scriptFile({ nodes: { split: [{ content: "{\"go\": false}" }] } })
+      const second = yield* Missions.run("default", made.mission_id, {
+        actor: "t",
+        llm: { provider: "mock", mock_script: answers },
+        onEvent: (e) => Effect.sync(() => void events.push(e))
+      }).pipe(Effect.fork)
+      for (let i = 0; i < 40 && (yield* Fiber.poll(second))._tag === "None"; i++) yield* TestClock.adjust("1 second")
+      const { result } = yield* Fiber.join(second)
+      assert.strictEqual(result.status, "completed")
+      // Attempt 2 was announced once, in the first session, and run in the second.
+      assert.lengthOf(events.filter((e) => e.kind === "node_started" && e.node === "split"), 2)
+      const healing = events.flatMap((e) => (e.kind === "healing" ? [`${e.class}:${e.adjustment.kind}:${e.outcome}`] : []))
+      assert.deepStrictEqual(healing, ["transient:backoff:healed"])
+    }).pipe(Effect.provide(layer())))
 })
+
 
 describe("judgeAttempt", () => {
   const unit = (schema?: Record<string, unknown>) => ({
