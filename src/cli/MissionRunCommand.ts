@@ -10,8 +10,6 @@ import type { MissionRef } from "../domain/MissionRun.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
 import * as Missions from "../missions/Missions.js"
-import * as Runs from "../runtime/Runs.js"
-import * as Specialists from "../specialists/Specialists.js"
 import * as Database from "../store/Database.js"
 import { RunStore } from "../store/RunStore.js"
 import * as Storage from "../store/Storage.js"
@@ -88,10 +86,7 @@ const fallbackOf = (given: MissionFlags) =>
 
 /** Everything a mission's run needs, on one SQLite file: its missions, its runs and the specialist catalog. */
 export const layer = (file: string) =>
-  MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: path.dirname(file) }), Specialists.layer)),
-    Layer.provideMerge(Storage.layerSqlite(file))
-  )
+  MissionRunner.layerWith({ workspaceRoot: path.dirname(file) }).pipe(Layer.provideMerge(Storage.layerSqlite(file)))
 
 /** Whether the file holds missions at all; asking about one never creates or migrates a database. */
 const holdsMissions = (file: string) =>
@@ -182,7 +177,6 @@ export const resume = (ref: MissionRef, given: Run.SessionFlags, actor: string, 
     }
     yield* session(ref.project_id, ref.mission_id, {
       ...given,
-      format: given.format,
       maxParallel: Option.none(),
       fallbackLlm: undefined,
       fallbackModel: Option.none(),
