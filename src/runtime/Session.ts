@@ -8,7 +8,6 @@ import type { AutopilotEvent } from "../domain/Event.js"
 import type { FanoutSpec } from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
-import type { MissionRef } from "../domain/MissionRun.js"
 import type { RunStatus } from "../domain/RunStatus.js"
 import type { Specialist } from "../specialists/Specialist.js"
 import { EventStore } from "../store/EventStore.js"
@@ -43,8 +42,6 @@ export interface Session {
   readonly specialist: Specialist | undefined
   /** What a fan-out run fans out over; undefined for a mission. */
   readonly fanout: FanoutSpec | undefined
-  /** The mission whose graph a mission's run drives; undefined for any other run. */
-  readonly mission: MissionRef | undefined
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events, its artifacts and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -218,8 +215,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
         return result
       }).pipe(Effect.uninterruptible)
 
-    const { fanout, llm, mission, specialist } = opened.checkpoint
-    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, mission, progress, record, finish } satisfies Session
+    const { fanout, llm, specialist } = opened.checkpoint
+    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat every interval after the first (which `open` writes with the claim), durable at once. */
