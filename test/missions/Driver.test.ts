@@ -388,6 +388,24 @@ describe("Driver", () => {
       const healing = events.flatMap((e) => (e.kind === "healing" ? [`${e.class}:${e.adjustment.kind}:${e.outcome}`] : []))
       assert.deepStrictEqual(healing, ["transient:backoff:healed"])
     }).pipe(Effect.provide(layer())))
+
+  it.effect("a condition that cannot be judged on a node's output fails the mission, naming the edge, never silently", () =>
+    Effect.gen(function*() {
+      const optional = diamond()
+      // The same graph, with `go` no longer required: an answer without it decodes, and the condition cannot be judged.
+      const blueprint = {
+        ...optional,
+        graph: {
+          ...optional.graph,
+          nodes: [{ ...optional.graph.nodes[0], output_schema: { type: "object", properties: { go: { type: "boolean" } } } }, ...optional.graph.nodes.slice(1)] as typeof optional.graph.nodes
+        }
+      }
+      const { events, mission, result } = yield* runMission(blueprint, { nodes: { split: [{ content: "{}" }] } })
+      assert.strictEqual(result.status, "failed")
+      assert.strictEqual(mission.status, "failed")
+      assert.match(result.halt_reason ?? "", /split → left cannot be judged on split's output: go is missing/)
+      assert.include(ended(events), "left:failed")
+    }).pipe(Effect.provide(layer())))
 })
 
 
