@@ -44,12 +44,16 @@ const mission = (sb: Sandbox, options: { readonly draft?: boolean; readonly canc
     return made.mission_id
   }).pipe(Effect.provide(layerSqlite(sb.db))))
 
-/** `second` never meets its criterion, slowly, so a stop or a signal lands while it runs and `first` has finished. */
+/**
+ * `second` never meets its criterion, slowly, so a stop or a signal lands while it runs and `first` has
+ * finished. Its iterations are cheap beside `first`'s: on a busy machine it may iterate for a while before
+ * the stop lands, and must not reach a cost spike (3× what `first` cost) meanwhile.
+ */
 const endless = (sb: Sandbox) =>
   sb.writeFile("script.json", {
     nodes: {
-      first: [{ content: "First part done." }],
-      second: [{ content: "Still working on the second part.", criteria_met: [false], latency_ms: 500 }]
+      first: [{ content: "First part done.", cost_usd: 0.1 }],
+      second: [{ content: "Still working on the second part.", criteria_met: [false], latency_ms: 500, cost_usd: 0.0001 }]
     }
   })
 
