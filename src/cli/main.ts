@@ -4,6 +4,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Config, Console, Effect, Exit } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { createRequire } from "node:module"
+import * as DaemonCommand from "./DaemonCommand.js"
 import * as Fanout from "./FanoutCommand.js"
 import * as Goal from "./GoalCommand.js"
 import * as Artifacts from "./ArtifactsCommand.js"
@@ -40,7 +41,8 @@ const autopilot = Command.make("autopilot").pipe(
     SettingsCommands.disable,
     MissionsCommands.missions,
     MissionsCommands.approve,
-    MissionsCommands.cancel
+    MissionsCommands.cancel,
+    DaemonCommand.command
   ])
 )
 

@@ -123,6 +123,8 @@ export class MissionStore extends Context.Tag("autopilot/MissionStore")<
     readonly get: (project: string, missionId: string) => Effect.Effect<Option.Option<MissionRecord>, BadInput | PersistenceError>
     /** Newest first; of any of `statuses`, or all when none are given. */
     readonly list: (project: string, statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<MissionRecord>, BadInput | PersistenceError>
+    /** Every project's missions in one of `statuses`, oldest first: what the daemons take work from. */
+    readonly inStatus: (statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<MissionRecord>, BadInput | PersistenceError>
     /** In order. */
     readonly transitions: (missionId: string) => Effect.Effect<ReadonlyArray<Transition>, PersistenceError>
     /**
@@ -185,6 +187,11 @@ export const make = Effect.gen(function*() {
       sql`SELECT ${sql.literal(columns)} FROM missions WHERE project_id = ${project} ${
         statuses.length === 0 ? sql`` : sql`AND ${sql.in("status", statuses)}`
       } ORDER BY created_at DESC, mission_id`.pipe(
+        Database.refail,
+        Effect.flatMap((rows) => Effect.forEach(rows, missionOf))
+      ),
+    inStatus: (statuses) =>
+      sql`SELECT ${sql.literal(columns)} FROM missions WHERE ${sql.in("status", statuses)} ORDER BY created_at, mission_id`.pipe(
         Database.refail,
         Effect.flatMap((rows) => Effect.forEach(rows, missionOf))
       ),

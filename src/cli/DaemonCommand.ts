@@ -1,0 +1,131 @@
+import { Command, Options } from "@effect/cli"
+import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import * as fs from "node:fs"
+import { BadInput } from "../domain/Errors.js"
+import * as Daemon from "../daemon/Daemon.js"
+import * as WorkRunner from "../daemon/WorkRunner.js"
+import * as Database from "../store/Database.js"
+import * as DaemonStore from "../store/DaemonStore.js"
+import * as MissionStore from "../store/MissionStore.js"
+import * as Flags from "./Flags.js"
+import * as MissionRunCommand from "./MissionRunCommand.js"
+import * as Run from "./RunCommand.js"
+import * as Signals from "./Signals.js"
+
+const wholeNumber = (flag: string, raw: Option.Option<string>, fallback: number, max: number) =>
+  Option.match(raw, {
+    onNone: () => Effect.succeed(fallback),
+    onSome: (text) =>
+      /^\d{1,6}$/.test(text) && Number(text) >= 1 && Number(text) <= max
+        ? Effect.succeed(Number(text))
+        : Effect.fail(new BadInput({ message: `${flag} must be a whole number from 1 to ${max}, got "${text}"` }))
+  })
+
+const secondsOf = (flag: string, raw: Option.Option<string>, fallback: number, min: number, max: number) =>
+  Option.match(raw, { onNone: () => Effect.succeed(fallback), onSome: (text) => Flags.seconds(flag, text, min, max) })
+
+export const defaults = { concurrency: 4, leaseSeconds: 10, pollSeconds: 0.5, idleSeconds: 30 } as const
+
+const flags = {
+  concurrency: Options.text("concurrency").pipe(
+    Options.withPseudoName("integer"),
+    Options.withDescription(`how many runs this daemon works at once: 1 to 1000 (default ${defaults.concurrency})`),
+    Options.optional
+  ),
+  once: Options.boolean("once").pipe(Options.withDescription("work what is ready, then exit once nothing is left running or ready")),
+  lease: Options.text("lease-seconds").pipe(
+    Options.withPseudoName("seconds"),
+    Options.withDescription(`a daemon silent this long is gone, and its runs resume on another (default ${defaults.leaseSeconds}; the same on every daemon)`),
+    Options.optional
+  ),
+  poll: Options.text("poll-seconds").pipe(
+    Options.withPseudoName("seconds"),
+    Options.withDescription(`how often ready work and messages are looked for (default ${defaults.pollSeconds})`),
+    Options.optional
+  ),
+  idle: Options.text("heartbeat-seconds").pipe(
+    Options.withPseudoName("seconds"),
+    Options.withDescription(`how often an idle daemon prints that it is alive (default ${defaults.idleSeconds})`),
+    Options.optional
+  ),
+  llm: Run.sessionFlags.llm,
+  model: Run.sessionFlags.model,
+  mockScript: Run.sessionFlags.mockScript,
+  db: Flags.db
+}
+
+/** The cluster's own logs: errors only (a lost database, say), one line each on stderr. */
+const clusterLogs = Logger.replace(
+  Logger.defaultLogger,
+  Logger.make(({ logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")
+    process.stderr.write(`autopilot daemon: ${logLevel.label.toLowerCase()}: ${text.replace(/\s+/g, " ")}\n`)
+  })
+)
+
+const line = (text: string) => Effect.flatMap(DateTime.now, (at) => Console.log(`${DateTime.formatIso(at)} ${text}`))
+
+export const daemon = Command.make("daemon", flags, (given) =>
+  Effect.scoped(Effect.gen(function*() {
+    const concurrency = yield* wholeNumber("--concurrency", given.concurrency, defaults.concurrency, 1000)
+    const lease = yield* secondsOf("--lease-seconds", given.lease, defaults.leaseSeconds, 1, 3600)
+    const poll = yield* secondsOf("--poll-seconds", given.poll, defaults.pollSeconds, 0.05, 60)
+    const idle = yield* secondsOf("--heartbeat-seconds", given.idle, defaults.idleSeconds, 0.1, 86_400)
+    const llm = Run.llmRequested(given, false)
+    const file = yield* Flags.databasePath(given.db)
+    const signals = yield* Signals.listen
+    const leaseDuration = Duration.seconds(lease)
+    yield* Daemon.run({
+      address: Daemon.processAddress(),
+      concurrency,
+      once: given.once,
+      lease: leaseDuration,
+      poll: Duration.seconds(poll),
+      idleEvery: Duration.seconds(idle),
+      drain: signals.halt,
+      say: line
+    }).pipe(
+      Logger.withMinimumLogLevel(LogLevel.Error),
+      Effect.provide(clusterLogs),
+      Effect.provide(WorkRunner.layer({ llm, lease: leaseDuration }).pipe(
+        Layer.provideMerge(Layer.merge(DaemonStore.layer, MissionStore.layer)),
+        Layer.provideMerge(MissionRunCommand.layer(file))
+      ))
+    )
+  }))).pipe(Command.withDescription("Work the goal queue and approved missions as a runner of the cluster on this database"))
+
+const ago = (from: string, at: DateTime.Utc) => {
+  const seconds = Math.max(0, Math.round(Duration.toSeconds(DateTime.distanceDuration(DateTime.unsafeMake(from), at))))
+  return `${seconds}s ago`
+}
+
+export const status = Command.make("status", { format: Flags.oneOf("format", ["text", "json"], "text for people, json for programs"), db: Flags.db }, (given) =>
+  Effect.gen(function*() {
+    const file = yield* Flags.databasePath(given.db)
+    const lease = Duration.seconds(defaults.leaseSeconds)
+    const known = fs.existsSync(file) && (yield* Effect.provide(Database.hasTable("daemon_runners"), Database.layerSqlite(file)))
+    const { runners, open } = known
+      ? yield* Effect.gen(function*() {
+        const store = yield* DaemonStore.DaemonStore
+        return { runners: yield* store.runners, open: yield* store.open }
+      }).pipe(Effect.provide(DaemonStore.layer.pipe(Layer.provide(Database.layerSqlite(file)))))
+      : { runners: [], open: [] }
+    const at = yield* DateTime.now
+    const view = runners.map((r) => ({
+      ...r,
+      alive: Daemon.isAlive(r, at, lease),
+      running: open.filter((w) => w.runner === r.address && w.started_at !== null).map((w) => ({ run_id: w.run_id, kind: w.kind }))
+    }))
+    const waiting = open.filter((w) => w.started_at === null || !view.some((r) => r.address === w.runner && r.alive))
+    if (given.format === "json") {
+      return yield* Console.log(JSON.stringify({ runners: view, waiting: waiting.map((w) => ({ run_id: w.run_id, kind: w.kind })) }, null, 2))
+    }
+    if (view.length === 0) return yield* Console.log("no daemon has run on this database")
+    for (const r of view) {
+      const health = r.state === "stopped" ? "stopped" : r.alive ? r.state : `gone (silent since ${ago(r.heartbeat_at, at)})`
+      yield* Console.log(`${r.address}  ${health}  heartbeat ${ago(r.heartbeat_at, at)}  ${r.running.length}/${r.concurrency} running${r.running.length > 0 ? `: ${r.running.map((w) => w.run_id).join(", ")}` : ""}`)
+    }
+    if (waiting.length > 0) yield* Console.log(`waiting for a runner: ${waiting.map((w) => w.run_id).join(", ")}`)
+  })).pipe(Command.withDescription("Show the daemons of this database: their state, last heartbeat and what each runs"))
+
+export const command = daemon.pipe(Command.withSubcommands([status]))

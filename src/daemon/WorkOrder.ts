@@ -1,0 +1,25 @@
+import { PrimaryKey, Schema } from "effect"
+
+/**
+ * What a daemon is asked to run: a queued run, an approved mission, or one firing of a scheduled mission.
+ * Sent as a persisted cluster message whose primary key is the run id, so the same work sent twice (a
+ * dispatcher that moved to another runner and sends again) is stored, and run, once.
+ */
+export class WorkOrder extends Schema.Class<WorkOrder>("autopilot/WorkOrder")({
+  run_id: Schema.String,
+  kind: Schema.Literal("mission"),
+  project_id: Schema.NullOr(Schema.String),
+  mission_id: Schema.NullOr(Schema.String),
+  /** A firing's slot, ISO-8601 UTC. */
+  slot: Schema.NullOr(Schema.String)
+}) {
+  [PrimaryKey.symbol]() {
+    return this.run_id
+  }
+}
+
+/** How a piece of work ended, as the daemon records it: the run's status, or why it could not run. */
+export class WorkOutcome extends Schema.Class<WorkOutcome>("autopilot/WorkOutcome")({
+  run_id: Schema.String,
+  outcome: Schema.String
+}) {}

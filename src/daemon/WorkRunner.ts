@@ -1,0 +1,99 @@
+import { Context, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
+import type { Checkpoint } from "../domain/Checkpoint.js"
+import type * as LlmChoice from "../domain/LlmChoice.js"
+import { isEnd } from "../domain/MissionState.js"
+import { Owner } from "../domain/Owner.js"
+import { MissionRunner } from "../missions/MissionRunner.js"
+import { Missions } from "../missions/Missions.js"
+import { DaemonStore, type RunnerRow } from "../store/DaemonStore.js"
+import { RunStore } from "../store/RunStore.js"
+import type { WorkOrder } from "./WorkOrder.js"
+
+/** The halt reason of a run a draining daemon stopped: such a run is resumed by the runner that takes it over. */
+export const drainReason = "daemon draining"
+
+export interface ExecuteOptions {
+  /** The runner running it, for the mission's history and the takeover rule. */
+  readonly runner: string
+  /** Completes when the run must halt at its next boundary (the daemon drains). */
+  readonly halt: Effect.Effect<string>
+}
+
+export interface Config {
+  /** The model of work that has none of its own yet, as for `autopilot run`. */
+  readonly llm?: LlmChoice.LlmRequested | undefined
+  /** A runner whose heartbeat is older than this is gone: its runs are taken over without `--force`. */
+  readonly lease: Duration.Duration
+}
+
+/**
+ * Runs one piece of work to its end, the same way whoever delivers it: a new run starts, a run a lost or
+ * drained runner left behind resumes from its checkpoint, and work that already ended is not run again.
+ * Never fails: whatever happened is the outcome the daemon records.
+ */
+export class WorkRunner extends Context.Tag("autopilot/WorkRunner")<
+  WorkRunner,
+  { readonly execute: (order: WorkOrder, options: ExecuteOptions) => Effect.Effect<string> }
+>() {}
+
+/** Whether a run is over for good: not running, and not halted by a draining daemon (that one goes on elsewhere). */
+const settled = (c: Checkpoint) => c.status !== "running" && !(c.status === "halted" && c.halt_reason?.startsWith(drainReason) === true)
+
+export const make = (config: Config) =>
+  Effect.gen(function*() {
+    const missionRunner = yield* MissionRunner
+    const missions = yield* Missions
+    const runStore = yield* RunStore
+    const daemons = yield* DaemonStore
+
+    /**
+     * A run whose last writer was a daemon the cluster knows is gone (stopped, or silent past the lease) is
+     * taken over without `--force`; a run another live process is writing never is.
+     */
+    const takeOver = (c: Checkpoint) =>
+      Effect.gen(function*() {
+        const owner = c.owner
+        if (owner === null || !owner.isAlive) return false
+        if (owner.pid === Owner.current.pid && owner.host === Owner.current.host) return true
+        const now = yield* DateTime.now
+        const runners = yield* daemons.runners
+        const gone = (r: RunnerRow) =>
+          r.state === "stopped" ||
+          DateTime.distanceDuration(DateTime.unsafeMake(r.heartbeat_at), now).pipe(Duration.greaterThan(config.lease))
+        return runners.some((r) => r.host === owner.host && r.pid === owner.pid && gone(r))
+      })
+
+    const mission = (order: WorkOrder, options: ExecuteOptions) =>
+      Effect.gen(function*() {
+        const project = order.project_id ?? ""
+        const missionId = order.mission_id ?? order.run_id
+        const record = yield* missions.get(project, missionId)
+        if (isEnd(record.status)) return record.status
+        const loaded = yield* runStore.load(order.run_id)
+        if (loaded._tag === "Found" && settled(loaded.checkpoint) && record.status !== "running") return record.status
+        const ran = yield* missionRunner.run(project, missionId, {
+          actor: `daemon:${options.runner}`,
+          llm: config.llm,
+          takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
+          halt: options.halt
+        })
+        return ran.mission.status
+      })
+
+    return WorkRunner.of({
+      execute: (order, options) =>
+        mission(order, options).pipe(
+          // A runner that lost the run's shard may still be halting it: its claim is waited out, up to
+          // twice the lease, never broken while that process lives.
+          Effect.retry({
+            while: (error) => error._tag === "RunInProgress",
+            schedule: Schedule.spaced(Duration.divide(config.lease, 10).pipe(Option.getOrElse(() => config.lease))).pipe(
+              Schedule.upTo(Duration.times(config.lease, 2))
+            )
+          }),
+          Effect.catchAll((error) => Effect.succeed(`refused: ${error.message}`))
+        )
+    })
+  })
+
+export const layer = (config: Config) => Layer.effect(WorkRunner, make(config))

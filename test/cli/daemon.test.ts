@@ -1,0 +1,216 @@
+import { Effect } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { Missions } from "../../src/missions/Missions.js"
+import { layerSqlite, research } from "../missions/fixtures.js"
+import { type CliProcess, cleanup, type Sandbox, sandbox } from "./harness.js"
+
+afterEach(cleanup)
+
+/** first → second: two nodes, one iteration each on the mock. */
+const chain = research({
+  id: "chain",
+  version: 1,
+  mode: "once",
+  slots: [],
+  graph: {
+    entry: "first",
+    nodes: [
+      { id: "first", role: "Starts", prompt: "Start the work", model_tier: "simple" },
+      { id: "second", role: "Finishes", prompt: "Finish after {first.output}", model_tier: "simple" }
+    ],
+    edges: [{ from: "first", to: "second" }]
+  },
+  budget: { max_seconds: 600, max_dollars: 1 }
+})
+
+/** `count` approved missions of `chain` (and `drafts` left as drafts), made through the service. */
+const missions = (sb: Sandbox, count: number, drafts = 0) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const service = yield* Missions
+    const ids: Array<string> = []
+    for (let i = 0; i < count + drafts; i++) {
+      const made = yield* service.create({
+        project: "default",
+        goal: `finish the work in two steps, number ${i}`,
+        blueprint: chain,
+        slots: {},
+        missing: [],
+        actor: "test",
+        reason: "test"
+      })
+      if (i < count) {
+        yield* service.approve("default", made.mission_id, { actor: "test" })
+        ids.push(made.mission_id)
+      }
+    }
+    return ids
+  }).pipe(Effect.provide(layerSqlite(sb.db))))
+
+/** `second` answers after `latencyMs`, so a kill or a signal lands while missions run. */
+const script = (sb: Sandbox, latencyMs: number) =>
+  sb.writeFile("script.json", {
+    nodes: { first: [{ content: "First part done." }], second: [{ content: "Second part done.", latency_ms: latencyMs }] }
+  })
+
+/** `second` needs three slow iterations: a signal lands while it runs, and never just as it finishes. */
+const slowSecond = (sb: Sandbox) =>
+  sb.writeFile("script.json", {
+    nodes: {
+      first: [{ content: "First part done." }],
+      second: [
+        { content: "Half of the second part.", criteria_met: [false], latency_ms: 1000 },
+        { content: "Most of the second part.", criteria_met: [false], latency_ms: 1000 },
+        { content: "Second part done.", criteria_met: [true], latency_ms: 1000 }
+      ]
+    }
+  })
+
+const daemon = (sb: Sandbox, args: ReadonlyArray<string>) =>
+  sb.start(["daemon", "--mock-script", script(sb, 0), "--poll-seconds", "0.2", "--lease-seconds", "2", ...args])
+
+const linesOf = (daemons: ReadonlyArray<CliProcess>, verb: string, id: string) =>
+  daemons.flatMap((d) => d.stdout.filter((l) => l.includes(` ${verb} mission ${id}`)))
+
+/** Waits until every mission in `ids` has an `ended` line in one of the daemons' output. */
+const allEnded = async (daemons: ReadonlyArray<CliProcess>, ids: ReadonlyArray<string>) => {
+  for (const id of ids) {
+    await Promise.any(daemons.map((d) => d.line((l) => l.includes(` ended mission ${id}:`), 60_000)))
+  }
+}
+
+const missionJson = async (sb: Sandbox, id: string) => {
+  const shown = await sb.run(["missions", "show", id, "--format", "json"])
+  return JSON.parse(shown.stdout.join("\n")) as Record<string, any>
+}
+
+/** Every iteration a mission's nodes committed, and what its run's usage says it spent: always equal. */
+const accounting = (sb: Sandbox, id: string) => {
+  const steps = sb.sql((db) => (db.prepare("SELECT COUNT(*) AS n FROM steps WHERE run_id LIKE ?").get(`${id}.%`) as { n: number }).n)
+  return { steps, iterations: sb.checkpoint(id).usage.iterations as number }
+}
+
+describe("autopilot daemon", () => {
+  it("works every approved mission once with --once, leaves drafts alone, and exits", async (context) => {
+    const sb = sandbox(context)
+    const ids = await missions(sb, 3, 1)
+    const run = await daemon(sb, ["--once", "--concurrency", "2"]).waitForExit(60_000)
+    expect(run.code, run.stderr.join("\n")).toBe(0)
+    for (const id of ids) {
+      expect(run.stdout.filter((l) => l.includes(`started mission ${id}`))).toHaveLength(1)
+      expect(run.stdout.some((l) => l.endsWith(`ended mission ${id}: completed`))).toBe(true)
+      expect((await missionJson(sb, id)).status).toBe("completed")
+    }
+    const listed = await sb.run(["missions", "--status", "draft", "--format", "json"])
+    expect(JSON.parse(listed.stdout.join("\n"))).toHaveLength(1)
+
+    const status = JSON.parse((await sb.run(["daemon", "status", "--format", "json"])).stdout.join("\n"))
+    expect(status.runners).toHaveLength(1)
+    expect(status.runners[0]).toMatchObject({ state: "stopped", concurrency: 2, running: [] })
+    expect(status.waiting).toEqual([])
+  })
+
+  it("says when no daemon has run on a database, and creates none", async (context) => {
+    const sb = sandbox(context)
+    const status = await sb.run(["daemon", "status"])
+    expect(status.stdout).toEqual(["no daemon has run on this database"])
+    expect(sb.files()).not.toContain("a.db")
+  })
+
+  it("two daemons on one SQLite file never run the same mission", async (context) => {
+    const sb = sandbox(context)
+    const ids = await missions(sb, 8)
+    script(sb, 300)
+    const a = sb.start(["daemon", "--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--concurrency", "2"])
+    const b = sb.start(["daemon", "--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--concurrency", "2"])
+    await allEnded([a, b], ids)
+    for (const id of ids) {
+      expect(linesOf([a, b], "started", id), id).toHaveLength(1)
+      expect((await missionJson(sb, id)).status).toBe("completed")
+    }
+    a.signal("SIGTERM")
+    b.signal("SIGTERM")
+    expect((await a.waitForExit()).code).toBe(0)
+    expect((await b.waitForExit()).code).toBe(0)
+  })
+
+  it("resumes the missions of a daemon killed with -9 on another, each from its checkpoint, none counted twice", async (context) => {
+    const sb = sandbox(context)
+    const ids = await missions(sb, 4)
+    script(sb, 1500)
+    const flags = ["--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--lease-seconds", "2", "--concurrency", "2"]
+    const a = sb.start(["daemon", ...flags])
+    await a.line((l) => l.includes(" started mission "))
+    const b = sb.start(["daemon", ...flags])
+    await b.line((l) => l.includes(" up, working "))
+    // Killed while its runs are inside an iteration of `second` (1.5 s each).
+    const started = a.stdout.filter((l) => l.includes(" started mission ")).map((l) => l.split(" ").pop()!)
+    a.signal("SIGKILL")
+    await a.waitForExit()
+    await allEnded([b], ids.filter((id) => !linesOf([a], "ended", id).length))
+    for (const id of ids) {
+      expect((await missionJson(sb, id)).status).toBe("completed")
+      const { iterations, steps } = accounting(sb, id)
+      expect(iterations, id).toBe(steps)
+      expect(iterations, id).toBe(2)
+    }
+    for (const id of started.filter((id) => linesOf([a], "ended", id).length === 0)) {
+      expect(linesOf([b], "started", id), id).toHaveLength(1)
+    }
+    const status = JSON.parse((await sb.run(["daemon", "status", "--format", "json"])).stdout.join("\n"))
+    expect(status.runners.find((r: any) => r.pid === a.pid)).toMatchObject({ alive: false, state: "running" })
+    b.signal("SIGTERM")
+    await b.waitForExit()
+  })
+
+  it("drains on SIGTERM: its missions halt at their next boundary and another daemon finishes them", async (context) => {
+    const sb = sandbox(context)
+    const ids = await missions(sb, 2)
+    slowSecond(sb)
+    const flags = ["--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--concurrency", "2"]
+    const a = sb.start(["daemon", ...flags])
+    for (const id of ids) await a.line((l) => l.endsWith(`started mission ${id}`))
+    const b = sb.start(["daemon", ...flags])
+    await b.line((l) => l.includes(" up, working "))
+    a.signal("SIGTERM")
+    const drained = await a.waitForExit(30_000)
+    expect(drained.code).toBe(0)
+    for (const id of ids) expect(drained.stdout.some((l) => l.endsWith(`handed over mission ${id}`)), a.transcript()).toBe(true)
+    await allEnded([b], ids)
+    for (const id of ids) {
+      const shown = await missionJson(sb, id)
+      expect(shown.status).toBe("completed")
+      const reasons = (shown.transitions as Array<{ to: string; reason: string }>).filter((t) => t.to === "halted").map((t) => t.reason)
+      expect(reasons.some((r) => r.includes("daemon draining (halted by SIGTERM)"))).toBe(true)
+      const { iterations, steps } = accounting(sb, id)
+      expect(iterations).toBe(steps)
+    }
+    b.signal("SIGTERM")
+    await b.waitForExit()
+  })
+
+  it("leaves the runs of the last daemon drained for the next one to start", async (context) => {
+    const sb = sandbox(context)
+    const [id] = await missions(sb, 1)
+    slowSecond(sb)
+    const a = sb.start(["daemon", "--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2"])
+    await a.line((l) => l.endsWith(`started mission ${id}`))
+    a.signal("SIGTERM")
+    expect((await a.waitForExit(30_000)).code).toBe(0)
+    expect((await missionJson(sb, id!)).status).toBe("halted")
+    const next = await sb.run(["daemon", "--once", "--mock-script", script(sb, 0), "--poll-seconds", "0.2"], { timeoutMs: 60_000 })
+    expect(next.stdout.some((l) => l.endsWith(`ended mission ${id}: completed`)), next.stdout.join("\n")).toBe(true)
+    expect((await missionJson(sb, id!)).status).toBe("completed")
+  })
+
+  it.for([
+    [["--concurrency", "0"], "--concurrency must be a whole number from 1 to 1000, got \"0\""],
+    [["--lease-seconds", "soon"], "--lease-seconds must be a number of seconds from 1 to 3600, got \"soon\""],
+    [["--poll-seconds", "0"], "--poll-seconds must be a number of seconds from 0.05 to 60, got \"0\""]
+  ] as const)("refuses %j in one line, exit 2, writing nothing", async ([args, message], context) => {
+    const sb = sandbox(context)
+    const run = await sb.run(["daemon", ...args])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toEqual([`autopilot: ${message}`])
+    expect(sb.files()).not.toContain("a.db")
+  })
+})
