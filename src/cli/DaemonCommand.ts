@@ -1,9 +1,9 @@
 import { Command, Options } from "@effect/cli"
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import { BadInput } from "../domain/Errors.js"
-import * as Daemon from "../daemon/Daemon.js"
-import * as WorkRunner from "../daemon/WorkRunner.js"
 import * as Database from "../store/Database.js"
 import * as DaemonStore from "../store/DaemonStore.js"
 import * as MissionStore from "../store/MissionStore.js"
@@ -30,6 +30,11 @@ const flags = {
   concurrency: Options.text("concurrency").pipe(
     Options.withPseudoName("integer"),
     Options.withDescription(`how many runs this daemon works at once: 1 to 1000 (default ${defaults.concurrency})`),
+    Options.optional
+  ),
+  listen: Options.text("listen").pipe(
+    Options.withPseudoName("host:port"),
+    Options.withDescription("serve the cluster's protocol here, so messages reach this daemon at once instead of at its next poll (other daemons must reach this address)"),
     Options.optional
   ),
   once: Options.boolean("once").pipe(Options.withDescription("work what is ready, then exit once nothing is left running or ready")),
@@ -63,6 +68,31 @@ const clusterLogs = Logger.replace(
   })
 )
 
+/** `HOST:PORT`, the port from 1 to 65535. */
+const listenAddress = (raw: Option.Option<string>) =>
+  Option.match(raw, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (text) => {
+      const match = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(text)
+      const port = match === null ? Number.NaN : Number(match[2])
+      return match !== null && port >= 1 && port <= 65535
+        ? Effect.succeed(new RunnerAddress.RunnerAddress({ host: match[1]!, port }))
+        : Effect.fail(new BadInput({ message: `--listen must be HOST:PORT with a port from 1 to 65535, like 127.0.0.1:34431; got "${text}"` }))
+    }
+  })
+
+/**
+ * Whether this process may listen on `address`. The cluster's socket server fails in a fiber of its own,
+ * where nobody would hear of it: an address in use is found here first and is one line, exit 2.
+ */
+const canListen = (address: RunnerAddress.RunnerAddress) =>
+  Effect.async<void, BadInput>((resume) => {
+    const server = net.createServer()
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      resume(new BadInput({ message: `--listen ${address.host}:${address.port}: cannot listen there (${error.code ?? error.message})` })))
+    server.listen(address.port, address.host.replace(/^\[|\]$/g, ""), () => server.close(() => resume(Effect.void)))
+  })
+
 const line = (text: string) => Effect.flatMap(DateTime.now, (at) => Console.log(`${DateTime.formatIso(at)} ${text}`))
 
 export const daemon = Command.make("daemon", flags, (given) =>
@@ -71,12 +101,17 @@ export const daemon = Command.make("daemon", flags, (given) =>
     const lease = yield* secondsOf("--lease-seconds", given.lease, defaults.leaseSeconds, 1, 3600)
     const poll = yield* secondsOf("--poll-seconds", given.poll, defaults.pollSeconds, 0.05, 60)
     const idle = yield* secondsOf("--heartbeat-seconds", given.idle, defaults.idleSeconds, 0.1, 86_400)
+    const listen = yield* listenAddress(given.listen)
+    if (listen !== undefined) yield* canListen(listen)
     const llm = Run.llmRequested(given, false)
     const file = yield* Flags.databasePath(given.db)
     const signals = yield* Signals.listen
     const leaseDuration = Duration.seconds(lease)
+    // Loaded only here: the cluster is most of what the CLI would otherwise read at every start.
+    const { Daemon, WorkRunner } = yield* Effect.promise(() => import("../daemon/index.js"))
     yield* Daemon.run({
-      address: Daemon.processAddress(),
+      address: listen ?? Daemon.processAddress(),
+      listen: listen !== undefined,
       concurrency,
       once: given.once,
       lease: leaseDuration,
@@ -113,7 +148,7 @@ export const status = Command.make("status", { format: Flags.oneOf("format", ["t
     const at = yield* DateTime.now
     const view = runners.map((r) => ({
       ...r,
-      alive: Daemon.isAlive(r, at, lease),
+      alive: r.aliveAt(at, lease),
       running: open.filter((w) => w.runner === r.address && w.started_at !== null).map((w) => ({ run_id: w.run_id, kind: w.kind }))
     }))
     const waiting = open.filter((w) => w.started_at === null || !view.some((r) => r.address === w.runner && r.alive))

@@ -1,14 +1,17 @@
-import {
-  MessageStorage,
-  RunnerAddress,
-  RunnerHealth,
-  Runners,
-  Sharding,
-  ShardingConfig,
-  Singleton,
-  SqlMessageStorage,
-  SqlRunnerStorage
-} from "@effect/cluster"
+import type * as MessageStorage from "@effect/cluster/MessageStorage"
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as RunnerHealth from "@effect/cluster/RunnerHealth"
+import * as Runners from "@effect/cluster/Runners"
+import * as Sharding from "@effect/cluster/Sharding"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as Singleton from "@effect/cluster/Singleton"
+import * as SocketRunner from "@effect/cluster/SocketRunner"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import type { SocketServerError } from "@effect/platform/SocketServer"
+import { BadInput } from "../domain/Errors.js"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type { SqlClient } from "@effect/sql"
 import { DateTime, Deferred, Duration, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { Owner } from "../domain/Owner.js"
@@ -19,8 +22,10 @@ import { WorkOrder, WorkOutcome } from "./WorkOrder.js"
 import { drainReason, WorkRunner } from "./WorkRunner.js"
 
 export interface Options {
-  /** This runner's address in the cluster (its identity; with no transport of its own, storage carries messages). */
+  /** This runner's address in the cluster: where it listens with `listen`, else only its identity. */
   readonly address: RunnerAddress.RunnerAddress
+  /** Serve the cluster's protocol on `address`, so messages need not wait for a poll. */
+  readonly listen: boolean
   /** How many runs this runner works at once. */
   readonly concurrency: number
   /** Work what is ready, then stop once nothing is left running or ready. */
@@ -45,11 +50,6 @@ const handedOver = Symbol("handedOver")
 /** How a runner is named in `daemon status` and our tables: `host:port`. */
 export const addressOf = (address: RunnerAddress.RunnerAddress) => `${address.host}:${address.port}`
 
-/** Runners are alive while their heartbeat is fresher than the lease; the cluster moves a dead one's shards. */
-export const isAlive = (runner: RunnerRow, at: DateTime.Utc, lease: Duration.Duration) =>
-  runner.state !== "stopped" &&
-  Duration.lessThanOrEqualTo(DateTime.distanceDuration(DateTime.unsafeMake(runner.heartbeat_at), at), lease)
-
 /** The cluster's view of which runners live: our own heartbeats, so that SQLite and Postgres behave alike. */
 const leaseHealth = (lease: Duration.Duration) =>
   Layer.effect(
@@ -59,40 +59,50 @@ const leaseHealth = (lease: Duration.Duration) =>
         Effect.gen(function*() {
           const at = yield* DateTime.now
           const runner = (yield* store.runners).find((r) => r.address === addressOf(address))
-          return runner !== undefined && isAlive(runner, at, lease)
+          return runner !== undefined && runner.aliveAt(at, lease)
         }).pipe(Effect.orElseSucceed(() => true))
     }))
   )
 
+/** The cluster's settings for a daemon: timing from the lease and the poll interval. */
+const shardingConfig = (options: Pick<Options, "address" | "lease" | "poll">) =>
+  ShardingConfig.layer({
+    runnerAddress: Option.some(options.address),
+    shardsPerGroup: 60,
+    entityMessagePollInterval: options.poll,
+    refreshAssignmentsInterval: options.poll,
+    runnerHealthCheckInterval: options.poll,
+    shardLockExpiration: options.lease,
+    shardLockRefreshInterval: Duration.divide(options.lease, 3).pipe(Option.getOrElse(() => options.lease)),
+    // An entity that is stopped (its shard moved, the runner leaves) is interrupted after this; its run
+    // then halts at its next boundary before the entity is gone (see `handle`).
+    entityTerminationTimeout: Duration.seconds(1),
+    // Runs last hours; an entity is only the mailbox of one, released once it is idle.
+    entityMaxIdleTime: Duration.seconds(30)
+  })
+
 /**
  * The cluster a daemon joins: runners, shard locks and persisted messages in the database the stores use.
- * Runners send nothing to each other: each polls storage for the messages of its shards, so a daemon needs
- * no port, and a lost one is noticed through its heartbeat.
+ * Without `listen`, runners send nothing to each other: each polls storage for the messages of its
+ * shards, so a daemon needs no port. With it, a runner serves the cluster's protocol on that address and
+ * messages reach the runner that holds their shard at once. Either way a lost runner is noticed through
+ * its heartbeat.
  */
-export const cluster = (options: Pick<Options, "address" | "lease" | "poll">): Layer.Layer<
+export const cluster = (options: Pick<Options, "address" | "lease" | "poll" | "listen">): Layer.Layer<
   Sharding.Sharding | MessageStorage.MessageStorage,
-  never,
+  SocketServerError,
   SqlClient.SqlClient | DaemonStore
-> =>
-  Sharding.layer.pipe(
-    Layer.provideMerge(Runners.layerNoop),
+> => {
+  const runners = options.listen
+    ? SocketRunner.layer.pipe(Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]))
+    : Sharding.layer.pipe(Layer.provideMerge(Runners.layerNoop))
+  return runners.pipe(
     Layer.provideMerge(SqlMessageStorage.layer),
     Layer.provide([Layer.orDie(SqlRunnerStorage.layer), leaseHealth(options.lease)]),
-    Layer.provide(ShardingConfig.layer({
-      runnerAddress: Option.some(options.address),
-      shardsPerGroup: 60,
-      entityMessagePollInterval: options.poll,
-      refreshAssignmentsInterval: options.poll,
-      runnerHealthCheckInterval: options.poll,
-      shardLockExpiration: options.lease,
-      shardLockRefreshInterval: Duration.divide(options.lease, 3).pipe(Option.getOrElse(() => options.lease)),
-      // An entity that is stopped (its shard moved, the runner leaves) is interrupted after this; its run
-      // then halts at its next boundary before the entity is gone (see `handle`).
-      entityTerminationTimeout: Duration.seconds(1),
-      // Runs last hours; an entity is only the mailbox of one, released once it is idle.
-      entityMaxIdleTime: Duration.seconds(30)
-    }))
+    Layer.provide(shardingConfig(options)),
+    Layer.provide(RpcSerialization.layerMsgPack)
   )
+}
 
 /** The order that runs a row of work. */
 const orderOf = (w: WorkRow) => new WorkOrder({ run_id: w.run_id, kind: w.kind as "mission", project_id: w.project_id, mission_id: w.mission_id, slot: w.slot })
@@ -181,7 +191,7 @@ export const run = (options: Options) =>
     /** One look for ready work: as much as the live runners have room for, in priority order. */
     const dispatch = Effect.gen(function*() {
       const at = yield* DateTime.now
-      const alive = (yield* store.runners).filter((r) => r.state === "running" && isAlive(r, at, options.lease))
+      const alive = (yield* store.runners).filter((r) => r.state === "running" && r.aliveAt(at, options.lease))
       const open = yield* store.open
       const free = alive.reduce((n, r) => n + r.concurrency, 0) - open.length
       const missions = yield* readyMissions
@@ -243,10 +253,15 @@ export const run = (options: Options) =>
     const launched = yield* Effect.fork(Layer.launch(daemon))
     const beating = yield* Effect.fork(heartbeat)
 
-    const why = yield* Effect.raceFirst(
-      Effect.map(options.drain, (reason) => ({ drain: reason })),
-      Effect.map(Deferred.await(finished), () => ({ drain: undefined as string | undefined }))
-    )
+    const why = yield* Effect.raceAll([
+      Effect.map(options.drain, (reason) => ({ drain: reason as string | undefined })),
+      Effect.map(Deferred.await(finished), () => ({ drain: undefined })),
+      // The cluster ends only by failing to start: an address in use, say.
+      Fiber.join(launched).pipe(
+        Effect.zipRight(Effect.never),
+        Effect.catchAll((error) => new BadInput({ message: `--listen ${address}: ${error.message}` }))
+      )
+    ])
     if (why.drain !== undefined) {
       yield* Deferred.succeed(draining, why.drain)
       yield* store.heartbeat(address, "draining", yield* now).pipe(Effect.ignore)

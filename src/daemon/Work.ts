@@ -1,5 +1,6 @@
-import { ClusterSchema, Entity } from "@effect/cluster"
-import { Rpc } from "@effect/rpc"
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
+import * as Entity from "@effect/cluster/Entity"
+import * as Rpc from "@effect/rpc/Rpc"
 import { WorkOrder, WorkOutcome } from "./WorkOrder.js"
 
 /**

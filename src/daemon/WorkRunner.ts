@@ -5,7 +5,7 @@ import { isEnd } from "../domain/MissionState.js"
 import { Owner } from "../domain/Owner.js"
 import { MissionRunner } from "../missions/MissionRunner.js"
 import { Missions } from "../missions/Missions.js"
-import { DaemonStore, type RunnerRow } from "../store/DaemonStore.js"
+import { DaemonStore } from "../store/DaemonStore.js"
 import { RunStore } from "../store/RunStore.js"
 import type { WorkOrder } from "./WorkOrder.js"
 
@@ -57,10 +57,7 @@ export const make = (config: Config) =>
         if (owner.pid === Owner.current.pid && owner.host === Owner.current.host) return true
         const now = yield* DateTime.now
         const runners = yield* daemons.runners
-        const gone = (r: RunnerRow) =>
-          r.state === "stopped" ||
-          DateTime.distanceDuration(DateTime.unsafeMake(r.heartbeat_at), now).pipe(Duration.greaterThan(config.lease))
-        return runners.some((r) => r.host === owner.host && r.pid === owner.pid && gone(r))
+        return runners.some((r) => r.host === owner.host && r.pid === owner.pid && !r.aliveAt(now, config.lease))
       })
 
     const mission = (order: WorkOrder, options: ExecuteOptions) =>

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
 import type { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
 
@@ -45,7 +45,12 @@ export class RunnerRow extends Schema.Class<RunnerRow>("RunnerRow")({
   state: RunnerState,
   started_at: Schema.String,
   heartbeat_at: Schema.String
-}) {}
+}) {
+  /** Alive while its heartbeat is fresher than the lease; the cluster moves a silent runner's shards. */
+  aliveAt(at: DateTime.Utc, lease: Duration.Duration): boolean {
+    return this.state !== "stopped" && Duration.lessThanOrEqualTo(DateTime.distanceDuration(DateTime.unsafeMake(this.heartbeat_at), at), lease)
+  }
+}
 
 export const WorkKinds = ["queued", "mission", "firing"] as const
 export const WorkKind = Schema.Literal(...WorkKinds)

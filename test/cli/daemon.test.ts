@@ -1,10 +1,20 @@
 import { Effect } from "effect"
+import * as net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { Missions } from "../../src/missions/Missions.js"
 import { layerSqlite, research } from "../missions/fixtures.js"
 import { type CliProcess, cleanup, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
+
+/** A port nothing listens on now. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
 
 /** first → second: two nodes, one iteration each on the mock. */
 const chain = research({
@@ -133,14 +143,15 @@ describe("autopilot daemon", () => {
     expect((await b.waitForExit()).code).toBe(0)
   })
 
-  it("resumes the missions of a daemon killed with -9 on another, each from its checkpoint, none counted twice", async (context) => {
+  it.for(["storage", "--listen"] as const)("resumes the missions of a daemon killed with -9 on another, each from its checkpoint, none counted twice (%s)", async (transport, context) => {
     const sb = sandbox(context)
     const ids = await missions(sb, 4)
     script(sb, 1500)
     const flags = ["--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--lease-seconds", "2", "--concurrency", "2"]
-    const a = sb.start(["daemon", ...flags])
+    const listen = async () => (transport === "storage" ? [] : ["--listen", `127.0.0.1:${await freePort()}`])
+    const a = sb.start(["daemon", ...flags, ...(await listen())])
     await a.line((l) => l.includes(" started mission "))
-    const b = sb.start(["daemon", ...flags])
+    const b = sb.start(["daemon", ...flags, ...(await listen())])
     await b.line((l) => l.includes(" up, working "))
     // Killed while its runs are inside an iteration of `second` (1.5 s each).
     const started = a.stdout.filter((l) => l.includes(" started mission ")).map((l) => l.split(" ").pop()!)
@@ -202,10 +213,26 @@ describe("autopilot daemon", () => {
     expect((await missionJson(sb, id!)).status).toBe("completed")
   })
 
+  it("refuses a --listen address it cannot listen on, in one line, exit 2", async (context) => {
+    const sb = sandbox(context)
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as net.AddressInfo).port
+    try {
+      const run = await sb.run(["daemon", "--listen", `127.0.0.1:${port}`])
+      expect(run.code).toBe(2)
+      expect(run.stderr).toEqual([`autopilot: --listen 127.0.0.1:${port}: cannot listen there (EADDRINUSE)`])
+    } finally {
+      taken.close()
+    }
+  })
+
   it.for([
     [["--concurrency", "0"], "--concurrency must be a whole number from 1 to 1000, got \"0\""],
     [["--lease-seconds", "soon"], "--lease-seconds must be a number of seconds from 1 to 3600, got \"soon\""],
-    [["--poll-seconds", "0"], "--poll-seconds must be a number of seconds from 0.05 to 60, got \"0\""]
+    [["--poll-seconds", "0"], "--poll-seconds must be a number of seconds from 0.05 to 60, got \"0\""],
+    [["--listen", "localhost"], "--listen must be HOST:PORT with a port from 1 to 65535, like 127.0.0.1:34431; got \"localhost\""],
+    [["--listen", "127.0.0.1:70000"], "--listen must be HOST:PORT with a port from 1 to 65535, like 127.0.0.1:34431; got \"127.0.0.1:70000\""]
   ] as const)("refuses %j in one line, exit 2, writing nothing", async ([args, message], context) => {
     const sb = sandbox(context)
     const run = await sb.run(["daemon", ...args])
