@@ -1,4 +1,4 @@
-import { DateTime, Effect } from "effect"
+import { DateTime, Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { BadInput } from "./Errors.js"
 
@@ -14,6 +14,9 @@ export const check = (raw: string): Effect.Effect<string, BadInput> =>
     : Effect.fail(new BadInput({
       message: `run id "${raw}" is not allowed: use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`
     }))
+
+/** A run id as data: what `check` allows. */
+export const RunId = Schema.String.pipe(Schema.pattern(RUN_ID, { message: () => "must be 1-128 letters, digits, \".\", \"_\" or \"-\", starting with a letter or digit" }))
 
 /**
  * A new run id, `<prefix>-YYYYMMDD-HHMMSS-xxxxxx`: its time from the Clock, so ids sort by when they were
