@@ -90,14 +90,15 @@ const priorityOf = (raw: Option.Option<string>): Effect.Effect<number | undefine
     }
   })
 
-const notBeforeOf = (raw: Option.Option<string>): Effect.Effect<DateTime.Utc | undefined, BadInput> =>
+/** The text itself, once it reads as a time: the queue reads a duration from the moment it queues the entry. */
+const notBeforeOf = (raw: Option.Option<string>): Effect.Effect<string | undefined, BadInput> =>
   Option.match(raw, {
     onNone: () => Effect.succeed(undefined),
     onSome: (text) =>
       Effect.flatMap(DateTime.now, (now) =>
         Either.match(QueueEntry.notBeforeOf(text, now), {
           onLeft: (problem) => Effect.fail(new BadInput({ message: `--not-before ${problem}, got "${text}"` })),
-          onRight: Effect.succeed
+          onRight: () => Effect.succeed(text)
         }))
   })
 
