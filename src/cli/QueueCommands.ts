@@ -62,7 +62,7 @@ const entryJson = ({ entry, ready, run }: GoalQueue.Listed) => {
 
 const stateText = ({ entry, ready, run }: GoalQueue.Listed) =>
   entry.status === "dispatched"
-    ? `dispatched (${run === null ? "no run yet" : `run ${run}`})`
+    ? `dispatched (${run === null ? "no run" : `run ${run}`})`
     : ready
     ? "ready"
     : `not before ${entry.not_before}`

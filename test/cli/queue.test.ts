@@ -31,6 +31,14 @@ const daemonTakesOne = (file: string) =>
     )
   )
 
+/** A daemon that has taken an entry and not yet started its run. */
+const daemonDispatches = (file: string, id: string) =>
+  Effect.runPromise(
+    Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.dispatch(id)).pipe(
+      Effect.provide(GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer), Layer.provideMerge(runsLayer(file)), Layer.provide(NodeContext.layer)))
+    )
+  )
+
 /** `queue list --format json`, parsed. */
 const listJson = async (sb: Sandbox) => {
   const listed = await sb.run(["queue", "list", "--format", "json"])
@@ -132,6 +140,12 @@ describe.concurrent("autopilot queue", () => {
     expect(text.stdout[2]).toMatch(/^q1 +50 +dispatched \(run partial\) +Explain dict gotchas$/)
     expect(text.stdout.at(-1)).toBe("1 queued (1 ready now), 1 dispatched")
     expect((await sb.show("q1")).goal).toEqual({ objective: "Explain dict gotchas", success_criteria: ["a", "b"] })
+
+    expect(await daemonDispatches(sb.db, "q2")).toBe(true)
+    expect((await sb.run(["queue", "list"])).stdout.slice(1, 3).map((row) => row.split(/ {2,}/))).toEqual([
+      ["q2", "10", "dispatched (no run)", "Later"],
+      ["q1", "50", "dispatched (run partial)", "Explain dict gotchas"]
+    ])
 
     const refused = await sb.run(["queue", "remove", "q1"])
     expect(refused.code).toBe(2)

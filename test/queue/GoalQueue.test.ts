@@ -8,6 +8,7 @@ import { afterAll } from "vitest"
 import { BudgetPolicy } from "../../src/domain/Budget.js"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import type { QueueEntry } from "../../src/domain/QueueEntry.js"
+import * as Api from "../../src/index.js"
 import * as GoalQueue from "../../src/queue/GoalQueue.js"
 import * as Runs from "../../src/runtime/Runs.js"
 import type { Specialist } from "../../src/specialists/Specialist.js"
@@ -273,4 +274,22 @@ describe("GoalQueue", () => {
       assert.deepStrictEqual(loaded.checkpoint.llm, { provider: "mock" })
       assert.deepStrictEqual(yield* listed, ["queued-run dispatched waiting completed"])
     }).pipe(Effect.provide(layer)))
+})
+
+describe("GoalQueue through the public API", () => {
+  it.effect("works as README shows: what is ready is taken in order, once; the not-before entry in its time", () =>
+    Effect.gen(function*() {
+      const goals = yield* Api.GoalQueue.GoalQueue
+      yield* goals.add({ objective: "Write the release notes", priority: 80, policy: { max_iterations: 20 } })
+      yield* goals.add({ objective: "Triage the inbox", criteria: ["every mail labelled"], notBefore: "10m" })
+      const take = Effect.flatMap(goals.ready(4), (entries) =>
+        Effect.filter(entries, (entry) => goals.dispatch(entry.id)).pipe(Effect.map((taken) => taken.map((e) => goals.startOptions(e).goal?.objective))))
+      assert.deepStrictEqual(yield* take, ["Write the release notes"])
+      assert.deepStrictEqual(yield* take, [])
+      yield* TestClock.adjust("10 minutes")
+      assert.deepStrictEqual(yield* take, ["Triage the inbox"])
+    }).pipe(Effect.provide(Api.GoalQueue.layer.pipe(
+      Layer.provideMerge(Layer.merge(Api.QueueStore.layer, Api.RunStore.layer)),
+      Layer.provideMerge(Api.Database.layerSqlite(":memory:"))
+    ))))
 })
