@@ -1,4 +1,4 @@
-import { DateTime, Duration, Effect, Either, ParseResult, Schema } from "effect"
+import { DateTime, Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as path from "node:path"
 import type { PolicyOverrides } from "../runtime/Mission.js"
 import { Specialist } from "../specialists/Specialist.js"
@@ -21,6 +21,9 @@ export const priorityProblem = (value: number): string | undefined =>
 
 const Priority = Schema.Number.pipe(Schema.filter((n) => priorityProblem(n) === undefined, { message: () => priorityProblem(Number.NaN)! }))
 
+/** A time as ISO-8601 text in UTC, as every store keeps times. */
+const UtcTime = Schema.String.pipe(Schema.filter((s) => Option.isSome(DateTime.make(s)), { message: () => "must be an ISO-8601 time" }))
+
 /**
  * A run waiting in the goal queue: everything `autopilot run` would be given, fixed when it was queued
  * (the specialist as the catalog defined it then, the mock's script by its full path), so whichever
@@ -35,7 +38,7 @@ export class QueueEntry extends Schema.Class<QueueEntry>("QueueEntry")({
   llm: LlmChoice.LlmChoice,
   priority: Priority,
   /** UTC, ISO-8601; no daemon takes the entry before then. */
-  not_before: Schema.NullOr(Schema.String),
+  not_before: Schema.NullOr(UtcTime),
   status: QueueStatus,
   created_at: Schema.String,
   dispatched_at: Schema.NullOr(Schema.String)

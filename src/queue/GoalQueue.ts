@@ -22,8 +22,8 @@ export class GoalQueue extends Context.Tag("autopilot/GoalQueue")<
   GoalQueue,
   {
     /**
-     * Queues a run, checked as `autopilot run` checks its input; an id already queued (or dispatched) or
-     * already a run is refused.
+     * Queues a run, checked as `autopilot run` checks its input (a model's key or script is checked by
+     * `Runs.start` where it runs); an id already queued (or dispatched) or already a run is refused.
      */
     readonly add: (input: QueueEntry.NewEntry) => Effect.Effect<QueueEntry.QueueEntry, BadInput | PersistenceError>
     /**

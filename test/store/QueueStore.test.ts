@@ -140,11 +140,17 @@ export const queueStoreSuite = (database: Layer.Layer<SqlClient.SqlClient>) => {
     const sql = yield* SqlClient.SqlClient
     yield* queue.insert(entry("good"))
     yield* queue.insert(entry("bad"))
+    yield* queue.insert(entry("late"))
     yield* sql`UPDATE queue_entries SET priority = 500 WHERE id = 'bad'`
+    yield* sql`UPDATE queue_entries SET not_before = 'soon' WHERE id = 'late'`
     const error = yield* Effect.flip(queue.list("queued"))
     assert.strictEqual(error._tag, "PersistenceError")
     assert.include(error.message, "queue entry bad in the database does not decode (`autopilot queue remove bad` removes it)")
     assert.include(error.message, "must be a whole number from 0 to 100")
+    const late = yield* Effect.flip(queue.get("late"))
+    assert.include(late.message, "queue entry late in the database does not decode")
+    assert.include(late.message, "must be an ISO-8601 time")
+    assert.isTrue(yield* queue.remove("late"))
     assert.isTrue(yield* queue.remove("bad"))
     assert.deepStrictEqual(ids(yield* queue.list("queued")), ["good"])
   }))
