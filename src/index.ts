@@ -15,6 +15,8 @@
  *                                 scheduled), cancel, advance; every transition kept with who, when, why;
  *                                 `Missions.run` (the MissionRunner service) runs one's agent graph
  *   Settings                    → whether autopilot takes new goals, and its blueprint service tier
+ *   GoalQueue                   → runs waiting for a daemon: add, list, remove, ready, dispatch (each
+ *                                 entry taken once), startOptions (what `Runs.start` runs it with)
  */
 export * as Autopilot from "./runtime/Autopilot.js"
 export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
@@ -144,3 +146,12 @@ export * as TierModels from "./missions/TierModels.js"
 
 /** What a mission's run did: `StepResults` (`read`, and the `StepResult`, `NodeSteps`, `MissionSteps` types), as `MissionRunner.steps` returns it. */
 export * as StepResults from "./missions/StepResults.js"
+
+/**
+ * The goal queue: `GoalQueue` (the service `autopilot queue` and the daemon call: add, list, remove,
+ * ready, dispatch, startOptions; `GoalQueue.layer` over `QueueStore` and `RunStore`), `QueueEntry` (a
+ * queued run's Schema, `make`, `notBeforeOf`), `QueueStore` (its table).
+ */
+export * as GoalQueue from "./queue/GoalQueue.js"
+export * as QueueEntry from "./domain/QueueEntry.js"
+export * as QueueStore from "./store/QueueStore.js"

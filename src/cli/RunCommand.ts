@@ -1,11 +1,11 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Option, ParseResult, Schema } from "effect"
-import { randomBytes } from "node:crypto"
+import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import { BadInput, RunNotFound } from "../domain/Errors.js"
-import { Goal } from "../domain/Goal.js"
+import { fromText, type Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
+import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import type { MissionError, MissionResult } from "../runtime/Mission.js"
 import { Runs, type StartOptions } from "../runtime/Runs.js"
@@ -151,25 +151,7 @@ export const session = (
     yield* setExitCode(exitCodeOf(result.status))
   })
 
-const decodeGoal = Schema.decodeUnknown(Goal)
-
-const goalOf = (objective: string, criteria: ReadonlyArray<string>) =>
-  decodeGoal({
-    objective,
-    // With no criteria given, the objective itself is the one thing the judge checks.
-    success_criteria: criteria.length > 0 ? criteria : [`The objective is achieved: ${objective}`]
-  }).pipe(
-    Effect.mapError((e) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
-      const field = issue?.path[0] === "objective" ? "the objective" : "every --criterion"
-      return new BadInput({ message: `${field} must be non-empty text` })
-    })
-  )
-
-export const newRunId = (prefix: string) => Effect.sync(() => {
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
-  return `${prefix}-${stamp}-${randomBytes(3).toString("hex")}`
-})
+export const newRunId = RunId.fresh
 
 export const specialistFlag = Options.text("specialist").pipe(
   Options.withPseudoName("id"),
@@ -199,7 +181,7 @@ export const run = Command.make(
   },
   (input) =>
     Effect.gen(function*() {
-      const goal = yield* goalOf(input.objective, input.criteria)
+      const goal = yield* fromText(input.objective, input.criteria)
       if (input.resume && Option.isNone(input.runId)) {
         return yield* new BadInput({ message: "--resume needs --run-id naming the run to continue" })
       }

@@ -13,6 +13,7 @@ import * as Harness from "./HarnessCommands.js"
 import * as Help from "./Help.js"
 import * as Inspect from "./InspectCommands.js"
 import * as MissionsCommands from "./MissionsCommands.js"
+import * as Queue from "./QueueCommands.js"
 import * as Run from "./RunCommand.js"
 import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
@@ -42,6 +43,7 @@ const autopilot = Command.make("autopilot").pipe(
     MissionsCommands.missions,
     MissionsCommands.approve,
     MissionsCommands.cancel,
+    Queue.queue,
     DaemonCommand.command
   ])
 )
@@ -51,7 +53,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5 }
