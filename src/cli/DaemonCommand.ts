@@ -7,6 +7,8 @@ import { BadInput } from "../domain/Errors.js"
 import * as Database from "../store/Database.js"
 import * as DaemonStore from "../store/DaemonStore.js"
 import * as MissionStore from "../store/MissionStore.js"
+import * as QueueStore from "../store/QueueStore.js"
+import * as GoalQueue from "../queue/GoalQueue.js"
 import * as Flags from "./Flags.js"
 import * as MissionRunCommand from "./MissionRunCommand.js"
 import * as Run from "./RunCommand.js"
@@ -123,7 +125,7 @@ export const daemon = Command.make("daemon", flags, (given) =>
       Logger.withMinimumLogLevel(LogLevel.Error),
       Effect.provide(clusterLogs),
       Effect.provide(WorkRunner.layer({ llm, lease: leaseDuration }).pipe(
-        Layer.provideMerge(Layer.merge(DaemonStore.layer, MissionStore.layer)),
+        Layer.provideMerge(Layer.mergeAll(DaemonStore.layer, MissionStore.layer, GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer)))),
         Layer.provideMerge(MissionRunCommand.layer(file))
       ))
     )

@@ -16,7 +16,9 @@ import type { SqlClient } from "@effect/sql"
 import { DateTime, Deferred, Duration, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { Owner } from "../domain/Owner.js"
 import { MissionStore } from "../store/MissionStore.js"
-import { DaemonStore, type RunnerRow, type WorkRow } from "../store/DaemonStore.js"
+import { defaultPriority } from "../domain/QueueEntry.js"
+import { GoalQueue } from "../queue/GoalQueue.js"
+import { DaemonStore, type NewWork, type RunnerRow } from "../store/DaemonStore.js"
 import { Work } from "./Work.js"
 import { WorkOrder, WorkOutcome } from "./WorkOrder.js"
 import { drainReason, WorkRunner } from "./WorkRunner.js"
@@ -105,7 +107,17 @@ export const cluster = (options: Pick<Options, "address" | "lease" | "poll" | "l
 }
 
 /** The order that runs a row of work. */
-const orderOf = (w: WorkRow) => new WorkOrder({ run_id: w.run_id, kind: w.kind as "mission", project_id: w.project_id, mission_id: w.mission_id, slot: w.slot })
+const orderOf = (w: NewWork) => new WorkOrder({ run_id: w.run_id, kind: w.kind, project_id: w.project_id, mission_id: w.mission_id, slot: w.slot })
+
+const work = (runId: string, kind: NewWork["kind"], project: string | null, missionId: string | null, priority: number, at: DateTime.Utc): NewWork => ({
+  run_id: runId,
+  kind,
+  project_id: project,
+  mission_id: missionId,
+  slot: null,
+  priority,
+  sent_at: DateTime.formatIso(at)
+})
 
 /** Missions of one run that the daemons take: approved (and so scheduled to run) and not recurring. */
 const readyMissions = Effect.gen(function*() {
@@ -123,6 +135,7 @@ export const run = (options: Options) =>
   Effect.gen(function*() {
     const store = yield* DaemonStore
     const runner = yield* WorkRunner
+    const queue = yield* GoalQueue
     const address = addressOf(options.address)
     const started = yield* now
     const draining = yield* Deferred.make<string>()
@@ -185,33 +198,36 @@ export const run = (options: Options) =>
     const WorkLayer = Work.toLayer(Effect.succeed({ run: (request) => handle(request.payload) }), { concurrency: 1 })
 
     /** Sends work to its entity; sending it again is harmless, as its message is stored once by run id. */
-    const send = (w: WorkRow) =>
+    const send = (w: NewWork) =>
       Effect.flatMap(Work.client, (client) => client(w.run_id).run(orderOf(w), { discard: true }))
 
-    /** One look for ready work: as much as the live runners have room for, in priority order. */
+    /**
+     * One look for ready work: as much as the live runners have room for, highest priority first, oldest
+     * first among equals. Queued runs carry their own priority; approved missions the queue's default.
+     */
     const dispatch = Effect.gen(function*() {
       const at = yield* DateTime.now
       const alive = (yield* store.runners).filter((r) => r.state === "running" && r.aliveAt(at, options.lease))
       const open = yield* store.open
       const free = alive.reduce((n, r) => n + r.concurrency, 0) - open.length
+      if (free <= 0) return { open: open.length, ready: 0 }
+      const entries = yield* queue.ready(free)
       const missions = yield* readyMissions
+      const candidates = [
+        ...entries.map((e) => ({ row: work(e.id, "queued", null, null, e.priority, at), since: e.created_at, take: queue.dispatch(e.id) })),
+        ...missions.map((m) => ({ row: work(m.mission_id, "mission", m.project_id, m.mission_id, defaultPriority, at), since: m.created_at, take: Effect.succeed(true) }))
+      ].sort((x, y) => y.row.priority - x.row.priority || x.since.localeCompare(y.since))
       let sent = 0
-      for (const m of missions) {
+      for (const candidate of candidates) {
         if (sent >= free) break
-        const row = {
-          run_id: m.mission_id,
-          kind: "mission" as const,
-          project_id: m.project_id,
-          mission_id: m.mission_id,
-          slot: null,
-          priority: 50,
-          sent_at: DateTime.formatIso(at)
-        }
-        if (!(yield* store.send(row))) continue
-        yield* send({ ...row, runner: null, started_at: null, deliveries: 0, ended_at: null, outcome: null } as WorkRow)
+        // Taken from its source first (a queued entry by exactly one dispatcher), then recorded, then sent:
+        // a dispatcher lost in between leaves a row that the next one sends again.
+        if (!(yield* candidate.take)) continue
+        if (!(yield* store.send(candidate.row))) continue
+        yield* send(candidate.row)
         sent++
       }
-      return { open: open.length + sent, ready: missions.length }
+      return { open: open.length + sent, ready: candidates.length }
     })
 
     const Dispatcher = Singleton.make(

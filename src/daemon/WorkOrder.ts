@@ -7,7 +7,7 @@ import { PrimaryKey, Schema } from "effect"
  */
 export class WorkOrder extends Schema.Class<WorkOrder>("autopilot/WorkOrder")({
   run_id: Schema.String,
-  kind: Schema.Literal("mission"),
+  kind: Schema.Literal("queued", "mission"),
   project_id: Schema.NullOr(Schema.String),
   mission_id: Schema.NullOr(Schema.String),
   /** A firing's slot, ISO-8601 UTC. */

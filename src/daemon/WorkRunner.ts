@@ -1,11 +1,15 @@
 import { Context, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type * as LlmChoice from "../domain/LlmChoice.js"
-import { isEnd } from "../domain/MissionState.js"
+import type { MissionNotFound } from "../domain/MissionRecord.js"
+import { type IllegalTransition, isEnd } from "../domain/MissionState.js"
+import type * as Mission from "../runtime/Mission.js"
 import { Owner } from "../domain/Owner.js"
 import { MissionRunner } from "../missions/MissionRunner.js"
 import { Missions } from "../missions/Missions.js"
 import { DaemonStore } from "../store/DaemonStore.js"
+import { GoalQueue } from "../queue/GoalQueue.js"
+import { Runs } from "../runtime/Runs.js"
 import { RunStore } from "../store/RunStore.js"
 import type { WorkOrder } from "./WorkOrder.js"
 
@@ -27,7 +31,7 @@ export interface Config {
 }
 
 /**
- * Runs one piece of work to its end, the same way whoever delivers it: a new run starts, a run a lost or
+ * Runs one piece of work (a queued run, an approved mission) to its end, the same way whoever delivers it: a new run starts, a run a lost or
  * drained runner left behind resumes from its checkpoint, and work that already ended is not run again.
  * Never fails: whatever happened is the outcome the daemon records.
  */
@@ -45,6 +49,8 @@ export const make = (config: Config) =>
     const missions = yield* Missions
     const runStore = yield* RunStore
     const daemons = yield* DaemonStore
+    const queue = yield* GoalQueue
+    const runs = yield* Runs
 
     /**
      * A run whose last writer was a daemon the cluster knows is gone (stopped, or silent past the lease) is
@@ -77,9 +83,27 @@ export const make = (config: Config) =>
         return ran.mission.status
       })
 
+    const queued = (order: WorkOrder, options: ExecuteOptions) =>
+      Effect.gen(function*() {
+        const entry = yield* queue.get(order.run_id)
+        if (Option.isNone(entry)) return `refused: no queue entry ${order.run_id}`
+        const loaded = yield* runStore.load(order.run_id)
+        if (loaded._tag === "Found" && settled(loaded.checkpoint)) return loaded.checkpoint.status
+        const result = yield* runs.start({
+          ...queue.startOptions(entry.value),
+          resume: loaded._tag !== "Missing",
+          takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
+          halt: options.halt
+        })
+        return result.status
+      })
+
+    const work = (order: WorkOrder, options: ExecuteOptions): Effect.Effect<string, Mission.MissionError | MissionNotFound | IllegalTransition> =>
+      order.kind === "queued" ? queued(order, options) : mission(order, options)
+
     return WorkRunner.of({
       execute: (order, options) =>
-        mission(order, options).pipe(
+        work(order, options).pipe(
           // A runner that lost the run's shard may still be halting it: its claim is waited out, up to
           // twice the lease, never broken while that process lives.
           Effect.retry({

@@ -41,6 +41,8 @@ export class GoalQueue extends Context.Tag("autopilot/GoalQueue")<
      * another took it first or it was removed.
      */
     readonly dispatch: (id: string) => Effect.Effect<boolean, PersistenceError>
+    /** An entry, queued or dispatched, by its id. */
+    readonly get: (id: string) => Effect.Effect<Option.Option<QueueEntry.QueueEntry>, PersistenceError>
     /** What `Runs.start` is given to run the entry as a new run. */
     readonly startOptions: (entry: QueueEntry.QueueEntry) => StartOptions
   }
@@ -121,6 +123,7 @@ export const make = Effect.gen(function*() {
     remove,
     ready,
     dispatch: (id) => Effect.flatMap(nowIso, (at) => store.dispatch(id, at)),
+    get: store.get,
     startOptions
   })
 })

@@ -119,6 +119,26 @@ describe("autopilot daemon", () => {
     expect(status.waiting).toEqual([])
   })
 
+  it("works queued runs and approved missions in priority order, oldest first among equals, and leaves what is not ready yet", async (context) => {
+    const sb = sandbox(context)
+    const queue = async (id: string, priority: number, ...more: Array<string>) => {
+      const added = await sb.run(["queue", "add", `objective of ${id}`, "--run-id", id, "--priority", String(priority), "--max-iterations", "3", ...more])
+      expect(added.code, added.stderr.join("\n")).toBe(0)
+    }
+    await queue("low", 10)
+    const [mission] = await missions(sb, 1)
+    await queue("high", 90)
+    await queue("later", 100, "--not-before", "1h")
+    await queue("mid", 50)
+    const run = await daemon(sb, ["--once", "--concurrency", "1"]).waitForExit(60_000)
+    expect(run.code, run.stderr.join("\n")).toBe(0)
+    const started = run.stdout.filter((l) => l.includes(" started ")).map((l) => l.split(" ").slice(-2).join(" "))
+    expect(started).toEqual(["queued high", `mission ${mission}`, "queued mid", "queued low"])
+    for (const id of ["high", "mid", "low"]) expect((await sb.show(id)).status).toBe("completed")
+    const listed = JSON.parse((await sb.run(["queue", "list", "--format", "json"])).stdout.join("\n")) as Array<Record<string, any>>
+    expect(listed.filter((e) => e.status === "queued").map((e) => e.id)).toEqual(["later"])
+  })
+
   it("says when no daemon has run on a database, and creates none", async (context) => {
     const sb = sandbox(context)
     const status = await sb.run(["daemon", "status"])
