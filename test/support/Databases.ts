@@ -1,10 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { type Context, Effect, Exit, Layer, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { describe, inject } from "vitest"
+import { afterAll, describe, inject } from "vitest"
 import * as Database from "../../src/store/Database.js"
 
 /**
@@ -40,13 +40,14 @@ const urlOf = (serverUrl: string, name: string) => {
 }
 
 /** A new, empty database on the test server, dropped (whoever is still connected) when the scope closes. */
-export const freshPostgres = (serverUrl: string): Effect.Effect<string, never, Scope.Scope> => {
-  const name = `autopilot_test_${process.pid}_${randomBytes(6).toString("hex")}`
-  return Effect.acquireRelease(
-    Effect.as(admin(serverUrl, `CREATE DATABASE ${name}`), urlOf(serverUrl, name)),
-    () => Effect.ignore(admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-  ).pipe(Effect.orDie)
-}
+export const freshPostgres = (serverUrl: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const name = `autopilot_test_${process.pid}_${randomBytes(6).toString("hex")}`
+    return Effect.acquireRelease(
+      Effect.as(admin(serverUrl, `CREATE DATABASE ${name}`), urlOf(serverUrl, name)),
+      () => Effect.ignore(admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+    )
+  }).pipe(Effect.orDie)
 
 /** For process tests: a fresh database's URL, and how to drop it. */
 export const createPostgres = async (serverUrl: string): Promise<{ readonly url: string; readonly drop: () => Promise<void> }> => {
@@ -88,4 +89,17 @@ export const eachDatabase = (name: string, suite: (database: TestDatabase) => vo
     if (database.skipped === undefined) describe(`${name} [${database.name}]`, () => suite(database))
     else describe.skip(`${name} [${database.name}: SKIPPED, ${database.skipped}]`, () => suite(database))
   }
+}
+
+/**
+ * `layer` built once, by the first test of the enclosing describe that uses it, and released after its
+ * last: for a property whose runs may share one database. Unlike `it.layer`, no test services are built
+ * with it, so every run keeps a TestClock of its own.
+ */
+export const sharedLayer = <ROut>(layer: Layer.Layer<ROut>) => {
+  const scope = Effect.runSync(Scope.make())
+  const built = Effect.runSync(Effect.cached(Layer.buildWithScope(layer, scope)))
+  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, ROut>> =>
+    Effect.flatMap(built, (context: Context.Context<ROut>) => Effect.provide(effect, context))
 }
