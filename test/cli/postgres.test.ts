@@ -7,7 +7,7 @@ import { afterEach, describe, it, type TestContext } from "vitest"
 import { Missions } from "../../src/missions/Missions.js"
 import * as Database from "../../src/store/Database.js"
 import { layerOn, research } from "../missions/fixtures.js"
-import { createPostgres, postgresServer } from "../support/Databases.js"
+import { createPostgres, onPostgres } from "../support/Databases.js"
 import { type CliEvent, cleanup, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
@@ -52,13 +52,7 @@ const eventsOf = async (sb: Sandbox, url: string, runId: string): Promise<Array<
 
 const seedGoal = "run daily competitive research on 3 vendors"
 
-const suite = "url" in postgresServer ? describe.concurrent : describe.skip
-const title = "url" in postgresServer
-  ? "autopilot on Postgres (--database, AUTOPILOT_DATABASE_URL)"
-  : `autopilot on Postgres: SKIPPED, ${postgresServer.unavailable}`
-const serverUrl = "url" in postgresServer ? postgresServer.url : ""
-
-suite(title, () => {
+onPostgres("autopilot --database, AUTOPILOT_DATABASE_URL", (serverUrl) => {
   it("runs a mission on the mock there; runs, show and events read it back; its workspace is under AUTOPILOT_HOME and no SQLite file is made", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
@@ -184,7 +178,7 @@ suite(title, () => {
     }
     expect(await tablesOf(url)).toEqual([])
   })
-})
+}, { concurrent: true })
 
 describe.concurrent("autopilot on a Postgres database it cannot use: one line naming host and port, exit 2", () => {
   it("a closed port on 127.0.0.1 refuses every kind of command at once, never showing the password", async (context) => {

@@ -91,6 +91,12 @@ export const eachDatabase = (name: string, suite: (database: TestDatabase) => vo
   }
 }
 
+/** Registers tests that need the Postgres server itself (its URL); skipped, with the reason in the name, without one. */
+export const onPostgres = (name: string, suite: (serverUrl: string) => void, options: { readonly concurrent?: boolean } = {}) => {
+  if ("url" in postgresServer) (options.concurrent ? describe.concurrent : describe)(`${name} [postgres]`, () => suite(postgresServer.url))
+  else describe.skip(`${name} [postgres: SKIPPED, ${postgresServer.unavailable}]`, () => suite(""))
+}
+
 /**
  * `layer` built once, by the first test of the enclosing describe that uses it, and released after its
  * last: for a property whose runs may share one database. Unlike `it.layer`, no test services are built
