@@ -163,7 +163,8 @@ export default async function setup(project: TestProject) {
     if (process.env["AUTOPILOT_TEST_POSTGRES"] === "required") throw new Error(`AUTOPILOT_TEST_POSTGRES=required, but no Postgres could be started: ${reason}`)
     warn(reason)
     project.provide("postgres", { unavailable: reason })
-    return
+    // Again at the end, below the results, where it is read.
+    return () => warn(reason)
   }
   project.provide("postgres", { url: server.url })
   return () => {
