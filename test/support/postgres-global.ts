@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -62,16 +62,30 @@ interface Server {
   readonly stop: () => void
 }
 
-/** initdb refuses root: as root, the server's files and processes belong to the `postgres` user. */
-const runner = () => {
-  if (process.getuid?.() !== 0) return (bin: string, args: ReadonlyArray<string>) => spawnSync(bin, args, { encoding: "utf8" })
+const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`
+
+/** A command line as the server's user: initdb refuses root, so as root that is the `postgres` user. */
+const asServerUser = () => {
+  if (process.getuid?.() !== 0) return (bin: string, args: ReadonlyArray<string>) => [bin, ...args]
   const id = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" })
   if (id.status !== 0) throw new Error("running as root, and there is no unprivileged `postgres` user to run initdb as")
   const runuser = find("runuser") ?? ["/usr/sbin/runuser", "/sbin/runuser"].find(executable)
   return (bin: string, args: ReadonlyArray<string>) =>
     runuser !== undefined
-      ? spawnSync(runuser, ["-u", "postgres", "--", bin, ...args], { encoding: "utf8" })
-      : spawnSync("su", ["postgres", "-s", "/bin/sh", "-c", [bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ")], { encoding: "utf8" })
+      ? [runuser, "-u", "postgres", "--", bin, ...args]
+      : ["su", "postgres", "-s", "/bin/sh", "-c", [bin, ...args].map(quote).join(" ")]
+}
+
+/**
+ * Stops the server and deletes its folder once this process is gone, however it ended: a run killed
+ * before its teardown (Ctrl-C, a closed pipe, kill -9) must not leave a server behind.
+ */
+const watchdog = (stop: ReadonlyArray<string>, data: string, dir: string) => {
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ` +
+    `if [ -d ${quote(data)} ]; then ${stop.map(quote).join(" ")} >/dev/null 2>&1; rm -rf ${quote(dir)}; fi`
+  const child = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore" })
+  child.unref()
+  return child
 }
 
 const start = async (): Promise<Server> => {
@@ -80,7 +94,11 @@ const start = async (): Promise<Server> => {
   if (initdb === undefined || pgCtl === undefined) {
     throw new Error("initdb and pg_ctl are not on PATH nor in /usr/lib/postgresql/*/bin (Debian's `postgresql` package has them)")
   }
-  const run = runner()
+  const command = asServerUser()
+  const run = (bin: string, args: ReadonlyArray<string>) => {
+    const [executable, ...rest] = command(bin, args)
+    return spawnSync(executable!, rest, { encoding: "utf8" })
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-pg-"))
   const data = path.join(dir, "data")
   const log = path.join(dir, "server.log")
@@ -100,9 +118,11 @@ const start = async (): Promise<Server> => {
       const started = run(pgCtl, ["-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start"])
       if (started.status === 0) {
         const url = `postgresql://postgres@127.0.0.1:${port}/postgres`
+        const guard = watchdog(command(pgCtl, ["-D", data, "-m", "immediate", "stop"]), data, dir)
         return {
           url,
           stop: () => {
+            guard.kill()
             run(pgCtl, ["-D", data, "-m", "fast", "-w", "-t", "30", "stop"])
             fs.rmSync(dir, { recursive: true, force: true })
           }
