@@ -58,6 +58,7 @@ export * as Harness from "./harness/index.js"
 
 export * as ArtifactStore from "./store/ArtifactStore.js"
 export * as Database from "./store/Database.js"
+export * as DatabaseTarget from "./store/DatabaseTarget.js"
 export * as EventStore from "./store/EventStore.js"
 export * as GroupCommit from "./store/GroupCommit.js"
 export * as QuarantineStore from "./store/QuarantineStore.js"

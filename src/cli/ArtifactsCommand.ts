@@ -40,9 +40,9 @@ export const artifacts = Command.make(
   },
   ({ db, format, out, runId }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
+      const target = yield* Flags.target(db)
       const onRun = <A, E>(f: (service: RunArtifacts.RunArtifacts["Type"]) => Effect.Effect<A, E>) =>
-        withExistingRuns(file, runId, Effect.flatMap(RunArtifacts.RunArtifacts, f))
+        withExistingRuns(target, runId, Effect.flatMap(RunArtifacts.RunArtifacts, f))
       if (Option.isNone(out)) {
         const listed = yield* onRun((service) => service.list(runId))
         if (format === "json") return yield* Console.log(Render.json(listed.map(RunArtifacts.listedJson), 2))

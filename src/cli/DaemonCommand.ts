@@ -1,10 +1,9 @@
 import { Command, Options } from "@effect/cli"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import * as fs from "node:fs"
 import * as net from "node:net"
 import { BadInput } from "../domain/Errors.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as DaemonStore from "../store/DaemonStore.js"
 import * as MissionStore from "../store/MissionStore.js"
 import * as QueueStore from "../store/QueueStore.js"
@@ -106,7 +105,7 @@ export const daemon = Command.make("daemon", flags, (given) =>
     const listen = yield* listenAddress(given.listen)
     if (listen !== undefined) yield* canListen(listen)
     const llm = Run.llmRequested(given, false)
-    const file = yield* Flags.databasePath(given.db)
+    const target = yield* Flags.target(given.db)
     const signals = yield* Signals.listen
     const leaseDuration = Duration.seconds(lease)
     // Loaded only here: the cluster is most of what the CLI would otherwise read at every start.
@@ -126,7 +125,7 @@ export const daemon = Command.make("daemon", flags, (given) =>
       Effect.provide(clusterLogs),
       Effect.provide(WorkRunner.layer({ llm, lease: leaseDuration }).pipe(
         Layer.provideMerge(Layer.mergeAll(DaemonStore.layer, MissionStore.layer, GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer)))),
-        Layer.provideMerge(MissionRunCommand.layer(file))
+        Layer.provideMerge(MissionRunCommand.layer(target))
       ))
     )
   }))).pipe(Command.withDescription("Work the goal queue and approved missions as a runner of the cluster on this database"))
@@ -138,19 +137,20 @@ const ago = (from: string, at: DateTime.Utc) => {
 
 export const status = Command.make("status", { format: Flags.oneOf("format", ["text", "json"], "text for people, json for programs"), db: Flags.db }, (given) =>
   Effect.gen(function*() {
-    const file = yield* Flags.databasePath(given.db)
-    const lease = Duration.seconds(defaults.leaseSeconds)
-    const known = fs.existsSync(file) && (yield* Effect.provide(Database.hasTable("daemon_runners"), Database.layerSqlite(file)))
-    const { runners, open } = known
-      ? yield* Effect.gen(function*() {
+    const target = yield* Flags.target(given.db)
+    const { runners, open } = yield* DatabaseTarget.whenHolds(
+      target,
+      "daemon_runners",
+      Effect.succeed({ runners: [], open: [] }),
+      Effect.gen(function*() {
         const store = yield* DaemonStore.DaemonStore
         return { runners: yield* store.runners, open: yield* store.open }
-      }).pipe(Effect.provide(DaemonStore.layer.pipe(Layer.provide(Database.layerSqlite(file)))))
-      : { runners: [], open: [] }
+      }).pipe(Effect.provide(DaemonStore.layer))
+    )
     const at = yield* DateTime.now
     const view = runners.map((r) => ({
       ...r,
-      alive: r.aliveAt(at, lease),
+      alive: r.aliveAt(at),
       running: open.filter((w) => w.runner === r.address && w.started_at !== null).map((w) => ({ run_id: w.run_id, kind: w.kind }))
     }))
     const waiting = open.filter((w) => w.started_at === null || !view.some((r) => r.address === w.runner && r.alive))

@@ -1,12 +1,11 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Config, Effect, Option } from "effect"
-import * as path from "node:path"
+import { Effect, Option } from "effect"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
-import { home } from "../domain/Home.js"
 import * as RunId from "../domain/RunId.js"
 import type { PolicyOverrides } from "../runtime/Mission.js"
 import { type RunState, RunStates } from "../runtime/Runs.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 
 /** Budget caps arrive as text so that a bad value gets our one-line message, not a parser's. */
 const capFlag = (axis: Axis) => {
@@ -54,22 +53,26 @@ export const seconds = (flag: string, raw: string, min: number, max: number): Ef
     : Effect.fail(new BadInput({ message: `${flag} must be a number of seconds from ${min} to ${max}, got "${raw}"` }))
 }
 
-export const db = Options.file("db").pipe(
-  Options.withDescription("SQLite file (default: $AUTOPILOT_DB, else $AUTOPILOT_HOME/autopilot.db, AUTOPILOT_HOME defaulting to ~/.autopilot)"),
-  Options.optional
-)
+/**
+ * Where the data is: `--db FILE` (SQLite) or `--database URL` (Postgres), one of the two; each command
+ * turns them into its database with `target`.
+ */
+export const db = Options.all({
+  file: Options.file("db").pipe(
+    Options.withDescription("SQLite file (default: $AUTOPILOT_DB, else $AUTOPILOT_HOME/autopilot.db, AUTOPILOT_HOME defaulting to ~/.autopilot)"),
+    Options.optional
+  ),
+  url: Options.text("database").pipe(
+    Options.withPseudoName("url"),
+    Options.withDescription("a Postgres database instead of a SQLite file: postgres://user:password@host:5432/name (default: $AUTOPILOT_DATABASE_URL)"),
+    Options.optional
+  )
+})
 
-/** --db, else $AUTOPILOT_DB, else $AUTOPILOT_HOME/autopilot.db. */
-export const databasePath = (flag: Option.Option<string>) =>
-  Option.match(flag, {
-    onSome: (file) => Effect.succeed(path.resolve(file)),
-    onNone: () =>
-      Effect.gen(function*() {
-        const explicit = yield* Config.option(Config.string("AUTOPILOT_DB"))
-        if (Option.isSome(explicit) && explicit.value !== "") return path.resolve(explicit.value)
-        return path.join(yield* home, "autopilot.db")
-      }).pipe(Effect.orDie)
-  })
+export type DatabaseFlags = { readonly file: Option.Option<string>; readonly url: Option.Option<string> }
+
+/** --database, else --db, else $AUTOPILOT_DATABASE_URL, else $AUTOPILOT_DB, else $AUTOPILOT_HOME/autopilot.db. */
+export const target = (flags: DatabaseFlags) => DatabaseTarget.fromConfig(flags)
 
 /**
  * A flag with a fixed set of values, checked by us so that a wrong value gets a line naming the flag

@@ -15,7 +15,7 @@ import * as Slots from "../routing/Slots.js"
 import * as Synthesis from "../routing/Synthesis.js"
 import * as Specialists from "../specialists/Specialists.js"
 import * as BlueprintCacheStore from "../store/BlueprintCacheStore.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as Flags from "./Flags.js"
 import { actor, projectFlag } from "./MissionsCommands.js"
 import * as Render from "./Render.js"
@@ -84,11 +84,11 @@ export const outcomeText = (outcome: GoalOutcome, goal: string, invalid: Goals.R
   }
 }
 
-/** Every service a goal passes through, on one database file, with the model the flags choose. */
-const goalsLayer = (file: string, llm: LlmChoice.LlmChoice) =>
+/** Every service a goal passes through, on one database, with the model the flags choose. */
+const goalsLayer = (target: DatabaseTarget.DatabaseTarget, llm: LlmChoice.LlmChoice) =>
   Effect.gen(function*() {
     const model = yield* LlmLayer.layerOf(llm)
-    const database = Database.layerSqlite(file)
+    const database = DatabaseTarget.layer(target)
     const catalog = Layer.mergeAll(Catalog.layer, Specialists.layer)
     const service = BlueprintService.layerConfig.pipe(Layer.provide(Layer.mergeAll(FetchHttpClient.layer, BlueprintCacheStore.layer)))
     const router = GoalRouter.layer.pipe(Layer.provide(service))
@@ -123,12 +123,12 @@ const submit = (flags: GoalFlags) =>
     // The model as `run` chooses it: $AUTOPILOT_MOCK_SCRIPT only where the mock is the model.
     const llm = yield* LlmChoice.resolve(undefined, llmRequested(flags, false))
     yield* LlmLayer.validate(llm)
-    const file = yield* Flags.databasePath(flags.db)
+    const target = yield* Flags.target(flags.db)
     // A disabled autopilot refuses before the other services migrate their tables: the database stays as it was.
     yield* Effect.flatMap(Settings.Settings, (settings) => settings.requireEnabled()).pipe(
-      Effect.provide(Settings.layer.pipe(Layer.provide(Database.layerSqlite(file))))
+      Effect.provide(Settings.layer.pipe(Layer.provide(DatabaseTarget.layer(target))))
     )
-    const layer = yield* goalsLayer(file, llm)
+    const layer = yield* goalsLayer(target, llm)
     const routed = yield* Effect.flatMap(Goals.Goals, (goals) => goals.submit(request)).pipe(Effect.provide(layer))
     if (routed.note !== null) process.stderr.write(`autopilot: note: ${routed.note}\n`)
     if (flags.format === "json") return yield* Console.log(Render.json(routed.outcome, 2))

@@ -7,16 +7,16 @@ import * as HarnessConfig from "../harness/HarnessConfig.js"
 import { describeParseError } from "../harness/HarnessError.js"
 import { type AuditEntry, HarnessStore, type KeyRecord, type ReportRow } from "../harness/HarnessStore.js"
 import * as Server from "../harness/Server.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as Flags from "./Flags.js"
 import * as Signals from "./Signals.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
 /** The harness's own commands work on the database the runs use unless told otherwise. */
-const withStore = <A, E, R>(db: Option.Option<string>, effect: Effect.Effect<A, E, R | HarnessStore>) =>
-  Effect.flatMap(Flags.databasePath(db), (file) =>
-    Effect.provide(effect, HarnessStore.layer.pipe(Layer.provide(Database.layerSqlite(file)))))
+const withStore = <A, E, R>(db: Flags.DatabaseFlags, effect: Effect.Effect<A, E, R | HarnessStore>) =>
+  Effect.flatMap(Flags.target(db), (target) =>
+    Effect.provide(effect, HarnessStore.layer.pipe(Layer.provide(DatabaseTarget.layer(target)))))
 
 /** A flag's value decoded by the same Schema the admin API uses, so both refuse the same input alike. */
 const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
@@ -52,12 +52,12 @@ const serve = Command.make(
     Effect.gen(function*() {
       if (input.port < 0 || input.port > 65535) return yield* new BadInput({ message: `--port must be from 0 to 65535, got ${input.port}` })
       const config = yield* HarnessConfig.load(yield* configPath(input.config))
-      const file = yield* Flags.databasePath(input.db)
+      const target = yield* Flags.target(input.db)
       // A plain write: the CLI's Console has no error output (main.ts), and a line per request should cost no more.
       const log = input.quiet ? undefined : (line: string) => Effect.sync(() => void process.stderr.write(`${line}\n`))
       const harness = Server.layer({ port: input.port, host: input.host, log }).pipe(
         Layer.provide(Gateway.layerWithStore(config)),
-        Layer.provide(Database.layerSqlite(file))
+        Layer.provide(DatabaseTarget.layer(target))
       )
       // Until SIGTERM, SIGINT or SIGHUP: then the server closes and the ledger is left consistent.
       yield* Effect.scoped(Effect.gen(function*() {
@@ -71,7 +71,7 @@ const serve = Command.make(
             }))
         )
         const address = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
-        yield* Console.log(`harness listening on ${address} (database ${file})`)
+        yield* Console.log(`harness listening on ${address} (database ${DatabaseTarget.describe(target)})`)
         yield* Console.log(`stopping: ${yield* signals.halt}`)
       }))
     })

@@ -1,6 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option, Stream } from "effect"
-import * as fs from "node:fs"
 import { BadInput } from "../domain/Errors.js"
 import { dollars, plural } from "../domain/Quantity.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
@@ -11,7 +10,7 @@ import * as Runs from "../runtime/Runs.js"
 import type { StepMessages } from "../runtime/Transcript.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
-import { runsLayer, withExistingRuns } from "./Store.js"
+import { withExistingRuns, withRuns } from "./Store.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
@@ -89,8 +88,8 @@ export const show = Command.make(
   },
   ({ db, format, messages, runId, steps }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
-      const view = yield* withExistingRuns(file, runId, Effect.flatMap(Runs.Runs, (runs) => runs.show(runId, { steps, messages })))
+      const target = yield* Flags.target(db)
+      const view = yield* withExistingRuns(target, runId, Effect.flatMap(Runs.Runs, (runs) => runs.show(runId, { steps, messages })))
       yield* Console.log(
         format === "json"
           ? Render.json(Runs.viewJson(view), 2)
@@ -124,10 +123,11 @@ export const runs = Command.make(
   },
   ({ db, format, limit, status }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
-      const listed = fs.existsSync(file)
-        ? yield* Effect.provide(Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit })), runsLayer(file))
-        : []
+      const listed = yield* withRuns(
+        yield* Flags.target(db),
+        Effect.succeed([]),
+        Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit }))
+      )
       if (format === "json") return yield* Console.log(Render.json(listed.map(Runs.listedJson), 2))
       if (listed.length === 0) return yield* Console.log(status.length === 0 ? "no runs yet" : `no ${status.join(" or ")} runs`)
       for (const run of listed) yield* Console.log(listedText(run))
@@ -146,10 +146,10 @@ export const events = Command.make(
   },
   ({ db, follow, format, runId }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
+      const target = yield* Flags.target(db)
       const print = format === "jsonl" ? Render.jsonl : Render.text
       yield* withExistingRuns(
-        file,
+        target,
         runId,
         Effect.flatMap(Runs.Runs, (runs) => runs.events(runId, { follow }).pipe(Stream.runForEach((event) => Console.log(print(event)))))
       )
@@ -165,8 +165,8 @@ export const deleteRuns = Command.make(
   { runIds: Args.text({ name: "run-id" }).pipe(Args.atLeast(1)), db: Flags.db },
   ({ db, runIds }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
-      const deleted = yield* withExistingRuns(file, runIds[0], Effect.flatMap(Runs.Runs, (runs) => runs.delete(runIds)))
+      const target = yield* Flags.target(db)
+      const deleted = yield* withExistingRuns(target, runIds[0], Effect.flatMap(Runs.Runs, (runs) => runs.delete(runIds)))
       for (const run of deleted) yield* Console.log(`deleted run ${deletedText(run)}`)
     })
 ).pipe(Command.withDescription("Delete runs and all that is kept of them, all or none; never a run that is still going"))
@@ -181,13 +181,11 @@ export const prune = Command.make(
   },
   ({ db, dryRun, olderThan, status }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
-      const deleted = fs.existsSync(file)
-        ? yield* Effect.provide(
-          Effect.flatMap(Runs.Runs, (runs) => runs.prune({ olderThan: Duration.days(olderThan), states: status, dryRun })),
-          runsLayer(file)
-        )
-        : []
+      const deleted = yield* withRuns(
+        yield* Flags.target(db),
+        Effect.succeed([]),
+        Effect.flatMap(Runs.Runs, (runs) => runs.prune({ olderThan: Duration.days(olderThan), states: status, dryRun }))
+      )
       for (const run of deleted) yield* Console.log(`${dryRun ? "would delete" : "deleted"} run ${deletedText(run)}`)
       yield* Console.log(
         deleted.length === 0
@@ -208,9 +206,9 @@ export const stop = Command.make(
   },
   ({ db, reason, runId }) =>
     Effect.gen(function*() {
-      const file = yield* Flags.databasePath(db)
+      const target = yield* Flags.target(db)
       if (reason.trim() === "") return yield* new BadInput({ message: "--reason must be non-empty text" })
-      yield* withExistingRuns(file, runId, Effect.flatMap(Runs.Runs, (runs) => runs.stop(runId, reason)))
+      yield* withExistingRuns(target, runId, Effect.flatMap(Runs.Runs, (runs) => runs.stop(runId, reason)))
       yield* Console.log(`stop requested for run ${runId}: it halts at its next iteration boundary`)
     })
 ).pipe(Command.withDescription("Ask a running run, in any process, to halt at its next iteration boundary"))

@@ -1,6 +1,5 @@
 import { Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { BadInput } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
@@ -10,7 +9,7 @@ import type { MissionRef } from "../domain/MissionRun.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
 import * as Missions from "../missions/Missions.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import { RunStore } from "../store/RunStore.js"
 import * as Storage from "../store/Storage.js"
 import * as Flags from "./Flags.js"
@@ -84,13 +83,12 @@ const fallbackOf = (given: MissionFlags) =>
     return choice
   })
 
-/** Everything a mission's run needs, on one SQLite file: its missions, its runs and the specialist catalog. */
-export const layer = (file: string) =>
-  MissionRunner.layerWith({ workspaceRoot: path.dirname(file) }).pipe(Layer.provideMerge(Storage.layerSqlite(file)))
-
-/** Whether the file holds missions at all; asking about one never creates or migrates a database. */
-const holdsMissions = (file: string) =>
-  fs.existsSync(file) ? Effect.provide(Database.hasTable("missions"), Database.layerSqlite(file)) : Effect.succeed(false)
+/** Everything a mission's run needs, on one database: its missions, its runs and the specialist catalog. */
+export const layer = (target: DatabaseTarget.DatabaseTarget) =>
+  Layer.unwrapEffect(Effect.map(DatabaseTarget.workspaceRoot(target), (workspaceRoot) => MissionRunner.layerWith({ workspaceRoot }))).pipe(
+    Layer.provideMerge(Storage.layer),
+    Layer.provideMerge(DatabaseTarget.layer(target))
+  )
 
 /** A node run's id without its mission's: `collect`, `analyze.2`, `3.summarize`. */
 const nodeKey = (missionId: string, runId: string) => (runId.startsWith(`${missionId}.`) ? runId.slice(missionId.length + 1) : runId)
@@ -112,15 +110,16 @@ export const session = (project: string, missionId: string, given: MissionFlags,
     })
     const maxParallel = yield* maxParallelOf(given.maxParallel)
     const fallback = yield* fallbackOf(given)
-    const dbPath = yield* Flags.databasePath(given.db)
-    if (!(yield* holdsMissions(dbPath))) return yield* new MissionNotFound({ mission_id: missionId, project_id: project })
+    const target = yield* Flags.target(given.db)
+    // Asking about a mission never creates or migrates a database.
+    if (!(yield* DatabaseTarget.holds(target, "missions"))) return yield* new MissionNotFound({ mission_id: missionId, project_id: project })
 
     const own = given.format === "jsonl" ? Live.jsonl(Live.stdout, { runId: missionId, deltas: false }) : Live.text(Live.stdout)
     const nodes = given.format === "jsonl" ? own.event : Live.nested(Live.stdout, (e) => nodeKey(missionId, e.run_id))
     const quiet = given.format === "json"
     const onEvent = (event: AutopilotEvent) =>
       Effect.zipRight(
-        event.kind === "run_started" ? Effect.sync(() => process.stderr.write(`database: ${dbPath}\n`)) : Effect.void,
+        event.kind === "run_started" ? Effect.sync(() => process.stderr.write(`database: ${DatabaseTarget.describe(target)}\n`)) : Effect.void,
         quiet ? Effect.void : own.event(event)
       )
 
@@ -141,7 +140,7 @@ export const session = (project: string, missionId: string, given: MissionFlags,
         onEvent,
         onChildEvent: quiet ? undefined : nodes
       })
-    })).pipe(Effect.provide(layer(dbPath)))
+    })).pipe(Effect.provide(layer(target)))
 
     const { mission, result } = ran
     if (given.format === "json") {

@@ -1,10 +1,8 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Layer, Option, Schema } from "effect"
-import * as fs from "node:fs"
 import * as os from "node:os"
-import * as path from "node:path"
 import { Blueprint } from "../domain/Blueprint.js"
-import { BadInput, type PersistenceError } from "../domain/Errors.js"
+import { BadInput } from "../domain/Errors.js"
 import { checkProject, defaultProject, MissionNotFound, type MissionRecord, summaryJson, type Transition } from "../domain/MissionRecord.js"
 import { describeAdjustment, describePolicy, HealingPolicy, policyOf } from "../domain/Healing.js"
 import { MissionStatuses, type MissionStatus } from "../domain/MissionState.js"
@@ -16,7 +14,7 @@ import * as Missions from "../missions/Missions.js"
 import * as StepResults from "../missions/StepResults.js"
 import * as Runs from "../runtime/Runs.js"
 import * as Specialists from "../specialists/Specialists.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as Storage from "../store/Storage.js"
 import * as Flags from "./Flags.js"
 import * as MissionRun from "./MissionRunCommand.js"
@@ -59,28 +57,20 @@ const statusFlag = Options.text("status").pipe(
   }))
 )
 
-const hasMissions = Database.hasTable("missions")
-
 /**
  * Runs `effect` with the Missions service on the database, unless the database does not exist or has
  * never held a mission: then `absent`, and nothing is created or migrated by a question about missions.
  */
 const withMissions = <A, E, R, A2, E2>(
-  db: Option.Option<string>,
+  db: Flags.DatabaseFlags,
   absent: Effect.Effect<A2, E2>,
   effect: Effect.Effect<A, E, R | Missions.Missions>
-): Effect.Effect<A | A2, E | E2 | PersistenceError, Exclude<R, Missions.Missions>> =>
-  Effect.flatMap(Flags.databasePath(db), (file) =>
-    Effect.if(fs.existsSync(file), {
-      onFalse: () => absent,
-      onTrue: () =>
-        Effect.flatMap(hasMissions, (has) => Effect.if(has, { onTrue: () => Effect.provide(effect, Missions.layer), onFalse: () => absent })).pipe(
-          Effect.provide(Database.layerSqlite(file))
-        )
-    }))
+) =>
+  Effect.flatMap(Flags.target(db), (target) =>
+    DatabaseTarget.whenHolds(target, "missions", absent, Effect.provide(effect, Missions.layer)))
 
 /** For a command about one mission. */
-const withMission = <A, E, R>(db: Option.Option<string>, project: string, id: string, effect: (missions: Missions.Missions["Type"]) => Effect.Effect<A, E, R>) =>
+const withMission = <A, E, R>(db: Flags.DatabaseFlags, project: string, id: string, effect: (missions: Missions.Missions["Type"]) => Effect.Effect<A, E, R>) =>
   Effect.flatMap(checkProject(project), () =>
     withMissions(db, Effect.fail(new MissionNotFound({ mission_id: id, project_id: project })), Effect.flatMap(Missions.Missions, effect)))
 
@@ -200,19 +190,22 @@ const showJson = (m: MissionRecord, transitions: ReadonlyArray<Transition>, step
  * What the mission's run did, by `MissionRunner.steps`. A database that holds no runs has none to show, and
  * is not given the run tables by a question about a mission.
  */
-const stepsOf = (db: Option.Option<string>, project: string, id: string) =>
-  Effect.flatMap(Flags.databasePath(db), (file) =>
-    Effect.flatMap(Database.hasTable("checkpoints"), (has) =>
-      has
-        ? Effect.flatMap(MissionRunner.MissionRunner, (runner) => runner.steps(project, id)).pipe(
+const stepsOf = (db: Flags.DatabaseFlags, project: string, id: string) =>
+  Effect.flatMap(Flags.target(db), (target) =>
+    DatabaseTarget.whenHolds(
+      target,
+      "checkpoints",
+      Effect.succeed(StepResults.none),
+      Effect.flatMap(DatabaseTarget.workspaceRoot(target), (workspaceRoot) =>
+        Effect.flatMap(MissionRunner.MissionRunner, (runner) => runner.steps(project, id)).pipe(
           Effect.provide(
             MissionRunner.layer.pipe(
-              Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: path.dirname(file) }), Specialists.layerBuiltIn)),
+              Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
               Layer.provideMerge(Storage.layer)
             )
           )
-        )
-        : Effect.succeed(StepResults.none)).pipe(Effect.provide(Database.layerSqlite(file))))
+        ))
+    ))
 
 const show = Command.make(
   "show",

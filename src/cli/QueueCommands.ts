@@ -1,11 +1,10 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, DateTime, Effect, Either, Layer, Option, Schema } from "effect"
-import * as fs from "node:fs"
-import { BadInput, type PersistenceError } from "../domain/Errors.js"
+import { BadInput } from "../domain/Errors.js"
 import * as QueueEntry from "../domain/QueueEntry.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import * as GoalQueue from "../queue/GoalQueue.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as QueueStore from "../store/QueueStore.js"
 import * as RunStore from "../store/RunStore.js"
 import * as Flags from "./Flags.js"
@@ -15,30 +14,20 @@ import { llmRequested, sessionFlags, specialistFlag, specialistOf } from "./RunC
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
 /** The queue on one SQLite file (created, with its folders, if missing). */
-const queueLayer = (file: string) =>
-  GoalQueue.layer.pipe(
-    Layer.provideMerge(Layer.merge(QueueStore.layer, RunStore.layer)),
-    Layer.provideMerge(Database.layerSqlite(file))
-  )
+const queueOver = GoalQueue.layer.pipe(Layer.provideMerge(Layer.merge(QueueStore.layer, RunStore.layer)))
+
+const queueLayer = (target: DatabaseTarget.DatabaseTarget) => queueOver.pipe(Layer.provideMerge(DatabaseTarget.layer(target)))
 
 /**
  * Runs `effect` on the queue of the database, unless the database does not exist or has never held a
  * queue: then `absent`, and a question about the queue creates nothing.
  */
 const withQueue = <A, E, A2, E2>(
-  db: Option.Option<string>,
+  db: Flags.DatabaseFlags,
   absent: Effect.Effect<A2, E2>,
   effect: Effect.Effect<A, E, GoalQueue.GoalQueue>
-): Effect.Effect<A | A2, E | E2 | PersistenceError> =>
-  Effect.flatMap(Flags.databasePath(db), (file) =>
-    Effect.if(fs.existsSync(file), {
-      onFalse: () => absent,
-      onTrue: () =>
-        Effect.flatMap(Database.hasTable("queue_entries"), (has) =>
-          Effect.if(has, { onTrue: () => Effect.provide(effect, queueLayer(file)), onFalse: () => absent })).pipe(
-            Effect.provide(Database.layerSqlite(file))
-          )
-    }))
+) =>
+  Effect.flatMap(Flags.target(db), (target) => DatabaseTarget.whenHolds(target, "queue_entries", absent, Effect.provide(effect, queueOver)))
 
 /** `queue list --format json`, and `queue add --format json`: an entry, whether it is ready, its run's state. */
 const entryJson = ({ entry, ready, run }: GoalQueue.Listed) => {
@@ -146,8 +135,8 @@ const add = Command.make(
       // is made of, and, as for `autopilot run`, the model (a missing key or script).
       const checked = yield* QueueEntry.make(entry)
       yield* LlmLayer.validate(checked.llm)
-      const file = yield* Flags.databasePath(input.db)
-      const queued = yield* Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.add({ ...entry, runId: checked.id })).pipe(Effect.provide(queueLayer(file)))
+      const target = yield* Flags.target(input.db)
+      const queued = yield* Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.add({ ...entry, runId: checked.id })).pipe(Effect.provide(queueLayer(target)))
       if (input.format === "text") return yield* Console.log(queued.id)
       const ready = QueueEntry.isReady(queued, yield* DateTime.now)
       yield* Console.log(Render.json(entryJson({ entry: queued, ready, run: null }), 2))

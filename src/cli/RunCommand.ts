@@ -1,6 +1,5 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
-import * as fs from "node:fs"
 import { BadInput, RunNotFound } from "../domain/Errors.js"
 import { fromText, type Goal } from "../domain/Goal.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
@@ -10,6 +9,7 @@ import * as LlmLayer from "../llm/LlmLayer.js"
 import type { MissionError, MissionResult } from "../runtime/Mission.js"
 import { Runs, type StartOptions } from "../runtime/Runs.js"
 import type { Specialist } from "../specialists/Specialist.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as CriticFlags from "./CriticFlags.js"
 import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
@@ -112,11 +112,12 @@ export const session = (
     const llm = llmRequested(flags, resume)
     // A resumed run's own choice is read from its database; a new run's is checked before one is made.
     if (!resume) yield* Effect.flatMap(LlmChoice.resolve(undefined, llm), LlmLayer.validate)
-    const dbPath = yield* Flags.databasePath(flags.db)
-    if (resume && !fs.existsSync(dbPath)) return yield* new RunNotFound({ run_id: runId })
+    const target = yield* Flags.target(flags.db)
     if (flags.deltas && flags.format !== "jsonl") {
       return yield* new BadInput({ message: "--deltas needs --format jsonl (the text view always shows the answer as it is generated)" })
     }
+    // A resume of a run that is not there creates nothing: no database, no tables.
+    if (resume && !(yield* DatabaseTarget.holds(target, "checkpoints"))) return yield* new RunNotFound({ run_id: runId })
     const view = flags.format === "jsonl" ? Live.jsonl(Live.stdout, { runId, deltas: flags.deltas }) : Live.text(Live.stdout)
 
     const result = yield* Effect.scoped(Effect.gen(function*() {
@@ -136,16 +137,16 @@ export const session = (
         haltNow: signals.haltNow,
         haltGrace: `${grace} seconds`,
         heartbeatInterval: `${heartbeat} seconds`,
-        // Which file --db, $AUTOPILOT_DB or $AUTOPILOT_HOME chose, once the run is claimed (bad input stays
+        // Which database the flags and environment chose, once the run is claimed (bad input stays
         // one line). On stderr, so --format jsonl keeps stdout to JSON lines; not Console.error, which
         // main silences while @effect/cli runs.
         onEvent: (event) =>
           event.kind === "run_started"
-            ? Effect.zipRight(Effect.sync(() => process.stderr.write(`database: ${dbPath}\n`)), view.event(event))
+            ? Effect.zipRight(Effect.sync(() => process.stderr.write(`database: ${DatabaseTarget.describe(target)}\n`)), view.event(event))
             : view.event(event),
         onDelta: view.delta
       })
-    })).pipe(Effect.provide(runsLayer(dbPath)))
+    })).pipe(Effect.provide(runsLayer(target)))
 
     if (flags.format === "text" && result.output !== "") yield* Console.log(`\n${result.output}`)
     yield* setExitCode(exitCodeOf(result.status))
@@ -202,7 +203,7 @@ export const resume = Command.make(
   (input) =>
     Effect.gen(function*() {
       const runId = yield* Flags.runId(input.runId)
-      const mission = yield* recordedMission(yield* Flags.databasePath(input.db), runId)
+      const mission = yield* recordedMission(yield* Flags.target(input.db), runId)
       if (Option.isNone(mission)) return yield* session(runId, undefined, true, input, input.force)
       // A mission's run resumes through its mission, whose lifecycle moves with it. Loaded here, not
       // imported: the mission command's module builds on this one.

@@ -2,16 +2,16 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import { type AutopilotStatus, type ServiceTier, ServiceTiers } from "../domain/AutopilotSettings.js"
 import * as Settings from "../missions/Settings.js"
-import * as Database from "../store/Database.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
 /** The settings are the database's: made, with the database, on first use. */
-const withSettings = <A, E>(db: Option.Option<string>, f: (settings: Settings.Settings["Type"]) => Effect.Effect<A, E>) =>
-  Effect.flatMap(Flags.databasePath(db), (file) =>
-    Effect.flatMap(Settings.Settings, f).pipe(Effect.provide(Settings.layer.pipe(Layer.provide(Database.layerSqlite(file))))))
+const withSettings = <A, E>(db: Flags.DatabaseFlags, f: (settings: Settings.Settings["Type"]) => Effect.Effect<A, E>) =>
+  Effect.flatMap(Flags.target(db), (target) =>
+    Effect.flatMap(Settings.Settings, f).pipe(Effect.provide(Settings.layer.pipe(Layer.provide(DatabaseTarget.layer(target))))))
 
 const tierMeaning: Record<ServiceTier, string> = {
   anonymous: "a remote blueprint service, when one is configured, is called without a key",

@@ -53,7 +53,7 @@ const handedOver = Symbol("handedOver")
 export const addressOf = (address: RunnerAddress.RunnerAddress) => `${address.host}:${address.port}`
 
 /** The cluster's view of which runners live: our own heartbeats, so that SQLite and Postgres behave alike. */
-const leaseHealth = (lease: Duration.Duration) =>
+const leaseHealth =
   Layer.effect(
     RunnerHealth.RunnerHealth,
     Effect.map(DaemonStore, (store) => ({
@@ -61,7 +61,7 @@ const leaseHealth = (lease: Duration.Duration) =>
         Effect.gen(function*() {
           const at = yield* DateTime.now
           const runner = (yield* store.runners).find((r) => r.address === addressOf(address))
-          return runner !== undefined && runner.aliveAt(at, lease)
+          return runner !== undefined && runner.aliveAt(at)
         }).pipe(Effect.orElseSucceed(() => true))
     }))
   )
@@ -100,7 +100,7 @@ export const cluster = (options: Pick<Options, "address" | "lease" | "poll" | "l
     : Sharding.layer.pipe(Layer.provideMerge(Runners.layerNoop))
   return runners.pipe(
     Layer.provideMerge(SqlMessageStorage.layer),
-    Layer.provide([Layer.orDie(SqlRunnerStorage.layer), leaseHealth(options.lease)]),
+    Layer.provide([Layer.orDie(SqlRunnerStorage.layer), leaseHealth]),
     Layer.provide(shardingConfig(options)),
     Layer.provide(RpcSerialization.layerMsgPack)
   )
@@ -149,6 +149,7 @@ export const run = (options: Options) =>
       host: Owner.current.host,
       pid: Owner.current.pid,
       concurrency: options.concurrency,
+      lease_ms: Duration.toMillis(options.lease),
       state: "running",
       started_at: started,
       heartbeat_at: started
@@ -207,7 +208,7 @@ export const run = (options: Options) =>
      */
     const dispatch = Effect.gen(function*() {
       const at = yield* DateTime.now
-      const alive = (yield* store.runners).filter((r) => r.state === "running" && r.aliveAt(at, options.lease))
+      const alive = (yield* store.runners).filter((r) => r.state === "running" && r.aliveAt(at))
       const open = yield* store.open
       const free = alive.reduce((n, r) => n + r.concurrency, 0) - open.length
       if (free <= 0) return { open: open.length, ready: 0 }

@@ -63,7 +63,7 @@ export const make = (config: Config) =>
         if (owner.pid === Owner.current.pid && owner.host === Owner.current.host) return true
         const now = yield* DateTime.now
         const runners = yield* daemons.runners
-        return runners.some((r) => r.host === owner.host && r.pid === owner.pid && !r.aliveAt(now, config.lease))
+        return runners.some((r) => r.host === owner.host && r.pid === owner.pid && !r.aliveAt(now))
       })
 
     const mission = (order: WorkOrder, options: ExecuteOptions) =>

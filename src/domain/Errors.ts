@@ -94,3 +94,18 @@ export class RunInterrupted extends Schema.TaggedError<RunInterrupted>()("RunInt
     return `run "${this.run_id}" is interrupted: ${this.reason}`
   }
 }
+
+/**
+ * A database that cannot be used at all: a Postgres server that cannot be reached, a login it refuses, a
+ * database it does not have. Names the host and port, never a password.
+ */
+export class DatabaseUnavailable extends Schema.TaggedError<DatabaseUnavailable>()("DatabaseUnavailable", {
+  host: Schema.String,
+  port: Schema.String,
+  database: Schema.String,
+  reason: Schema.String
+}) {
+  get message() {
+    return `cannot use Postgres database "${this.database}" at ${this.host}:${this.port}: ${this.reason}`
+  }
+}

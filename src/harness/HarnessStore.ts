@@ -7,14 +7,17 @@ import * as HarnessKeys from "./HarnessKeys.js"
 // API keys (only a hash of each; the key itself is shown once) and one ledger row per request, which is
 // both the spend ledger and the audit log. `day` is the UTC date of `at`, stored so budgets and reports
 // group and filter on an index.
+// `user` is a reserved word in Postgres: it is quoted wherever it is named. REAL is 4 bytes in Postgres,
+// so its floating-point columns are DOUBLE PRECISION there (the SQL SQLite is given is as it always was).
 const migrations = {
   "0001_harness": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const real = Database.doubleType(sql)
     yield* sql`CREATE TABLE IF NOT EXISTS harness_keys (
       id TEXT PRIMARY KEY,
       hash TEXT NOT NULL UNIQUE,
       prefix TEXT NOT NULL,
-      user TEXT NOT NULL,
+      "user" TEXT NOT NULL,
       team TEXT NULL,
       project TEXT NOT NULL,
       admin INTEGER NOT NULL,
@@ -28,17 +31,17 @@ const migrations = {
       at TEXT NOT NULL,
       day TEXT NOT NULL,
       key_id TEXT NOT NULL,
-      user TEXT NOT NULL,
+      "user" TEXT NOT NULL,
       team TEXT NULL,
       project TEXT NOT NULL,
       model_requested TEXT NOT NULL,
       model_used TEXT NULL,
       tier TEXT NULL,
-      confidence REAL NULL,
+      confidence ${real} NULL,
       input_tokens INTEGER NOT NULL,
       output_tokens INTEGER NOT NULL,
-      cost_usd REAL NOT NULL,
-      latency_ms REAL NOT NULL,
+      cost_usd ${real} NOT NULL,
+      latency_ms ${real} NOT NULL,
       status INTEGER NOT NULL,
       stream INTEGER NOT NULL,
       policy_action TEXT NULL,
@@ -46,10 +49,20 @@ const migrations = {
       error TEXT NULL
     )`
     yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_day ON harness_ledger (day)`
-    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_user_day ON harness_ledger (user, day)`
+    yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_user_day ON harness_ledger ("user", day)`
     yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_team_day ON harness_ledger (team, day)`
     yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_project_day ON harness_ledger (project, day)`
     yield* sql`CREATE INDEX IF NOT EXISTS harness_ledger_model_day ON harness_ledger (model_used, day)`
+  }),
+  // Keys made in the same millisecond are listed in the order they were made: SQLite's rowid said so,
+  // and Postgres has none. Keys made before this are numbered in their rowid order.
+  "0002_key_order": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE harness_keys ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0`
+    yield* sql.onDialectOrElse({
+      sqlite: () => sql`UPDATE harness_keys SET created_seq = rowid`,
+      orElse: () => Effect.void
+    })
   })
 }
 
@@ -100,12 +113,12 @@ export const LedgerEntry = Schema.Struct({
 })
 export type LedgerEntry = typeof LedgerEntry.Type
 
-export const AuditEntry = Schema.Struct({ id: Schema.Number, day: Schema.String, ...LedgerEntry.fields })
+export const AuditEntry = Schema.Struct({ id: Database.Int, day: Schema.String, ...LedgerEntry.fields })
 export type AuditEntry = typeof AuditEntry.Type
 
 /** What a budget counts of a ledger row: whose it is, when, and what it cost. */
 export const Charge = Schema.Struct({
-  id: Schema.Number,
+  id: Database.Int,
   at: Schema.String,
   user: Schema.String,
   team: Schema.NullOr(Schema.String),
@@ -127,9 +140,9 @@ export const ReportRow = Schema.Struct({
   project: Schema.optional(Schema.String),
   model: Schema.optional(Schema.NullOr(Schema.String)),
   day: Schema.optional(Schema.String),
-  requests: Schema.Number,
-  input_tokens: Schema.Number,
-  output_tokens: Schema.Number,
+  requests: Database.Int,
+  input_tokens: Database.Int,
+  output_tokens: Database.Int,
   cost_usd: Schema.Number
 })
 export type ReportRow = typeof ReportRow.Type
@@ -217,6 +230,7 @@ const decodeKeys = decodeRows(KeyRecord)
 const decodeAudit = decodeRows(AuditEntry)
 const decodeReport = decodeRows(ReportRow)
 const decodeCharges = decodeRows(Charge)
+const decodeIds = decodeRows(Schema.Struct({ id: Database.Int }))
 const encodeKey = Schema.encode(KeyRecord)
 const encodeEntry = Schema.encode(LedgerEntry)
 
@@ -254,7 +268,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
     yield* Database.migrate("autopilot_harness_migrations", migrations)
 
     const keyColumns = sql.literal(
-      "id, prefix, user, team, project, admin, requests_per_minute, created_at, expires_at, revoked_at"
+      `id, prefix, "user", team, project, admin, requests_per_minute, created_at, expires_at, revoked_at`
     )
 
     const createKey = (options: NewKey) =>
@@ -273,7 +287,13 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
           revoked_at: null
         }
         const row = yield* Effect.orDie(encodeKey(record))
-        yield* sql`INSERT INTO harness_keys ${sql.insert({ ...row, hash: generated.hash })}`
+        yield* sql`
+          INSERT INTO harness_keys (${keyColumns}, hash, created_seq) VALUES (
+            ${row.id}, ${row.prefix}, ${row.user}, ${row.team}, ${row.project}, ${row.admin}, ${row.requests_per_minute},
+            ${row.created_at}, ${row.expires_at}, ${row.revoked_at}, ${generated.hash},
+            (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM harness_keys)
+          )
+        `
         return { key: generated.key, record }
       })
 
@@ -292,7 +312,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
 
     // Keys made in the same millisecond keep the order they were made in.
     const listKeys = () =>
-      sql`SELECT ${keyColumns} FROM harness_keys ORDER BY created_at DESC, rowid DESC`.pipe(
+      sql`SELECT ${keyColumns} FROM harness_keys ORDER BY created_at DESC, created_seq DESC`.pipe(
       Effect.flatMap(decodeKeys)
     )
 
@@ -308,9 +328,9 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
       Effect.gen(function*() {
         const at = yield* isoOf(entry.at, "at")
         const row = yield* Effect.orDie(encodeEntry({ ...entry, at }))
-        const [inserted] = yield* sql<{ id: number }>`
+        const [inserted] = yield* sql`
           INSERT INTO harness_ledger ${sql.insert({ ...row, day: at.slice(0, 10) })} RETURNING id
-        `
+        `.pipe(Effect.flatMap(decodeIds))
         return inserted === undefined ? yield* Effect.dieMessage("INSERT ... RETURNING gave no row") : inserted.id
       })
 
@@ -323,7 +343,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
       readonly through_id?: number | undefined
     }) =>
       sql.and([
-        ...(query.user === undefined ? [] : [sql`user = ${query.user}`]),
+        ...(query.user === undefined ? [] : [sql`${sql("user")} = ${query.user}`]),
         ...(query.team === undefined ? [] : [sql`team = ${query.team}`]),
         ...(query.project === undefined ? [] : [sql`project = ${query.project}`]),
         ...(query.model === undefined ? [] : [sql`model_used = ${query.model}`]),
@@ -348,10 +368,10 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
       })
 
     const lastId = () =>
-      Effect.map(sql<{ id: number }>`SELECT COALESCE(MAX(id), 0) AS id FROM harness_ledger`, ([row]) => row?.id ?? 0)
+      sql`SELECT COALESCE(MAX(id), 0) AS id FROM harness_ledger`.pipe(Effect.flatMap(decodeIds), Effect.map(([row]) => row?.id ?? 0))
 
     const charges = (after: number) =>
-      sql`SELECT id, at, user, team, project, cost_usd FROM harness_ledger WHERE id > ${after} ORDER BY id`.pipe(
+      sql`SELECT id, at, "user", team, project, cost_usd FROM harness_ledger WHERE id > ${after} ORDER BY id`.pipe(
         Effect.flatMap(decodeCharges)
       )
 
@@ -359,6 +379,8 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
       Effect.gen(function*() {
         const groups = [...new Set(yield* Effect.forEach(query.group_by, (g) => whitelisted(groupColumns, "group_by", g)))]
         const columns = groups.map((g) => sql`${sql(groupColumns[g])}`)
+        // A null group (no team, no model) first, as SQLite has it; Postgres would put it last.
+        const order = groups.map((g) => sql`${sql(groupColumns[g])} NULLS FIRST`)
         const rows = yield* sql`
           SELECT ${
           sql.csv([
@@ -370,7 +392,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
           ])
         }
           FROM harness_ledger WHERE ${filters(query)}
-          ${sql.csv("GROUP BY", columns)} ${sql.csv("ORDER BY", columns)}
+          ${sql.csv("GROUP BY", columns)} ${sql.csv("ORDER BY", order)}
         `
         return yield* decodeReport(rows)
       })

@@ -11,6 +11,7 @@ const migrations = {
       host TEXT NOT NULL,
       pid INTEGER NOT NULL,
       concurrency INTEGER NOT NULL,
+      lease_ms INTEGER NOT NULL,
       state TEXT NOT NULL,
       started_at TEXT NOT NULL,
       heartbeat_at TEXT NOT NULL
@@ -42,13 +43,16 @@ export class RunnerRow extends Schema.Class<RunnerRow>("RunnerRow")({
   host: Schema.String,
   pid: Schema.Number,
   concurrency: Schema.Number,
+  /** How long it may be silent before the others count it gone. */
+  lease_ms: Schema.Number,
   state: RunnerState,
   started_at: Schema.String,
   heartbeat_at: Schema.String
 }) {
-  /** Alive while its heartbeat is fresher than the lease; the cluster moves a silent runner's shards. */
-  aliveAt(at: DateTime.Utc, lease: Duration.Duration): boolean {
-    return this.state !== "stopped" && Duration.lessThanOrEqualTo(DateTime.distanceDuration(DateTime.unsafeMake(this.heartbeat_at), at), lease)
+  /** Alive while its heartbeat is fresher than its lease; the cluster moves a silent runner's shards. */
+  aliveAt(at: DateTime.Utc): boolean {
+    return this.state !== "stopped" &&
+      Duration.lessThanOrEqualTo(DateTime.distanceDuration(DateTime.unsafeMake(this.heartbeat_at), at), Duration.millis(this.lease_ms))
   }
 }
 
@@ -109,7 +113,7 @@ export const make = Effect.gen(function*() {
   return DaemonStore.of({
     register: (runner) =>
       sql`INSERT INTO daemon_runners ${sql.insert({ ...runner })}
-        ON CONFLICT (address) DO UPDATE SET host = ${runner.host}, pid = ${runner.pid}, concurrency = ${runner.concurrency},
+        ON CONFLICT (address) DO UPDATE SET host = ${runner.host}, pid = ${runner.pid}, concurrency = ${runner.concurrency}, lease_ms = ${runner.lease_ms},
           state = ${runner.state}, started_at = ${runner.started_at}, heartbeat_at = ${runner.heartbeat_at}`.pipe(Effect.asVoid, Database.refail),
     heartbeat: (address, state, at) =>
       sql`UPDATE daemon_runners SET state = ${state}, heartbeat_at = ${at} WHERE address = ${address}`.pipe(Effect.asVoid, Database.refail),

@@ -1,11 +1,13 @@
+import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { SqlClient, type SqlError } from "@effect/sql"
+import { SqlClient, SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import type { Fragment } from "@effect/sql/Statement"
-import { Config, Effect, Layer, Schedule } from "effect"
+import { Config, Data, Duration, Effect, Layer, Redacted, Schedule, Schema } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
-import { PersistenceError } from "../domain/Errors.js"
+import { DatabaseUnavailable, PersistenceError } from "../domain/Errors.js"
 
 /**
  * The database the stores share, and everything about it that is not portable SQL: connection setup,
@@ -34,6 +36,105 @@ export const layerSqlite = (filename: string): Layer.Layer<SqlClient.SqlClient> 
     ),
     Layer.orDie
   )
+
+/** Where a Postgres URL points, for messages: never its password. */
+export interface PgAddress {
+  readonly host: string
+  readonly port: string
+  readonly database: string
+  readonly user: string
+}
+
+/**
+ * The address a `postgres://` or `postgresql://` URL names, with libpq's defaults (PGHOST, PGPORT,
+ * PGDATABASE, PGUSER, then localhost:5432 and the user's name); undefined if it is no such URL.
+ */
+export const pgAddress = (url: string): PgAddress | undefined => {
+  if (!/^postgres(ql)?:\/\//i.test(url)) return undefined
+  try {
+    const parsed = new URL(url)
+    const param = (name: string) => parsed.searchParams.get(name) ?? undefined
+    const env = (name: string) => (process.env[name] === "" ? undefined : process.env[name])
+    const user = decodeURIComponent(parsed.username) || param("user") || env("PGUSER") || os.userInfo().username
+    return {
+      host: parsed.hostname.replace(/^\[(.*)\]$/, "$1") || param("host") || env("PGHOST") || "localhost",
+      port: parsed.port || param("port") || env("PGPORT") || "5432",
+      database: decodeURIComponent(parsed.pathname.slice(1)) || param("dbname") || env("PGDATABASE") || user,
+      user
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** The URL as it may be shown: without its password. */
+export const pgDisplay = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = ""
+    return parsed.toString()
+  } catch {
+    return "a Postgres URL"
+  }
+}
+
+/** Connection failures as a person reads them; the driver's own text for anything the server said. */
+const connectReasons: Record<string, string> = {
+  ECONNREFUSED: "connection refused (no server listening there)",
+  ENOTFOUND: "no such host",
+  EAI_AGAIN: "the host name cannot be resolved now",
+  ETIMEDOUT: "no answer (timed out)",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  ECONNRESET: "the server closed the connection"
+}
+
+const connectTimeout = Duration.seconds(10)
+
+const reasonOf = (error: SqlError.SqlError, secret: string) => {
+  const cause = error.cause
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
+  const text = connectReasons[code] ??
+    (cause instanceof Error && cause.message === "Connection timed out"
+      ? `no answer within ${Duration.format(connectTimeout)}`
+      : cause instanceof Error && cause.message !== ""
+      ? cause.message
+      : error.message)
+  const oneLine = text.replace(/\s+/g, " ").trim()
+  return secret === "" ? oneLine : oneLine.replaceAll(secret, "***")
+}
+
+/**
+ * A Postgres database, `postgres://user:password@host:port/name`. Connecting is checked when the layer is
+ * built: a server that cannot be reached, a refused login or a missing database fail it with one
+ * `DatabaseUnavailable`. BIGINT results (COUNT, SUM, BIGSERIAL keys) come back as text, exact to 64 bits:
+ * read them with `Int`.
+ */
+export const layerPg = (url: string | Redacted.Redacted<string>): Layer.Layer<SqlClient.SqlClient, DatabaseUnavailable> =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const text = Redacted.isRedacted(url) ? Redacted.value(url) : url
+    const address = pgAddress(text)
+    const where = address ?? { host: "?", port: "?", database: "?" }
+    const unavailable = (reason: string) => new DatabaseUnavailable({ host: where.host, port: where.port, database: where.database, reason })
+    if (address === undefined) return Layer.fail(unavailable("not a postgres:// or postgresql:// URL"))
+    const secret = (() => {
+      try {
+        return decodeURIComponent(new URL(text).password)
+      } catch {
+        return ""
+      }
+    })()
+    return PgClient.layer({ url: Redacted.make(text), applicationName: "autopilot", connectTimeout }).pipe(
+      Layer.mapError((error) => unavailable(reasonOf(error, secret)))
+    )
+  }))
+
+/** An integer column or aggregate as read: a number from SQLite, text from Postgres for a BIGINT. */
+export const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
+
+/** A floating-point column: SQLite's REAL is 8 bytes, Postgres's only 4. */
+export const doubleType = (sql: SqlClient.SqlClient): Fragment =>
+  sql.onDialectOrElse({ pg: () => sql.literal("DOUBLE PRECISION"), orElse: () => sql.literal("REAL") })
 
 /** A primary key the database numbers itself, in insertion order. */
 export const serialKey = (sql: SqlClient.SqlClient): Fragment =>
@@ -104,10 +205,52 @@ export const retryBusy = <A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.
 export const refail = <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, PersistenceError, R> =>
   Effect.mapError(effect, (error) => new PersistenceError({ message: describe(error), busy: isBusy(error.cause) }))
 
+/** The advisory lock of one store's migrations on Postgres: a fixed pair of keys, the second the table's. */
+const lockKeys = (table: string) => {
+  let hash = 0x811c9dc5
+  for (const char of table) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193)
+  return [0x61757470, hash | 0] as const
+}
+
+/** Migrations another process has recorded as begun, but not yet committed. */
+class Unfinished extends Data.TaggedError("Unfinished") {}
+
 /**
  * Runs one store's migrations, recorded in its own table: each concept owns its schema. Released
  * migrations are never edited; the first of each creates its tables only if missing, so a database made
  * before the stores were split is adopted as it is.
+ *
+ * Two processes booting together on an empty database must not race. On Postgres the migrations run in
+ * one transaction holding an advisory lock (the Migrator's own lock needs its table to exist, which is
+ * the race). On SQLite a writer waits for another's lock, and when the Migrator gives way to another
+ * process ("already running"), the migrations are checked to be there, and waited for if not.
  */
 export const migrate = (table: string, migrations: Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>>) =>
-  Migrator.make({})({ loader: Migrator.fromRecord(migrations), table }).pipe(Effect.orDie)
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const run = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table })
+    const latest = Math.max(0, ...Object.keys(migrations).map((name) => Number(/^(\d+)_/.exec(name)?.[1] ?? 0)))
+    yield* sql.onDialectOrElse({
+      pg: () => {
+        const [classKey, objectKey] = lockKeys(table)
+        return sql.withTransaction(Effect.gen(function*() {
+          yield* sql`SELECT pg_advisory_xact_lock(${classKey}, ${objectKey})`
+          yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+            migration_id integer PRIMARY KEY,
+            created_at timestamp with time zone NOT NULL DEFAULT now(),
+            name text NOT NULL
+          )`
+          yield* run
+        }))
+      },
+      orElse: () =>
+        run.pipe(
+          Effect.zipRight(sql<{ id: number | null }>`SELECT MAX(migration_id) AS id FROM ${sql(table)}`),
+          Effect.filterOrFail((rows) => Number(rows[0]?.id ?? 0) >= latest, () => new Unfinished()),
+          Effect.retry({
+            schedule: whileBusy,
+            while: (error) => error._tag === "Unfinished" || (error instanceof SqlError.SqlError && isBusy(error.cause))
+          })
+        )
+    })
+  }).pipe(Effect.orDie)

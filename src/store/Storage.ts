@@ -1,5 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
+import type { DatabaseUnavailable } from "../domain/Errors.js"
 import * as ArtifactStore from "./ArtifactStore.js"
 import * as Database from "./Database.js"
 import * as EventStore from "./EventStore.js"
@@ -37,3 +38,7 @@ export const layer: Layer.Layer<Storage, never, SqlClient.SqlClient> = layerWith
 /** The stores on their own SQLite file (created, with its folders, if missing; ":memory:" for tests). */
 export const layerSqlite = (filename: string, options: Options = {}): Layer.Layer<Storage | SqlClient.SqlClient> =>
   layerWith(options).pipe(Layer.provideMerge(Database.layerSqlite(filename)))
+
+/** The stores on a Postgres database (`postgres://user:password@host:port/name`), its connection checked when built. */
+export const layerPg = (url: string, options: Options = {}): Layer.Layer<Storage | SqlClient.SqlClient, DatabaseUnavailable> =>
+  layerWith(options).pipe(Layer.provideMerge(Database.layerPg(url)))

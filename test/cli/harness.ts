@@ -213,7 +213,7 @@ export class Sandbox {
   start(args: ReadonlyArray<string>, options: StartOptions = {}): CliProcess {
     const argv = options.db === false ? [...args] : [...args, "--db", this.db]
     const env: Record<string, string | undefined> = { ...process.env, AUTOPILOT_HOME: this.dir, ...options.env }
-    for (const name of ["AUTOPILOT_DB", "AUTOPILOT_MOCK_SCRIPT", "AUTOPILOT_DB_SYNC", "AUTOPILOT_LLM_BASE_URL", "AUTOPILOT_LLM_API_KEY", "AUTOPILOT_LLM_MODEL", "AUTOPILOT_HARNESS_KEY", "AUTOPILOT_HARNESS_URL", "AUTOPILOT_HARNESS_CONFIG", "AUTOPILOT_AUTO_ROUTE_THRESHOLD", "AUTOPILOT_PICKER_THRESHOLD", "AUTOPILOT_BLUEPRINT_SERVICE_URL", "AUTOPILOT_BLUEPRINT_SERVICE_KEY", "AUTOPILOT_CACHE_TTL"]) {
+    for (const name of ["AUTOPILOT_DB", "AUTOPILOT_DATABASE_URL", "AUTOPILOT_MOCK_SCRIPT", "AUTOPILOT_DB_SYNC", "AUTOPILOT_LLM_BASE_URL", "AUTOPILOT_LLM_API_KEY", "AUTOPILOT_LLM_MODEL", "AUTOPILOT_HARNESS_KEY", "AUTOPILOT_HARNESS_URL", "AUTOPILOT_HARNESS_CONFIG", "AUTOPILOT_AUTO_ROUTE_THRESHOLD", "AUTOPILOT_PICKER_THRESHOLD", "AUTOPILOT_BLUEPRINT_SERVICE_URL", "AUTOPILOT_BLUEPRINT_SERVICE_KEY", "AUTOPILOT_CACHE_TTL"]) {
       if (options.env?.[name] === undefined) delete env[name]
     }
     const [command, commandArgs] = options.executable === undefined ? [process.execPath, [bin, ...argv]] : [options.executable, argv]

@@ -1,3 +1,4 @@
+import * as DatabaseTarget from "../../src/store/DatabaseTarget.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -27,7 +28,7 @@ const daemonTakesOne = (file: string) =>
       if (entry === undefined || !(yield* queue.dispatch(entry.id))) return undefined
       return yield* Effect.flatMap(Runs, (runs) => runs.start(queue.startOptions(entry)))
     }).pipe(
-      Effect.provide(GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer), Layer.provideMerge(runsLayer(file)), Layer.provide(NodeContext.layer)))
+      Effect.provide(GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer), Layer.provideMerge(runsLayer(DatabaseTarget.DatabaseTarget.Sqlite({ file }))), Layer.provide(NodeContext.layer)))
     )
   )
 
@@ -35,7 +36,7 @@ const daemonTakesOne = (file: string) =>
 const daemonDispatches = (file: string, id: string) =>
   Effect.runPromise(
     Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.dispatch(id)).pipe(
-      Effect.provide(GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer), Layer.provideMerge(runsLayer(file)), Layer.provide(NodeContext.layer)))
+      Effect.provide(GoalQueue.layer.pipe(Layer.provideMerge(QueueStore.layer), Layer.provideMerge(runsLayer(DatabaseTarget.DatabaseTarget.Sqlite({ file }))), Layer.provide(NodeContext.layer)))
     )
   )
 

@@ -1,12 +1,11 @@
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Clock, Effect, Either, FastCheck, TestClock } from "effect"
 import type { MissionRecord } from "../../src/domain/MissionRecord.js"
 import { Actions, type MissionStatus, transition } from "../../src/domain/MissionState.js"
 import { Missions } from "../../src/missions/Missions.js"
-import { digest, layerSqlite, research, vendors } from "./fixtures.js"
-
-const fresh = layerSqlite(":memory:")
+import { eachDatabase, sharedLayer } from "../support/Databases.js"
+import { digest, layerOn, research, vendors } from "./fixtures.js"
 
 const draft = (fields: { project?: string; slots?: Record<string, string | number | ReadonlyArray<string>>; missing?: ReadonlyArray<string> } = {}) =>
   Effect.flatMap(Missions, (missions) =>
@@ -38,7 +37,9 @@ const bring = (mission: MissionRecord, status: "running" | "completed" | "partia
     yield* missions.advance(mission.project_id, mission.mission_id, end, "test:driver", "its run ended")
   })
 
-describe("Missions", () => {
+eachDatabase("Missions", (database) => {
+  const fresh = layerOn(database.layer)
+
   it.effect("creates a draft: a snapshot of the blueprint, validated slots with defaults, missing slots, a preview and its first transition", () =>
     Effect.gen(function*() {
       yield* TestClock.adjust("90 minutes")
@@ -268,7 +269,14 @@ describe("Missions", () => {
       const missions = yield* Missions
       const sql = yield* SqlClient.SqlClient
       const mission = yield* draft()
-      yield* sql`CREATE TRIGGER refuse BEFORE INSERT ON mission_transitions WHEN NEW.reason = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`
+      yield* sql.onDialectOrElse({
+        pg: () =>
+          Effect.zipRight(
+            sql`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN IF NEW.reason = ''boom'' THEN RAISE EXCEPTION ''boom''; END IF; RETURN NEW; END'`,
+            sql`CREATE TRIGGER refuse BEFORE INSERT ON mission_transitions FOR EACH ROW EXECUTE FUNCTION refuse()`
+          ),
+        orElse: () => sql`CREATE TRIGGER refuse BEFORE INSERT ON mission_transitions WHEN NEW.reason = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`
+      })
       const failed = yield* Effect.flip(missions.cancel("acme", mission.mission_id, "x", "boom"))
       assert.strictEqual(failed._tag, "PersistenceError")
       assert.strictEqual((yield* missions.get("acme", mission.mission_id)).status, "draft")
@@ -276,6 +284,10 @@ describe("Missions", () => {
     }).pipe(Effect.provide(fresh)))
 
   const step = FastCheck.record({ action: FastCheck.constantFrom(...Actions), withSlots: FastCheck.boolean(), minutes: FastCheck.nat(90) })
+
+  // One database for every run: each run makes a mission of its own, and a database each would cost more
+  // on Postgres than the runs themselves.
+  const onOneDatabase = sharedLayer(fresh)
 
   it.effect.prop(
     "over any sequence of actions: the service agrees with the lifecycle, and records every accepted transition exactly once, in order",
@@ -317,7 +329,7 @@ describe("Missions", () => {
         const { transitions } = yield* everything("acme", id)
         assert.deepStrictEqual(transitions.map((t) => t.seq), transitions.map((_, i) => i + 1))
         assert.deepStrictEqual(transitions.map((t) => (t.from === null ? "(new)→draft" : `${t.from}→${t.to} ${t.at}`)), expected)
-      }).pipe(Effect.provide(layerSqlite(":memory:"))),
+      }).pipe(onOneDatabase),
     { fastCheck: { numRuns: 60 } }
   )
 })

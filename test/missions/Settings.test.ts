@@ -1,15 +1,12 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { Settings } from "../../src/missions/Settings.js"
 import * as SettingsService from "../../src/missions/Settings.js"
-import * as Database from "../../src/store/Database.js"
+import { eachDatabase } from "../support/Databases.js"
 
-const fresh = SettingsService.layer.pipe(Layer.provide(Database.layerSqlite(":memory:")))
+eachDatabase("Settings", (database) => {
+  const fresh = SettingsService.layer.pipe(Layer.provide(database.layer))
 
-describe("Settings", () => {
   it.effect("a new database starts enabled, tier anonymous, with a random instance id made once", () =>
     Effect.gen(function*() {
       const settings = yield* Settings
@@ -35,14 +32,12 @@ describe("Settings", () => {
       assert.strictEqual((yield* settings.requireEnabled()).tier, "skip")
     }).pipe(Effect.provide(fresh)))
 
-  it.effect("the instance id and the settings outlive the process: another connection to the file reads the same", () =>
+  it.scoped("the instance id and the settings outlive the process: another connection to the database reads the same", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-settings-"))
-      const file = path.join(dir, "a.db")
-      const onFile = SettingsService.layer.pipe(Layer.provide(Database.layerSqlite(file)))
-      const first = yield* Effect.flatMap(Settings, (s) => s.disable()).pipe(Effect.provide(onFile))
-      const again = yield* Effect.flatMap(Settings, (s) => s.status()).pipe(Effect.provide(onFile))
-      fs.rmSync(dir, { recursive: true, force: true })
+      const connection = yield* database.shared
+      const onDatabase = SettingsService.layer.pipe(Layer.provide(connection))
+      const first = yield* Effect.flatMap(Settings, (s) => s.disable()).pipe(Effect.provide(onDatabase))
+      const again = yield* Effect.flatMap(Settings, (s) => s.status()).pipe(Effect.provide(onDatabase))
       assert.deepStrictEqual(again, first)
       assert.isFalse(again.enabled)
     }))

@@ -1,3 +1,4 @@
+import type { SqlClient } from "@effect/sql"
 import { NodeContext } from "@effect/platform-node"
 import { Layer, Schema } from "effect"
 import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
@@ -67,8 +68,11 @@ export const digest = research({
 
 export const vendors = ["https://a.example", "https://b.example", "https://c.example"]
 
+/** The services on one database. */
+export const layerOn = (database: Layer.Layer<SqlClient.SqlClient>) => Layer.merge(Missions.layer, Settings.layer).pipe(Layer.provideMerge(database))
+
 /** The services on one SQLite database (":memory:" for a test of its own). */
-export const layerSqlite = (file: string) => Layer.merge(Missions.layer, Settings.layer).pipe(Layer.provideMerge(Database.layerSqlite(file)))
+export const layerSqlite = (file: string) => layerOn(Database.layerSqlite(file))
 
 const goSchema = { type: "object", properties: { go: { type: "boolean" } }, required: ["go"] }
 

@@ -1,3 +1,4 @@
+import type { SqlClient } from "@effect/sql"
 import { Effect, Layer, Ref, Schema } from "effect"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { Goal } from "../../src/domain/Goal.js"
@@ -33,9 +34,12 @@ export const script = (
     }))
   })
 
-/** The store and tools live for the whole test, so one test can run, crash and resume a mission. */
-export const environmentWith = (tools: ReadonlyArray<Tool.Tool>) =>
-  Layer.mergeAll(Storage.layerSqlite(":memory:"), Toolkit.layer(tools))
+/**
+ * The store and tools live for the whole test, so one test can run, crash and resume a mission; on SQLite
+ * in memory unless another database is given.
+ */
+export const environmentWith = (tools: ReadonlyArray<Tool.Tool>, database?: Layer.Layer<SqlClient.SqlClient>) =>
+  Layer.mergeAll(database === undefined ? Storage.layerSqlite(":memory:") : Storage.layer.pipe(Layer.provideMerge(database)), Toolkit.layer(tools))
 
 export const environment = environmentWith([calculator])
 

@@ -1,9 +1,9 @@
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Artifact } from "../../src/domain/Artifact.js"
 import * as ArtifactStore from "../../src/store/ArtifactStore.js"
-import * as Database from "../../src/store/Database.js"
+import { eachDatabase } from "../support/Databases.js"
 
 const artifact = (name: string, version: number, content: string, more: Partial<ConstructorParameters<typeof Artifact>[0]> = {}) =>
   new Artifact({
@@ -19,9 +19,9 @@ const artifact = (name: string, version: number, content: string, more: Partial<
     ...more
   })
 
-const store = ArtifactStore.layer.pipe(Layer.provideMerge(Database.layerSqlite(":memory:")))
+eachDatabase("ArtifactStore", (database) => {
+  const store = ArtifactStore.layer.pipe(Layer.provideMerge(database.layer))
 
-describe("ArtifactStore", () => {
   it.effect("keeps every version: lists them all, the latest of each name, and the latest with content", () =>
     Effect.gen(function*() {
       const artifacts = yield* ArtifactStore.ArtifactStore

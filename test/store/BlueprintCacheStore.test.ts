@@ -1,8 +1,8 @@
 import { describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
-import * as Database from "../../src/store/Database.js"
 import { sameOption } from "../assertOption.js"
+import { databases } from "../support/Databases.js"
 
 const key = (more: Partial<BlueprintCacheStore.Key> = {}): BlueprintCacheStore.Key => ({
   service: "http://127.0.0.1:1",
@@ -13,8 +13,8 @@ const key = (more: Partial<BlueprintCacheStore.Key> = {}): BlueprintCacheStore.K
   ...more
 })
 
-const laws = (name: string, layer: Layer.Layer<BlueprintCacheStore.BlueprintCacheStore>) =>
-  describe(name, () => {
+const laws = (name: string, layer: Layer.Layer<BlueprintCacheStore.BlueprintCacheStore>, skipped?: string) =>
+  (skipped === undefined ? describe : describe.skip)(skipped === undefined ? name : `${name}: SKIPPED, ${skipped}`, () => {
     it.effect("keeps one answer per question, the newest, with when it was fetched", () =>
       Effect.gen(function*() {
         const cache = yield* BlueprintCacheStore.BlueprintCacheStore
@@ -36,5 +36,7 @@ const laws = (name: string, layer: Layer.Layer<BlueprintCacheStore.BlueprintCach
       }).pipe(Effect.provide(layer)))
   })
 
-laws("BlueprintCacheStore (SQLite)", BlueprintCacheStore.layer.pipe(Layer.provide(Database.layerSqlite(":memory:"))))
-laws("BlueprintCacheStore (memory)", BlueprintCacheStore.layerMemory)
+for (const database of databases) {
+  laws(`BlueprintCacheStore [${database.name}]`, BlueprintCacheStore.layer.pipe(Layer.provide(database.layer)), database.skipped)
+}
+laws("BlueprintCacheStore [memory]", BlueprintCacheStore.layerMemory)

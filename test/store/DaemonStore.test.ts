@@ -1,7 +1,6 @@
-import type { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import * as Database from "../../src/store/Database.js"
+import { eachDatabase } from "../support/Databases.js"
 import * as Store from "../../src/store/DaemonStore.js"
 import { DaemonStore, RunnerRow } from "../../src/store/DaemonStore.js"
 
@@ -11,6 +10,7 @@ const runner = (fields: Partial<ConstructorParameters<typeof RunnerRow>[0]> = {}
     host: "vm",
     pid: 100,
     concurrency: 4,
+    lease_ms: 10_000,
     state: "running",
     started_at: "2026-12-01T09:00:00.000Z",
     heartbeat_at: "2026-12-01T09:00:00.000Z",
@@ -27,10 +27,8 @@ const work = (runId: string, sentAt = "2026-12-01T09:00:01.000Z") => ({
   sent_at: sentAt
 })
 
-/** The store's specification, over whichever database `database` is. */
-export const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) =>
-  describe(`DaemonStore on ${name}`, () => {
-    it.layer(Store.layer.pipe(Layer.provideMerge(database), Layer.fresh))((it) => {
+eachDatabase("DaemonStore", (database) => {
+    it.layer(Store.layer.pipe(Layer.provideMerge(database.layer), Layer.fresh))((it) => {
       it.effect("registers a runner, refreshes it on a restart, and keeps its heartbeat and state", () =>
         Effect.gen(function*() {
           const store = yield* DaemonStore
@@ -65,6 +63,4 @@ export const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) 
           assert.isUndefined(yield* store.get("ms-c"))
         }))
     })
-  })
-
-suite("SQLite", Database.layerSqlite(":memory:"))
+})

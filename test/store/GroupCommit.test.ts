@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Ref, TestClock } from "effect"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { PersistenceError } from "../../src/domain/Errors.js"
@@ -13,6 +13,7 @@ import * as Storage from "../../src/store/Storage.js"
 import { Transaction } from "../../src/store/Transaction.js"
 import { Toolkit } from "../../src/tools/Tool.js"
 import { echo, goal, ofKind, script } from "../runtime/fixtures.js"
+import { eachDatabase, type TestDatabase } from "../support/Databases.js"
 
 /** Mission `i` of a varied set: some call a tool, some meet every criterion, others run out of iterations. */
 const missionOf = (i: number) => ({
@@ -46,14 +47,14 @@ const rowsOf = (runId: string) =>
   })
 
 /** Each mission alone, one after another, each commit in a transaction of its own: what a batch must equal. */
-const alone = Effect.gen(function*() {
+const aloneOn = (database: TestDatabase) => Effect.gen(function*() {
   const rows: Array<Effect.Effect.Success<ReturnType<typeof rowsOf>>> = []
   for (const mission of missions) {
     yield* runOne(mission)
     rows.push(yield* rowsOf(mission.options.runId))
   }
   return rows
-}).pipe(Effect.provide(Layer.mergeAll(Storage.layerSqlite(":memory:", { maxBatch: 1 }), Toolkit.layer([echo]))))
+}).pipe(Effect.provide(Layer.mergeAll(Storage.layerWith({ maxBatch: 1 }).pipe(Layer.provideMerge(database.layer)), Toolkit.layer([echo]))))
 
 /** A Transaction that counts how often it is used, for group commit only; claims keep the real one. */
 const countingBatches = (count: Ref.Ref<number>) =>
@@ -77,8 +78,6 @@ const failingFor = (runId: string, iteration: number, failedSizes: Ref.Ref<Reado
       }))
   )))
 
-const environment = Layer.mergeAll(Storage.layerSqlite(":memory:"), Toolkit.layer([echo]))
-
 /** Runs `commit` for each item at once, as that many sessions sharing the store would. */
 const together = <A, B, E, R>(items: ReadonlyArray<A>, commit: (item: A) => Effect.Effect<B, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
@@ -90,7 +89,10 @@ const together = <A, B, E, R>(items: ReadonlyArray<A>, commit: (item: A) => Effe
 const headroom = { seconds: null, tool_calls: null, tokens: null, dollars: null, iterations: null }
 const halt = (runId: string, seq: number): AutopilotEvent => ({ kind: "halt_requested", run_id: runId, seq, at: "2030-01-01T00:00:00.000Z", remaining: headroom, reason: "test" })
 
-describe("GroupCommit", () => {
+eachDatabase("GroupCommit", (database) => {
+  const environment = Layer.mergeAll(Storage.layer.pipe(Layer.provideMerge(database.layer)), Toolkit.layer([echo]))
+  const alone = aloneOn(database)
+
   it.effect("many missions committing at once write exactly the rows and gap-free logs each writes alone, in shared transactions", () =>
     Effect.gen(function*() {
       const expected = yield* alone
@@ -172,16 +174,30 @@ describe("GroupCommit", () => {
       }
     }).pipe(Effect.provide(environment)))
 
-  it.effect("a lone session's commit is written at once, without even yielding to the event loop, and is durable when it returns", () =>
-    Effect.gen(function*() {
-      const commits = yield* GroupCommit.GroupCommit
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* commits.join
-        // runSync throws on any asynchronous step: a timer, a hand-off to another fiber, a turn of the loop.
-        yield* Effect.sync(() => Effect.runSync(commits.commit({ events: [halt("solo", 0)] })))
-      }))
-      assert.deepStrictEqual((yield* rowsOf("solo")).events, [halt("solo", 0)])
-    }).pipe(Effect.provide(environment)))
+  // SQLite's driver is synchronous, so there a commit need not yield at all; Postgres answers over a socket.
+  if (database.name === "sqlite") {
+    it.effect("a lone session's commit is written at once, without even yielding to the event loop, and is durable when it returns", () =>
+      Effect.gen(function*() {
+        const commits = yield* GroupCommit.GroupCommit
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* commits.join
+          // runSync throws on any asynchronous step: a timer, a hand-off to another fiber, a turn of the loop.
+          yield* Effect.sync(() => Effect.runSync(commits.commit({ events: [halt("solo", 0)] })))
+        }))
+        assert.deepStrictEqual((yield* rowsOf("solo")).events, [halt("solo", 0)])
+      }).pipe(Effect.provide(environment)))
+  } else {
+    it.effect("a lone session's commit is written in a transaction of its own, and is durable when it returns", () =>
+      Effect.gen(function*() {
+        const batches = yield* Ref.make(0)
+        yield* Effect.gen(function*() {
+          const commits = yield* GroupCommit.GroupCommit
+          yield* Effect.scoped(Effect.zipRight(commits.join, commits.commit({ events: [halt("solo", 0)] })))
+        }).pipe(Effect.provide(countingBatches(batches)))
+        assert.strictEqual(yield* Ref.get(batches), 1)
+        assert.deepStrictEqual((yield* rowsOf("solo")).events, [halt("solo", 0)])
+      }).pipe(Effect.provide(environment)))
+  }
 
   it.effect("with other sessions about, commits made in the same turn share one transaction", () =>
     Effect.gen(function*() {

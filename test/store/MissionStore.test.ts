@@ -1,14 +1,12 @@
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { MissionRecord, Transition } from "../../src/domain/MissionRecord.js"
-import * as Database from "../../src/store/Database.js"
 import { MissionStore } from "../../src/store/MissionStore.js"
 import * as Store from "../../src/store/MissionStore.js"
 import { research, vendors } from "../missions/fixtures.js"
 import { sameOption } from "../assertOption.js"
-
-const store = Store.layer.pipe(Layer.provideMerge(Database.layerSqlite(":memory:")))
+import { eachDatabase } from "../support/Databases.js"
 
 const mission = (fields: Partial<ConstructorParameters<typeof MissionRecord>[0]> = {}) =>
   new MissionRecord({
@@ -27,7 +25,9 @@ const mission = (fields: Partial<ConstructorParameters<typeof MissionRecord>[0]>
 
 const created = { from: null, to: "draft" as const, actor: "cli:alice", at: "2026-04-15T09:00:00.000Z", reason: "auto_routed" }
 
-describe("MissionStore", () => {
+eachDatabase("MissionStore", (database) => {
+  const store = Store.layer.pipe(Layer.provideMerge(database.layer))
+
   it.effect("reads back what it wrote: the blueprint snapshot, slots of every kind, missing slots, and the first transition", () =>
     Effect.gen(function*() {
       const missions = yield* MissionStore

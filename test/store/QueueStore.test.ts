@@ -1,10 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { eachDatabase } from "../support/Databases.js"
+import { assert, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { BudgetPolicy } from "../../src/domain/Budget.js"
 import { QueueEntry } from "../../src/domain/QueueEntry.js"
 import type { Specialist } from "../../src/specialists/Specialist.js"
-import * as Database from "../../src/store/Database.js"
 import { QueueStore } from "../../src/store/QueueStore.js"
 import * as Store from "../../src/store/QueueStore.js"
 import { sameOption } from "../assertOption.js"
@@ -156,4 +156,4 @@ export const queueStoreSuite = (database: Layer.Layer<SqlClient.SqlClient>) => {
   }))
 }
 
-describe("QueueStore over SQLite", () => queueStoreSuite(Database.layerSqlite(":memory:")))
+eachDatabase("QueueStore", (database) => queueStoreSuite(database.layer))

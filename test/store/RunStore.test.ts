@@ -2,55 +2,61 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { RunStore } from "../../src/store/RunStore.js"
-import { environment, goal, runMission, script } from "../runtime/fixtures.js"
+import { calculator } from "../../src/tools/Calculator.js"
+import { environmentWith, goal, runMission, script } from "../runtime/fixtures.js"
 import { sameOption } from "../assertOption.js"
+import { eachDatabase } from "../support/Databases.js"
 
-describe("RunStore: claiming a run", () => {
-  it.effect("lets only one session start from a given row: a stale replace is a conflict and writes nothing", () =>
-    Effect.gen(function*() {
-      yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script([{ criteria_met: [false, false] }]))
-      const store = yield* RunStore
-      const loaded = yield* store.load("r")
-      assert(loaded._tag === "Found")
-      // Every session writes its own owner and time, so a claimed row never equals the row it replaced.
-      const mine = new Checkpoint({ ...loaded.checkpoint, updated_at: "2030-01-01T00:00:00.000Z" })
-      assert.isTrue(yield* store.replace(mine, loaded.raw))
-      const stale = yield* store.replace(new Checkpoint({ ...loaded.checkpoint, output: "second writer" }), loaded.raw)
-      assert.isFalse(stale)
-      const after = yield* store.load("r")
-      assert(after._tag === "Found")
-      assert.notStrictEqual(after.checkpoint.output, "second writer")
-    }).pipe(Effect.provide(environment)))
+eachDatabase("RunStore", (database) => {
+  const environment = environmentWith([calculator], database.layer)
 
-  it.effect("a new run's first checkpoint is refused if the id was taken meanwhile", () =>
-    Effect.gen(function*() {
-      yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script([{ criteria_met: [false, false] }]))
-      const store = yield* RunStore
-      const loaded = yield* store.load("r")
-      assert(loaded._tag === "Found")
-      assert.isFalse(yield* store.create(loaded.checkpoint))
-    }).pipe(Effect.provide(environment)))
-})
+  describe("claiming a run", () => {
+    it.effect("lets only one session start from a given row: a stale replace is a conflict and writes nothing", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script([{ criteria_met: [false, false] }]))
+        const store = yield* RunStore
+        const loaded = yield* store.load("r")
+        assert(loaded._tag === "Found")
+        // Every session writes its own owner and time, so a claimed row never equals the row it replaced.
+        const mine = new Checkpoint({ ...loaded.checkpoint, updated_at: "2030-01-01T00:00:00.000Z" })
+        assert.isTrue(yield* store.replace(mine, loaded.raw))
+        const stale = yield* store.replace(new Checkpoint({ ...loaded.checkpoint, output: "second writer" }), loaded.raw)
+        assert.isFalse(stale)
+        const after = yield* store.load("r")
+        assert(after._tag === "Found")
+        assert.notStrictEqual(after.checkpoint.output, "second writer")
+      }).pipe(Effect.provide(environment)))
 
-describe("RunStore: stop requests", () => {
-  it.effect("one read of every run's requests serves every session for 250 ms; a read begun before a session's mark is not trusted by it", () =>
-    Effect.gen(function*() {
-      const store = yield* RunStore
-      yield* store.requestStop("a", "stop a", "now")
-      const first = yield* store.stopReads
-      sameOption(yield* store.recentStop("a", first), Option.some("stop a"))
-      // Read by another process meanwhile, and cleared by a claim: the shared read still says what it read...
-      yield* store.requestStop("b", "stop b", "now")
-      yield* store.clearStop("a")
-      sameOption(yield* store.recentStop("a", first), Option.some("stop a"))
-      assert.isTrue(Option.isNone(yield* store.recentStop("b", first)))
-      // ...but a session that claimed its run after that read reads again, and so does everyone after 250 ms.
-      const claimed = yield* store.stopReads
-      assert.isTrue(Option.isNone(yield* store.recentStop("a", claimed)))
-      sameOption(yield* store.recentStop("b", first), Option.some("stop b"))
-      yield* store.requestStop("c", "stop c", "now")
-      assert.isTrue(Option.isNone(yield* store.recentStop("c", first)))
-      yield* TestClock.adjust("250 millis")
-      sameOption(yield* store.recentStop("c", first), Option.some("stop c"))
-    }).pipe(Effect.provide(environment)))
+    it.effect("a new run's first checkpoint is refused if the id was taken meanwhile", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script([{ criteria_met: [false, false] }]))
+        const store = yield* RunStore
+        const loaded = yield* store.load("r")
+        assert(loaded._tag === "Found")
+        assert.isFalse(yield* store.create(loaded.checkpoint))
+      }).pipe(Effect.provide(environment)))
+  })
+
+  describe("stop requests", () => {
+    it.effect("one read of every run's requests serves every session for 250 ms; a read begun before a session's mark is not trusted by it", () =>
+      Effect.gen(function*() {
+        const store = yield* RunStore
+        yield* store.requestStop("a", "stop a", "now")
+        const first = yield* store.stopReads
+        sameOption(yield* store.recentStop("a", first), Option.some("stop a"))
+        // Read by another process meanwhile, and cleared by a claim: the shared read still says what it read...
+        yield* store.requestStop("b", "stop b", "now")
+        yield* store.clearStop("a")
+        sameOption(yield* store.recentStop("a", first), Option.some("stop a"))
+        assert.isTrue(Option.isNone(yield* store.recentStop("b", first)))
+        // ...but a session that claimed its run after that read reads again, and so does everyone after 250 ms.
+        const claimed = yield* store.stopReads
+        assert.isTrue(Option.isNone(yield* store.recentStop("a", claimed)))
+        sameOption(yield* store.recentStop("b", first), Option.some("stop b"))
+        yield* store.requestStop("c", "stop c", "now")
+        assert.isTrue(Option.isNone(yield* store.recentStop("c", first)))
+        yield* TestClock.adjust("250 millis")
+        sameOption(yield* store.recentStop("c", first), Option.some("stop c"))
+      }).pipe(Effect.provide(environment)))
+  })
 })
