@@ -139,7 +139,8 @@ describe("the public API for missions", () => {
       const made = yield* missions.create({
         project: "acme",
         goal: "watch vendors",
-        blueprint: research(),
+        // Once: a scheduled mission runs as firings (see "the public API for scheduled missions").
+        blueprint: research({ mode: "once" }),
         slots: { schedule: "0 9 * * 1-5", vendors: ["https://a.example"] },
         missing: [],
         actor: "test",

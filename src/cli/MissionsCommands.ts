@@ -12,6 +12,7 @@ import type { NodeTelemetry } from "../domain/MissionRun.js"
 import { dollars, plural } from "../domain/Quantity.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
+import * as Firings from "../missions/Firings.js"
 import * as Missions from "../missions/Missions.js"
 import * as StepResults from "../missions/StepResults.js"
 import * as Runs from "../runtime/Runs.js"
@@ -207,7 +208,7 @@ const stepsOf = (db: Option.Option<string>, project: string, id: string) =>
         ? Effect.flatMap(MissionRunner.MissionRunner, (runner) => runner.steps(project, id)).pipe(
           Effect.provide(
             MissionRunner.layer.pipe(
-              Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: path.dirname(file) }), Specialists.layerBuiltIn)),
+              Layer.provideMerge(Layer.mergeAll(Missions.layer, Firings.layer, Runs.layer({ workspaceRoot: path.dirname(file) }), Specialists.layerBuiltIn)),
               Layer.provideMerge(Storage.layer)
             )
           )

@@ -38,7 +38,9 @@ export class FiringRecord extends Schema.Class<FiringRecord>("FiringRecord")({
   status: FiringStatus,
   fired_at: Schema.String,
   /** Null while it runs. */
-  ended_at: Schema.NullOr(Schema.String)
+  ended_at: Schema.NullOr(Schema.String),
+  /** Why it ended so (its run's halt reason, or why it could not run); null while it runs or when it completed. */
+  reason: Schema.NullOr(Schema.String)
 }) {}
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")

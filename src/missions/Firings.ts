@@ -2,11 +2,9 @@ import type { SqlClient } from "@effect/sql"
 import { Context, DateTime, Effect, Either, Layer, Option } from "effect"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import { type Firing, type FiringRecord, type FiringRef, type FiringStatus, runIdOf } from "../domain/Firing.js"
-import { defaultProject, type MissionNotFound, type MissionRecord } from "../domain/MissionRecord.js"
+import { checkProject, defaultProject, MissionNotFound, type MissionRecord } from "../domain/MissionRecord.js"
 import * as FiringStore from "../store/FiringStore.js"
 import * as MissionStore from "../store/MissionStore.js"
-import * as MissionsModule from "./Missions.js"
-import { Missions } from "./Missions.js"
 import * as Recurrence from "./Recurrence.js"
 
 type Failure = MissionNotFound | BadInput | PersistenceError
@@ -31,8 +29,13 @@ export class Firings extends Context.Tag("autopilot/Firings")<
     readonly recent: (project: string, missionId: string, n: number) => Effect.Effect<ReadonlyArray<FiringRecord>, Failure>
     /** A firing as it is kept; none if it was never claimed. */
     readonly get: (firing: Firing) => Effect.Effect<Option.Option<FiringRecord>, PersistenceError>
-    /** Records how a firing run ended (or that it never ran: `cancelled`). */
-    readonly ended: (firing: Firing, status: Exclude<FiringStatus, "running">) => Effect.Effect<void, PersistenceError>
+    /** Records how a firing run ended, and why (its halt reason). */
+    readonly ended: (firing: Firing, status: Exclude<FiringStatus, "running">, reason?: string | null) => Effect.Effect<void, PersistenceError>
+    /**
+     * A firing refused before its run started (its graph cannot run, its model is missing a key): a
+     * scheduled slot is recorded `failed` with why, and fires no more; a manual claim is forgotten.
+     */
+    readonly refused: (firing: Firing, reason: string) => Effect.Effect<void, PersistenceError>
     /** Records that a halted or partial firing runs again. */
     readonly resumed: (firing: Firing) => Effect.Effect<void, PersistenceError>
   }
@@ -65,7 +68,16 @@ export const refusal = (mission: MissionRecord): string | undefined => {
 export const make = Effect.gen(function*() {
   const store = yield* FiringStore.FiringStore
   const missionStore = yield* MissionStore.MissionStore
-  const missions = yield* Missions
+
+  // As `Missions.get` (not used here: Missions runs missions through MissionRunner, which uses this).
+  const find = (project: string, missionId: string) =>
+    checkProject(project).pipe(
+      Effect.zipRight(missionStore.get(project, missionId)),
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.fail(new MissionNotFound({ mission_id: missionId, project_id: project })),
+        onSome: Effect.succeed
+      }))
+    )
 
   const isoNow = Effect.map(DateTime.now, DateTime.formatIso)
 
@@ -104,7 +116,7 @@ export const make = Effect.gen(function*() {
 
   const fire = (project: string, missionId: string) =>
     Effect.gen(function*() {
-      const mission = yield* missions.get(project, missionId)
+      const mission = yield* find(project, missionId)
       const refused = refusal(mission)
       if (refused !== undefined) return yield* new BadInput({ message: refused })
       // To the second, as its run id is.
@@ -112,36 +124,43 @@ export const make = Effect.gen(function*() {
       const claimed = yield* claim(mission, now, "manual")
       if (Option.isSome(claimed)) return claimed.value
       const [last] = yield* store.recent(missionId, 1)
+      if (last?.status === "running") {
+        return yield* new BadInput({
+          message: `mission ${missionId}'s firing ${last.run_id} is still running, and firings of a mission do not overlap; wait for it to end (if its process is gone, \`autopilot resume ${last.run_id}\` continues it)`
+        })
+      }
+      // The same second as another firing (a slot of its schedule, or another by hand).
+      const taken = yield* store.get(missionId, DateTime.formatIso(now))
       return yield* new BadInput({
-        message: last?.status === "running"
-          ? `mission ${missionId}'s firing ${last.run_id} is still running, and firings of a mission do not overlap; wait for it to end (if its process is gone, \`autopilot resume ${last.run_id}\` continues it)`
-          : `mission ${missionId} was fired this second already; fire it again in a second`
+        message: `mission ${missionId} already has a firing at ${DateTime.formatIso(now)}${Option.match(taken, { onNone: () => "", onSome: (f) => ` (${f.run_id})` })}; fire it again in a second`
       })
     })
 
   const next = (project: string, missionId: string, n: number) =>
     Effect.gen(function*() {
-      const mission = yield* missions.get(project, missionId)
+      const mission = yield* find(project, missionId)
       const recurrence = Recurrence.ofMission(mission)
       if (refusal(mission) !== undefined || Either.isLeft(recurrence)) return []
       return Recurrence.next(recurrence.right, yield* DateTime.now, n)
     })
 
-  const mark = (firing: Firing, status: FiringStatus, endedAt: string | null) =>
-    Effect.asVoid(store.mark(firing.mission_id, firing.slot, status, endedAt))
+  const mark = (firing: Firing, status: FiringStatus, reason: string | null | undefined) =>
+    Effect.flatMap(isoNow, (at) =>
+      store.mark(firing.mission_id, firing.slot, status, status === "running" ? null : { at, reason: reason ?? null })).pipe(Effect.asVoid)
 
   return Firings.of({
     due,
     fire,
     next,
-    recent: (project, missionId, n) => Effect.flatMap(missions.get(project, missionId), () => store.recent(missionId, n)),
+    recent: (project, missionId, n) => Effect.flatMap(find(project, missionId), () => store.recent(missionId, n)),
     get: (firing) => store.get(firing.mission_id, firing.slot),
-    ended: (firing, status) => Effect.flatMap(isoNow, (at) => mark(firing, status, at)),
+    ended: (firing, status, reason) => mark(firing, status, reason),
+    refused: (firing, reason) => (firing.kind === "manual" ? store.release(firing.mission_id, firing.slot) : mark(firing, "failed", reason)),
     resumed: (firing) => mark(firing, "running", null)
   })
 })
 
 /** Over whatever database is provided; migrates the firing and mission tables. */
 export const layer: Layer.Layer<Firings, never, SqlClient.SqlClient> = Layer.effect(Firings, make).pipe(
-  Layer.provide(Layer.mergeAll(FiringStore.layer, MissionStore.layer, MissionsModule.layer))
+  Layer.provide(Layer.merge(FiringStore.layer, MissionStore.layer))
 )

@@ -16,13 +16,14 @@ const migrations = {
       status TEXT NOT NULL,
       fired_at TEXT NOT NULL,
       ended_at TEXT NULL,
+      reason TEXT NULL,
       PRIMARY KEY (mission_id, slot)
     )`
     yield* sql`CREATE INDEX IF NOT EXISTS mission_firings_by_status ON mission_firings (mission_id, status)`
   })
 }
 
-const columns = "mission_id, slot, kind, run_id, status, fired_at, ended_at"
+const columns = "mission_id, slot, kind, run_id, status, fired_at, ended_at, reason"
 
 const decodeRecord = Schema.decodeUnknown(FiringRecord)
 
@@ -50,8 +51,15 @@ export class FiringStore extends Context.Tag("autopilot/FiringStore")<
     readonly get: (missionId: string, slot: string) => Effect.Effect<Option.Option<FiringRecord>, PersistenceError>
     /** The mission's firings, latest slot first; `limit` 0 for all. */
     readonly recent: (missionId: string, limit: number) => Effect.Effect<ReadonlyArray<FiringRecord>, PersistenceError>
-    /** Sets a firing's status; `ended_at` is null while it runs again. False when there is no such firing. */
-    readonly mark: (missionId: string, slot: string, status: FiringStatus, endedAt: string | null) => Effect.Effect<boolean, PersistenceError>
+    /** Sets a firing's status, when it ended and why (null while it runs again). False when there is no such firing. */
+    readonly mark: (
+      missionId: string,
+      slot: string,
+      status: FiringStatus,
+      ended: { readonly at: string; readonly reason: string | null } | null
+    ) => Effect.Effect<boolean, PersistenceError>
+    /** Forgets a claim whose run never started, as if it had never been made. */
+    readonly release: (missionId: string, slot: string) => Effect.Effect<void, PersistenceError>
   }
 >() {}
 
@@ -65,7 +73,7 @@ export const make = Effect.gen(function*() {
     // One statement, so two claimers cannot both see the mission idle: the insert is the decision.
     claim: (missionId, firing, firedAt) =>
       sql`INSERT INTO mission_firings (${sql.literal(columns)})
-        SELECT ${text(missionId)}, ${text(firing.slot)}, ${text(firing.kind)}, ${text(firing.run_id)}, ${text("running")}, ${text(firedAt)}, NULL
+        SELECT ${text(missionId)}, ${text(firing.slot)}, ${text(firing.kind)}, ${text(firing.run_id)}, ${text("running")}, ${text(firedAt)}, NULL, NULL
         WHERE NOT EXISTS (SELECT 1 FROM mission_firings WHERE mission_id = ${missionId} AND status = ${"running"})
         ON CONFLICT (mission_id, slot) DO NOTHING
         RETURNING ${sql.literal(columns)}`.pipe(
@@ -81,12 +89,14 @@ export const make = Effect.gen(function*() {
       sql`SELECT ${sql.literal(columns)} FROM mission_firings WHERE mission_id = ${missionId} ORDER BY slot DESC ${
         limit > 0 ? sql`LIMIT ${limit}` : sql``
       }`.pipe(Database.refail, Effect.flatMap((rows) => Effect.forEach(rows, recordOf))),
-    mark: (missionId, slot, status, endedAt) =>
-      sql`UPDATE mission_firings SET ${sql.update({ status, ended_at: endedAt })}
+    mark: (missionId, slot, status, ended) =>
+      sql`UPDATE mission_firings SET ${sql.update({ status, ended_at: ended?.at ?? null, reason: ended?.reason ?? null })}
         WHERE mission_id = ${missionId} AND slot = ${slot} RETURNING mission_id`.pipe(
         Database.refail,
         Effect.map((rows) => rows.length > 0)
-      )
+      ),
+    release: (missionId, slot) =>
+      sql`DELETE FROM mission_firings WHERE mission_id = ${missionId} AND slot = ${slot}`.pipe(Database.refail, Effect.asVoid)
   })
 })
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Fiber, Layer, Option, Ref, Schedule, TestClock } from "effect"
+import { DateTime, type Duration, Effect, Fiber, Layer, Option, Ref, Schedule, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -37,7 +37,7 @@ const armed = (cron: string, schedule: { timeZone?: string; catchUp?: string } =
  * What a daemon does: every `every`, claim what is due and run it (here each firing ends at once,
  * completed). Every firing is logged as `slot run-id claimed-at`.
  */
-const daemon = (log: Ref.Ref<ReadonlyArray<string>>, every: string) =>
+const daemon = (log: Ref.Ref<ReadonlyArray<string>>, every: Duration.DurationInput) =>
   Effect.gen(function*() {
     const firings = yield* Firings
     const now = DateTime.formatIso(yield* DateTime.now)
@@ -48,7 +48,7 @@ const daemon = (log: Ref.Ref<ReadonlyArray<string>>, every: string) =>
   }).pipe(Effect.repeat(Schedule.spaced(every)))
 
 /** Runs the daemon while the clock moves on by `span`: a tick every half hour meets every slot of these crons on time. */
-const runFor = (span: string, every = "30 minutes") =>
+const runFor = (span: Duration.DurationInput, every: Duration.DurationInput = "30 minutes") =>
   Effect.gen(function*() {
     const log = yield* Ref.make<ReadonlyArray<string>>([])
     const fiber = yield* Effect.fork(daemon(log, every))

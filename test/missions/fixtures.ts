@@ -2,6 +2,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Layer, Schema } from "effect"
 import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import * as MissionRunner from "../../src/missions/MissionRunner.js"
+import * as Firings from "../../src/missions/Firings.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as Runs from "../../src/runtime/Runs.js"
 import * as Specialists from "../../src/specialists/Specialists.js"
@@ -100,7 +101,7 @@ export const diamond = (fields: Partial<BlueprintEncoded> = {}) =>
 /** `Missions.run` and everything it stands on, over one SQLite database (":memory:" for a test of its own). */
 export const runnerLayer = (database: string, workspaceRoot: string) =>
   MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
+    Layer.provideMerge(Layer.mergeAll(Missions.layer, Firings.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
     Layer.provideMerge(Storage.layerSqlite(database)),
     Layer.provideMerge(NodeContext.layer)
   )

@@ -27,7 +27,7 @@ export const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) 
         const id = missionId()
         const nine = slot("2025-03-10T09:00:00.000Z", id)
         const first = yield* firings.claim(id, nine, "2025-03-10T09:00:02.000Z")
-        const expected = new FiringRecord({ mission_id: id, ...nine, status: "running", fired_at: "2025-03-10T09:00:02.000Z", ended_at: null })
+        const expected = new FiringRecord({ mission_id: id, ...nine, status: "running", fired_at: "2025-03-10T09:00:02.000Z", ended_at: null, reason: null })
         assert.deepStrictEqual(first, Option.some(expected))
         assert.isTrue(Option.isNone(yield* firings.claim(id, { ...nine, run_id: "another" }, "2025-03-10T09:00:03.000Z")))
         assert.deepStrictEqual(yield* firings.recent(id, 0), [expected])
@@ -52,7 +52,7 @@ export const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) 
         assert.isTrue(Option.isSome(yield* firings.claim(a, slot("2025-03-10T09:00:00.000Z", a), "2025-03-10T09:00:00.000Z")))
         assert.isTrue(Option.isNone(yield* firings.claim(a, slot("2025-03-11T09:00:00.000Z", a), "2025-03-11T09:00:00.000Z")))
         assert.isTrue(Option.isSome(yield* firings.claim(b, slot("2025-03-11T09:00:00.000Z", b), "2025-03-11T09:00:00.000Z")))
-        assert.isTrue(yield* firings.mark(a, "2025-03-10T09:00:00.000Z", "completed", "2025-03-11T09:30:00.000Z"))
+        assert.isTrue(yield* firings.mark(a, "2025-03-10T09:00:00.000Z", "completed", { at: "2025-03-11T09:30:00.000Z", reason: null }))
         assert.isTrue(Option.isSome(yield* firings.claim(a, slot("2025-03-11T09:00:00.000Z", a), "2025-03-11T09:30:01.000Z")))
       }).pipe(Effect.provide(store)))
 
@@ -63,22 +63,33 @@ export const suite = (name: string, database: Layer.Layer<SqlClient.SqlClient>) 
         for (const day of ["10", "11", "12"]) {
           const iso = `2025-03-${day}T09:00:00.000Z`
           yield* firings.claim(id, slot(iso, id), iso)
-          yield* firings.mark(id, iso, day === "11" ? "halted" : "completed", `2025-03-${day}T09:10:00.000Z`)
+          yield* firings.mark(id, iso, day === "11" ? "halted" : "completed", { at: `2025-03-${day}T09:10:00.000Z`, reason: day === "11" ? "halted by SIGTERM" : null })
         }
         const all = yield* firings.recent(id, 0)
-        assert.deepStrictEqual(all.map((f) => `${f.slot} ${f.status} ${f.ended_at}`), [
-          "2025-03-12T09:00:00.000Z completed 2025-03-12T09:10:00.000Z",
-          "2025-03-11T09:00:00.000Z halted 2025-03-11T09:10:00.000Z",
-          "2025-03-10T09:00:00.000Z completed 2025-03-10T09:10:00.000Z"
+        assert.deepStrictEqual(all.map((f) => `${f.slot} ${f.status} ${f.ended_at} ${f.reason}`), [
+          "2025-03-12T09:00:00.000Z completed 2025-03-12T09:10:00.000Z null",
+          "2025-03-11T09:00:00.000Z halted 2025-03-11T09:10:00.000Z halted by SIGTERM",
+          "2025-03-10T09:00:00.000Z completed 2025-03-10T09:10:00.000Z null"
         ])
         assert.deepStrictEqual(yield* firings.recent(id, 2), all.slice(0, 2))
         assert.isTrue(yield* firings.mark(id, "2025-03-11T09:00:00.000Z", "running", null))
         assert.deepStrictEqual(
-          Option.map(yield* firings.get(id, "2025-03-11T09:00:00.000Z"), (f) => [f.status, f.ended_at]),
-          Option.some(["running", null])
+          Option.map(yield* firings.get(id, "2025-03-11T09:00:00.000Z"), (f) => [f.status, f.ended_at, f.reason]),
+          Option.some(["running", null, null])
         )
-        assert.isFalse(yield* firings.mark(id, "2030-01-01T00:00:00.000Z", "failed", "2030-01-01T00:00:00.000Z"))
+        assert.isFalse(yield* firings.mark(id, "2030-01-01T00:00:00.000Z", "failed", { at: "2030-01-01T00:00:00.000Z", reason: "x" }))
         assert.isTrue(Option.isNone(yield* firings.get(missionId(), "2025-03-11T09:00:00.000Z")))
+      }).pipe(Effect.provide(store)))
+
+    it.effect("releases a claim as if it had never been made: the slot can be claimed again", () =>
+      Effect.gen(function*() {
+        const firings = yield* FiringStore
+        const id = missionId()
+        const nine = slot("2025-03-10T09:00:00.000Z", id)
+        yield* firings.claim(id, nine, "2025-03-10T09:00:00.000Z")
+        yield* firings.release(id, nine.slot)
+        assert.deepStrictEqual(yield* firings.recent(id, 0), [])
+        assert.isTrue(Option.isSome(yield* firings.claim(id, nine, "2025-03-10T09:00:05.000Z")))
       }).pipe(Effect.provide(store)))
   })
 }
