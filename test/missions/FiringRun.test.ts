@@ -9,7 +9,7 @@ import { Firings } from "../../src/missions/Firings.js"
 import { MissionRunner } from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as Runs from "../../src/runtime/Runs.js"
-import { diamond, runnerLayer } from "./fixtures.js"
+import { dailyDiamond, runnerLayer } from "./fixtures.js"
 
 /**
  * A scheduled mission's firings, end to end on the mock and a real SQLite database: claimed by
@@ -27,11 +27,7 @@ const scriptFile = (script: unknown) => {
   return file
 }
 
-/** The diamond graph as a scheduled blueprint, fired every day at 09:00 UTC. */
-const daily = diamond({
-  mode: "scheduled",
-  slots: [{ name: "schedule", type: "cron", required: true, default: "0 9 * * *", description: "When it runs" }]
-})
+const daily = dailyDiamond
 
 const goRight = () => scriptFile({ nodes: { split: [{ content: "{\"go\": false}" }] } })
 

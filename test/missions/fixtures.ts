@@ -98,6 +98,12 @@ export const diamond = (fields: Partial<BlueprintEncoded> = {}) =>
     ...fields
   })
 
+/** The diamond as a scheduled blueprint, fired every day at 09:00 unless its cron slot says otherwise. */
+export const dailyDiamond = diamond({
+  mode: "scheduled",
+  slots: [{ name: "schedule", type: "cron", required: true, default: "0 9 * * *", description: "When it runs" }]
+})
+
 /** `Missions.run` and everything it stands on, over one SQLite database (":memory:" for a test of its own). */
 export const runnerLayer = (database: string, workspaceRoot: string) =>
   MissionRunner.layer.pipe(
