@@ -15,6 +15,8 @@
  *                                 scheduled), cancel, advance; every transition kept with who, when, why;
  *                                 `Missions.run` (the MissionRunner service) runs one's agent graph
  *   Settings                    → whether autopilot takes new goals, and its blueprint service tier
+ *   Firings                     → scheduled missions: the slots due now (each claimed once across
+ *                                 processes), a firing by hand, the next slots; `Recurrence` the pure part
  */
 export * as Autopilot from "./runtime/Autopilot.js"
 export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
@@ -144,3 +146,15 @@ export * as TierModels from "./missions/TierModels.js"
 
 /** What a mission's run did: `StepResults` (`read`, and the `StepResult`, `NodeSteps`, `MissionSteps` types), as `MissionRunner.steps` returns it. */
 export * as StepResults from "./missions/StepResults.js"
+
+/**
+ * Scheduled missions: `Recurrence` (a cron in a time zone: `next`, `latest`, `due` under catch-up once or
+ * skip), `Firings` (the service: `due`, `fire`, `next`, `recent`, `ended`), `FiringStore` (the
+ * `mission_firings` table), `Firing` (the firing's Schemas and run ids) and `Schedule` (a mission's zone
+ * and catch-up policy).
+ */
+export * as Recurrence from "./missions/Recurrence.js"
+export * as Firings from "./missions/Firings.js"
+export * as FiringStore from "./store/FiringStore.js"
+export * as Firing from "./domain/Firing.js"
+export * as Schedule from "./domain/Schedule.js"
