@@ -163,7 +163,13 @@ export const make = Effect.gen(function*() {
       const mission = yield* missions.get(project, missionId)
       const kept = firing === undefined ? Option.none<FiringRecord>() : yield* firings.get(firing)
       const refused = firing === undefined ? refusal(mission) : firingRefusal(mission, firing, kept)
-      if (refused !== undefined) return yield* new BadInput({ message: refused })
+      if (refused !== undefined) {
+        // A slot claimed before its mission was cancelled never runs: it ends cancelled.
+        if (firing !== undefined && mission.status === "cancelled" && Option.exists(kept, (k) => k.status === "running")) {
+          if ((yield* runStore.load(firing.run_id))._tag === "Missing") yield* firings.ended(firing, "cancelled", refused)
+        }
+        return yield* new BadInput({ message: refused })
+      }
       const known = new Map(specialists.all.map(({ specialist }) => [specialist.id, specialist]))
       const problems = graphProblems(mission, [...known.keys()])
       if (problems.length > 0) {

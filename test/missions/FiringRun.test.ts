@@ -138,6 +138,14 @@ describe("a firing run", () => {
       const manual = yield* firings.fire("acme", id)
       yield* Effect.flip(runner.run("acme", id, { actor: "t", firing: manual, llm: { provider: "mock", mock_script: missing } }))
       assert.deepStrictEqual(yield* statusOf(manual), Option.none())
+
+      // A slot claimed just before its mission was cancelled never runs: it ends cancelled.
+      yield* TestClock.adjust("1 day")
+      const [claimed] = yield* firings.due
+      yield* (yield* Missions.Missions).cancel("acme", id, "t")
+      const cancelled = yield* Effect.flip(runner.run("acme", id, { actor: "t", firing: claimed! }))
+      assert.strictEqual(cancelled.message, `mission ${id} was cancelled: a cancelled mission does not fire`)
+      assert.deepStrictEqual(yield* statusOf(claimed!), Option.some(["cancelled", cancelled.message]))
     }).pipe(Effect.provide(layer())))
 
   it.effect("a firing is deleted with its node runs, never a node run alone, and another firing is left whole", () =>
