@@ -144,32 +144,33 @@ export const make = Effect.gen(function*() {
   const run = (project: string, missionId: string, options: RunOptions) =>
     options.firing === undefined ? runMission(project, missionId, options, undefined) : runFiring(project, missionId, options, options.firing)
 
-  /**
-   * A firing refused before its run started is recorded as such (a manual claim is forgotten), so it
-   * holds up no later firing of the mission.
-   */
   const runFiring = (project: string, missionId: string, options: RunOptions, firing: Firing) =>
     runMission(project, missionId, options, firing).pipe(
-      Effect.tapError((error) =>
-        error._tag !== "BadInput" ? Effect.void : Effect.flatMap(runStore.load(firing.run_id), (loaded) =>
-          Effect.flatMap(firings.get(firing), (kept) =>
-            loaded._tag === "Missing" && Option.exists(kept, (k) => k.run_id === firing.run_id && k.status === "running")
-              ? firings.refused(firing, error.message)
-              : Effect.void)))
+      // Only a firing of this mission: one handed to another mission by mistake is left as it is.
+      Effect.tapErrorTag("BadInput", (error) =>
+        firing.project === project && firing.mission_id === missionId ? settleRefused(project, firing, error.message) : Effect.void)
     )
+
+  /**
+   * A firing refused before its run started holds up no later firing of the mission: its slot ends
+   * `cancelled` when the mission was, else `failed` with why; a manual claim is forgotten.
+   */
+  const settleRefused = (project: string, firing: Firing, reason: string) =>
+    Effect.gen(function*() {
+      const kept = yield* firings.get(firing)
+      if (!Option.exists(kept, (k) => k.run_id === firing.run_id && k.status === "running")) return
+      if ((yield* runStore.load(firing.run_id))._tag !== "Missing") return
+      const mission = yield* Effect.option(missions.get(project, firing.mission_id))
+      if (Option.exists(mission, (m) => m.status === "cancelled")) return yield* firings.ended(firing, "cancelled", reason)
+      yield* firings.refused(firing, reason)
+    })
 
   const runMission = (project: string, missionId: string, options: RunOptions, firing: Firing | undefined) =>
     Effect.gen(function*() {
       const mission = yield* missions.get(project, missionId)
       const kept = firing === undefined ? Option.none<FiringRecord>() : yield* firings.get(firing)
       const refused = firing === undefined ? refusal(mission) : firingRefusal(mission, firing, kept)
-      if (refused !== undefined) {
-        // A slot claimed before its mission was cancelled never runs: it ends cancelled.
-        if (firing !== undefined && mission.status === "cancelled" && Option.exists(kept, (k) => k.status === "running")) {
-          if ((yield* runStore.load(firing.run_id))._tag === "Missing") yield* firings.ended(firing, "cancelled", refused)
-        }
-        return yield* new BadInput({ message: refused })
-      }
+      if (refused !== undefined) return yield* new BadInput({ message: refused })
       const known = new Map(specialists.all.map(({ specialist }) => [specialist.id, specialist]))
       const problems = graphProblems(mission, [...known.keys()])
       if (problems.length > 0) {

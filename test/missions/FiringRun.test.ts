@@ -121,6 +121,14 @@ describe("a firing run", () => {
         whole.message,
         `mission ${id} is scheduled: it runs as firings, each a run of its own (Firings.due on its schedule, Firings.fire by hand, then MissionRunner.run with the firing)`
       )
+      // A firing handed to another mission is refused, and left as it is.
+      const other = yield* (yield* Missions.Missions).create({ project: "acme", goal: "g", blueprint: daily, slots: {}, missing: [], actor: "t", reason: "t" })
+      yield* (yield* Missions.Missions).approve("acme", other.mission_id, { actor: "t" })
+      assert.strictEqual(
+        (yield* Effect.flip(runner.run("acme", other.mission_id, { actor: "t", firing }))).message,
+        `firing ${firing.run_id} is not a firing of mission ${other.mission_id} in project acme`
+      )
+      assert.deepStrictEqual(yield* statusOf(firing), Option.some(["running", null]))
       const unclaimed = { ...firing, slot: "2025-03-12T09:00:00.000Z", run_id: `${id}.at-20250312t0900z` }
       assert.strictEqual(
         (yield* Effect.flip(runner.run("acme", id, { actor: "t", firing: unclaimed }))).message,
