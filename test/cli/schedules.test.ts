@@ -147,6 +147,11 @@ describe.concurrent("scheduled missions on the command line", () => {
     expect(halted.status).toBe("scheduled")
     expect(halted.firings).toMatchObject([{ run_id: runId, status: "halted", reason: "halted by SIGTERM" }])
 
+    // Continued as the firing it is, not as a plain run.
+    const plain = await sb.run(["run", "something else", "--criterion", "a", "--resume", "--run-id", runId])
+    expect(plain.code).toBe(2)
+    expect(plain.stderr.at(-1)).toBe(`autopilot: run "${runId}" is a firing of mission ${id}: \`autopilot resume ${runId}\` continues it`)
+
     sb.writeFile("script.json", { nodes: { first: [{ content: "First part again?" }], second: [{ content: "Second part done." }] } })
     const resumed = await sb.run(["resume", runId])
     expect(resumed.code, resumed.stderr.join("\n")).toBe(0)
@@ -155,6 +160,9 @@ describe.concurrent("scheduled missions on the command line", () => {
     expect(done.status).toBe("scheduled")
     expect(done.firings).toMatchObject([{ run_id: runId, status: "completed", reason: null }])
     expect(done.transitions.map((t: { to: string }) => t.to)).toEqual(["draft", "approved", "scheduled"])
+    const ended = await sb.run(["resume", runId])
+    expect(ended.code).toBe(2)
+    expect(ended.stderr).toEqual([`autopilot: firing ${runId} has ended (completed): there is nothing left to run`])
   })
 })
 
