@@ -42,6 +42,7 @@ import * as path from "node:path"
 import { Blueprint, type BlueprintEncoded, describeProblems, problems } from "../src/domain/Blueprint.js"
 import type { AutopilotEvent } from "../src/domain/Event.js"
 import * as MissionRunner from "../src/missions/MissionRunner.js"
+import * as Firings from "../src/missions/Firings.js"
 import * as Missions from "../src/missions/Missions.js"
 import * as Runs from "../src/runtime/Runs.js"
 import * as Specialists from "../src/specialists/Specialists.js"
@@ -205,7 +206,7 @@ const main = async () => {
   const pathNodes = longestPath(graph)
 
   const layer = MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot: dir }), Specialists.layerBuiltIn)),
+    Layer.provideMerge(Layer.mergeAll(Missions.layer, Firings.layer, Runs.layer({ workspaceRoot: dir }), Specialists.layerBuiltIn)),
     Layer.provideMerge(Storage.layerSqlite(db)),
     Layer.provideMerge(NodeContext.layer)
   )

@@ -17,6 +17,8 @@
  *   Settings                    → whether autopilot takes new goals, and its blueprint service tier
  *   GoalQueue                   → runs waiting for a daemon: add, list, remove, ready, dispatch (each
  *                                 entry taken once), startOptions (what `Runs.start` runs it with)
+ *   Firings                     → scheduled missions: the slots due now (each claimed once across
+ *                                 processes), a firing by hand, the next slots; `Recurrence` the pure part
  */
 export * as Autopilot from "./runtime/Autopilot.js"
 export type { ChildResult, FanoutItemInput, FanoutOptions, FanoutResult } from "./runtime/Fanout.js"
@@ -156,3 +158,15 @@ export * as StepResults from "./missions/StepResults.js"
 export * as GoalQueue from "./queue/GoalQueue.js"
 export * as QueueEntry from "./domain/QueueEntry.js"
 export * as QueueStore from "./store/QueueStore.js"
+
+/**
+ * Scheduled missions: `Recurrence` (a cron in a time zone: `next`, `latest`, `due` under catch-up once or
+ * skip), `Firings` (the service: `due`, `fire`, `next`, `recent`, `ended`), `FiringStore` (the
+ * `mission_firings` table), `Firing` (the firing's Schemas and run ids) and `Schedule` (a mission's zone
+ * and catch-up policy).
+ */
+export * as Recurrence from "./missions/Recurrence.js"
+export * as Firings from "./missions/Firings.js"
+export * as FiringStore from "./store/FiringStore.js"
+export * as Firing from "./domain/Firing.js"
+export * as Schedule from "./domain/Schedule.js"

@@ -1,12 +1,12 @@
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Effect, Fiber, Layer, Redacted, Schedule, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Autopilot, calculator, Database, Goal, Harness, HarnessLlm, MissionRunner, Missions, MockLlm, Settings, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
+import { Autopilot, calculator, Database, Firings, Goal, Harness, HarnessLlm, MissionRunner, Missions, MockLlm, Settings, Specialist, Specialists, Storage, Toolkit } from "../src/index.js"
 import { configInput } from "./harness/fixtures.js"
-import { research } from "./missions/fixtures.js"
+import { dailyDiamond, research } from "./missions/fixtures.js"
 import * as TestServer from "./llm/openai-test-server.js"
 
 /** The library example from README.md, against an in-memory database. */
@@ -139,7 +139,8 @@ describe("the public API for missions", () => {
       const made = yield* missions.create({
         project: "acme",
         goal: "watch vendors",
-        blueprint: research(),
+        // Once: a scheduled mission runs as firings (see "the public API for scheduled missions").
+        blueprint: research({ mode: "once" }),
         slots: { schedule: "0 9 * * 1-5", vendors: ["https://a.example"] },
         missing: [],
         actor: "test",
@@ -152,6 +153,46 @@ describe("the public API for missions", () => {
       // collect, analyze, then report; alert only if analyze says something changed (the mock's instance says true).
       assert.deepStrictEqual(result.nodes.map((n) => `${n.node}:${n.status}`), ["collect:succeeded", "analyze:succeeded", "alert:succeeded", "report:succeeded"])
     }).pipe(Effect.provide(MissionRunner.layerWith({ workspaceRoot: fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-api-")) }).pipe(
+      Layer.provideMerge(Storage.layerSqlite(":memory:")),
+      Layer.provideMerge(NodeContext.layer)
+    ))))
+})
+
+describe("the public API for scheduled missions", () => {
+  it.effect("a loop over Firings.due fires an armed mission on its slots, as README shows; the mission stays scheduled", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-04-15T06:00:00.000Z"))
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({ project: "acme", goal: "brief me", blueprint: dailyDiamond, slots: {}, missing: [], actor: "t", reason: "r" })
+      yield* missions.approve("acme", made.mission_id, { actor: "t", timeZone: "Europe/Paris" })
+
+      const fireDue = Effect.gen(function*() {
+        const runner = yield* MissionRunner.MissionRunner
+        for (const firing of yield* (yield* Firings.Firings).due) {
+          yield* runner.run(firing.project, firing.mission_id, { actor: "bot:cron", firing }).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`firing ${firing.run_id}: ${error.message}`))
+          )
+        }
+      })
+      // Around 09:00 in Paris, then again the next morning (a new process: the night is not ticked through).
+      const around = (start: string) =>
+        Effect.gen(function*() {
+          yield* TestClock.setTime(Date.parse(start))
+          const cron = yield* Effect.fork(fireDue.pipe(Effect.repeat(Schedule.spaced("30 seconds"))))
+          yield* TestClock.adjust("3 minutes")
+          yield* Fiber.interrupt(cron)
+        })
+      yield* around("2026-04-15T06:58:00.000Z")
+      yield* around("2026-04-16T06:58:00.000Z")
+
+      // 09:00 in Paris is 07:00 UTC in April: two days' slots came.
+      const fired = yield* (yield* Firings.Firings).recent("acme", made.mission_id, 0)
+      assert.deepStrictEqual(fired.map((f) => [f.run_id, f.status]), [
+        [`${made.mission_id}.at-20260416t0700z`, "completed"],
+        [`${made.mission_id}.at-20260415t0700z`, "completed"]
+      ])
+      assert.strictEqual((yield* missions.get("acme", made.mission_id)).status, "scheduled")
+    }).pipe(Effect.provide(MissionRunner.layerWith({ workspaceRoot: fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-cron-")) }).pipe(
       Layer.provideMerge(Storage.layerSqlite(":memory:")),
       Layer.provideMerge(NodeContext.layer)
     ))))

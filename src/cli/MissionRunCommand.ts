@@ -5,8 +5,11 @@ import { BadInput } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import { checkProject, MissionNotFound, summaryJson } from "../domain/MissionRecord.js"
+import { type Firing, fromRef } from "../domain/Firing.js"
+import * as MissionRun from "../domain/MissionRun.js"
 import type { MissionRef } from "../domain/MissionRun.js"
 import { exitCodeOf } from "../domain/RunStatus.js"
+import * as Firings from "../missions/Firings.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
 import * as Missions from "../missions/Missions.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
@@ -90,14 +93,20 @@ export const layer = (target: DatabaseTarget.DatabaseTarget) =>
     Layer.provideMerge(DatabaseTarget.layer(target))
   )
 
-/** A node run's id without its mission's: `collect`, `analyze.2`, `3.summarize`. */
-const nodeKey = (missionId: string, runId: string) => (runId.startsWith(`${missionId}.`) ? runId.slice(missionId.length + 1) : runId)
+/** A node run's id without its mission run's: `collect`, `analyze.2`, `3.summarize`. */
+const nodeKey = (missionRunId: string, runId: string) => (runId.startsWith(`${missionRunId}.`) ? runId.slice(missionRunId.length + 1) : runId)
 
 /**
  * Runs (or resumes) a mission with live output, as `run` does: flags checked before the database is
  * opened, signals halting at the next boundary (a second one at once), the exit code from how it ended.
+ * An armed scheduled mission is fired now, by hand: a firing of its own (`<mission>.manual-<time>`).
  */
-export const session = (project: string, missionId: string, given: MissionFlags, options: { readonly actor: string; readonly takeOver?: boolean }) =>
+export const session = (
+  project: string,
+  missionId: string,
+  given: MissionFlags,
+  options: { readonly actor: string; readonly takeOver?: boolean; readonly firing?: Firing | undefined }
+) =>
   Effect.gen(function*() {
     yield* checkProject(project)
     const heartbeat = yield* Option.match(given.heartbeat, {
@@ -114,20 +123,23 @@ export const session = (project: string, missionId: string, given: MissionFlags,
     // Asking about a mission never creates or migrates a database.
     if (!(yield* DatabaseTarget.holds(target, "missions"))) return yield* new MissionNotFound({ mission_id: missionId, project_id: project })
 
-    const own = given.format === "jsonl" ? Live.jsonl(Live.stdout, { runId: missionId, deltas: false }) : Live.text(Live.stdout)
-    const nodes = given.format === "jsonl" ? own.event : Live.nested(Live.stdout, (e) => nodeKey(missionId, e.run_id))
     const quiet = given.format === "json"
-    const onEvent = (event: AutopilotEvent) =>
-      Effect.zipRight(
-        event.kind === "run_started" ? Effect.sync(() => process.stderr.write(`database: ${DatabaseTarget.describe(target)}\n`)) : Effect.void,
-        quiet ? Effect.void : own.event(event)
-      )
 
     const ran = yield* Effect.scoped(Effect.gen(function*() {
+      const mission = yield* (yield* Missions.Missions).get(project, missionId)
+      const firing = options.firing ?? (Firings.refusal(mission) === undefined ? yield* (yield* Firings.Firings).fire(project, missionId) : undefined)
+      const runId = firing?.run_id ?? missionId
+      const own = given.format === "jsonl" ? Live.jsonl(Live.stdout, { runId, deltas: false }) : Live.text(Live.stdout)
+      const nodes = given.format === "jsonl" ? own.event : Live.nested(Live.stdout, (e) => nodeKey(runId, e.run_id))
+      const onEvent = (event: AutopilotEvent) =>
+        Effect.zipRight(
+          event.kind === "run_started" ? Effect.sync(() => process.stderr.write(`database: ${DatabaseTarget.describe(target)}\n`)) : Effect.void,
+          quiet ? Effect.void : own.event(event)
+        )
       // $AUTOPILOT_MOCK_SCRIPT stands in for --mock-script as for `run`: on a first run, not on a resume.
-      const resume = (yield* (yield* RunStore).load(missionId))._tag !== "Missing"
+      const resume = (yield* (yield* RunStore).load(runId))._tag !== "Missing"
       const signals = yield* Signals.listen
-      return yield* Missions.run(project, missionId, {
+      const ran = yield* Missions.run(project, missionId, {
         actor: options.actor,
         llm: Run.llmRequested(given, resume),
         fallback,
@@ -138,19 +150,25 @@ export const session = (project: string, missionId: string, given: MissionFlags,
         haltGrace: `${grace} seconds`,
         heartbeatInterval: `${heartbeat} seconds`,
         onEvent,
-        onChildEvent: quiet ? undefined : nodes
+        onChildEvent: quiet ? undefined : nodes,
+        firing
       })
+      return { ...ran, firing }
     })).pipe(Effect.provide(layer(target)))
 
-    const { mission, result } = ran
+    const { firing, mission, result } = ran
     if (given.format === "json") {
       yield* Console.log(Render.json({
         ...summaryJson(mission),
+        ...(firing === undefined ? {} : { firing: { run_id: firing.run_id, slot: firing.slot, kind: firing.kind } }),
         run: { run_id: result.run_id, status: result.status, halt_reason: result.halt_reason, criteria_met: result.criteria_met, usage: result.usage },
         nodes: result.nodes
       }, 2))
     } else if (given.format === "text") {
-      yield* Console.log(`\nmission ${mission.mission_id} ${mission.status}${result.output === "" ? "" : `\n\n${result.output}`}`)
+      const ended = firing === undefined
+        ? `mission ${mission.mission_id} ${mission.status}`
+        : `firing ${result.run_id} ${result.status} (mission ${mission.mission_id} stays ${mission.status})`
+      yield* Console.log(`\n${ended}${result.output === "" ? "" : `\n\n${result.output}`}`)
     }
     yield* Run.setExitCode(exitCodeOf(result.status))
   })
@@ -171,7 +189,7 @@ export const resume = (ref: MissionRef, given: Run.SessionFlags, actor: string, 
     ]
     if (extra.length > 0) {
       return yield* new BadInput({
-        message: `run "${ref.mission_id}" is the run of mission ${ref.mission_id}, which runs on its blueprint's budget and settings: ${extra.join(", ")} do not apply to it`
+        message: `run "${MissionRun.runIdOf(ref)}" is the run of mission ${ref.mission_id}, which runs on its blueprint's budget and settings: ${extra.join(", ")} do not apply to it`
       })
     }
     yield* session(ref.project_id, ref.mission_id, {
@@ -180,5 +198,5 @@ export const resume = (ref: MissionRef, given: Run.SessionFlags, actor: string, 
       fallbackLlm: undefined,
       fallbackModel: Option.none(),
       fallbackMockScript: Option.none()
-    }, { actor, takeOver })
+    }, { actor, takeOver, firing: ref.firing === undefined ? undefined : fromRef(ref.project_id, ref.mission_id, ref.firing) })
   })

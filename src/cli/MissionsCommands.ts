@@ -1,5 +1,5 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Console, DateTime, Effect, Layer, Option, Schema } from "effect"
 import * as os from "node:os"
 import { Blueprint } from "../domain/Blueprint.js"
 import { BadInput } from "../domain/Errors.js"
@@ -10,15 +10,19 @@ import type { NodeTelemetry } from "../domain/MissionRun.js"
 import { dollars, plural } from "../domain/Quantity.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
+import * as Firings from "../missions/Firings.js"
 import * as Missions from "../missions/Missions.js"
+import * as Recurrence from "../missions/Recurrence.js"
 import * as StepResults from "../missions/StepResults.js"
 import * as Runs from "../runtime/Runs.js"
 import * as Specialists from "../specialists/Specialists.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
+import * as FiringStore from "../store/FiringStore.js"
 import * as Storage from "../store/Storage.js"
 import * as Flags from "./Flags.js"
 import * as MissionRun from "./MissionRunCommand.js"
 import * as Render from "./Render.js"
+import * as Schedules from "./Schedules.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
@@ -143,7 +147,13 @@ const stepsText = (nodes: ReadonlyArray<StepResults.NodeSteps>, messages: boolea
     ])
   ]
 
-const showText = (m: MissionRecord, transitions: ReadonlyArray<Transition>, steps: StepResults.MissionSteps, view: ShowView) =>
+const showText = (
+  m: MissionRecord,
+  transitions: ReadonlyArray<Transition>,
+  steps: StepResults.MissionSteps,
+  view: ShowView,
+  schedule: Schedules.ScheduleView | undefined
+) =>
   [
     `mission ${m.mission_id}: ${m.status} (project ${m.project_id})`,
     `goal: ${m.goal}`,
@@ -154,7 +164,8 @@ const showText = (m: MissionRecord, transitions: ReadonlyArray<Transition>, step
     m.preview,
     "",
     `healing policy: ${describePolicy(policyOf(m.blueprint))}`,
-    runText(steps.run),
+    ...(schedule === undefined ? [] : Schedules.text(schedule)),
+    `${schedule === undefined ? "" : "latest firing "}${runText(steps.run)}`,
     ...healedText(steps),
     "",
     "history:",
@@ -175,12 +186,19 @@ const attemptJson = (a: StepResults.StepResult, messages: boolean) => {
   return messages ? { ...rest, messages: conversation } : rest
 }
 
-const showJson = (m: MissionRecord, transitions: ReadonlyArray<Transition>, steps: StepResults.MissionSteps, view: ShowView) => ({
+const showJson = (
+  m: MissionRecord,
+  transitions: ReadonlyArray<Transition>,
+  steps: StepResults.MissionSteps,
+  view: ShowView,
+  schedule: Schedules.ScheduleView | undefined
+) => ({
   ...summaryJson(m),
   preview: m.preview,
   transitions: transitions.map(transitionJson),
   blueprint: encodeBlueprint(m.blueprint),
   policy: encodePolicy(policyOf(m.blueprint)),
+  ...Schedules.json(schedule),
   run: steps.run,
   healed: { nodes: steps.healed, cost: steps.healing_cost },
   ...(view.steps ? { steps: steps.nodes.map((n) => ({ ...n, attempts: n.attempts.map((a) => attemptJson(a, view.messages)) })) } : {})
@@ -200,11 +218,21 @@ const stepsOf = (db: Flags.DatabaseFlags, project: string, id: string) =>
         Effect.flatMap(MissionRunner.MissionRunner, (runner) => runner.steps(project, id)).pipe(
           Effect.provide(
             MissionRunner.layer.pipe(
-              Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
+              Layer.provideMerge(Layer.mergeAll(Missions.layer, Firings.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
               Layer.provideMerge(Storage.layer)
             )
           )
         ))
+    ))
+
+/** A scheduled mission's latest firings; none in a database that has never kept one (nothing is created to ask). */
+const firingsOf = (db: Flags.DatabaseFlags, mission: MissionRecord) =>
+  !Recurrence.isRecurring(mission.blueprint) ? Effect.succeed([]) : Effect.flatMap(Flags.target(db), (target) =>
+    DatabaseTarget.whenHolds(
+      target,
+      "mission_firings",
+      Effect.succeed([]),
+      Effect.flatMap(FiringStore.FiringStore, (store) => store.recent(mission.mission_id, 10)).pipe(Effect.provide(FiringStore.layer))
     ))
 
 const show = Command.make(
@@ -225,13 +253,16 @@ const show = Command.make(
       const { mission, transitions } = yield* withMission(db, project, id, (missions) => missions.show(project, id))
       const results = yield* stepsOf(db, project, id)
       const view = { steps, messages }
+      const schedule = Schedules.viewOf(mission, yield* firingsOf(db, mission), yield* DateTime.now)
       yield* Console.log(
-        format === "json" ? Render.json(showJson(mission, transitions, results, view), 2) : showText(mission, transitions, results, view)
+        format === "json"
+          ? Render.json(showJson(mission, transitions, results, view, schedule), 2)
+          : showText(mission, transitions, results, view, schedule)
       )
     })
 ).pipe(
   Command.withDescription(
-    "Show one mission: its goal, slots, preview, healing policy, its run and what was healed, every transition with when, who and why; --steps every node's attempts"
+    "Show one mission: its goal, slots, preview, healing policy, its run and what was healed, every transition with when, who and why; a scheduled mission's schedule, next firings and latest firings; --steps every node's attempts"
   )
 )
 
@@ -241,7 +272,7 @@ const run = Command.make(
   ({ id, project, ...flags }) => MissionRun.session(project, id, flags, { actor: actor() })
 ).pipe(
   Command.withDescription(
-    "Run an approved or scheduled mission's agent graph (or resume a halted, partial or cut-off one), each node a run of its own, with live output"
+    "Run an approved mission's agent graph (or resume a halted, partial or cut-off one), each node a run of its own, with live output; a scheduled mission is fired once now, as a run of its own"
   )
 )
 
@@ -287,21 +318,24 @@ export const approve = Command.make(
       Options.repeated
     ),
     reason: reasonFlag("\"approved\""),
+    ...Schedules.flags,
     db: Flags.db,
     format: jsonFormat
   },
-  ({ db, format, id, project, reason, slots }) =>
+  ({ catchUp, db, format, id, project, reason, slots, timeZone }) =>
     Effect.gen(function*() {
       const given = yield* slotsOf(slots)
+      const schedule = yield* Schedules.approvalOf({ timeZone, catchUp })
       const mission = yield* withMission(db, project, id, (missions) =>
-        missions.approve(project, id, { slots: given, actor: actor(), reason: Option.getOrUndefined(reason) }))
+        missions.approve(project, id, { slots: given, actor: actor(), reason: Option.getOrUndefined(reason), ...schedule }))
+      const armed = Schedules.viewOf(mission, [], yield* DateTime.now)
       yield* Console.log(
         format === "json"
-          ? Render.json({ ...summaryJson(mission), preview: mission.preview }, 2)
-          : `mission ${mission.mission_id} approved and ${mission.status}\n\n${mission.preview}`
+          ? Render.json({ ...summaryJson(mission), preview: mission.preview, ...(armed === undefined ? {} : { schedule: Schedules.json(armed).schedule }) }, 2)
+          : [`mission ${mission.mission_id} approved and ${mission.status}`, ...(armed === undefined ? [] : Schedules.text(armed).filter((line) => !line.startsWith("firings"))), "", mission.preview].join("\n")
       )
     })
-).pipe(Command.withDescription("Approve a draft mission, giving any missing slots: it is then scheduled"))
+).pipe(Command.withDescription("Approve a draft mission, giving any missing slots: it is then scheduled; a scheduled mission is armed, in --time-zone with --catch-up"))
 
 export const cancel = Command.make(
   "cancel",

@@ -13,10 +13,13 @@ import type { SocketServerError } from "@effect/platform/SocketServer"
 import { BadInput } from "../domain/Errors.js"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type { SqlClient } from "@effect/sql"
-import { DateTime, Deferred, Duration, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
+import { DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { Owner } from "../domain/Owner.js"
 import { MissionStore } from "../store/MissionStore.js"
 import { defaultPriority } from "../domain/QueueEntry.js"
+import { type Firing, isFiringRun } from "../domain/Firing.js"
+import { Firings } from "../missions/Firings.js"
+import * as Recurrence from "../missions/Recurrence.js"
 import { GoalQueue } from "../queue/GoalQueue.js"
 import { DaemonStore, type NewWork, type RunnerRow } from "../store/DaemonStore.js"
 import { Work } from "./Work.js"
@@ -107,7 +110,26 @@ export const cluster = (options: Pick<Options, "address" | "lease" | "poll" | "l
 }
 
 /** The order that runs a row of work. */
-const orderOf = (w: NewWork) => new WorkOrder({ run_id: w.run_id, kind: w.kind, project_id: w.project_id, mission_id: w.mission_id, slot: w.slot })
+const orderOf = (w: NewWork) =>
+  new WorkOrder({
+    run_id: w.run_id,
+    kind: w.kind,
+    project_id: w.project_id,
+    mission_id: w.mission_id,
+    slot: w.slot,
+    firing_kind: w.kind === "firing" ? (isFiringRun(w.run_id) && w.run_id.includes(".manual-") ? "manual" : "scheduled") : null
+  })
+
+/** A firing as a row of work: sent as soon as it is due, whatever the room, as a slot is a time. */
+const firingWork = (f: Firing, at: DateTime.Utc): NewWork => ({
+  run_id: f.run_id,
+  kind: "firing",
+  project_id: f.project,
+  mission_id: f.mission_id,
+  slot: f.slot,
+  priority: defaultPriority,
+  sent_at: DateTime.formatIso(at)
+})
 
 const work = (runId: string, kind: NewWork["kind"], project: string | null, missionId: string | null, priority: number, at: DateTime.Utc): NewWork => ({
   run_id: runId,
@@ -119,11 +141,14 @@ const work = (runId: string, kind: NewWork["kind"], project: string | null, miss
   sent_at: DateTime.formatIso(at)
 })
 
-/** Missions of one run that the daemons take: approved (and so scheduled to run) and not recurring. */
+/**
+ * Missions of one run that the daemons take: approved (and so scheduled to run) and not recurring. One
+ * that no longer reads holds up no other.
+ */
 const readyMissions = Effect.gen(function*() {
   const missions = yield* MissionStore
-  const ready = yield* missions.inStatus(["scheduled"])
-  return ready.filter((m) => m.blueprint.mode !== "scheduled")
+  const ready = yield* missions.listAll(["scheduled"])
+  return ready.flatMap((read) => (Either.isRight(read) && !Recurrence.isRecurring(read.right.blueprint) ? [read.right] : []))
 })
 
 /**
@@ -136,6 +161,7 @@ export const run = (options: Options) =>
     const store = yield* DaemonStore
     const runner = yield* WorkRunner
     const queue = yield* GoalQueue
+    const firings = yield* Firings
     const address = addressOf(options.address)
     const started = yield* now
     const draining = yield* Deferred.make<string>()
@@ -209,6 +235,12 @@ export const run = (options: Options) =>
     const dispatch = Effect.gen(function*() {
       const at = yield* DateTime.now
       const alive = (yield* store.runners).filter((r) => r.state === "running" && r.aliveAt(at))
+      // Slots are claimed when they come, whatever the room: a firing waits for a runner like the rest.
+      const due = yield* firings.due
+      for (const firing of due) {
+        const row = firingWork(firing, at)
+        if (yield* store.send(row)) yield* send(row)
+      }
       const open = yield* store.open
       const free = alive.reduce((n, r) => n + r.concurrency, 0) - open.length
       if (free <= 0) return { open: open.length, ready: 0 }
@@ -234,8 +266,15 @@ export const run = (options: Options) =>
     const Dispatcher = Singleton.make(
       "autopilot/Dispatcher",
       Effect.gen(function*() {
-        // Work a previous dispatcher recorded but may not have sent before its runner died.
+        // Work a previous dispatcher recorded but may not have sent before its runner died, and slots it
+        // claimed but may not have recorded.
         yield* Effect.forEach(yield* store.open, send, { discard: true })
+        const at = yield* DateTime.now
+        for (const firing of yield* firings.unfinished) {
+          const row = firingWork(firing, at)
+          yield* store.send(row)
+          yield* send(row)
+        }
         while (true) {
           if (!(yield* Deferred.isDone(draining))) {
             const { open } = yield* dispatch.pipe(

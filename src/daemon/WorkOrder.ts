@@ -1,4 +1,5 @@
 import { PrimaryKey, Schema } from "effect"
+import { FiringKind } from "../domain/Firing.js"
 
 /**
  * What a daemon is asked to run: a queued run, an approved mission, or one firing of a scheduled mission.
@@ -7,11 +8,13 @@ import { PrimaryKey, Schema } from "effect"
  */
 export class WorkOrder extends Schema.Class<WorkOrder>("autopilot/WorkOrder")({
   run_id: Schema.String,
-  kind: Schema.Literal("queued", "mission"),
+  kind: Schema.Literal("queued", "mission", "firing"),
   project_id: Schema.NullOr(Schema.String),
   mission_id: Schema.NullOr(Schema.String),
   /** A firing's slot, ISO-8601 UTC. */
-  slot: Schema.NullOr(Schema.String)
+  slot: Schema.NullOr(Schema.String),
+  /** A firing's kind: on its schedule, or by hand. */
+  firing_kind: Schema.optionalWith(Schema.NullOr(FiringKind), { default: () => null })
 }) {
   [PrimaryKey.symbol]() {
     return this.run_id

@@ -5,6 +5,7 @@ import type { MissionNotFound } from "../domain/MissionRecord.js"
 import { type IllegalTransition, isEnd } from "../domain/MissionState.js"
 import type * as Mission from "../runtime/Mission.js"
 import { Owner } from "../domain/Owner.js"
+import { Firings } from "../missions/Firings.js"
 import { MissionRunner } from "../missions/MissionRunner.js"
 import { Missions } from "../missions/Missions.js"
 import { DaemonStore } from "../store/DaemonStore.js"
@@ -31,7 +32,7 @@ export interface Config {
 }
 
 /**
- * Runs one piece of work (a queued run, an approved mission) to its end, the same way whoever delivers it: a new run starts, a run a lost or
+ * Runs one piece of work (a queued run, an approved mission, a firing of a scheduled one) to its end, the same way whoever delivers it: a new run starts, a run a lost or
  * drained runner left behind resumes from its checkpoint, and work that already ended is not run again.
  * Never fails: whatever happened is the outcome the daemon records.
  */
@@ -50,6 +51,7 @@ export const make = (config: Config) =>
     const runStore = yield* RunStore
     const daemons = yield* DaemonStore
     const queue = yield* GoalQueue
+    const firings = yield* Firings
     const runs = yield* Runs
 
     /**
@@ -98,8 +100,27 @@ export const make = (config: Config) =>
         return result.status
       })
 
+    /** One firing of a scheduled mission: its own run; the mission stays armed. */
+    const firing = (order: WorkOrder, options: ExecuteOptions) =>
+      Effect.gen(function*() {
+        const ref = { project: order.project_id ?? "", mission_id: order.mission_id ?? "", slot: order.slot ?? "", run_id: order.run_id, kind: order.firing_kind ?? "scheduled" }
+        const loaded = yield* runStore.load(order.run_id)
+        const record = yield* firings.get(ref)
+        if (Option.isSome(record) && record.value.status !== "running" && (loaded._tag !== "Found" || settled(loaded.checkpoint))) {
+          return record.value.status
+        }
+        const ran = yield* missionRunner.run(ref.project, ref.mission_id, {
+          actor: `daemon:${options.runner}`,
+          llm: config.llm,
+          takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
+          halt: options.halt,
+          firing: ref
+        })
+        return ran.result.status
+      })
+
     const work = (order: WorkOrder, options: ExecuteOptions): Effect.Effect<string, Mission.MissionError | MissionNotFound | IllegalTransition> =>
-      order.kind === "queued" ? queued(order, options) : mission(order, options)
+      order.kind === "queued" ? queued(order, options) : order.kind === "firing" ? firing(order, options) : mission(order, options)
 
     return WorkRunner.of({
       execute: (order, options) =>

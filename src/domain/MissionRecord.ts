@@ -2,6 +2,7 @@ import { Effect, Schema } from "effect"
 import { Blueprint } from "./Blueprint.js"
 import { BadInput } from "./Errors.js"
 import { MissionStatus } from "./MissionState.js"
+import { MissionSchedule } from "./Schedule.js"
 
 /**
  * A mission as it is kept: the goal it was made for, a snapshot of the blueprint it was made from (a later
@@ -38,7 +39,9 @@ export class MissionRecord extends Schema.Class<MissionRecord>("MissionRecord")(
   /** What the mission will do, in a few lines (`Preview.preview`), as of its latest slot values. */
   preview: Schema.String,
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  /** A scheduled mission's time zone and catch-up policy, set when it is approved (armed). */
+  schedule: Schema.optionalWith(MissionSchedule, { exact: true })
 }) {}
 
 /** One step of a mission's history: who moved it from which status to which, when and why. */

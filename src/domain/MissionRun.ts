@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { FiringRef } from "./Firing.js"
 import { LlmChoice } from "./LlmChoice.js"
 
 /**
@@ -12,9 +13,14 @@ export const MissionRef = Schema.Struct({
   /** How many nodes run at a time. */
   max_parallel: Schema.Int,
   /** The provider a node falls back to (healing's `fallback_provider`, an open circuit breaker); none when absent. */
-  fallback: Schema.optionalWith(LlmChoice, { exact: true })
+  fallback: Schema.optionalWith(LlmChoice, { exact: true }),
+  /** A scheduled mission's firing this run is: its run id is the firing's, not the mission's. */
+  firing: Schema.optionalWith(FiringRef, { exact: true })
 })
 export type MissionRef = typeof MissionRef.Type
+
+/** The run a mission run is: the mission's own (its id), or one of its firings. */
+export const runIdOf = (ref: MissionRef) => ref.firing?.run_id ?? ref.mission_id
 
 /** What one node attempt cost and took: the StepResult's `telemetry`, summed over its model calls. */
 export const NodeTelemetry = Schema.Struct({

@@ -27,10 +27,11 @@ import type * as NodeLlm from "./NodeLlm.js"
 import * as NodeWork from "./NodeWork.js"
 
 /**
- * Drives a mission's agent graph as one run (the mission's run, id = the mission id): every node attempt
- * is a child run of the runtime core (`Mission.run`), checkpointed as any run is, its budget a slice of
- * the mission's (`Slices`, the fan-out's rules). `GraphPlan` says which nodes start, `Healing` what to do
- * when one fails; this module only runs, records and waits. Everything a resume needs is in the mission
+ * Drives a mission's agent graph as one run (the mission's run: its id is the mission's, or a firing's for a
+ * scheduled mission, `MissionRun.runIdOf`): every node attempt is a child run of the runtime core
+ * (`Mission.run`), checkpointed as any run is, its budget a slice of the mission's (`Slices`, the
+ * fan-out's rules). `GraphPlan` says which nodes start, `Healing` what to do when one fails; this module
+ * only runs, records and waits. Everything a resume needs is in the mission
  * run's own events: which node attempts started (with their healing adjustment), which ended and how.
  */
 

@@ -3,6 +3,7 @@ import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schedule } from "effect"
 import * as Blueprint from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
+import type { Firing, FiringRecord } from "../domain/Firing.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import { policyOf } from "../domain/Healing.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
@@ -20,12 +21,14 @@ import { EventStore } from "../store/EventStore.js"
 import { RunStore } from "../store/RunStore.js"
 import { StepStore } from "../store/StepStore.js"
 import * as Breaker from "./Breaker.js"
+import * as Firings from "./Firings.js"
 import type * as Driver from "./Driver.js"
 import * as MissionsModule from "./Missions.js"
 import { Missions } from "./Missions.js"
 import * as NodeLlm from "./NodeLlm.js"
 import * as NodeWork from "./NodeWork.js"
 import * as OutputSchema from "./OutputSchema.js"
+import * as Recurrence from "./Recurrence.js"
 import * as StepResults from "./StepResults.js"
 import * as TierModels from "./TierModels.js"
 
@@ -45,6 +48,12 @@ export interface RunOptions {
   readonly heartbeatInterval?: Mission.MissionOptions["heartbeatInterval"]
   readonly onEvent?: ((event: AutopilotEvent) => Effect.Effect<void>) | undefined
   readonly onChildEvent?: ((event: AutopilotEvent) => Effect.Effect<void>) | undefined
+  /**
+   * A scheduled mission's firing (claimed by `Firings.due` or `Firings.fire`): its run is the firing's
+   * (`<mission>.at-…`), the mission stays `scheduled`, and how the run ended is recorded with the firing.
+   * A firing cut off or halted is resumed by running it again with the same firing.
+   */
+  readonly firing?: Firing | undefined
 }
 
 export interface Ran {
@@ -60,7 +69,8 @@ type Failure = MissionNotFound | BadInput | PersistenceError | IllegalTransition
 /**
  * Runs approved missions: checks the mission and its graph before anything is written, moves it to
  * `running`, drives its graph as the mission's run (`Runs.mission`), and moves it to how the run ended.
- * A mission whose run was cut off (kill -9) or stopped is resumed by running it again.
+ * A mission whose run was cut off (kill -9) or stopped is resumed by running it again. A scheduled
+ * mission runs only as firings, each a run of its own; it stays `scheduled`, and its firing records the end.
  */
 export class MissionRunner extends Context.Tag("autopilot/MissionRunner")<
   MissionRunner,
@@ -76,9 +86,14 @@ export class MissionRunner extends Context.Tag("autopilot/MissionRunner")<
 
 const projectFlag = (project: string) => (project === defaultProject ? "" : ` --project ${project}`)
 
-/** Why a mission cannot run as it is, in one line; undefined when it can. */
+/** Why a mission cannot run as a whole, in one line; undefined when it can. */
 const refusal = (m: MissionRecord): string | undefined => {
   switch (m.status) {
+    case "approved":
+    case "scheduled":
+      return Recurrence.isRecurring(m.blueprint)
+        ? `mission ${m.mission_id} is scheduled: it runs as firings, each a run of its own (Firings.due on its schedule, Firings.fire by hand, then MissionRunner.run with the firing)`
+        : undefined
     case "draft":
       return `mission ${m.mission_id} is a draft: approve it first (\`autopilot approve ${m.mission_id}${projectFlag(m.project_id)}\`)`
     case "cancelled":
@@ -89,6 +104,21 @@ const refusal = (m: MissionRecord): string | undefined => {
     default:
       return undefined
   }
+}
+
+/** Why a firing cannot run, in one line; undefined when it can. */
+const firingRefusal = (m: MissionRecord, firing: Firing, kept: Option.Option<FiringRecord>): string | undefined => {
+  if (firing.mission_id !== m.mission_id || firing.project !== m.project_id) {
+    return `firing ${firing.run_id} is not a firing of mission ${m.mission_id} in project ${m.project_id}`
+  }
+  if (Option.isNone(kept) || kept.value.run_id !== firing.run_id) {
+    return `firing ${firing.run_id} of mission ${m.mission_id} was never claimed (Firings.due or Firings.fire claims one)`
+  }
+  const status = kept.value.status
+  if (status === "completed" || status === "failed" || status === "cancelled") {
+    return `firing ${firing.run_id} has ended (${status}): there is nothing left to run`
+  }
+  return Firings.refusal(m)
 }
 
 /** Every structural problem of the mission's graph, as `blueprints add` would report it, and schemas that do not compile. */
@@ -106,14 +136,40 @@ export const make = Effect.gen(function*() {
   const runs = yield* Runs
   const specialists = yield* Specialists
   const runStore = yield* RunStore
+  const firings = yield* Firings.Firings
   const stores = yield* Effect.context<RunStore | StepStore | EventStore>()
   // The model Layers read their files and, for an in-process harness, keep its ledger in this database.
   const context = yield* Effect.context<SqlClient.SqlClient | FileSystem.FileSystem>()
 
   const run = (project: string, missionId: string, options: RunOptions) =>
+    options.firing === undefined ? runMission(project, missionId, options, undefined) : runFiring(project, missionId, options, options.firing)
+
+  const runFiring = (project: string, missionId: string, options: RunOptions, firing: Firing) =>
+    runMission(project, missionId, options, firing).pipe(
+      // Only a firing of this mission: one handed to another mission by mistake is left as it is.
+      Effect.tapErrorTag("BadInput", (error) =>
+        firing.project === project && firing.mission_id === missionId ? settleRefused(project, firing, error.message) : Effect.void)
+    )
+
+  /**
+   * A firing refused before its run started holds up no later firing of the mission: its slot ends
+   * `cancelled` when the mission was, else `failed` with why; a manual claim is forgotten.
+   */
+  const settleRefused = (project: string, firing: Firing, reason: string) =>
+    Effect.gen(function*() {
+      const kept = yield* firings.get(firing)
+      if (!Option.exists(kept, (k) => k.run_id === firing.run_id && k.status === "running")) return
+      if ((yield* runStore.load(firing.run_id))._tag !== "Missing") return
+      const mission = yield* Effect.option(missions.get(project, firing.mission_id))
+      if (Option.exists(mission, (m) => m.status === "cancelled")) return yield* firings.ended(firing, "cancelled", reason)
+      yield* firings.refused(firing, reason)
+    })
+
+  const runMission = (project: string, missionId: string, options: RunOptions, firing: Firing | undefined) =>
     Effect.gen(function*() {
       const mission = yield* missions.get(project, missionId)
-      const refused = refusal(mission)
+      const kept = firing === undefined ? Option.none<FiringRecord>() : yield* firings.get(firing)
+      const refused = firing === undefined ? refusal(mission) : firingRefusal(mission, firing, kept)
       if (refused !== undefined) return yield* new BadInput({ message: refused })
       const known = new Map(specialists.all.map(({ specialist }) => [specialist.id, specialist]))
       const problems = graphProblems(mission, [...known.keys()])
@@ -128,7 +184,8 @@ export const make = Effect.gen(function*() {
       }
       // Everything the run will need is checked before the mission moves: bad input changes nothing.
       const tiers = yield* TierModels.load
-      const loaded = yield* runStore.load(missionId)
+      const runId = firing?.run_id ?? missionId
+      const loaded = yield* runStore.load(runId)
       const recorded = loaded._tag === "Found" ? loaded.checkpoint.mission : undefined
       // The model too: a missing key or script must not leave the mission running with no run.
       yield* Effect.flatMap(LlmChoice.resolve(loaded._tag === "Found" ? loaded.checkpoint.llm : undefined, options.llm ?? {}), LlmLayer.validate)
@@ -136,15 +193,17 @@ export const make = Effect.gen(function*() {
         mission_id: missionId,
         project_id: project,
         max_parallel: maxParallel,
-        ...(options.fallback === undefined ? {} : { fallback: options.fallback })
+        ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
+        ...(firing === undefined ? {} : { firing: { slot: firing.slot, run_id: firing.run_id, kind: firing.kind } })
       }
       // The fallback the run will use (a resume's is the recorded one) is built once now, so a missing variable changes nothing.
       if (ref.fallback !== undefined) yield* Effect.scoped(LlmLayer.serviceOf(yield* LlmLayer.fallbackLayerOf(ref.fallback)))
       // A run that ended while its process died before the mission followed: the mission catches up, and
       // nothing runs again (not even the criteria check, whose verdict could differ).
-      if (mission.status === "running" && loaded._tag === "Found" && loaded.checkpoint.status !== "running") {
+      const going = firing === undefined ? mission.status === "running" : Option.exists(kept, (k) => k.status === "running")
+      if (going && loaded._tag === "Found" && loaded.checkpoint.status !== "running") {
         const c = loaded.checkpoint
-        const nodes = (yield* Effect.provide(StepResults.read(mission), stores)).nodes
+        const nodes = (yield* Effect.provide(StepResults.read(mission, runId), stores)).nodes
         const result: Driver.DriveResult = {
           run_id: c.run_id,
           status: c.status as Exclude<typeof c.status, "running">,
@@ -161,13 +220,18 @@ export const make = Effect.gen(function*() {
             telemetry: NodeWork.sumTelemetry(n.attempts.map((a) => a.telemetry))
           }))
         }
-        return { mission: yield* conclude(mission, result, options.actor), result } satisfies Ran
+        return { mission: yield* conclude(mission, result, options.actor, firing), result } satisfies Ran
       }
-      // An approved mission is scheduled on its way (approval normally does both at once).
-      if (mission.status === "approved") yield* missions.advance(project, missionId, "schedule", options.actor, "scheduled to run now")
-      if (mission.status !== "running") {
-        const why = mission.status === "scheduled" || mission.status === "approved" ? "run started" : `resumed after it ${mission.status}`
-        yield* missions.advance(project, missionId, "start", options.actor, why)
+      if (firing !== undefined) {
+        // The mission stays armed: only the firing moves.
+        if (Option.exists(kept, (k) => k.status !== "running")) yield* firings.resumed(firing)
+      } else {
+        // An approved mission is scheduled on its way (approval normally does both at once).
+        if (mission.status === "approved") yield* missions.advance(project, missionId, "schedule", options.actor, "scheduled to run now")
+        if (mission.status !== "running") {
+          const why = mission.status === "scheduled" || mission.status === "approved" ? "run started" : `resumed after it ${mission.status}`
+          yield* missions.advance(project, missionId, "start", options.actor, why)
+        }
       }
       const policy = policyOf(mission.blueprint)
       const models = (choice: LlmChoice.LlmChoice) =>
@@ -205,17 +269,18 @@ export const make = Effect.gen(function*() {
         onEvent: options.onEvent,
         onChildEvent: options.onChildEvent
       })
-      return { mission: yield* conclude(mission, result, options.actor), result } satisfies Ran
+      return { mission: yield* conclude(mission, result, options.actor, firing), result } satisfies Ran
     }).pipe(Effect.provide(context))
 
   /**
    * The mission moved to how its run ended; left as it is when it was cancelled meanwhile (its run then
-   * halted on the cancellation).
+   * halted on the cancellation). A firing records its end, and the mission stays as it is.
    */
-  const conclude = (mission: MissionRecord, result: Mission.MissionResult, actor: string) =>
+  const conclude = (mission: MissionRecord, result: Mission.MissionResult, actor: string, firing: Firing | undefined) =>
     Effect.gen(function*() {
+      if (firing !== undefined) yield* firings.ended(firing, result.status, result.halt_reason)
       const now = yield* missions.get(mission.project_id, mission.mission_id)
-      if (now.status === "cancelled") return now
+      if (now.status === "cancelled" || firing !== undefined) return now
       const reason = result.halt_reason ?? "every node on the taken path succeeded and every criterion is met"
       return yield* missions.advance(mission.project_id, mission.mission_id, endAction(result.status), actor, reason)
     })
@@ -232,8 +297,13 @@ export const make = Effect.gen(function*() {
       Effect.as("mission cancelled")
     )
 
+  // A scheduled mission's are those of its latest firing.
   const steps = (project: string, missionId: string) =>
-    Effect.flatMap(missions.get(project, missionId), (mission) => Effect.provide(StepResults.read(mission), stores))
+    Effect.gen(function*() {
+      const mission = yield* missions.get(project, missionId)
+      const [latest] = Recurrence.isRecurring(mission.blueprint) ? yield* firings.recent(project, missionId, 1) : []
+      return yield* Effect.provide(StepResults.read(mission, latest?.run_id), stores)
+    })
 
   return MissionRunner.of({ run, steps })
 })
@@ -241,9 +311,9 @@ export const make = Effect.gen(function*() {
 export const layer = Layer.effect(MissionRunner, make)
 
 /**
- * The runner with everything it stands on but the database: the `Missions` and `Runs` services and the
- * specialist catalog (built-ins and `$AUTOPILOT_HOME/specialists`), each mission's workspace under
+ * The runner with everything it stands on but the database: the `Missions`, `Firings` and `Runs` services
+ * and the specialist catalog (built-ins and `$AUTOPILOT_HOME/specialists`), each mission's workspace under
  * `workspaceRoot`. Provide it `Storage` and the `SqlClient` they share (`Storage.layerSqlite`).
  */
 export const layerWith = (options: { readonly workspaceRoot: string }) =>
-  layer.pipe(Layer.provideMerge(Layer.mergeAll(MissionsModule.layer, RunsModule.layer(options), SpecialistsModule.layer)))
+  layer.pipe(Layer.provideMerge(Layer.mergeAll(MissionsModule.layer, Firings.layer, RunsModule.layer(options), SpecialistsModule.layer)))

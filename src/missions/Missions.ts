@@ -5,11 +5,13 @@ import * as Blueprint from "../domain/Blueprint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import { checkProject, MissionNotFound, MissionRecord, type Transition } from "../domain/MissionRecord.js"
 import { type Action, type IllegalTransition, type MissionStatus, transition } from "../domain/MissionState.js"
+import type { MissionSchedule } from "../domain/Schedule.js"
 import * as Database from "../store/Database.js"
 import * as MissionStore from "../store/MissionStore.js"
 import * as Transaction from "../store/Transaction.js"
 import * as MissionRunner from "./MissionRunner.js"
 import { preview } from "./Preview.js"
+import * as Recurrence from "./Recurrence.js"
 
 /** What a new mission is made of: the router's choice of blueprint and the slot filler's values. */
 export interface NewMission {
@@ -34,6 +36,10 @@ export interface Approval {
   readonly slots?: Readonly<Record<string, string | number | ReadonlyArray<string>>> | undefined
   readonly actor: string
   readonly reason?: string | undefined
+  /** A scheduled mission's time zone, an IANA name (default UTC); refused for any other mission. */
+  readonly timeZone?: string | undefined
+  /** A scheduled mission's catch-up policy, `once` (default) or `skip`; refused for any other mission. */
+  readonly catchUp?: string | undefined
 }
 
 /** What `cancel` did: a mission that had already ended is left as it was, and `message` says so. */
@@ -72,7 +78,8 @@ export class Missions extends Context.Tag("autopilot/Missions")<
     /**
      * Sets the slots given (each validated; a name the blueprint does not have is refused), then approves
      * the draft and, as it is ready, schedules it: two transitions. Refused, naming them, while required
-     * slots are still missing.
+     * slots are still missing. A scheduled mission (blueprint mode `scheduled`) is armed with its schedule:
+     * its cron in `timeZone` (default UTC) with `catchUp` (default `once`), each checked first.
      */
     readonly approve: (project: string, missionId: string, approval: Approval) => Effect.Effect<MissionRecord, Failure | IllegalTransition>
     /** Cancels a mission that has not ended; one that has (or was cancelled) is left as it is, and the result says so. */
@@ -116,6 +123,28 @@ const validated = (blueprint: Blueprint.Blueprint, given: Readonly<Record<string
     out[name] = checked.right
   }
   return Either.right(out)
+}
+
+/**
+ * The schedule approval arms a scheduled mission with: its cron (the slot's value) read in the zone
+ * given, with the catch-up policy given. A mission of another mode is refused a zone or a policy.
+ */
+const scheduleOf = (mission: MissionRecord, slots: Blueprint.SlotValues, approval: Approval, at: string): Either.Either<MissionSchedule | undefined, BadInput> => {
+  const { blueprint } = mission
+  if (!Recurrence.isRecurring(blueprint)) {
+    return approval.timeZone === undefined && approval.catchUp === undefined ? Either.right(undefined) : Either.left(
+      new BadInput({
+        message: `--time-zone and --catch-up are for scheduled missions: mission ${mission.mission_id}'s blueprint ${blueprint.id} is not scheduled (mode ${blueprint.mode})`
+      })
+    )
+  }
+  const cron = slots[Recurrence.cronSlotOf(blueprint)?.name ?? ""]
+  return Recurrence.make(typeof cron === "string" ? cron : "", { timeZone: approval.timeZone, catchUp: approval.catchUp }).pipe(
+    Either.mapBoth({
+      onLeft: (message) => new BadInput({ message: `mission ${mission.mission_id} cannot be armed: ${message} (nothing was changed)` }),
+      onRight: (recurrence) => ({ time_zone: recurrence.zone.id, catch_up: recurrence.catchUp, armed_at: at })
+    })
+  )
 }
 
 const describeMissing = (blueprint: Blueprint.Blueprint, names: ReadonlyArray<string>) =>
@@ -223,6 +252,9 @@ export const make = Effect.gen(function*() {
           }
           const scheduled = transition({ ...mission, status: approved.right }, "schedule")
           if (Either.isLeft(scheduled)) return yield* scheduled.left
+          const schedule = scheduleOf(mission, slots, approval, at)
+          if (Either.isLeft(schedule)) return yield* schedule.left
+          const armed = schedule.right
           const names = Object.keys(given)
           const reason = approval.reason ?? (names.length === 0 ? "approved" : `approved with ${names.join(", ")} given`)
           return Option.some({
@@ -232,11 +264,20 @@ export const make = Effect.gen(function*() {
               missing_slots: missing,
               status: scheduled.right,
               preview: preview(blueprint, slots, missing),
-              updated_at: at
+              updated_at: at,
+              ...(armed === undefined ? {} : { schedule: armed })
             }),
             steps: [
               { from: mission.status, to: approved.right, actor: approval.actor, at, reason },
-              { from: approved.right, to: scheduled.right, actor: approval.actor, at, reason: "every required slot has a value: ready to run" }
+              {
+                from: approved.right,
+                to: scheduled.right,
+                actor: approval.actor,
+                at,
+                reason: armed === undefined
+                  ? "every required slot has a value: ready to run"
+                  : `every required slot has a value: fires on ${slots[Recurrence.cronSlotOf(blueprint)!.name]} in ${armed.time_zone}, catch-up ${armed.catch_up}`
+              }
             ]
           })
         })),

@@ -86,13 +86,15 @@ export interface MissionSteps {
 /** A mission never run. */
 export const none: MissionSteps = { run: null, nodes: [], healed: [], healing_cost: NodeWork.sumTelemetry([]) }
 
-/** Every node's attempts, in graph order, as the mission's run and its child runs recorded them. */
-export const read = (mission: MissionRecord): Effect.Effect<MissionSteps, PersistenceError, RunStore | StepStore | EventStore> =>
+/**
+ * Every node's attempts, in graph order, as the mission's run (`runId`: its own by default, or one of its
+ * firings) and its child runs recorded them.
+ */
+export const read = (mission: MissionRecord, runId: string = mission.mission_id): Effect.Effect<MissionSteps, PersistenceError, RunStore | StepStore | EventStore> =>
   Effect.gen(function*() {
     const runs = yield* RunStore
     const stepStore = yield* StepStore
     const eventStore = yield* EventStore
-    const runId = mission.mission_id
     const loaded = yield* runs.load(runId)
     const events = (yield* eventStore.after(runId, 0)).map((stored) => stored.event)
     if (loaded._tag === "Missing" && events.length === 0) return none

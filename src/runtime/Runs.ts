@@ -7,6 +7,8 @@ import { BadInput, CorruptCheckpoint, type PersistenceError, RunInterrupted, Run
 import type { BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import * as FanoutSpec from "../domain/Fanout.js"
+import * as FiringId from "../domain/Firing.js"
+import * as MissionRun from "../domain/MissionRun.js"
 import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
@@ -54,7 +56,7 @@ export interface FanoutStartOptions extends Omit<Fanout.FanoutOptions, "llm"> {
 export interface MissionStartOptions extends Omit<Driver.DriveOptions, "llm" | "models" | "runId"> {
   /** As for `start`: what is left out comes from the mission run's own choice on a resume, or is the mock. */
   readonly llm?: LlmChoice.LlmRequested | undefined
-  /** The folder every node's file tools use; by default `workspaces/<mission id>`, shared by its nodes. */
+  /** The folder every node's file tools use; by default `workspaces/<mission id>`, shared by its nodes and its firings. */
   readonly workspace?: string | undefined
   /** The model calls of node attempts, made from the mission's model once it is chosen (see `MissionRunner`). */
   readonly models: (choice: LlmChoice.LlmChoice) => Effect.Effect<Driver.AttemptModels, BadInput, Mission.MissionContext | Scope.Scope>
@@ -138,8 +140,8 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     /** Starts a new fan-out, or resumes one with `resume`, and runs it to its end. */
     readonly fanout: (options: FanoutStartOptions) => Effect.Effect<Fanout.FanoutResult, Mission.MissionError>
     /**
-     * Starts a mission's run (its id is the mission's), or resumes it with `resume`, and drives its agent
-     * graph to its end. `MissionRunner` calls it, with the mission's lifecycle around it.
+     * Starts a mission's run (its id is the mission's, or a firing's: `MissionRun.runIdOf(ref)`), or
+     * resumes it with `resume`, and drives its agent graph to its end. `MissionRunner` calls it, with the mission's lifecycle around it.
      */
     readonly mission: (options: MissionStartOptions) => Effect.Effect<Driver.DriveResult, Mission.MissionError>
     /** Asks a running run, in any process, to halt at its next iteration boundary with `reason`. */
@@ -223,14 +225,17 @@ export const make = (options: {
         readonly llm?: LlmChoice.LlmRequested | undefined
         readonly workspace?: string | undefined
         readonly critic?: Critic.Options | undefined
+        /** Whose default workspace the run uses: its own, or (a mission's firing) its mission's. */
+        readonly workspaceOf?: string | undefined
       },
       go: (llm: LlmChoice.LlmChoice, isFanout: boolean) => Effect.Effect<A, Mission.MissionError, Mission.MissionContext>
     ) =>
       Effect.gen(function*() {
         yield* RunId.check(start.runId)
-        const workspace = path.resolve(start.workspace ?? path.join(workspaces, start.runId))
+        const owner = start.workspaceOf ?? start.runId
+        const workspace = path.resolve(start.workspace ?? path.join(workspaces, owner))
         // Another run's default workspace would be deleted with that run.
-        if (path.dirname(workspace) === workspaces && path.basename(workspace) !== start.runId) {
+        if (path.dirname(workspace) === workspaces && path.basename(workspace) !== owner) {
           return yield* new BadInput({
             message: `the workspace ${workspace} is the default workspace of run "${path.basename(workspace)}"; choose a folder outside ${workspaces}`
           })
@@ -256,10 +261,12 @@ export const make = (options: {
 
     const fanout = (options: FanoutStartOptions) => launch(options, (llm) => Fanout.run({ ...options, llm }))
 
-    const mission = (options: MissionStartOptions) =>
-      launch({ ...options, runId: options.mission.mission_id }, (llm) =>
-        Effect.scoped(Effect.flatMap(options.models(llm), (models) =>
-          Driver.run({ ...options, runId: options.mission.mission_id, llm, models }))))
+    // A mission's firings share its workspace, where each finds what the earlier ones left.
+    const mission = (options: MissionStartOptions) => {
+      const runId = MissionRun.runIdOf(options.ref)
+      return launch({ ...options, runId, workspaceOf: options.mission.mission_id }, (llm) =>
+        Effect.scoped(Effect.flatMap(options.models(llm), (models) => Driver.run({ ...options, runId, llm, models }))))
+    }
 
     const childrenOf = (c: Checkpoint) =>
       c.fanout === undefined ? Effect.succeed([]) : Effect.forEach(FanoutSpec.childrenOf(c.run_id, c.fanout), (child) =>
@@ -424,14 +431,13 @@ export const make = (options: {
       })
 
     /**
-     * The mission run a run is a node attempt of (`<mission run>.<node>…`), if that mission run is still
-     * there; mission ids hold no dot, so it is the part before the first.
+     * The mission run a run is a node attempt of (`<mission run>.<node>…`, the mission run a mission's own
+     * or a firing), if that mission run is still there.
      */
     const missionRunOf = (runId: string) =>
       Effect.gen(function*() {
-        const dot = runId.indexOf(".")
-        if (dot <= 0) return undefined
-        const head = runId.slice(0, dot)
+        const head = FiringId.missionRunOf(runId)
+        if (head === undefined) return undefined
         const loaded = yield* runs.load(head)
         const started = loaded._tag === "Found" ? loaded.checkpoint : (yield* events.sessions(head)).at(-1)
         return started !== undefined && "mission" in started && started.mission !== undefined ? head : undefined
@@ -442,8 +448,8 @@ export const make = (options: {
       Effect.gen(function*() {
         const loaded = yield* runs.load(runId)
         if (loaded._tag === "Found" && loaded.checkpoint.mission !== undefined) {
-          // A mission's run goes with every node attempt it ran.
-          const nodes = (yield* runs.list).map(idOf).filter((id) => id.startsWith(`${runId}.`))
+          // A mission's run goes with every node attempt it ran (not with its mission's firings).
+          const nodes = (yield* runs.list).map(idOf).filter((id) => FiringId.missionRunOf(id) === runId)
           return [runId, ...nodes]
         }
         const spec = yield* Effect.provide(Fanout.specOf(runId), context)

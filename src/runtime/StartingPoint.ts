@@ -47,9 +47,11 @@ const sameMission = (options: OpenOptions, recorded: MissionRef | undefined) => 
   const runId = options.runId
   if (recorded !== undefined && options.mission?.mission_id !== recorded.mission_id) {
     return new BadInput({
-      message: `run "${runId}" is the run of mission ${recorded.mission_id}: \`autopilot missions run ${recorded.mission_id}${
-        recorded.project_id === "default" ? "" : ` --project ${recorded.project_id}`
-      }\` (or \`autopilot resume ${runId}\`) continues it`
+      message: recorded.firing !== undefined
+        ? `run "${runId}" is a firing of mission ${recorded.mission_id}: \`autopilot resume ${runId}\` continues it`
+        : `run "${runId}" is the run of mission ${recorded.mission_id}: \`autopilot missions run ${recorded.mission_id}${
+          recorded.project_id === "default" ? "" : ` --project ${recorded.project_id}`
+        }\` (or \`autopilot resume ${runId}\`) continues it`
     })
   }
   if (recorded === undefined && options.mission !== undefined) {

@@ -56,7 +56,7 @@ export class RunnerRow extends Schema.Class<RunnerRow>("RunnerRow")({
   }
 }
 
-export const WorkKinds = ["queued", "mission"] as const
+export const WorkKinds = ["queued", "mission", "firing"] as const
 export const WorkKind = Schema.Literal(...WorkKinds)
 
 /** One piece of work the daemons were handed: sent once, run by whichever runner holds its shard, ended once. */

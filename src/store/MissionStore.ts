@@ -1,9 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Context, Effect, type Either, Layer, Option, ParseResult, Schema } from "effect"
 import * as Blueprint from "../domain/Blueprint.js"
 import { BadInput, PersistenceError } from "../domain/Errors.js"
 import { MissionRecord, SlotValues, Transition } from "../domain/MissionRecord.js"
 import { MissionStatus } from "../domain/MissionState.js"
+import { MissionSchedule } from "../domain/Schedule.js"
 import * as Database from "./Database.js"
 import { decodeError } from "./RunStore.js"
 
@@ -36,7 +37,9 @@ const migrations = {
       reason TEXT NOT NULL,
       PRIMARY KEY (mission_id, seq)
     )`
-  })
+  }),
+  // A scheduled mission's zone and catch-up policy (JSON), set when it is approved; null for the others.
+  "0002_mission_schedule": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE missions ADD COLUMN schedule TEXT NULL`)
 }
 
 /** A mission's row as the database returns it, its JSON columns decoded by their Schemas. */
@@ -50,7 +53,8 @@ const MissionRow = Schema.Struct({
   status: MissionStatus,
   preview: Schema.String,
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  schedule: Schema.NullOr(Schema.parseJson(MissionSchedule))
 })
 
 const TransitionRow = Schema.Struct({
@@ -85,12 +89,12 @@ const issues = (error: ParseResult.ParseError) =>
 const missionOf = (row: unknown) =>
   decodeMission(row).pipe(
     Effect.mapError(undecodable(`mission ${String((row as { mission_id?: unknown }).mission_id)}`)),
-    Effect.flatMap(({ blueprint_json, ...rest }) =>
+    Effect.flatMap(({ blueprint_json, schedule, ...rest }) =>
       decodeBlueprint(blueprint_json).pipe(
         Effect.mapError((error) =>
           new BadInput({ message: `mission ${rest.mission_id}'s stored blueprint does not decode, so it cannot be used: ${issues(error)}` })
         ),
-        Effect.map((blueprint) => new MissionRecord({ ...rest, blueprint }))
+        Effect.map((blueprint) => new MissionRecord({ ...rest, blueprint, ...(schedule === null ? {} : { schedule }) }))
       ))
   )
 
@@ -109,7 +113,9 @@ export interface NewTransition {
   readonly reason: string
 }
 
-const columns = "mission_id, project_id, goal, blueprint_json, slots, missing_slots, status, preview, created_at, updated_at"
+const columns = "mission_id, project_id, goal, blueprint_json, slots, missing_slots, status, preview, created_at, updated_at, schedule"
+
+const scheduleOf = (mission: MissionRecord) => (mission.schedule === undefined ? null : JSON.stringify(mission.schedule))
 
 /**
  * Missions, one row each, scoped to a project: every read names the project, so a mission of another is
@@ -123,8 +129,11 @@ export class MissionStore extends Context.Tag("autopilot/MissionStore")<
     readonly get: (project: string, missionId: string) => Effect.Effect<Option.Option<MissionRecord>, BadInput | PersistenceError>
     /** Newest first; of any of `statuses`, or all when none are given. */
     readonly list: (project: string, statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<MissionRecord>, BadInput | PersistenceError>
-    /** Every project's missions in one of `statuses`, oldest first: what the daemons take work from. */
-    readonly inStatus: (statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<MissionRecord>, BadInput | PersistenceError>
+    /**
+     * Of every project, oldest first, in any of `statuses`: what a daemon serving them all looks at. A
+     * mission whose row or stored blueprint no longer decodes is there as its error, so it holds up no other.
+     */
+    readonly listAll: (statuses: ReadonlyArray<MissionStatus>) => Effect.Effect<ReadonlyArray<Either.Either<MissionRecord, BadInput | PersistenceError>>, PersistenceError>
     /** In order. */
     readonly transitions: (missionId: string) => Effect.Effect<ReadonlyArray<Transition>, PersistenceError>
     /**
@@ -175,7 +184,8 @@ export const make = Effect.gen(function*() {
           status: mission.status,
           preview: mission.preview,
           created_at: mission.created_at,
-          updated_at: mission.updated_at
+          updated_at: mission.updated_at,
+          schedule: scheduleOf(mission)
         })
       }`.pipe(Effect.zipRight(append(mission.mission_id, 1, [created])), Effect.asVoid, Database.refail),
     get: (project, missionId) =>
@@ -190,10 +200,10 @@ export const make = Effect.gen(function*() {
         Database.refail,
         Effect.flatMap((rows) => Effect.forEach(rows, missionOf))
       ),
-    inStatus: (statuses) =>
-      sql`SELECT ${sql.literal(columns)} FROM missions WHERE ${sql.in("status", statuses)} ORDER BY created_at, mission_id`.pipe(
+    listAll: (statuses) =>
+      statuses.length === 0 ? Effect.succeed([]) : sql`SELECT ${sql.literal(columns)} FROM missions WHERE ${sql.in("status", statuses)} ORDER BY created_at, mission_id`.pipe(
         Database.refail,
-        Effect.flatMap((rows) => Effect.forEach(rows, missionOf))
+        Effect.flatMap((rows) => Effect.forEach(rows, (row) => Effect.either(missionOf(row))))
       ),
     transitions: (missionId) =>
       sql`SELECT mission_id, seq, from_status, to_status, actor, at, reason FROM mission_transitions
@@ -209,7 +219,8 @@ export const make = Effect.gen(function*() {
             slots: JSON.stringify(mission.slots),
             missing_slots: JSON.stringify(mission.missing_slots),
             preview: mission.preview,
-            updated_at: mission.updated_at
+            updated_at: mission.updated_at,
+            schedule: scheduleOf(mission)
           })
         } WHERE mission_id = ${mission.mission_id} AND project_id = ${mission.project_id} AND status = ${expected} RETURNING mission_id`
         if (updated.length === 0) return Option.none()

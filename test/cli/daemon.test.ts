@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import * as net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
+import type { BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import { Missions } from "../../src/missions/Missions.js"
 import { layerSqlite, research } from "../missions/fixtures.js"
 import { type CliProcess, cleanup, type Sandbox, sandbox } from "./harness.js"
@@ -17,7 +18,7 @@ const freePort = () =>
   })
 
 /** first → second: two nodes, one iteration each on the mock. */
-const chain = research({
+const chainFields: Partial<BlueprintEncoded> = {
   id: "chain",
   version: 1,
   mode: "once",
@@ -31,7 +32,8 @@ const chain = research({
     edges: [{ from: "first", to: "second" }]
   },
   budget: { max_seconds: 600, max_dollars: 1 }
-})
+}
+const chain = research(chainFields)
 
 /** `count` approved missions of `chain` (and `drafts` left as drafts), made through the service. */
 const missions = (sb: Sandbox, count: number, drafts = 0) =>
@@ -137,6 +139,49 @@ describe("autopilot daemon", () => {
     for (const id of ["high", "mid", "low"]) expect((await sb.show(id)).status).toBe("completed")
     const listed = JSON.parse((await sb.run(["queue", "list", "--format", "json"])).stdout.join("\n")) as Array<Record<string, any>>
     expect(listed.filter((e) => e.status === "queued").map((e) => e.id)).toEqual(["later"])
+  })
+
+  it("fires a scheduled mission's missed slot once (catch-up once), as a run of its own, and leaves the mission armed", async (context) => {
+    const sb = sandbox(context)
+    const id = await Effect.runPromise(Effect.gen(function*() {
+      const service = yield* Missions
+      const made = yield* service.create({
+        project: "default",
+        goal: "check the feed every minute",
+        blueprint: research({
+          ...chainFields,
+          id: "minutely_chain",
+          mode: "scheduled",
+          slots: [{ name: "schedule", type: "cron", required: true, default: "* * * * *", description: "When it runs" }]
+        }),
+        slots: {},
+        missing: [],
+        actor: "test",
+        reason: "test"
+      })
+      yield* service.approve("default", made.mission_id, { actor: "test" })
+      return made.mission_id
+    }).pipe(Effect.provide(layerSqlite(sb.db))))
+    // Armed ten minutes ago: ten slots were missed while no daemon ran.
+    sb.sql((db) => {
+      const row = db.prepare("SELECT schedule FROM missions WHERE mission_id = ?").get(id) as { schedule: string }
+      const schedule = { ...JSON.parse(row.schedule), armed_at: new Date(Date.now() - 10 * 60_000).toISOString() }
+      db.prepare("UPDATE missions SET schedule = ? WHERE mission_id = ?").run(JSON.stringify(schedule), id)
+    })
+    const run = await daemon(sb, ["--once"]).waitForExit(60_000)
+    expect(run.code, run.stderr.join("\n")).toBe(0)
+    const started = run.stdout.filter((l) => l.includes(` started firing ${id}.at-`))
+    expect(started.length, run.stdout.join("\n")).toBeGreaterThanOrEqual(1)
+    // One firing for the ten missed slots; a second only if a new minute came while the first ran.
+    expect(started.length).toBeLessThanOrEqual(2)
+    for (const line of started) {
+      const runId = line.split(" ").pop()!
+      expect(run.stdout.filter((l) => l.includes(`ended firing ${runId}: completed`))).toHaveLength(1)
+    }
+    const shown = await missionJson(sb, id)
+    expect(shown.status).toBe("scheduled")
+    expect(shown.firings.length).toBe(started.length)
+    for (const firing of shown.firings) expect(firing).toMatchObject({ status: "completed", kind: "scheduled" })
   })
 
   it("says when no daemon has run on a database, and creates none", async (context) => {

@@ -157,7 +157,7 @@ describe.concurrent("autopilot missions", () => {
     expect(history).toHaveLength(3)
     expect(history[0]).toMatch(/^ {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}\(new\) → draft {2}test:router {2}auto_routed at score 0\.91$/)
     expect(history[1]).toMatch(new RegExp(`^ {2}\\S+ {2}draft → approved {2}${me} {2}vendors checked$`))
-    expect(history[2]).toMatch(new RegExp(`^ {2}\\S+ {2}approved → scheduled {2}${me} {2}every required slot has a value: ready to run$`))
+    expect(history[2]).toMatch(new RegExp(`^ {2}\\S+ {2}approved → scheduled {2}${me} {2}every required slot has a value: fires on 0 9 \\* \\* 1-5 in UTC, catch-up once$`))
 
     const shown = json((await sb.run(["missions", "show", mission.mission_id, "--project", "acme", "--format", "json"])).stdout)
     expect(shown).toMatchObject({ mission_id: mission.mission_id, status: "scheduled", slots: { vendors }, missing_slots: [] })

@@ -139,10 +139,53 @@ eachDatabase("Missions", (database) => {
       assert.deepStrictEqual(yield* history("acme", mission.mission_id), [
         "(new)→draft test:router 1970-01-01T00:00:00.000Z auto_routed at score 0.91",
         "draft→approved cli:alice 1970-01-01T01:00:00.000Z looks right",
-        "approved→scheduled cli:alice 1970-01-01T01:00:00.000Z every required slot has a value: ready to run"
+        "approved→scheduled cli:alice 1970-01-01T01:00:00.000Z every required slot has a value: fires on 0 9 * * 1-5 in UTC, catch-up once"
       ])
       const seqs = (yield* everything("acme", mission.mission_id)).transitions.map((t) => t.seq)
       assert.deepStrictEqual(seqs, [1, 2, 3])
+      // A scheduled mission is armed: its zone and catch-up policy (the defaults here), from the approval's time.
+      assert.deepStrictEqual(approved.schedule, { time_zone: "UTC", catch_up: "once", armed_at: "1970-01-01T01:00:00.000Z" })
+    }).pipe(Effect.provide(fresh)))
+
+  it.effect("arms a scheduled mission with the time zone (canonical name) and catch-up policy given; another mission has no schedule", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions
+      const mission = yield* draft({ slots: { schedule: "30 2 * * *", vendors }, missing: [] })
+      const approved = yield* missions.approve("acme", mission.mission_id, { actor: "cli:alice", timeZone: "europe/paris", catchUp: "skip" })
+      assert.deepStrictEqual(approved.schedule, { time_zone: "Europe/Paris", catch_up: "skip", armed_at: "1970-01-01T00:00:00.000Z" })
+      assert.match((yield* history("acme", mission.mission_id))[2]!, /every required slot has a value: fires on 30 2 \* \* \* in Europe\/Paris, catch-up skip$/)
+      const once = yield* missions.create({ project: "acme", goal: "a digest", blueprint: digest, slots: {}, missing: [], actor: "t", reason: "picked" })
+      assert.isUndefined((yield* missions.approve("acme", once.mission_id, { actor: "cli:bob" })).schedule)
+    }).pipe(Effect.provide(fresh)))
+
+  it.effect("refuses an unknown time zone, a bad catch-up, a cron no date matches, and a schedule for a mission that is not scheduled; nothing changes", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions
+      const mission = yield* draft({ slots: { schedule: "0 9 * * *", vendors }, missing: [] })
+      const id = mission.mission_id
+      const before = yield* everything("acme", id)
+      const refused = (approval: { timeZone?: string; catchUp?: string; slots?: Record<string, string> }) =>
+        Effect.map(Effect.flip(missions.approve("acme", id, { actor: "x", ...approval })), (e) => `${e._tag}: ${e.message}`)
+      assert.strictEqual(
+        yield* refused({ timeZone: "Mars/Olympus" }),
+        `BadInput: mission ${id} cannot be armed: time zone "Mars/Olympus" is not known: give an IANA name such as UTC, Europe/Paris or America/New_York (nothing was changed)`
+      )
+      assert.strictEqual(
+        yield* refused({ catchUp: "all" }),
+        `BadInput: mission ${id} cannot be armed: catch-up must be once or skip (once: the latest missed slot fires after downtime; skip: missed slots do not), got "all" (nothing was changed)`
+      )
+      assert.strictEqual(
+        yield* refused({ slots: { schedule: "0 0 30 2 *" } }),
+        `BadInput: mission ${id} cannot be armed: cron "0 0 30 2 *" never fires: no date matches it (nothing was changed)`
+      )
+      assert.deepStrictEqual(yield* everything("acme", id), before)
+      const once = yield* missions.create({ project: "acme", goal: "a digest", blueprint: digest, slots: {}, missing: [], actor: "t", reason: "picked" })
+      const wrong = yield* Effect.flip(missions.approve("acme", once.mission_id, { actor: "x", catchUp: "once" }))
+      assert.strictEqual(
+        wrong.message,
+        `--time-zone and --catch-up are for scheduled missions: mission ${once.mission_id}'s blueprint daily_digest is not scheduled (mode once)`
+      )
+      assert.strictEqual((yield* missions.get("acme", once.mission_id)).status, "draft")
     }).pipe(Effect.provide(fresh)))
 
   it.effect("approves a ready draft as it is, and may change a slot that was not missing", () =>

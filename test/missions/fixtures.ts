@@ -3,6 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Layer, Schema } from "effect"
 import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import * as MissionRunner from "../../src/missions/MissionRunner.js"
+import * as Firings from "../../src/missions/Firings.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as Runs from "../../src/runtime/Runs.js"
 import * as Specialists from "../../src/specialists/Specialists.js"
@@ -101,10 +102,16 @@ export const diamond = (fields: Partial<BlueprintEncoded> = {}) =>
     ...fields
   })
 
+/** The diamond as a scheduled blueprint, fired every day at 09:00 unless its cron slot says otherwise. */
+export const dailyDiamond = diamond({
+  mode: "scheduled",
+  slots: [{ name: "schedule", type: "cron", required: true, default: "0 9 * * *", description: "When it runs" }]
+})
+
 /** `Missions.run` and everything it stands on, over one SQLite database (":memory:" for a test of its own). */
 export const runnerLayer = (database: string, workspaceRoot: string) =>
   MissionRunner.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Missions.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
+    Layer.provideMerge(Layer.mergeAll(Missions.layer, Firings.layer, Runs.layer({ workspaceRoot }), Specialists.layerBuiltIn)),
     Layer.provideMerge(Storage.layerSqlite(database)),
     Layer.provideMerge(NodeContext.layer)
   )

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { assert, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
 import { MissionRecord, Transition } from "../../src/domain/MissionRecord.js"
 import { MissionStore } from "../../src/store/MissionStore.js"
 import * as Store from "../../src/store/MissionStore.js"
@@ -93,5 +93,26 @@ eachDatabase("MissionStore", (database) => {
       const error = yield* Effect.flip(missions.list("acme", []))
       assert.strictEqual(error._tag, "PersistenceError")
       assert.match(error.message, /^mission ms-0123456789ab in the database does not decode: .*depth/)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("keeps a scheduled mission's schedule through an advance, and lists the missions of every project in the statuses asked, a bad one as its error", () =>
+    Effect.gen(function*() {
+      const missions = yield* MissionStore
+      const sql = yield* SqlClient.SqlClient
+      const schedule = { time_zone: "Europe/Paris", catch_up: "skip" as const, armed_at: "2026-04-15T10:00:00.000Z" }
+      yield* missions.insert(mission({ mission_id: "ms-a" }), created)
+      const armed = mission({ mission_id: "ms-a", status: "scheduled", schedule, updated_at: "2026-04-15T10:00:00.000Z" })
+      yield* missions.advance(armed, "draft", [{ ...created, from: "draft", to: "scheduled" }])
+      sameOption(yield* missions.get("acme", "ms-a"), Option.some(armed))
+      yield* missions.insert(mission({ mission_id: "ms-b", project_id: "beta", status: "scheduled", created_at: "2026-04-16T00:00:00.000Z" }), created)
+      yield* missions.insert(mission({ mission_id: "ms-c", project_id: "beta" }), created)
+      yield* missions.insert(mission({ mission_id: "ms-d", project_id: "gamma", status: "scheduled", created_at: "2026-04-17T00:00:00.000Z" }), created)
+      yield* sql`UPDATE missions SET blueprint_json = '{}' WHERE mission_id = 'ms-d'`
+      const listed = yield* missions.listAll(["scheduled"])
+      assert.deepStrictEqual(listed.slice(0, 2).map((m) => Either.getOrThrow(m).mission_id), ["ms-a", "ms-b"])
+      assert.strictEqual(Either.getOrThrow(listed[0]!).schedule?.time_zone, "Europe/Paris")
+      assert.isUndefined(Either.getOrThrow(listed[1]!).schedule)
+      assert.match(Either.flip(listed[2]!).pipe(Either.getOrThrow).message, /^mission ms-d's stored blueprint does not decode/)
+      assert.deepStrictEqual(yield* missions.listAll([]), [])
     }).pipe(Effect.provide(store)))
 })
