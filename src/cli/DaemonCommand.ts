@@ -108,6 +108,9 @@ export const daemon = Command.make("daemon", flags, (given) =>
     const target = yield* Flags.target(given.db)
     const signals = yield* Signals.listen
     const leaseDuration = Duration.seconds(lease)
+    // The cluster's shard-lock connection queues a query behind another, which the pg driver warns of on
+    // stderr as deprecated; a daemon's output is its lines alone.
+    process.noDeprecation = true
     // Loaded only here: the cluster is most of what the CLI would otherwise read at every start.
     const { Daemon, WorkRunner } = yield* Effect.promise(() => import("../daemon/index.js"))
     yield* Daemon.run({

@@ -17,6 +17,7 @@ import { DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Ref
 import { Owner } from "../domain/Owner.js"
 import { MissionStore } from "../store/MissionStore.js"
 import { defaultPriority } from "../domain/QueueEntry.js"
+import * as Database from "../store/Database.js"
 import { type Firing, isFiringRun } from "../domain/Firing.js"
 import { Firings } from "../missions/Firings.js"
 import * as Recurrence from "../missions/Recurrence.js"
@@ -304,6 +305,11 @@ export const run = (options: Options) =>
       }
     })
 
+    // The cluster's tables are made once, before any runner starts: daemons booting together on an empty
+    // database would otherwise race to create them.
+    yield* Database.exclusively("cluster_storage")(
+      Effect.scoped(Layer.build(Layer.mergeAll(SqlMessageStorage.layer, SqlRunnerStorage.layer).pipe(Layer.provide(shardingConfig(options)))))
+    ).pipe(Effect.orDie)
     const daemon = Layer.mergeAll(WorkLayer, Dispatcher).pipe(Layer.provide(cluster(options)))
     yield* options.say(`runner ${address} up, working ${options.concurrency} at a time`)
     const launched = yield* Effect.fork(Layer.launch(daemon))

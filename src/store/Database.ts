@@ -212,6 +212,28 @@ const lockKeys = (table: string) => {
   return [0x61757470, hash | 0] as const
 }
 
+/**
+ * Runs `effect` (a migration of tables the stores do not own, such as the cluster's) while no other
+ * process runs one under the same name: on Postgres holding its advisory lock on a connection of its own
+ * (the effect's statements may use any other); on SQLite as it is, where a writer waits for another's lock.
+ */
+export const exclusively = (name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | PersistenceError, R | SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () => {
+        const [classKey, objectKey] = lockKeys(name)
+        return Effect.scoped(Effect.gen(function*() {
+          const connection = yield* refail(sql.reserve)
+          yield* Effect.acquireRelease(
+            refail(connection.executeRaw(`SELECT pg_advisory_lock(${classKey}, ${objectKey})`, [])),
+            () => Effect.ignore(connection.executeRaw(`SELECT pg_advisory_unlock(${classKey}, ${objectKey})`, []))
+          )
+          return yield* effect
+        }))
+      },
+      orElse: () => effect
+    }))
+
 /** Migrations another process has recorded as begun, but not yet committed. */
 class Unfinished extends Data.TaggedError("Unfinished") {}
 

@@ -1,7 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import { HarnessStore } from "../../src/harness/HarnessStore.js"
+import * as Database from "../../src/store/Database.js"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as MissionStore from "../../src/store/MissionStore.js"
 import * as SettingsStore from "../../src/store/SettingsStore.js"
@@ -36,6 +40,26 @@ eachDatabase("Database.migrate", (database) => {
               Effect.map(sql<{ n: number; ids: number }>`SELECT COUNT(*) AS n, COUNT(DISTINCT migration_id) AS ids FROM ${sql(table)}`, (rows) =>
                 [table, Number(rows[0]?.n), Number(rows[0]?.ids)] as const))).pipe(Effect.provide(connection))
           for (const [table, n, ids] of counts) assert.isTrue(n > 0 && n === ids, `${table}: ${n} rows, ${ids} migrations`)
+        }))
+      }
+    }))
+})
+
+/**
+ * The tables of the cluster the daemons form (messages, replies, runners, shard locks), made as a daemon
+ * makes them. Without the lock, four at once on Postgres fail to create the same table.
+ */
+const clusterTables = Database.exclusively("cluster_storage")(
+  Effect.scoped(Layer.build(Layer.mergeAll(SqlMessageStorage.layer, SqlRunnerStorage.layer).pipe(Layer.provide(ShardingConfig.layerDefaults))))
+)
+
+eachDatabase("Database.exclusively", (database) => {
+  it.effect("daemons booting together on an empty database make the cluster's tables once, none failing", () =>
+    Effect.gen(function*() {
+      for (let round = 0; round < 3; round++) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          const connection = yield* database.shared
+          yield* Effect.all(Array.from({ length: 4 }, () => Effect.provide(clusterTables, connection)), { concurrency: "unbounded" })
         }))
       }
     }))
