@@ -196,9 +196,9 @@ export const run = (options: Options) =>
             if ((yield* Deferred.isDone(draining)) || (yield* Deferred.isDone(moved))) return handedOver
             yield* store.begin(order.run_id, address, yield* now).pipe(Effect.orDie)
             yield* Ref.update(running, (s) => new Set(s).add(order.run_id))
-            yield* options.say(`started ${order.kind} ${order.run_id}`)
-            const outcome = yield* runner.execute(order, {
+            const { already, outcome } = yield* runner.execute(order, {
               runner: address,
+              starting: options.say(`started ${order.kind} ${order.run_id}`),
               halt: Effect.map(leaving, (why) => `${drainReason} (${why}); another runner resumes it`)
             }).pipe(Effect.ensuring(Ref.update(running, (s) => {
               const next = new Set(s)
@@ -210,7 +210,7 @@ export const run = (options: Options) =>
               return handedOver
             }
             yield* store.end(order.run_id, outcome, yield* now).pipe(Effect.orDie)
-            yield* options.say(`ended ${order.kind} ${order.run_id}: ${outcome}`)
+            yield* options.say(already ? `found ${order.kind} ${order.run_id} already ended: ${outcome}` : `ended ${order.kind} ${order.run_id}: ${outcome}`)
             return new WorkOutcome({ run_id: order.run_id, outcome })
           })
         )

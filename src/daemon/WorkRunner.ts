@@ -22,6 +22,8 @@ export interface ExecuteOptions {
   readonly runner: string
   /** Completes when the run must halt at its next boundary (the daemon drains). */
   readonly halt: Effect.Effect<string>
+  /** Told just before the run starts or resumes (not when it had already ended). */
+  readonly starting: Effect.Effect<void>
 }
 
 export interface Config {
@@ -38,8 +40,20 @@ export interface Config {
  */
 export class WorkRunner extends Context.Tag("autopilot/WorkRunner")<
   WorkRunner,
-  { readonly execute: (order: WorkOrder, options: ExecuteOptions) => Effect.Effect<string> }
+  { readonly execute: (order: WorkOrder, options: ExecuteOptions) => Effect.Effect<Outcome> }
 >() {}
+
+/**
+ * How a delivery of work ended: the run's status (or why it could not run), and whether the run had
+ * already ended before this delivery (a runner that lost the shard as the run ended did not answer).
+ */
+export interface Outcome {
+  readonly outcome: string
+  readonly already: boolean
+}
+
+const ended = (outcome: string): Outcome => ({ outcome, already: false })
+const already = (outcome: string): Outcome => ({ outcome, already: true })
 
 /** Whether a run is over for good: not running, and not halted by a draining daemon (that one goes on elsewhere). */
 const settled = (c: Checkpoint) => c.status !== "running" && !(c.status === "halted" && c.halt_reason?.startsWith(drainReason) === true)
@@ -73,31 +87,33 @@ export const make = (config: Config) =>
         const project = order.project_id ?? ""
         const missionId = order.mission_id ?? order.run_id
         const record = yield* missions.get(project, missionId)
-        if (isEnd(record.status)) return record.status
+        if (isEnd(record.status)) return already(record.status)
         const loaded = yield* runStore.load(order.run_id)
-        if (loaded._tag === "Found" && settled(loaded.checkpoint) && record.status !== "running") return record.status
+        if (loaded._tag === "Found" && settled(loaded.checkpoint) && record.status !== "running") return already(record.status)
+        yield* options.starting
         const ran = yield* missionRunner.run(project, missionId, {
           actor: `daemon:${options.runner}`,
           llm: config.llm,
           takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
           halt: options.halt
         })
-        return ran.mission.status
+        return ended(ran.mission.status)
       })
 
     const queued = (order: WorkOrder, options: ExecuteOptions) =>
       Effect.gen(function*() {
         const entry = yield* queue.get(order.run_id)
-        if (Option.isNone(entry)) return `refused: no queue entry ${order.run_id}`
+        if (Option.isNone(entry)) return ended(`refused: no queue entry ${order.run_id}`)
         const loaded = yield* runStore.load(order.run_id)
-        if (loaded._tag === "Found" && settled(loaded.checkpoint)) return loaded.checkpoint.status
+        if (loaded._tag === "Found" && settled(loaded.checkpoint)) return already(loaded.checkpoint.status)
+        yield* options.starting
         const result = yield* runs.start({
           ...queue.startOptions(entry.value),
           resume: loaded._tag !== "Missing",
           takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
           halt: options.halt
         })
-        return result.status
+        return ended(result.status)
       })
 
     /** One firing of a scheduled mission: its own run; the mission stays armed. */
@@ -107,8 +123,9 @@ export const make = (config: Config) =>
         const loaded = yield* runStore.load(order.run_id)
         const record = yield* firings.get(ref)
         if (Option.isSome(record) && record.value.status !== "running" && (loaded._tag !== "Found" || settled(loaded.checkpoint))) {
-          return record.value.status
+          return already(record.value.status)
         }
+        yield* options.starting
         const ran = yield* missionRunner.run(ref.project, ref.mission_id, {
           actor: `daemon:${options.runner}`,
           llm: config.llm,
@@ -116,10 +133,10 @@ export const make = (config: Config) =>
           halt: options.halt,
           firing: ref
         })
-        return ran.result.status
+        return ended(ran.result.status)
       })
 
-    const work = (order: WorkOrder, options: ExecuteOptions): Effect.Effect<string, Mission.MissionError | MissionNotFound | IllegalTransition> =>
+    const work = (order: WorkOrder, options: ExecuteOptions): Effect.Effect<Outcome, Mission.MissionError | MissionNotFound | IllegalTransition> =>
       order.kind === "queued" ? queued(order, options) : order.kind === "firing" ? firing(order, options) : mission(order, options)
 
     return WorkRunner.of({
@@ -133,7 +150,7 @@ export const make = (config: Config) =>
               Schedule.upTo(Duration.times(config.lease, 2))
             )
           }),
-          Effect.catchAll((error) => Effect.succeed(`refused: ${error.message}`))
+          Effect.catchAll((error) => Effect.succeed(ended(`refused: ${error.message}`)))
         )
     })
   })

@@ -1,0 +1,109 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { afterEach, it, type TestContext } from "vitest"
+import * as Database from "../../src/store/Database.js"
+import { createPostgres, onPostgres } from "../support/Databases.js"
+import { type CliProcess, cleanup, type Sandbox, sandbox } from "./harness.js"
+
+afterEach(cleanup)
+
+/** A statement on the test's own database, as the daemons left it. */
+const query = <A extends object>(url: string, statement: string) =>
+  Effect.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(statement)).pipe(Effect.provide(Database.layerPg(url))))
+
+const database = async (context: TestContext, serverUrl: string) => {
+  const created = await createPostgres(serverUrl)
+  context.onTestFinished(created.drop)
+  return created.url
+}
+
+/** `count` slow iterations a run: the judge meets the criterion on the last. */
+const slowRuns = (sb: Sandbox, count = 3, latencyMs = 300) =>
+  sb.writeFile("script.json", {
+    repeat_last: true,
+    turns: Array.from({ length: count }, (_, i) => ({ content: `Part ${i + 1}.`, criteria_met: [i === count - 1], latency_ms: latencyMs }))
+  })
+
+const endedLines = (daemons: ReadonlyArray<CliProcess>, id: string) =>
+  daemons.flatMap((d) => d.stdout.filter((l) => l.includes(` ended queued ${id}: `)))
+
+onPostgres("autopilot daemon on Postgres", (serverUrl) => {
+  it("three daemons work 30 queued runs; one killed with -9 mid-way: each run ends exactly once, none left running, usage exact", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const url = await database(context, serverUrl)
+    const env = { AUTOPILOT_DATABASE_URL: url }
+    const script = slowRuns(sb)
+    const ids = Array.from({ length: 30 }, (_, i) => `q-${String(i).padStart(2, "0")}`)
+    for (const id of ids) {
+      const added = await sb.run(["queue", "add", `objective ${id}`, "--run-id", id, "--mock-script", script, "--max-iterations", "10"], { db: false, env })
+      expect(added.code, added.stderr.join("\n")).toBe(0)
+    }
+    const flags = ["daemon", "--concurrency", "3", "--poll-seconds", "0.2", "--lease-seconds", "3"]
+    const daemons = [0, 1, 2].map(() => sb.start(flags, { db: false, env }))
+    const done = () => ids.filter((id) => endedLines(daemons, id).length > 0).length
+    // Mid-way: some runs ended, the victim is inside others.
+    await daemons[0]!.line((l) => l.includes(" ended queued "), 60_000)
+    await daemons[0]!.line((l) => l.includes(" started queued ") && endedLines(daemons, l.split(" ").pop()!).length === 0, 60_000)
+    const victim = daemons[0]!
+    victim.signal("SIGKILL")
+    await victim.waitForExit()
+    const cut = victim.stdout.filter((l) => l.includes(" started queued ")).map((l) => l.split(" ").pop()!)
+      .filter((id) => endedLines([victim], id).length === 0)
+    expect(cut.length, victim.transcript()).toBeGreaterThan(0)
+    expect(done()).toBeLessThan(30)
+
+    for (const id of ids.filter((id) => endedLines([victim], id).length === 0)) {
+      await Promise.any(daemons.slice(1).map((d) => d.line((l) => l.includes(` ended queued ${id}: `), 120_000)))
+    }
+    for (const id of ids) expect(endedLines(daemons, id), id).toHaveLength(1)
+    for (const id of cut) expect(endedLines(daemons.slice(1), id), `${id} resumed elsewhere`).toEqual([expect.stringMatching(/: completed$/)])
+
+    const runs = await query<{ run_id: string; state: string }>(url, "SELECT run_id, state FROM checkpoints ORDER BY run_id")
+    expect(runs.map((r) => r.run_id)).toEqual(ids)
+    const steps = await query<{ run_id: string; n: string }>(url, "SELECT run_id, COUNT(*) AS n FROM steps GROUP BY run_id")
+    const stepCount = new Map(steps.map((s) => [s.run_id, Number(s.n)]))
+    for (const run of runs) {
+      const checkpoint = JSON.parse(run.state)
+      expect(checkpoint.status, run.run_id).toBe("completed")
+      // Every iteration counted is a step on record, and every step is counted: none lost, none twice.
+      expect(checkpoint.usage.iterations, run.run_id).toBe(stepCount.get(run.run_id))
+    }
+    const work = await query<{ run_id: string; ended_at: string | null; deliveries: number }>(url, "SELECT run_id, ended_at, deliveries FROM daemon_work")
+    expect(work.filter((w) => w.ended_at === null)).toEqual([])
+    // A run cut off was delivered again; any run may also have been, when its shard moved as a runner joined.
+    for (const w of work) expect(w.deliveries, w.run_id).toBeGreaterThanOrEqual(cut.includes(w.run_id) ? 2 : 1)
+
+    const status = JSON.parse((await sb.run(["daemon", "status", "--format", "json"], { db: false, env })).stdout.join("\n"))
+    expect(status.runners.find((r: any) => r.pid === victim.pid)).toMatchObject({ alive: false })
+    for (const d of daemons.slice(1)) d.signal("SIGTERM")
+    for (const d of daemons.slice(1)) expect((await d.waitForExit(30_000)).code).toBe(0)
+  })
+
+  it("drains on SIGTERM: a run halts at its next boundary and another daemon finishes it from its checkpoint", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    const url = await database(context, serverUrl)
+    const env = { AUTOPILOT_DATABASE_URL: url }
+    // Eight iterations of half a second: the signal lands well before the last.
+    const script = slowRuns(sb, 8, 500)
+    const added = await sb.run(["queue", "add", "drain me", "--run-id", "drained", "--mock-script", script], { db: false, env })
+    expect(added.code, added.stderr.join("\n")).toBe(0)
+    const flags = ["daemon", "--poll-seconds", "0.2"]
+    const a = sb.start(flags, { db: false, env })
+    await a.line((l) => l.endsWith("started queued drained"))
+    const b = sb.start(flags, { db: false, env })
+    await b.line((l) => l.includes(" up, working "))
+    a.signal("SIGTERM")
+    const drained = await a.waitForExit(30_000)
+    expect(drained.code).toBe(0)
+    expect(drained.stdout.some((l) => l.endsWith("handed over queued drained")), a.transcript()).toBe(true)
+    expect(await b.line((l) => l.includes("ended queued drained: "), 60_000)).toMatch(/: completed$/)
+    const [run] = await query<{ state: string }>(url, "SELECT state FROM checkpoints WHERE run_id = 'drained'")
+    const checkpoint = JSON.parse(run!.state)
+    const [steps] = await query<{ n: string }>(url, "SELECT COUNT(*) AS n FROM steps WHERE run_id = 'drained'")
+    expect(checkpoint.usage.iterations).toBe(Number(steps!.n))
+    b.signal("SIGTERM")
+    await b.waitForExit(30_000)
+  })
+})
