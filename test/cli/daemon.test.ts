@@ -1,39 +1,13 @@
 import { Effect } from "effect"
 import * as net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
-import type { BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import { Missions } from "../../src/missions/Missions.js"
-import { layerSqlite, research } from "../missions/fixtures.js"
-import { type CliProcess, cleanup, type Sandbox, sandbox } from "./harness.js"
+import { chain as fixtureChain, chainJson, layerSqlite, research } from "../missions/fixtures.js"
+import { type CliProcess, cleanup, freePort, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
-/** A port nothing listens on now. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-
-/** first → second: two nodes, one iteration each on the mock. */
-const chainFields: Partial<BlueprintEncoded> = {
-  id: "chain",
-  version: 1,
-  mode: "once",
-  slots: [],
-  graph: {
-    entry: "first",
-    nodes: [
-      { id: "first", role: "Starts", prompt: "Start the work", model_tier: "simple" },
-      { id: "second", role: "Finishes", prompt: "Finish after {first.output}", model_tier: "simple" }
-    ],
-    edges: [{ from: "first", to: "second" }]
-  },
-  budget: { max_seconds: 600, max_dollars: 1 }
-}
-const chain = research(chainFields)
+const chain = fixtureChain()
 
 /** `count` approved missions of `chain` (and `drafts` left as drafts), made through the service. */
 const missions = (sb: Sandbox, count: number, drafts = 0) =>
@@ -149,7 +123,7 @@ describe("autopilot daemon", () => {
         project: "default",
         goal: "check the feed every minute",
         blueprint: research({
-          ...chainFields,
+          ...chainJson(),
           id: "minutely_chain",
           mode: "scheduled",
           slots: [{ name: "schedule", type: "cron", required: true, default: "* * * * *", description: "When it runs" }]

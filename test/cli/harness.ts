@@ -1,3 +1,4 @@
+import * as net from "node:net"
 import Database from "better-sqlite3"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -293,3 +294,14 @@ export const cleanup = async (context: TestContext): Promise<void> => {
   sandboxes.delete(context.task.id)
   await Promise.all(owned.map((s) => s.dispose()))
 }
+
+/** A port on 127.0.0.1 that nothing listens on now: taken, then given back. */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })

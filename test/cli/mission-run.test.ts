@@ -1,30 +1,10 @@
 import { Effect } from "effect"
 import { afterEach, describe, it } from "vitest"
-import type { BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import { Missions } from "../../src/missions/Missions.js"
-import { layerSqlite, research } from "../missions/fixtures.js"
+import { chain, layerSqlite } from "../missions/fixtures.js"
 import { type CliEvent, cleanup, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
-
-/** first → second: the shortest graph where one node has finished while another runs. */
-const chain = (fields: Partial<BlueprintEncoded> = {}) =>
-  research({
-    id: "chain",
-    version: 1,
-    mode: "once",
-    slots: [],
-    graph: {
-      entry: "first",
-      nodes: [
-        { id: "first", role: "Starts", prompt: "Start the work", model_tier: "simple" },
-        { id: "second", role: "Finishes", prompt: "Finish after {first.output}", model_tier: "simple" }
-      ],
-      edges: [{ from: "first", to: "second" }]
-    },
-    budget: { max_seconds: 600, max_dollars: 1 },
-    ...fields
-  })
 
 /** A mission of `chain` made (and, unless `draft`, approved) through the service on the sandbox's file. */
 const mission = (sb: Sandbox, options: { readonly draft?: boolean; readonly cancelled?: boolean } = {}) =>

@@ -1,14 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { afterEach, describe, it, type TestContext } from "vitest"
 import { Missions } from "../../src/missions/Missions.js"
 import * as Database from "../../src/store/Database.js"
-import { layerOn, research } from "../missions/fixtures.js"
+import { chain, layerOn } from "../missions/fixtures.js"
 import { createPostgres, onPostgres } from "../support/Databases.js"
-import { type CliEvent, cleanup, type Sandbox, sandbox } from "./harness.js"
+import { type CliEvent, cleanup, freePort, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
@@ -21,17 +20,6 @@ const query = <A extends object>(url: string, statement: string) =>
 const tablesOf = async (url: string) =>
   (await query<{ table_name: string }>(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name"))
     .map((row) => row.table_name)
-
-/** A port on 127.0.0.1 nothing listens on: taken, then given back. */
-const closedPort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A fresh database for one test, dropped (whoever is still connected) when the test is over. */
 const database = async (context: TestContext, serverUrl: string) => {
@@ -97,7 +85,7 @@ onPostgres("autopilot --database, AUTOPILOT_DATABASE_URL", (serverUrl) => {
     expect(json((await on(sb, url, ["show", "pg-2", "--format", "json"])).stdout)).toMatchObject({ status: "halted", iterations: 1 })
 
     // The variable alone, then a flag that overrides a variable naming a server that is not there.
-    const elsewhere = `postgresql://postgres@127.0.0.1:${await closedPort()}/nowhere`
+    const elsewhere = `postgresql://postgres@127.0.0.1:${await freePort()}/nowhere`
     const resumed = await sb.run(["resume", "pg-2", "--max-iterations", "3"], { db: false, env: { AUTOPILOT_DATABASE_URL: url } })
     expect(resumed.code, resumed.stderr.join("\n")).toBe(0)
     const shown = json((await on(sb, url, ["show", "pg-2", "--format", "json"], { AUTOPILOT_DATABASE_URL: elsewhere })).stdout)
@@ -131,21 +119,7 @@ onPostgres("autopilot --database, AUTOPILOT_DATABASE_URL", (serverUrl) => {
       const made = yield* missions.create({
         project: "default",
         goal: "finish the work in two steps",
-        blueprint: research({
-          id: "chain",
-          version: 1,
-          mode: "once",
-          slots: [],
-          graph: {
-            entry: "first",
-            nodes: [
-              { id: "first", role: "Starts", prompt: "Start the work", model_tier: "simple" },
-              { id: "second", role: "Finishes", prompt: "Finish after {first.output}", model_tier: "simple" }
-            ],
-            edges: [{ from: "first", to: "second" }]
-          },
-          budget: { max_seconds: 600, max_dollars: 1 }
-        }),
+        blueprint: chain(),
         slots: {},
         missing: [],
         actor: "test",
@@ -184,7 +158,7 @@ describe.concurrent("autopilot on a Postgres database it cannot use: one line na
   it("a closed port on 127.0.0.1 refuses every kind of command at once, never showing the password", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
-    const port = await closedPort()
+    const port = await freePort()
     const url = `postgres://ada:sekret-pw@127.0.0.1:${port}/autopilot`
     const commands = [["run", "Explain dicts"], ["runs"], ["show", "r"], ["resume", "r"], ["missions"], ["goal", seedGoal], ["status"], ["harness", "key", "list"]]
     for (const args of commands) {

@@ -14,7 +14,7 @@ import * as Healing from "../../src/missions/Healing.js"
 import type * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as Runs from "../../src/runtime/Runs.js"
-import { diamond, runnerLayer } from "./fixtures.js"
+import { diamond, driveClock, runnerLayer } from "./fixtures.js"
 
 /**
  * The driver, end to end on the mock and a real SQLite database: a mission made and approved, then run
@@ -310,8 +310,7 @@ describe("Driver", () => {
       const second = yield* Missions.run("default", made.mission_id, { actor: "t", onChildEvent: (e) => Effect.sync(() => void children.push(e)) }).pipe(
         Effect.fork
       )
-      for (let i = 0; i < 40 && (yield* Fiber.poll(second))._tag === "None"; i++) yield* TestClock.adjust("1 second")
-      const { result } = yield* Fiber.join(second)
+      const { result } = yield* driveClock(second)
       assert.strictEqual(result.status, "completed")
       // The second node's calls went straight to the fallback: not one retry of the broken primary.
       assert.lengthOf(children.filter((e) => e.kind === "model_retry"), 0)
@@ -367,8 +366,7 @@ describe("Driver", () => {
           )
       }).pipe(Effect.fork)
       // The runtime's retries take 3.75 s of the clock; the backoff after them would take 4 s more.
-      for (let i = 0; i < 16 && (yield* Fiber.poll(first))._tag === "None"; i++) yield* TestClock.adjust("250 millis")
-      const halted = yield* Fiber.join(first)
+      const halted = yield* driveClock(first)
       assert.strictEqual(halted.result.status, "halted")
       const started = events.filter((e) => e.kind === "node_started" && e.node === "split")
       assert.deepStrictEqual(started.map((e) => e.kind === "node_started" ? [e.attempt, e.healing?.adjustment.kind] : []), [[1, undefined], [2, "backoff"]])
@@ -380,8 +378,7 @@ describe("Driver", () => {
         llm: { provider: "mock", mock_script: answers },
         onEvent: (e) => Effect.sync(() => void events.push(e))
       }).pipe(Effect.fork)
-      for (let i = 0; i < 40 && (yield* Fiber.poll(second))._tag === "None"; i++) yield* TestClock.adjust("1 second")
-      const { result } = yield* Fiber.join(second)
+      const { result } = yield* driveClock(second)
       assert.strictEqual(result.status, "completed")
       // Attempt 2 was announced once, in the first session, and run in the second.
       assert.lengthOf(events.filter((e) => e.kind === "node_started" && e.node === "split"), 2)

@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { NodeContext } from "@effect/platform-node"
-import { Layer, Schema } from "effect"
+import { Chunk, Effect, Fiber, Layer, Schema, TestClock } from "effect"
 import { Blueprint, type BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Firings from "../../src/missions/Firings.js"
@@ -115,3 +115,43 @@ export const runnerLayer = (database: string, workspaceRoot: string) =>
     Layer.provideMerge(Storage.layerSqlite(database)),
     Layer.provideMerge(NodeContext.layer)
   )
+
+/** first → second, run once: the shortest graph where one node has finished while another runs. */
+export const chainJson = (fields: Partial<BlueprintEncoded> = {}): Partial<BlueprintEncoded> => ({
+  id: "chain",
+  version: 1,
+  mode: "once",
+  slots: [],
+  graph: {
+    entry: "first",
+    nodes: [
+      { id: "first", role: "Starts", prompt: "Start the work", model_tier: "simple" },
+      { id: "second", role: "Finishes", prompt: "Finish after {first.output}", model_tier: "simple" }
+    ],
+    edges: [{ from: "first", to: "second" }]
+  },
+  budget: { max_seconds: 600, max_dollars: 1 },
+  ...fields
+})
+
+export const chain = (fields: Partial<BlueprintEncoded> = {}): Blueprint => research(chainJson(fields))
+
+/** One turn of the event loop, so that real I/O (the database, script files) makes progress; no timer is slept on. */
+const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/**
+ * Joins `fiber`, moving the TestClock to each sleep it waits on (a retry, a backoff, a watcher) and
+ * otherwise letting real I/O run, however slow the machine: time moves only as far as the fiber asks.
+ * A bound in real time turns a hang into a failure.
+ */
+export const driveClock = <A, E>(fiber: Fiber.Fiber<A, E>, patienceMs = 120_000) =>
+  Effect.gen(function*() {
+    const start = Date.now()
+    while ((yield* Fiber.poll(fiber))._tag === "None") {
+      if (Date.now() - start > patienceMs) return yield* Effect.dieMessage(`gave up driving the clock after ${patienceMs} ms`)
+      const sleeps = yield* TestClock.sleeps()
+      if (Chunk.isNonEmpty(sleeps)) yield* TestClock.setTime(Math.min(...sleeps))
+      else yield* turn
+    }
+    return yield* Fiber.join(fiber)
+  })
