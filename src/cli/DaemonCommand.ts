@@ -154,7 +154,8 @@ export const status = Command.make("status", { format: Flags.oneOf("format", ["t
     const view = runners.map((r) => ({
       ...r,
       alive: r.aliveAt(at),
-      running: open.filter((w) => w.runner === r.address && w.started_at !== null).map((w) => ({ run_id: w.run_id, kind: w.kind }))
+      // A stopped or silent runner runs nothing: what it left is waiting for another.
+      running: r.aliveAt(at) ? open.filter((w) => w.runner === r.address && w.started_at !== null).map((w) => ({ run_id: w.run_id, kind: w.kind })) : []
     }))
     const waiting = open.filter((w) => w.started_at === null || !view.some((r) => r.address === w.runner && r.alive))
     if (given.format === "json") {

@@ -18,11 +18,11 @@ import { Owner } from "../domain/Owner.js"
 import { MissionStore } from "../store/MissionStore.js"
 import { defaultPriority } from "../domain/QueueEntry.js"
 import * as Database from "../store/Database.js"
-import { type Firing, isFiringRun } from "../domain/Firing.js"
+import type { Firing } from "../domain/Firing.js"
 import { Firings } from "../missions/Firings.js"
 import * as Recurrence from "../missions/Recurrence.js"
 import { GoalQueue } from "../queue/GoalQueue.js"
-import { DaemonStore, type NewWork, type RunnerRow } from "../store/DaemonStore.js"
+import { DaemonStore, type NewWork, RunnerRow } from "../store/DaemonStore.js"
 import { Work } from "./Work.js"
 import { WorkOrder, WorkOutcome } from "./WorkOrder.js"
 import { drainReason, WorkRunner } from "./WorkRunner.js"
@@ -110,16 +110,19 @@ export const cluster = (options: Pick<Options, "address" | "lease" | "poll" | "l
   )
 }
 
-/** The order that runs a row of work. */
-const orderOf = (w: NewWork) =>
+/** The order that runs a row of work; the daemons fire scheduled slots only (a firing by hand runs where it is asked for). */
+const orderOf = (w: NewWork, generation: number) =>
   new WorkOrder({
     run_id: w.run_id,
     kind: w.kind,
     project_id: w.project_id,
     mission_id: w.mission_id,
     slot: w.slot,
-    firing_kind: w.kind === "firing" ? (isFiringRun(w.run_id) && w.run_id.includes(".manual-") ? "manual" : "scheduled") : null
+    firing_kind: w.kind === "firing" ? "scheduled" : null,
+    generation
   })
+
+
 
 /** A firing as a row of work: sent as soon as it is due, whatever the room, as a slot is a time. */
 const firingWork = (f: Firing, at: DateTime.Utc): NewWork => ({
@@ -169,9 +172,11 @@ export const run = (options: Options) =>
     const finished = yield* Deferred.make<void>()
     const permits = yield* Effect.makeSemaphore(options.concurrency)
     const running = yield* Ref.make(new Set<string>())
+    // What this daemon could not run: with `once`, not waited for again.
+    const refused = yield* Ref.make(new Set<string>())
     const state = () => Effect.map(Deferred.isDone(draining), (d): RunnerRow["state"] => (d ? "draining" : "running"))
 
-    yield* store.register({
+    yield* store.register(new RunnerRow({
       address,
       host: Owner.current.host,
       pid: Owner.current.pid,
@@ -180,7 +185,7 @@ export const run = (options: Options) =>
       state: "running",
       started_at: started,
       heartbeat_at: started
-    } as RunnerRow)
+    }))
 
     /**
      * One delivery of one piece of work. A run that halts because this runner drains, or because its shard
@@ -211,6 +216,7 @@ export const run = (options: Options) =>
             }
             yield* store.end(order.run_id, outcome, yield* now).pipe(Effect.orDie)
             yield* options.say(already ? `found ${order.kind} ${order.run_id} already ended: ${outcome}` : `ended ${order.kind} ${order.run_id}: ${outcome}`)
+            if (outcome.startsWith("refused: ")) yield* Ref.update(refused, (s) => new Set(s).add(order.run_id))
             return new WorkOutcome({ run_id: order.run_id, outcome })
           })
         )
@@ -225,9 +231,9 @@ export const run = (options: Options) =>
 
     const WorkLayer = Work.toLayer(Effect.succeed({ run: (request) => handle(request.payload) }), { concurrency: 1 })
 
-    /** Sends work to its entity; sending it again is harmless, as its message is stored once by run id. */
-    const send = (w: NewWork) =>
-      Effect.flatMap(Work.client, (client) => client(w.run_id).run(orderOf(w), { discard: true }))
+    /** Sends work to its entity; sending it again is harmless, as its message is stored once by run id (and generation). */
+    const send = (w: NewWork, generation: number) =>
+      Effect.flatMap(Work.client, (client) => client(w.run_id).run(orderOf(w, generation), { discard: true }))
 
     /**
      * One look for ready work: as much as the live runners have room for, highest priority first, oldest
@@ -240,54 +246,92 @@ export const run = (options: Options) =>
       const due = yield* firings.due
       for (const firing of due) {
         const row = firingWork(firing, at)
-        if (yield* store.send(row)) yield* send(row)
+        if (yield* store.send(row)) yield* send(row, 0)
       }
       const open = yield* store.open
       const free = alive.reduce((n, r) => n + r.concurrency, 0) - open.length
-      if (free <= 0) return { open: open.length, ready: 0 }
+      if (free <= 0) return { open: open.length, ready: 1 }
       const entries = yield* queue.ready(free)
       const missions = yield* readyMissions
+      // A refused mission waits a lease before it is sent again: time for a daemon that can run it to come.
+      const retryBefore = DateTime.formatIso(DateTime.subtractDuration(at, options.lease))
       const candidates = [
-        ...entries.map((e) => ({ row: work(e.id, "queued", null, null, e.priority, at), since: e.created_at, take: queue.dispatch(e.id) })),
-        ...missions.map((m) => ({ row: work(m.mission_id, "mission", m.project_id, m.mission_id, defaultPriority, at), since: m.created_at, take: Effect.succeed(true) }))
+        ...entries.map((e) => ({ row: work(e.id, "queued", null, null, e.priority, at), since: e.created_at })),
+        ...missions.map((m) => ({ row: work(m.mission_id, "mission", m.project_id, m.mission_id, defaultPriority, at), since: m.created_at }))
       ].sort((x, y) => y.row.priority - x.row.priority || x.since.localeCompare(y.since))
       let sent = 0
-      for (const candidate of candidates) {
+      for (const { row } of candidates) {
         if (sent >= free) break
-        // Taken from its source first (a queued entry by exactly one dispatcher), then recorded, then sent:
-        // a dispatcher lost in between leaves a row that the next one sends again.
-        if (!(yield* candidate.take)) continue
-        if (!(yield* store.send(candidate.row))) continue
-        yield* send(candidate.row)
+        // Recorded first, then taken from its source (a queued entry by exactly one dispatcher), then
+        // sent: a dispatcher lost in between leaves a row that the next one sends again.
+        if (!(yield* store.send(row))) {
+          // A mission refused earlier (a daemon without its model's key, say) and still waiting is sent
+          // again now and then, as a message of its own.
+          const again = row.kind === "mission" ? yield* store.retry(row.run_id, retryBefore, DateTime.formatIso(at)) : undefined
+          if (again === undefined) continue
+          yield* send(row, again.generation)
+          sent++
+          continue
+        }
+        if (row.kind === "queued" && !(yield* queue.dispatch(row.run_id))) {
+          yield* store.forget(row.run_id)
+          continue
+        }
+        yield* send(row, 0)
         sent++
       }
-      return { open: open.length + sent, ready: candidates.length }
+      const mine = yield* Ref.get(refused)
+      return { open: open.length + sent, ready: candidates.filter((c) => !mine.has(c.row.run_id)).length }
+    })
+
+    /**
+     * What a dispatcher that took over, or whose last round failed midway, sends again: work recorded and
+     * not yet started, and slots claimed but maybe not recorded. Sending twice is harmless.
+     */
+    const replay = Effect.gen(function*() {
+      for (const row of yield* store.open) if (row.started_at === null) yield* send(row, row.generation)
+      const at = yield* DateTime.now
+      for (const firing of yield* firings.unfinished) {
+        const row = firingWork(firing, at)
+        yield* store.send(row)
+        yield* send(row, 0)
+      }
     })
 
     const Dispatcher = Singleton.make(
       "autopilot/Dispatcher",
       Effect.gen(function*() {
-        // Work a previous dispatcher recorded but may not have sent before its runner died, and slots it
-        // claimed but may not have recorded.
-        yield* Effect.forEach(yield* store.open, send, { discard: true })
-        const at = yield* DateTime.now
-        for (const firing of yield* firings.unfinished) {
-          const row = firingWork(firing, at)
-          yield* store.send(row)
-          yield* send(row)
-        }
+        let rounds = 0
         while (true) {
           if (!(yield* Deferred.isDone(draining))) {
-            const { open } = yield* dispatch.pipe(
-              Effect.tapError((e) => options.say(`dispatch failed: ${e.message}`)),
-              Effect.orElseSucceed(() => ({ open: 1, ready: 1 }))
-            )
-            if (options.once && open === 0) yield* Deferred.succeed(finished, undefined)
+            // At its start, and every hundred rounds after.
+            if (rounds++ % 100 === 0) yield* replay
+            const { open, ready } = yield* dispatch
+            if (options.once && open === 0 && ready === 0) yield* Deferred.succeed(finished, undefined)
           }
           yield* Effect.sleep(options.poll)
         }
-      })
+      }).pipe(
+        // A failed round (the database busy or unreachable for a while) is said, and the dispatcher goes
+        // on: the cluster would not start it again while its shard stays here.
+        Effect.tapError((e) => options.say(`dispatch failed: ${e.message}`)),
+        Effect.zipRight(Effect.sleep(options.poll)),
+        Effect.forever
+      )
     )
+
+    /** With `once`, a runner that does not hold the dispatcher stops too once nothing is left open or ready. */
+    const onceWatch = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(options.poll)
+        const open = yield* store.open
+        const mine = yield* Ref.get(refused)
+        const ready = open.length === 0
+          ? (yield* queue.ready(1)).length + (yield* readyMissions).filter((m) => !mine.has(m.mission_id)).length
+          : 1
+        if (open.length === 0 && ready === 0) return yield* Deferred.succeed(finished, undefined)
+      }
+    }).pipe(Effect.retry(Schedule.spaced(options.poll)))
 
     /** The runner's heartbeat, which is also how the others know it is alive; an idle runner says so now and then. */
     const heartbeat = Effect.gen(function*() {
@@ -314,6 +358,7 @@ export const run = (options: Options) =>
     yield* options.say(`runner ${address} up, working ${options.concurrency} at a time`)
     const launched = yield* Effect.fork(Layer.launch(daemon))
     const beating = yield* Effect.fork(heartbeat)
+    const watching = yield* Effect.fork(options.once ? onceWatch : Effect.never)
 
     const why = yield* Effect.raceAll([
       Effect.map(options.drain, (reason) => ({ drain: reason as string | undefined })),
@@ -321,7 +366,7 @@ export const run = (options: Options) =>
       // The cluster ends only by failing to start: an address in use, say.
       Fiber.join(launched).pipe(
         Effect.zipRight(Effect.never),
-        Effect.catchAll((error) => new BadInput({ message: `--listen ${address}: ${error.message}` }))
+        Effect.catchAll((error) => new BadInput({ message: `${options.listen ? `--listen ${address}` : "the cluster"}: ${error.message}` }))
       )
     ])
     if (why.drain !== undefined) {
@@ -333,6 +378,7 @@ export const run = (options: Options) =>
     }
     yield* Fiber.interrupt(launched)
     yield* Fiber.interrupt(beating)
+    yield* Fiber.interrupt(watching)
     yield* store.heartbeat(address, "stopped", yield* now).pipe(Effect.ignore)
     yield* options.say(`runner ${address} stopped`)
   })

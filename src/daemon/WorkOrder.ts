@@ -14,10 +14,12 @@ export class WorkOrder extends Schema.Class<WorkOrder>("autopilot/WorkOrder")({
   /** A firing's slot, ISO-8601 UTC. */
   slot: Schema.NullOr(Schema.String),
   /** A firing's kind: on its schedule, or by hand. */
-  firing_kind: Schema.optionalWith(Schema.NullOr(FiringKind), { default: () => null })
+  firing_kind: Schema.optionalWith(Schema.NullOr(FiringKind), { default: () => null }),
+  /** Sent again after a refusal: a message of its own, as the refused one was answered. */
+  generation: Schema.optionalWith(Schema.Number, { default: () => 0 })
 }) {
   [PrimaryKey.symbol]() {
-    return this.run_id
+    return this.generation === 0 ? this.run_id : `${this.run_id}#${this.generation}`
   }
 }
 

@@ -142,13 +142,12 @@ export const make = (config: Config) =>
     return WorkRunner.of({
       execute: (order, options) =>
         work(order, options).pipe(
-          // A runner that lost the run's shard may still be halting it: its claim is waited out, up to
-          // twice the lease, never broken while that process lives.
+          // A runner that lost the run's shard may still be halting it (a model call can take minutes), and
+          // a run started by hand is someone's: the claim is waited out for as long as its process lives,
+          // never broken, and the run is then resumed, or found ended.
           Effect.retry({
             while: (error) => error._tag === "RunInProgress",
-            schedule: Schedule.spaced(Duration.divide(config.lease, 10).pipe(Option.getOrElse(() => config.lease))).pipe(
-              Schedule.upTo(Duration.times(config.lease, 2))
-            )
+            schedule: Schedule.spaced(Duration.divide(config.lease, 10).pipe(Option.getOrElse(() => config.lease)))
           }),
           Effect.catchAll((error) => Effect.succeed(ended(`refused: ${error.message}`)))
         )

@@ -27,6 +27,7 @@ const migrations = {
       runner TEXT NULL,
       started_at TEXT NULL,
       deliveries INTEGER NOT NULL,
+      generation INTEGER NOT NULL,
       ended_at TEXT NULL,
       outcome TEXT NULL
     )`
@@ -71,6 +72,8 @@ export class WorkRow extends Schema.Class<WorkRow>("WorkRow")({
   runner: Schema.NullOr(Schema.String),
   started_at: Schema.NullOr(Schema.String),
   deliveries: Schema.Number,
+  /** How many times it was sent again after a refusal: each time a message of its own. */
+  generation: Schema.Number,
   ended_at: Schema.NullOr(Schema.String),
   outcome: Schema.NullOr(Schema.String)
 }) {}
@@ -94,6 +97,13 @@ export class DaemonStore extends Context.Tag("autopilot/DaemonStore")<
     /** A runner began (or, after a lost runner, began again) running the work. */
     readonly begin: (runId: string, runner: string, at: string) => Effect.Effect<void, PersistenceError>
     readonly end: (runId: string, outcome: string, at: string) => Effect.Effect<void, PersistenceError>
+    /**
+     * Opens again work that was refused (a daemon without the model's key, say), as a new generation:
+     * the row as it is now, or none if it is not a refusal ended before `endedBefore`.
+     */
+    readonly retry: (runId: string, endedBefore: string, at: string) => Effect.Effect<WorkRow | undefined, PersistenceError>
+    /** Forgets work recorded but never sent (its source was taken by someone else meanwhile). */
+    readonly forget: (runId: string) => Effect.Effect<void, PersistenceError>
     /** Work sent and not yet ended, oldest first. */
     readonly open: Effect.Effect<ReadonlyArray<WorkRow>, PersistenceError>
     /** The latest ended work, newest first. */
@@ -122,7 +132,7 @@ export const make = Effect.gen(function*() {
       Effect.flatMap((rows) => Effect.orDie(decodeRunners(rows)))
     ),
     send: (row) =>
-      sql`INSERT INTO daemon_work ${sql.insert({ ...row, deliveries: 0 })} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`.pipe(
+      sql`INSERT INTO daemon_work ${sql.insert({ ...row, deliveries: 0, generation: 0 })} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`.pipe(
         Effect.map((rows) => rows.length > 0),
         Database.refail
       ),
@@ -136,6 +146,14 @@ export const make = Effect.gen(function*() {
         Effect.asVoid,
         Database.refail
       ),
+    retry: (runId, endedBefore, at) =>
+      sql`UPDATE daemon_work SET generation = generation + 1, sent_at = ${at}, runner = NULL, started_at = NULL, ended_at = NULL, outcome = NULL
+        WHERE run_id = ${runId} AND outcome LIKE 'refused:%' AND ended_at < ${endedBefore} RETURNING *`.pipe(
+        Database.refail,
+        Effect.flatMap(work),
+        Effect.map((rows) => rows[0])
+      ),
+    forget: (runId) => sql`DELETE FROM daemon_work WHERE run_id = ${runId} AND started_at IS NULL AND ended_at IS NULL`.pipe(Effect.asVoid, Database.refail),
     open: sql`SELECT * FROM daemon_work WHERE ended_at IS NULL ORDER BY sent_at, run_id`.pipe(Database.refail, Effect.flatMap(work)),
     ended: (limit) =>
       sql`SELECT * FROM daemon_work WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, run_id LIMIT ${limit}`.pipe(Database.refail, Effect.flatMap(work)),

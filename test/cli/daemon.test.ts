@@ -158,6 +158,31 @@ describe("autopilot daemon", () => {
     for (const firing of shown.firings) expect(firing).toMatchObject({ status: "completed", kind: "scheduled" })
   })
 
+  it("sends a mission it could not run again, once a lease has passed, to a daemon that can run it", async (context) => {
+    const sb = sandbox(context)
+    const [id] = await missions(sb, 1)
+    const refused = await sb.run(["daemon", "--once", "--llm", "openai", "--poll-seconds", "0.2", "--lease-seconds", "1"], { timeoutMs: 60_000 })
+    expect(refused.code, refused.stderr.join("\n")).toBe(0)
+    expect(refused.stdout.some((l) => l.includes(`ended mission ${id}: refused: `) && l.includes("AUTOPILOT_LLM_BASE_URL")), refused.stdout.join("\n")).toBe(true)
+    expect((await missionJson(sb, id!)).status).toBe("scheduled")
+    const next = await daemon(sb, ["--once"]).waitForExit(60_000)
+    expect(next.stdout.some((l) => l.endsWith(`ended mission ${id}: completed`)), [...next.stdout, ...next.stderr].join("\n")).toBe(true)
+    expect((await missionJson(sb, id!)).status).toBe("completed")
+  })
+
+  it("with --once, a daemon that does not hold the dispatcher stops too once nothing is left", async (context) => {
+    const sb = sandbox(context)
+    const ids = await missions(sb, 2)
+    const a = daemon(sb, [])
+    await a.line((l) => l.includes(" up, working "))
+    const b = await daemon(sb, ["--once"]).waitForExit(60_000)
+    expect(b.code, b.stderr.join("\n")).toBe(0)
+    await allEnded([a], ids.filter((id) => !b.stdout.some((l) => l.includes(`ended mission ${id}:`))))
+    for (const id of ids) expect((await missionJson(sb, id)).status).toBe("completed")
+    a.signal("SIGTERM")
+    await a.waitForExit()
+  })
+
   it("says when no daemon has run on a database, and creates none", async (context) => {
     const sb = sandbox(context)
     const status = await sb.run(["daemon", "status"])
@@ -247,8 +272,11 @@ describe("autopilot daemon", () => {
     a.signal("SIGTERM")
     expect((await a.waitForExit(30_000)).code).toBe(0)
     expect((await missionJson(sb, id!)).status).toBe("halted")
+    const status = JSON.parse((await sb.run(["daemon", "status", "--format", "json"])).stdout.join("\n"))
+    expect(status.runners[0]).toMatchObject({ state: "stopped", running: [] })
+    expect(status.waiting).toEqual([{ run_id: id, kind: "mission" }])
     const next = await sb.run(["daemon", "--once", "--mock-script", script(sb, 0), "--poll-seconds", "0.2"], { timeoutMs: 60_000 })
-    expect(next.stdout.some((l) => l.endsWith(`ended mission ${id}: completed`)), next.stdout.join("\n")).toBe(true)
+    expect(next.stdout.some((l) => l.endsWith(`ended mission ${id}: completed`)), [...next.stdout, ...next.stderr].join("\n")).toBe(true)
     expect((await missionJson(sb, id!)).status).toBe("completed")
   })
 

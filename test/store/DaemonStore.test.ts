@@ -1,5 +1,5 @@
-import { assert, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { assert, describe, it } from "@effect/vitest"
+import { DateTime, Effect, Layer } from "effect"
 import { eachDatabase } from "../support/Databases.js"
 import * as Store from "../../src/store/DaemonStore.js"
 import { DaemonStore, RunnerRow } from "../../src/store/DaemonStore.js"
@@ -62,5 +62,36 @@ eachDatabase("DaemonStore", (database) => {
           assert.strictEqual((yield* store.get("ms-b"))?.kind, "mission")
           assert.isUndefined(yield* store.get("ms-c"))
         }))
+
+      it.effect("opens refused work again as a new generation, once it has waited, and forgets work never started", () =>
+        Effect.gen(function*() {
+          const store = yield* DaemonStore
+          yield* store.send(work("ms-r"))
+          yield* store.begin("ms-r", "vm:100", "2026-12-01T09:00:03.000Z")
+          yield* store.end("ms-r", "refused: --llm openai needs AUTOPILOT_LLM_BASE_URL", "2026-12-01T09:00:04.000Z")
+          assert.isUndefined(yield* store.retry("ms-r", "2026-12-01T09:00:04.000Z", "2026-12-01T09:00:05.000Z"))
+          const again = yield* store.retry("ms-r", "2026-12-01T09:00:10.000Z", "2026-12-01T09:00:10.000Z")
+          assert.deepStrictEqual([again?.generation, again?.ended_at, again?.outcome, again?.sent_at], [1, null, null, "2026-12-01T09:00:10.000Z"])
+          yield* store.begin("ms-r", "vm:200", "2026-12-01T09:00:11.000Z")
+          yield* store.end("ms-r", "completed", "2026-12-01T09:00:20.000Z")
+          assert.isUndefined(yield* store.retry("ms-r", "2026-12-01T10:00:00.000Z", "2026-12-01T10:00:00.000Z"))
+
+          yield* store.send(work("q-1"))
+          yield* store.forget("q-1")
+          assert.isUndefined(yield* store.get("q-1"))
+          yield* store.forget("ms-r")
+          assert.strictEqual((yield* store.get("ms-r"))?.outcome, "completed")
+        }))
     })
+})
+
+describe("RunnerRow.aliveAt", () => {
+  const at = (iso: string) => DateTime.unsafeMake(iso)
+  it("is alive while its heartbeat is within its own lease, and never once stopped", () => {
+    const row = runner({ heartbeat_at: "2026-12-01T09:00:00.000Z", lease_ms: 10_000 })
+    assert.isTrue(row.aliveAt(at("2026-12-01T09:00:10.000Z")))
+    assert.isFalse(row.aliveAt(at("2026-12-01T09:00:10.001Z")))
+    assert.isFalse(runner({ state: "stopped" }).aliveAt(at("2026-12-01T09:00:00.000Z")))
+    assert.isTrue(runner({ state: "draining" }).aliveAt(at("2026-12-01T09:00:01.000Z")))
+  })
 })
