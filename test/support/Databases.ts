@@ -1,11 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { type Context, Effect, Exit, Layer, Scope } from "effect"
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, inject } from "vitest"
 import * as Database from "../../src/store/Database.js"
+import * as Postgres from "../../scripts/lib/postgres.js"
 
 /**
  * The databases every store suite runs over: SQLite in memory, and the Postgres server the global setup
@@ -30,31 +30,12 @@ const provided = inject("postgres")
 /** The server the tests use, and why there is none. */
 export const postgresServer: { readonly url: string } | { readonly unavailable: string } = provided
 
-const admin = (serverUrl: string, statement: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(Effect.provide(Database.layerPg(serverUrl)), Effect.asVoid)
-
-const urlOf = (serverUrl: string, name: string) => {
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
 /** A new, empty database on the test server, dropped (whoever is still connected) when the scope closes. */
-export const freshPostgres = (serverUrl: string): Effect.Effect<string, never, Scope.Scope> =>
-  Effect.suspend(() => {
-    const name = `autopilot_test_${process.pid}_${randomBytes(6).toString("hex")}`
-    return Effect.acquireRelease(
-      Effect.as(admin(serverUrl, `CREATE DATABASE ${name}`), urlOf(serverUrl, name)),
-      () => Effect.ignore(admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-    )
-  }).pipe(Effect.orDie)
+export const freshPostgres = (serverUrl: string): Effect.Effect<string, never, Scope.Scope> => Postgres.freshDatabase(serverUrl, "autopilot_test")
 
 /** For process tests: a fresh database's URL, and how to drop it. */
-export const createPostgres = async (serverUrl: string): Promise<{ readonly url: string; readonly drop: () => Promise<void> }> => {
-  const scope = Effect.runSync(Scope.make())
-  const url = await Effect.runPromise(Scope.extend(freshPostgres(serverUrl), scope))
-  return { url, drop: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
+export const createPostgres = (serverUrl: string): Promise<{ readonly url: string; readonly drop: () => Promise<void> }> =>
+  Postgres.createDatabase(serverUrl, "autopilot_test")
 
 const sqliteFile = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-db-"))),
