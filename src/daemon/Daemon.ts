@@ -13,11 +13,12 @@ import type { SocketServerError } from "@effect/platform/SocketServer"
 import { BadInput } from "../domain/Errors.js"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type { SqlClient } from "@effect/sql"
-import { DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Ref, Schedule } from "effect"
+import { Data, DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { Owner } from "../domain/Owner.js"
 import { MissionStore } from "../store/MissionStore.js"
 import { defaultPriority } from "../domain/QueueEntry.js"
 import * as Database from "../store/Database.js"
+import { Transaction } from "../store/Transaction.js"
 import type { Firing } from "../domain/Firing.js"
 import { Firings } from "../missions/Firings.js"
 import * as Recurrence from "../missions/Recurrence.js"
@@ -49,6 +50,9 @@ export interface Options {
 }
 
 const now = Effect.map(DateTime.now, DateTime.formatIso)
+
+/** A queued entry another dispatcher took first: nothing of this round's is kept. */
+class TakenElsewhere extends Data.TaggedError("TakenElsewhere") {}
 
 /** What a delivery comes to when its run halted for a runner that leaves: no answer, so it is delivered again. */
 const handedOver = Symbol("handedOver")
@@ -163,6 +167,7 @@ const readyMissions = Effect.gen(function*() {
 export const run = (options: Options) =>
   Effect.gen(function*() {
     const store = yield* DaemonStore
+    const transaction = yield* Transaction
     const runner = yield* WorkRunner
     const queue = yield* GoalQueue
     const firings = yield* Firings
@@ -262,19 +267,22 @@ export const run = (options: Options) =>
       let sent = 0
       for (const { row } of candidates) {
         if (sent >= free) break
-        // Recorded first, then taken from its source (a queued entry by exactly one dispatcher), then
-        // sent: a dispatcher lost in between leaves a row that the next one sends again.
-        if (!(yield* store.send(row))) {
+        // Recorded and taken from its source (a queued entry by exactly one dispatcher) in one transaction,
+        // then sent: a dispatcher interrupted or killed in between (its singleton moving as runners join)
+        // takes nothing; one lost after them leaves a row that the next one sends again.
+        const recorded = yield* transaction(Effect.gen(function*() {
+          if (!(yield* store.send(row))) return false
+          if (row.kind === "queued" && !(yield* queue.dispatch(row.run_id))) return yield* Effect.fail(new TakenElsewhere())
+          return true
+        })).pipe(Effect.catchTag("TakenElsewhere", () => Effect.succeed(undefined)))
+        if (recorded === undefined) continue
+        if (!recorded) {
           // A mission refused earlier (a daemon without its model's key, say) and still waiting is sent
           // again now and then, as a message of its own.
           const again = row.kind === "mission" ? yield* store.retry(row.run_id, retryBefore, DateTime.formatIso(at)) : undefined
           if (again === undefined) continue
           yield* send(row, again.generation)
           sent++
-          continue
-        }
-        if (row.kind === "queued" && !(yield* queue.dispatch(row.run_id))) {
-          yield* store.forget(row.run_id)
           continue
         }
         yield* send(row, 0)

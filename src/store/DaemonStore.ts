@@ -102,8 +102,6 @@ export class DaemonStore extends Context.Tag("autopilot/DaemonStore")<
      * the row as it is now, or none if it is not a refusal ended before `endedBefore`.
      */
     readonly retry: (runId: string, endedBefore: string, at: string) => Effect.Effect<WorkRow | undefined, PersistenceError>
-    /** Forgets work recorded but never sent (its source was taken by someone else meanwhile). */
-    readonly forget: (runId: string) => Effect.Effect<void, PersistenceError>
     /** Work sent and not yet ended, oldest first. */
     readonly open: Effect.Effect<ReadonlyArray<WorkRow>, PersistenceError>
     /** The latest ended work, newest first. */
@@ -153,7 +151,6 @@ export const make = Effect.gen(function*() {
         Effect.flatMap(work),
         Effect.map((rows) => rows[0])
       ),
-    forget: (runId) => sql`DELETE FROM daemon_work WHERE run_id = ${runId} AND started_at IS NULL AND ended_at IS NULL`.pipe(Effect.asVoid, Database.refail),
     open: sql`SELECT * FROM daemon_work WHERE ended_at IS NULL ORDER BY sent_at, run_id`.pipe(Database.refail, Effect.flatMap(work)),
     ended: (limit) =>
       sql`SELECT * FROM daemon_work WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, run_id LIMIT ${limit}`.pipe(Database.refail, Effect.flatMap(work)),
