@@ -3,27 +3,17 @@ import * as fs from "node:fs"
 import { afterAll, afterEach, beforeAll, describe, it } from "vitest"
 import type { BlueprintEncoded } from "../../src/domain/Blueprint.js"
 import { Missions } from "../../src/missions/Missions.js"
-import { dailyDiamond, digest, layerSqlite, research } from "../missions/fixtures.js"
+import { chain as fixtureChain, dailyDiamond, digest, layerSqlite } from "../missions/fixtures.js"
 import { type CliEvent, cleanup, Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
 /** first → second, as a scheduled blueprint: the shortest graph where one node has finished while another runs. */
 const chain = (fields: Partial<BlueprintEncoded> = {}) =>
-  research({
+  fixtureChain({
     id: "daily_chain",
-    version: 1,
     mode: "scheduled",
     slots: [{ name: "schedule", type: "cron", required: true, default: "0 9 * * *", description: "When it runs" }],
-    graph: {
-      entry: "first",
-      nodes: [
-        { id: "first", role: "Starts", prompt: "Start the work", model_tier: "simple" },
-        { id: "second", role: "Finishes", prompt: "Finish after {first.output}", model_tier: "simple" }
-      ],
-      edges: [{ from: "first", to: "second" }]
-    },
-    budget: { max_seconds: 600, max_dollars: 1 },
     ...fields
   })
 
