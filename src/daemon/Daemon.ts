@@ -12,7 +12,7 @@ import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import type { SocketServerError } from "@effect/platform/SocketServer"
 import { BadInput } from "../domain/Errors.js"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { Owner } from "../domain/Owner.js"
 import { MissionStore } from "../store/MissionStore.js"
@@ -160,6 +160,7 @@ const readyMissions = Effect.gen(function*() {
 export const run = (options: Options) =>
   Effect.gen(function*() {
     const store = yield* DaemonStore
+    const sql = yield* SqlClient.SqlClient
     const runner = yield* WorkRunner
     const queue = yield* GoalQueue
     const firings = yield* Firings
@@ -254,10 +255,11 @@ export const run = (options: Options) =>
       let sent = 0
       for (const candidate of candidates) {
         if (sent >= free) break
-        // Taken from its source first (a queued entry by exactly one dispatcher), then recorded, then sent:
-        // a dispatcher lost in between leaves a row that the next one sends again.
-        if (!(yield* candidate.take)) continue
-        if (!(yield* store.send(candidate.row))) continue
+        // Taken from its source (a queued entry by exactly one dispatcher) and recorded in one transaction,
+        // then sent: a dispatcher interrupted (its singleton moved) or killed between the two would leave
+        // the entry taken with no row, never run; one lost after them leaves a row the next one sends again.
+        const recorded = yield* sql.withTransaction(Effect.flatMap(candidate.take, (taken) => (taken ? store.send(candidate.row) : Effect.succeed(false))))
+        if (!recorded) continue
         yield* send(candidate.row)
         sent++
       }
