@@ -98,6 +98,7 @@ const pct = (xs: ReadonlyArray<number>, p: number) => {
 
 // ------------------------------------------------------------------------------------------- processes
 
+/** USER_HZ, the unit of /proc's CPU times: 100 on Linux whatever the kernel's own tick. */
 const CLK_TCK = 100
 
 /** User + system CPU of a live process (and, with `reaped`, of its children it has waited for), in ms. */
@@ -385,6 +386,8 @@ const throughput = async (ctx: Context, kind: Target["kind"], runners: number, p
     // The server's CPU from the first run on: the daemons' boot (migrations, the cluster's tables) left out.
     const serverData = kind === "postgres" ? ctx.serverData : undefined
     const serverCpuStart = until("a first run", 120_000, daemons, () => (daemons.some((d) => d.running().length > 0) ? serverCpu(serverData) : undefined))
+    // Its failure, if any, is the wait below's too: reported there, not as an unhandled rejection.
+    serverCpuStart.catch(() => undefined)
     try {
       await until(`${RUNS} runs ended`, 120_000 + RUNS * 2_000, daemons, () => (ids.every((id) => ended(id).length > 0) ? true : undefined))
     } catch (error) {
