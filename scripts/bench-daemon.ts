@@ -4,7 +4,8 @@
  *
  *   node --import tsx scripts/bench-daemon.ts [--runs=200] [--concurrency=8] [--latency-ms=20] [--poll-seconds=0.5,0.1]
  *        [--lease-seconds=5] [--failover-runs=6] [--failover-iterations=8] [--failover-repeats=3]
- *        [--iterations=1000] [--overhead-repeats=3] [--only=throughput,failover,overhead] [--keep]
+ *        [--iterations=1000] [--overhead-repeats=3] [--only=throughput,failover,overhead]
+ *        [--cases=sqlite:1,postgres:1,postgres:3] [--keep]
  *
  * Postgres: `$AUTOPILOT_BENCH_DATABASE_URL` if set (its user must be allowed to CREATE DATABASE), else a
  * throwaway server started here as the tests start theirs (scripts/lib/postgres.ts), but durable: the
@@ -70,6 +71,12 @@ const FAILOVER_REPEATS = Number(option("failover-repeats", "3"))
 const ITERATIONS = Number(option("iterations", "1000"))
 const OVERHEAD_REPEATS = Number(option("overhead-repeats", "3"))
 const ONLY = option("only", "throughput,failover,overhead").split(",")
+/** Database and runner count of each throughput measurement. */
+const CASES = option("cases", "sqlite:1,postgres:1,postgres:3").split(",").map((c) => {
+  const [kind, runners] = c.split(":")
+  if ((kind !== "sqlite" && kind !== "postgres") || !(Number(runners) >= 1)) throw new Error(`--cases takes sqlite:N or postgres:N, comma-separated; got "${c}"`)
+  return [kind, Number(runners)] as const
+})
 const KEEP = process.argv.includes("--keep")
 
 /** The issue's target: a killed runner's runs running again elsewhere within the lease plus this. */
@@ -91,6 +98,7 @@ const pct = (xs: ReadonlyArray<number>, p: number) => {
 
 // ------------------------------------------------------------------------------------------- processes
 
+/** USER_HZ, the unit of /proc's CPU times: 100 on Linux whatever the kernel's own tick. */
 const CLK_TCK = 100
 
 /** User + system CPU of a live process (and, with `reaped`, of its children it has waited for), in ms. */
@@ -288,7 +296,8 @@ const sqliteTarget = (dir: string): Target => {
 
 const postgresTarget = async (serverUrl: string, settings: Readonly<Record<string, string>> = {}): Promise<Target> => {
   const db = await Postgres.createDatabase(serverUrl, "autopilot_bench", settings)
-  return { kind: "postgres", args: ["--database", db.url], layer: Layer.orDie(Database.layerPg(db.url)), drop: db.drop }
+  // With --keep, left on the server for a look (on a server started here, gone with it).
+  return { kind: "postgres", args: ["--database", db.url], layer: Layer.orDie(Database.layerPg(db.url)), drop: KEEP ? async () => {} : db.drop }
 }
 
 const withStores = <A, E>(target: Target, effect: Effect.Effect<A, E, GoalQueue.GoalQueue | RunStore.RunStore | SqlClient.SqlClient>) =>
@@ -377,7 +386,18 @@ const throughput = async (ctx: Context, kind: Target["kind"], runners: number, p
     // The server's CPU from the first run on: the daemons' boot (migrations, the cluster's tables) left out.
     const serverData = kind === "postgres" ? ctx.serverData : undefined
     const serverCpuStart = until("a first run", 120_000, daemons, () => (daemons.some((d) => d.running().length > 0) ? serverCpu(serverData) : undefined))
-    await until(`${RUNS} runs ended`, 120_000 + RUNS * 2_000, daemons, () => (ids.every((id) => ended(id).length > 0) ? true : undefined))
+    // Its failure, if any, is the wait below's too: reported there, not as an unhandled rejection.
+    serverCpuStart.catch(() => undefined)
+    try {
+      await until(`${RUNS} runs ended`, 120_000 + RUNS * 2_000, daemons, () => (ids.every((id) => ended(id).length > 0) ? true : undefined))
+    } catch (error) {
+      const missing = ids.filter((id) => ended(id).length === 0)
+      const seen = missing.slice(0, 10).map((id) =>
+        `${id}: ${daemons.flatMap((d) => d.lines.filter((l) => l.text.includes(` ${id}`)).map((l) => `${d.name} ${new Date(l.at).toISOString()} ${l.text}`)).join("; ") || "no line"}`)
+      throw new Error(`${missing.length} runs never ended:\n${seen.join("\n")}\n${error instanceof Error ? error.message : String(error)}`)
+    } finally {
+      for (const d of daemons) d.save(path.join(home, `${d.name.replace(" ", "-")}.log`))
+    }
     const daemonCpu = daemons.map((d) => d.cpu() - d.bootCpu)
     const serverCpuUsed = serverCpu(serverData) - (await serverCpuStart)
     await stopAll(daemons)
@@ -577,7 +597,7 @@ const main = async () => {
 
     if (ONLY.includes("throughput")) {
       const rows: Array<Awaited<ReturnType<typeof throughput>>> = []
-      for (const poll of POLLS) for (const [kind, runners] of [["sqlite", 1], ["postgres", 1], ["postgres", 3]] as const) {
+      for (const poll of POLLS) for (const [kind, runners] of CASES) {
         const row = await throughput(ctx, kind, runners, poll)
         log(`throughput ${kind} × ${runners}, poll ${poll} s: ${row.runs_per_s} runs/s (${row.window_s} s window), boot ${row.boot_s} s, checks ${JSON.stringify(row.checks)}`)
         rows.push(row)
