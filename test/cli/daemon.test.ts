@@ -1,8 +1,7 @@
 import { Effect } from "effect"
 import * as net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
-import { Missions } from "../../src/missions/Missions.js"
-import { chain as fixtureChain, chainJson, layerSqlite, research } from "../missions/fixtures.js"
+import { chain as fixtureChain, layerSqlite, madeMission } from "../missions/fixtures.js"
 import { type CliProcess, cleanup, freePort, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
@@ -11,26 +10,13 @@ const chain = fixtureChain()
 
 /** `count` approved missions of `chain` (and `drafts` left as drafts), made through the service. */
 const missions = (sb: Sandbox, count: number, drafts = 0) =>
-  Effect.runPromise(Effect.gen(function*() {
-    const service = yield* Missions
-    const ids: Array<string> = []
-    for (let i = 0; i < count + drafts; i++) {
-      const made = yield* service.create({
-        project: "default",
-        goal: `finish the work in two steps, number ${i}`,
-        blueprint: chain,
-        slots: {},
-        missing: [],
-        actor: "test",
-        reason: "test"
-      })
-      if (i < count) {
-        yield* service.approve("default", made.mission_id, { actor: "test" })
-        ids.push(made.mission_id)
-      }
-    }
-    return ids
-  }).pipe(Effect.provide(layerSqlite(sb.db))))
+  Effect.runPromise(
+    Effect.forEach(Array.from({ length: count + drafts }, (_, i) => i), (i) =>
+      madeMission(chain, { goal: `finish the work in two steps, number ${i}`, draft: i >= count })).pipe(
+        Effect.map((ids) => ids.slice(0, count)),
+        Effect.provide(layerSqlite(sb.db))
+      )
+  )
 
 /** `second` answers after `latencyMs`, so a kill or a signal lands while missions run. */
 const script = (sb: Sandbox, latencyMs: number) =>
@@ -117,25 +103,12 @@ describe("autopilot daemon", () => {
 
   it("fires a scheduled mission's missed slot once (catch-up once), as a run of its own, and leaves the mission armed", async (context) => {
     const sb = sandbox(context)
-    const id = await Effect.runPromise(Effect.gen(function*() {
-      const service = yield* Missions
-      const made = yield* service.create({
-        project: "default",
-        goal: "check the feed every minute",
-        blueprint: research({
-          ...chainJson(),
-          id: "minutely_chain",
-          mode: "scheduled",
-          slots: [{ name: "schedule", type: "cron", required: true, default: "* * * * *", description: "When it runs" }]
-        }),
-        slots: {},
-        missing: [],
-        actor: "test",
-        reason: "test"
-      })
-      yield* service.approve("default", made.mission_id, { actor: "test" })
-      return made.mission_id
-    }).pipe(Effect.provide(layerSqlite(sb.db))))
+    const minutely = fixtureChain({
+      id: "minutely_chain",
+      mode: "scheduled",
+      slots: [{ name: "schedule", type: "cron", required: true, default: "* * * * *", description: "When it runs" }]
+    })
+    const id = await Effect.runPromise(madeMission(minutely, { goal: "check the feed every minute" }).pipe(Effect.provide(layerSqlite(sb.db))))
     // Armed ten minutes ago: ten slots were missed while no daemon ran.
     sb.sql((db) => {
       const row = db.prepare("SELECT schedule FROM missions WHERE mission_id = ?").get(id) as { schedule: string }

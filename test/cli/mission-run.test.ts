@@ -1,28 +1,13 @@
 import { Effect } from "effect"
 import { afterEach, describe, it } from "vitest"
-import { Missions } from "../../src/missions/Missions.js"
-import { chain, layerSqlite } from "../missions/fixtures.js"
+import { chain, layerSqlite, madeMission } from "../missions/fixtures.js"
 import { type CliEvent, cleanup, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
 /** A mission of `chain` made (and, unless `draft`, approved) through the service on the sandbox's file. */
 const mission = (sb: Sandbox, options: { readonly draft?: boolean; readonly cancelled?: boolean } = {}) =>
-  Effect.runPromise(Effect.gen(function*() {
-    const missions = yield* Missions
-    const made = yield* missions.create({
-      project: "default",
-      goal: "finish the work in two steps",
-      blueprint: chain(),
-      slots: {},
-      missing: [],
-      actor: "test",
-      reason: "test"
-    })
-    if (options.cancelled) yield* missions.cancel("default", made.mission_id, "test")
-    else if (!options.draft) yield* missions.approve("default", made.mission_id, { actor: "test" })
-    return made.mission_id
-  }).pipe(Effect.provide(layerSqlite(sb.db))))
+  Effect.runPromise(madeMission(chain(), options).pipe(Effect.provide(layerSqlite(sb.db))))
 
 /**
  * `second` never meets its criterion, slowly, so a stop or a signal lands while it runs and `first` has

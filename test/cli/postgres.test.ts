@@ -3,9 +3,8 @@ import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, it, type TestContext } from "vitest"
-import { Missions } from "../../src/missions/Missions.js"
 import * as Database from "../../src/store/Database.js"
-import { chain, layerOn } from "../missions/fixtures.js"
+import { chain, layerOn, madeMission } from "../missions/fixtures.js"
 import { createPostgres, onPostgres } from "../support/Databases.js"
 import { type CliEvent, cleanup, freePort, type Sandbox, sandbox } from "./harness.js"
 
@@ -114,20 +113,7 @@ onPostgres("autopilot --database, AUTOPILOT_DATABASE_URL", (serverUrl) => {
     expect(shown.transitions.map((t: { to: string }) => t.to)).toEqual(["draft", "approved", "scheduled"])
 
     // A two-node graph, approved through the service on the same database, run by the CLI.
-    const id = await Effect.runPromise(Effect.gen(function*() {
-      const missions = yield* Missions
-      const made = yield* missions.create({
-        project: "default",
-        goal: "finish the work in two steps",
-        blueprint: chain(),
-        slots: {},
-        missing: [],
-        actor: "test",
-        reason: "test"
-      })
-      yield* missions.approve("default", made.mission_id, { actor: "test" })
-      return made.mission_id
-    }).pipe(Effect.provide(layerOn(Layer.orDie(Database.layerPg(url))))))
+    const id = await Effect.runPromise(madeMission(chain()).pipe(Effect.provide(layerOn(Layer.orDie(Database.layerPg(url))))))
     const script = sb.writeFile("nodes.json", { nodes: { first: [{ content: "First part done." }], second: [{ content: "Second part done." }] } })
     const ran = await on(sb, url, ["missions", "run", id, "--format", "json", "--mock-script", script])
     expect(ran.code, ran.stderr.join("\n")).toBe(0)

@@ -117,7 +117,7 @@ export const runnerLayer = (database: string, workspaceRoot: string) =>
   )
 
 /** first → second, run once: the shortest graph where one node has finished while another runs. */
-export const chainJson = (fields: Partial<BlueprintEncoded> = {}): Partial<BlueprintEncoded> => ({
+const chainJson = (fields: Partial<BlueprintEncoded> = {}): Partial<BlueprintEncoded> => ({
   id: "chain",
   version: 1,
   mode: "once",
@@ -154,4 +154,28 @@ export const driveClock = <A, E>(fiber: Fiber.Fiber<A, E>, patienceMs = 120_000)
       else yield* turn
     }
     return yield* Fiber.join(fiber)
+  })
+
+/**
+ * A mission of `blueprint` made through the service in the default project, approved unless `draft`, or
+ * approved and then cancelled when `cancelled`: how the process tests put a mission in a database.
+ */
+export const madeMission = (
+  blueprint: Blueprint,
+  options: { readonly goal?: string; readonly draft?: boolean; readonly cancelled?: boolean } = {}
+) =>
+  Effect.gen(function*() {
+    const missions = yield* Missions.Missions
+    const made = yield* missions.create({
+      project: "default",
+      goal: options.goal ?? "finish the work in two steps",
+      blueprint,
+      slots: {},
+      missing: [],
+      actor: "test",
+      reason: "test"
+    })
+    if (options.cancelled) yield* missions.cancel("default", made.mission_id, "test")
+    else if (!options.draft) yield* missions.approve("default", made.mission_id, { actor: "test" })
+    return made.mission_id
   })
