@@ -1,5 +1,6 @@
 import { PrimaryKey, Schema } from "effect"
 import { FiringKind } from "../domain/Firing.js"
+import { WorkKind } from "../store/DaemonStore.js"
 
 /**
  * What a daemon is asked to run: a queued run, an approved mission, or one firing of a scheduled mission.
@@ -8,7 +9,7 @@ import { FiringKind } from "../domain/Firing.js"
  */
 export class WorkOrder extends Schema.Class<WorkOrder>("autopilot/WorkOrder")({
   run_id: Schema.String,
-  kind: Schema.Literal("queued", "mission", "firing"),
+  kind: WorkKind,
   project_id: Schema.NullOr(Schema.String),
   mission_id: Schema.NullOr(Schema.String),
   /** A firing's slot, ISO-8601 UTC. */
