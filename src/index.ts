@@ -170,3 +170,12 @@ export * as Firings from "./missions/Firings.js"
 export * as FiringStore from "./store/FiringStore.js"
 export * as Firing from "./domain/Firing.js"
 export * as Schedule from "./domain/Schedule.js"
+
+/**
+ * API tokens: `ApiTokens` (the service: create, list, revoke, `authenticate` to a `Principal`; `layer`
+ * reads `AUTOPILOT_API_TOKEN`), `ApiToken` (`TokenRecord`, `Principal`, `Unauthenticated`,
+ * `TokenNotFound`), `TokenStore` (the `api_tokens` table, hashes only).
+ */
+export * as ApiTokens from "./auth/ApiTokens.js"
+export * as ApiToken from "./domain/ApiToken.js"
+export * as TokenStore from "./store/TokenStore.js"

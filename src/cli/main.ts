@@ -17,6 +17,7 @@ import * as Queue from "./QueueCommands.js"
 import * as Run from "./RunCommand.js"
 import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
+import * as Tokens from "./TokenCommands.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
@@ -44,7 +45,8 @@ const autopilot = Command.make("autopilot").pipe(
     MissionsCommands.approve,
     MissionsCommands.cancel,
     Queue.queue,
-    DaemonCommand.command
+    DaemonCommand.command,
+    Tokens.token
   ])
 )
 
@@ -53,7 +55,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "DatabaseUnavailable"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "DatabaseUnavailable", "TokenNotFound"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5 }
