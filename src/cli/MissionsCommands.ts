@@ -1,14 +1,14 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { Console, DateTime, Effect, Layer, Option } from "effect"
 import * as os from "node:os"
-import { Blueprint } from "../domain/Blueprint.js"
 import { BadInput } from "../domain/Errors.js"
 import { checkProject, defaultProject, MissionNotFound, type MissionRecord, summaryJson, type Transition } from "../domain/MissionRecord.js"
-import { describeAdjustment, describePolicy, HealingPolicy, policyOf } from "../domain/Healing.js"
+import { describeAdjustment, describePolicy, policyOf } from "../domain/Healing.js"
 import { MissionStatuses, type MissionStatus } from "../domain/MissionState.js"
 import type { NodeTelemetry } from "../domain/MissionRun.js"
 import { dollars, plural } from "../domain/Quantity.js"
 import type { ChatMessage } from "../llm/Llm.js"
+import * as MissionJson from "../missions/MissionJson.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
 import * as Firings from "../missions/Firings.js"
 import * as Missions from "../missions/Missions.js"
@@ -78,7 +78,6 @@ const withMission = <A, E, R>(db: Flags.DatabaseFlags, project: string, id: stri
   Effect.flatMap(checkProject(project), () =>
     withMissions(db, Effect.fail(new MissionNotFound({ mission_id: id, project_id: project })), Effect.flatMap(Missions.Missions, effect)))
 
-const transitionJson = (t: Transition) => ({ seq: t.seq, at: t.at, from: t.from, to: t.to, actor: t.actor, reason: t.reason })
 
 // Only a draft can still be given its slots: a cancelled or running mission is past asking for them.
 const missingHint = (m: MissionRecord) =>
@@ -173,36 +172,7 @@ const showText = (
     ...(view.steps ? ["", ...stepsText(steps.nodes, view.messages)] : [])
   ].join("\n")
 
-interface ShowView {
-  readonly steps: boolean
-  readonly messages: boolean
-}
-
-const encodeBlueprint = Schema.encodeSync(Blueprint)
-const encodePolicy = Schema.encodeSync(HealingPolicy)
-
-const attemptJson = (a: StepResults.StepResult, messages: boolean) => {
-  const { messages: conversation, ...rest } = a
-  return messages ? { ...rest, messages: conversation } : rest
-}
-
-const showJson = (
-  m: MissionRecord,
-  transitions: ReadonlyArray<Transition>,
-  steps: StepResults.MissionSteps,
-  view: ShowView,
-  schedule: Schedules.ScheduleView | undefined
-) => ({
-  ...summaryJson(m),
-  preview: m.preview,
-  transitions: transitions.map(transitionJson),
-  blueprint: encodeBlueprint(m.blueprint),
-  policy: encodePolicy(policyOf(m.blueprint)),
-  ...Schedules.json(schedule),
-  run: steps.run,
-  healed: { nodes: steps.healed, cost: steps.healing_cost },
-  ...(view.steps ? { steps: steps.nodes.map((n) => ({ ...n, attempts: n.attempts.map((a) => attemptJson(a, view.messages)) })) } : {})
-})
+type ShowView = MissionJson.ShowView
 
 /**
  * What the mission's run did, by `MissionRunner.steps`. A database that holds no runs has none to show, and
@@ -256,7 +226,7 @@ const show = Command.make(
       const schedule = Schedules.viewOf(mission, yield* firingsOf(db, mission), yield* DateTime.now)
       yield* Console.log(
         format === "json"
-          ? Render.json(showJson(mission, transitions, results, view, schedule), 2)
+          ? Render.json(MissionJson.showJson(mission, transitions, results, view, Schedules.json(schedule)), 2)
           : showText(mission, transitions, results, view, schedule)
       )
     })

@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, DateTime, Effect, Either, Layer, Option, Schema } from "effect"
+import { Console, DateTime, Effect, Either, Layer, Option } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import * as QueueEntry from "../domain/QueueEntry.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
@@ -28,26 +28,6 @@ const withQueue = <A, E, A2, E2>(
   effect: Effect.Effect<A, E, GoalQueue.GoalQueue>
 ) =>
   Effect.flatMap(Flags.target(db), (target) => DatabaseTarget.whenHolds(target, "queue_entries", absent, Effect.provide(effect, queueOver)))
-
-/** `queue list --format json`, and `queue add --format json`: an entry, whether it is ready, its run's state. */
-const entryJson = ({ entry, ready, run }: GoalQueue.Listed) => {
-  const encoded = Schema.encodeSync(QueueEntry.QueueEntry)(entry)
-  return {
-    id: entry.id,
-    status: entry.status,
-    ready,
-    run_status: run,
-    priority: entry.priority,
-    not_before: entry.not_before,
-    objective: entry.objective,
-    criteria: entry.criteria,
-    policy: encoded.policy,
-    llm: encoded.llm,
-    specialist: entry.specialist?.id ?? null,
-    created_at: entry.created_at,
-    dispatched_at: entry.dispatched_at
-  }
-}
 
 const stateText = ({ entry, ready, run }: GoalQueue.Listed) =>
   entry.status === "dispatched"
@@ -139,7 +119,7 @@ const add = Command.make(
       const queued = yield* Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.add({ ...entry, runId: checked.id })).pipe(Effect.provide(queueLayer(target)))
       if (input.format === "text") return yield* Console.log(queued.id)
       const ready = QueueEntry.isReady(queued, yield* DateTime.now)
-      yield* Console.log(Render.json(entryJson({ entry: queued, ready, run: null }), 2))
+      yield* Console.log(Render.json(GoalQueue.listedJson({ entry: queued, ready, run: null }), 2))
     })
 ).pipe(Command.withDescription("Queue a run for the daemons to start in priority order; prints its id, the id its run will have"))
 
@@ -149,7 +129,7 @@ const list = Command.make(
   ({ db, format }) =>
     Effect.gen(function*() {
       const listed = yield* withQueue(db, Effect.succeed([]), Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.list()))
-      if (format === "json") return yield* Console.log(Render.json(listed.map(entryJson), 2))
+      if (format === "json") return yield* Console.log(Render.json(listed.map(GoalQueue.listedJson), 2))
       if (listed.length === 0) return yield* Console.log("the queue is empty (`autopilot queue add OBJECTIVE` queues a run)")
       yield* Console.log(listedText(listed))
     })

@@ -17,6 +17,7 @@ import * as Queue from "./QueueCommands.js"
 import * as Run from "./RunCommand.js"
 import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
+import * as ServeCommand from "./ServeCommand.js"
 import * as Tokens from "./TokenCommands.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
@@ -46,7 +47,8 @@ const autopilot = Command.make("autopilot").pipe(
     MissionsCommands.cancel,
     Queue.queue,
     DaemonCommand.command,
-    Tokens.token
+    Tokens.token,
+    ServeCommand.serve
   ])
 )
 

@@ -1,4 +1,4 @@
-import { Context, DateTime, Effect, Layer, Option } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import * as QueueEntry from "../domain/QueueEntry.js"
 import { type RunState, type StartOptions, stateOf } from "../runtime/Runs.js"
@@ -47,6 +47,26 @@ export class GoalQueue extends Context.Tag("autopilot/GoalQueue")<
     readonly startOptions: (entry: QueueEntry.QueueEntry) => StartOptions
   }
 >() {}
+
+/** `queue list --format json`, `queue add --format json` and the API: an entry, whether it is ready, its run's state. */
+export const listedJson = ({ entry, ready, run }: Listed) => {
+  const encoded = Schema.encodeSync(QueueEntry.QueueEntry)(entry)
+  return {
+    id: entry.id,
+    status: entry.status,
+    ready,
+    run_status: run,
+    priority: entry.priority,
+    not_before: entry.not_before,
+    objective: entry.objective,
+    criteria: entry.criteria,
+    policy: encoded.policy,
+    llm: encoded.llm,
+    specialist: entry.specialist?.id ?? null,
+    created_at: entry.created_at,
+    dispatched_at: entry.dispatched_at
+  }
+}
 
 /** What `Runs.start` is given to run an entry as a new run: its id, goal, caps, model and specialist. */
 export const startOptions = (entry: QueueEntry.QueueEntry): StartOptions => ({

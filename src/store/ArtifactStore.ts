@@ -68,6 +68,8 @@ export class ArtifactStore extends Context.Tag("autopilot/ArtifactStore")<
     readonly list: (runId: string) => Effect.Effect<ReadonlyArray<ArtifactInfo>, PersistenceError>
     /** The latest version of each name with its content, by name. */
     readonly latestContents: (runId: string) => Effect.Effect<ReadonlyArray<Artifact>, PersistenceError>
+    /** One artifact's content as stored: its `version`, or its latest; none if there is no such artifact. */
+    readonly content: (runId: string, name: string, version?: number) => Effect.Effect<Option.Option<Uint8Array>, PersistenceError>
     /** How many artifacts (names) a run has. */
     readonly count: (runId: string) => Effect.Effect<number, PersistenceError>
     /** Deletes every version of a run's artifacts, when the run itself is deleted. */
@@ -121,6 +123,13 @@ export const make = Effect.gen(function*() {
               new Artifact({ ...infoOf(info), content: utf8.decode(content) })))
           )
         ),
+        Database.refail
+      ),
+    content: (runId, name, version) =>
+      sql<{ content: Uint8Array }>`SELECT content FROM artifacts WHERE run_id = ${runId} AND name = ${name} AND ${
+        version === undefined ? isLatest : sql`version = ${version}`
+      }`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => new Uint8Array(row.content))),
         Database.refail
       ),
     count: (runId) =>

@@ -1,0 +1,317 @@
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
+import * as Schedules from "../cli/Schedules.js"
+import { ApiTokens } from "../auth/ApiTokens.js"
+import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
+import { Blueprint, toJson } from "../domain/Blueprint.js"
+import { BadInput, RunNotFound } from "../domain/Errors.js"
+import type * as LlmChoice from "../domain/LlmChoice.js"
+import * as QueueEntry from "../domain/QueueEntry.js"
+import { summaryJson } from "../domain/MissionRecord.js"
+import { Specialist } from "../specialists/Specialist.js"
+import * as MissionJson from "../missions/MissionJson.js"
+import { MissionRunner } from "../missions/MissionRunner.js"
+import { Missions } from "../missions/Missions.js"
+import { Settings } from "../missions/Settings.js"
+import * as GoalQueue from "../queue/GoalQueue.js"
+import { Blueprints } from "../routing/Blueprints.js"
+import { Goals, shown } from "../routing/Goals.js"
+import { GoalRouter } from "../routing/GoalRouter.js"
+import { Synthesis } from "../routing/Synthesis.js"
+import { RunArtifacts } from "../runtime/RunArtifacts.js"
+import * as Runs from "../runtime/Runs.js"
+import { Specialists } from "../specialists/Specialists.js"
+import { ArtifactStore } from "../store/ArtifactStore.js"
+import { FiringStore } from "../store/FiringStore.js"
+import { AutopilotApi } from "./Api.js"
+import { BadRequest, mapService, NotFound, Unauthorized } from "./ApiError.js"
+import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
+import * as EventStream from "./EventStream.js"
+
+/** The model runs queued through the API, and synthesis, are given: `autopilot serve`'s `--llm`/`--model`. */
+export class ServeModel extends Context.Tag("autopilot/api/ServeModel")<ServeModel, LlmChoice.LlmRequested>() {}
+
+const caller = CurrentCaller
+
+/** A run's project, as its checkpoint records it. */
+const projectOfRun = (view: Runs.RunView): string => (view.checkpoint as { readonly project?: string }).project ?? "default"
+
+/**
+ * The run, if the caller's project owns it; another project's run is not found, exactly as an unknown id.
+ * A mission's run belongs to the mission's project.
+ */
+const ownedRun = (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
+  Effect.gen(function*() {
+    const { project } = yield* caller
+    const runs = yield* Runs.Runs
+    const view = yield* mapService(runs.show(runId, options))
+    if (projectOfRun(view) !== project) return yield* new NotFound({ message: new RunNotFound({ run_id: runId }).message })
+    return view
+  })
+
+const sessionOf = (token: string, principal: { readonly kind: "admin" } | { readonly kind: "project"; readonly project: string }) => ({
+  csrf_token: csrfOf(token),
+  admin: principal.kind === "admin",
+  project: principal.kind === "admin" ? "default" : principal.project
+})
+
+const events = (runId: string) =>
+  Effect.gen(function*() {
+    yield* ownedRun(runId, { steps: 1, messages: false })
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const after = EventStream.lastEventId(request.headers["last-event-id"])
+    const runs = yield* Runs.Runs
+    return yield* EventStream.response(runs.events(runId, { follow: true }), after)
+  })
+
+const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers) =>
+  handlers
+    .handle("status", () => Effect.flatMap(Settings, (settings) => mapService(settings.status())))
+    .handle("enable", ({ payload }) =>
+      Effect.zipRight(requireAdmin, Effect.flatMap(Settings, (settings) => mapService(settings.enable(payload.tier)))).pipe(
+        Effect.as({ ok: true as const })
+      ))
+    .handle("disable", () =>
+      Effect.zipRight(requireAdmin, Effect.flatMap(Settings, (settings) => mapService(settings.disable()))).pipe(Effect.as({ ok: true as const })))
+    .handle("goal", ({ payload }) =>
+      Effect.gen(function*() {
+        const { actor, project } = yield* caller
+        const request = { goal: payload.goal, project, actor, pick: payload.pick, synthesize: payload.synthesize }
+        const goals = yield* Goals
+        const routed = yield* mapService(goals.submit(request))
+        return routed.outcome
+      }))
+)
+
+const MissionsLive = HttpApiBuilder.group(AutopilotApi, "missions", (handlers) =>
+  handlers
+    .handle("list", ({ urlParams }) =>
+      Effect.gen(function*() {
+        const { project } = yield* caller
+        const missions = yield* Missions
+        const listed = yield* mapService(missions.list(project, { status: urlParams.status }))
+        return listed.map(summaryJson)
+      }))
+    .handle("show", ({ path, urlParams }) =>
+      Effect.gen(function*() {
+        const { project } = yield* caller
+        const view = { steps: urlParams.steps === "true", messages: urlParams.messages === "true" }
+        if (view.messages && !view.steps) return yield* new BadRequest({ message: "messages=true shows the conversations of steps=true: give steps=true too" })
+        const { mission, transitions } = yield* mapService(Effect.flatMap(Missions, (missions) => missions.show(project, path.id)))
+        const results = yield* mapService(Effect.flatMap(MissionRunner, (runner) => runner.steps(project, path.id)))
+        const firings = yield* mapService(Effect.flatMap(FiringStore, (store) => store.recent(mission.mission_id, 10)))
+        const schedule = Schedules.viewOf(mission, firings, yield* DateTime.now)
+        return MissionJson.showJson(mission, transitions, results, view, Schedules.json(schedule))
+      }))
+    .handle("approve", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { actor, project } = yield* caller
+        const missions = yield* Missions
+        const approved = yield* mapService(missions.approve(project, path.id, {
+          slots: payload.slots,
+          actor,
+          timeZone: payload.time_zone,
+          catchUp: payload.catch_up
+        }))
+        return summaryJson(approved)
+      }))
+    .handle("cancel", ({ path }) =>
+      Effect.gen(function*() {
+        const { actor, project } = yield* caller
+        const missions = yield* Missions
+        const cancelled = yield* mapService(missions.cancel(project, path.id, actor))
+        return { cancelled: cancelled.cancelled, status: cancelled.mission.status, message: cancelled.message }
+      }))
+    .handle("stop", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { actor, project } = yield* caller
+        const mission = yield* mapService(Effect.flatMap(Missions, (missions) => missions.get(project, path.id)))
+        const steps = yield* mapService(Effect.flatMap(MissionRunner, (runner) => runner.steps(project, path.id)))
+        if (steps.run === null) {
+          return yield* mapService(Effect.fail(new BadInput({ message: `mission ${mission.mission_id} has no run to stop (status ${mission.status})` })))
+        }
+        const reason = payload.reason ?? `stopped by ${actor}`
+        yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(steps.run!.run_id, reason)))
+        return { run_id: steps.run.run_id, stop_requested: true as const, reason }
+      }))
+    .handle("events", ({ path }) =>
+      Effect.gen(function*() {
+        const { project } = yield* caller
+        const steps = yield* mapService(Effect.flatMap(MissionRunner, (runner) => runner.steps(project, path.id)))
+        if (steps.run === null) return yield* new NotFound({ message: `mission ${path.id} has not started a run yet` })
+        return yield* events(steps.run.run_id)
+      }))
+)
+
+const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
+  handlers
+    .handle("list", ({ urlParams }) =>
+      Effect.gen(function*() {
+        const { project } = yield* caller
+        const states = urlParams.status === undefined ? [] : urlParams.status.split(",").map((s) => s.trim())
+        const unknown = states.find((s) => !(Runs.RunStates as ReadonlyArray<string>).includes(s))
+        if (unknown !== undefined) {
+          return yield* new BadRequest({ message: `status must be one or more of ${Runs.RunStates.join(", ")} (comma-separated), got "${unknown}"` })
+        }
+        const runs = yield* Runs.Runs
+        const listed = yield* mapService(runs.list({ states: states as ReadonlyArray<Runs.RunState>, limit: urlParams.limit }))
+        return listed.filter((run) => run._tag !== "Found" || ((run.checkpoint as { project?: string }).project ?? "default") === project).map(Runs.listedJson)
+      }))
+    .handle("show", ({ path, urlParams }) =>
+      Effect.map(ownedRun(path.id, { steps: urlParams.steps ?? 0, messages: urlParams.messages === "true" }), Runs.viewJson))
+    .handle("stop", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { actor } = yield* caller
+        yield* ownedRun(path.id, { steps: 1, messages: false })
+        const reason = payload.reason ?? `stopped by ${actor}`
+        yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(path.id, reason)))
+        return { run_id: path.id, stop_requested: true as const, reason }
+      }))
+    .handle("events", ({ path }) => events(path.id))
+    .handle("artifacts", ({ path }) =>
+      Effect.gen(function*() {
+        yield* ownedRun(path.id, { steps: 1, messages: false })
+        const listed = yield* mapService(Effect.flatMap(RunArtifacts, (artifacts) => artifacts.list(path.id)))
+        return listed.map((a) => ({ name: a.name, latest: a.latest, versions: a.versions.length }))
+      }))
+    .handle("artifact", ({ path, urlParams }) =>
+      Effect.gen(function*() {
+        yield* ownedRun(path.id, { steps: 1, messages: false })
+        const store = yield* ArtifactStore
+        const found = yield* mapService(store.content(path.id, urlParams.name, urlParams.version))
+        if (Option.isNone(found)) {
+          return yield* new NotFound({ message: `run ${path.id} has no artifact "${urlParams.name}"${urlParams.version === undefined ? "" : ` version ${urlParams.version}`}` })
+        }
+        const file = urlParams.name.split("/").pop()!.replace(/[^A-Za-z0-9._-]/g, "_")
+        return HttpServerResponse.uint8Array(found.value, {
+          contentType: "application/octet-stream",
+          headers: { "content-disposition": `attachment; filename="${file}"`, "x-content-type-options": "nosniff" }
+        })
+      }))
+)
+
+/** Caps as numbers, checked as the CLI checks its flags, named as the API names them. */
+const policyOf = (payload: typeof import("./Api.js").QueueAdd.Type) =>
+  Effect.reduce(Axes, {} as Record<string, number>, (overrides, axis: Axis) => {
+    const field = `max_${axis}` as const
+    const value = payload[field]
+    if (value === undefined) return Effect.succeed(overrides)
+    const problem = capProblem(axis, value)
+    return problem === undefined
+      ? Effect.succeed({ ...overrides, [AxisLimits[axis].field]: value })
+      : Effect.fail(new BadRequest({ message: `${field} ${problem}, got ${value}` }))
+  })
+
+const QueueLive = HttpApiBuilder.group(AutopilotApi, "queue", (handlers) =>
+  handlers
+    .handle("list", () => Effect.flatMap(GoalQueue.GoalQueue, (queue) => mapService(queue.list())).pipe(Effect.map((listed) => listed.map(GoalQueue.listedJson))))
+    .handle("add", ({ payload }) =>
+      Effect.gen(function*() {
+        const queue = yield* GoalQueue.GoalQueue
+        const llm = yield* ServeModel
+        const specialist = payload.specialist === undefined
+          ? undefined
+          : (yield* mapService(Effect.flatMap(Specialists, (specialists) => specialists.get(payload.specialist!)))).specialist
+        const entry = yield* mapService(queue.add({
+          objective: payload.objective,
+          criteria: payload.criteria,
+          runId: payload.run_id,
+          policy: yield* policyOf(payload),
+          priority: payload.priority,
+          notBefore: payload.not_before,
+          specialist,
+          llm
+        }))
+        return GoalQueue.listedJson({ entry, ready: QueueEntry.isReady(entry, yield* DateTime.now), run: null })
+      }))
+    .handle("remove", ({ path }) =>
+      Effect.flatMap(GoalQueue.GoalQueue, (queue) => mapService(queue.remove(path.id))).pipe(Effect.as({ removed: true as const, id: path.id })))
+)
+
+const encodeBlueprint = Schema.encodeSync(Blueprint)
+const encodeSpecialist = Schema.encodeSync(Specialist)
+
+const CatalogLive = HttpApiBuilder.group(AutopilotApi, "catalog", (handlers) =>
+  handlers
+    .handle("blueprints", ({ urlParams }) =>
+      Effect.flatMap(Blueprints, (blueprints) => mapService(blueprints.list(urlParams))).pipe(
+        Effect.map((entries) => entries.map((entry) => encodeBlueprint(entry.blueprint)))
+      ))
+    .handle("blueprint", ({ path }) =>
+      Effect.flatMap(Blueprints, (blueprints) => Effect.mapError(blueprints.get(path.id), (e) => new NotFound({ message: e.message }))).pipe(
+        Effect.map((entry) => encodeBlueprint(entry.blueprint))
+      ))
+    .handle("specialists", ({ urlParams }) =>
+      Effect.flatMap(Specialists, (specialists) => mapService(specialists.list(urlParams))).pipe(
+        Effect.map((entries) => entries.map((entry) => encodeSpecialist(entry.specialist)))
+      ))
+    .handle("specialist", ({ path }) =>
+      Effect.flatMap(Specialists, (specialists) => Effect.mapError(specialists.get(path.id), (e) => new NotFound({ message: e.message }))).pipe(
+        Effect.map((entry) => encodeSpecialist(entry.specialist))
+      ))
+)
+
+/** The cookie is the token itself, readable by no script (HttpOnly) and sent to no other site (SameSite=Strict). */
+const cookieOptions = (secure: boolean) => ({ httpOnly: true, sameSite: "strict" as const, path: "/", secure })
+
+const isHttps = (request: HttpServerRequest.HttpServerRequest) => request.headers["x-forwarded-proto"] === "https"
+
+const SignInLive = HttpApiBuilder.group(AutopilotApi, "signIn", (handlers) =>
+  handlers.handle("signIn", ({ payload, request }) =>
+    Effect.gen(function*() {
+      const tokens = yield* ApiTokens
+      const principal = yield* authenticate(tokens, payload.token).pipe(
+        Effect.catchTag("Unavailable", (e) => Effect.fail(new Unauthorized({ message: e.message })))
+      )
+      const body = sessionOf(payload.token, principal)
+      return yield* HttpServerResponse.json(body).pipe(
+        Effect.flatMap(HttpServerResponse.setCookie(cookieName, payload.token, cookieOptions(isHttps(request)))),
+        Effect.orDie
+      )
+    }))
+)
+
+const SessionLive = HttpApiBuilder.group(AutopilotApi, "session", (handlers) =>
+  handlers
+    .handle("current", ({ request }) =>
+      Effect.gen(function*() {
+        const { principal } = yield* caller
+        const token = request.cookies[cookieName] ?? /^Bearer\s+(\S+)/i.exec(request.headers["authorization"] ?? "")?.[1] ?? ""
+        return sessionOf(token, principal)
+      }))
+    .handle("signOut", ({ request }) =>
+      HttpServerResponse.json({ ok: true }).pipe(
+        Effect.flatMap(HttpServerResponse.expireCookie(cookieName, cookieOptions(isHttps(request)))),
+        Effect.orDie
+      ))
+)
+
+const BlueprintServiceLive = HttpApiBuilder.group(AutopilotApi, "blueprintService", (handlers) =>
+  handlers
+    .handle("retrieve", ({ payload }) =>
+      Effect.gen(function*() {
+        const router = yield* GoalRouter
+        // This instance's own catalog only: a service that asked its own remote service could loop.
+        const ranking = yield* mapService(router.rank(payload.goal, { k: payload.k ?? shown, tier: "skip" }))
+        return { candidates: ranking.candidates.map((c) => ({ blueprint_json: toJson(c.blueprint), score: Math.round(c.score * 1000) / 1000 })) }
+      }))
+    .handle("synthesize", ({ payload }) =>
+      Effect.gen(function*() {
+        const synthesis = yield* Synthesis
+        const { blueprint } = yield* mapService(synthesis.synthesize(payload.goal))
+        return { blueprint_json: toJson(blueprint) }
+      }))
+)
+
+/** Every group's handlers, needing the services they call. */
+export const layer = Layer.mergeAll(
+  AutopilotLive,
+  MissionsLive,
+  RunsLive,
+  QueueLive,
+  CatalogLive,
+  SignInLive,
+  SessionLive,
+  BlueprintServiceLive
+)
+

@@ -1,0 +1,174 @@
+import {
+  FetchHttpClient,
+  HttpApi,
+  HttpApiBuilder,
+  HttpApiSwagger,
+  HttpIncomingMessage,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Cause, Deferred, Effect, Layer, Option } from "effect"
+import { createServer } from "node:http"
+import type * as LlmChoice from "../domain/LlmChoice.js"
+import type * as Llm from "../llm/Llm.js"
+import * as MissionRunner from "../missions/MissionRunner.js"
+import * as Settings from "../missions/Settings.js"
+import * as GoalQueue from "../queue/GoalQueue.js"
+import * as BlueprintService from "../routing/BlueprintService.js"
+import * as Catalog from "../routing/Catalog.js"
+import * as Confidence from "../routing/Confidence.js"
+import * as Goals from "../routing/Goals.js"
+import * as GoalRouter from "../routing/GoalRouter.js"
+import * as Slots from "../routing/Slots.js"
+import * as Synthesis from "../routing/Synthesis.js"
+import * as RunArtifacts from "../runtime/RunArtifacts.js"
+import * as Specialists from "../specialists/Specialists.js"
+import * as BlueprintCacheStore from "../store/BlueprintCacheStore.js"
+import * as FiringStore from "../store/FiringStore.js"
+import * as QueueStore from "../store/QueueStore.js"
+import * as Storage from "../store/Storage.js"
+import { AutopilotApi } from "./Api.js"
+import * as ApiError from "./ApiError.js"
+import * as ApiHandlers from "./ApiHandlers.js"
+import * as Authorization from "./Authorization.js"
+import * as EventStream from "./EventStream.js"
+
+/** The largest request body taken: goals and approvals are small; a queue entry's criteria are text. */
+export const maxBodyBytes = 256 * 1024
+
+/** Every route's method and path as a pattern, to tell a wrong method (405) from an unknown path (404). */
+const routes: ReadonlyArray<{ readonly method: string; readonly pattern: RegExp }> = (() => {
+  const out: Array<{ method: string; pattern: RegExp }> = []
+  HttpApi.reflect(AutopilotApi, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) =>
+      out.push({ method: endpoint.method, pattern: new RegExp(`^${endpoint.path.replace(/:[^/]+/g, "[^/]+")}$`) })
+  })
+  return out
+})()
+
+const unknownRoute = (request: HttpServerRequest.HttpServerRequest): ApiError.ApiError => {
+  const path = new URL(request.url, "http://autopilot").pathname
+  const allowed = routes.filter((route) => route.pattern.test(path)).map((route) => route.method)
+  return allowed.length === 0
+    ? new ApiError.NotFound({ message: `no route ${request.method} ${path}` })
+    : new ApiError.MethodNotAllowed({ message: `${path} takes ${[...new Set(allowed)].join(", ")}, not ${request.method}` })
+}
+
+/** One line from a schema's complaint: where, and what was expected. */
+const decodeMessage = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>) => {
+  const first = issues[0]
+  if (first === undefined) return "the request does not match the route's schema"
+  const where = first.path.length === 0 ? "the request" : first.path.map(String).join(".")
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : ""
+  return `${where}: ${first.message.replace(/\s+/g, " ")}${more}`
+}
+
+/**
+ * Around every route: the body's size checked before it is read, and every failure the platform raises on
+ * its own (a body that is not JSON, a schema's complaint, an unknown route or method) turned into the API's
+ * one error shape. A defect is a 500 that says only that, never a stack trace.
+ */
+const guard = HttpApiBuilder.middleware(AutopilotApi, (app) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) {
+      return yield* new ApiError.PayloadTooLarge({ message: `the request body is over the limit of ${maxBodyBytes} bytes` })
+    }
+    return yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(maxBodyBytes))
+  }).pipe(
+    Effect.catchIf(
+      (e: unknown): e is { _tag: string } => typeof e === "object" && e !== null && "_tag" in e,
+      (error) => {
+        const e = error as { readonly _tag: string; readonly issues?: ReadonlyArray<never>; readonly request?: HttpServerRequest.HttpServerRequest }
+        if (e._tag === "HttpApiDecodeError") return Effect.fail(new ApiError.BadRequest({ message: decodeMessage(e.issues ?? []) }))
+        if (e._tag === "RouteNotFound" && e.request !== undefined) return Effect.fail(unknownRoute(e.request))
+        return Effect.fail(error)
+      }
+    ),
+    Effect.catchAllDefect((defect) => {
+      const tag = (defect as { readonly _tag?: string })?._tag
+      if (tag === "RequestError") return Effect.fail(new ApiError.BadRequest({ message: "the request body is not valid JSON (send {} for none)" }))
+      return Effect.zipRight(
+        Effect.logError("autopilot serve: an unexpected failure", Cause.die(defect)),
+        HttpServerResponse.json({ error: { code: "internal", message: "an unexpected failure; the server's log has it" } }, { status: 500 })
+      ).pipe(Effect.orDie)
+    })
+  ))
+
+/** Responses that are not the API's own errors, as one shape too (a route handled outside the API's schemas). */
+const headers = HttpApiBuilder.middleware((app) =>
+  Effect.map(app, (response) =>
+    HttpServerResponse.setHeaders(response, {
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "x-frame-options": "DENY"
+    })))
+
+/** The API, its OpenAPI document and its offline reference page, over the services it calls. */
+export const layerApi = HttpApiBuilder.api(AutopilotApi).pipe(
+  Layer.provide(ApiHandlers.layer),
+  Layer.provide(Authorization.layer)
+)
+
+export const layerRoutes = Layer.mergeAll(
+  guard,
+  headers,
+  HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" }),
+  HttpApiSwagger.layer({ path: "/api/v1/docs" })
+)
+
+/**
+ * When the server closes, its open event streams end first (ServerShutdown): built after the HTTP server,
+ * this is released before it, so the server is not left waiting on streams that would never end.
+ */
+const endStreamsOnClose = Layer.scopedDiscard(
+  Effect.flatMap(EventStream.ServerShutdown, (shutdown) => Effect.addFinalizer(() => Deferred.succeed(shutdown, undefined)))
+)
+
+/**
+ * Served on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address, and
+ * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM).
+ */
+export const layer = (options: { readonly host: string; readonly port: number }) =>
+  HttpApiBuilder.serve().pipe(
+    Layer.provide(layerRoutes),
+    Layer.provide(layerApi),
+    Layer.provideMerge(endStreamsOnClose),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
+    Layer.provideMerge(EventStream.layerShutdown)
+  )
+
+
+/**
+ * Every service the handlers call, over the database given, with the model goals and synthesis use.
+ * `workspaceRoot` is where the runs' default workspaces are, as for the CLI.
+ */
+export const layerServices = <E, R>(options: {
+  readonly workspaceRoot: string
+  /** The model Layer (LlmLayer.layerOf) for slot filling and synthesis. */
+  readonly model: Layer.Layer<Llm.Llm, E, R>
+  /** What runs queued through the API run on: `serve`'s model flags. */
+  readonly requested: LlmChoice.LlmRequested
+}) => {
+  const catalog = Layer.mergeAll(Catalog.layer, Specialists.layer)
+  const remote = BlueprintService.layerConfig.pipe(Layer.provide(Layer.mergeAll(FetchHttpClient.layer, BlueprintCacheStore.layer)))
+  const router = GoalRouter.layer.pipe(Layer.provide(remote))
+  const runner = MissionRunner.layerWith({ workspaceRoot: options.workspaceRoot })
+  const goals = Goals.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Settings.layer, Confidence.layerConfig, router, remote, Slots.layer, Synthesis.layer))
+  )
+  return Layer.mergeAll(
+    goals,
+    RunArtifacts.layer,
+    FiringStore.layer,
+    GoalQueue.layer.pipe(Layer.provide(QueueStore.layer)),
+    Layer.succeed(ApiHandlers.ServeModel, options.requested)
+  ).pipe(
+    Layer.provideMerge(runner),
+    Layer.provideMerge(Layer.mergeAll(options.model, catalog, Storage.layer)),
+    Layer.provideMerge(NodeContext.layer)
+  )
+}

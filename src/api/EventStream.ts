@@ -1,0 +1,71 @@
+import * as Sse from "@effect/experimental/Sse"
+import { HttpServerResponse } from "@effect/platform"
+import { Context, Deferred, Duration, Effect, Layer, Schedule, Stream } from "effect"
+import type { AutopilotEvent } from "../domain/Event.js"
+
+/**
+ * A run's events as Server-Sent Events: `id` the event's seq (what a client sends back as Last-Event-ID),
+ * `event` its kind, `data` the event as JSON. Replayed after the id the client has, then live; a comment
+ * every so often keeps proxies from cutting an idle stream; it ends after the run's last event, or when the
+ * server shuts down (with a `server_shutdown` event, so a client knows to come back rather than that the
+ * run ended).
+ */
+
+/** Completed when the server begins to shut down: every open stream ends then, rather than hold the exit up. */
+export class ServerShutdown extends Context.Tag("autopilot/api/ServerShutdown")<ServerShutdown, Deferred.Deferred<void>>() {}
+
+export const layerShutdown = Layer.effect(ServerShutdown, Deferred.make<void>())
+
+/** How often an idle stream gets a keep-alive comment. */
+export class KeepAlive extends Context.Reference<KeepAlive>()("autopilot/api/KeepAlive", {
+  defaultValue: () => Duration.seconds(15)
+}) {}
+
+const frame = (event: AutopilotEvent) =>
+  Sse.encoder.write({ _tag: "Event", event: event.kind, id: String(event.seq), data: JSON.stringify(event) })
+
+/** The events a client has not seen: after the seq it names (an id that is not a whole number is ignored). */
+export const lastEventId = (header: string | undefined): number => {
+  const n = Number(header)
+  return header !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : 0
+}
+
+/** The stream as text frames, ending on the run's end, on shutdown, or with a last `error` event if reading failed. */
+export const frames = <E extends { readonly _tag: string; readonly message: string }>(
+  events: Stream.Stream<AutopilotEvent, E>,
+  after: number
+) =>
+  Effect.gen(function*() {
+    const shutdown = yield* ServerShutdown
+    const every = yield* KeepAlive
+    const live = events.pipe(
+      Stream.filter((event) => event.seq > after),
+      Stream.map(frame),
+      Stream.catchAll((error) =>
+        Stream.succeed(
+          Sse.encoder.write({
+            _tag: "Event",
+            // A run whose process is gone ends its stream with what it wrote, as `events --follow` does.
+            event: error._tag === "RunInterrupted" ? "interrupted" : "error",
+            id: undefined,
+            data: JSON.stringify({ error: { code: error._tag, message: error.message } })
+          })
+        )
+      ),
+      Stream.merge(Stream.fromSchedule(Schedule.spaced(every)).pipe(Stream.as(": keep-alive\n\n")), { haltStrategy: "left" })
+    )
+    const ending = Stream.fromEffect(Deferred.await(shutdown)).pipe(
+      Stream.as(Sse.encoder.write({ _tag: "Event", event: "server_shutdown", id: undefined, data: "{}" }))
+    )
+    return Stream.merge(live, ending, { haltStrategy: "either" })
+  })
+
+export const response = <E extends { readonly _tag: string; readonly message: string }>(
+  events: Stream.Stream<AutopilotEvent, E>,
+  after: number
+) =>
+  Effect.map(frames(events, after), (body) =>
+    HttpServerResponse.stream(Stream.encodeText(body), {
+      contentType: "text/event-stream",
+      headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+    }))
