@@ -24,7 +24,7 @@ import { Specialists } from "../specialists/Specialists.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
 import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
-import { BadRequest, mapService, NotFound, Unauthorized } from "./ApiError.js"
+import { BadRequest, Conflict, mapService, NotFound, Unauthorized } from "./ApiError.js"
 import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
 import * as EventStream from "./EventStream.js"
 
@@ -138,7 +138,7 @@ const MissionsLive = HttpApiBuilder.group(AutopilotApi, "missions", (handlers) =
       Effect.gen(function*() {
         const { project } = yield* caller
         const steps = yield* mapService(Effect.flatMap(MissionRunner, (runner) => runner.steps(project, path.id)))
-        if (steps.run === null) return yield* new NotFound({ message: `mission ${path.id} has not started a run yet` })
+        if (steps.run === null) return yield* new Conflict({ message: `mission ${path.id} has not started a run yet: its events begin once a daemon starts it` })
         return yield* events(steps.run.run_id)
       }))
 )
