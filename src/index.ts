@@ -179,3 +179,13 @@ export * as Schedule from "./domain/Schedule.js"
 export * as ApiTokens from "./auth/ApiTokens.js"
 export * as ApiToken from "./domain/ApiToken.js"
 export * as TokenStore from "./store/TokenStore.js"
+
+/**
+ * The HTTP API: `Api` (every route as an HttpApi, `AutopilotApi`; `HttpApiClient.make(Api.AutopilotApi)` is
+ * its typed client), `ApiServer` (`layer({host, port})` over `layerServices`, what `autopilot serve` runs),
+ * `ApiError` (the one error shape), `EventStream` (runs' events as Server-Sent Events).
+ */
+export * as Api from "./api/Api.js"
+export * as ApiServer from "./api/ApiServer.js"
+export * as ApiError from "./api/ApiError.js"
+export * as EventStream from "./api/EventStream.js"

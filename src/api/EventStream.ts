@@ -24,22 +24,25 @@ export class KeepAlive extends Context.Reference<KeepAlive>()("autopilot/api/Kee
 const frame = (event: AutopilotEvent) =>
   Sse.encoder.write({ _tag: "Event", event: event.kind, id: String(event.seq), data: JSON.stringify(event) })
 
-/** The events a client has not seen: after the seq it names (an id that is not a whole number is ignored). */
-export const lastEventId = (header: string | undefined): number => {
+/**
+ * The last event a client has seen: the seq its Last-Event-ID names; none (replay from the first event,
+ * seq 0) without one or with one that is not a whole number.
+ */
+export const lastEventId = (header: string | undefined): number | undefined => {
   const n = Number(header)
-  return header !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : 0
+  return header !== undefined && header.trim() !== "" && Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
 /** The stream as text frames, ending on the run's end, on shutdown, or with a last `error` event if reading failed. */
 export const frames = <E extends { readonly _tag: string; readonly message: string }>(
   events: Stream.Stream<AutopilotEvent, E>,
-  after: number
+  after: number | undefined
 ) =>
   Effect.gen(function*() {
     const shutdown = yield* ServerShutdown
     const every = yield* KeepAlive
     const live = events.pipe(
-      Stream.filter((event) => event.seq > after),
+      Stream.filter((event) => after === undefined || event.seq > after),
       Stream.map(frame),
       Stream.catchAll((error) =>
         Stream.succeed(
@@ -62,7 +65,7 @@ export const frames = <E extends { readonly _tag: string; readonly message: stri
 
 export const response = <E extends { readonly _tag: string; readonly message: string }>(
   events: Stream.Stream<AutopilotEvent, E>,
-  after: number
+  after: number | undefined
 ) =>
   Effect.map(frames(events, after), (body) =>
     HttpServerResponse.stream(Stream.encodeText(body), {

@@ -44,12 +44,13 @@ it.scopedLive("replays a finished run's events, then ends after its result; Last
     assert.strictEqual(all.status, 200)
     assert.match(all.contentType ?? "", /^text\/event-stream/)
     const numbered = seqs(all.events)
-    assert.deepStrictEqual(numbered, numbered.map((_, i) => i + 1), "every event once, in order, none missing")
+    assert.deepStrictEqual(numbered, numbered.map((_, i) => i), "every event once, in order, none missing, from run_started")
+    assert.strictEqual(all.events[0]?.event, "run_started")
     assert.strictEqual(all.events.at(-1)?.event, "result")
     for (const event of all.events) assert.strictEqual((JSON.parse(event.data) as AutopilotEvent).kind, event.event)
 
     const rest = yield* read(`${base}/api/v1/autopilot/runs/r1/events`, tokens.admin, { lastEventId: "3" })
-    assert.deepStrictEqual(seqs(rest.events), numbered.slice(3))
+    assert.deepStrictEqual(seqs(rest.events), numbered.slice(4))
   }))
 
 it.scopedLive("streams a running run's events live, as they are written, to its end", () =>
@@ -71,7 +72,7 @@ it.scopedLive("streams a running run's events live, as they are written, to its 
     const live = yield* read(`${base}/api/v1/autopilot/runs/live/events`, tokens.admin)
     yield* Fiber.join(running)
     const numbered = seqs(live.events)
-    assert.deepStrictEqual(numbered, numbered.map((_, i) => i + 1))
+    assert.deepStrictEqual(numbered, numbered.map((_, i) => i))
     assert.isAtLeast(live.events.filter((e) => e.event === "iteration").length, 4)
     assert.strictEqual(live.events.at(-1)?.event, "result")
   }))
@@ -103,7 +104,7 @@ it.scoped("an idle stream gets a keep-alive comment on the Clock, and a failed r
   Effect.gen(function*() {
     const shutdown = yield* Deferred.make<void>()
     const events = yield* Queue.unbounded<AutopilotEvent>()
-    const frames = yield* EventStream.frames(Stream.fromQueue(events), 0).pipe(
+    const frames = yield* EventStream.frames(Stream.fromQueue(events), undefined).pipe(
       Effect.provideService(EventStream.ServerShutdown, shutdown),
       Effect.provideService(EventStream.KeepAlive, Duration.seconds(15))
     )
@@ -114,7 +115,7 @@ it.scoped("an idle stream gets a keep-alive comment on the Clock, and a failed r
     assert.deepStrictEqual(out.filter((f) => f.startsWith(":")), [": keep-alive\n\n", ": keep-alive\n\n"])
     assert.strictEqual(out.at(-1), "event: server_shutdown\ndata: {}\n\n")
 
-    const failing = yield* EventStream.frames(Stream.fail({ _tag: "PersistenceError", message: "disk gone" }), 0).pipe(
+    const failing = yield* EventStream.frames(Stream.fail({ _tag: "PersistenceError", message: "disk gone" }), undefined).pipe(
       Effect.provideService(EventStream.ServerShutdown, yield* Deferred.make<void>())
     )
     const ended = Chunk.toReadonlyArray(yield* Stream.runCollect(failing))
