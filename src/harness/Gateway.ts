@@ -355,7 +355,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
       Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const request = yield* Responses.validate(body)
-        const admission = yield* admit(key, { ...Responses.classifiable(request), model: request.model, stream: request.stream }, startedAt)
+        const admission = yield* admit(key, { ...Responses.classifiable(request, items), model: request.model, stream: request.stream }, startedAt)
         const upstream = admission.target.upstream
         if (config.upstreams[upstream]!.responses === "native") return yield* ResponsesRelay.relay(upstreams, admission, body as object)
         const { chat: translated, request: asked } = yield* Responses.toChat(body, { upstream, items })

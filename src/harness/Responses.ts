@@ -37,17 +37,22 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 
 /**
  * The request as the classifier reads a chat request, so a question is given the same tier whichever API
- * asks it: instructions as a system message, input items as the messages they stand for.
+ * asks it: instructions as a system message, input items as the messages they stand for (an assistant's
+ * text and the function calls after it are one turn, as `toChat` makes them one message).
  */
-export const classifiable = (request: ResponsesRequest): ClassifiableRequest => {
-  const items = typeof request.input === "string" ? [{ role: "user", content: request.input }] : request.input ?? []
-  const messages = items.flatMap((item): ReadonlyArray<{ role: string; content?: unknown }> => {
-    if (!isRecord(item)) return []
-    if (typeof item["role"] === "string") return [{ role: item["role"], content: item["content"] }]
-    if (item["type"] === "function_call") return [{ role: "assistant", content: null }]
-    if (item["type"] === "function_call_output") return [{ role: "tool", content: item["output"] }]
-    return []
-  })
+export const classifiable = (request: ResponsesRequest, items?: ResponseItems): ClassifiableRequest => {
+  const input = typeof request.input === "string" ? [{ role: "user", content: request.input }] : request.input ?? []
+  const messages: Array<{ readonly role: string; readonly content?: unknown }> = []
+  for (const value of input) {
+    // An earlier answer's item named by id counts as the item, when this harness still has it.
+    const item: unknown = isRecord(value) && value["type"] === "item_reference" && typeof value["id"] === "string"
+      ? items?.recall(value["id"])
+      : value
+    if (!isRecord(item)) continue
+    if (typeof item["role"] === "string") messages.push({ role: item["role"], content: item["content"] })
+    else if (item["type"] === "function_call" && messages.at(-1)?.role !== "assistant") messages.push({ role: "assistant", content: null })
+    else if (item["type"] === "function_call_output") messages.push({ role: "tool", content: item["output"] })
+  }
   return {
     messages: request.instructions ? [{ role: "system", content: request.instructions }, ...messages] : messages,
     tools: request.tools,

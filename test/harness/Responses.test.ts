@@ -269,6 +269,24 @@ describe("the Responses API (POST /v1/responses)", () => {
         assert.include(row.error ?? "", "the model fell over")
       }))
 
+    it.scoped("closes the upstream's connection when the client leaves mid-stream, and still writes the row, charged by estimate", () =>
+      Effect.gen(function*() {
+        const harness = yield* start([{ content: "one two three", usage: null, stall: true }])
+        const client = harness.client(yield* harness.key())
+        const first = yield* Effect.promise(async () => {
+          const stream = await client.responses.create({ model: "auto", input: "hi", stream: true })
+          for await (const event of stream) return event // leaving the loop aborts the request
+          return undefined
+        })
+        assert.strictEqual(first?.type, "response.created")
+        // The upstream stalls: only the harness closing it ends its reply.
+        yield* harness.upstream.aborted
+        const row = yield* eventually(onlyRow(harness))
+        assert.strictEqual(row.stream, true)
+        assert.isAbove(row.cost_usd, 0)
+        assert.include(row.error ?? "", "tokens estimated from characters")
+      }))
+
     it.scoped("reports an answer cut at max_output_tokens as incomplete", () =>
       Effect.gen(function*() {
         const harness = yield* start([(request) => ({ content: "cut", ...(request.body.max_tokens === 3 ? { finish: "length" } : {}) })])
