@@ -355,12 +355,20 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
       Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const request = yield* Responses.validate(body)
-        const admission = yield* admit(key, { ...Responses.classifiable(request, items), model: request.model, stream: request.stream }, startedAt)
+        const asked = { ...Responses.classifiable(request, items), model: request.model, stream: request.stream }
+        const admission = yield* admit(key, asked, startedAt)
         const upstream = admission.target.upstream
         if (config.upstreams[upstream]!.responses === "native") return yield* ResponsesRelay.relay(upstreams, admission, body as object)
-        const { chat: translated, request: asked } = yield* Responses.toChat(body, { upstream, items })
-        const echo = { request: asked, model: admission.target.id, id: ResponsesAnswer.newId("resp"), created_at: Math.floor(startedAt / 1000) }
-        return yield* forwardChat(admission, yield* validate(translated), translated).pipe(Effect.flatMap(ResponsesAnswer.fromChat(echo, items)))
+        // Put to the upstream as chat, through the chat forward itself: priced and recorded as chat is.
+        const translated = yield* Responses.toChat(body, { upstream, items })
+        const echo = {
+          request: translated.request,
+          model: admission.target.id,
+          id: ResponsesAnswer.newId("resp"),
+          created_at: Math.floor(startedAt / 1000)
+        }
+        const answer = yield* forwardChat(admission, yield* validate(translated.chat), translated.chat)
+        return yield* ResponsesAnswer.fromChat(echo, items)(answer)
       })
 
     return { config, authenticate, chat, responses, models } satisfies Gateway["Type"]

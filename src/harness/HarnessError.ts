@@ -12,7 +12,10 @@ export const describeParseError = (
 ): { readonly param: string; readonly message: string } => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const first = options.deepest === true
-    ? issues.reduce<typeof issues[number] | undefined>((deepest, i) => (deepest === undefined || i.path.length > deepest.path.length ? i : deepest), undefined)
+    ? issues.reduce<typeof issues[number] | undefined>(
+      (deepest, i) => (deepest === undefined || i.path.length > deepest.path.length ? i : deepest),
+      undefined
+    )
     : issues[0]
   const path = first?.path.join(".") ?? ""
   // A union of literals fails once per member: "Expected \"user\", actual \"x\"", "Expected \"team\", …". The

@@ -18,7 +18,9 @@ const sizeOf = (item: AnswerItem) =>
     ? item.content.length
     : item.content.reduce((n, part) => n + ("text" in part ? part.text.length : "refusal" in part ? part.refusal.length : 0), 0)
 
-export const make = (options: { readonly maxItems: number; readonly maxChars: number } = { maxItems: 10_000, maxChars: 32_000_000 }): ResponseItems => {
+export const make = (
+  options: { readonly maxItems: number; readonly maxChars: number } = { maxItems: 10_000, maxChars: 32_000_000 }
+): ResponseItems => {
   // A Map iterates in insertion order: its first key is the oldest.
   const items = new Map<string, AnswerItem>()
   let chars = 0

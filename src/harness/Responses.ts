@@ -182,7 +182,8 @@ const unsupported: Record<string, string> = {
   prompt: "stored prompts live at OpenAI; send instructions and input instead",
   background: "background responses need a store of responses",
   include: "there is nothing extra to include from a chat completion",
-  tools: "only function tools can be put to a chat completions upstream; built-in tools (web_search, file_search, …) need an upstream with responses: \"native\""
+  tools: "only function tools can be put to a chat completions upstream; " +
+    "built-in tools (web_search, file_search, …) need an upstream with responses: \"native\""
 }
 
 const strict = { onExcessProperty: "error" } as const
@@ -204,12 +205,8 @@ const untranslatable = (upstream: string, at = "") => (error: ParseResult.ParseE
   const param = [at, found.param].filter((p) => p !== "").join(".")
   const why = unsupported[param.split(".")[0] ?? ""]
   const message = found.message.startsWith("is unexpected") ? "is not supported" : found.message
-  return HarnessError.invalid(
-    `${param || "body"}: ${message} when the harness translates the Responses API to chat completions (upstream ${upstream} has responses: "translate")${
-      why === undefined ? "" : `: ${why}`
-    }`,
-    param || undefined
-  )
+  const where = `when the harness translates the Responses API to chat completions (upstream ${upstream} has responses: "translate")`
+  return HarnessError.invalid(`${param || "body"}: ${message} ${where}${why === undefined ? "" : `: ${why}`}`, param || undefined)
 }
 
 const itemAt = (value: unknown, index: number, upstream: string): Either.Either<Item, HarnessError> =>
@@ -245,10 +242,10 @@ export const toChat = (
       const item = yield* itemAt(value, index, options.upstream)
       const resolved = item.type === "item_reference" ? options.items.recall(item.id) : item
       if (resolved === undefined) {
+        const id = (item as { readonly id: string }).id
         return yield* Either.left(HarnessError.invalid(
-          `input.${index}.id: no item ${
-            (item as { id: string }).id
-          } is known to this harness (it keeps the items of its recent answers in memory); send the item itself, or set store: false so that clients send whole items`,
+          `input.${index}.id: no item ${id} is known to this harness (it keeps the items of its recent answers in memory); ` +
+            "send the item itself, or set store: false so that clients send whole items",
           `input.${index}.id`
         ))
       }

@@ -63,11 +63,12 @@ const Completion = Schema.Struct({
 })
 const completionOf = Schema.decodeUnknownOption(Completion)
 
+const isText = Schema.is(Schema.Struct({ text: Schema.String }))
 const textOf = (content: unknown): string =>
   typeof content === "string"
     ? content
     : Array.isArray(content)
-    ? content.map((part: unknown) => (typeof part === "object" && part !== null && "text" in part && typeof part.text === "string" ? part.text : "")).join("")
+    ? content.map((part: unknown) => (isText(part) ? part.text : "")).join("")
     : ""
 
 /** How an answer ended, from the chat's finish reason: cut at the output cap or by a filter, it is incomplete. */

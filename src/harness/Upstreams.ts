@@ -49,15 +49,10 @@ export const ResponsesEvent = Schema.Struct({ type: Schema.String })
 export type ResponsesEvent = typeof ResponsesEvent.Type & Record<string, unknown>
 
 /** A Responses usage in chat's counts, which the ledger and prices take. */
-export const responsesUsage = Schema.decodeUnknownOption(
-  Schema.Struct({ input_tokens: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()), output_tokens: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()) }).pipe(
-    Schema.transform(OpenAiCompat.Usage, {
-      strict: true,
-      decode: (u) => ({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens }),
-      encode: (u) => ({ input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens })
-    })
-  )
-)
+const tokens = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
+const ResponsesUsage = Schema.Struct({ input_tokens: tokens, output_tokens: tokens })
+export const responsesUsage = (usage: unknown): Option.Option<OpenAiCompat.Usage> =>
+  Option.map(Schema.decodeUnknownOption(ResponsesUsage)(usage), (u) => ({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens }))
 
 interface Fields {
   readonly type?: string
@@ -106,7 +101,10 @@ const failure = (tell: (status: number, message: string, fields?: Fields) => Har
 }
 
 const decodeCompletion = Schema.decodeUnknownEither(OpenAiCompat.ChatCompletion)
-const decodeResponse = Schema.decodeUnknownEither(Schema.Struct({ object: Schema.Literal("response"), output: Schema.Array(Schema.Unknown), usage: Schema.optional(Schema.Unknown) }))
+/** What makes an answer a Response: the object says so and has its output; the rest is relayed as it came. */
+const decodeResponse = Schema.decodeUnknownEither(
+  Schema.Struct({ object: Schema.Literal("response"), output: Schema.Array(Schema.Unknown), usage: Schema.optional(Schema.Unknown) })
+)
 const reportedUsage = Schema.decodeUnknownOption(Schema.Struct({ usage: OpenAiCompat.Usage }))
 const isChunk = Schema.is(OpenAiCompat.ChatCompletionChunk)
 const isEvent = Schema.is(ResponsesEvent) as (item: unknown) => item is ResponsesEvent
