@@ -333,18 +333,21 @@ export const events = <E>(echo: Echo, items: ResponseItems) => (chat: Stream.Str
  * object, a stream as Responses events; status and headers (`x-autopilot-*`, the cost) as they were.
  */
 export const fromChat = (echo: Echo, items: ResponseItems) => (answer: HttpServerResponse.HttpServerResponse) =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
     const body = answer.body
     if (body._tag === "Stream") {
-      return HttpServerResponse.stream(events(echo, items)(body.stream), {
+      return Effect.succeed(HttpServerResponse.stream(events(echo, items)(body.stream), {
         status: answer.status,
         headers: answer.headers,
         contentType: "text/event-stream"
-      })
+      }))
     }
     if (body._tag === "Uint8Array") {
       const completion: unknown = JSON.parse(new TextDecoder().decode(body.body))
-      return HttpServerResponse.unsafeJson(fromCompletion(echo, completion, items), { status: answer.status, headers: answer.headers })
+      return Effect.succeed(
+        HttpServerResponse.unsafeJson(fromCompletion(echo, completion, items), { status: answer.status, headers: answer.headers })
+      )
     }
-    return answer
+    // Relaying a chat body to a Responses client would be a wrong answer that looks like a right one.
+    return Effect.dieMessage(`a chat answer with a ${body._tag} body cannot be translated to the Responses API`)
   })
