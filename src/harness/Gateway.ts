@@ -6,13 +6,17 @@ import { costOf } from "../budget/Pricing.js"
 import type { BadInput } from "../domain/Errors.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { applicableBudgets, type BudgetVerdict, periodKey, periodStart, verdict } from "./BudgetRules.js"
-import { validate } from "./ChatRequest.js"
-import { classify } from "./Classifier.js"
-import { type BudgetRule, type HarnessConfig, modelPrice, type Tier, Tiers } from "./HarnessConfig.js"
+import { type ChatRequest, validate } from "./ChatRequest.js"
+import { type ClassifiableRequest, classify } from "./Classifier.js"
+import { type BudgetRule, type HarnessConfig, type ModelEntry, modelPrice, type Tier, Tiers } from "./HarnessConfig.js"
 import { HarnessError } from "./HarnessError.js"
 import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
 import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
 import * as RequestLog from "./RequestLog.js"
+import * as ResponseItems from "./ResponseItems.js"
+import * as Responses from "./Responses.js"
+import * as ResponsesAnswer from "./ResponsesAnswer.js"
+import * as ResponsesRelay from "./ResponsesRelay.js"
 import * as Upstreams from "./Upstreams.js"
 
 /**
@@ -25,11 +29,41 @@ export class Gateway extends Context.Tag("autopilot/harness/Gateway")<Gateway, {
   /** The key behind an `Authorization: Bearer …` header, counted against its rate limit. */
   readonly authenticate: (authorization: string | undefined) => Effect.Effect<KeyRecord, HarnessError>
   readonly chat: (key: KeyRecord, body: unknown) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
+  /** `POST /v1/responses`: the same gate and ledger as `chat`, forwarded or translated per upstream (Responses.ts). */
+  readonly responses: (key: KeyRecord, body: unknown) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
   /** The models this key may name: `auto` and every catalog model its policy permits. */
   readonly models: (key: KeyRecord) => ReadonlyArray<string>
 }>() {}
 
 const identityOf = (key: KeyRecord): Identity => ({ key_id: key.id, user: key.user, team: key.team, project: key.project })
+
+/** What the gate reads of a request, whichever API it came by. */
+export interface Admissible extends ClassifiableRequest {
+  readonly model: string
+  readonly stream?: boolean | null | undefined
+}
+
+type Fields = Partial<LedgerEntry> & Pick<LedgerEntry, "status">
+type Priced = Pick<LedgerEntry, "input_tokens" | "output_tokens" | "cost_usd">
+
+/**
+ * A request the gate let through (key, budgets, policy): the model it goes to, the headers its answer
+ * carries, and how its one ledger row is written however the answer ends.
+ */
+export interface Admission {
+  readonly target: ModelEntry
+  readonly streaming: boolean
+  /** The ledger fields routing decided: model used, tier, policy action. */
+  readonly decided: Pick<LedgerEntry, "model_used" | "tier" | "policy_action">
+  readonly headers: Record<string, string>
+  /** Writes the request's ledger row. */
+  readonly recorded: (fields: Fields) => Effect.Effect<void, HarnessError>
+  /** Writes the row of a refused request and fails with `error`. */
+  readonly refuse: (error: HarnessError, fields?: Partial<LedgerEntry>) => Effect.Effect<never, HarnessError>
+  readonly price: (usage: OpenAiCompat.Usage) => Priced
+  /** What a call is charged when its upstream never said: about four characters a token. */
+  readonly estimated: (outputChars: number, why: string) => Priced & { readonly error: string }
+}
 
 const encoder = new TextEncoder()
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`)
@@ -140,10 +174,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
       return ["auto", ...config.models.map((m) => m.id).filter(usable)]
     }
 
-    const chat = (key: KeyRecord, body: unknown) =>
+    const admit = (key: KeyRecord, request: Admissible, startedAt: number) =>
       Effect.gen(function*() {
-        const startedAt = yield* Clock.currentTimeMillis
-        const request = yield* validate(body)
         const asked = tierAsked(request.model)
         if (request.model !== "auto" && asked === undefined && !catalog.has(request.model)) {
           return yield* HarnessError.unknownModel(request.model, models(key))
@@ -209,7 +241,6 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           "x-autopilot-confidence": classification.confidence.toFixed(2),
           ...(budget.action === "none" ? {} : { "x-autopilot-budget": headerSafe(`${budget.action}: ${budget.message}`) })
         }
-        const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
         const price = (usage: OpenAiCompat.Usage) => ({
           input_tokens: usage.prompt_tokens,
           output_tokens: usage.completion_tokens,
@@ -221,6 +252,13 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           ...price({ prompt_tokens: Math.ceil(JSON.stringify(request.messages).length / 4), completion_tokens: Math.ceil(outputChars / 4) }),
           error: `${why}; tokens estimated from characters`
         })
+        return { target, streaming, decided, headers, recorded, refuse, price, estimated } satisfies Admission
+      })
+
+    const forwardChat = (admission: Admission, request: ChatRequest, body: unknown) =>
+      Effect.gen(function*() {
+        const { decided, estimated, headers, price, recorded, refuse, streaming, target } = admission
+        const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
 
         if (!streaming) {
           // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
@@ -304,7 +342,36 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         })
       })
 
-    return { config, authenticate, chat, models } satisfies Gateway["Type"]
+    const chat = (key: KeyRecord, body: unknown) =>
+      Effect.gen(function*() {
+        const startedAt = yield* Clock.currentTimeMillis
+        const request = yield* validate(body)
+        return yield* forwardChat(yield* admit(key, request, startedAt), request, body)
+      })
+
+    // Earlier translated answers' items, for requests that name them by id (item_reference).
+    const items = ResponseItems.make()
+    const responses = (key: KeyRecord, body: unknown) =>
+      Effect.gen(function*() {
+        const startedAt = yield* Clock.currentTimeMillis
+        const request = yield* Responses.validate(body)
+        const asked = { ...Responses.classifiable(request, items), model: request.model, stream: request.stream }
+        const admission = yield* admit(key, asked, startedAt)
+        const upstream = admission.target.upstream
+        if (config.upstreams[upstream]!.responses === "native") return yield* ResponsesRelay.relay(upstreams, admission, body as object)
+        // Put to the upstream as chat, through the chat forward itself: priced and recorded as chat is.
+        const translated = yield* Responses.toChat(body, { upstream, items })
+        const echo = {
+          request: translated.request,
+          model: admission.target.id,
+          id: ResponsesAnswer.newId("resp"),
+          created_at: Math.floor(startedAt / 1000)
+        }
+        const answer = yield* forwardChat(admission, yield* validate(translated.chat), translated.chat)
+        return yield* ResponsesAnswer.fromChat(echo, items)(answer)
+      })
+
+    return { config, authenticate, chat, responses, models } satisfies Gateway["Type"]
   })
 
 /** Rate limits are per process: a restart forgets at most a minute of counts. */

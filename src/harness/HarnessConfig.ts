@@ -25,7 +25,12 @@ export const Upstream = Schema.Struct({
   /** The environment variable holding the upstream's API key: keys never live in the config file. */
   api_key_env: Schema.optional(Name),
   /** How long an answer may take to start, and a stream may go quiet, before the client gets a 504. */
-  timeout_seconds: Schema.optionalWith(Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(3600)), { default: () => 300 })
+  timeout_seconds: Schema.optionalWith(Schema.Number.pipe(Schema.positive(), Schema.lessThanOrEqualTo(3600)), { default: () => 300 }),
+  /**
+   * How `POST /v1/responses` reaches this upstream: `native` forwards it to the upstream's own
+   * `/responses`; `translate` (most OpenAI-compatible servers have only chat completions) turns it into one.
+   */
+  responses: Schema.optionalWith(Schema.Literal("native", "translate"), { default: () => "translate" as const })
 })
 export type Upstream = typeof Upstream.Type
 

@@ -3,17 +3,27 @@ import { ParseResult, Schema } from "effect"
 
 /**
  * The first field that did not decode (its top-level name, as a query parameter or flag is named) and
- * what is wrong with it, in one line.
+ * what is wrong with it, in one line. With `deepest`, the first of the most nested ones: what a value that
+ * fits no member of a union got furthest into ("content.0.type", not "content: Expected string").
  */
-export const describeParseError = (error: ParseResult.ParseError): { readonly param: string; readonly message: string } => {
+export const describeParseError = (
+  error: ParseResult.ParseError,
+  options: { readonly deepest?: boolean } = {}
+): { readonly param: string; readonly message: string } => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const path = issues[0]?.path.join(".") ?? ""
+  const first = options.deepest === true
+    ? issues.reduce<typeof issues[number] | undefined>(
+      (deepest, i) => (deepest === undefined || i.path.length > deepest.path.length ? i : deepest),
+      undefined
+    )
+    : issues[0]
+  const path = first?.path.join(".") ?? ""
   // A union of literals fails once per member: "Expected \"user\", actual \"x\"", "Expected \"team\", …". The
   // first alone would name one choice as if it were the only one, so the choices are put together.
   const choices = issues.filter((i) => i.path.join(".") === path).map((i) => /^Expected (.+), actual (.+)$/s.exec(i.message))
   const message = choices.length > 1 && choices.every((m) => m !== null)
     ? `Expected ${choices.map((m) => m![1]).join(" | ")}, actual ${choices[0]![2]}`
-    : issues[0]?.message ?? "invalid"
+    : first?.message ?? "invalid"
   return { param: path, message: message.replace(/\s+/g, " ") }
 }
 

@@ -146,6 +146,14 @@ export const router = HttpRouter.empty.pipe(
       return yield* gateway.chat(key, yield* jsonBody(gateway.config.max_request_bytes))
     })
   ),
+  HttpRouter.post(
+    "/v1/responses",
+    Effect.gen(function*() {
+      const gateway = yield* Gateway
+      const key = yield* authenticated
+      return yield* gateway.responses(key, yield* jsonBody(gateway.config.max_request_bytes))
+    })
+  ),
   HttpRouter.get(
     "/v1/models",
     Effect.gen(function*() {

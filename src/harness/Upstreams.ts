@@ -32,7 +32,27 @@ export interface Upstreams {
     model: ModelEntry,
     body: object
   ) => Effect.Effect<Stream.Stream<OpenAiCompat.ChatCompletionChunk, HarnessError>, HarnessError>
+  /** `POST /responses` on an upstream that has the Responses API: its Response object, checked as `complete` checks. */
+  readonly respond: (model: ModelEntry, body: object) => Effect.Effect<Either.Either<Answered, NotACompletion>, HarnessError>
+  /** Its events, streamed, resolving at the first as `stream` does. */
+  readonly respondStream: (model: ModelEntry, body: object) => Effect.Effect<Stream.Stream<ResponsesEvent, HarnessError>, HarnessError>
 }
+
+/** An upstream's Response object: read for its usage (Responses counts), relayed as it came. */
+export interface Answered {
+  readonly usage: Option.Option<OpenAiCompat.Usage>
+  readonly body: unknown
+}
+
+/** One event of a Responses stream: its type is all that is read of most. */
+export const ResponsesEvent = Schema.Struct({ type: Schema.String })
+export type ResponsesEvent = typeof ResponsesEvent.Type & Record<string, unknown>
+
+/** A Responses usage in chat's counts, which the ledger and prices take. */
+const tokens = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
+const ResponsesUsage = Schema.Struct({ input_tokens: tokens, output_tokens: tokens })
+export const responsesUsage = (usage: unknown): Option.Option<OpenAiCompat.Usage> =>
+  Option.map(Schema.decodeUnknownOption(ResponsesUsage)(usage), (u) => ({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens }))
 
 interface Fields {
   readonly type?: string
@@ -81,8 +101,14 @@ const failure = (tell: (status: number, message: string, fields?: Fields) => Har
 }
 
 const decodeCompletion = Schema.decodeUnknownEither(OpenAiCompat.ChatCompletion)
+/** What makes an answer a Response: the object says so and has its output; the rest is relayed as it came. */
+const decodeResponse = Schema.decodeUnknownEither(
+  Schema.Struct({ object: Schema.Literal("response"), output: Schema.Array(Schema.Unknown), usage: Schema.optional(Schema.Unknown) })
+)
 const reportedUsage = Schema.decodeUnknownOption(Schema.Struct({ usage: OpenAiCompat.Usage }))
 const isChunk = Schema.is(OpenAiCompat.ChatCompletionChunk)
+const isEvent = Schema.is(ResponsesEvent) as (item: unknown) => item is ResponsesEvent
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
 
 /** What a body was instead of a completion, in a few words and the start of what it said. */
 const describe = (body: unknown, error: ParseResult.ParseError) => {
@@ -151,17 +177,23 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> 
       )
     }
 
-    const stream = (model: ModelEntry, body: object) => {
+    /** A stream of `what`s opened by `open`, each checked by `is`. */
+    const streamOf = <A>(
+      model: ModelEntry,
+      open: (client: OpenAI, signal: AbortSignal) => Promise<AsyncIterable<unknown>>,
+      is: (item: unknown) => item is A,
+      what: string
+    ) => {
       const { client, fail, idle, tell } = clientOf(model)
       const quiet = () => tell(504, `the stream went quiet for ${Duration.format(idle)}`)
       const checked = (chunk: unknown) =>
-        isChunk(chunk)
+        is(chunk)
           ? Effect.succeed(chunk)
-          : Effect.fail(tell(502, `streamed something that is not a chat completion chunk: ${OpenAiCompat.oneLine(JSON.stringify(chunk) ?? "", 200)}`))
+          : Effect.fail(tell(502, `streamed something that is not a ${what}: ${OpenAiCompat.oneLine(JSON.stringify(chunk) ?? "", 200)}`))
       const controller = new AbortController()
       return Effect.gen(function*() {
         const chunks = yield* Effect.tryPromise({
-          try: () => client.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { signal: controller.signal }),
+          try: () => open(client, controller.signal),
           catch: (error) => error
         }).pipe(Effect.catchAll(fail))
         const iterator: AsyncIterator<unknown> = chunks[Symbol.asyncIterator]()
@@ -170,7 +202,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> 
           Effect.catchAll(fail),
           Effect.timeoutFail({ duration: idle, onTimeout: quiet })
         )
-        if (first.done === true) return yield* tell(502, "answered 200 with a stream that holds no chat completion chunks")
+        if (first.done === true) return yield* tell(502, `answered 200 with a stream that holds no ${what}s`)
         const head = yield* checked(first.value)
         // The client going away ends the stream, and with it the upstream's connection.
         const rest = fromSdkStream({ [Symbol.asyncIterator]: () => iterator }, controller, (error) => error).pipe(
@@ -182,5 +214,42 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> 
       }).pipe(Effect.onError(() => Effect.sync(() => controller.abort())))
     }
 
-    return { complete, stream }
+    const stream = (model: ModelEntry, body: object) =>
+      streamOf(
+        model,
+        (client, signal) => client.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { signal }),
+        isChunk,
+        "chat completion chunk"
+      )
+
+    // The SDK's own `responses.create` adds `output_text` to the answer; a plain post relays it as it came.
+    const respond = (model: ModelEntry, body: object) => {
+      const { client, fail, tell } = clientOf(model)
+      return Effect.tryPromise({
+        try: (signal) => client.post<unknown>("/responses", { body: { ...body, stream: false }, signal }),
+        catch: (error) => error
+      }).pipe(
+        Effect.catchAll(fail),
+        Effect.map((answer) =>
+          Either.match(decodeResponse(answer), {
+            onLeft: (error) =>
+              Either.left({
+                error: tell(502, `answered 200 with something that is not a response (${describe(answer, error)})`),
+                usage: responsesUsage(isRecord(answer) ? answer["usage"] : undefined)
+              }),
+            onRight: (response) => Either.right({ usage: responsesUsage(response.usage), body: answer })
+          })
+        )
+      )
+    }
+
+    const respondStream = (model: ModelEntry, body: object) =>
+      streamOf(
+        model,
+        (client, signal) => client.post<AsyncIterable<unknown>>("/responses", { body: { ...body, stream: true }, stream: true, signal }),
+        isEvent,
+        "Responses event"
+      )
+
+    return { complete, stream, respond, respondStream }
   })

@@ -256,4 +256,18 @@ describe("autopilot harness: keys, spend and bad input", () => {
       assert.strictEqual(serve.code, 2, serve.stderr.join("\n"))
       assert.deepStrictEqual(serve.stderr, ['autopilot: harness upstream "test": environment variable NO_SUCH_UPSTREAM_KEY is not set'])
     }))
+
+  it.scopedLive("refuses an upstream whose responses setting is neither native nor translate, naming where", (context) =>
+    Effect.gen(function*() {
+      const sb = sandbox(context)
+      const config = sb.writeFile("harness.json", {
+        ...configInput("http://127.0.0.1:9/v1"),
+        upstreams: { test: { base_url: "http://127.0.0.1:9/v1", responses: "proxy" } }
+      })
+      const serve = yield* Effect.promise(() => sb.run(["harness", "serve", "--port", "0", "--config", config]))
+      assert.strictEqual(serve.code, 2, serve.stderr.join("\n"))
+      assert.strictEqual(serve.stderr.length, 1, serve.stderr.join("\n"))
+      assert.match(serve.stderr[0]!, /is malformed: upstreams\.test\.responses: Expected "native", actual "proxy"/)
+      assert.deepStrictEqual(sb.files(), ["harness.json"])
+    }))
 })

@@ -10,7 +10,7 @@ export interface RecordedRequest {
   readonly body: any
 }
 
-/** One scripted answer to one `/v1/chat/completions` request. */
+/** One scripted answer to one `/v1/chat/completions` (or `/v1/responses`) request. */
 export interface Reply {
   /** Anything but 200 answers with an OpenAI-style error body, unless `raw` gives the body. */
   readonly status?: number
@@ -18,6 +18,8 @@ export interface Reply {
   readonly error?: { readonly message: string; readonly type?: string; readonly code?: string }
   readonly content?: string
   readonly toolCalls?: ReadonlyArray<{ readonly id: string; readonly name: string; readonly arguments: string }>
+  /** The finish reason, when not the one the content implies (`stop`, or `tool_calls`): `length` for a cut answer. */
+  readonly finish?: string
   /** `null` leaves usage out, as servers without usage reporting do. */
   readonly usage?: { readonly prompt_tokens: number; readonly completion_tokens: number } | null
   readonly model?: string
@@ -48,7 +50,7 @@ const completionOf = (reply: Reply, model: string) => ({
   model,
   choices: [{
     index: 0,
-    finish_reason: reply.toolCalls?.length ? "tool_calls" : "stop",
+    finish_reason: reply.finish ?? (reply.toolCalls?.length ? "tool_calls" : "stop"),
     logprobs: null,
     message: {
       role: "assistant",
@@ -96,15 +98,83 @@ const chunksOf = (reply: Reply, model: string, includeUsage: boolean) => {
     ...[true, false].flatMap((first) =>
       calls.map((call, index) => chunk({ tool_calls: [{ index, function: { arguments: half(call.arguments, first) } }] }))
     ),
-    chunk({}, calls.length > 0 ? "tool_calls" : "stop"),
+    chunk({}, reply.finish ?? (calls.length > 0 ? "tool_calls" : "stop")),
     ...(includeUsage && reply.usage !== null
       ? [{ ...chunk({}), choices: [], usage: withTotal(reply.usage ?? defaultUsage) }]
       : [])
   ]
 }
 
+/** The same reply as OpenAI's Responses API gives it (`POST /v1/responses`): text as a message, tool calls as function_call items. */
+const responseOf = (reply: Reply, model: string, status = "completed") => ({
+  id: "resp_test",
+  object: "response",
+  created_at: 1_700_000_000,
+  status,
+  error: null,
+  incomplete_details: null,
+  model,
+  output: status === "in_progress" ? [] : [
+    ...(reply.content === undefined ? [] : [{
+      id: "msg_test",
+      type: "message",
+      status: "completed",
+      role: "assistant",
+      content: [{ type: "output_text", text: reply.content, annotations: [] }]
+    }]),
+    ...(reply.toolCalls ?? []).map((call, index) => ({
+      id: `fc_test_${index}`,
+      type: "function_call",
+      status: "completed",
+      call_id: call.id,
+      name: call.name,
+      arguments: call.arguments
+    }))
+  ],
+  ...(reply.usage === null || status === "in_progress" ? {} : {
+    usage: {
+      input_tokens: (reply.usage ?? defaultUsage).prompt_tokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: (reply.usage ?? defaultUsage).completion_tokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: (reply.usage ?? defaultUsage).prompt_tokens + (reply.usage ?? defaultUsage).completion_tokens
+    }
+  })
+})
+
+/** The Responses API's events for a reply, as OpenAI streams them (without a terminating [DONE]). */
+const responseEventsOf = (reply: Reply, model: string) => {
+  let sequence = 0
+  const event = (type: string, fields: object) => ({ type, sequence_number: sequence++, ...fields })
+  const done = responseOf(reply, model)
+  const message = done.output.find((item) => item.type === "message")
+  const words = reply.content?.match(/\S+\s*|\s+/g) ?? []
+  return [
+    event("response.created", { response: responseOf(reply, model, "in_progress") }),
+    ...(message === undefined ? [] : [
+      event("response.output_item.added", { output_index: 0, item: { ...message, status: "in_progress", content: [] } }),
+      event("response.content_part.added", { item_id: message.id, output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [] } }),
+      ...words.map((delta) => event("response.output_text.delta", { item_id: message.id, output_index: 0, content_index: 0, delta, logprobs: [] })),
+      event("response.output_text.done", { item_id: message.id, output_index: 0, content_index: 0, text: reply.content, logprobs: [] }),
+      event("response.output_item.done", { output_index: 0, item: message })
+    ]),
+    ...done.output.filter((item) => item.type === "function_call").flatMap((item) => {
+      const index = done.output.indexOf(item)
+      const call = item as { id: string; arguments: string; name: string }
+      return [
+        event("response.output_item.added", { output_index: index, item: { ...item, status: "in_progress", arguments: "" } }),
+        event("response.function_call_arguments.delta", { item_id: call.id, output_index: index, delta: call.arguments }),
+        event("response.function_call_arguments.done", { item_id: call.id, output_index: index, name: call.name, arguments: call.arguments }),
+        event("response.output_item.done", { output_index: index, item })
+      ]
+    }),
+    ...(reply.streamError === undefined && !reply.stall ? [event("response.completed", { response: done })] : [])
+  ]
+}
+
 /**
- * A real HTTP server on 127.0.0.1 speaking enough of `/v1/chat/completions` for the OpenAI SDK, answering
+ * A real HTTP server on 127.0.0.1 speaking enough of `/v1/chat/completions` (and of `/v1/responses`) for the
+ * OpenAI SDK, answering
  * each request with the next scripted reply (a function of the request, if it needs to see it) and
  * recording what it was sent. With the script used up it answers 500, which tests will notice.
  */
@@ -135,7 +205,8 @@ export const make = (
         : scripted
       const send = () => {
         if (res.destroyed) return
-        const routed = request.path === "/v1/chat/completions"
+        const responses = request.path === "/v1/responses"
+        const routed = request.path === "/v1/chat/completions" || responses
         const status = routed ? reply.status ?? 200 : 404
         const model = reply.model ?? body?.model ?? "unknown"
         if (routed && reply.raw !== undefined) {
@@ -151,6 +222,16 @@ export const make = (
               code: reply.error?.code ?? null
             }
           }))
+        } else if (responses && body?.stream === true) {
+          res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...reply.headers })
+          for (const event of responseEventsOf(reply, model)) res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)
+          if (reply.streamError !== undefined) {
+            res.write(`event: error\ndata: ${JSON.stringify({ type: "error", code: "server_error", message: reply.streamError, param: null })}\n\n`)
+          }
+          if (!reply.stall) res.end()
+        } else if (responses) {
+          res.writeHead(200, { "content-type": "application/json", ...reply.headers })
+          res.end(JSON.stringify(responseOf(reply, model)))
         } else if (body?.stream === true) {
           res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...reply.headers })
           for (const chunk of chunksOf(reply, model, body?.stream_options?.include_usage === true)) {
