@@ -1,5 +1,7 @@
 import { assert, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer } from "effect"
+import { MockLlm } from "../../src/llm/MockLlm.js"
+import * as Mission from "../../src/runtime/Mission.js"
 import { Missions } from "../../src/missions/Missions.js"
 import * as BlueprintService from "../../src/routing/BlueprintService.js"
 import { FetchHttpClient } from "@effect/platform"
@@ -20,7 +22,7 @@ eachDatabase("the HTTP API", (database) => {
     yield* runMission({ runId: "done", goal: goal(1) }, script([{ content: "the answer", criteria_met: [true] }])).pipe(
       Effect.provide(environmentWith([], db))
     )
-    return { ...served, call: http(served.base) }
+    return { ...served, db, call: http(served.base) }
   })
 
   it.scopedLive("serves the seed's routes and shapes: status, enable, disable, goal, missions, approve, delete", () =>
@@ -87,7 +89,7 @@ eachDatabase("the HTTP API", (database) => {
       assert.strictEqual((yield* api.missions.list({ urlParams: {} }))[0]?.status, "completed")
     }))
 
-  it.scopedLive("lists and shows runs, their artifacts, and stops a run", () =>
+  it.scopedLive("lists and shows runs, filtered by state; an unknown run is not found", () =>
     Effect.gen(function*() {
       const { base, tokens } = yield* setup
       const api = yield* client(base, tokens.admin)
@@ -102,6 +104,54 @@ eachDatabase("the HTTP API", (database) => {
       assert.deepStrictEqual(yield* api.runs.artifacts({ path: { id: "done" } }), [])
       const absent = yield* Effect.flip(api.runs.show({ path: { id: "nope" }, urlParams: {} }))
       assert.strictEqual(absent._tag, "NotFound")
+    }))
+
+  it.scopedLive("downloads an artifact, its latest version or the one asked for", () =>
+    Effect.gen(function*() {
+      const { base, call, db, tokens } = yield* setup
+      const fence = (text: string) => "Here:\n```python app.py\n" + text + "\n```\n"
+      yield* runMission(
+        { runId: "arts", goal: goal(1) },
+        script([{ content: fence("print(1)") }, { content: fence("print(2)"), criteria_met: [true] }])
+      ).pipe(Effect.provide(environmentWith([], db)))
+      const api = yield* client(base, tokens.admin)
+      const listed = yield* api.runs.artifacts({ path: { id: "arts" } })
+      assert.deepStrictEqual(listed.map((a) => [a["name"], a["versions"]]), [["app.py", 2]])
+      const latest = yield* call("GET", "/api/v1/autopilot/runs/arts/artifact?name=app.py", { token: tokens.admin })
+      assert.strictEqual(latest.status, 200)
+      assert.strictEqual(latest.text, "print(2)\n")
+      assert.match(latest.headers.get("content-disposition") ?? "", /attachment; filename="app.py"/)
+      const first = yield* call("GET", "/api/v1/autopilot/runs/arts/artifact?name=app.py&version=1", { token: tokens.admin })
+      assert.strictEqual(first.text, "print(1)\n")
+      const absent = yield* call("GET", "/api/v1/autopilot/runs/arts/artifact?name=nope.py", { token: tokens.admin })
+      assert.strictEqual(absent.status, 404)
+      assert.match(absent.json.error.message, /no artifact "nope.py"/)
+    }))
+
+  it.scopedLive("stops a running run, and a mission's run; a mission without one is told so", () =>
+    Effect.gen(function*() {
+      const { base, db, tokens } = yield* setup
+      const api = yield* client(base, tokens.admin)
+      const started = yield* Deferred.make<void>()
+      const running = yield* Mission.run({ runId: "long", goal: goal(1), policy: { max_iterations: 500 }, onEvent: () => Deferred.succeed(started, undefined) }).pipe(
+        Effect.provide(MockLlm.layer(script([{}], { latency_ms: 20 }))),
+        Effect.provide(environmentWith([], db)),
+        Effect.fork
+      )
+      yield* Deferred.await(started)
+      const stopped = yield* api.runs.stop({ path: { id: "long" }, payload: { reason: "enough" } })
+      assert.deepStrictEqual(stopped, { run_id: "long", stop_requested: true, reason: "enough" })
+      const result = yield* Fiber.join(running)
+      assert.strictEqual(result.status, "halted")
+      assert.match((yield* api.runs.show({ path: { id: "long" }, urlParams: { steps: 1 } }))["halt_reason"] as string, /enough/)
+
+      const outcome = yield* api.autopilot.goal({ payload: { goal: releaseGoal } })
+      if (outcome.kind !== "auto_routed") return assert.fail("not routed")
+      const notYet = yield* Effect.flip(api.missions.stop({ path: { id: outcome.mission_id }, payload: {} }))
+      assert.strictEqual(notYet._tag, "BadRequest")
+      assert.match(notYet.message, /has no run to stop/)
+      const noEvents = yield* Effect.flip(api.missions.events({ path: { id: outcome.mission_id } }))
+      assert.strictEqual(noEvents._tag, "Conflict")
     }))
 
   it.scopedLive("queues, lists and removes runs", () =>
@@ -148,5 +198,8 @@ eachDatabase("the HTTP API", (database) => {
       assert.strictEqual(retrieved.remote, "ok")
       assert.strictEqual(retrieved.candidates[0]?.blueprint.id, "release_notes")
       assert.strictEqual(retrieved.candidates.length, 3)
+      const written = yield* remote.synthesize("keep a log of the office plants' watering", "free")
+      assert.strictEqual(written.remote, "ok")
+      assert.isTrue(Option.isSome(written.blueprint_json))
     }))
 })
