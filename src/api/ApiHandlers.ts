@@ -33,9 +33,6 @@ export class ServeModel extends Context.Tag("autopilot/api/ServeModel")<ServeMod
 
 const caller = CurrentCaller
 
-/** A run's project, as its checkpoint records it. */
-const projectOfRun = (view: Runs.RunView): string => (view.checkpoint as { readonly project?: string }).project ?? "default"
-
 /**
  * The run, if the caller's project owns it; another project's run is not found, exactly as an unknown id.
  * A mission's run belongs to the mission's project.
@@ -44,9 +41,9 @@ const ownedRun = (runId: string, options: { readonly steps: number; readonly mes
   Effect.gen(function*() {
     const { project } = yield* caller
     const runs = yield* Runs.Runs
-    const view = yield* mapService(runs.show(runId, options))
-    if (projectOfRun(view) !== project) return yield* new NotFound({ message: new RunNotFound({ run_id: runId }).message })
-    return view
+    // Checked before the run is read: another project's run is not even decoded.
+    if ((yield* mapService(runs.project(runId))) !== project) return yield* new NotFound({ message: new RunNotFound({ run_id: runId }).message })
+    return yield* mapService(runs.show(runId, options))
   })
 
 const sessionOf = (token: string, principal: { readonly kind: "admin" } | { readonly kind: "project"; readonly project: string }) => ({
@@ -154,8 +151,8 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
           return yield* new BadRequest({ message: `status must be one or more of ${Runs.RunStates.join(", ")} (comma-separated), got "${unknown}"` })
         }
         const runs = yield* Runs.Runs
-        const listed = yield* mapService(runs.list({ states: states as ReadonlyArray<Runs.RunState>, limit: urlParams.limit }))
-        return listed.filter((run) => run._tag !== "Found" || ((run.checkpoint as { project?: string }).project ?? "default") === project).map(Runs.listedJson)
+        const listed = yield* mapService(runs.list({ states: states as ReadonlyArray<Runs.RunState>, limit: urlParams.limit, project }))
+        return listed.map(Runs.listedJson)
       }))
     .handle("show", ({ path, urlParams }) =>
       Effect.map(ownedRun(path.id, { steps: urlParams.steps ?? 0, messages: urlParams.messages === "true" }), Runs.viewJson))
@@ -204,9 +201,15 @@ const policyOf = (payload: typeof import("./Api.js").QueueAdd.Type) =>
 
 const QueueLive = HttpApiBuilder.group(AutopilotApi, "queue", (handlers) =>
   handlers
-    .handle("list", () => Effect.flatMap(GoalQueue.GoalQueue, (queue) => mapService(queue.list())).pipe(Effect.map((listed) => listed.map(GoalQueue.listedJson))))
+    .handle("list", () =>
+      Effect.gen(function*() {
+        const { project } = yield* caller
+        const queue = yield* GoalQueue.GoalQueue
+        return (yield* mapService(queue.list({ project }))).map(GoalQueue.listedJson)
+      }))
     .handle("add", ({ payload }) =>
       Effect.gen(function*() {
+        const { project } = yield* caller
         const queue = yield* GoalQueue.GoalQueue
         const llm = yield* ServeModel
         const specialist = payload.specialist === undefined
@@ -220,12 +223,18 @@ const QueueLive = HttpApiBuilder.group(AutopilotApi, "queue", (handlers) =>
           priority: payload.priority,
           notBefore: payload.not_before,
           specialist,
-          llm
+          llm,
+          project
         }))
         return GoalQueue.listedJson({ entry, ready: QueueEntry.isReady(entry, yield* DateTime.now), run: null })
       }))
     .handle("remove", ({ path }) =>
-      Effect.flatMap(GoalQueue.GoalQueue, (queue) => mapService(queue.remove(path.id))).pipe(Effect.as({ removed: true as const, id: path.id })))
+      Effect.gen(function*() {
+        const { project } = yield* caller
+        const queue = yield* GoalQueue.GoalQueue
+        yield* mapService(queue.remove(path.id, { project }))
+        return { removed: true as const, id: path.id }
+      }))
 )
 
 const encodeBlueprint = Schema.encodeSync(Blueprint)

@@ -67,10 +67,12 @@ export const fanout = Command.make(
       Options.optional
     ),
     specialist: Run.specialistFlag,
+    project: Flags.project(`the project the fan-out and its children belong to (default "default")`),
     ...sessionFlags
   },
   (input) =>
     Effect.gen(function*() {
+      const project = yield* Flags.projectOf(input.project)
       const maxParallel = yield* wholeNumber("--max-parallel", input.maxParallel, Fanout.MAX_PARALLEL)
       const maxItems = yield* wholeNumber("--max-items", input.maxItems, MAX_ITEMS)
       const items = yield* itemsOf(input.items, input.itemsFile)
@@ -86,6 +88,6 @@ export const fanout = Command.make(
       })
       const specialist = yield* Run.specialistOf(input.specialist)
       yield* Run.session(runId, undefined, false, { ...input, deltas: false }, false, specialist, (runs, options) =>
-        runs.fanout({ ...options, template: input.template, items, criteria, maxParallel, maxItems }))
+        runs.fanout({ ...options, template: input.template, items, criteria, maxParallel, maxItems, project }))
     })
 ).pipe(Command.withDescription("Run one mission per item, at most --max-parallel at a time, each within a slice of the fan-out's budget"))

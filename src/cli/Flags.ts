@@ -2,6 +2,7 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { BadInput } from "../domain/Errors.js"
+import { checkProject } from "../domain/MissionRecord.js"
 import * as RunId from "../domain/RunId.js"
 import type { PolicyOverrides } from "../runtime/Mission.js"
 import { type RunState, RunStates } from "../runtime/Runs.js"
@@ -147,3 +148,14 @@ export const category = (entries: string) =>
     Options.withDescription(`only the ${entries} of this category`),
     Options.optional
   )
+
+/** `--project P`: a new run's or queued entry's project, or a listing's; checked with `projectOf` before anything is opened. */
+export const project = (description: string) =>
+  Options.text("project").pipe(
+    Options.withPseudoName("project"),
+    Options.withDescription(`${description}: 1-64 letters, digits, ".", "_" or "-"`),
+    Options.optional
+  )
+
+export const projectOf = (flag: Option.Option<string>): Effect.Effect<string | undefined, BadInput> =>
+  Option.match(flag, { onNone: () => Effect.succeed(undefined), onSome: checkProject })

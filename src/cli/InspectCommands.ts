@@ -8,6 +8,7 @@ import type { ModelCall, Step } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import * as Runs from "../runtime/Runs.js"
 import type { StepMessages } from "../runtime/Transcript.js"
+import { defaultProject } from "../domain/MissionRecord.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 import { withExistingRuns, withRuns } from "./Store.js"
@@ -56,6 +57,7 @@ const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages,
       ? "critic: off"
       : `critic: on (overrules the judge at confidence ≥ ${c.critic.threshold}; ${plural(c.critic.max_suggestions, "suggestion")} at most)`,
     ...(c.specialist === undefined ? [] : [`specialist: ${c.specialist.id} (${c.specialist.name}, model tier ${c.specialist.model_tier})`]),
+    ...(c.project === defaultProject ? [] : [`project: ${c.project}`]),
     `usage: ${Render.usage(c.usage)}`,
     `total cost: ${dollars(c.usage.dollars, 6)}`,
     ...(c.fanout === undefined ? [] : childrenText(children)),
@@ -118,15 +120,17 @@ export const runs = Command.make(
   {
     status: Flags.states,
     limit: Flags.count("limit", "list only the newest N runs (default 0: all)", 0),
+    project: Flags.project("only the runs of this project (default: every project's)"),
     db: Flags.db,
     format: jsonFormat
   },
-  ({ db, format, limit, status }) =>
+  ({ db, format, limit, status, ...input }) =>
     Effect.gen(function*() {
+      const project = yield* Flags.projectOf(input.project)
       const listed = yield* withRuns(
         yield* Flags.target(db),
         Effect.succeed([]),
-        Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit }))
+        Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit, project }))
       )
       if (format === "json") return yield* Console.log(Render.json(listed.map(Runs.listedJson), 2))
       if (listed.length === 0) return yield* Console.log(status.length === 0 ? "no runs yet" : `no ${status.join(" or ")} runs`)

@@ -95,6 +95,7 @@ const add = Command.make(
       Options.withDescription("no daemon takes it before then: an ISO-8601 time with a zone (2026-05-01T09:00:00Z) or a duration from now (10m, 2 hours)"),
       Options.optional
     ),
+    project: Flags.project(`the project its run will belong to (default "default")`),
     db: Flags.db,
     format: jsonFormat
   },
@@ -109,7 +110,8 @@ const add = Command.make(
         priority: yield* priorityOf(input.priority),
         notBefore: yield* notBeforeOf(input.notBefore),
         specialist: yield* specialistOf(input.specialist),
-        llm
+        llm,
+        project: yield* Flags.projectOf(input.project)
       }
       // Everything is checked before the database is opened, so bad input leaves no trace: what the entry
       // is made of, and, as for `autopilot run`, the model (a missing key or script).
@@ -125,10 +127,11 @@ const add = Command.make(
 
 const list = Command.make(
   "list",
-  { db: Flags.db, format: jsonFormat },
-  ({ db, format }) =>
+  { project: Flags.project("only the entries of this project (default: every project's)"), db: Flags.db, format: jsonFormat },
+  ({ db, format, ...input }) =>
     Effect.gen(function*() {
-      const listed = yield* withQueue(db, Effect.succeed([]), Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.list()))
+      const project = yield* Flags.projectOf(input.project)
+      const listed = yield* withQueue(db, Effect.succeed([]), Effect.flatMap(GoalQueue.GoalQueue, (queue) => queue.list({ project })))
       if (format === "json") return yield* Console.log(Render.json(listed.map(GoalQueue.listedJson), 2))
       if (listed.length === 0) return yield* Console.log("the queue is empty (`autopilot queue add OBJECTIVE` queues a run)")
       yield* Console.log(listedText(listed))

@@ -178,16 +178,18 @@ export const run = Command.make(
     runId: Options.text("run-id").pipe(Options.withDescription("id for the run (default: generated)"), Options.optional),
     resume: Options.boolean("resume").pipe(Options.withDescription("continue the run with this --run-id")),
     specialist: specialistFlag,
+    project: Flags.project(`the project the run belongs to (default "default"; with --resume, the run's own)`),
     ...sessionFlags
   },
   (input) =>
     Effect.gen(function*() {
       const goal = yield* fromText(input.objective, input.criteria)
+      const project = yield* Flags.projectOf(input.project)
       if (input.resume && Option.isNone(input.runId)) {
         return yield* new BadInput({ message: "--resume needs --run-id naming the run to continue" })
       }
       const runId = yield* Option.match(input.runId, { onNone: () => newRunId("run"), onSome: Flags.runId })
-      yield* session(runId, goal, input.resume, input, false, yield* specialistOf(input.specialist))
+      yield* session(runId, goal, input.resume, input, false, yield* specialistOf(input.specialist), (runs, options) => runs.start({ ...options, project }))
     })
 ).pipe(Command.withDescription("Run a mission until every criterion is met or a budget axis trips"))
 

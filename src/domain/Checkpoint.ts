@@ -35,7 +35,9 @@ export class Checkpoint extends Schema.Class<Checkpoint>("Checkpoint")({
   /** Present on a fan-out run: what it fans out over, so a resume runs the same children. */
   fanout: Schema.optionalWith(FanoutSpec, { exact: true }),
   /** Present on a mission's run: the mission whose agent graph it drives, so a resume drives the same one. */
-  mission: Schema.optionalWith(MissionRef, { exact: true })
+  mission: Schema.optionalWith(MissionRef, { exact: true }),
+  /** The project the run belongs to, kept across resumes; a checkpoint from before projects reads as "default". */
+  project: Schema.optionalWith(Schema.String, { default: () => "default" })
 }) {}
 
 export const CheckpointJson = Schema.parseJson(Checkpoint)

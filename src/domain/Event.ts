@@ -37,7 +37,9 @@ export const RunStarted = event("run_started", {
   /** What a fan-out run fans out over: a fan-out rebuilt from history keeps it. */
   fanout: Schema.optionalWith(FanoutSpec, { exact: true }),
   /** The mission whose graph a mission's run drives: a run rebuilt from history keeps it. */
-  mission: Schema.optionalWith(MissionRef, { exact: true })
+  mission: Schema.optionalWith(MissionRef, { exact: true }),
+  /** The project the run belongs to: a run rebuilt from history keeps it. */
+  project: Schema.optionalWith(Schema.String, { exact: true })
 })
 export const Iteration = event("iteration", {
   iteration: Schema.Int,

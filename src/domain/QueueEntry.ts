@@ -6,6 +6,7 @@ import { BudgetPolicy } from "./Budget.js"
 import { BadInput } from "./Errors.js"
 import { fromText, Goal } from "./Goal.js"
 import * as LlmChoice from "./LlmChoice.js"
+import { checkProject, defaultProject } from "./MissionRecord.js"
 import * as RunId from "./RunId.js"
 
 /** `queued` until a daemon takes it; `dispatched` once one has, for good: its run is then the run's own to follow. */
@@ -41,7 +42,9 @@ export class QueueEntry extends Schema.Class<QueueEntry>("QueueEntry")({
   not_before: Schema.NullOr(UtcTime),
   status: QueueStatus,
   created_at: Schema.String,
-  dispatched_at: Schema.NullOr(Schema.String)
+  dispatched_at: Schema.NullOr(Schema.String),
+  /** The project its run will belong to; an entry from before projects is the default project's. */
+  project: Schema.optionalWith(Schema.String, { default: () => defaultProject })
 }) {
   get goal(): Goal {
     return new Goal({ objective: this.objective, success_criteria: this.criteria })
@@ -76,6 +79,8 @@ export interface NewEntry {
   readonly priority?: number | undefined
   /** A time, or text as `--not-before` takes it (see `notBeforeOf`). */
   readonly notBefore?: DateTime.DateTime | string | undefined
+  /** The project its run will belong to; "default" when absent. */
+  readonly project?: string | undefined
 }
 
 const notBeforeForms =
@@ -153,6 +158,7 @@ export const make = (input: NewEntry): Effect.Effect<QueueEntry, BadInput> =>
     const llm = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
     const now = yield* DateTime.now
     const notBefore = yield* notBeforeGiven(input.notBefore, now)
+    const project = yield* checkProject(input.project ?? defaultProject)
     return new QueueEntry({
       id,
       objective: goal.objective,
@@ -164,7 +170,8 @@ export const make = (input: NewEntry): Effect.Effect<QueueEntry, BadInput> =>
       not_before: notBefore === undefined ? null : DateTime.formatIso(notBefore),
       status: "queued",
       created_at: DateTime.formatIso(now),
-      dispatched_at: null
+      dispatched_at: null,
+      project
     })
   })
 

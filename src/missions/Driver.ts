@@ -375,6 +375,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
                   takeOver: options.takeOver,
                   llm: session.llm,
                   specialist: exists ? undefined : specialist,
+                  project: session.project,
                   halt: Deferred.await(halt),
                   haltGrace: options.haltGrace,
                   haltNow: options.haltNow,

@@ -14,6 +14,13 @@ export interface Listed {
   readonly run: RunState | null
 }
 
+export interface ListOptions {
+  /** Only the entries of this status; both when absent. */
+  readonly status?: QueueEntry.QueueStatus | undefined
+  /** Only the entries of this project; every project's when absent. */
+  readonly project?: string | undefined
+}
+
 /**
  * Runs waiting their turn: queued by anyone (`queue add`, a library caller), taken by the daemons in
  * priority order, each by exactly one. Time is the Clock's, so a not-before comes when the Clock says.
@@ -31,9 +38,12 @@ export class GoalQueue extends Context.Tag("autopilot/GoalQueue")<
      * queued), then dispatched ones, most recently taken first, with their runs' states; or only those of
      * `status`.
      */
-    readonly list: (options?: { readonly status?: QueueEntry.QueueStatus | undefined }) => Effect.Effect<ReadonlyArray<Listed>, PersistenceError>
-    /** Removes a queued entry; one already dispatched has become a run, which `autopilot stop` stops. */
-    readonly remove: (id: string) => Effect.Effect<void, QueueEntry.QueueEntryNotFound | BadInput | PersistenceError>
+    readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<Listed>, PersistenceError>
+    /**
+     * Removes a queued entry; one already dispatched has become a run, which `autopilot stop` stops. With
+     * `project`, another project's entry is not found, as if absent.
+     */
+    readonly remove: (id: string, options?: { readonly project?: string | undefined }) => Effect.Effect<void, QueueEntry.QueueEntryNotFound | BadInput | PersistenceError>
     /** Up to `limit` entries ready now, in the order they are taken. */
     readonly ready: (limit: number) => Effect.Effect<ReadonlyArray<QueueEntry.QueueEntry>, BadInput | PersistenceError>
     /**
@@ -53,6 +63,7 @@ export const listedJson = ({ entry, ready, run }: Listed) => {
   const encoded = Schema.encodeSync(QueueEntry.QueueEntry)(entry)
   return {
     id: entry.id,
+    project: entry.project,
     status: entry.status,
     ready,
     run_status: run,
@@ -74,7 +85,8 @@ export const startOptions = (entry: QueueEntry.QueueEntry): StartOptions => ({
   goal: entry.goal,
   policy: entry.policy,
   llm: entry.llm,
-  specialist: entry.specialist ?? undefined
+  specialist: entry.specialist ?? undefined,
+  project: entry.project
 })
 
 const nowIso = Effect.map(DateTime.now, DateTime.formatIso)
@@ -113,21 +125,21 @@ export const make = Effect.gen(function*() {
     Effect.map(runs.load(id), (loaded): RunState | null =>
       loaded._tag === "Missing" ? null : loaded._tag === "Corrupt" ? "corrupt" : stateOf(loaded))
 
-  const list = (options: { readonly status?: QueueEntry.QueueStatus | undefined } = {}) =>
+  const list = (options: ListOptions = {}) =>
     Effect.gen(function*() {
       const now = yield* DateTime.now
-      const queued = options.status === "dispatched" ? [] : yield* store.list("queued")
-      const dispatched = options.status === "queued" ? [] : yield* store.list("dispatched")
+      const queued = options.status === "dispatched" ? [] : yield* store.list("queued", options.project)
+      const dispatched = options.status === "queued" ? [] : yield* store.list("dispatched", options.project)
       return [
         ...queued.map((entry): Listed => ({ entry, ready: QueueEntry.isReady(entry, now), run: null })),
         ...(yield* Effect.forEach(dispatched, (entry) => Effect.map(runStateOf(entry.id), (run): Listed => ({ entry, ready: false, run }))))
       ]
     })
 
-  const remove = (id: string) =>
+  const remove = (id: string, scope: { readonly project?: string | undefined } = {}) =>
     Effect.gen(function*() {
-      if (yield* store.remove(id)) return
-      const status = yield* store.statusOf(id)
+      if (yield* store.remove(id, scope.project)) return
+      const status = yield* store.statusOf(id, scope.project)
       if (Option.isNone(status)) return yield* new QueueEntry.QueueEntryNotFound({ id })
       return yield* new BadInput({ message: `queue entry "${id}" has already started as run ${id}; stop it with \`autopilot stop ${id}\`` })
     })

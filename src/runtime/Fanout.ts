@@ -193,6 +193,7 @@ const runSpec = (options: SpecOptions): Effect.Effect<FanoutResult, Mission.Miss
           takeOver: options.takeOver,
           llm: session.llm,
           specialist: session.specialist,
+          project: session.project,
           halt: Deferred.await(halt),
           haltGrace: options.haltGrace,
           haltNow: options.haltNow,

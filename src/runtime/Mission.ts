@@ -57,6 +57,11 @@ export interface MissionOptions {
    * stored, and a call that is retried streams again from its start.
    */
   readonly onDelta?: ((delta: ModelCalls.Delta) => Effect.Effect<void>) | undefined
+  /**
+   * The project the run belongs to (1-64 letters, digits, ".", "_", "-"): a new run records it, "default"
+   * when absent (a mission's run: its mission's); a resume keeps the run's own, and refuses another.
+   */
+  readonly project?: string | undefined
 }
 
 export interface MissionResult {

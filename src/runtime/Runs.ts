@@ -8,6 +8,7 @@ import type { BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import * as FanoutSpec from "../domain/Fanout.js"
 import * as FiringId from "../domain/Firing.js"
+import { defaultProject } from "../domain/MissionRecord.js"
 import * as MissionRun from "../domain/MissionRun.js"
 import type { Step } from "../domain/Step.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
@@ -84,6 +85,8 @@ export interface ListOptions {
   readonly states?: ReadonlyArray<RunState> | undefined
   /** The newest `limit` runs (after `states`); all when absent or 0. */
   readonly limit?: number | undefined
+  /** Only the runs of this project; every project's when absent. */
+  readonly project?: string | undefined
 }
 
 /** A run that was deleted, or with `dryRun` would be. */
@@ -148,6 +151,11 @@ export class Runs extends Context.Tag("autopilot/Runs")<
     readonly stop: (runId: string, reason: string) => Effect.Effect<void, BadInput | RunNotFound | CorruptCheckpoint | PersistenceError>
     /** Newest first; a checkpoint that does not decode is listed as corrupt, not hidden. */
     readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<Listed>, BadInput | PersistenceError>
+    /**
+     * The project a run belongs to (what the HTTP API checks a project token against before `show`, `events`,
+     * `stop` or `delete`): beside its checkpoint, even a corrupt one, else in its history.
+     */
+    readonly project: (runId: string) => Effect.Effect<string, RunNotFound | PersistenceError>
     /** The run as of its latest checkpoint with its latest `steps` steps (0 for all). */
     readonly show: (
       runId: string,
@@ -326,7 +334,7 @@ export const make = (options: {
           return yield* new BadInput({ message: `limit must be 0 (all) or a positive whole number, got ${limit}` })
         }
         const states = filter.states ?? []
-        const listed = (yield* runs.list)
+        const listed = (yield* runs.list({ project: filter.project }))
           .map((run): Listed => ({ ...run, state: stateOf(run) }))
           .filter((run) => states.length === 0 || states.includes(run.state))
         return limit === 0 ? listed : listed.slice(0, limit)
@@ -449,7 +457,7 @@ export const make = (options: {
         const loaded = yield* runs.load(runId)
         if (loaded._tag === "Found" && loaded.checkpoint.mission !== undefined) {
           // A mission's run goes with every node attempt it ran (not with its mission's firings).
-          const nodes = (yield* runs.list).map(idOf).filter((id) => FiringId.missionRunOf(id) === runId)
+          const nodes = (yield* runs.list()).map(idOf).filter((id) => FiringId.missionRunOf(id) === runId)
           return [runId, ...nodes]
         }
         const spec = yield* Effect.provide(Fanout.specOf(runId), context)
@@ -517,7 +525,16 @@ export const make = (options: {
         return yield* removeWorkspaces(deleted.map(strip))
       })
 
-    return Runs.of({ start, fanout, mission, stop, list, show, events: replayOf, delete: deleteRuns, prune })
+    const projectOf = (runId: string) =>
+      Effect.gen(function*() {
+        const beside = yield* runs.projectOf(runId)
+        if (Option.isSome(beside)) return beside.value
+        const started = (yield* events.sessions(runId)).at(-1)
+        if (started?.kind !== "run_started") return yield* new RunNotFound({ run_id: runId })
+        return started.project ?? defaultProject
+      })
+
+    return Runs.of({ start, fanout, mission, stop, list, project: projectOf, show, events: replayOf, delete: deleteRuns, prune })
   })
 
 export const layer = (options: { readonly workspaceRoot: string }) => Layer.effect(Runs, make(options))
@@ -548,6 +565,7 @@ export const listedJson = (run: Listed) =>
   run._tag === "Found"
     ? {
       run_id: run.checkpoint.run_id,
+      project: run.checkpoint.project,
       status: run.checkpoint.status,
       ...interruptionJson(run.checkpoint),
       objective: run.checkpoint.goal.objective,
@@ -561,6 +579,7 @@ export const listedJson = (run: Listed) =>
     }
     : {
       run_id: run.run_id,
+      project: run.project,
       status: "corrupt" as const,
       interrupted: false,
       resume: null,
@@ -601,6 +620,7 @@ const fanoutJson = (spec: FanoutSpec.FanoutSpec, children: ReadonlyArray<ChildVi
 /** `show --format json`: `{run_id, status, interrupted, resume, halt_reason, iterations, usage, cost_usd, criteria_met, goal, …}`. */
 export const viewJson = ({ artifacts, checkpoint: c, children, messages, steps }: RunView) => ({
   run_id: c.run_id,
+  project: c.project,
   status: c.status,
   ...interruptionJson(c),
   halt_reason: c.halt_reason,

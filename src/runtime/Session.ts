@@ -42,6 +42,8 @@ export interface Session {
   readonly specialist: Specialist | undefined
   /** What a fan-out run fans out over; undefined for a mission. */
   readonly fanout: FanoutSpec | undefined
+  /** The project the run belongs to, which the runs it starts (children, node attempts) inherit. */
+  readonly project: string
   readonly progress: Ref.Ref<Iteration.Progress>
   /** Counts a finished attempt: its step, its events, its artifacts and the checkpoint, in one transaction. */
   readonly record: (iteration: number, attempt: Iteration.Attempt) => Effect.Effect<void, PersistenceError>
@@ -140,7 +142,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
       ...(opened.checkpoint.critic === undefined ? {} : { critic: opened.checkpoint.critic }),
       ...(opened.checkpoint.specialist === undefined ? {} : { specialist: opened.checkpoint.specialist }),
       ...(opened.checkpoint.fanout === undefined ? {} : { fanout: opened.checkpoint.fanout }),
-      ...(opened.checkpoint.mission === undefined ? {} : { mission: opened.checkpoint.mission })
+      ...(opened.checkpoint.mission === undefined ? {} : { mission: opened.checkpoint.mission }),
+      project: opened.checkpoint.project
     })
     // The first heartbeat is durable with the claim, not in a commit of its own; `heartbeat` writes the rest.
     const usage = yield* budget.usage
@@ -216,7 +219,7 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
       }).pipe(Effect.uninterruptible)
 
     const { fanout, llm, specialist } = opened.checkpoint
-    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, progress, record, finish } satisfies Session
+    return { runId, goal, budget, journal, window, llm, critic: opened.checkpoint.critic, specialist, fanout, project: opened.checkpoint.project, progress, record, finish } satisfies Session
   })
 
 /** A heartbeat every interval after the first (which `open` writes with the claim), durable at once. */

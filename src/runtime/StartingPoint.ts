@@ -7,6 +7,7 @@ import { type FanoutSpec, sameSpec } from "../domain/Fanout.js"
 import { sameGoal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { MissionRef } from "../domain/MissionRun.js"
+import { checkProject, defaultProject } from "../domain/MissionRecord.js"
 import { Owner } from "../domain/Owner.js"
 import type { Step } from "../domain/Step.js"
 import type { Specialist } from "../specialists/Specialist.js"
@@ -117,6 +118,17 @@ const sameSpecialist = (runId: string, recorded: Specialist | undefined, request
       message: `run "${runId}" was started ${recorded === undefined ? "without a specialist" : `as specialist "${recorded.id}"`}; \`autopilot resume ${runId}\` continues it as it was`
     })
 
+/**
+ * A new run's project: the one asked for, checked, else its mission's, else "default". A resume keeps the
+ * run's own; asking for another is refused rather than ignored, as moving a run between projects is not a resume.
+ */
+const projectOf = (options: OpenOptions, recorded: string | undefined) =>
+  recorded === undefined
+    ? checkProject(options.project ?? options.mission?.project_id ?? defaultProject)
+    : options.project === undefined || options.project === recorded
+    ? Effect.succeed(recorded)
+    : Effect.fail(new BadInput({ message: `run "${options.runId}" belongs to project "${recorded}", not "${options.project}"; \`autopilot resume ${options.runId}\` continues it in its own` }))
+
 /** Axis by axis, the larger: usage only ever grows, so the newer record of it wins. */
 const latest = (a: BudgetUsage, b: BudgetUsage) =>
   new BudgetUsage({
@@ -164,7 +176,8 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
         created_at: now,
         updated_at: now,
         ...(options.fanout?.spec === undefined ? {} : { fanout: options.fanout.spec }),
-        ...(options.mission === undefined ? {} : { mission: options.mission })
+        ...(options.mission === undefined ? {} : { mission: options.mission }),
+        project: yield* projectOf(options, undefined)
       })
       return { checkpoint, history: [], suggestions: [], expected: undefined } satisfies StartingPoint
     }
@@ -178,6 +191,7 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
         })
       }
       yield* sameSpecialist(runId, loaded.checkpoint.specialist, options.specialist)
+      yield* projectOf(options, loaded.checkpoint.project)
       if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }
@@ -212,6 +226,7 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
     }
     const goal = latestSession.goal
     yield* sameSpecialist(runId, latestSession.specialist, options.specialist)
+    const project = yield* projectOf(options, latestSession.project ?? defaultProject)
     const otherKind = sameKind(options, latestSession.fanout, latestSession.mission)
     if (otherKind !== undefined) return yield* otherKind
     const last = yield* steps.last(runId)
@@ -248,7 +263,8 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
       created_at: first.at,
       updated_at: now,
       ...(latestSession.fanout === undefined ? {} : { fanout: latestSession.fanout }),
-      ...(latestSession.mission === undefined ? {} : { mission: latestSession.mission })
+      ...(latestSession.mission === undefined ? {} : { mission: latestSession.mission }),
+      project
     })
     return {
       checkpoint,

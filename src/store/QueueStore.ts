@@ -24,6 +24,12 @@ const migrations = {
       dispatched_at TEXT NULL
     )`
     yield* sql`CREATE INDEX IF NOT EXISTS queue_entries_by_turn ON queue_entries (status, priority, seq)`
+  }),
+  // Each entry's project, so one project's queue is one indexed query; earlier entries are the default project's.
+  "0002_queue_entries_project": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE queue_entries ADD COLUMN project TEXT NOT NULL DEFAULT 'default'`
+    yield* sql`CREATE INDEX IF NOT EXISTS queue_entries_by_project ON queue_entries (project, status, priority, seq)`
   })
 }
 
@@ -41,14 +47,15 @@ const Row = Schema.Struct({
   not_before: Schema.NullOr(Schema.String),
   status: Schema.String,
   created_at: Schema.String,
-  dispatched_at: Schema.NullOr(Schema.String)
+  dispatched_at: Schema.NullOr(Schema.String),
+  project: Schema.String
 })
 
 const decodeRow = Schema.decodeUnknown(Row)
 const decodeEntry = Schema.decodeUnknown(QueueEntry)
 const encodeEntry = Schema.encodeSync(QueueEntry)
 
-const columns = "id, objective, criteria, policy, specialist, llm, priority, not_before, status, created_at, dispatched_at"
+const columns = "id, objective, criteria, policy, specialist, llm, priority, not_before, status, created_at, dispatched_at, project"
 
 /** A row that no longer decodes is reported, never skipped in silence; `queue remove` still removes it. */
 const entryOf = (row: unknown) =>
@@ -88,15 +95,15 @@ export class QueueStore extends Context.Tag("autopilot/QueueStore")<
      * Queued entries in the order daemons take them (priority, highest first, then the order they were
      * queued); dispatched ones most recently taken first.
      */
-    readonly list: (status: QueueStatus) => Effect.Effect<ReadonlyArray<QueueEntry>, PersistenceError>
+    readonly list: (status: QueueStatus, project?: string) => Effect.Effect<ReadonlyArray<QueueEntry>, PersistenceError>
     /** Up to `limit` queued entries whose not-before is at or before `now` (ISO, UTC), in the order they are taken. */
     readonly ready: (now: string, limit: number) => Effect.Effect<ReadonlyArray<QueueEntry>, PersistenceError>
     /** Marks a queued entry dispatched at `at`; false if it is not queued (taken by another, or removed). */
     readonly dispatch: (id: string, at: string) => Effect.Effect<boolean, PersistenceError>
-    /** Deletes a queued entry, read or not; false if it is not queued. */
-    readonly remove: (id: string) => Effect.Effect<boolean, PersistenceError>
-    /** An entry's status, without decoding the rest of it. */
-    readonly statusOf: (id: string) => Effect.Effect<Option.Option<string>, PersistenceError>
+    /** Deletes a queued entry, read or not; false if it is not queued (or, with `project`, is another project's). */
+    readonly remove: (id: string, project?: string) => Effect.Effect<boolean, PersistenceError>
+    /** An entry's status, without decoding the rest of it; none for another project's, when `project` is given. */
+    readonly statusOf: (id: string, project?: string) => Effect.Effect<Option.Option<string>, PersistenceError>
   }
 >() {}
 
@@ -114,12 +121,14 @@ export const make = Effect.gen(function*() {
         Database.refail
       ),
     get: (id) => Effect.map(select(sql`SELECT ${sql.literal(columns)} FROM queue_entries WHERE id = ${id}`), (entries) => Option.fromNullable(entries[0])),
-    list: (status) =>
-      select(
+    list: (status, project) => {
+      const inProject = project === undefined ? sql`` : sql`AND project = ${project}`
+      return select(
         status === "queued"
-          ? sql`SELECT ${sql.literal(columns)} FROM queue_entries WHERE status = 'queued' ORDER BY priority DESC, seq`
-          : sql`SELECT ${sql.literal(columns)} FROM queue_entries WHERE status = ${status} ORDER BY dispatched_at DESC, seq DESC`
-      ),
+          ? sql`SELECT ${sql.literal(columns)} FROM queue_entries WHERE status = 'queued' ${inProject} ORDER BY priority DESC, seq`
+          : sql`SELECT ${sql.literal(columns)} FROM queue_entries WHERE status = ${status} ${inProject} ORDER BY dispatched_at DESC, seq DESC`
+      )
+    },
     ready: (now, limit) =>
       select(sql`
         SELECT ${sql.literal(columns)} FROM queue_entries
@@ -131,10 +140,13 @@ export const make = Effect.gen(function*() {
         Effect.map((rows) => rows.length > 0),
         Database.refail
       ),
-    remove: (id) =>
-      sql`DELETE FROM queue_entries WHERE id = ${id} AND status = 'queued' RETURNING id`.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
-    statusOf: (id) =>
-      sql<{ status: string }>`SELECT status FROM queue_entries WHERE id = ${id}`.pipe(
+    remove: (id, project) =>
+      sql`DELETE FROM queue_entries WHERE id = ${id} AND status = 'queued' ${project === undefined ? sql`` : sql`AND project = ${project}`} RETURNING id`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        Database.refail
+      ),
+    statusOf: (id, project) =>
+      sql<{ status: string }>`SELECT status FROM queue_entries WHERE id = ${id} ${project === undefined ? sql`` : sql`AND project = ${project}`}`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]?.status)),
         Database.refail
       )

@@ -16,7 +16,7 @@ export type Raw = string | Uint8Array
 /** A run as `autopilot runs` lists it; a row that does not decode is listed, not hidden. */
 export type RunSummary =
   | { readonly _tag: "Found"; readonly checkpoint: Checkpoint }
-  | { readonly _tag: "Corrupt"; readonly run_id: string; readonly updated_at: string; readonly error: string }
+  | { readonly _tag: "Corrupt"; readonly run_id: string; readonly updated_at: string; readonly error: string; readonly project: string }
 
 const encodeCheckpoint = Schema.encodeSync(CheckpointJson)
 const decodeCheckpoint = Schema.decodeUnknownEither(CheckpointJson)
@@ -50,6 +50,13 @@ const migrations = {
       reason TEXT NOT NULL,
       requested_at TEXT NOT NULL
     )`
+  }),
+  // The run's project beside its checkpoint, so one project's runs are one indexed query; every run
+  // before projects is the default project's, as its checkpoint reads.
+  "0002_checkpoints_project": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE checkpoints ADD COLUMN project TEXT NOT NULL DEFAULT 'default'`
+    yield* sql`CREATE INDEX IF NOT EXISTS checkpoints_by_project ON checkpoints (project, updated_at)`
   })
 }
 
@@ -62,8 +69,10 @@ export class RunStore extends Context.Tag("autopilot/RunStore")<
   RunStore,
   {
     readonly load: (runId: string) => Effect.Effect<Loaded, PersistenceError>
-    /** Newest first. */
-    readonly list: Effect.Effect<ReadonlyArray<RunSummary>, PersistenceError>
+    /** Newest first; only one project's runs when given. */
+    readonly list: (options?: { readonly project?: string | undefined }) => Effect.Effect<ReadonlyArray<RunSummary>, PersistenceError>
+    /** The project of a run that has a checkpoint (read beside it, so even a corrupt one has its project). */
+    readonly projectOf: (runId: string) => Effect.Effect<Option.Option<string>, PersistenceError>
     /** The first checkpoint of a new run; false if the id was taken meanwhile. */
     readonly create: (checkpoint: Checkpoint) => Effect.Effect<boolean, PersistenceError>
     /** The first checkpoints of several new runs; the ids of those created, not taken meanwhile. */
@@ -100,13 +109,18 @@ export const make = Effect.gen(function*() {
   yield* Database.migrate("autopilot_runs_migrations", migrations)
 
   const rowsOf = (checkpoints: ReadonlyArray<Checkpoint>) =>
-    sql.insert(checkpoints.map((checkpoint) => ({ run_id: checkpoint.run_id, state: encodeCheckpoint(checkpoint), updated_at: checkpoint.updated_at })))
+    sql.insert(checkpoints.map((checkpoint) => ({
+      run_id: checkpoint.run_id,
+      state: encodeCheckpoint(checkpoint),
+      updated_at: checkpoint.updated_at,
+      project: checkpoint.project
+    })))
 
   const saveAll = (checkpoints: ReadonlyArray<Checkpoint>) =>
     Database.inSlices(checkpoints, (slice) =>
       sql`
         INSERT INTO checkpoints ${rowsOf(slice)}
-        ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+        ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, project = excluded.project
       `).pipe(Effect.asVoid, Database.refail)
 
   const clearStops = (runIds: ReadonlyArray<string>) =>
@@ -143,24 +157,32 @@ export const make = Effect.gen(function*() {
         Effect.map((rows): Loaded => (rows[0] === undefined ? { _tag: "Missing" } : decodeRow(rows[0].state))),
         Database.refail
       ),
-    list: sql<{ run_id: string; state: Raw; updated_at: string }>`
-      SELECT run_id, state, updated_at FROM checkpoints ORDER BY updated_at DESC
-    `.pipe(
-      Effect.map((rows) =>
-        rows.map((row): RunSummary => {
-          const loaded = decodeRow(row.state)
-          return loaded._tag === "Found"
-            ? loaded
-            : { _tag: "Corrupt", run_id: row.run_id, updated_at: row.updated_at, error: loaded.error }
-        })
+    list: (options = {}) =>
+      (options.project === undefined
+        ? sql<{ run_id: string; state: Raw; updated_at: string; project: string }>`
+          SELECT run_id, state, updated_at, project FROM checkpoints ORDER BY updated_at DESC`
+        : sql<{ run_id: string; state: Raw; updated_at: string; project: string }>`
+          SELECT run_id, state, updated_at, project FROM checkpoints WHERE project = ${options.project} ORDER BY updated_at DESC`).pipe(
+          Effect.map((rows) =>
+            rows.map((row): RunSummary => {
+              const loaded = decodeRow(row.state)
+              return loaded._tag === "Found"
+                ? loaded
+                : { _tag: "Corrupt", run_id: row.run_id, updated_at: row.updated_at, error: loaded.error, project: row.project }
+            })
+          ),
+          Database.refail
+        ),
+    projectOf: (runId) =>
+      sql<{ project: string }>`SELECT project FROM checkpoints WHERE run_id = ${runId}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.project)),
+        Database.refail
       ),
-      Database.refail
-    ),
     create: (checkpoint) => Effect.map(createAll([checkpoint]), (created) => created.length > 0),
     createAll,
     replace: (checkpoint, expected) =>
       sql`
-        UPDATE checkpoints SET state = ${encodeCheckpoint(checkpoint)}, updated_at = ${checkpoint.updated_at}
+        UPDATE checkpoints SET state = ${encodeCheckpoint(checkpoint)}, updated_at = ${checkpoint.updated_at}, project = ${checkpoint.project}
         WHERE run_id = ${checkpoint.run_id} AND state = ${expected} RETURNING run_id
       `.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
     save: (checkpoint) => saveAll([checkpoint]),

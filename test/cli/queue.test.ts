@@ -108,6 +108,7 @@ describe.concurrent("autopilot queue", () => {
     const entry = json(added.stdout)
     expect(entry).toEqual({
       id: "review-1",
+      project: "default",
       status: "queued",
       ready: true,
       run_status: null,

@@ -56,6 +56,23 @@ const ended = (events: ReadonlyArray<AutopilotEvent>) =>
   events.flatMap((e) => (e.kind === "node_ended" ? [`${e.node}:${e.status}`] : []))
 
 describe("Driver", () => {
+  it.effect("a mission's run and every node run belong to the mission's project", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const made = yield* missions.create({ project: "acme", goal: "test the driver", blueprint: diamond(), slots: {}, missing: [], actor: "test", reason: "test" })
+      yield* missions.approve("acme", made.mission_id, { actor: "test" })
+      const { result } = yield* Missions.run("acme", made.mission_id, {
+        actor: "test",
+        llm: { provider: "mock", mock_script: scriptFile({ nodes: { split: [{ content: "{\"go\": true}" }] } }) }
+      })
+      assert.strictEqual(result.status, "completed")
+      const runs = yield* Runs.Runs
+      const inAcme = (yield* runs.list({ project: "acme" })).map((r) => (r._tag === "Found" ? r.checkpoint.run_id : r.run_id))
+      assert.sameMembers(inAcme, [made.mission_id, ...["split", "left", "right", "merge"].map((node) => `${made.mission_id}.${node}`)])
+      assert.deepStrictEqual(yield* runs.list({ project: "default" }), [])
+      assert.strictEqual(Runs.viewJson(yield* runs.show(made.mission_id, { steps: 0, messages: false })).project, "acme")
+    }).pipe(Effect.provide(layer())))
+
   it.effect("runs independent branches at once, takes a condition that holds, and joins", () =>
     Effect.gen(function*() {
       const { events, mission, result } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": true}" }] } })

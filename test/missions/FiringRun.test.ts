@@ -72,6 +72,13 @@ describe("a firing run", () => {
         kind: "scheduled"
       })
       assert.strictEqual((yield* Effect.flip(runs.show(id, { steps: 0, messages: false })))._tag, "RunNotFound")
+      // The firing's run and its node runs belong to the mission's project.
+      assert.sameMembers(
+        (yield* runs.list({ project: "acme" })).map((r) => (r._tag === "Found" ? r.checkpoint.run_id : r.run_id)),
+        [firing.run_id, `${firing.run_id}.merge`, `${firing.run_id}.right`, `${firing.run_id}.split`]
+      )
+      assert.deepStrictEqual(yield* runs.list({ project: "default" }), [])
+      assert.strictEqual(yield* runs.project(firing.run_id), "acme")
       // What `missions show --steps` reads for a scheduled mission: its latest firing.
       const steps = yield* (yield* MissionRunner).steps("acme", id)
       assert.strictEqual(steps.run?.run_id, firing.run_id)

@@ -72,6 +72,7 @@ describe("GoalQueue", () => {
       assert.strictEqual(entry.status, "queued")
       assert.strictEqual(entry.created_at, "1970-01-01T01:30:00.000Z")
       assert.strictEqual(entry.dispatched_at, null)
+      assert.strictEqual(entry.project, "default")
       const again = yield* add("Summarize three Python dict gotchas")
       assert.notStrictEqual(again.id, entry.id)
       assert.deepStrictEqual(yield* listed, [`${entry.id} queued ready -`, `${again.id} queued ready -`])
@@ -85,7 +86,8 @@ describe("GoalQueue", () => {
         policy: { max_iterations: 3, max_dollars: 0.5 },
         specialist: writer,
         llm: { provider: "mock", model: "gpt-4o", mock_script: "turns.json" },
-        priority: 80
+        priority: 80,
+        project: "ops.team-2"
       })
       assert.strictEqual(entry.id, "notes-1")
       assert.deepStrictEqual(entry.criteria, ["every change listed", "one line each"])
@@ -100,7 +102,8 @@ describe("GoalQueue", () => {
         goal: entry.goal,
         policy: entry.policy,
         llm: entry.llm,
-        specialist: writer
+        specialist: writer,
+        project: "ops.team-2"
       })
     }).pipe(Effect.provide(layer)))
 
@@ -233,7 +236,8 @@ describe("GoalQueue", () => {
         add(" "),
         add("x", { criteria: ["ok", ""] }),
         add("x", { policy: { max_iterations: 1.5 } }),
-        add("x", { llm: { provider: "openai", mock_script: "turns.json" } })
+        add("x", { llm: { provider: "openai", mock_script: "turns.json" } }),
+        add("x", { project: "two words" })
       ], badInput)
       assert.deepStrictEqual(refused, [
         "BadInput: the priority must be a whole number from 0 to 100 (higher is taken first), got 101",
@@ -246,9 +250,38 @@ describe("GoalQueue", () => {
         "BadInput: the objective must be non-empty text",
         "BadInput: every --criterion must be non-empty text",
         "BadInput: the budget's max_iterations must be a whole number from 0 to 1000000000 (0 disables the axis)",
-        "BadInput: --mock-script is for the mock model, but this run uses --llm openai"
+        "BadInput: --mock-script is for the mock model, but this run uses --llm openai",
+        `BadInput: project "two words" is not allowed: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`
       ])
       assert.deepStrictEqual(yield* listed, [])
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("entries belong to a project: listed and removed within it only, and their runs belong to it", () =>
+    Effect.gen(function*() {
+      const queue = yield* GoalQueue.GoalQueue
+      yield* add("a", { runId: "a", project: "p1" })
+      yield* add("b", { runId: "b", project: "p2" })
+      yield* add("c", { runId: "c", project: "p1", priority: 90 })
+      yield* add("d", { runId: "d" })
+      const idsIn = (project?: string) => Effect.map(queue.list({ project }), (listed) => listed.map((l) => l.entry.id))
+      assert.deepStrictEqual(yield* idsIn("p1"), ["c", "a"])
+      assert.deepStrictEqual(yield* idsIn("p2"), ["b"])
+      assert.deepStrictEqual(yield* idsIn("default"), ["d"])
+      assert.deepStrictEqual(yield* idsIn(), ["c", "a", "b", "d"])
+      assert.isTrue(yield* queue.dispatch("a"))
+      assert.deepStrictEqual(yield* Effect.map(queue.list({ project: "p1", status: "dispatched" }), (l) => l.map((x) => x.entry.id)), ["a"])
+      assert.deepStrictEqual(yield* Effect.map(queue.list({ project: "p2", status: "dispatched" }), (l) => l.map((x) => x.entry.id)), [])
+      // Another project's entry is not found, as if absent, whether queued or dispatched; its own are removed.
+      assert.strictEqual(yield* badInput(queue.remove("b", { project: "p1" })), 'QueueEntryNotFound: no queued entry "b" (see `autopilot queue list`)')
+      assert.strictEqual(yield* badInput(queue.remove("a", { project: "p2" })), 'QueueEntryNotFound: no queued entry "a" (see `autopilot queue list`)')
+      assert.deepStrictEqual(yield* idsIn("p2"), ["b"])
+      yield* queue.remove("b", { project: "p2" })
+      assert.deepStrictEqual(yield* idsIn("p2"), [])
+      const runs = yield* Runs.Runs
+      const entry = Option.getOrThrow(yield* queue.get("a"))
+      yield* runs.start(queue.startOptions(entry))
+      assert.deepStrictEqual((yield* runs.list({ project: "p1" })).map((r) => r._tag === "Found" && [r.checkpoint.run_id, r.checkpoint.project]), [["a", "p1"]])
+      assert.deepStrictEqual(yield* runs.list({ project: "p2" }), [])
     }).pipe(Effect.provide(layer)))
 
   it.effect("a dispatched entry runs through Runs.start as queued, and the list follows its run", () =>

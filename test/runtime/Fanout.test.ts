@@ -316,7 +316,7 @@ describe("Fanout", () => {
       }))
       assert(Either.isLeft(deep) && deep.left._tag === "BadInput")
       assert.strictEqual(deep.left.message, "the fan-out of item \"b\" is fan-out level 3; at most 2 levels of nested fan-out are allowed")
-      assert.deepStrictEqual(yield* Effect.flatMap(RunStore, (s) => s.list), [])
+      assert.deepStrictEqual(yield* Effect.flatMap(RunStore, (s) => s.list()), [])
     }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
 
   it.effect("a fan-out whose checkpoint is corrupt is rebuilt from its log, spec included, and its finished children are not re-run", () =>

@@ -135,6 +135,26 @@ export const queueStoreSuite = (database: Layer.Layer<SqlClient.SqlClient>) => {
     sameOption(yield* queue.get("a"), Option.none())
   }))
 
+  test("each entry keeps its project: listed, counted and removed within it only", Effect.gen(function*() {
+    const queue = yield* QueueStore
+    yield* queue.insert(entry("a", { project: "p1" }))
+    yield* queue.insert(entry("b", { project: "p2", priority: 90 }))
+    yield* queue.insert(entry("c", { project: "p1", priority: 70 }))
+    yield* queue.insert(entry("d"))
+    assert.strictEqual(Option.getOrThrow(yield* queue.get("a")).project, "p1")
+    assert.strictEqual(Option.getOrThrow(yield* queue.get("d")).project, "default")
+    assert.deepStrictEqual(ids(yield* queue.list("queued", "p1")), ["c", "a"])
+    assert.deepStrictEqual(ids(yield* queue.list("queued", "default")), ["d"])
+    assert.deepStrictEqual(ids(yield* queue.list("queued")), ["b", "c", "a", "d"])
+    yield* queue.dispatch("c", "2026-04-15T09:01:00.000Z")
+    assert.deepStrictEqual(ids(yield* queue.list("dispatched", "p1")), ["c"])
+    assert.deepStrictEqual(ids(yield* queue.list("dispatched", "p2")), [])
+    sameOption(yield* queue.statusOf("b", "p1"), Option.none())
+    sameOption(yield* queue.statusOf("b", "p2"), Option.some("queued"))
+    assert.isFalse(yield* queue.remove("b", "p1"))
+    assert.isTrue(yield* queue.remove("b", "p2"))
+  }))
+
   test("a row that no longer decodes is reported by its id, and can still be removed", Effect.gen(function*() {
     const queue = yield* QueueStore
     const sql = yield* SqlClient.SqlClient
@@ -157,3 +177,35 @@ export const queueStoreSuite = (database: Layer.Layer<SqlClient.SqlClient>) => {
 }
 
 eachDatabase("QueueStore", (database) => queueStoreSuite(database.layer))
+
+eachDatabase("QueueStore on a database from before projects", (database) => {
+  it.effect("its entries are the default project's", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE queue_entries (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, objective TEXT NOT NULL, criteria TEXT NOT NULL, policy TEXT NOT NULL,
+        specialist TEXT NULL, llm TEXT NOT NULL, priority INTEGER NOT NULL, not_before TEXT NULL, status TEXT NOT NULL,
+        created_at TEXT NOT NULL, dispatched_at TEXT NULL
+      )`
+      yield* sql`INSERT INTO queue_entries ${sql.insert({
+        seq: 1,
+        id: "old",
+        objective: "o",
+        criteria: JSON.stringify(["c"]),
+        policy: JSON.stringify({}),
+        specialist: null,
+        llm: JSON.stringify({ provider: "mock" }),
+        priority: 50,
+        not_before: null,
+        status: "queued",
+        created_at: "2026-04-15T09:00:00.000Z",
+        dispatched_at: null
+      })}`
+      const [old, listed] = yield* Effect.provide(
+        Effect.flatMap(QueueStore, (queue) => Effect.all([queue.get("old"), queue.list("queued", "default")])),
+        Store.layer
+      )
+      assert.strictEqual(Option.getOrThrow(old).project, "default")
+      assert.deepStrictEqual(ids(listed), ["old"])
+    }).pipe(Effect.provide(database.layer)))
+})

@@ -1,9 +1,11 @@
+import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
-import { RunStore } from "../../src/store/RunStore.js"
+import * as RunStoreModule from "../../src/store/RunStore.js"
+import { RunStore, type RunSummary } from "../../src/store/RunStore.js"
 import { calculator } from "../../src/tools/Calculator.js"
-import { environmentWith, goal, runMission, script } from "../runtime/fixtures.js"
+import { earlierCheckpoint, environmentWith, goal, runMission, script } from "../runtime/fixtures.js"
 import { sameOption } from "../assertOption.js"
 import { eachDatabase } from "../support/Databases.js"
 
@@ -58,5 +60,53 @@ eachDatabase("RunStore", (database) => {
         yield* TestClock.adjust("250 millis")
         sameOption(yield* store.recentStop("c", first), Option.some("stop c"))
       }).pipe(Effect.provide(environment)))
+  })
+
+  describe("projects", () => {
+    const listed = (runs: ReadonlyArray<RunSummary>) =>
+      runs.map((run) => (run._tag === "Found" ? `${run.checkpoint.run_id}@${run.checkpoint.project}` : `${run.run_id}@${run.project} corrupt`))
+
+    it.effect("a run's project is kept beside its checkpoint: one project's runs are listed apart, a corrupt one's too", () =>
+      Effect.gen(function*() {
+        const once = script([{ criteria_met: [false, false] }])
+        yield* runMission({ runId: "a", goal: goal(), policy: { max_iterations: 1 }, project: "p1" }, once)
+        yield* TestClock.adjust("1 second")
+        yield* runMission({ runId: "b", goal: goal(), policy: { max_iterations: 1 }, project: "p2" }, once)
+        yield* TestClock.adjust("1 second")
+        yield* runMission({ runId: "c", goal: goal(), policy: { max_iterations: 1 } }, once)
+        yield* TestClock.adjust("1 second")
+        yield* runMission({ runId: "d", goal: goal(), policy: { max_iterations: 1 }, project: "p1" }, once)
+        const store = yield* RunStore
+        assert.deepStrictEqual(listed(yield* store.list({ project: "p1" })), ["d@p1", "a@p1"])
+        assert.deepStrictEqual(listed(yield* store.list({ project: "p2" })), ["b@p2"])
+        assert.deepStrictEqual(listed(yield* store.list({ project: "default" })), ["c@default"])
+        assert.deepStrictEqual(listed(yield* store.list({ project: "p3" })), [])
+        assert.deepStrictEqual(listed(yield* store.list()), ["d@p1", "c@default", "b@p2", "a@p1"])
+        sameOption(yield* store.projectOf("b"), Option.some("p2"))
+        sameOption(yield* store.projectOf("nope"), Option.none())
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE checkpoints SET state = 'not json' WHERE run_id = 'a'`
+        assert.deepStrictEqual(listed(yield* store.list({ project: "p1" })), ["d@p1", "a@p1 corrupt"])
+        sameOption(yield* store.projectOf("a"), Option.some("p1"))
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a database from before projects: its runs are the default project's, in the column and as their checkpoints read", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE checkpoints (run_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL)`
+        yield* sql`INSERT INTO checkpoints ${sql.insert({ run_id: "old", state: JSON.stringify(earlierCheckpoint), updated_at: earlierCheckpoint.updated_at })}`
+        const [store, before] = yield* Effect.provide(
+          Effect.flatMap(RunStore, (store) => Effect.map(store.list({ project: "default" }), (runs) => [store, runs] as const)),
+          RunStoreModule.layer
+        )
+        assert.deepStrictEqual(listed(before), ["old@default"])
+        const loaded = yield* store.load("old")
+        assert(loaded._tag === "Found")
+        assert.strictEqual(loaded.checkpoint.project, "default")
+        // Saved again, the checkpoint now says so itself.
+        yield* store.save(loaded.checkpoint)
+        const rows = yield* sql<{ state: string }>`SELECT state FROM checkpoints WHERE run_id = 'old'`
+        assert.strictEqual(JSON.parse(rows[0]!.state).project, "default")
+      }).pipe(Effect.provide(database.layer)))
   })
 })

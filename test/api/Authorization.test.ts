@@ -1,0 +1,220 @@
+import { HttpApi } from "@effect/platform"
+import { assert, it } from "@effect/vitest"
+import { Context, Effect, FastCheck as fc, TestClock } from "effect"
+import { AutopilotApi } from "../../src/api/Api.js"
+import { maxBodyBytes } from "../../src/api/ApiServer.js"
+import { ApiTokens } from "../../src/auth/ApiTokens.js"
+import * as Database from "../../src/store/Database.js"
+import { sqlite } from "../support/Databases.js"
+import { environmentWith, goal, runMission, script } from "../runtime/fixtures.js"
+import { http, serve } from "./fixtures.js"
+
+const releaseGoal = "write release notes for v2.1 from the changelog"
+
+/** Every route of the API as a request with made-up ids, but signing in (the one route without a token). */
+const everyRoute = (() => {
+  const out: Array<{ method: string; path: string }> = []
+  HttpApi.reflect(AutopilotApi, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint, group }) => {
+      if (group.identifier !== "signIn") out.push({ method: endpoint.method, path: endpoint.path.replace(/:[^/]+/g, "x-1") })
+    }
+  })
+  return out
+})()
+
+const errorShape = (response: { readonly json: any }, code: string) => {
+  assert.deepStrictEqual(Object.keys(response.json ?? {}), ["error"], JSON.stringify(response.json))
+  assert.strictEqual(response.json.error.code, code)
+  assert.isString(response.json.error.message)
+  assert.notMatch(response.json.error.message, /\n|at .*\.ts:\d+/, "one line, no stack")
+}
+
+/** A server on SQLite in memory, on the test's clock. */
+const setup = Effect.map(serve(Database.layerSqlite(":memory:")), (served) => ({ ...served, call: http(served.base) }))
+
+it.scoped("every route but signing in refuses a request without a token, or with one that is not a token, with a 401", () =>
+  Effect.gen(function*() {
+    const { call } = yield* setup
+    assert.isAtLeast(everyRoute.length, 25)
+    for (const route of everyRoute) {
+      const none = yield* call(route.method, route.path, route.method === "GET" || route.method === "DELETE" ? {} : { body: {} })
+      assert.strictEqual(none.status, 401, `${route.method} ${route.path}`)
+      errorShape(none, "unauthorized")
+      const wrong = yield* call(route.method, route.path, { token: "not-a-token" })
+      assert.strictEqual(wrong.status, 401, `${route.method} ${route.path}`)
+    }
+    const basic = yield* call("GET", "/api/v1/autopilot/status", { headers: { authorization: "Basic abc" } })
+    assert.strictEqual(basic.status, 401)
+    assert.match(basic.json.error.message, /Bearer/)
+  }))
+
+it.scoped("a revoked token is refused at once, an expired one once its time has passed", () =>
+  Effect.gen(function*() {
+    const { call, context, tokens } = yield* setup
+    const service = Context.get(context, ApiTokens)
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.p1 })).status, 200)
+    const [record] = yield* service.list({ project: "p1" })
+    yield* service.revoke(record!.id)
+    const revoked = yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.p1 })
+    assert.strictEqual(revoked.status, 401)
+    errorShape(revoked, "unauthorized")
+
+    const { token: shortLived } = yield* service.create({ project: "p3", expiresInDays: 1 })
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token: shortLived })).status, 200)
+    yield* TestClock.adjust("25 hours")
+    const expired = yield* call("GET", "/api/v1/autopilot/missions", { token: shortLived })
+    assert.strictEqual(expired.status, 401)
+    assert.match(expired.json.error.message, /expired/)
+  }))
+
+it.scoped("a project token cannot see or touch another project's missions, runs or queue: 404, as if absent", () =>
+  Effect.gen(function*() {
+    const db = yield* sqlite.shared
+    const { call, context, tokens } = yield* Effect.map(serve(db), (served) => ({ ...served, call: http(served.base) }))
+    const service = Context.get(context, ApiTokens)
+    const projects = ["p1", "p2", "p3"] as const
+    const tokenOf: Record<string, string> = {}
+    for (const project of projects) tokenOf[project] = (yield* service.create({ project })).token
+    // One draft mission and one queued run in each project, made by that project's own token.
+    const missionOf: Record<string, string> = {}
+    const entryOf: Record<string, string> = {}
+    for (const project of projects) {
+      yield* runMission({ runId: `run-of-${project}`, goal: goal(1), project }, script([{ criteria_met: [true] }])).pipe(
+        Effect.provide(environmentWith([], db))
+      )
+      const made = yield* call("POST", "/api/v1/autopilot/goal", { token: tokenOf[project]!, body: { goal: releaseGoal } })
+      assert.strictEqual(made.status, 200)
+      missionOf[project] = made.json.mission_id
+      const queued = yield* call("POST", "/api/v1/autopilot/queue", { token: tokenOf[project]!, body: { objective: `work for ${project}` } })
+      assert.strictEqual(queued.status, 201)
+      entryOf[project] = queued.json.id
+    }
+    // Every request about one project's mission or run; the last, which cancels, is left out of the property.
+    const requests: ReadonlyArray<(owner: string) => readonly [string, string, object | undefined]> = [
+      (owner) => ["GET", `/api/v1/autopilot/missions/${missionOf[owner]}`, undefined],
+      (owner) => ["POST", `/api/v1/autopilot/missions/${missionOf[owner]}/approve`, { slots: { changes: "x", version: "1" } }],
+      (owner) => ["POST", `/api/v1/autopilot/missions/${missionOf[owner]}/stop`, {}],
+      (owner) => ["GET", `/api/v1/autopilot/missions/${missionOf[owner]}/events`, undefined],
+      (owner) => ["GET", `/api/v1/autopilot/runs/run-of-${owner}`, undefined],
+      (owner) => ["GET", `/api/v1/autopilot/runs/run-of-${owner}/events`, undefined],
+      (owner) => ["GET", `/api/v1/autopilot/runs/run-of-${owner}/artifacts`, undefined],
+      (owner) => ["GET", `/api/v1/autopilot/runs/run-of-${owner}/artifact?name=x`, undefined],
+      (owner) => ["POST", `/api/v1/autopilot/runs/run-of-${owner}/stop`, {}],
+      (owner) => ["DELETE", `/api/v1/autopilot/missions/${missionOf[owner]}`, undefined]
+    ]
+    yield* Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...projects),
+          fc.constantFrom(...projects),
+          fc.integer({ min: 0, max: requests.length - 2 }),
+          fc.boolean(),
+          async (asker, owner, which, viaHeader) => {
+            const [method, path, body] = requests[which]!(owner)
+            const headers: Record<string, string> = viaHeader ? { "x-project-id": owner } : {}
+            const answer = await Effect.runPromise(call(method, path, { token: tokenOf[asker]!, headers, ...(body === undefined ? {} : { body }) }))
+            if (asker !== owner) {
+              assert.strictEqual(answer.status, 404, `${asker} asking ${method} ${path} of ${owner}`)
+              errorShape(answer, "not_found")
+            } else if (!path.includes("artifact?")) assert.notStrictEqual(answer.status, 404, `${asker} asking for its own ${method} ${path}: ${answer.text}`)
+            const listed = await Effect.runPromise(call("GET", "/api/v1/autopilot/missions", { token: tokenOf[asker]!, headers }))
+            if (asker !== owner && viaHeader) assert.strictEqual(listed.status, 404)
+            else assert.deepStrictEqual(listed.json.map((m: { mission_id: string }) => m.mission_id), [missionOf[asker]])
+            const runs = await Effect.runPromise(call("GET", "/api/v1/autopilot/runs", { token: tokenOf[asker]! }))
+            assert.deepStrictEqual(runs.json.map((r: { run_id: string }) => r.run_id), [`run-of-${asker}`])
+            const removed = await Effect.runPromise(call("DELETE", `/api/v1/autopilot/queue/${entryOf[owner]}`, { token: tokenOf[asker]!, headers: {} }))
+            if (asker !== owner) assert.strictEqual(removed.status, 404)
+            else {
+              assert.strictEqual(removed.status, 200)
+              // Queued again for the runs that follow.
+              const queued = await Effect.runPromise(call("POST", "/api/v1/autopilot/queue", { token: tokenOf[owner]!, body: { objective: `work for ${owner}` } }))
+              entryOf[owner] = queued.json.id
+            }
+          }
+        ),
+        { numRuns: 60 }
+      )
+    )
+    // The admin sees every project through X-Project-ID, and the default project without it.
+    for (const project of projects) {
+      const listed = yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.admin, headers: { "x-project-id": project } })
+      assert.deepStrictEqual(listed.json.map((m: { mission_id: string }) => m.mission_id), [missionOf[project]])
+    }
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.admin })).json, [])
+  }), 120_000)
+
+it.scoped("signing in sets an HttpOnly, SameSite=Strict cookie; changes made with it need the CSRF token", () =>
+  Effect.gen(function*() {
+    const { call, tokens } = yield* setup
+    const refused = yield* call("POST", "/api/v1/session", { body: { token: "nope" } })
+    assert.strictEqual(refused.status, 401)
+    errorShape(refused, "unauthorized")
+    const signedIn = yield* call("POST", "/api/v1/session", { body: { token: tokens.p1 } })
+    assert.strictEqual(signedIn.status, 200)
+    assert.deepStrictEqual([signedIn.json.admin, signedIn.json.project], [false, "p1"])
+    const setCookie = signedIn.headers.get("set-cookie") ?? ""
+    assert.match(setCookie, /^autopilot_auth=/)
+    assert.match(setCookie, /HttpOnly/i)
+    assert.match(setCookie, /SameSite=Strict/i)
+    assert.match(setCookie, /Path=\//)
+    const cookie = { cookie: setCookie.split(";")[0]! }
+
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/missions", { headers: cookie })).status, 200)
+    const again = yield* call("GET", "/api/v1/session", { headers: cookie })
+    assert.strictEqual(again.json.csrf_token, signedIn.json.csrf_token)
+    const noCsrf = yield* call("POST", "/api/v1/autopilot/goal", { headers: cookie, body: { goal: releaseGoal } })
+    assert.strictEqual(noCsrf.status, 403)
+    errorShape(noCsrf, "forbidden")
+    const wrongCsrf = yield* call("POST", "/api/v1/autopilot/goal", { headers: { ...cookie, "x-csrf-token": "0".repeat(64) }, body: { goal: releaseGoal } })
+    assert.strictEqual(wrongCsrf.status, 403)
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/missions", { headers: cookie })).json, [], "nothing was made")
+    const withCsrf = yield* call("POST", "/api/v1/autopilot/goal", {
+      headers: { ...cookie, "x-csrf-token": signedIn.json.csrf_token },
+      body: { goal: releaseGoal }
+    })
+    assert.strictEqual(withCsrf.status, 200)
+    const out = yield* call("DELETE", "/api/v1/session", { headers: { ...cookie, "x-csrf-token": signedIn.json.csrf_token } })
+    assert.strictEqual(out.status, 200)
+    assert.match(out.headers.get("set-cookie") ?? "", /autopilot_auth=;.*(Max-Age=0|Expires=Thu, 01 Jan 1970)/i)
+  }))
+
+it.scoped("only the admin token changes the instance's settings; X-Project-ID is checked", () =>
+  Effect.gen(function*() {
+    const { call, tokens } = yield* setup
+    const forbidden = yield* call("POST", "/api/v1/autopilot/disable", { token: tokens.p1 })
+    assert.strictEqual(forbidden.status, 403)
+    errorShape(forbidden, "forbidden")
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/status", { token: tokens.p1 })).json.enabled, true, "nothing changed")
+    assert.strictEqual((yield* call("POST", "/api/v1/autopilot/disable", { token: tokens.admin })).status, 200)
+    const bad = yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.admin, headers: { "x-project-id": "no spaces allowed" } })
+    assert.strictEqual(bad.status, 400)
+    assert.match(bad.json.error.message, /X-Project-ID/)
+  }))
+
+it.scoped("bad input gets the right 4xx in the one error shape, and writes nothing", () =>
+  Effect.gen(function*() {
+    const { call, tokens } = yield* setup
+    const token = tokens.admin
+    const cases = [
+      [yield* call("POST", "/api/v1/autopilot/goal", { token, body: "{not json" }), 400, /not valid JSON/],
+      [yield* call("POST", "/api/v1/autopilot/goal", { token, body: { goal: 5 } }), 400, /goal: Expected string/],
+      [yield* call("POST", "/api/v1/autopilot/goal", { token, body: { goal: "" } }), 400, /goal/],
+      [yield* call("POST", "/api/v1/autopilot/goal", { token, body: { goal: "x".repeat(maxBodyBytes + 1) } }), 413, /over the limit/],
+      [yield* call("POST", "/api/v1/autopilot/enable", { token, body: { tier: "platinum" } }), 400, /tier/],
+      [yield* call("POST", "/api/v1/autopilot/queue", { token, body: { objective: "x", priority: 101 } }), 400, /priority/],
+      [yield* call("GET", "/api/v1/autopilot/runs?limit=0", { token }), 400, /limit/],
+      [yield* call("GET", "/api/v1/autopilot/nothing", { token }), 404, /no route GET/],
+      [yield* call("PATCH", "/api/v1/autopilot/missions/ms-1", { token }), 405, /takes GET, DELETE/],
+      [yield* call("GET", "/api/v1/autopilot/missions/ms-nope", { token }), 404, /no mission "ms-nope"/],
+      [yield* call("POST", "/api/v1/autopilot/missions/ms-nope/approve", { token, body: {} }), 404, /no mission/]
+    ] as const
+    for (const [response, status, message] of cases) {
+      assert.strictEqual(response.status, status, response.text)
+      assert.match(response.json.error.message, message)
+      assert.deepStrictEqual(Object.keys(response.json), ["error"])
+    }
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token })).json, [])
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/queue", { token })).json, [])
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/status", { token })).json.tier, "anonymous")
+  }))
