@@ -5,7 +5,7 @@
  *
  *   node --import tsx scripts/bench-api.ts [--databases=sqlite,postgres] [--missions=100] [--requests=300]
  *        [--concurrency=1,32] [--warmup=100] [--repeats=3] [--sse-clients=200] [--sse-iterations=60]
- *        [--sse-latency-ms=200] [--sse-repeats=3] [--settle-s=3] [--only=requests,sse] [--deadline-s=1500] [--keep]
+ *        [--sse-latency-ms=200] [--sse-repeats=3] [--settle-s=3] [--idle-s=5] [--only=requests,sse] [--deadline-s=1500] [--keep]
  *
  * Postgres: `$AUTOPILOT_BENCH_DATABASE_URL` if set (its user must be allowed to CREATE DATABASE), else a
  * throwaway server started here (scripts/lib/postgres.ts) with the tests' unsynced settings; a database of
@@ -35,6 +35,9 @@
  *    clients connect, the peak while they are connected, and `--settle-s` after the last one left; repeats
  *    on the same server, so RSS after each is the figure for memory left behind by 200 clients. The
  *    server's CPU over the streaming window (clients' first connect to last end), as a share of one core.
+ *    Then what idle streams cost (skip with --idle-s=0): a run waiting on a 10-minute mock call, the
+ *    server's CPU over `--idle-s` with no client and then with `--sse-clients` clients following it (no
+ *    event in the window), as cores; the run is then sent SIGTERM and the clients cut, nothing checked.
  *
  * Targets (chosen here, the issue gives none for the figures): every event to every client; live delivery
  * lag p99 < 250 ms; RSS growth (peak − before) < 64 MiB for 200 clients; RSS after ≤ before + 16 MiB.
@@ -62,12 +65,13 @@ const SSE_ITERATIONS = Number(option("sse-iterations", "60"))
 const SSE_LATENCY_MS = Number(option("sse-latency-ms", "200"))
 const SSE_REPEATS = Number(option("sse-repeats", "3"))
 const SETTLE_S = Number(option("settle-s", "3"))
+const IDLE_S = Number(option("idle-s", "5"))
 const ONLY = option("only", "requests,sse").split(",")
 const DEADLINE_S = Number(option("deadline-s", "1500"))
 const KEEP = process.argv.includes("--keep")
 
 for (const d of DATABASES) if (d !== "sqlite" && d !== "postgres") throw new Error(`--databases takes sqlite and postgres, comma-separated; got "${d}"`)
-for (const [name, value] of Object.entries({ MISSIONS, REQUESTS, WARMUP, REPEATS, SSE_CLIENTS, SSE_ITERATIONS, SSE_LATENCY_MS, SSE_REPEATS, SETTLE_S, DEADLINE_S })) {
+for (const [name, value] of Object.entries({ MISSIONS, REQUESTS, WARMUP, REPEATS, SSE_CLIENTS, SSE_ITERATIONS, SSE_LATENCY_MS, SSE_REPEATS, SETTLE_S, IDLE_S, DEADLINE_S })) {
   if (!(Number.isFinite(value) && value >= 0)) throw new Error(`--${name.toLowerCase().replaceAll("_", "-")} takes a number >= 0`)
 }
 
@@ -230,7 +234,9 @@ const postGoal: Route = {
 
 /** `count` requests from `clients` kept-alive clients, each sending its next once its previous has arrived. */
 const load = async (server: Server, route: Route, clients: number, count: number) => {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients, keepAliveMsecs: 60_000 })
+  // `timeout` makes the Agent honour the server's `Keep-Alive: timeout=5` and drop a socket idle for 4 s
+  // before the server does (a slow first round leaves some idle that long); Node 20 ignores it without one.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients, keepAliveMsecs: 60_000, timeout: 60_000 })
   try {
     // Every client's socket open before the clock starts.
     for (const a of await Promise.all(Array.from({ length: clients }, () => route.send(server, agent)))) route.check(a)
@@ -291,14 +297,14 @@ const requests = async (dir: string, kind: Target["kind"], pgUrl: string | undef
   const target = await targetFor(kind, h, pgUrl)
   const server = await startServer(h, target.args)
   try {
-    const seedAgent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const seedAgent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 })
     const seedBegan = performance.now()
     for (let i = 0; i < MISSIONS; i++) checkGoal(await call(server, seedAgent, "POST", "/goal", goalBody()))
     const seedMs = performance.now() - seedBegan
     seedAgent.destroy()
     const bytes = { n: -1 }
     const get = getMissions(bytes)
-    const warm = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const warm = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 })
     for (let i = 0; i < WARMUP; i++) get.check(await get.send(server, warm))
     warm.destroy()
     const rows: Array<Awaited<ReturnType<typeof load>>> = []
@@ -310,7 +316,7 @@ const requests = async (dir: string, kind: Target["kind"], pgUrl: string | undef
       }
     }
     // POST /goal's warm-up adds missions: after every GET, so the list held MISSIONS throughout.
-    const warmPost = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const warmPost = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 })
     for (let i = 0; i < Math.min(WARMUP, 50); i++) checkGoal(await call(server, warmPost, "POST", "/goal", goalBody()))
     warmPost.destroy()
     for (let r = 0; r < REPEATS; r++) {
@@ -352,8 +358,11 @@ interface Client {
   status: number
 }
 
-/** One EventSource-like reader of a run's events, on its own connection, to the end of the stream. */
-const follow = (server: Server, runId: string) =>
+/**
+ * One EventSource-like reader of a run's events, on its own connection, to the end of the stream; `open`
+ * is told of the client and its request at once (to watch it open, or to cut it).
+ */
+const follow = (server: Server, runId: string, open: (client: Client, req: http.ClientRequest) => void = () => {}) =>
   new Promise<Client>((resolve, reject) => {
     const client: Client = { opened: Number.NaN, ended: Number.NaN, events: [], others: [], status: 0 }
     const req = http.get({
@@ -396,7 +405,52 @@ const follow = (server: Server, runId: string) =>
       res.on("error", reject)
     })
     req.on("error", reject)
+    open(client, req)
   })
+
+/**
+ * What idle streams cost the server: a run waiting on a mock call of 10 minutes (no event for the whole
+ * window), the server's CPU over `IDLE_S` with no client, then with `SSE_CLIENTS` clients following it,
+ * every one open; then the run is sent SIGTERM and the clients cut. Nothing is checked here.
+ */
+const idleStreams = async (server: Server, h: string, target: Target, agent: http.Agent) => {
+  const script = path.join(h, "idle.json")
+  fs.writeFileSync(script, JSON.stringify({ latency_ms: 600_000, repeat_last: true, turns: [{ content: "waiting", criteria_met: [false] }] }))
+  const run = autopilot(h, ["run", "wait (benchmark)", "--criterion", "never met", "--run-id", "idle", "--mock-script", script, "--max-iterations", "1", ...target.args])
+  const visibleBy = Date.now() + 60_000
+  while ((await call(server, agent, "GET", "/runs/idle")).status !== 200) {
+    if (run.child.exitCode !== null || Date.now() > visibleBy) throw new Error(`run idle never became visible: ${run.stderr()}`)
+    await sleep(50)
+  }
+  const cores = async () => {
+    const cpu = cpuOf(server.pid)
+    const began = performance.now()
+    await sleep(IDLE_S * 1000)
+    return (cpuOf(server.pid) - cpu) / (performance.now() - began)
+  }
+  const alone = await cores()
+  const opened: Array<{ client: Client; req: http.ClientRequest }> = []
+  const all = Promise.allSettled(Array.from({ length: SSE_CLIENTS }, () => follow(server, "idle", (client, req) => opened.push({ client, req }))))
+  const openBy = Date.now() + 120_000
+  while (!opened.every(({ client }) => client.status !== 0)) {
+    if (Date.now() > openBy) throw new Error("idle streams: not every client opened within 120 s")
+    await sleep(100)
+  }
+  await sleep(1000)
+  const following = await cores()
+  run.child.kill("SIGTERM")
+  await Promise.race([all, sleep(30_000)])
+  for (const { req } of opened) req.destroy()
+  await stop(run.child, run.exited)
+  return {
+    clients: SSE_CLIENTS,
+    window_s: IDLE_S,
+    server_cores_without_clients: r2(alone),
+    server_cores_with_clients: r2(following),
+    /** CPU per idle stream: ms of server CPU per second per client. */
+    server_cpu_ms_per_s_per_client: r2(((following - alone) * 1000) / SSE_CLIENTS)
+  }
+}
 
 const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined) => {
   const h = home(dir, `sse-${kind}`)
@@ -404,7 +458,7 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
   const script = path.join(h, "slow.json")
   fs.writeFileSync(script, JSON.stringify({ latency_ms: SSE_LATENCY_MS, repeat_last: true, turns: [{ content: "working on it", criteria_met: [false] }] }))
   const server = await startServer(h, target.args)
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 60_000 })
   const samples: Array<{ at: number; mib: number }> = []
   const sampler = setInterval(() => samples.push({ at: nowMs(), mib: rssOf(server.pid) }), 50)
   try {
@@ -461,6 +515,11 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
         `${lags.length} live deliveries; RSS ${round.rss_mib.before} → ${round.rss_mib.peak} → ${round.rss_mib.after} MiB; server CPU ${round.server_cpu_share} of a core over ${round.stream_s} s`)
       rounds.push(round)
     }
+    const idle = IDLE_S > 0 ? await idleStreams(server, h, target, agent) : undefined
+    if (idle !== undefined) {
+      log(`${kind} idle streams: server ${idle.server_cores_without_clients} cores without clients, ${idle.server_cores_with_clients} with ${idle.clients} ` +
+        `following a run that emits nothing (${idle.server_cpu_ms_per_s_per_client} ms of CPU per second per stream)`)
+    }
     const lagP99s = rounds.map((r) => r.lag_ms.p99)
     const growth = rounds.map((r) => r.rss_mib.peak - r.rss_mib.before)
     const first = rounds[0]!.rss_mib.before
@@ -468,6 +527,7 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
     return {
       database: kind,
       rounds,
+      idle,
       verdicts: {
         every_event_to_every_client: rounds.every((r) => r.clients_complete === SSE_CLIENTS),
         lag_p99_ms: { worst: Math.max(...lagP99s), met: lagP99s.every((p) => p < TARGET_LAG_P99_MS) },
@@ -545,7 +605,7 @@ const main = async () => {
       postgres: pgSource,
       options: {
         missions: MISSIONS, requests: REQUESTS, concurrency: CONCURRENCY, warmup: WARMUP, repeats: REPEATS,
-        sse_clients: SSE_CLIENTS, sse_iterations: SSE_ITERATIONS, sse_latency_ms: SSE_LATENCY_MS, sse_repeats: SSE_REPEATS, settle_s: SETTLE_S
+        sse_clients: SSE_CLIENTS, sse_iterations: SSE_ITERATIONS, sse_latency_ms: SSE_LATENCY_MS, sse_repeats: SSE_REPEATS, settle_s: SETTLE_S, idle_s: IDLE_S
       },
       targets: {
         sse: `every event to every client; live lag p99 < ${TARGET_LAG_P99_MS} ms; RSS peak − before < ${TARGET_RSS_GROWTH_MIB} MiB; ` +
