@@ -26,6 +26,7 @@ import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
 import { BadRequest, Conflict, mapService, NotFound, Unauthorized } from "./ApiError.js"
 import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
+import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
 
 /** The model runs queued through the API, and synthesis, are given: `autopilot serve`'s `--llm`/`--model`. */
@@ -57,8 +58,8 @@ const events = (runId: string) =>
     yield* ownedRun(runId, { steps: 1, messages: false })
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
-    const runs = yield* Runs.Runs
-    return yield* EventStream.response(runs.events(runId, { follow: true }), after)
+    const hub = yield* EventHub
+    return yield* EventStream.response(hub.follow(runId), after)
   })
 
 const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers) =>

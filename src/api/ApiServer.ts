@@ -33,6 +33,7 @@ import { AutopilotApi } from "./Api.js"
 import * as ApiError from "./ApiError.js"
 import * as ApiHandlers from "./ApiHandlers.js"
 import * as Authorization from "./Authorization.js"
+import * as EventHub from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
 
 /** The largest request body taken: goals and approvals are small; a queue entry's criteria are text. */
@@ -162,6 +163,7 @@ export const layerServices = <E, R>(options: {
   )
   return Layer.mergeAll(
     goals,
+    EventHub.layer,
     RunArtifacts.layer,
     FiringStore.layer,
     GoalQueue.layer.pipe(Layer.provide(QueueStore.layer)),

@@ -74,7 +74,25 @@ const decodeTransition = Schema.decodeUnknown(TransitionRow)
 const undecodable = (what: string) => (error: Parameters<typeof decodeError>[0]) =>
   new PersistenceError({ message: `${what} in the database does not decode: ${decodeError(error)}`, busy: false })
 
-const decodeBlueprint = Schema.decodeUnknown(Schema.parseJson(Blueprint.Blueprint))
+const decodeJson = Schema.decodeUnknown(Schema.parseJson(Blueprint.Blueprint))
+
+/**
+ * The missions made from one blueprint store the same text, and a listing decodes every row's: each text is
+ * decoded once (the latest 256 kept): decoding was most of what `GET /missions` cost. A blueprint is immutable
+ * data, so sharing one decoded value between records is safe.
+ */
+const decoded = new Map<string, Blueprint.Blueprint>()
+const decodedLimit = 256
+
+const decodeBlueprint = (text: string) => {
+  const known = decoded.get(text)
+  if (known !== undefined) return Effect.succeed(known)
+  return Effect.tap(decodeJson(text), (blueprint) =>
+    Effect.sync(() => {
+      if (decoded.size >= decodedLimit) decoded.delete(decoded.keys().next().value!)
+      decoded.set(text, blueprint)
+    }))
+}
 
 /** `graph.edges[0].when.field: must be a dotted path …`: where, and what is wrong, without the schema. */
 const issues = (error: ParseResult.ParseError) =>
