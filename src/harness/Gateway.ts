@@ -232,7 +232,7 @@ export const make = (
         if (!streaming) {
           // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
           // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
-          const abandoned = recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") }).pipe(
+          const abandoned = Effect.suspend(() => recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") })).pipe(
             Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
           )
           return yield* Effect.uninterruptibleMask((restore) =>

@@ -6,14 +6,14 @@ import { type LedgerEntry, HarnessStore } from "./HarnessStore.js"
 
 /**
  * The ledger's rows written behind the answers: a request's row is queued when its outcome is known and
- * written, with every other row queued in the same turn of the event loop, in one INSERT right after (group
- * commit, as src/store/GroupCommit.ts does for runs, without making the caller wait). One INSERT per request
- * was a third of the harness's database time and sat on every answer's path.
+ * written `within` later (10 ms by default), with every other row queued meanwhile, in one INSERT (group
+ * commit, as src/store/GroupCommit.ts does for runs, without making the caller wait). An INSERT per request
+ * sat on every answer's path, and at one client cost more CPU than the rest of the harness's own work.
  *
  * No row is dropped: a batch that fails stays queued and is tried again every `retryEvery`; meanwhile the
  * harness refuses requests (503, `ledger_unavailable`), as it did when each row was written inline. Closing
  * the writer's scope writes whatever is queued, so a SIGTERM loses nothing. A kill -9 loses at most the rows
- * of the current turn.
+ * of the last `within`.
  */
 export class LedgerWriter extends Context.Tag("autopilot/harness/LedgerWriter")<LedgerWriter, {
   /** Queues the row; fails (the row still queued) while the ledger cannot be written. */
@@ -27,6 +27,8 @@ export class LedgerWriter extends Context.Tag("autopilot/harness/LedgerWriter")<
 export interface Options {
   /** The most rows in one INSERT (default 256). */
   readonly maxBatch?: number | undefined
+  /** How long a queued row waits for others before it is written (default 10 ms; 0: the end of the event loop's turn). */
+  readonly within?: Duration.DurationInput | undefined
   /** How long a failed batch waits before it is tried again (default 1 second). */
   readonly retryEvery?: Duration.DurationInput | undefined
 }
@@ -37,12 +39,16 @@ const endOfTurn = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
+const defaultWithin = Duration.millis(10)
+
 export const make = (options: Options = {}): Effect.Effect<LedgerWriter["Type"], never, HarnessStore | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* HarnessStore
     const scope = yield* Effect.scope
     const maxBatch = Math.max(1, options.maxBatch ?? 256)
     const retryEvery = Duration.decode(options.retryEvery ?? "1 second")
+    const within = Duration.decode(options.within ?? defaultWithin)
+    const wait = Duration.toMillis(within) > 0 ? Effect.sleep(within) : endOfTurn
     // Plain state, changed only within synchronous steps. The lock orders writes, so rows land in the
     // order they were queued and `flush` returns only once a batch another fiber is writing is in.
     const pending: Array<LedgerEntry> = []
@@ -85,7 +91,7 @@ export const make = (options: Options = {}): Effect.Effect<LedgerWriter["Type"],
       if (scheduled) return Effect.void
       scheduled = true
       return Effect.asVoid(Effect.forkIn(
-        Effect.zipRight(endOfTurn, drain).pipe(Effect.ensuring(Effect.sync(() => void (scheduled = false)))),
+        Effect.zipRight(wait, drain).pipe(Effect.ensuring(Effect.sync(() => void (scheduled = false)))),
         scope
       ))
     })
