@@ -324,12 +324,12 @@ export const layer = (config: HarnessConfig): Layer.Layer<Gateway, BadInput, Har
  * The store the gateway and the admin routes use: key lookups cached for at most a second (KeyCache),
  * ledger rows written behind the answers in batches (LedgerWriter), reads seeing every row queued before them.
  */
-const storeLayer = Layer.suspend(() => {
-  const writer = LedgerWriter.layer().pipe(Layer.provide(HarnessStore.layer))
+const storeLayer = (config: HarnessConfig) => {
+  const writer = LedgerWriter.layer({ within: Duration.millis(config.ledger_batch_ms) }).pipe(Layer.provide(HarnessStore.layer))
   const store = KeyCache.layer.pipe(Layer.provide(LedgerWriter.readsAfterWrites), Layer.provide(Layer.merge(HarnessStore.layer, writer)))
   return Layer.merge(store, writer)
-})
+}
 
 /** The gateway and the ledger it writes, on an open database. */
 export const layerWithStore = (config: HarnessConfig): Layer.Layer<Gateway | HarnessStore, BadInput, SqlClient.SqlClient> =>
-  layer(config).pipe(Layer.provideMerge(storeLayer))
+  layer(config).pipe(Layer.provideMerge(storeLayer(config)))

@@ -6,9 +6,11 @@ import { type LedgerEntry, HarnessStore } from "./HarnessStore.js"
 
 /**
  * The ledger's rows written behind the answers: a request's row is queued when its outcome is known and
- * written `within` later (10 ms by default), with every other row queued meanwhile, in one INSERT (group
- * commit, as src/store/GroupCommit.ts does for runs, without making the caller wait). An INSERT per request
- * sat on every answer's path, and at one client cost more CPU than the rest of the harness's own work.
+ * written `within` later (the config's `ledger_batch_ms`, 10 ms by default) with every other row queued
+ * meanwhile, in one INSERT (group commit, as src/store/GroupCommit.ts does for runs, without making the
+ * caller wait). An
+ * INSERT per request sat on every answer's path, and at one client cost more CPU than the rest of the
+ * harness's own work.
  *
  * No row is dropped: a batch that fails stays queued and is tried again every `retryEvery`; meanwhile the
  * harness refuses requests (503, `ledger_unavailable`), as it did when each row was written inline. Closing
@@ -90,8 +92,10 @@ export const make = (options: Options = {}): Effect.Effect<LedgerWriter["Type"],
     const schedule = Effect.suspend(() => {
       if (scheduled) return Effect.void
       scheduled = true
+      // Interruptible although a request may queue its row from an uninterruptible region: closing the scope
+      // must not wait out the window (a batch being written still finishes).
       return Effect.asVoid(Effect.forkIn(
-        Effect.zipRight(wait, drain).pipe(Effect.ensuring(Effect.sync(() => void (scheduled = false)))),
+        Effect.interruptible(Effect.zipRight(wait, drain)).pipe(Effect.ensuring(Effect.sync(() => void (scheduled = false)))),
         scope
       ))
     })
