@@ -196,6 +196,9 @@ export const app: HttpApp.Default<never, Gateway | HarnessStore> = router.pipe(
   })
 )
 
+/** How long an idle client connection is kept, as Portkey and most gateways keep theirs. */
+export const keepAliveMillis = 120_000
+
 /**
  * Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address.
  * With `log`, every request is written as one line (RequestLog.line) once it is answered.
@@ -215,9 +218,14 @@ export const layer = (options: {
         // where no tracer listens: nothing here reads them.
         HttpMiddleware.withTracerDisabledWhenEffect(() => true)
       )
-      return yield* NodeHttpServer.make(
-        () => createServer((request, response) => void (hot(request, response) || routed(request, response))),
-        { port: options.port, host: options.host }
-      )
+      return yield* NodeHttpServer.make(() => {
+        const server = createServer((request, response) => void (hot(request, response) || routed(request, response)))
+        // Node's default keeps an idle connection 5 s and says so (`Keep-Alive: timeout=5`); clients that heed it
+        // (node's Agent, undici) drop their pooled connections after 4 s idle, so every burst after a pause came
+        // in on new connections, which were answered one by one over up to a second (BENCHMARKS.md, the burst).
+        // Idle connections cost a file descriptor each, and requests still have Node's headers timeout.
+        server.keepAliveTimeout = keepAliveMillis
+        return server
+      }, { port: options.port, host: options.host })
     })
   ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))
