@@ -7,7 +7,7 @@
  *   node --import tsx scripts/bench-portkey.ts [--repeats=3] [--requests=1000] [--workers=50] [--per-worker=40]
  *                                              [--stream-requests=300] [--warmup=300] [--block=100]
  *                                              [--bursts=3] [--burst-idle-ms=4500] [--deadline-s=480]
- *                                              [--reinstall] [--keep]
+ *                                              [--harness-root=DIR] [--reinstall] [--keep]
  *
  * Portkey is not a dependency of this project: on first use @portkey-ai/gateway (exact version below) is
  * installed into a folder under the system's temp directory (npm install --prefix), and started from there
@@ -68,7 +68,9 @@ const HONO_NODE_SERVER = "1.13.5"
 const depsDir = path.join(os.tmpdir(), `autopilot-bench-portkey-${PORTKEY}-hono-${HONO_NODE_SERVER}`)
 const portkeyServer = path.join(depsDir, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js")
 
-const cli = path.join(root, "bin", "autopilot.js")
+/** Whose harness is measured: this checkout's, or another built checkout's (`--harness-root`, e.g. a commit before). */
+const harnessRoot = path.resolve(option("harness-root", root))
+const cli = path.join(harnessRoot, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-bench-portkey-"))
 const children: Array<ChildProcess> = []
@@ -310,7 +312,7 @@ const main = async () => {
     sent: 0
   }
   const paths = [direct, harness, pk]
-  log(`upstream :${upstreamPort}, harness :${harness.port} (pid ${harness.pid}), Portkey :${pk.port} (pid ${pk.pid}); temp dir ${tmp}`)
+  log(`upstream :${upstreamPort}, harness (${harnessRoot}) :${harness.port} (pid ${harness.pid}), Portkey :${pk.port} (pid ${pk.pid}); temp dir ${tmp}`)
 
   const plain = JSON.stringify({ model: "auto", messages: [{ role: "user", content: "Say OK." }], max_tokens: 16 })
   const streamed = JSON.stringify({ model: "auto", messages: [{ role: "user", content: "Say OK." }], max_tokens: 16, stream: true })
@@ -443,7 +445,7 @@ const main = async () => {
   const result = {
     machine: { ...machine, loadavg_at_end: loadavgAtEnd },
     versions,
-    settings: { repeats: REPEATS, requests: REQUESTS, workers: WORKERS, per_worker: PER_WORKER, stream_requests: STREAM_REQUESTS, warmup: WARMUP, block: BLOCK, bursts: BURSTS, burst_idle_ms: BURST_IDLE_MS },
+    settings: { harness_root: harnessRoot, repeats: REPEATS, requests: REQUESTS, workers: WORKERS, per_worker: PER_WORKER, stream_requests: STREAM_REQUESTS, warmup: WARMUP, block: BLOCK, bursts: BURSTS, burst_idle_ms: BURST_IDLE_MS },
     c1: scenario(c1),
     [`c${WORKERS}`]: scenario(cN),
     stream_c1: scenario(stream),
