@@ -455,8 +455,8 @@ const main = async () => {
       stream_first_byte_p50_ms: repeats.map((r) => ({ harness: r.stream[1]!.first_byte_p50_ms, portkey: r.stream[2]!.first_byte_p50_ms }))
     },
     bursts: Object.fromEntries([...bursts].map(([name, { fresh, kept }]) => [name, {
-      pooled: { median_p50_ms: median(kept.map((b) => b.p50_ms)), median_max_ms: median(kept.map((b) => b.max_ms)), all: kept },
-      new_connections: { median_p50_ms: median(fresh.map((b) => b.p50_ms)), median_max_ms: median(fresh.map((b) => b.max_ms)), all: fresh }
+      pooled: { median_p50_ms: r1(median(kept.map((b) => b.p50_ms))), median_max_ms: r1(median(kept.map((b) => b.max_ms))), all: kept },
+      new_connections: { median_p50_ms: r1(median(fresh.map((b) => b.p50_ms))), median_max_ms: r1(median(fresh.map((b) => b.max_ms))), all: fresh }
     }])),
     targets: {
       added_p50_ms: { target: `< ${TARGET_ADDED_P50_MS}`, harness: r3(c1[1]!.p50_ms - c1[0]!.p50_ms), met: c1[1]!.p50_ms - c1[0]!.p50_ms < TARGET_ADDED_P50_MS },
