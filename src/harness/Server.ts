@@ -220,10 +220,10 @@ export const layer = (options: {
       )
       return yield* NodeHttpServer.make(() => {
         const server = createServer((request, response) => void (hot(request, response) || routed(request, response)))
-        // Node's default keeps an idle connection 5 s and says so (`Keep-Alive: timeout=5`); clients that heed it
-        // (node's Agent, undici) drop their pooled connections after 4 s idle, so every burst after a pause came
-        // in on new connections, which were answered one by one over up to a second (BENCHMARKS.md, the burst).
-        // Idle connections cost a file descriptor each, and requests still have Node's headers timeout.
+        // Node's default keeps an idle connection 5 s and says so (`Keep-Alive: timeout=5`); client pools that heed
+        // it (node's Agent with a timeout, undici) drop theirs after 4 s idle, so a burst after a pause came in on
+        // new connections, one handshake at a time, and waited up to a second (BENCHMARKS.md, "the burst").
+        // An idle connection costs a file descriptor; requests still have Node's headers timeout.
         server.keepAliveTimeout = keepAliveMillis
         return server
       }, { port: options.port, host: options.host })
