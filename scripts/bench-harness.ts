@@ -350,7 +350,7 @@ const timingOf = (us: Float64Array, cpu: NodeJS.CpuUsage): Timing => {
 
 /** Each piece of the harness's request path on its own, in this process, on a fresh database. */
 const stageTimings = async (configText: string, file: string, upstream: Target, body: string, head: http.OutgoingHttpHeaders) => {
-  const { Effect, Layer, ManagedRuntime } = await import("effect")
+  const { Effect, Layer, ManagedRuntime, Stream } = await import("effect")
   const { RateLimiter } = await import("@effect/experimental")
   const { SqlClient } = await import("@effect/sql")
   const Database = await import("../src/store/Database.js")
@@ -388,8 +388,9 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
   const timePromise = (f: () => Promise<unknown>, n = N) => timeEffect(Effect.promise(f), n)
 
   try {
-    return await runtime.runPromise(Effect.gen(function*() {
+    return await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
       const store = yield* HarnessStore
+      const uncached = yield* HarnessStore.make
       const gateway = yield* Gateway.Gateway
       const limiter = yield* RateLimiter.RateLimiter
       const sql = yield* SqlClient.SqlClient
@@ -428,7 +429,7 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
         return text
       }
       return {
-        "key lookup: store.authenticate (sha256, SELECT by hash, Schema decode)": yield* timeEffect(store.authenticate(key)),
+        "key lookup: store.authenticate (sha256, SELECT by hash, Schema decode)": yield* timeEffect(uncached.authenticate(key)),
         "rate limiter: RateLimiter.consume (memory store, fixed window)": yield* timeEffect(
           limiter.consume({ key: "bench", limit: 1e9, window: "1 minute", onExceeded: "fail", algorithm: "fixed-window" })
         ),
@@ -437,15 +438,21 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
         "classify": yield* timeSync(() => classify(request.right, config.classification)),
         "ledger write: store.record (Schema encode, INSERT ... RETURNING)": yield* timeEffect(store.record(entry)),
         "for scale: sql`SELECT 1` through @effect/sql": yield* timeEffect(sql`SELECT 1`),
-        "upstream call: Upstreams.complete (openai SDK -> fetch)": yield* timeEffect(upstreams.complete(model, forwarded), 500),
+        "upstream call: Upstreams.stream to its end (openai SDK -> fetch)": yield* timeEffect(
+          Effect.flatMap(upstreams.stream(model, { ...forwarded, stream: true }), Stream.runDrain),
+          500
+        ),
         "upstream call: global fetch + text() (what the SDK uses underneath)": yield* timePromise(
           () => fetch(upstreamUrl, { method: "POST", headers: plainHeaders, body }).then(answered),
           500
         ),
         "upstream call: node:http keep-alive (the bench client)": yield* timePromise(() => call(upstream, body, head), 500),
-        "Gateway.chat whole (validate .. classify .. route .. SDK call .. ledger write)": yield* timeEffect(gateway.chat(keyRecord, parsed), 500)
+        "key lookup through the KeyCache (a hit)": yield* timeEffect(store.authenticate(key)),
+        "ledger batch of 50 rows: store.recordAll (one INSERT), per batch": yield* timeEffect(store.recordAll(Array(50).fill(entry)), 20),
+        "upstream call: Upstreams.complete (Forwarder: node:http keep-alive)": yield* timeEffect(upstreams.complete(model, forwarded), 500),
+        "Gateway.chat whole (validate .. classify .. route .. upstream call .. ledger row queued)": yield* timeEffect(gateway.chat(keyRecord, parsed), 500)
       }
-    }))
+    })))
   } finally {
     await runtime.dispose()
   }

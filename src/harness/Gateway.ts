@@ -1,7 +1,7 @@
 import { HttpServerResponse } from "@effect/platform"
 import { RateLimiter } from "@effect/experimental"
 import type { SqlClient } from "@effect/sql"
-import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Option, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Option, type Scope, Stream } from "effect"
 import { costOf } from "../budget/Pricing.js"
 import type { BadInput } from "../domain/Errors.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
@@ -11,6 +11,8 @@ import { type ClassifiableRequest, classify } from "./Classifier.js"
 import { type BudgetRule, type HarnessConfig, type ModelEntry, modelPrice, type Tier, Tiers } from "./HarnessConfig.js"
 import { HarnessError } from "./HarnessError.js"
 import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
+import * as KeyCache from "./KeyCache.js"
+import * as LedgerWriter from "./LedgerWriter.js"
 import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
 import * as RequestLog from "./RequestLog.js"
 import * as ResponseItems from "./ResponseItems.js"
@@ -86,9 +88,12 @@ const tierAsked = (model: string): Tier | undefined => {
   return Tiers.find((known) => known === tier)
 }
 
-export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | RateLimiter.RateLimiter> =>
+export const make = (
+  config: HarnessConfig
+): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | LedgerWriter.LedgerWriter | RateLimiter.RateLimiter | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* HarnessStore
+    const ledger = yield* LedgerWriter.LedgerWriter
     const limiter = yield* RateLimiter.RateLimiter
     const upstreams = yield* Upstreams.make(config)
     const catalog = new Map(config.models.map((m) => [m.id, m]))
@@ -130,6 +135,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
           spent.clear()
           currentDay = today
         }
+        // The store's reads first write the rows still queued (LedgerWriter.readsAfterWrites): this process's
+        // spend is counted like any other's.
         yield* catchUp
         const rules = applicableBudgets(config.budgets, identity)
         for (const rule of rules) {
@@ -146,9 +153,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         return verdict(rules, identity, (rule) => spent.get(counterOf(rule, now)) ?? 0)
       }).pipe(lock.withPermits(1), Effect.mapError(HarnessError.ledgerUnavailable))
 
-    // Counted by the next check's catch-up, like any other process's rows.
-    const record = (entry: LedgerEntry) =>
-      store.record(entry).pipe(Effect.asVoid, Effect.mapError(HarnessError.ledgerUnavailable))
+    // Written behind the answer; counted by the next check's catch-up, like any other process's rows.
+    const record = (entry: LedgerEntry) => ledger.record(entry)
 
     const authenticate = (authorization: string | undefined) =>
       Effect.gen(function*() {
@@ -176,6 +182,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
 
     const admit = (key: KeyRecord, request: Admissible, startedAt: number) =>
       Effect.gen(function*() {
+        yield* ledger.ready
         const asked = tierAsked(request.model)
         if (request.model !== "auto" && asked === undefined && !catalog.has(request.model)) {
           return yield* HarnessError.unknownModel(request.model, models(key))
@@ -263,7 +270,7 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
         if (!streaming) {
           // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
           // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
-          const abandoned = recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") }).pipe(
+          const abandoned = Effect.suspend(() => recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") })).pipe(
             Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
           )
           return yield* Effect.uninterruptibleMask((restore) =>
@@ -377,9 +384,19 @@ export const make = (config: HarnessConfig): Effect.Effect<Gateway["Type"], BadI
 /** Rate limits are per process: a restart forgets at most a minute of counts. */
 const rateLimiter = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
 
-export const layer = (config: HarnessConfig): Layer.Layer<Gateway, BadInput, HarnessStore> =>
-  Layer.effect(Gateway, make(config)).pipe(Layer.provide(rateLimiter))
+export const layer = (config: HarnessConfig): Layer.Layer<Gateway, BadInput, HarnessStore | LedgerWriter.LedgerWriter> =>
+  Layer.scoped(Gateway, make(config)).pipe(Layer.provide(rateLimiter))
+
+/**
+ * The store the gateway and the admin routes use: key lookups cached for at most a second (KeyCache),
+ * ledger rows written behind the answers in batches (LedgerWriter), reads seeing every row queued before them.
+ */
+const storeLayer = (config: HarnessConfig) => {
+  const writer = LedgerWriter.layer({ within: Duration.millis(config.ledger_batch_ms) }).pipe(Layer.provide(HarnessStore.layer))
+  const store = KeyCache.layer.pipe(Layer.provide(LedgerWriter.readsAfterWrites), Layer.provide(Layer.merge(HarnessStore.layer, writer)))
+  return Layer.merge(store, writer)
+}
 
 /** The gateway and the ledger it writes, on an open database. */
 export const layerWithStore = (config: HarnessConfig): Layer.Layer<Gateway | HarnessStore, BadInput, SqlClient.SqlClient> =>
-  layer(config).pipe(Layer.provideMerge(HarnessStore.layer))
+  layer(config).pipe(Layer.provideMerge(storeLayer(config)))

@@ -90,7 +90,12 @@ export const HarnessConfig = Schema.Struct({
   budgets: Schema.optionalWith(Schema.Array(BudgetRule), { default: () => [] }),
   /** Per key, unless the key was created with its own limit. */
   requests_per_minute: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 }),
-  max_request_bytes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1_048_576 })
+  max_request_bytes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1_048_576 }),
+  /**
+   * How long a request's ledger row may wait for others before they are written together in one INSERT
+   * (0: at the end of the event loop's turn). A SIGTERM writes what waits; a kill -9 loses at most this much.
+   */
+  ledger_batch_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { default: () => 10 })
 })
 export type HarnessConfig = typeof HarnessConfig.Type
 

@@ -53,21 +53,25 @@ export const line = (request: {
  * ledger row says it used; a request whose client went away as 499, as proxies log it.
  */
 export const logged = (write: (line: string) => Effect.Effect<void>) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => answering(write, request.method, request.url)(app))
+
+/** As `logged`, for the response `handle` makes to a request known by its method and URL. */
+export const answering = (write: (line: string) => Effect.Effect<void>, method: string, url: string) =>
+<E, R>(handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
   Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
     const startedAt = yield* Clock.currentTimeMillis
     const facts: Facts = {}
     const log = (status: number) =>
       Effect.flatMap(DateTime.now, (at) =>
         write(line({
           at,
-          method: request.method,
-          path: request.url.split("?", 1)[0]!,
+          method,
+          path: url.split("?", 1)[0]!,
           status,
           latency_ms: DateTime.toEpochMillis(at) - startedAt,
           facts
         })))
-    const response = yield* Effect.locally(app, current, facts).pipe(
+    const response = yield* Effect.locally(handle, current, facts).pipe(
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : log(Exit.isInterrupted(exit) ? 499 : 500)))
     )
     const body = response.body

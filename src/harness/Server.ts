@@ -1,4 +1,4 @@
-import { HttpApp, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApp, HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Effect, Layer, Schema, Stream } from "effect"
 import { createServer } from "node:http"
@@ -6,26 +6,9 @@ import { Gateway } from "./Gateway.js"
 import { Name } from "./HarnessConfig.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
 import { HarnessStore } from "./HarnessStore.js"
+import * as HotPath from "./HotPath.js"
+import * as JsonBody from "./JsonBody.js"
 import * as RequestLog from "./RequestLog.js"
-
-const maxNesting = 256
-
-/** How deep the arrays and objects of a JSON text nest, brackets inside strings aside. */
-const nestingOf = (text: string): number => {
-  let depth = 0
-  let deepest = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++ // a backslash: skip what it escapes
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 91 || c === 123) deepest = Math.max(deepest, ++depth)
-    else if (c === 93 || c === 125) depth--
-  }
-  return deepest
-}
 
 /** The body as JSON, refusing what is over the size limit: before reading it if its content-length says so. */
 const jsonBody = (limit: number) =>
@@ -44,14 +27,7 @@ const jsonBody = (limit: number) =>
       Effect.mapError(() => HarnessError.invalid("the request body could not be read"))
     )
     if (bytes > limit) return yield* HarnessError.tooLarge(limit)
-    const text = Buffer.concat(parts).toString("utf8")
-    // JSON.parse is iterative but JSON.stringify and Schema's error messages recurse: a body nested deep
-    // enough overflows the stack on its way out (a 500, or a 502 blaming the upstream).
-    if (nestingOf(text) > maxNesting) return yield* HarnessError.invalid(`the request body nests deeper than ${maxNesting} levels`)
-    return yield* Effect.try({
-      try: (): unknown => JSON.parse(text),
-      catch: (e) => HarnessError.invalid(`the request body is not valid JSON: ${(e as Error).message}`)
-    })
+    return yield* JsonBody.parse(Buffer.concat(parts).toString("utf8"))
   })
 
 const authenticated = Effect.flatMap(
@@ -228,15 +204,36 @@ export const app: HttpApp.Default<never, Gateway | HarnessStore> = router.pipe(
   })
 )
 
+/** How long an idle client connection is kept, as Portkey and most gateways keep theirs. */
+export const keepAliveMillis = 120_000
+
 /**
  * Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address.
  * With `log`, every request is written as one line (RequestLog.line) once it is answered.
+ * `POST /v1/chat/completions` is answered by the HotPath, every other route by `app`.
  */
 export const layer = (options: {
   readonly port: number
   readonly host: string
   readonly log?: ((line: string) => Effect.Effect<void>) | undefined
 }) =>
-  HttpServer.serve(options.log === undefined ? app : RequestLog.logged(options.log)(app)).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
-  )
+  Layer.scoped(
+    HttpServer.HttpServer,
+    Effect.gen(function*() {
+      const hot = yield* HotPath.make({ log: options.log })
+      const routed = yield* NodeHttpServer.makeHandler(options.log === undefined ? app : RequestLog.logged(options.log)(app)).pipe(
+        // The platform's tracer middleware builds a span per request (URL parsed, headers redacted) even
+        // where no tracer listens: nothing here reads them.
+        HttpMiddleware.withTracerDisabledWhenEffect(() => true)
+      )
+      return yield* NodeHttpServer.make(() => {
+        const server = createServer((request, response) => void (hot(request, response) || routed(request, response)))
+        // Node's default keeps an idle connection 5 s and says so (`Keep-Alive: timeout=5`); client pools that heed
+        // it (node's Agent with a timeout, undici) drop theirs after 4 s idle, so a burst after a pause came in on
+        // new connections, one handshake at a time, and waited up to a second (BENCHMARKS.md, "the burst").
+        // An idle connection costs a file descriptor; requests still have Node's headers timeout.
+        server.keepAliveTimeout = keepAliveMillis
+        return server
+      }, { port: options.port, host: options.host })
+    })
+  ).pipe(Layer.provideMerge(NodeHttpServer.layerContext))

@@ -1,9 +1,10 @@
-import { Config, DateTime, Duration, Effect, Either, Option, type ParseResult, Redacted, Schema, Stream } from "effect"
+import { Config, DateTime, Duration, Effect, Either, Option, type ParseResult, Redacted, Schema, type Scope, Stream } from "effect"
 import type OpenAI from "openai"
 import { BadInput } from "../domain/Errors.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { fromSdkStream } from "../llm/SdkStream.js"
 import type { HarnessConfig, ModelEntry } from "./HarnessConfig.js"
+import * as Forwarder from "./Forwarder.js"
 import { describeParseError, HarnessError } from "./HarnessError.js"
 
 /** An upstream's 200 that is a completion: read as decoded, relayed as it came, every field in its order. */
@@ -19,7 +20,8 @@ export interface NotACompletion {
 }
 
 /**
- * The upstreams a harness forwards to, through the official SDK, whose own retries are off: clients retry.
+ * The upstreams a harness forwards to: a plain completion through the lean Forwarder, a stream through the
+ * official SDK; no retries of their own: clients retry.
  * What an upstream answers is checked here, and every message quoting it has the upstream's key scrubbed.
  */
 export interface Upstreams {
@@ -118,10 +120,11 @@ const describe = (body: unknown, error: ParseResult.ParseError) => {
   return `${param || "body"}: ${OpenAiCompat.oneLine(message, 200)}`
 }
 
-export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> =>
+export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput, Scope.Scope> =>
   Effect.gen(function*() {
     const clients = new Map<string, {
       readonly client: OpenAI
+      readonly forwarder: Forwarder.Forwarder
       /** An upstream's misbehaviour as the client is told it: one line, without the upstream's key. */
       readonly tell: (status: number, message: string, fields?: Fields) => HarnessError
       readonly fail: (error: unknown) => Effect.Effect<never, HarnessError>
@@ -147,8 +150,11 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> 
           ...fields
         })
       const failed = failure(tell)
+      const forwarder = Forwarder.make({ baseUrl: upstream.base_url, apiKey: Redacted.value(apiKey), timeout: idle })
+      yield* Effect.addFinalizer(() => Effect.sync(forwarder.close))
       clients.set(name, {
         client: OpenAiCompat.client({ baseURL: upstream.base_url, apiKey, timeout: idle }),
+        forwarder,
         tell,
         fail: (error) => Effect.flatMap(DateTime.now, (now) => Effect.fail(failed(error, now))),
         idle
@@ -157,12 +163,8 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput> 
     const clientOf = (model: ModelEntry) => clients.get(model.upstream)!
 
     const complete = (model: ModelEntry, body: object) => {
-      const { client, fail, tell } = clientOf(model)
-      return Effect.tryPromise({
-        try: (signal): Promise<unknown> =>
-          client.chat.completions.create({ ...body, stream: false } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, { signal }),
-        catch: (error) => error
-      }).pipe(
+      const { fail, forwarder, tell } = clientOf(model)
+      return forwarder.post("/chat/completions", JSON.stringify({ ...body, stream: false })).pipe(
         Effect.catchAll(fail),
         Effect.map((answer) =>
           Either.match(decodeCompletion(answer), {

@@ -52,7 +52,8 @@ const harness = Effect.gen(function*() {
   if (Option.isSome(url)) return HarnessLlm.layerHttp({ key, url: url.value })
   const file = yield* Config.string("AUTOPILOT_HARNESS_CONFIG").pipe(Effect.mapError(() => new BadInput({ message: needs })))
   const config = yield* HarnessConfig.load(file)
-  yield* Upstreams.make(config)
+  // Checks the upstreams' keys are set; their connections close at once.
+  yield* Effect.scoped(Upstreams.make(config))
   return HarnessLlm.layerInProcess({ key, harness: config })
 })
 

@@ -152,6 +152,42 @@ describe("--llm harness", () => {
       assert.deepStrictEqual(stoppedQuiet.stderr, [])
     }))
 
+  it.scopedLive("`harness serve` stopped by SIGTERM the moment its answers are out still writes a ledger row for each, exactly", (context) =>
+    Effect.gen(function*() {
+      const requests = 40
+      const upstream = yield* TestServer.make(
+        Array.from({ length: requests }, (_, i) => ({ content: `answer ${i}`, usage: { prompt_tokens: 100 + i, completion_tokens: 10 + i } }))
+      )
+      const sb = sandbox(context)
+      // A minute's batch window: every row is still queued when the signal lands.
+      const config = sb.writeFile("harness.json", { ...configInput(upstream.baseURL), ledger_batch_ms: 60_000 })
+      const { key } = yield* createKey(sb)
+      const server = sb.start(["harness", "serve", "--port", "0", "--quiet", "--config", config])
+      const listening = yield* Effect.promise(() => server.line((line) => line.startsWith("harness listening on ")))
+      const url = listening.match(/on (http:\/\/\S+)/)![1]!
+      const answers = yield* Effect.promise(() =>
+        Promise.all(Array.from({ length: requests }, () =>
+          fetch(`${url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify({ model: "auto", messages: [{ role: "user", content: "what is 2+2?" }] })
+          }).then(async (response) => ({ status: response.status, cost: Number(response.headers.get("x-autopilot-cost-usd")) }))))
+      )
+      server.signal("SIGTERM")
+      const stopped = yield* Effect.promise(() => server.waitForExit(10_000))
+      assert.strictEqual(stopped.code, 0, server.transcript())
+      assert.deepStrictEqual(answers.map((a) => a.status), Array(requests).fill(200))
+
+      const rows = yield* auditOf(sb)
+      assert.strictEqual(rows.length, requests)
+      assert.deepStrictEqual(
+        rows.map((row) => [row["input_tokens"], row["output_tokens"]]).sort((a, b) => a[0] - b[0]),
+        Array.from({ length: requests }, (_, i) => [100 + i, 10 + i])
+      )
+      for (const row of rows) assert.strictEqual(row["cost_usd"], priced(row))
+      assert.closeTo(rows.reduce((sum, row) => sum + row["cost_usd"], 0), answers.reduce((sum, a) => sum + a.cost, 0), 1e-12)
+    }))
+
   it.scopedLive("a harness budget whose action is stop halts the run as a dollar limit, without calling the upstream", (context) =>
     Effect.gen(function*() {
       const upstream = yield* TestServer.make(twoIterations)
