@@ -34,6 +34,7 @@ import * as ApiError from "./ApiError.js"
 import * as ApiHandlers from "./ApiHandlers.js"
 import * as Authorization from "./Authorization.js"
 import * as EventStream from "./EventStream.js"
+import * as OperatorPage from "./OperatorPage.js"
 
 /** The largest request body taken: goals and approvals are small; a queue entry's criteria are text. */
 export const maxBodyBytes = 256 * 1024
@@ -117,7 +118,8 @@ export const layerRoutes = Layer.mergeAll(
   guard,
   headers,
   HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" }),
-  HttpApiSwagger.layer({ path: "/api/v1/docs" })
+  HttpApiSwagger.layer({ path: "/api/v1/docs" }),
+  OperatorPage.layer
 )
 
 /**
