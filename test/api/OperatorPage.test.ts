@@ -1,4 +1,5 @@
 import { assert, it } from "@effect/vitest"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect } from "effect"
 import * as vm from "node:vm"
 import { assets, contentSecurityPolicy } from "../../src/api/OperatorPage.js"
@@ -14,7 +15,7 @@ const get = (url: string, headers: Record<string, string> = {}) =>
 
 it.scopedLive("serves the page, its script, styles and icon under a CSP of 'self' alone, each with an ETag that a browser revalidates for a 304", () =>
   Effect.gen(function*() {
-    const { base } = yield* serve(yield* sqlite.shared)
+    const { base } = yield* serve(yield* sqlite.shared).pipe(Effect.provide(NodeContext.layer))
     const page = yield* get(`${base}/`)
     assert.strictEqual(page.status, 200)
     assert.match(page.headers.get("content-type") ?? "", /^text\/html/)
@@ -51,7 +52,7 @@ eachDatabase("GET /spend", (database) => {
   it.scopedLive("gives each run's cost and the spend per model of the caller's project, summed over the calls its steps recorded", () =>
     Effect.gen(function*() {
       const db = yield* database.shared
-      const { base, tokens } = yield* serve(db)
+      const { base, tokens } = yield* serve(db).pipe(Effect.provide(NodeContext.layer))
       const mock = (model: string) => script([{ content: "part", criteria_met: [true, false] }, { content: "done", criteria_met: [true, true] }], { model })
       const env = environmentWith([], db)
       const cheap = yield* runMission({ runId: "cheap", goal: goal(2) }, mock("gpt-4o-mini")).pipe(Effect.provide(env))

@@ -124,14 +124,14 @@ suite("the operator page in a browser", () => {
     try {
       await page.goto(`${base}/`)
       // The page puts the keyboard in the token field; nothing below touches the mouse.
-      await page.waitForFunction(() => document.activeElement?.id === "token")
+      await page.waitForFunction("document.activeElement?.id === 'token'")
       await page.keyboard.type("not-the-token-at-all")
       await page.keyboard.press("Enter")
       await expect.poll(() => page.locator("#sign-in-error").textContent(), { timeout: bound }).toMatch(/^Not signed in: /)
       await page.keyboard.press("Tab")
-      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Sign in")
+      expect(await page.evaluate("document.activeElement?.textContent")).toBe("Sign in")
       // What has the keyboard shows it.
-      expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe("none")
+      expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).not.toBe("none")
       await page.keyboard.press("Shift+Tab")
       await page.keyboard.press("Control+A")
       await page.keyboard.type(token)
@@ -142,13 +142,13 @@ suite("the operator page in a browser", () => {
       await shoot(page, "keyboard-sign-in")
 
       // The cookie is HttpOnly: the page never sees the token, and a reload is still signed in.
-      expect(await page.evaluate(() => document.cookie)).toBe("")
+      expect(await page.evaluate("document.cookie")).toBe("")
       await page.reload()
       await page.locator("#who").filter({ hasText: "Admin" }).waitFor()
 
       await page.getByRole("button", { name: "Sign out" }).click()
       await page.locator("#sign-in-error").filter({ hasText: "Signed out." }).waitFor()
-      const after = await page.evaluate(() => fetch("/api/v1/autopilot/missions").then((r) => r.status))
+      const after = await page.evaluate("fetch('/api/v1/autopilot/missions').then((r) => r.status)")
       expect(after).toBe(401)
     } finally {
       await close()
@@ -255,6 +255,46 @@ suite("the operator page in a browser", () => {
       expect(await page.locator("#goal-result h3").textContent()).toMatch(new RegExp(`^Draft mission ms-[0-9a-f]{12} from ${second} `))
       const missions = await api(base, "GET", "/missions")
       expect((missions as unknown as Array<Record<string, any>>).map((m) => [m.blueprint_id, m.status])).toEqual([[second, "draft"]])
+    } finally {
+      await close()
+    }
+  })
+
+  it("shows a queued run to its end: each step's calls and cost, the criteria met, the answer, an artifact to download", async (context) => {
+    const sb = sandbox(context)
+    const { base } = await start(sb)
+    const queued = await fetch(`${base}/api/v1/autopilot/queue`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ objective: "write three helpers", criteria: ["first", "second", "third"], run_id: "helpers" })
+    })
+    expect(queued.status).toBe(201)
+    const { page, close } = await browse()
+    try {
+      await signIn(page, base)
+      await page.goto(`${base}/#/runs/helpers`)
+      // Queued, then worked by the daemon: the page shows it once it exists, to its end.
+      await expect.poll(async () => {
+        if ((await page.locator("#stream-state").textContent()) === "ended") return "ended"
+        await page.reload()
+        await page.locator("#detail-title").waitFor()
+        return "waiting"
+      }, { timeout: bound, interval: 500 }).toBe("ended")
+      await page.locator("#detail-status").filter({ hasText: "Run helpers: completed" }).waitFor()
+      const shown = await api(base, "GET", "/runs/helpers")
+      expect(await page.locator("#steps tbody tr[data-iteration]").count()).toBe(shown.iterations)
+      expect(await page.locator("#criteria li.met").count()).toBe(3)
+      expect(await page.locator("#answer").textContent()).toBe(shown.output)
+      // Drawn from what each event says is left of the cap: the cap less that is what the run spent.
+      for (const axis of ["tokens", "dollars", "iterations"]) {
+        expect(await used(page, axis)).toBeCloseTo(shown.usage[axis], 9)
+      }
+      const link = page.locator("#artifacts a").first()
+      const name = (await link.textContent())!
+      const [download] = await Promise.all([page.waitForEvent("download"), link.click()])
+      const served = await fetch(`${base}/api/v1/autopilot/runs/helpers/artifact?name=${encodeURIComponent(name)}`, { headers: { authorization: `Bearer ${token}` } })
+      expect(fs.readFileSync((await download.path())!, "utf8")).toBe(await served.text())
+      await shoot(page, "run-completed")
     } finally {
       await close()
     }

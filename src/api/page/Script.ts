@@ -11,6 +11,7 @@ export const script = String.raw`"use strict";
   var AXES = ["seconds", "tool_calls", "tokens", "dollars", "iterations"];
   var AXIS_NAMES = { seconds: "Time", tool_calls: "Tool calls", tokens: "Tokens", dollars: "Dollars", iterations: "Iterations" };
   var STOPPABLE = { running: true };
+  var SHOWN_STEPS = 50;
   var CANCELLABLE = { draft: true, approved: true, scheduled: true, running: true, partial: true, halted: true };
 
   var state = { session: null, timers: [], stream: null, generation: 0 };
@@ -354,16 +355,17 @@ export const script = String.raw`"use strict";
     var form = el("form", { "class": "approve", novalidate: true });
     var fields = outcome.missing_slots.map(function (name) {
       var slot = slots[name] || { name: name, type: "text", description: "" };
+      var help = (slot.description || "") + (/_list$/.test(slot.type) ? " Several values: separate them with commas." : "");
       var fieldId = "slot-" + name;
       var input;
       if (slot.type === "enum" && Array.isArray(slot.values)) {
-        input = el("select", { id: fieldId, name: name, required: true }, slot.values.map(function (v) { return el("option", { value: v, text: v }); }));
+        input = el("select", { id: fieldId, name: name, required: true, "aria-describedby": help ? fieldId + "-help" : null }, slot.values.map(function (v) { return el("option", { value: v, text: v }); }));
       } else {
-        input = el("input", { id: fieldId, name: name, type: "text", required: true, "aria-describedby": slot.description ? fieldId + "-help" : null });
+        input = el("input", { id: fieldId, name: name, type: "text", required: true, "aria-describedby": help ? fieldId + "-help" : null });
       }
       form.appendChild(el("label", { "for": fieldId, text: name + " (missing)" }));
       form.appendChild(input);
-      if (slot.description) form.appendChild(el("p", { id: fieldId + "-help", "class": "help", text: slot.description }));
+      if (help) form.appendChild(el("p", { id: fieldId + "-help", "class": "help", text: help.trim() }));
       return { name: name, slot: slot, input: input };
     });
     var approve = el("button", { type: "submit", text: "Approve" });
@@ -378,7 +380,8 @@ export const script = String.raw`"use strict";
         for (var i = 0; i < fields.length; i++) {
           var value = fields[i].input.value.trim();
           if (value === "") { fields[i].input.focus(); throw new Error("Give " + fields[i].name + " a value before approving."); }
-          values[fields[i].name] = fields[i].slot.type === "list" ? value.split(",").map(function (v) { return v.trim(); }).filter(Boolean) : value;
+          // As typed: the server reads a list comma-separated and a number from its digits, as for the CLI.
+          values[fields[i].name] = value;
         }
         var approved = await api("POST", API + "/missions/" + encodeURIComponent(id) + "/approve", { slots: values });
         clear(box);
@@ -409,7 +412,7 @@ export const script = String.raw`"use strict";
   function openDetail(target) {
     show("overview", false);
     show("detail", true);
-    detail = { target: target, runId: null, mission: null, caps: {}, first: {}, last: {}, lastSeq: 0, status: null, nodes: {}, graph: null };
+    detail = { target: target, runId: null, stepsThrough: 0, mission: null, caps: {}, first: {}, last: {}, lastSeq: 0, status: null, nodes: {}, graph: null };
     $("detail-title").textContent = target.mission ? "Mission " + target.mission : "Run " + target.run;
     document.title = $("detail-title").textContent + " · autopilot";
     $("detail-status").textContent = "Loading…";
@@ -455,7 +458,8 @@ export const script = String.raw`"use strict";
 
   async function attachRun(runId, generation) {
     detail.runId = runId;
-    var run = await api("GET", API + "/runs/" + encodeURIComponent(runId) + "?steps=0");
+    // The latest steps only: a run of ten thousand iterations must not load them all.
+    var run = await api("GET", API + "/runs/" + encodeURIComponent(runId) + "?steps=" + SHOWN_STEPS);
     if (!current(generation)) return;
     if (!detail.mission) $("detail-title").textContent = "Run " + run.run_id + ": " + run.goal.objective;
     detail.status = run.status;
@@ -545,7 +549,8 @@ export const script = String.raw`"use strict";
     if (event.criteria_met) markCriteria(event.criteria_met);
     switch (event.kind) {
       case "iteration":
-        if (!detail.mission) latestStep(runId, generation);
+        // A replayed iteration that the table already holds (or that is older than it) needs no request.
+        if (!detail.mission && event.iteration > detail.stepsThrough) latestSteps(runId, Math.min(SHOWN_STEPS, event.iteration - detail.stepsThrough), generation);
         break;
       case "node_started":
         setNode(event.node, "running");
@@ -684,7 +689,8 @@ export const script = String.raw`"use strict";
   /** A run's step: one row per model call it made, with the step's total on the first. */
   function addStep(step) {
     var body = $("steps").tBodies[0];
-    if (body.querySelector("[data-iteration='" + step.iteration + "']")) return;
+    if (step.iteration <= detail.stepsThrough) return;
+    detail.stepsThrough = step.iteration;
     var calls = step.calls.length > 0 ? step.calls : [null];
     calls.forEach(function (call, i) {
       var row = callRow(i === 0 ? "Iteration " + step.iteration : "", call, (call ? call.purpose : "") + (i === 0 ? " · step " + money(step.cost_usd) : ""));
@@ -693,8 +699,9 @@ export const script = String.raw`"use strict";
     });
   }
 
-  async function latestStep(runId, generation) {
-    var run = await api("GET", API + "/runs/" + encodeURIComponent(runId) + "?steps=1").catch(function () { return null; });
+  /** The steps not shown yet (every one since the last shown, so two iterations in quick succession are both shown). */
+  async function latestSteps(runId, count, generation) {
+    var run = await api("GET", API + "/runs/" + encodeURIComponent(runId) + "?steps=" + count).catch(function () { return null; });
     if (!run || !current(generation)) return;
     run.steps.forEach(addStep);
     setAnswer(run.output, "Iteration " + run.iterations + "'s answer, as written");
