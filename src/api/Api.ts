@@ -169,6 +169,40 @@ export const CatalogGroup = HttpApiGroup.make("catalog")
 
 
 // ---------------------------------------------------------------------------------------------------------
+// What a project has spent, for the operator page's charts (src/api/Spend.ts)
+
+export const SpendReport = Schema.Struct({
+  runs: Schema.Array(Schema.Struct({
+    run_id: Schema.String,
+    status: Schema.String,
+    kind: Schema.Literal("run", "mission", "fanout"),
+    created_at: Schema.String,
+    cost_usd: Schema.Number
+  })),
+  models: Schema.Array(Schema.Struct({
+    model: Schema.String,
+    calls: Schema.Number,
+    input_tokens: Schema.Number,
+    output_tokens: Schema.Number,
+    cost_usd: Schema.Number
+  }))
+})
+
+export const SpendGroup = HttpApiGroup.make("spend")
+  .add(
+    HttpApiEndpoint.get("spend", "/spend")
+      .setUrlParams(Schema.Struct({ limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))) }))
+      .addSuccess(SpendReport)
+      .annotate(
+        OpenApi.Description,
+        "The project's newest ?limit=N runs (200 by default): each run's cost, oldest first (a mission's node runs and a fan-out's children inside the run above them), and the spend per model over every call they made"
+      )
+  )
+  .prefix(prefix)
+  .middleware(Authorization)
+
+
+// ---------------------------------------------------------------------------------------------------------
 // Signing in with a cookie, for the operator page
 
 export const Session = Schema.Struct({
@@ -216,6 +250,7 @@ export const AutopilotApi = HttpApi.make("autopilot")
   .add(RunsGroup)
   .add(QueueGroup)
   .add(CatalogGroup)
+  .add(SpendGroup)
   .add(SessionGroup)
   .add(BlueprintServiceGroup)
   .add(SignInGroup)

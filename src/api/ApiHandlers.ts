@@ -28,6 +28,7 @@ import { BadRequest, Conflict, mapService, NotFound, Unauthorized } from "./ApiE
 import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
 import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
+import * as Spend from "./Spend.js"
 
 /** The model runs queued through the API, and synthesis, are given: `autopilot serve`'s `--llm`/`--model`. */
 export class ServeModel extends Context.Tag("autopilot/api/ServeModel")<ServeModel, LlmChoice.LlmRequested>() {}
@@ -313,6 +314,10 @@ const BlueprintServiceLive = HttpApiBuilder.group(AutopilotApi, "blueprintServic
       }))
 )
 
+const SpendLive = HttpApiBuilder.group(AutopilotApi, "spend", (handlers) =>
+  handlers.handle("spend", ({ urlParams }) =>
+    Effect.flatMap(caller, ({ project }) => mapService(Spend.of(project, urlParams.limit ?? 200)))))
+
 /** Every group's handlers, needing the services they call. */
 export const layer = Layer.mergeAll(
   AutopilotLive,
@@ -320,6 +325,7 @@ export const layer = Layer.mergeAll(
   RunsLive,
   QueueLive,
   CatalogLive,
+  SpendLive,
   SignInLive,
   SessionLive,
   BlueprintServiceLive

@@ -35,6 +35,7 @@ import * as ApiHandlers from "./ApiHandlers.js"
 import * as Authorization from "./Authorization.js"
 import * as EventHub from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
+import * as OperatorPage from "./OperatorPage.js"
 
 /** The largest request body taken: goals and approvals are small; a queue entry's criteria are text. */
 export const maxBodyBytes = 256 * 1024
@@ -118,7 +119,8 @@ export const layerRoutes = Layer.mergeAll(
   guard,
   headers,
   HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" }),
-  HttpApiSwagger.layer({ path: "/api/v1/docs" })
+  HttpApiSwagger.layer({ path: "/api/v1/docs" }),
+  OperatorPage.layer
 )
 
 /**

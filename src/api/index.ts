@@ -2,3 +2,4 @@
 export * as Api from "./Api.js"
 export * as ApiServer from "./ApiServer.js"
 export * as EventStream from "./EventStream.js"
+export * as OperatorPage from "./OperatorPage.js"

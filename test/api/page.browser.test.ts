@@ -1,0 +1,302 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { type BrowserContext, chromium, type Page } from "playwright-core"
+import { afterEach, describe, expect, it } from "vitest"
+import { cleanup, freePort, type Sandbox, sandbox } from "../cli/harness.js"
+
+/**
+ * The operator page in a real browser: Debian's chromium driven by playwright-core (never a downloaded
+ * browser), against `autopilot serve` and `autopilot daemon` as real processes on one SQLite file. Where
+ * chromium is not installed these tests are skipped, loudly; `.ci/run` installs it and sets
+ * AUTOPILOT_TEST_BROWSER=required, so that there a missing browser fails instead.
+ */
+
+const executablePath = "/usr/bin/chromium"
+const installed = fs.existsSync(executablePath)
+const required = process.env["AUTOPILOT_TEST_BROWSER"] === "required"
+const missing = `the operator page's browser tests need Debian's chromium at ${executablePath}: apt-get install chromium`
+
+/** Screenshots are kept as test output (gitignored), one folder per run of the suite. */
+const shots = fileURLToPath(new URL("../../test-output/page/", import.meta.url))
+
+const token = "operator-page-admin-token-0123456789"
+
+/** Every wait of a step is bounded; a loaded machine is slow, not failing. */
+const bound = 60_000
+
+afterEach(cleanup)
+
+/**
+ * `code_review`'s first node is done soon, so the budget moves early; the next two answer slowly and never
+ * meet their criterion, so the mission runs for longer than the test needs until it is stopped.
+ */
+const slowReview = (sb: Sandbox) =>
+  sb.writeFile("script.json", {
+    latency_ms: 1200,
+    nodes: {
+      understand: [{ criteria_met: [true], latency_ms: 300 }],
+      correctness: [{ criteria_met: [false] }],
+      security: [{ criteria_met: [false] }],
+      verdict: [{ criteria_met: [true] }]
+    }
+  })
+
+/** `autopilot serve` on a free port, and beside it (unless told not to) a daemon that works what is approved. */
+const start = async (sb: Sandbox, options: { readonly daemon?: boolean; readonly env?: Record<string, string> } = {}) => {
+  const port = await freePort()
+  const serve = sb.start(["serve", "--host", "127.0.0.1", "--port", String(port)], { env: { AUTOPILOT_API_TOKEN: token, ...options.env } })
+  if (options.daemon !== false) {
+    const daemon = sb.start(["daemon", "--mock-script", slowReview(sb), "--poll-seconds", "0.2"])
+    await daemon.line((l) => l.includes(" up, working "))
+  }
+  await serve.line((l) => l.startsWith("autopilot serving "))
+  return { base: `http://127.0.0.1:${port}` }
+}
+
+const signIn = async (page: Page, base: string) => {
+  await page.goto(`${base}/`)
+  await page.getByLabel("API token").fill(token)
+  await page.getByRole("button", { name: "Sign in" }).click()
+  await page.locator("#overview").waitFor()
+}
+
+const browse = async (): Promise<{ context: BrowserContext; page: Page; close: () => Promise<void> }> => {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-chromium-"))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1280, height: 900 },
+    timeout: bound
+  })
+  const page = context.pages()[0] ?? (await context.newPage())
+  page.setDefaultTimeout(bound)
+  const problems: Array<string> = []
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+  // A Content-Security-Policy refusal is reported on the console: the page must never trip one.
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy|Refused to/.test(message.text())) problems.push(message.text())
+  })
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close()
+      fs.rmSync(profile, { recursive: true, force: true })
+      expect(problems).toEqual([])
+    }
+  }
+}
+
+const api = async (base: string, method: string, route: string) => {
+  const response = await fetch(`${base}/api/v1/autopilot${route}`, { method, headers: { authorization: `Bearer ${token}` } })
+  return (await response.json()) as Record<string, any>
+}
+
+const used = (page: Page, axis: string) => page.locator(`#bar-${axis}`).getAttribute("data-used").then(Number)
+
+const shoot = (page: Page, name: string) => {
+  fs.mkdirSync(shots, { recursive: true })
+  return page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true })
+}
+
+const suite = installed ? describe : describe.skip
+
+if (!installed) {
+  if (required) {
+    describe("the operator page in a browser", () => {
+      it("has chromium to run in", () => {
+        throw new Error(`AUTOPILOT_TEST_BROWSER=required, and ${missing}`)
+      })
+    })
+  } else {
+    console.warn(`\n!!! SKIPPED: ${missing} !!!\n`)
+  }
+}
+
+suite("the operator page in a browser", () => {
+  it("signs in by keyboard alone, refusing a wrong token; a reload keeps the session and signing out ends it", async (context) => {
+    const sb = sandbox(context)
+    const { base } = await start(sb, { daemon: false })
+    const { page, close } = await browse()
+    try {
+      await page.goto(`${base}/`)
+      // The page puts the keyboard in the token field; nothing below touches the mouse.
+      await page.waitForFunction("document.activeElement?.id === 'token'")
+      await page.keyboard.type("not-the-token-at-all")
+      await page.keyboard.press("Enter")
+      await expect.poll(() => page.locator("#sign-in-error").textContent(), { timeout: bound }).toMatch(/^Not signed in: /)
+      await page.keyboard.press("Tab")
+      expect(await page.evaluate("document.activeElement?.textContent")).toBe("Sign in")
+      // What has the keyboard shows it.
+      expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).not.toBe("none")
+      await page.keyboard.press("Shift+Tab")
+      await page.keyboard.press("Control+A")
+      await page.keyboard.type(token)
+      await page.keyboard.press("Enter")
+      await page.locator("#who").filter({ hasText: "Admin · project default" }).waitFor()
+      await page.locator("#overview").waitFor()
+      expect(await page.locator("#sign-in").isHidden()).toBe(true)
+      await shoot(page, "keyboard-sign-in")
+
+      // The cookie is HttpOnly: the page never sees the token, and a reload is still signed in.
+      expect(await page.evaluate("document.cookie")).toBe("")
+      await page.reload()
+      await page.locator("#who").filter({ hasText: "Admin" }).waitFor()
+
+      await page.getByRole("button", { name: "Sign out" }).click()
+      await page.locator("#sign-in-error").filter({ hasText: "Signed out." }).waitFor()
+      const after = await page.evaluate("fetch('/api/v1/autopilot/missions').then((r) => r.status)")
+      expect(after).toBe(401)
+    } finally {
+      await close()
+    }
+  })
+
+  it("routes a goal, fills the missing slot and approves; the run's bars move live with an ETA; stop halts it, cancel ends the mission", async (context) => {
+    const sb = sandbox(context)
+    const { base } = await start(sb)
+    const { page, close } = await browse()
+    try {
+      await signIn(page, base)
+
+      // A goal no blueprint fits: the page offers synthesis, which makes a draft; cancelling the draft ends it.
+      await page.getByLabel("What should autopilot do?").fill("plan our team offsite in Lisbon")
+      await page.getByRole("button", { name: "Route the goal" }).click()
+      await page.locator("#goal-result[data-kind=synthesis_needed]").waitFor()
+      await page.getByRole("button", { name: "Write a new blueprint for this goal" }).click()
+      await page.locator("#goal-result[data-kind=auto_routed]").waitFor()
+      const offsite = (await page.locator("#goal-result h3").textContent())!.match(/ms-[0-9a-f]{12}/)![0]
+      await page.getByRole("button", { name: "Cancel the draft" }).click()
+      await page.locator("#goal-result h3").filter({ hasText: `Mission ${offsite} is cancelled` }).waitFor()
+      expect((await api(base, "GET", `/missions/${offsite}`)).status).toBe("cancelled")
+
+      // A goal that routes at once, to a blueprint with a required slot the goal does not give.
+      await page.getByLabel("What should autopilot do?").fill("review this pull request for security bugs")
+      await page.getByRole("button", { name: "Route the goal" }).click()
+      await page.locator("#goal-result[data-kind=auto_routed]").waitFor()
+      const heading = await page.locator("#goal-result h3").textContent()
+      expect(heading).toMatch(/^Draft mission ms-[0-9a-f]{12} from code_review \(score 0\.\d\d\)$/)
+      const id = heading!.match(/ms-[0-9a-f]{12}/)![0]
+      await page.getByRole("button", { name: "Approve" }).click()
+      await page.locator("#notice").filter({ hasText: "Give change a value before approving." }).waitFor()
+      expect((await api(base, "GET", `/missions/${id}`)).status).toBe("draft")
+      await page.getByLabel("change (missing)").fill("changes.patch")
+      await shoot(page, "draft-with-missing-slot")
+      await page.getByRole("button", { name: "Approve" }).click()
+      await page.locator("#goal-result h3").filter({ hasText: `Mission ${id} is scheduled` }).waitFor()
+      expect((await api(base, "GET", `/missions/${id}`)).slots.change).toBe("changes.patch")
+
+      // The daemon starts it; the mission's page follows its run's events as they are written.
+      await page.getByRole("link", { name: `Watch mission ${id} →` }).click()
+      await page.locator("#stream-state").filter({ hasText: /^live$/ }).waitFor()
+      await page.locator("#graph svg g[data-node=correctness][data-state=running]").waitFor()
+      const tokens = await used(page, "tokens")
+      const iterations = await used(page, "iterations")
+      await expect.poll(() => used(page, "iterations"), { timeout: bound }).toBeGreaterThan(iterations)
+      expect(await used(page, "tokens")).toBeGreaterThan(tokens)
+      expect(Number(await page.locator("#bar-iterations").getAttribute("value"))).toBe(await used(page, "iterations"))
+      expect(await page.locator("#bar-iterations").getAttribute("max")).toBe("30")
+      expect(await page.locator("#eta-iterations").textContent()).toMatch(/^At this rate, spent in about \d/)
+      expect(await page.locator("#eta-tool_calls").textContent()).toBe("Not used yet: no ETA.")
+      await page.locator("#graph svg g[data-node=understand][data-state=succeeded]").waitFor()
+      await expect.poll(() => page.locator("#steps tbody tr").count(), { timeout: bound }).toBeGreaterThan(1)
+      await expect.poll(() => page.locator("#answer").textContent(), { timeout: bound }).toMatch(/\S/)
+      expect(await page.locator("#criteria li").count()).toBe(4)
+      await shoot(page, "mission-running")
+
+      await page.getByRole("button", { name: "Stop" }).click()
+      await page.locator("#stream-state").filter({ hasText: /^ended$/ }).waitFor()
+      await expect.poll(() => page.locator("#detail-status").textContent(), { timeout: bound }).toMatch(
+        /^Mission status: (halted|partial) · Run ms-[0-9a-f]{12}: (halted|partial) \(stopped from the operator page\)$/
+      )
+      expect(await page.getByRole("button", { name: "Stop" }).isHidden()).toBe(true)
+      expect(["halted", "partial"]).toContain((await api(base, "GET", `/missions/${id}`)).status)
+      expect(await page.locator("#eta-iterations").textContent()).toBe("")
+      await shoot(page, "mission-stopped")
+
+      await page.getByRole("button", { name: "Cancel mission" }).click()
+      await page.locator("#detail-status").filter({ hasText: /^Mission status: cancelled · / }).waitFor()
+      expect((await api(base, "GET", `/missions/${id}`)).status).toBe("cancelled")
+
+      // The lists and the charts: one point for the mission (its node runs are part of it), its model's spend.
+      await page.getByRole("link", { name: "← All missions and runs" }).click()
+      const row = page.locator(`#missions tr[data-mission=${id}]`)
+      // The lists drawn before are shown until they are loaded again.
+      await expect.poll(() => row.locator(".status").textContent(), { timeout: bound }).toBe("cancelled")
+      expect(await row.locator("td.num").textContent()).toMatch(/^\$0\.\d+$/)
+      expect(await page.locator(`#runs tr[data-run=${id}] .status`).textContent()).toMatch(/^(halted|partial)$/)
+      await page.locator("#cost-chart svg circle").first().waitFor()
+      expect(await page.locator("#cost-chart svg circle").evaluateAll((points) => points.map((p) => p.getAttribute("data-run")))).toEqual([id])
+      expect(await page.locator("#model-chart svg rect[data-model=gpt-4o-mini]").count()).toBe(1)
+      await shoot(page, "overview")
+    } finally {
+      await close()
+    }
+  })
+
+  it("offers a picker when no blueprint is sure, and Pick makes the draft from the candidate picked", async (context) => {
+    const sb = sandbox(context)
+    const { base } = await start(sb, { daemon: false, env: { AUTOPILOT_AUTO_ROUTE_THRESHOLD: "1", AUTOPILOT_PICKER_THRESHOLD: "0.01" } })
+    const { page, close } = await browse()
+    try {
+      await signIn(page, base)
+      await page.getByLabel("What should autopilot do?").fill("summarize the incident and what the meeting decided")
+      await page.getByRole("button", { name: "Route the goal" }).click()
+      await page.locator("#goal-result[data-kind=picker_needed]").waitFor()
+      const offered = page.locator("#goal-result .candidates li")
+      expect(await offered.count()).toBeGreaterThanOrEqual(2)
+      const second = (await offered.nth(1).locator("span").textContent())!.match(/\(([a-z_]+), score/)![1]
+      await shoot(page, "picker")
+      await offered.nth(1).getByRole("button").click()
+      await page.locator("#goal-result[data-kind=auto_routed]").waitFor()
+      expect(await page.locator("#goal-result h3").textContent()).toMatch(new RegExp(`^Draft mission ms-[0-9a-f]{12} from ${second} `))
+      const missions = await api(base, "GET", "/missions")
+      expect((missions as unknown as Array<Record<string, any>>).map((m) => [m.blueprint_id, m.status])).toEqual([[second, "draft"]])
+    } finally {
+      await close()
+    }
+  })
+
+  it("shows a queued run to its end: each step's calls and cost, the criteria met, the answer, an artifact to download", async (context) => {
+    const sb = sandbox(context)
+    const { base } = await start(sb)
+    const queued = await fetch(`${base}/api/v1/autopilot/queue`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ objective: "write three helpers", criteria: ["first", "second", "third"], run_id: "helpers" })
+    })
+    expect(queued.status).toBe(201)
+    const { page, close } = await browse()
+    try {
+      await signIn(page, base)
+      await page.goto(`${base}/#/runs/helpers`)
+      // Queued, then worked by the daemon: the page shows it once it exists, to its end.
+      await expect.poll(async () => {
+        if ((await page.locator("#stream-state").textContent()) === "ended") return "ended"
+        await page.reload()
+        await page.locator("#detail-title").waitFor()
+        return "waiting"
+      }, { timeout: bound, interval: 500 }).toBe("ended")
+      await page.locator("#detail-status").filter({ hasText: "Run helpers: completed" }).waitFor()
+      const shown = await api(base, "GET", "/runs/helpers")
+      expect(await page.locator("#steps tbody tr[data-iteration]").count()).toBe(shown.iterations)
+      expect(await page.locator("#criteria li.met").count()).toBe(3)
+      expect(await page.locator("#answer").textContent()).toBe(shown.output)
+      // Drawn from what each event says is left of the cap: the cap less that is what the run spent.
+      for (const axis of ["tokens", "dollars", "iterations"]) {
+        expect(await used(page, axis)).toBeCloseTo(shown.usage[axis], 9)
+      }
+      const link = page.locator("#artifacts a").first()
+      const name = (await link.textContent())!
+      const [download] = await Promise.all([page.waitForEvent("download"), link.click()])
+      const served = await fetch(`${base}/api/v1/autopilot/runs/helpers/artifact?name=${encodeURIComponent(name)}`, { headers: { authorization: `Bearer ${token}` } })
+      expect(fs.readFileSync((await download.path())!, "utf8")).toBe(await served.text())
+      await shoot(page, "run-completed")
+    } finally {
+      await close()
+    }
+  })
+})
