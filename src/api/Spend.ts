@@ -42,9 +42,7 @@ export const of = (project: string, limit: number) =>
   Effect.gen(function*() {
     const runs = yield* Runs.Runs
     const steps = yield* StepStore
-    const listed = (yield* runs.list({ limit })).flatMap((run) =>
-      run._tag === "Found" && (((run.checkpoint as { readonly project?: string }).project ?? "default") === project) ? [run.checkpoint] : []
-    )
+    const listed = (yield* runs.list({ limit, project })).flatMap((run) => (run._tag === "Found" ? [run.checkpoint] : []))
     const parents = new Set(listed.filter((c) => kindOf(c) !== "run").map((c) => c.run_id))
     const costs: Array<RunCost> = listed
       .filter((c) => !isBelow(c.run_id, parents))
