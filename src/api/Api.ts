@@ -122,8 +122,9 @@ export const RunsGroup = HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.get("events", "/runs/:id/events")
       .setPath(Id)
+      .setUrlParams(Schema.Struct({ follow: Flag }))
       .addSuccess(EventStream)
-      .annotate(OpenApi.Description, "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result")
+      .annotate(OpenApi.Description, "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result; ?follow=false only those written so far")
   )
   .add(HttpApiEndpoint.get("artifacts", "/runs/:id/artifacts").setPath(Id).addSuccess(Schema.Array(JsonObject)))
   .add(

@@ -55,13 +55,13 @@ const sessionOf = (token: string, principal: { readonly kind: "admin" } | { read
   project: principal.kind === "admin" ? "default" : principal.project
 })
 
-const events = (runId: string) =>
+const events = (runId: string, follow = true) =>
   Effect.gen(function*() {
     yield* ownedRun(runId, { steps: 1, messages: false })
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
     const runs = yield* Runs.Runs
-    return yield* EventStream.response(runs.events(runId, { follow: true }), after)
+    return yield* EventStream.response(runs.events(runId, { follow }), after)
   })
 
 const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers) =>
@@ -167,7 +167,7 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
         yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(path.id, reason)))
         return { run_id: path.id, stop_requested: true as const, reason }
       }))
-    .handle("events", ({ path }) => events(path.id))
+    .handle("events", ({ path, urlParams }) => events(path.id, urlParams.follow !== "false"))
     .handle("artifacts", ({ path }) =>
       Effect.gen(function*() {
         yield* ownedRun(path.id, { steps: 1, messages: false })

@@ -24,10 +24,13 @@ export class KeepAlive extends Context.Reference<KeepAlive>()("autopilot/api/Kee
 const frame = (event: AutopilotEvent) =>
   Sse.encoder.write({ _tag: "Event", event: event.kind, id: String(event.seq), data: JSON.stringify(event) })
 
-/** The events a client has not seen: after the seq it names (an id that is not a whole number is ignored). */
+/**
+ * The events a client has not seen: after the seq it names; without one (or with an id that is not a whole
+ * number), all of them, from the run's first event, whose seq is 0.
+ */
 export const lastEventId = (header: string | undefined): number => {
   const n = Number(header)
-  return header !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : 0
+  return header !== undefined && header.trim() !== "" && Number.isSafeInteger(n) && n >= 0 ? n : -1
 }
 
 /** The stream as text frames, ending on the run's end, on shutdown, or with a last `error` event if reading failed. */
