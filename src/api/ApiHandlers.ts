@@ -111,15 +111,16 @@ const MissionsLive = HttpApiBuilder.group(AutopilotApi, "missions", (handlers) =
           slots: payload.slots,
           actor,
           timeZone: payload.time_zone,
-          catchUp: payload.catch_up
+          catchUp: payload.catch_up,
+          reason: payload.reason
         }))
         return summaryJson(approved)
       }))
-    .handle("cancel", ({ path }) =>
+    .handle("cancel", ({ path, urlParams }) =>
       Effect.gen(function*() {
         const { actor, project } = yield* caller
         const missions = yield* Missions
-        const cancelled = yield* mapService(missions.cancel(project, path.id, actor))
+        const cancelled = yield* mapService(missions.cancel(project, path.id, actor, urlParams.reason))
         return { cancelled: cancelled.cancelled, status: cancelled.mission.status, message: cancelled.message }
       }))
     .handle("stop", ({ path, payload }) =>

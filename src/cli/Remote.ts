@@ -4,6 +4,8 @@ import { Context, Data, Effect, Layer, Option, Ref, Schedule, Schema, Stream } f
 import { AutopilotApi, prefix } from "../api/Api.js"
 import * as ApiError from "../api/ApiError.js"
 import { AutopilotEventJson, type AutopilotEvent } from "../domain/Event.js"
+import type { MissionStatus } from "../domain/MissionState.js"
+import * as MissionJson from "../missions/MissionJson.js"
 import type { RunState } from "../runtime/Runs.js"
 import * as RunJson from "./RunJson.js"
 import type { Connection } from "./Server.js"
@@ -200,6 +202,15 @@ const make = (connection: Connection) =>
       run: (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
         ask(client.runs.show({ path: { id: runId }, urlParams: { steps: options.steps, messages: options.messages ? "true" : undefined } })).pipe(
           Effect.flatMap(shown(RunJson.View))
+        ),
+      /** `GET /missions`, as `missions` lists them. */
+      missions: (status: ReadonlyArray<MissionStatus>) =>
+        Effect.map(ask(client.missions.list({ urlParams: { status: status.length === 0 ? undefined : status } })), (listed) => ({ json: listed, view: listed })),
+      /** `GET /missions/{id}`, as `missions show` prints it, and the mission itself. */
+      mission: (id: string, options: { readonly steps: boolean; readonly messages: boolean }) =>
+        ask(client.missions.show({ path: { id }, urlParams: { steps: options.steps ? "true" : undefined, messages: options.messages ? "true" : undefined } })).pipe(
+          Effect.flatMap(shown(MissionJson.ShowJson)),
+          Effect.map(({ json, view }) => ({ json, view: MissionJson.fromShowJson(view) }))
         ),
       /** A run's events, replayed then (with `follow`) live to its end, reconnecting after a dropped connection. */
       events

@@ -94,7 +94,7 @@ export const either = <A, E1, R1, E2, R2>(
     if (Option.isNone(connection)) return options.local
     const flag = options.refused.find(([, isGiven]) => isGiven)?.[0]
     if (flag !== undefined) {
-      return Effect.fail(new BadInput({ message: `${flag} is for the local database; with --server the server's own is used: leave one of them out` }))
+      return Effect.fail(new BadInput({ message: `${flag} does not go with --server: the server uses its own database and model (leave out one of them)` }))
     }
     return Effect.flatMap(
       Effect.promise(() => import("./Remote.js")),
