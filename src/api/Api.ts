@@ -54,7 +54,9 @@ export const GoalRequest = Schema.Struct({
 export const Approval = Schema.Struct({
   slots: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Array(Schema.String)) })),
   time_zone: Schema.optional(Schema.String),
-  catch_up: Schema.optional(Schema.String)
+  catch_up: Schema.optional(Schema.String),
+  /** Kept in the mission's history, as `approve --reason`. */
+  reason: Schema.optional(Schema.String)
 })
 
 export const Reason = Schema.Struct({ reason: Schema.optional(Schema.String) })
@@ -88,6 +90,7 @@ export const MissionsGroup = HttpApiGroup.make("missions")
   .add(
     HttpApiEndpoint.del("cancel", "/missions/:id")
       .setPath(Id)
+      .setUrlParams(Reason)
       .addSuccess(Schema.Struct({ cancelled: Schema.Boolean, status: MissionStatus, message: Schema.String }))
   )
   .add(HttpApiEndpoint.post("stop", "/missions/:id/stop").setPath(Id).setPayload(Reason).addSuccess(Stopped))
@@ -122,8 +125,9 @@ export const RunsGroup = HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.get("events", "/runs/:id/events")
       .setPath(Id)
+      .setUrlParams(Schema.Struct({ follow: Flag }))
       .addSuccess(EventStream)
-      .annotate(OpenApi.Description, "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result")
+      .annotate(OpenApi.Description, "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result; ?follow=false only those written so far")
   )
   .add(HttpApiEndpoint.get("artifacts", "/runs/:id/artifacts").setPath(Id).addSuccess(Schema.Array(JsonObject)))
   .add(

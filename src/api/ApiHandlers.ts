@@ -54,13 +54,14 @@ const sessionOf = (token: string, principal: { readonly kind: "admin" } | { read
   project: principal.kind === "admin" ? "default" : principal.project
 })
 
-const events = (runId: string) =>
+const events = (runId: string, follow = true) =>
   Effect.gen(function*() {
     yield* ownedRun(runId, { steps: 1, messages: false })
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
-    const hub = yield* EventHub
-    return yield* EventStream.response(hub.follow(runId), after)
+    // Followed live, through the run's one follower; the events so far, straight from the log.
+    const events = follow ? (yield* EventHub).follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
+    return yield* EventStream.response(events, after)
   })
 
 const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers) =>
@@ -110,15 +111,16 @@ const MissionsLive = HttpApiBuilder.group(AutopilotApi, "missions", (handlers) =
           slots: payload.slots,
           actor,
           timeZone: payload.time_zone,
-          catchUp: payload.catch_up
+          catchUp: payload.catch_up,
+          reason: payload.reason
         }))
         return summaryJson(approved)
       }))
-    .handle("cancel", ({ path }) =>
+    .handle("cancel", ({ path, urlParams }) =>
       Effect.gen(function*() {
         const { actor, project } = yield* caller
         const missions = yield* Missions
-        const cancelled = yield* mapService(missions.cancel(project, path.id, actor))
+        const cancelled = yield* mapService(missions.cancel(project, path.id, actor, urlParams.reason))
         return { cancelled: cancelled.cancelled, status: cancelled.mission.status, message: cancelled.message }
       }))
     .handle("stop", ({ path, payload }) =>
@@ -166,7 +168,7 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
         yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(path.id, reason)))
         return { run_id: path.id, stop_requested: true as const, reason }
       }))
-    .handle("events", ({ path }) => events(path.id))
+    .handle("events", ({ path, urlParams }) => events(path.id, urlParams.follow !== "false"))
     .handle("artifacts", ({ path }) =>
       Effect.gen(function*() {
         yield* ownedRun(path.id, { steps: 1, messages: false })

@@ -70,5 +70,7 @@ export const response = <E extends { readonly _tag: string; readonly message: st
   Effect.map(frames(events, after), (body) =>
     HttpServerResponse.stream(Stream.encodeText(body), {
       contentType: "text/event-stream",
-      headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+      // Not kept alive for another request: a client reconnecting to a server that is shutting down would
+      // otherwise get a request onto the draining server, which neither answers it nor exits.
+      headers: { "cache-control": "no-cache", "x-accel-buffering": "no", connection: "close" }
     }))

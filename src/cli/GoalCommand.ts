@@ -17,8 +17,9 @@ import * as Specialists from "../specialists/Specialists.js"
 import * as BlueprintCacheStore from "../store/BlueprintCacheStore.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as Flags from "./Flags.js"
-import { actor, projectFlag } from "./MissionsCommands.js"
+import { actor, projectFlag, projectOr } from "./MissionsCommands.js"
 import * as Render from "./Render.js"
+import * as Server from "./Server.js"
 import { llmRequested, sessionFlags } from "./RunCommand.js"
 
 const flags = {
@@ -36,7 +37,8 @@ const flags = {
   llm: sessionFlags.llm,
   model: sessionFlags.model,
   mockScript: sessionFlags.mockScript,
-  db: Flags.db
+  db: Flags.db,
+  ...Server.flags
 }
 
 type GoalFlags = Command.Command.ParseConfig<typeof flags>
@@ -107,11 +109,12 @@ const goalsLayer = (target: DatabaseTarget.DatabaseTarget, llm: LlmChoice.LlmCho
     )
   })
 
-const submit = (flags: GoalFlags) =>
+/** The goal routed here, on the database and the model the flags choose. */
+const routeHere = (flags: GoalFlags) =>
   Effect.gen(function*() {
     const request: Goals.GoalRequest = {
       goal: flags.goal,
-      project: flags.project,
+      project: projectOr(flags.project),
       actor: actor(),
       pick: Option.getOrUndefined(flags.pick),
       synthesize: flags.synthesize
@@ -129,7 +132,26 @@ const submit = (flags: GoalFlags) =>
       Effect.provide(Settings.layer.pipe(Layer.provide(DatabaseTarget.layer(target))))
     )
     const layer = yield* goalsLayer(target, llm)
-    const routed = yield* Effect.flatMap(Goals.Goals, (goals) => goals.submit(request)).pipe(Effect.provide(layer))
+    return yield* Effect.flatMap(Goals.Goals, (goals) => goals.submit(request)).pipe(Effect.provide(layer))
+  })
+
+const submit = (flags: GoalFlags) =>
+  Effect.gen(function*() {
+    const routed = yield* Server.either(flags, {
+      project: flags.project,
+      // The server routes with its own database, catalog and model.
+      refused: [
+        ...Server.databaseFlags(flags.db),
+        ["--llm", flags.llm !== undefined],
+        ["--model", Option.isSome(flags.model)],
+        ["--mock-script", Option.isSome(flags.mockScript)]
+      ],
+      local: routeHere(flags),
+      remote: (api) =>
+        api.ask(api.client.autopilot.goal({ payload: { goal: flags.goal, pick: Option.getOrUndefined(flags.pick), synthesize: flags.synthesize || undefined } })).pipe(
+          Effect.map((outcome) => ({ outcome, invalid: [] as Goals.Routed["invalid"], note: null as string | null }))
+        )
+    })
     if (routed.note !== null) process.stderr.write(`autopilot: note: ${routed.note}\n`)
     if (flags.format === "json") return yield* Console.log(Render.json(routed.outcome, 2))
     yield* Console.log(outcomeText(routed.outcome, flags.goal, routed.invalid))

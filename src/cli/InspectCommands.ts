@@ -3,20 +3,18 @@ import { Console, Duration, Effect, Option, Stream } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { dollars, plural } from "../domain/Quantity.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
-import type { Checkpoint } from "../domain/Checkpoint.js"
-import type { ModelCall, Step } from "../domain/Step.js"
+import type { AutopilotEvent } from "../domain/Event.js"
+import type { ModelCall } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import * as Runs from "../runtime/Runs.js"
-import type { StepMessages } from "../runtime/Transcript.js"
 import { defaultProject } from "../domain/MissionRecord.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
+import type * as RunJson from "./RunJson.js"
+import * as Server from "./Server.js"
 import { withExistingRuns, withRuns } from "./Store.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
-
-/** A step's messages, when asked for, keyed by iteration. */
-type Messages = ReadonlyMap<number, StepMessages>
 
 const callText = (call: ModelCall) =>
   `${call.purpose} ${call.model_used} ${call.input_tokens}+${call.output_tokens} tokens ${dollars(call.cost_usd, 6)} ${call.latency_ms.toFixed(0)} ms`
@@ -27,54 +25,51 @@ const messageText = (label: string, messages: ReadonlyArray<ChatMessage>) => [
 ]
 
 /** `completed`, `halted (reason)`, or `interrupted (its process is gone; how to resume it)`. */
-const statusText = (c: Checkpoint) =>
-  Option.match(Runs.interruptionOf(c), {
-    onSome: (interrupted) => `interrupted (${interrupted.reason})`,
-    onNone: () => `${c.status}${c.halt_reason === null ? "" : ` (${c.halt_reason})`}`
-  })
+const statusText = (v: RunJson.View) =>
+  v.interrupted && v.interrupted_reason !== null
+    ? `interrupted (${v.interrupted_reason})`
+    : `${v.status}${v.halt_reason === null ? "" : ` (${v.halt_reason})`}`
 
 /** A fan-out's children: how many are in each state (the four final ones always), then one line each. */
-const childrenText = (children: ReadonlyArray<Runs.ChildView>) => {
-  const rollup = Runs.childRollup(children)
+const childrenText = (children: ReadonlyArray<RunJson.Child>) => {
+  const rollup = Runs.childRollup(children.map((child) => ({ ...child, state: child.status as Runs.ChildView["state"], usage: null })))
   const counts = Object.entries(rollup)
     .filter(([state, n]) => n > 0 || ["completed", "partial", "halted", "failed"].includes(state))
     .map(([state, n]) => `${n} ${state.replace("_", " ")}`)
   return [
     `children: ${counts.join(", ")}`,
     ...children.map((child) =>
-      `  [${child.index}] ${child.run_id}  ${child.state.replace("_", " ")}${child.halt_reason === null ? "" : ` (${child.halt_reason})`}  ${child.item}`)
+      `  [${child.index}] ${child.run_id}  ${child.status.replace("_", " ")}${child.halt_reason === null ? "" : ` (${child.halt_reason})`}  ${child.item}`)
   ]
 }
 
-const showText = (c: Checkpoint, steps: ReadonlyArray<Step>, messages: Messages, children: ReadonlyArray<Runs.ChildView>, artifacts: number) =>
+/** `show`'s text, made from its JSON (Runs.viewJson here, `GET /runs/{id}` from a server): the same either way. */
+const showText = (v: RunJson.View) =>
   [
-    `run ${c.run_id}: ${statusText(c)}`,
-    ...(c.fanout === undefined ? [] : [`fan-out of ${c.fanout.items.length}, at most ${c.fanout.max_parallel} at a time: ${c.fanout.template}`]),
-    `objective: ${c.goal.objective}`,
-    ...c.goal.success_criteria.map((text, i) => `  [${c.criteria_met[i] ? "x" : " "}] ${text}`),
-    ...(c.llm === undefined ? [] : [`model: ${LlmChoice.describe(c.llm)}`]),
-    c.critic === undefined
+    `run ${v.run_id}: ${statusText(v)}`,
+    ...(v.fanout === undefined ? [] : [`fan-out of ${v.fanout.children.length}, at most ${v.fanout.max_parallel} at a time: ${v.fanout.template}`]),
+    `objective: ${v.goal.objective}`,
+    ...v.goal.success_criteria.map((text, i) => `  [${v.criteria_met[i] ? "x" : " "}] ${text}`),
+    ...(v.llm === null ? [] : [`model: ${LlmChoice.describe(v.llm)}`]),
+    v.critic === null
       ? "critic: off"
-      : `critic: on (overrules the judge at confidence ≥ ${c.critic.threshold}; ${plural(c.critic.max_suggestions, "suggestion")} at most)`,
-    ...(c.specialist === undefined ? [] : [`specialist: ${c.specialist.id} (${c.specialist.name}, model tier ${c.specialist.model_tier})`]),
-    ...(c.project === defaultProject ? [] : [`project: ${c.project}`]),
-    `usage: ${Render.usage(c.usage)}`,
-    `total cost: ${dollars(c.usage.dollars, 6)}`,
-    ...(c.fanout === undefined ? [] : childrenText(children)),
-    `artifacts: ${artifacts}${c.fanout === undefined ? "" : ", its children's"}${artifacts === 0 ? "" : ` (\`autopilot artifacts ${c.run_id}\` lists them)`}`,
-    ...(steps.length === 0
+      : `critic: on (overrules the judge at confidence ≥ ${v.critic.threshold}; ${plural(v.critic.max_suggestions, "suggestion")} at most)`,
+    ...(v.specialist === null ? [] : [`specialist: ${v.specialist.id} (${v.specialist.name}, model tier ${v.specialist.model_tier})`]),
+    ...(v.project === defaultProject ? [] : [`project: ${v.project}`]),
+    `usage: ${Render.usage(v.usage)}`,
+    `total cost: ${dollars(v.usage.dollars, 6)}`,
+    ...(v.fanout === undefined ? [] : childrenText(v.fanout.children)),
+    `artifacts: ${v.artifacts}${v.fanout === undefined ? "" : ", its children's"}${v.artifacts === 0 ? "" : ` (\`autopilot artifacts ${v.run_id}\` lists them)`}`,
+    ...(v.steps.length === 0
       ? []
       : [
-        steps.length < c.usage.iterations ? `last ${steps.length} of ${c.usage.iterations} steps:` : "steps:",
-        ...steps.flatMap((step) => {
-          const m = messages.get(step.iteration)
-          return [
-            `  [${step.iteration}] ${dollars(Runs.telemetryOf(step).cost_usd, 6)} · ${step.calls.map(callText).join(" · ")}`,
-            ...(m === undefined ? [] : [...messageText("act", m.act), ...messageText("judge", m.judge)])
-          ]
-        })
+        v.steps.length < v.usage.iterations ? `last ${v.steps.length} of ${v.usage.iterations} steps:` : "steps:",
+        ...v.steps.flatMap((step) => [
+          `  [${step.iteration}] ${dollars(step.cost_usd, 6)} · ${step.calls.map(callText).join(" · ")}`,
+          ...(step.messages === undefined ? [] : [...messageText("act", step.messages.act), ...messageText("judge", step.messages.judge)])
+        ])
       ]),
-    `created ${c.created_at} · updated ${c.updated_at}`
+    `created ${v.created_at} · updated ${v.updated_at}`
   ].join("\n")
 
 export const show = Command.make(
@@ -86,33 +81,38 @@ export const show = Command.make(
       Options.withDescription("also show every message of those steps: the act conversation and the judge's prompt")
     ),
     db: Flags.db,
-    format: jsonFormat
+    format: jsonFormat,
+    ...Server.flags
   },
-  ({ db, format, messages, runId, steps }) =>
+  ({ db, format, messages, runId, steps, ...remote }) =>
     Effect.gen(function*() {
-      const target = yield* Flags.target(db)
-      const view = yield* withExistingRuns(target, runId, Effect.flatMap(Runs.Runs, (runs) => runs.show(runId, { steps, messages })))
-      yield* Console.log(
-        format === "json"
-          ? Render.json(Runs.viewJson(view), 2)
-          : showText(view.checkpoint, view.steps, view.messages, view.children, view.artifacts)
-      )
+      const { json, view } = yield* Server.either(remote, {
+        refused: Server.databaseFlags(db),
+        local: Effect.flatMap(Flags.target(db), (target) =>
+          withExistingRuns(target, runId, Effect.flatMap(Runs.Runs, (runs) => runs.show(runId, { steps, messages })))).pipe(
+            Effect.map((shown) => Server.shown<RunJson.View>(Runs.viewJson(shown)))
+          ),
+        remote: (api) => api.run(runId, { steps, messages })
+      })
+      yield* Console.log(format === "json" ? Render.json(json, 2) : showText(view))
     })
 ).pipe(Command.withDescription("Show a run as of its latest checkpoint, with per-step telemetry and its total cost"))
 
-const listedText = (run: Runs.Listed) => {
-  if (run._tag === "Corrupt") return `${run.run_id}  corrupt      checkpoint does not decode; resume quarantines it  ${run.updated_at}`
-  const c = run.checkpoint
+/** A line of `runs`, made from its JSON (Runs.listedJson here, `GET /runs` from a server). */
+const listedText = (run: RunJson.Listed) => {
+  if (run.status === "corrupt") return `${run.run_id}  corrupt      checkpoint does not decode; resume quarantines it  ${run.updated_at}`
+  const iterations = run.iterations ?? 0
+  const met = run.criteria_met ?? []
   const line = [
-    c.run_id,
-    run.state.padEnd(11),
-    plural(c.usage.iterations, "iteration", String(c.usage.iterations).padStart(6)).padEnd(17),
-    `criteria ${c.criteria_met.filter(Boolean).length}/${c.criteria_met.length}`,
-    dollars(c.usage.dollars),
-    c.updated_at,
-    `${c.fanout === undefined ? "" : `fan-out of ${c.fanout.items.length}: `}${c.goal.objective}`.slice(0, 60)
+    run.run_id,
+    (run.interrupted ? "interrupted" : run.status).padEnd(11),
+    plural(iterations, "iteration", String(iterations).padStart(6)).padEnd(17),
+    `criteria ${met.filter(Boolean).length}/${met.length}`,
+    dollars(run.cost_usd ?? 0),
+    run.updated_at,
+    `${run.fanout === null ? "" : `fan-out of ${run.fanout.children}: `}${run.objective ?? ""}`.slice(0, 60)
   ].join("  ")
-  return Option.match(Runs.interruptionOf(c), { onNone: () => line, onSome: (interrupted) => `${line}\n    ${interrupted.reason}` })
+  return run.interrupted_reason === null ? line : `${line}\n    ${run.interrupted_reason}`
 }
 
 export const runs = Command.make(
@@ -122,17 +122,23 @@ export const runs = Command.make(
     limit: Flags.count("limit", "list only the newest N runs (default 0: all)", 0),
     project: Flags.project("only the runs of this project (default: every project's)"),
     db: Flags.db,
-    format: jsonFormat
+    format: jsonFormat,
+    ...Server.flags
   },
-  ({ db, format, limit, status, ...input }) =>
+  ({ db, format, limit, project: given, status, ...remote }) =>
     Effect.gen(function*() {
-      const project = yield* Flags.projectOf(input.project)
-      const listed = yield* withRuns(
-        yield* Flags.target(db),
-        Effect.succeed([]),
-        Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit, project }))
-      )
-      if (format === "json") return yield* Console.log(Render.json(listed.map(Runs.listedJson), 2))
+      // Here, without --project every project's runs; against a server, the token's project's.
+      const project = yield* Flags.projectOf(given)
+      const { json, view: listed } = yield* Server.either(remote, {
+        project: Option.fromNullable(project),
+        refused: Server.databaseFlags(db),
+        local: Effect.flatMap(Flags.target(db), (target) =>
+          withRuns(target, Effect.succeed([]), Effect.flatMap(Runs.Runs, (runs) => runs.list({ states: status, limit, project })))).pipe(
+            Effect.map((runs) => Server.shown<ReadonlyArray<RunJson.Listed>>(runs.map(Runs.listedJson)))
+          ),
+        remote: (api) => api.runs({ states: status, limit })
+      })
+      if (format === "json") return yield* Console.log(Render.json(json, 2))
       if (listed.length === 0) return yield* Console.log(status.length === 0 ? "no runs yet" : `no ${status.join(" or ")} runs`)
       for (const run of listed) yield* Console.log(listedText(run))
     })
@@ -146,17 +152,19 @@ export const events = Command.make(
       Options.withDescription("keep printing new events until the run ends; if its process is gone, say so and exit 5")
     ),
     db: Flags.db,
-    format: Flags.format
+    format: Flags.format,
+    ...Server.flags
   },
-  ({ db, follow, format, runId }) =>
+  ({ db, follow, format, runId, ...remote }) =>
     Effect.gen(function*() {
-      const target = yield* Flags.target(db)
       const print = format === "jsonl" ? Render.jsonl : Render.text
-      yield* withExistingRuns(
-        target,
-        runId,
-        Effect.flatMap(Runs.Runs, (runs) => runs.events(runId, { follow }).pipe(Stream.runForEach((event) => Console.log(print(event)))))
-      )
+      const each = <E, R>(events: Stream.Stream<AutopilotEvent, E, R>) => Stream.runForEach(events, (event) => Console.log(print(event)))
+      yield* Server.either(remote, {
+        refused: Server.databaseFlags(db),
+        local: Effect.flatMap(Flags.target(db), (target) =>
+          withExistingRuns(target, runId, Effect.flatMap(Runs.Runs, (runs) => each(runs.events(runId, { follow }))))),
+        remote: (api) => each(api.events(runId, { follow }))
+      })
     })
 ).pipe(Command.withDescription("Print a run's events; --follow keeps printing until it ends"))
 

@@ -23,6 +23,8 @@ import * as Flags from "./Flags.js"
 import * as MissionRun from "./MissionRunCommand.js"
 import * as Render from "./Render.js"
 import * as Schedules from "./Schedules.js"
+import type { RemoteError } from "./Remote.js"
+import * as Server from "./Server.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
@@ -38,9 +40,14 @@ export const actor = (): string => {
 
 export const projectFlag = Options.text("project").pipe(
   Options.withPseudoName("project"),
-  Options.withDescription(`the project the missions belong to (default "${defaultProject}"): 1-64 letters, digits, ".", "_" or "-"`),
-  Options.withDefault(defaultProject)
+  Options.withDescription(
+    `the project the missions belong to (default "${defaultProject}"; with --server, the token's own): 1-64 letters, digits, ".", "_" or "-"`
+  ),
+  Options.optional
 )
+
+/** The project here: the one given, else the default one. */
+export const projectOr = (given: Option.Option<string>): string => Option.getOrElse(given, () => defaultProject)
 
 const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
@@ -79,18 +86,25 @@ const withMission = <A, E, R>(db: Flags.DatabaseFlags, project: string, id: stri
     withMissions(db, Effect.fail(new MissionNotFound({ mission_id: id, project_id: project })), Effect.flatMap(Missions.Missions, effect)))
 
 
+/** What the listing shows of a mission: fields of `summaryJson`, the JSON of `missions` and `GET /missions`. */
+type Summary = Pick<
+  ReturnType<typeof summaryJson>,
+  "mission_id" | "project_id" | "status" | "blueprint_id" | "blueprint_version" | "created_at" | "goal" | "missing_slots"
+>
+
 // Only a draft can still be given its slots: a cancelled or running mission is past asking for them.
-const missingHint = (m: MissionRecord) =>
+const missingHint = (m: Pick<Summary, "missing_slots" | "status" | "mission_id" | "project_id">) =>
   m.missing_slots.length === 0 || m.status !== "draft" ? [] : [
     `missing: ${m.missing_slots.join(", ")} (\`autopilot approve ${m.mission_id}${m.project_id === defaultProject ? "" : ` --project ${m.project_id}`}${
       m.missing_slots.map((name) => ` --slot ${name}=…`).join("")
     }\`)`
   ]
 
-const listedText = (missions: ReadonlyArray<MissionRecord>) => {
+/** The listing, made from its JSON (`summaryJson` here, `GET /missions` from a server). */
+const listedText = (missions: ReadonlyArray<Summary>) => {
   const rows = [
     ["MISSION", "STATUS", "BLUEPRINT", "CREATED", "GOAL"],
-    ...missions.map((m) => [m.mission_id, m.status, `${m.blueprint.id} v${m.blueprint.version}`, m.created_at, m.goal.replace(/\s+/g, " ").slice(0, 60)])
+    ...missions.map((m) => [m.mission_id, m.status, `${m.blueprint_id} v${m.blueprint_version}`, m.created_at, m.goal.replace(/\s+/g, " ").slice(0, 60)])
   ]
   const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column]!.length)))
   return rows.flatMap((row, i) => [
@@ -215,20 +229,29 @@ const show = Command.make(
     ),
     messages: Options.boolean("messages").pipe(Options.withDescription("with --steps, also every attempt's whole conversation")),
     db: Flags.db,
-    format: jsonFormat
+    format: jsonFormat,
+    ...Server.flags
   },
-  ({ db, format, id, messages, project, steps }) =>
+  ({ db, format, id, messages, project, steps, ...remote }) =>
     Effect.gen(function*() {
       if (messages && !steps) return yield* new BadInput({ message: "--messages shows the conversations of --steps: give --steps too" })
-      const { mission, transitions } = yield* withMission(db, project, id, (missions) => missions.show(project, id))
-      const results = yield* stepsOf(db, project, id)
       const view = { steps, messages }
-      const schedule = Schedules.viewOf(mission, yield* firingsOf(db, mission), yield* DateTime.now)
-      yield* Console.log(
-        format === "json"
-          ? Render.json(MissionJson.showJson(mission, transitions, results, view, Schedules.json(schedule)), 2)
-          : showText(mission, transitions, results, view, schedule)
-      )
+      const shown = yield* Server.either(remote, {
+        project,
+        refused: Server.databaseFlags(db),
+        local: Effect.gen(function*() {
+          const { mission, transitions } = yield* withMission(db, projectOr(project), id, (missions) => missions.show(projectOr(project), id))
+          const results = yield* stepsOf(db, projectOr(project), id)
+          const firings = yield* firingsOf(db, mission)
+          const schedule = Schedules.viewOf(mission, firings, yield* DateTime.now)
+          const json: unknown = MissionJson.showJson(mission, transitions, results, view, Schedules.json(schedule))
+          return { json, view: { mission, transitions, steps: results, firings } }
+        }),
+        remote: (api) => api.mission(id, view)
+      })
+      if (format === "json") return yield* Console.log(Render.json(shown.json, 2))
+      const { firings, mission, steps: results, transitions } = shown.view
+      yield* Console.log(showText(mission, transitions, results, view, Schedules.viewOf(mission, firings, yield* DateTime.now)))
     })
 ).pipe(
   Command.withDescription(
@@ -239,7 +262,7 @@ const show = Command.make(
 const run = Command.make(
   "run",
   { id: Args.text({ name: "mission-id" }), project: projectFlag, ...MissionRun.flags },
-  ({ id, project, ...flags }) => MissionRun.session(project, id, flags, { actor: actor() })
+  ({ id, project, ...flags }) => MissionRun.session(projectOr(project), id, flags, { actor: actor() })
 ).pipe(
   Command.withDescription(
     "Run an approved mission's agent graph (or resume a halted, partial or cut-off one), each node a run of its own, with live output; a scheduled mission is fired once now, as a run of its own"
@@ -248,14 +271,21 @@ const run = Command.make(
 
 export const missions = Command.make(
   "missions",
-  { project: projectFlag, status: statusFlag, db: Flags.db, format: jsonFormat },
-  ({ db, format, project, status }) =>
+  { project: projectFlag, status: statusFlag, db: Flags.db, format: jsonFormat, ...Server.flags },
+  ({ db, format, project, status, ...remote }) =>
     Effect.gen(function*() {
-      yield* checkProject(project)
-      const listed = yield* withMissions(db, Effect.succeed([]), Effect.flatMap(Missions.Missions, (missions) => missions.list(project, { status })))
-      if (format === "json") return yield* Console.log(Render.json(listed.map(summaryJson), 2))
+      yield* checkProject(projectOr(project))
+      const { json, view: listed, where } = yield* Server.either(remote, {
+        project,
+        refused: Server.databaseFlags(db),
+        local: withMissions(db, Effect.succeed([]), Effect.flatMap(Missions.Missions, (missions) => missions.list(projectOr(project), { status }))).pipe(
+          Effect.map((missions) => ({ ...Server.shown<ReadonlyArray<Summary>>(missions.map(summaryJson)), where: Effect.succeed(projectOr(project)) as Effect.Effect<string, RemoteError> }))
+        ),
+        remote: (api) => Effect.map(api.missions(status), (shown) => ({ ...shown, where: api.project }))
+      })
+      if (format === "json") return yield* Console.log(Render.json(json, 2))
       if (listed.length === 0) {
-        return yield* Console.log(`no ${status.length === 0 ? "" : `${status.join(" or ")} `}missions in project ${project}`)
+        return yield* Console.log(`no ${status.length === 0 ? "" : `${status.join(" or ")} `}missions in project ${yield* where}`)
       }
       yield* Console.log(listedText(listed))
     })
@@ -290,14 +320,24 @@ export const approve = Command.make(
     reason: reasonFlag("\"approved\""),
     ...Schedules.flags,
     db: Flags.db,
-    format: jsonFormat
+    format: jsonFormat,
+    ...Server.flags
   },
-  ({ catchUp, db, format, id, project, reason, slots, timeZone }) =>
+  ({ catchUp, db, format, id, project, reason, slots, timeZone, ...remote }) =>
     Effect.gen(function*() {
       const given = yield* slotsOf(slots)
       const schedule = yield* Schedules.approvalOf({ timeZone, catchUp })
-      const mission = yield* withMission(db, project, id, (missions) =>
-        missions.approve(project, id, { slots: given, actor: actor(), reason: Option.getOrUndefined(reason), ...schedule }))
+      const mission = yield* Server.either(remote, {
+        project,
+        refused: Server.databaseFlags(db),
+        local: withMission(db, projectOr(project), id, (missions) =>
+          missions.approve(projectOr(project), id, { slots: given, actor: actor(), reason: Option.getOrUndefined(reason), ...schedule })),
+        remote: (api) =>
+          api.ask(api.client.missions.approve({
+            path: { id },
+            payload: { slots: given, reason: Option.getOrUndefined(reason), time_zone: schedule.timeZone, catch_up: schedule.catchUp }
+          })).pipe(Effect.zipRight(api.mission(id, { steps: false, messages: false })), Effect.map((shown) => shown.view.mission))
+      })
       const armed = Schedules.viewOf(mission, [], yield* DateTime.now)
       yield* Console.log(
         format === "json"
@@ -309,13 +349,27 @@ export const approve = Command.make(
 
 export const cancel = Command.make(
   "cancel",
-  { id: Args.text({ name: "mission-id" }), project: projectFlag, reason: reasonFlag("the status it was cancelled from"), db: Flags.db, format: jsonFormat },
-  ({ db, format, id, project, reason }) =>
+  {
+    id: Args.text({ name: "mission-id" }),
+    project: projectFlag,
+    reason: reasonFlag("the status it was cancelled from"),
+    db: Flags.db,
+    format: jsonFormat,
+    ...Server.flags
+  },
+  ({ db, format, id, project, reason, ...remote }) =>
     Effect.gen(function*() {
-      const result = yield* withMission(db, project, id, (missions) => missions.cancel(project, id, actor(), Option.getOrUndefined(reason)))
+      const result = yield* Server.either(remote, {
+        project,
+        refused: Server.databaseFlags(db),
+        local: withMission(db, projectOr(project), id, (missions) => missions.cancel(projectOr(project), id, actor(), Option.getOrUndefined(reason))).pipe(
+          Effect.map((cancelled) => ({ cancelled: cancelled.cancelled, status: cancelled.mission.status, message: cancelled.message }))
+        ),
+        remote: (api) => api.ask(api.client.missions.cancel({ path: { id }, urlParams: { reason: Option.getOrUndefined(reason) } }))
+      })
       yield* Console.log(
         format === "json"
-          ? Render.json({ cancelled: result.cancelled, mission_id: result.mission.mission_id, status: result.mission.status, message: result.message })
+          ? Render.json({ cancelled: result.cancelled, mission_id: id, status: result.status, message: result.message })
           : result.message
       )
     })

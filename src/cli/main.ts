@@ -57,10 +57,10 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "DatabaseUnavailable", "TokenNotFound"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
-const exitCodes: Record<string, number> = { RunInterrupted: 5 }
+const exitCodes: Record<string, number> = { RunInterrupted: 5, ServerRunInterrupted: 5 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 

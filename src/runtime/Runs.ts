@@ -557,7 +557,12 @@ export const telemetryOf = (step: Step) => ({
  */
 const interruptionJson = (c: Checkpoint) => {
   const interrupted = interruptionOf(c)
-  return { interrupted: Option.isSome(interrupted), resume: Option.getOrNull(Option.map(interrupted, (i) => i.resume)) }
+  return {
+    interrupted: Option.isSome(interrupted),
+    resume: Option.getOrNull(Option.map(interrupted, (i) => i.resume)),
+    // Which process is gone, as only the machine that wrote the checkpoint can tell: a client of the API prints it.
+    interrupted_reason: Option.getOrNull(Option.map(interrupted, (i) => i.reason))
+  }
 }
 
 /** `runs --format json`: one entry per run, newest first. */
@@ -583,6 +588,7 @@ export const listedJson = (run: Listed) =>
       status: "corrupt" as const,
       interrupted: false,
       resume: null,
+      interrupted_reason: null,
       objective: null,
       iterations: null,
       criteria_met: null,

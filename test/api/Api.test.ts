@@ -57,9 +57,9 @@ eachDatabase("the HTTP API", (database) => {
       const shown = yield* api.missions.show({ path: { id: outcome.mission_id }, urlParams: {} })
       assert.deepStrictEqual((shown["transitions"] as Array<{ to: string }>).map((t) => t.to), ["draft", "approved", "scheduled"])
 
-      const cancelled = yield* api.missions.cancel({ path: { id: outcome.mission_id } })
+      const cancelled = yield* api.missions.cancel({ path: { id: outcome.mission_id }, urlParams: {} })
       assert.deepStrictEqual([cancelled.cancelled, cancelled.status], [true, "cancelled"])
-      const again = yield* api.missions.cancel({ path: { id: outcome.mission_id } })
+      const again = yield* api.missions.cancel({ path: { id: outcome.mission_id }, urlParams: {} })
       assert.strictEqual(again.cancelled, false, "an ended mission is left as it was")
     }))
 
@@ -84,7 +84,7 @@ eachDatabase("the HTTP API", (database) => {
       const missions = Context.get(context, Missions)
       yield* missions.advance("default", outcome.mission_id, "start", "test", "ran")
       yield* missions.advance("default", outcome.mission_id, "complete", "test", "done")
-      const kept = yield* api.missions.cancel({ path: { id: outcome.mission_id } })
+      const kept = yield* api.missions.cancel({ path: { id: outcome.mission_id }, urlParams: {} })
       assert.deepStrictEqual([kept.cancelled, kept.status], [false, "completed"])
       assert.strictEqual((yield* api.missions.list({ urlParams: {} }))[0]?.status, "completed")
     }))
