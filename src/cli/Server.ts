@@ -17,6 +17,7 @@ export const flags = {
     Options.optional
   ),
   token: Options.redacted("token").pipe(
+    Options.withPseudoName("token"),
     Options.withDescription("the API token --server needs: a project token (`autopilot token create`) or the server's AUTOPILOT_API_TOKEN (default: $AUTOPILOT_TOKEN)"),
     Options.optional
   )

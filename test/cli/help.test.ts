@@ -71,7 +71,7 @@ describe.concurrent("help of the built CLI", () => {
     expect(await help(context, ["blueprints", "show", "--help"])).toMatch(/^\$ autopilot blueprints show \[--format text\|json\] <id>$/m)
     expect(await help(context, ["goal", "--help"])).toMatch(/^\$ autopilot goal \[--project project\] \[--pick N\] \[--synthesize\] \[--format text\|json\]/m)
     const missions = await help(context, ["missions", "--help"])
-    expect(missions).toMatch(/^\$ autopilot missions \[--project project\] \[--status status\[,status\]\] \[--db file\] \[--database url\] \[--format text\|json\]$/m)
+    expect(missions).toMatch(/^\$ autopilot missions \[--project project\] \[--status status\[,status\]\] \[--db file\] \[--database url\] \[--format text\|json\] \[--server url\] \[--token token\]$/m)
     expect(missions).toMatch(/^  show +\S/m)
     expect(await help(context, ["approve", "--help"])).toMatch(/^\$ autopilot approve .*--slot name=value\.\.\. .*<mission-id>$/m)
     const listed = await sandbox(context).run(["specialists"], { db: false })
