@@ -204,8 +204,13 @@ export const app: HttpApp.Default<never, Gateway | HarnessStore> = router.pipe(
   })
 )
 
-/** How long an idle client connection is kept, as Portkey and most gateways keep theirs. */
-export const keepAliveMillis = 120_000
+/**
+ * How long an idle client connection is kept. Longer than Node's 5 s, so pools keep their connections
+ * through a pause (BENCHMARKS.md, "the burst"); not minutes, because undici-based clients (fetch, the openai
+ * SDK) keep an aborted stream's connection until this hint runs out, and only its close tells the harness
+ * that the client is gone and the upstream call can stop: at 120 s an abandoned stream ran two minutes.
+ */
+export const keepAliveMillis = 15_000
 
 /**
  * Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address.

@@ -4,7 +4,7 @@ import * as Server from "../../src/harness/Server.js"
 import { ask, http, start } from "./fixtures.js"
 
 describe("harness connections", () => {
-  it.scoped("are kept two minutes idle and say so, on the chat route and the router's alike", () =>
+  it.scoped("are kept 15 s idle and say so, on the chat route and the router's alike", () =>
     Effect.gen(function*() {
       const harness = yield* start([{ content: "4" }])
       const key = yield* harness.key()
