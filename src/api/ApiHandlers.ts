@@ -24,7 +24,7 @@ import { Specialists } from "../specialists/Specialists.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
 import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
-import { BadRequest, Conflict, mapService, NotFound, Unauthorized } from "./ApiError.js"
+import { BadRequest, Conflict, mapService, NotFound } from "./ApiError.js"
 import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
 import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
@@ -273,9 +273,8 @@ const SignInLive = HttpApiBuilder.group(AutopilotApi, "signIn", (handlers) =>
   handlers.handle("signIn", ({ payload, request }) =>
     Effect.gen(function*() {
       const tokens = yield* ApiTokens
-      const principal = yield* authenticate(tokens, payload.token).pipe(
-        Effect.catchTag("Unavailable", (e) => Effect.fail(new Unauthorized({ message: e.message })))
-      )
+      // A database out of reach stays a 503: the token may be good, and the client should try again.
+      const principal = yield* authenticate(tokens, payload.token)
       const body = sessionOf(payload.token, principal)
       return yield* HttpServerResponse.json(body).pipe(
         Effect.flatMap(HttpServerResponse.setCookie(cookieName, payload.token, cookieOptions(isHttps(request)))),

@@ -79,6 +79,12 @@ const guard = HttpApiBuilder.middleware(AutopilotApi, (app) =>
     if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) {
       return yield* new ApiError.PayloadTooLarge({ message: `the request body is over the limit of ${maxBodyBytes} bytes` })
     }
+    // Every body the API takes is JSON. Refusing any other type before it is read also refuses what a page
+    // on another site can send without asking (a form, text): no cross-site sign-in, no multipart parsed.
+    const contentType = request.headers["content-type"]
+    if (contentType !== undefined && !/^application\/json\s*(;|$)/i.test(contentType.trim())) {
+      return yield* new ApiError.BadRequest({ message: `the request body must be application/json, not ${contentType.split(";")[0]!.trim()}` })
+    }
     return yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(maxBodyBytes))
   }).pipe(
     Effect.catchIf(

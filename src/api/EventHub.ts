@@ -28,7 +28,7 @@ interface Follower {
 export const make = (options: { readonly idleTimeToLive?: Duration.DurationInput | undefined } = {}) =>
   Effect.gen(function*() {
     const runs = yield* Runs
-    const followers = yield* RcMap.make({
+    const followers: RcMap.RcMap<string, Follower> = yield* RcMap.make({
       lookup: (runId: string) =>
         Effect.gen(function*() {
           // Unbounded: a slow client holds its own backlog, never the follower nor the other clients.
@@ -38,9 +38,16 @@ export const make = (options: { readonly idleTimeToLive?: Duration.DurationInput
             Stream.runForEach((event) => PubSub.publish(events, Take.of(event))),
             Effect.exit,
             Effect.flatMap((exit) =>
+              // `done` first: a client that subscribes after the end is published must see `done` and read the
+              // log, or it would wait on a subscription that never ends.
               Effect.zipRight(
-                PubSub.publish(events, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause)),
-                Deferred.done(done, exit)
+                Deferred.done(done, exit),
+                PubSub.publish(events, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))
+              ).pipe(
+                // A follower that failed (the database for a moment, a run whose process was gone and has
+                // resumed since) is not handed to the next client: it gets a new one. Forked, as invalidating
+                // closes the scope this fiber runs in.
+                Effect.zipRight(Exit.isSuccess(exit) ? Effect.void : Effect.asVoid(Effect.forkDaemon(RcMap.invalidate(followers, runId))))
               )
             ),
             Effect.forkScoped

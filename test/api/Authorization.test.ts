@@ -147,6 +147,11 @@ it.scoped("a project token cannot see or touch another project's missions, runs 
 it.scoped("signing in sets an HttpOnly, SameSite=Strict cookie; changes made with it need the CSRF token", () =>
   Effect.gen(function*() {
     const { call, tokens } = yield* setup
+    // A form another site could post (a sign-in CSRF) is refused before it is read, and sets no cookie.
+    const form = yield* call("POST", "/api/v1/session", { body: `token=${tokens.p1}`, headers: { "content-type": "application/x-www-form-urlencoded" } })
+    assert.strictEqual(form.status, 400)
+    assert.match(form.json.error.message, /must be application\/json/)
+    assert.isNull(form.headers.get("set-cookie"))
     const refused = yield* call("POST", "/api/v1/session", { body: { token: "nope" } })
     assert.strictEqual(refused.status, 401)
     errorShape(refused, "unauthorized")

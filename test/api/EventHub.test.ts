@@ -55,3 +55,20 @@ it.scopedLive("many clients of one running run are served by one follower, each 
     assert.strictEqual(Chunk.toReadonlyArray(after).at(-1)?.kind, "result")
     assert.strictEqual(yield* Ref.get(follows), 1, "one follower for every client")
   }), 30_000)
+
+it.scopedLive("a follower that failed is not handed to the next client: a run that exists now is followed", () =>
+  Effect.gen(function*() {
+    const db = yield* sqlite.shared
+    const follows = yield* Ref.make(0)
+    const built = yield* Layer.build(hubCounting(follows).pipe(Layer.provide(Storage.layer), Layer.provide(db), Layer.provide(NodeContext.layer)))
+    const hub = Context.get(built, EventHub.EventHub)
+    const early = yield* Effect.flip(Stream.runCollect(hub.follow("later")))
+    assert.strictEqual(early._tag, "RunNotFound")
+    yield* Mission.run({ runId: "later", goal: goal(1), policy: { max_iterations: 2 } }).pipe(
+      Effect.provide(MockLlm.layer(script([{}]))),
+      Effect.provide(environmentWith([], db))
+    )
+    const seqs = Chunk.toReadonlyArray(yield* Stream.runCollect(hub.follow("later"))).map((e) => e.seq)
+    assert.deepStrictEqual(seqs, seqs.map((_, i) => i))
+    assert.isAbove(seqs.length, 2)
+  }), 30_000)
