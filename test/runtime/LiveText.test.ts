@@ -1,7 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
-import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as LiveText from "../../src/runtime/LiveText.js"
 import * as Database from "../../src/store/Database.js"
 import * as DeltaStoreModule from "../../src/store/DeltaStore.js"
@@ -96,4 +95,15 @@ describe("LiveText", () => {
       const plain = yield* runMission({ runId: "plain", goal: goal(1) }, mock)
       assert.deepStrictEqual([result.usage.tokens, result.usage.dollars], [plain.result.usage.tokens, plain.result.usage.dollars])
     }).pipe(Effect.provide(environment)))
+
+  it.effect("AUTOPILOT_LIVE_TEXT: on unless it says off; anything else is bad input naming the variable and its values", () =>
+    Effect.gen(function*() {
+      const under = (env: Record<string, string>) =>
+        Effect.either(Effect.withConfigProvider(LiveText.enabled, ConfigProvider.fromMap(new Map(Object.entries(env)))))
+      assert.deepStrictEqual(yield* Effect.map(under({}), (e) => e._tag === "Right" && e.right), true)
+      assert.deepStrictEqual(yield* Effect.map(under({ AUTOPILOT_LIVE_TEXT: "On" }), (e) => e._tag === "Right" && e.right), true)
+      assert.deepStrictEqual(yield* Effect.map(under({ AUTOPILOT_LIVE_TEXT: "off" }), (e) => e._tag === "Right" && !e.right), true)
+      const bad = yield* under({ AUTOPILOT_LIVE_TEXT: "sometimes" })
+      assert.isTrue(bad._tag === "Left" && bad.left.message === `AUTOPILOT_LIVE_TEXT must be on or off, got "sometimes"`)
+    }))
 })
