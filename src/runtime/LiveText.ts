@@ -1,4 +1,4 @@
-import { Config, Context, DateTime, Duration, Effect, Layer, Option, Ref, type Scope } from "effect"
+import { Config, Context, DateTime, Duration, Effect, Layer, Option, type Scope } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import { DeltaStore, type DeltaRow } from "../store/DeltaStore.js"
@@ -49,14 +49,16 @@ export const make = (options: { readonly interval?: Duration.DurationInput | und
 
     const writer = (runId: string) =>
       Effect.gen(function*() {
-        const pending = yield* Ref.make<ReadonlyArray<Op>>([])
+        // Plain arrays, touched only in synchronous steps: a delta costs one step, not a Ref update and a wake.
+        let pending: Array<Op> = []
         // Opened when something is pending: an idle run (or a test's clock moved by hours) wakes nothing.
         const wake = yield* Effect.makeLatch(false)
         // Iterations this session has rows of, so that a commit with no live text costs no statement.
         const stored = new Set<number>()
 
         const flush = Effect.gen(function*() {
-          const ops = yield* Ref.getAndSet(pending, [])
+          const ops = pending
+          pending = []
           let texts: Array<Extract<Op, { _tag: "Text" }>> = []
           let reset = false
           const clears: Array<Extract<Op, { _tag: "Clear" }>> = []
@@ -87,16 +89,16 @@ export const make = (options: { readonly interval?: Duration.DurationInput | und
         }).pipe(Effect.ignore)
 
         const push = (op: Op) =>
-          Effect.zipRight(
-            Ref.update(pending, (ops) => {
-              const last = ops.at(-1)
-              // Consecutive text of one call is one row.
-              return op._tag === "Text" && last?._tag === "Text" && last.iteration === op.iteration && last.purpose === op.purpose
-                ? [...ops.slice(0, -1), { ...last, text: last.text + op.text }]
-                : [...ops, op]
-            }),
-            wake.open
-          )
+          Effect.suspend(() => {
+            const last = pending.at(-1)
+            // Consecutive text of one call is one row.
+            if (op._tag === "Text" && last?._tag === "Text" && last.iteration === op.iteration && last.purpose === op.purpose) {
+              pending[pending.length - 1] = { ...last, text: last.text + op.text }
+              return Effect.void
+            }
+            pending.push(op)
+            return pending.length === 1 ? wake.open : Effect.void
+          })
 
         // Added before the flusher is forked, so it runs after the flusher is interrupted: nothing of this
         // session's is written after it.
