@@ -125,9 +125,12 @@ export const RunsGroup = HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.get("events", "/runs/:id/events")
       .setPath(Id)
-      .setUrlParams(Schema.Struct({ follow: Flag }))
+      .setUrlParams(Schema.Struct({ follow: Flag, deltas: Flag }))
       .addSuccess(EventStream)
-      .annotate(OpenApi.Description, "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result; ?follow=false only those written so far")
+      .annotate(
+        OpenApi.Description,
+        "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result; ?follow=false only those written so far. While the run is live, `delta` frames (no id) carry its answer as it is written; ?deltas=false leaves them out"
+      )
   )
   .add(HttpApiEndpoint.get("artifacts", "/runs/:id/artifacts").setPath(Id).addSuccess(Schema.Array(JsonObject)))
   .add(

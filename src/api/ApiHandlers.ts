@@ -26,6 +26,7 @@ import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
 import { BadRequest, Conflict, mapService, NotFound } from "./ApiError.js"
 import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
+import { DeltaFeed } from "./DeltaFeed.js"
 import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
 import * as Spend from "./Spend.js"
@@ -54,14 +55,16 @@ const sessionOf = (token: string, principal: { readonly kind: "admin" } | { read
   project: principal.kind === "admin" ? "default" : principal.project
 })
 
-const events = (runId: string, follow = true) =>
+const events = (runId: string, follow = true, deltas = false) =>
   Effect.gen(function*() {
-    yield* ownedRun(runId, { steps: 1, messages: false })
+    const run = yield* ownedRun(runId, { steps: 1, messages: false })
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
     // Followed live, through the run's one follower; the events so far, straight from the log.
     const events = follow ? (yield* EventHub).follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
-    return yield* EventStream.response(events, after)
+    // The answer as it is written merged in, only while the run is live: an ended run's replay has none.
+    const live = follow && deltas && run.checkpoint.status === "running" ? (yield* DeltaFeed).follow(runId) : undefined
+    return yield* EventStream.response(events, after, live)
   })
 
 const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers) =>
@@ -168,7 +171,7 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
         yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(path.id, reason)))
         return { run_id: path.id, stop_requested: true as const, reason }
       }))
-    .handle("events", ({ path, urlParams }) => events(path.id, urlParams.follow !== "false"))
+    .handle("events", ({ path, urlParams }) => events(path.id, urlParams.follow !== "false", urlParams.deltas !== "false"))
     .handle("artifacts", ({ path }) =>
       Effect.gen(function*() {
         yield* ownedRun(path.id, { steps: 1, messages: false })

@@ -33,6 +33,7 @@ import { AutopilotApi } from "./Api.js"
 import * as ApiError from "./ApiError.js"
 import * as ApiHandlers from "./ApiHandlers.js"
 import * as Authorization from "./Authorization.js"
+import * as DeltaFeed from "./DeltaFeed.js"
 import * as EventHub from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
 import * as OperatorPage from "./OperatorPage.js"
@@ -172,6 +173,7 @@ export const layerServices = <E, R>(options: {
   return Layer.mergeAll(
     goals,
     EventHub.layer,
+    DeltaFeed.layer,
     RunArtifacts.layer,
     FiringStore.layer,
     GoalQueue.layer.pipe(Layer.provide(QueueStore.layer)),

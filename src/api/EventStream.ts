@@ -2,6 +2,7 @@ import * as Sse from "@effect/experimental/Sse"
 import { HttpServerResponse } from "@effect/platform"
 import { Context, Deferred, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import type { AutopilotEvent } from "../domain/Event.js"
+import type { Delta } from "../runtime/ModelCalls.js"
 
 /**
  * A run's events as Server-Sent Events: `id` the event's seq (what a client sends back as Last-Event-ID),
@@ -24,6 +25,10 @@ export class KeepAlive extends Context.Reference<KeepAlive>()("autopilot/api/Kee
 const frame = (event: AutopilotEvent) =>
   Sse.encoder.write({ _tag: "Event", event: event.kind, id: String(event.seq), data: JSON.stringify(event) })
 
+/** The answer as it is written: no `id`, so Last-Event-ID keeps naming the last event the client was given. */
+const deltaFrame = ({ iteration, purpose, text }: Delta) =>
+  Sse.encoder.write({ _tag: "Event", event: "delta", id: undefined, data: JSON.stringify({ iteration, purpose, text }) })
+
 /**
  * The last event a client has seen: the seq its Last-Event-ID names; none (replay from the first event,
  * seq 0) without one or with one that is not a whole number.
@@ -36,7 +41,8 @@ export const lastEventId = (header: string | undefined): number | undefined => {
 /** The stream as text frames, ending on the run's end, on shutdown, or with a last `error` event if reading failed. */
 export const frames = <E extends { readonly _tag: string; readonly message: string }>(
   events: Stream.Stream<AutopilotEvent, E>,
-  after: number | undefined
+  after: number | undefined,
+  deltas?: Stream.Stream<Delta> | undefined
 ) =>
   Effect.gen(function*() {
     const shutdown = yield* ServerShutdown
@@ -55,6 +61,8 @@ export const frames = <E extends { readonly _tag: string; readonly message: stri
           })
         )
       ),
+      // Live text between the events, for as long as the events go on.
+      (framed) => (deltas === undefined ? framed : Stream.merge(framed, Stream.map(deltas, deltaFrame), { haltStrategy: "left" })),
       Stream.merge(Stream.fromSchedule(Schedule.spaced(every)).pipe(Stream.as(": keep-alive\n\n")), { haltStrategy: "left" })
     )
     const ending = Stream.fromEffect(Deferred.await(shutdown)).pipe(
@@ -65,9 +73,10 @@ export const frames = <E extends { readonly _tag: string; readonly message: stri
 
 export const response = <E extends { readonly _tag: string; readonly message: string }>(
   events: Stream.Stream<AutopilotEvent, E>,
-  after: number | undefined
+  after: number | undefined,
+  deltas?: Stream.Stream<Delta> | undefined
 ) =>
-  Effect.map(frames(events, after), (body) =>
+  Effect.map(frames(events, after, deltas), (body) =>
     HttpServerResponse.stream(Stream.encodeText(body), {
       contentType: "text/event-stream",
       // Not kept alive for another request: a client reconnecting to a server that is shutting down would

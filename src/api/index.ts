@@ -2,4 +2,5 @@
 export * as Api from "./Api.js"
 export * as ApiServer from "./ApiServer.js"
 export * as EventStream from "./EventStream.js"
+export * as DeltaFeed from "./DeltaFeed.js"
 export * as OperatorPage from "./OperatorPage.js"

@@ -138,6 +138,8 @@ const make = (connection: Connection) =>
         const { seq } = yield* Ref.get(state)
         const request = HttpClientRequest.get(`${url}${prefix}/runs/${encodeURIComponent(runId)}/events`).pipe(
           HttpClientRequest.setUrlParam("follow", String(follow)),
+          // Events only, as a local `events` prints them: not the answer's live text.
+          HttpClientRequest.setUrlParam("deltas", "false"),
           HttpClientRequest.accept("text/event-stream"),
           seq >= 0 ? HttpClientRequest.setHeader("last-event-id", String(seq)) : (r) => r
         )

@@ -6,6 +6,7 @@ import { exitCodeOf } from "../domain/RunStatus.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
+import * as LiveText from "../runtime/LiveText.js"
 import type { MissionError, MissionResult } from "../runtime/Mission.js"
 import { Runs, type StartOptions } from "../runtime/Runs.js"
 import type { Specialist } from "../specialists/Specialist.js"
@@ -112,6 +113,7 @@ export const session = (
     const llm = llmRequested(flags, resume)
     // A resumed run's own choice is read from its database; a new run's is checked before one is made.
     if (!resume) yield* Effect.flatMap(LlmChoice.resolve(undefined, llm), LlmLayer.validate)
+    yield* LiveText.enabled
     const target = yield* Flags.target(flags.db)
     if (flags.deltas && flags.format !== "jsonl") {
       return yield* new BadInput({ message: "--deltas needs --format jsonl (the text view always shows the answer as it is generated)" })

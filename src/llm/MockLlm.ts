@@ -43,6 +43,8 @@ const Turn = Schema.Struct({
   /** With `error`: the wait the provider asks for before a retry, like a 429's Retry-After. */
   retry_after_ms: Schema.optional(Count),
   latency_ms: Schema.optional(Count),
+  /** When the answer is streamed: the wait before each word of it, on the Effect Clock. */
+  delta_ms: Schema.optional(Count),
   critic: Schema.optional(CriticTurn)
 })
 
@@ -72,6 +74,7 @@ export class MockScript extends Schema.Class<MockScript>("MockScript")(
   Schema.Struct({
     model: Schema.optionalWith(Schema.String, { default: () => MockLlm.defaultModel }),
     latency_ms: Schema.optionalWith(Count, { default: () => 0 }),
+    delta_ms: Schema.optionalWith(Count, { default: () => 0 }),
     repeat_last: Schema.optionalWith(Schema.Boolean, { default: () => true }),
     turns: Schema.optional(Turns),
     nodes: Schema.optional(Schema.Record({ key: Schema.String, value: Turns })),
@@ -148,9 +151,11 @@ interface RunState {
   readonly acted: boolean
   readonly lastMet: Met
   readonly lastCritic: typeof CriticTurn.Type | undefined
+  /** How slowly the latest turn's answer is streamed. */
+  readonly deltaMs: number
 }
 
-const fresh: RunState = { calls: 0, acted: false, lastMet: [], lastCritic: undefined }
+const fresh: RunState = { calls: 0, acted: false, lastMet: [], lastCritic: undefined, deltaMs: 0 }
 
 /**
  * The embedded model: deterministic, no key, no network. Without a script, iteration k meets criterion k
@@ -200,7 +205,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
           return yield* new LlmError({ message: turn.error, transient: turn.transient ?? true, retry_after_ms: turn.retry_after_ms })
         }
         const met: Met = turn.criteria_met ?? (node === undefined ? [] : "all")
-        yield* update(request, (state) => ({ ...state, lastMet: met, lastCritic: turn.critic }))
+        yield* update(request, (state) => ({ ...state, lastMet: met, lastCritic: turn.critic, deltaMs: turn.delta_ms ?? script.delta_ms }))
         const content = turn.content ?? instanceFor(request) ?? (node === undefined ? "" : defaultAnswer(request))
         return {
           content,
@@ -302,7 +307,12 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
 
     return {
       complete,
-      stream: (request) => Stream.unwrap(Effect.map(complete(request), (response) => Stream.fromIterable(chunksOf(response))))
+      stream: (request) =>
+        Stream.unwrap(Effect.gen(function*() {
+          const chunks = Stream.fromIterable(chunksOf(yield* complete(request)))
+          const pause = request.purpose === "act" ? (yield* stateOf(request)).deltaMs : 0
+          return pause === 0 ? chunks : Stream.tap(chunks, (chunk) => (chunk._tag === "Delta" ? Effect.sleep(Duration.millis(pause)) : Effect.void))
+        }))
     }
   })
 

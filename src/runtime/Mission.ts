@@ -13,6 +13,7 @@ import type { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
 import * as HaltControl from "./HaltControl.js"
 import * as Iteration from "./Iteration.js"
+import * as LiveText from "./LiveText.js"
 import * as ModelCalls from "./ModelCalls.js"
 import * as Session from "./Session.js"
 import type { OpenOptions } from "./StartingPoint.js"
@@ -91,8 +92,9 @@ export const describeFailure = (cause: Cause.Cause<unknown>): string => {
  * Runs a mission until every criterion is met, a budget axis trips, a halt is requested or the model
  * keeps failing. Every iteration ends in one transaction writing the step, its events and the checkpoint.
  */
-export const run = (options: MissionOptions): Effect.Effect<MissionResult, MissionError, MissionContext> =>
+export const run = (given: MissionOptions): Effect.Effect<MissionResult, MissionError, MissionContext> =>
   Effect.scoped(Effect.gen(function*() {
+    const options = yield* LiveText.attach(given)
     const { critic, session } = yield* open(options)
     const { budget, goal, journal, progress, runId } = session
 

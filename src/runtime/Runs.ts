@@ -26,6 +26,7 @@ import { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
 import * as Fanout from "./Fanout.js"
 import * as Journal from "./Journal.js"
+import * as LiveText from "./LiveText.js"
 import * as Mission from "./Mission.js"
 import { messagesOf, type StepMessages } from "./Transcript.js"
 import * as Driver from "../missions/Driver.js"
@@ -259,7 +260,9 @@ export const make = (options: {
         const tools = Layer.effect(Toolkit, Effect.map(defaultTools(workspace), Toolkit.make))
         // The script is recorded by its full path, so a resume from another folder finds it.
         const chosen = choice.mock_script === undefined ? choice : { ...choice, mock_script: path.resolve(choice.mock_script) }
-        return yield* go(chosen, recorded.fanout !== undefined).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic)))
+        // Every run started here writes its live text for watchers in other processes, unless turned off.
+        const live = Option.match(yield* LiveText.fromConfig, { onNone: () => Layer.empty, onSome: (live) => Layer.succeed(LiveText.LiveText, live) })
+        return yield* go(chosen, recorded.fanout !== undefined).pipe(Effect.provide(Layer.mergeAll(llm, tools, critic, live)))
       }).pipe(Effect.provide(context))
 
     // A fan-out is resumed as one; given a goal (`run --resume`), it is refused like any other mismatch.

@@ -3,6 +3,7 @@ import { Layer } from "effect"
 import type { DatabaseUnavailable } from "../domain/Errors.js"
 import * as ArtifactStore from "./ArtifactStore.js"
 import * as Database from "./Database.js"
+import * as DeltaStore from "./DeltaStore.js"
 import * as EventStore from "./EventStore.js"
 import * as GroupCommit from "./GroupCommit.js"
 import * as QuarantineStore from "./QuarantineStore.js"
@@ -21,6 +22,7 @@ export type Storage =
   | ArtifactStore.ArtifactStore
   | Transaction.Transaction
   | GroupCommit.GroupCommit
+  | DeltaStore.DeltaStore
 
 export type Options = GroupCommit.Options
 
@@ -28,7 +30,7 @@ export type Options = GroupCommit.Options
 export const layerWith = (options: Options): Layer.Layer<Storage, never, SqlClient.SqlClient> =>
   GroupCommit.layer(options).pipe(
     Layer.provideMerge(
-      Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, ArtifactStore.layer, Transaction.layer)
+      Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, ArtifactStore.layer, Transaction.layer, DeltaStore.layer)
     )
   )
 

@@ -299,4 +299,36 @@ suite("the operator page in a browser", () => {
       await close()
     }
   })
+
+  it("shows a run's answer growing as the model writes it, busy for screen readers until the committed answer replaces it", async (context) => {
+    const sb = sandbox(context)
+    const { base } = await start(sb, { daemon: false })
+    const words = Array.from({ length: 60 }, (_, i) => `word${i}`).join(" ")
+    const mock = sb.writeFile("slow-answer.json", { turns: [{ content: words, delta_ms: 100, criteria_met: [true] }] })
+    const { page, close } = await browse()
+    try {
+      await signIn(page, base)
+      // `autopilot run` in its own process: the page sees its text only through the database.
+      const run = sb.start(["run", "write sixty words", "--run-id", "streaming", "--mock-script", mock])
+      await run.errorLine((l) => l.startsWith("database: "), bound)
+      await page.goto(`${base}/#/runs/streaming`)
+      await page.locator("#answer-source").filter({ hasText: "being written" }).waitFor()
+      const answer = page.locator("#answer")
+      const first = (await answer.textContent())!
+      expect(words.startsWith(first) && first.length > 0 && first !== words).toBe(true)
+      expect(await answer.getAttribute("aria-busy")).toBe("true")
+      // It grows while the run goes on: more of the answer, not yet all of it.
+      await expect.poll(async () => {
+        const now = (await answer.textContent())!
+        return words.startsWith(now) && now.length > first.length && now !== words
+      }, { timeout: bound, interval: 100 }).toBe(true)
+      await shoot(page, "answer-streaming")
+      await page.locator("#stream-state").filter({ hasText: "ended" }).waitFor()
+      expect(await answer.textContent()).toBe(words)
+      expect(await answer.getAttribute("aria-busy")).toBeNull()
+      expect((await run.waitForExit()).code).toBe(0)
+    } finally {
+      await close()
+    }
+  })
 })

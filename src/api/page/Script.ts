@@ -412,7 +412,7 @@ export const script = String.raw`"use strict";
   function openDetail(target) {
     show("overview", false);
     show("detail", true);
-    detail = { target: target, runId: null, stepsThrough: 0, mission: null, caps: {}, first: {}, last: {}, lastSeq: 0, status: null, nodes: {}, graph: null };
+    detail = { target: target, runId: null, stepsThrough: 0, mission: null, caps: {}, first: {}, last: {}, lastSeq: 0, status: null, nodes: {}, graph: null, committed: 0, live: null };
     $("detail-title").textContent = target.mission ? "Mission " + target.mission : "Run " + target.run;
     document.title = $("detail-title").textContent + " · autopilot";
     $("detail-status").textContent = "Loading…";
@@ -502,6 +502,12 @@ export const script = String.raw`"use strict";
         onEvent(event, runId, generation);
       });
     });
+    source.addEventListener("delta", function (message) {
+      if (!current(generation)) return;
+      var delta;
+      try { delta = JSON.parse(message.data); } catch (e) { return; }
+      onDelta(delta, generation);
+    });
     source.addEventListener("server_shutdown", function () {
       // The browser comes back by itself with Last-Event-ID, and the stream goes on where it was.
       if (current(generation)) badge.textContent = "server restarting: reconnecting";
@@ -548,7 +554,12 @@ export const script = String.raw`"use strict";
     }
     if (event.criteria_met) markCriteria(event.criteria_met);
     switch (event.kind) {
+      case "model_retry":
+        // The call is made again, and its answer streamed again from its start.
+        if (detail.live && detail.live.iteration === event.iteration) detail.live.text = "";
+        break;
       case "iteration":
+        detail.committed = Math.max(detail.committed, event.iteration);
         // A replayed iteration that the table already holds (or that is older than it) needs no request.
         if (!detail.mission && event.iteration > detail.stepsThrough) latestSteps(runId, Math.min(SHOWN_STEPS, event.iteration - detail.stepsThrough), generation);
         break;
@@ -568,7 +579,7 @@ export const script = String.raw`"use strict";
       case "result":
         state.stream.close();
         $("stream-state").textContent = "ended";
-        if (event.output) setAnswer(event.output, "The final answer");
+        if (event.output || detail.live) setAnswer(event.output, "The final answer", true);
         refreshArtifacts();
         if (detail.mission) refreshMission(generation).then(function () { renderRunStatus(event.status, event.halt_reason); });
         else renderRunStatus(event.status, event.halt_reason);
@@ -669,9 +680,33 @@ export const script = String.raw`"use strict";
     });
   }
 
-  function setAnswer(text, source) {
+  function setAnswer(text, source, final) {
+    // A committed answer replaces the live text; one older than the answer being written does not, until the run ends.
+    if (!final && detail.live && detail.live.iteration > detail.committed) return;
+    detail.live = null;
+    $("answer").removeAttribute("aria-busy");
     $("answer").textContent = text || "";
     $("answer-source").textContent = text ? source : "Nothing written yet.";
+  }
+
+  /**
+   * The act call's answer as it is written. Drawn at most a few times a second, with the answer busy
+   * meanwhile, so a screen reader reads it once it is whole rather than every word as it comes.
+   */
+  function onDelta(delta, generation) {
+    if (delta.purpose !== "act" || delta.iteration <= detail.committed) return;
+    if (!detail.live || detail.live.iteration !== delta.iteration) detail.live = { iteration: delta.iteration, text: "", timer: null };
+    detail.live.text += delta.text;
+    if (detail.live.timer) return;
+    detail.live.timer = setTimeout(function () {
+      if (!current(generation) || !detail.live) return;
+      detail.live.timer = null;
+      var answer = $("answer");
+      answer.setAttribute("aria-busy", "true");
+      answer.textContent = detail.live.text;
+      $("answer-source").textContent = "Iteration " + detail.live.iteration + "'s answer, being written";
+      answer.scrollTop = answer.scrollHeight;
+    }, 150);
   }
 
   function callRow(step, call, note) {
