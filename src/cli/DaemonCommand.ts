@@ -3,6 +3,7 @@ import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as net from "node:net"
 import { BadInput } from "../domain/Errors.js"
+import * as LiveText from "../runtime/LiveText.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as DaemonStore from "../store/DaemonStore.js"
 import * as MissionStore from "../store/MissionStore.js"
@@ -105,6 +106,8 @@ export const daemon = Command.make("daemon", flags, (given) =>
     const listen = yield* listenAddress(given.listen)
     if (listen !== undefined) yield* canListen(listen)
     const llm = Run.llmRequested(given, false)
+    // The runs the daemon starts write their live text: a bad AUTOPILOT_LIVE_TEXT is refused before it starts.
+    yield* LiveText.enabled
     const target = yield* Flags.target(given.db)
     const signals = yield* Signals.listen
     const leaseDuration = Duration.seconds(lease)

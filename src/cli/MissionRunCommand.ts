@@ -17,6 +17,7 @@ import { RunStore } from "../store/RunStore.js"
 import * as Storage from "../store/Storage.js"
 import * as Flags from "./Flags.js"
 import * as Live from "./Live.js"
+import * as LiveText from "../runtime/LiveText.js"
 import * as Render from "./Render.js"
 import * as Run from "./RunCommand.js"
 import * as Signals from "./Signals.js"
@@ -119,6 +120,7 @@ export const session = (
     })
     const maxParallel = yield* maxParallelOf(given.maxParallel)
     const fallback = yield* fallbackOf(given)
+    yield* LiveText.enabled
     const target = yield* Flags.target(given.db)
     // Asking about a mission never creates or migrates a database.
     if (!(yield* DatabaseTarget.holds(target, "missions"))) return yield* new MissionNotFound({ mission_id: missionId, project_id: project })

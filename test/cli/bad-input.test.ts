@@ -21,6 +21,7 @@ interface Case {
   /** `fresh`: no database yet, and none may be made; `existing`: a copy of the base database, left as it was. */
   readonly db: "fresh" | "existing"
   readonly files?: Readonly<Record<string, string>>
+  readonly env?: Readonly<Record<string, string>>
 }
 
 const run = (...more: ReadonlyArray<string>) => ["run", "an objective", "--criterion", "a", ...more]
@@ -71,8 +72,24 @@ const budgetCases: ReadonlyArray<Case> = [
   }))
 )
 
+/** Every command that starts runs refuses a bad AUTOPILOT_LIVE_TEXT before it opens the database. */
+const liveTextCases: ReadonlyArray<Case> = [
+  run(),
+  fanout("--item", "a"),
+  ["resume", "base"],
+  ["daemon", "--once"],
+  ["missions", "run", "ms-000000000000"]
+].map((args): Case => ({
+  name: `AUTOPILOT_LIVE_TEXT=sometimes for ${args[0]}${args[0] === "missions" ? " run" : ""}`,
+  args,
+  env: { AUTOPILOT_LIVE_TEXT: "sometimes" },
+  mentions: /^autopilot: AUTOPILOT_LIVE_TEXT must be on or off, got "sometimes"/,
+  db: args[0] === "resume" || args[0] === "missions" ? "existing" : "fresh"
+}))
+
 const cases: ReadonlyArray<Case> = [
   ...budgetCases,
+  ...liveTextCases,
   ...fanoutCases,
   { name: "a budget value on resume", args: ["resume", "base", "--max-tokens", "-5"], mentions: /--max-tokens.*"-5"/, db: "existing" },
   { name: "empty objective", args: ["run", "", "--criterion", "a"], mentions: /objective/, db: "fresh" },
@@ -174,7 +191,7 @@ describe.concurrent("bad input: exit 2, one line on stderr, nothing on stdout, d
     if (testCase.db === "existing") fs.copyFileSync(existing.db, sb.db)
     const before = { files: sb.files(), db: testCase.db === "existing" ? fs.readFileSync(sb.db) : undefined }
 
-    const finished = await sb.run(testCase.args)
+    const finished = await sb.run(testCase.args, { env: { ...testCase.env } })
 
     expect(finished.code).toBe(2)
     expect(finished.stdout).toEqual([])
