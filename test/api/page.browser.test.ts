@@ -285,6 +285,11 @@ suite("the operator page in a browser", () => {
       expect(await page.locator("#steps tbody tr[data-iteration]").count()).toBe(shown.iterations)
       expect(await page.locator("#criteria li.met").count()).toBe(3)
       expect(await page.locator("#answer").textContent()).toBe(shown.output)
+      // Every event in the list, the first (seq 0, run_started) too, newest first.
+      const logged = await page.locator("#events li").evaluateAll((items) => items.map((li) => Number(li.getAttribute("value"))))
+      expect(logged.at(-1)).toBe(0)
+      expect(logged).toEqual([...logged].sort((a, b) => b - a))
+      expect(await page.locator("#events li").last().textContent()).toMatch(/ run_started$/)
       // Drawn from what each event says is left of the cap: the cap less that is what the run spent.
       for (const axis of ["tokens", "dollars", "iterations"]) {
         expect(await used(page, axis)).toBeCloseTo(shown.usage[axis], 9)

@@ -412,7 +412,7 @@ export const script = String.raw`"use strict";
   function openDetail(target) {
     show("overview", false);
     show("detail", true);
-    detail = { target: target, runId: null, stepsThrough: 0, mission: null, caps: {}, first: {}, last: {}, lastSeq: 0, status: null, nodes: {}, graph: null, committed: 0, live: null };
+    detail = { target: target, runId: null, stepsThrough: 0, mission: null, caps: {}, first: {}, last: {}, lastSeq: -1, status: null, nodes: {}, graph: null, committed: 0, live: null };
     $("detail-title").textContent = target.mission ? "Mission " + target.mission : "Run " + target.run;
     document.title = $("detail-title").textContent + " · autopilot";
     $("detail-status").textContent = "Loading…";
