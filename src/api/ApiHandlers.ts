@@ -82,6 +82,8 @@ const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers)
         const request = { goal: payload.goal, project, actor, pick: payload.pick, synthesize: payload.synthesize }
         const goals = yield* Goals
         const routed = yield* mapService(goals.submit(request))
+        // About this server's own blueprint service (down, stale): its operator's to read, not the caller's.
+        if (routed.note !== null) yield* Effect.logWarning(`autopilot serve: note: ${routed.note}`)
         return routed.outcome
       }))
 )

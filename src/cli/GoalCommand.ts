@@ -52,7 +52,7 @@ const candidateLines = (candidates: ReadonlyArray<{ readonly blueprint_id: strin
 const quoted = (goal: string) => JSON.stringify(goal)
 
 /** The outcome for a person: what was made or found, and the command that comes next. */
-export const outcomeText = (outcome: GoalOutcome, goal: string, invalid: Goals.Routed["invalid"] = []): string => {
+export const outcomeText = (outcome: GoalOutcome, goal: string): string => {
   switch (outcome.kind) {
     case "auto_routed":
       return [
@@ -60,7 +60,7 @@ export const outcomeText = (outcome: GoalOutcome, goal: string, invalid: Goals.R
         "",
         outcome.preview,
         "",
-        ...invalid.map((problem) => `Not taken from the goal: ${problem.message}.`),
+        ...(outcome.invalid_slots ?? []).map((problem) => `Not taken from the goal: ${problem.message}.`),
         outcome.missing_slots.length === 0
           ? `Next: \`autopilot approve ${outcome.mission_id}\` schedules it.`
           : `Missing: ${outcome.missing_slots.join(", ")}. Next: \`autopilot approve ${outcome.mission_id} ${
@@ -149,12 +149,13 @@ const submit = (flags: GoalFlags) =>
       local: routeHere(flags),
       remote: (api) =>
         api.ask(api.client.autopilot.goal({ payload: { goal: flags.goal, pick: Option.getOrUndefined(flags.pick), synthesize: flags.synthesize || undefined } })).pipe(
-          Effect.map((outcome) => ({ outcome, invalid: [] as Goals.Routed["invalid"], note: null as string | null }))
+          // The note is about the server's own blueprint service: the server logs it, for its operator.
+          Effect.map((outcome) => ({ outcome, note: null as string | null }))
         )
     })
     if (routed.note !== null) process.stderr.write(`autopilot: note: ${routed.note}\n`)
     if (flags.format === "json") return yield* Console.log(Render.json(routed.outcome, 2))
-    yield* Console.log(outcomeText(routed.outcome, flags.goal, routed.invalid))
+    yield* Console.log(outcomeText(routed.outcome, flags.goal))
   })
 
 export const goal = Command.make("goal", flags, submit).pipe(

@@ -13,6 +13,9 @@ export const Candidate = Schema.Struct({
 })
 export type Candidate = typeof Candidate.Type
 
+/** A value the goal gave that its slot refused: not in the mission, so the slot is missing until given. */
+export const InvalidSlot = Schema.Struct({ slot: Schema.String, message: Schema.String })
+
 /** A draft mission was made; it runs once approved (`missing_slots` must be given first). */
 export const AutoRouted = Schema.Struct({
   kind: Schema.Literal("auto_routed"),
@@ -21,7 +24,9 @@ export const AutoRouted = Schema.Struct({
   score: Schema.Number,
   preview: Schema.String,
   slots: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  missing_slots: Schema.Array(Schema.String)
+  missing_slots: Schema.Array(Schema.String),
+  /** Beyond the seed's shape, and only when there are some: what the goal offered that its slots refused. */
+  invalid_slots: Schema.optionalWith(Schema.Array(InvalidSlot), { exact: true })
 })
 
 /** Several blueprints fit, none surely: `autopilot goal … --pick N` makes the mission from the Nth. */

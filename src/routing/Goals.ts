@@ -26,8 +26,6 @@ export interface GoalRequest {
 /** What a goal came to, and what became of the remote service on the way (for people; not in the JSON). */
 export interface Routed {
   readonly outcome: GoalOutcome
-  /** Values the goal gave that their slots refuse: reported here, and missing from the mission until given. */
-  readonly invalid: ReadonlyArray<{ readonly slot: string; readonly message: string }>
   readonly remote: RemoteStatus
   readonly note: string | null
 }
@@ -99,9 +97,10 @@ export const make = Effect.gen(function*() {
         score: round(score),
         preview: mission.preview,
         slots: mission.slots,
-        missing_slots: mission.missing_slots
+        missing_slots: mission.missing_slots,
+        ...(filled.invalid.length === 0 ? {} : { invalid_slots: filled.invalid })
       }
-      return { outcome, invalid: filled.invalid }
+      return { outcome }
     })
 
   const synthesized = (request: GoalRequest, tier: ServiceTier) =>
@@ -126,9 +125,8 @@ export const make = Effect.gen(function*() {
       const verdict = best === undefined ? "synthesis_needed" : gate(thresholds, best.score)
       // What the goal offers a person: the picker shows only the candidates that reach its threshold.
       const offered = verdict === "picker_needed" ? listed.filter((c) => c.score >= thresholds.picker_threshold) : listed
-      const routed = (made: { readonly outcome: GoalOutcome; readonly invalid?: Routed["invalid"] }): Routed => ({
+      const routed = (made: { readonly outcome: GoalOutcome }): Routed => ({
         outcome: made.outcome,
-        invalid: made.invalid ?? [],
         remote: ranking.remote,
         note: ranking.note
       })

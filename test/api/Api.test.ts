@@ -74,6 +74,18 @@ eachDatabase("the HTTP API", (database) => {
       assert.match(bad.message, /from 1 to 3/)
     }))
 
+  it.scopedLive("names a value the goal stated wrongly (`invalid_slots`), whose slot stays missing", () =>
+    Effect.gen(function*() {
+      const { base, tokens } = yield* setup
+      const api = yield* client(base, tokens.admin)
+      const outcome = yield* api.autopilot.goal({ payload: { goal: "run daily competitive research on 3 vendors, vendor_count=999", pick: 1 } })
+      if (outcome.kind !== "auto_routed") return assert.fail(`expected auto_routed, got ${outcome.kind}`)
+      assert.deepStrictEqual(outcome.invalid_slots?.map((i) => i.slot), ["vendor_count"])
+      assert.include(outcome.missing_slots, "vendor_count")
+      const plain = yield* api.autopilot.goal({ payload: { goal: "help me with some documents", pick: 2 } })
+      assert.notProperty(plain, "invalid_slots", "the seed's shape when the goal gave nothing wrong")
+    }))
+
   it.scopedLive("a completed mission is not cancelled: `cancelled: false`, its status kept", () =>
     Effect.gen(function*() {
       const { base, context, tokens } = yield* setup

@@ -124,6 +124,11 @@ describe("the CLI against a server", () => {
       expect(made.map((m) => m.code)).toEqual([0, 0])
       expect(masked(made[1]!.stdout)).toEqual(masked(made[0]!.stdout))
     }
+    // A value the goal states wrongly is named through the server as it is here.
+    const wrong = ["goal", "run daily competitive research on 3 vendors, vendor_count=999", "--pick", "1"]
+    const told = [await sb.run(wrong), await remote(sb, served, wrong)]
+    expect(told[1]!.stdout).toContainEqual(expect.stringMatching(/^Not taken from the goal: slot vendor_count must be a whole number/))
+    expect(masked(told[1]!.stdout)).toEqual(masked(told[0]!.stdout))
 
     // Two drafts alike, one approved (then cancelled) here, the other through the server.
     const approve = (id: string) => ["approve", id, "--reason", "looks right", "--format", "json"]

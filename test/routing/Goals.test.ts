@@ -209,7 +209,7 @@ describe("Goals", () => {
         const routed = yield* submit({ goal: `${seedGoal}, vendor_count=999` })
         if (routed.outcome.kind !== "auto_routed") return assert.fail(`expected auto_routed, got ${routed.outcome.kind}`)
         assert.strictEqual(routed.outcome.blueprint_id, "scheduled_research")
-        assert.deepStrictEqual(routed.invalid.map((i) => i.slot), ["vendor_count"])
+        assert.deepStrictEqual(routed.outcome.invalid_slots?.map((i) => i.slot), ["vendor_count"])
         assert.include(routed.outcome.missing_slots, "vendor_count")
         assert.notProperty(routed.outcome.slots, "vendor_count")
       }).pipe(Effect.provide(layer))

@@ -347,6 +347,9 @@ export const script = String.raw`"use strict";
     var id = outcome.mission_id;
     box.appendChild(el("h3", { tabindex: "-1", text: "Draft mission " + id + " from " + outcome.blueprint_id + " (score " + outcome.score.toFixed(2) + ")" }));
     box.appendChild(el("pre", { text: outcome.preview }));
+    (outcome.invalid_slots || []).forEach(function (problem) {
+      box.appendChild(el("p", { "class": "help", text: "Not taken from the goal: " + problem.message + "." }));
+    });
     var slots = {};
     if (outcome.missing_slots.length > 0) {
       var mission = await api("GET", API + "/missions/" + encodeURIComponent(id));
