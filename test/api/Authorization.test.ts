@@ -223,3 +223,23 @@ it.scoped("bad input gets the right 4xx in the one error shape, and writes nothi
     assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/queue", { token })).json, [])
     assert.strictEqual((yield* call("GET", "/api/v1/autopilot/status", { token })).json.tier, "anonymous")
   }))
+
+it.scoped("POST /queue with a run_id taken in another project tells nothing of that project: the same 409 as any taken id", () =>
+  Effect.gen(function*() {
+    const db = yield* sqlite.shared
+    const { call, tokens } = yield* Effect.map(serve(db), (served) => ({ ...served, call: http(served.base) }))
+    yield* runMission({ runId: "p1-done", goal: goal(1), project: "p1" }, script([{ criteria_met: [true] }])).pipe(Effect.provide(environmentWith([], db)))
+    yield* runMission({ runId: "p2-done", goal: goal(1), project: "p2" }, script([{ criteria_met: [true] }])).pipe(Effect.provide(environmentWith([], db)))
+    assert.strictEqual((yield* call("POST", "/api/v1/autopilot/queue", { token: tokens.p1, body: { objective: "x", run_id: "p1-queued" } })).status, 201)
+    const answers = []
+    for (const runId of ["p1-done", "p1-queued", "p2-done"]) {
+      const answer = yield* call("POST", "/api/v1/autopilot/queue", { token: tokens.p2, body: { objective: "y", run_id: runId } })
+      assert.strictEqual(answer.status, 409, answer.text)
+      errorShape(answer, "conflict")
+      answers.push(answer.json.error.message.replace(runId, "ID"))
+    }
+    // Another project's finished run, its queued entry and p2's own run: one answer, no status, no project.
+    assert.strictEqual(new Set(answers).size, 1, answers.join(" | "))
+    assert.notMatch(answers[0]!, /completed|queued|status|p1/)
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/queue", { token: tokens.p2 })).json, [], "nothing was queued")
+  }))
