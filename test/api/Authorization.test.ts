@@ -243,3 +243,46 @@ it.scoped("POST /queue with a run_id taken in another project tells nothing of t
     assert.notMatch(answers[0]!, /completed|queued|status|p1/)
     assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/queue", { token: tokens.p2 })).json, [], "nothing was queued")
   }))
+
+it.scoped("a body over the limit is a 413 whether it says its length or comes chunked; POST / is a 405 that names GET, as any known path", () =>
+  Effect.gen(function*() {
+    const { base, call, tokens } = yield* setup
+    const chunked = (size: number) =>
+      Effect.promise(async () => {
+        // A goal, then blanks (JSON allows them) in pieces until the size is reached.
+        const piece = new TextEncoder().encode(" ".repeat(16 * 1024))
+        let sent = 0
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(JSON.stringify({ goal: releaseGoal })))
+          },
+          pull(controller) {
+            if (sent >= size) return controller.close()
+            sent += piece.length
+            controller.enqueue(piece)
+          }
+        })
+        const response = await fetch(`${base}/api/v1/autopilot/goal`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json" },
+          body,
+          duplex: "half"
+        } as RequestInit)
+        return { status: response.status, json: await response.json() as any }
+      })
+    const over = yield* chunked(maxBodyBytes + 64 * 1024)
+    assert.strictEqual(over.status, 413, JSON.stringify(over.json))
+    errorShape(over, "payload_too_large")
+    assert.match(over.json.error.message, /over the limit of 262144 bytes/)
+    // Under the limit, chunked is read as any body.
+    const under = yield* chunked(64 * 1024)
+    assert.strictEqual(under.status, 200, JSON.stringify(under.json))
+    assert.strictEqual(under.json.kind, "auto_routed")
+
+    const post = yield* call("POST", "/", { body: {} })
+    assert.strictEqual(post.status, 405, post.text)
+    errorShape(post, "method_not_allowed")
+    assert.strictEqual(post.headers.get("allow"), "GET")
+    const patch = yield* call("PATCH", "/api/v1/autopilot/missions/ms-1", { token: tokens.admin })
+    assert.strictEqual(patch.headers.get("allow"), "GET, DELETE")
+  }))
