@@ -36,17 +36,20 @@ export class ServeModel extends Context.Tag("autopilot/api/ServeModel")<ServeMod
 const caller = CurrentCaller
 
 /**
- * The run, if the caller's project owns it; another project's run is not found, exactly as an unknown id.
- * A mission's run belongs to the mission's project.
+ * Fails unless the caller's project owns the run: another project's run is not found, exactly as an unknown
+ * id. A mission's run belongs to the mission's project. One read, of the run's project only: what follows
+ * (its events, its artifacts, a stop) needs no more, and another project's run is not even decoded.
  */
-const ownedRun = (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
+const ownRun = (runId: string) =>
   Effect.gen(function*() {
     const { project } = yield* caller
     const runs = yield* Runs.Runs
-    // Checked before the run is read: another project's run is not even decoded.
     if ((yield* mapService(runs.project(runId))) !== project) return yield* new NotFound({ message: new RunNotFound({ run_id: runId }).message })
-    return yield* mapService(runs.show(runId, options))
   })
+
+/** The run as `show` gives it, if the caller's project owns it. */
+const ownedRun = (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
+  Effect.zipRight(ownRun(runId), Effect.flatMap(Runs.Runs, (runs) => mapService(runs.show(runId, options))))
 
 const sessionOf = (token: string, principal: { readonly kind: "admin" } | { readonly kind: "project"; readonly project: string }) => ({
   csrf_token: csrfOf(token),
@@ -56,7 +59,7 @@ const sessionOf = (token: string, principal: { readonly kind: "admin" } | { read
 
 const events = (runId: string, follow = true) =>
   Effect.gen(function*() {
-    yield* ownedRun(runId, { steps: 1, messages: false })
+    yield* ownRun(runId)
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
     // Followed live, through the run's one follower; the events so far, straight from the log.
@@ -163,7 +166,7 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
     .handle("stop", ({ path, payload }) =>
       Effect.gen(function*() {
         const { actor } = yield* caller
-        yield* ownedRun(path.id, { steps: 1, messages: false })
+        yield* ownRun(path.id)
         const reason = payload.reason ?? `stopped by ${actor}`
         yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(path.id, reason)))
         return { run_id: path.id, stop_requested: true as const, reason }
@@ -171,13 +174,13 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
     .handle("events", ({ path, urlParams }) => events(path.id, urlParams.follow !== "false"))
     .handle("artifacts", ({ path }) =>
       Effect.gen(function*() {
-        yield* ownedRun(path.id, { steps: 1, messages: false })
+        yield* ownRun(path.id)
         const listed = yield* mapService(Effect.flatMap(RunArtifacts, (artifacts) => artifacts.list(path.id)))
         return listed.map((a) => ({ name: a.name, latest: a.latest, versions: a.versions.length }))
       }))
     .handle("artifact", ({ path, urlParams }) =>
       Effect.gen(function*() {
-        yield* ownedRun(path.id, { steps: 1, messages: false })
+        yield* ownRun(path.id)
         const store = yield* ArtifactStore
         const found = yield* mapService(store.content(path.id, urlParams.name, urlParams.version))
         if (Option.isNone(found)) {

@@ -6,6 +6,7 @@ import { Missions } from "../../src/missions/Missions.js"
 import * as BlueprintService from "../../src/routing/BlueprintService.js"
 import { FetchHttpClient } from "@effect/platform"
 import { Option, Redacted } from "effect"
+import { SqlClient } from "@effect/sql"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as Database from "../../src/store/Database.js"
 import { eachDatabase } from "../support/Databases.js"
@@ -104,6 +105,26 @@ eachDatabase("the HTTP API", (database) => {
       assert.deepStrictEqual(yield* api.runs.artifacts({ path: { id: "done" } }), [])
       const absent = yield* Effect.flip(api.runs.show({ path: { id: "nope" }, urlParams: {} }))
       assert.strictEqual(absent._tag, "NotFound")
+    }))
+
+  it.scopedLive("a run's events and artifacts need only its project, not its checkpoint: a corrupt one does not stop them", () =>
+    Effect.gen(function*() {
+      const { call, db, tokens } = yield* setup
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE checkpoints SET state = '{"version": 1, "run_id": tru' WHERE run_id = 'done'`).pipe(
+        Effect.provide(db)
+      )
+      const token = tokens.admin
+      const shown = yield* call("GET", "/api/v1/autopilot/runs/done", { token })
+      assert.strictEqual(shown.status, 409, "show decodes the checkpoint")
+      assert.match(shown.json.error.message, /corrupt/)
+      const artifacts = yield* call("GET", "/api/v1/autopilot/runs/done/artifacts", { token })
+      assert.deepStrictEqual([artifacts.status, artifacts.json], [200, []])
+      const events = yield* call("GET", "/api/v1/autopilot/runs/done/events?follow=false", { token })
+      assert.strictEqual(events.status, 200, events.text)
+      assert.match(events.text, /event: run_started\n/)
+      assert.match(events.text, /event: result\n/)
+      const other = yield* call("GET", "/api/v1/autopilot/runs/done/artifacts", { token: tokens.p1 })
+      assert.strictEqual(other.status, 404, "another project's run is still not found")
     }))
 
   it.scopedLive("downloads an artifact, its latest version or the one asked for", () =>
