@@ -25,7 +25,7 @@ import { ArtifactStore } from "../store/ArtifactStore.js"
 import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
 import { BadRequest, Conflict, mapService, NotFound } from "./ApiError.js"
-import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
+import { authenticate, changeSettings, cookieName, csrfOf, CurrentCaller, requireAdmin, synthesizeBlueprints } from "./Authorization.js"
 import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
 import * as Spend from "./Spend.js"
@@ -71,14 +71,15 @@ const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers)
   handlers
     .handle("status", () => Effect.flatMap(Settings, (settings) => mapService(settings.status())))
     .handle("enable", ({ payload }) =>
-      Effect.zipRight(requireAdmin, Effect.flatMap(Settings, (settings) => mapService(settings.enable(payload.tier)))).pipe(
+      Effect.zipRight(requireAdmin(changeSettings), Effect.flatMap(Settings, (settings) => mapService(settings.enable(payload.tier)))).pipe(
         Effect.as({ ok: true as const })
       ))
     .handle("disable", () =>
-      Effect.zipRight(requireAdmin, Effect.flatMap(Settings, (settings) => mapService(settings.disable()))).pipe(Effect.as({ ok: true as const })))
+      Effect.zipRight(requireAdmin(changeSettings), Effect.flatMap(Settings, (settings) => mapService(settings.disable()))).pipe(Effect.as({ ok: true as const })))
     .handle("goal", ({ payload }) =>
       Effect.gen(function*() {
         const { actor, project } = yield* caller
+        if (payload.synthesize === true) yield* requireAdmin(synthesizeBlueprints)
         const request = { goal: payload.goal, project, actor, pick: payload.pick, synthesize: payload.synthesize }
         const goals = yield* Goals
         const routed = yield* mapService(goals.submit(request))
@@ -312,6 +313,7 @@ const BlueprintServiceLive = HttpApiBuilder.group(AutopilotApi, "blueprintServic
       }))
     .handle("synthesize", ({ payload }) =>
       Effect.gen(function*() {
+        yield* requireAdmin(synthesizeBlueprints)
         const synthesis = yield* Synthesis
         const { blueprint } = yield* mapService(synthesis.synthesize(payload.goal))
         return { blueprint_json: toJson(blueprint) }

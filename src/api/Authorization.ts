@@ -98,8 +98,15 @@ export const layer = Layer.effect(
   })
 )
 
-/** Only the admin token may change what is the instance's, not a project's (enabling, the tier). */
-export const requireAdmin = Effect.flatMap(CurrentCaller, (caller) =>
-  caller.principal.kind === "admin"
-    ? Effect.void
-    : Effect.fail(new Forbidden({ message: "only the admin token (AUTOPILOT_API_TOKEN) may change the instance's settings" })))
+/**
+ * Only the admin token may change what is the instance's, not a project's: enabling, the tier, and the
+ * blueprint catalog (synthesis keeps what it writes there, for every project). `what` names the refused act.
+ */
+export const requireAdmin = (what: string) =>
+  Effect.flatMap(CurrentCaller, (caller) =>
+    caller.principal.kind === "admin"
+      ? Effect.void
+      : Effect.fail(new Forbidden({ message: `only the admin token (AUTOPILOT_API_TOKEN) may ${what}` })))
+
+export const changeSettings = "change the instance's settings"
+export const synthesizeBlueprints = "synthesize blueprints: a new blueprint joins the catalog every project routes to"

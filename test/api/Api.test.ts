@@ -209,17 +209,23 @@ eachDatabase("the HTTP API", (database) => {
   it.scopedLive("is a blueprint service that BlueprintService, the client other instances use, can call", () =>
     Effect.gen(function*() {
       const { base, tokens } = yield* setup
-      const remote = Context.get(
-        yield* Layer.build(BlueprintService.layer({ url: base, key: Option.some(Redacted.make(tokens.p1)), ttl: "1 hour" }).pipe(
-          Layer.provide(Layer.mergeAll(FetchHttpClient.layer, BlueprintCacheStore.layer.pipe(Layer.provide(Database.layerSqlite(":memory:")))))
-        )),
-        BlueprintService.BlueprintService
-      )
+      const remoteAs = (key: string) =>
+        Effect.map(
+          Layer.build(BlueprintService.layer({ url: base, key: Option.some(Redacted.make(key)), ttl: "1 hour" }).pipe(
+            Layer.provide(Layer.mergeAll(FetchHttpClient.layer, BlueprintCacheStore.layer.pipe(Layer.provide(Database.layerSqlite(":memory:")))))
+          )),
+          (context) => Context.get(context, BlueprintService.BlueprintService)
+        )
+      const remote = yield* remoteAs(tokens.p1)
       const retrieved = yield* remote.retrieve(releaseGoal, { k: 3, tier: "free" })
       assert.strictEqual(retrieved.remote, "ok")
       assert.strictEqual(retrieved.candidates[0]?.blueprint.id, "release_notes")
       assert.strictEqual(retrieved.candidates.length, 3)
-      const written = yield* remote.synthesize("keep a log of the office plants' watering", "free")
+      // Synthesis writes to the instance's catalog: the admin token's to ask for, not a project token's.
+      const refused = yield* remote.synthesize("keep a log of the office plants' watering", "free")
+      assert.notStrictEqual(refused.remote, "ok")
+      assert.isTrue(Option.isNone(refused.blueprint_json))
+      const written = yield* (yield* remoteAs(tokens.admin)).synthesize("keep a log of the office plants' watering", "free")
       assert.strictEqual(written.remote, "ok")
       assert.isTrue(Option.isSome(written.blueprint_json))
     }))

@@ -286,3 +286,23 @@ it.scoped("a body over the limit is a 413 whether it says its length or comes ch
     const patch = yield* call("PATCH", "/api/v1/autopilot/missions/ms-1", { token: tokens.admin })
     assert.strictEqual(patch.headers.get("allow"), "GET, DELETE")
   }))
+
+it.scoped("only the admin token synthesizes: a blueprint written joins the catalog of every project", () =>
+  Effect.gen(function*() {
+    const { call, tokens } = yield* setup
+    const before = (yield* call("GET", "/api/v1/autopilot/blueprints", { token: tokens.p1 })).json.length
+    const goal = { goal: "plan our team offsite in Lisbon", synthesize: true }
+    const viaGoal = yield* call("POST", "/api/v1/autopilot/goal", { token: tokens.p1, body: goal })
+    assert.strictEqual(viaGoal.status, 403, viaGoal.text)
+    errorShape(viaGoal, "forbidden")
+    assert.match(viaGoal.json.error.message, /only the admin token .* may synthesize blueprints/)
+    const viaService = yield* call("POST", "/v1/blueprints/synthesize", { token: tokens.p1, body: { goal: goal.goal } })
+    assert.strictEqual(viaService.status, 403, viaService.text)
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/blueprints", { token: tokens.p1 })).json.length, before, "nothing was written")
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.p1 })).json, [])
+    // Routing without synthesis stays the project's to do; the admin may synthesize.
+    assert.strictEqual((yield* call("POST", "/api/v1/autopilot/goal", { token: tokens.p1, body: { goal: releaseGoal } })).status, 200)
+    const admin = yield* call("POST", "/api/v1/autopilot/goal", { token: tokens.admin, body: goal })
+    assert.strictEqual(admin.status, 200, admin.text)
+    assert.strictEqual(admin.json.kind, "auto_routed")
+  }))
