@@ -12,6 +12,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Deferred, Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
+import * as ApiSessions from "../auth/ApiSessions.js"
 import type * as LlmChoice from "../domain/LlmChoice.js"
 import type * as Llm from "../llm/Llm.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
@@ -174,7 +175,8 @@ const headers = HttpApiBuilder.middleware((app) =>
 /** The API, its OpenAPI document and its offline reference page, over the services it calls. */
 export const layerApi = HttpApiBuilder.api(AutopilotApi).pipe(
   Layer.provide(ApiHandlers.layer),
-  Layer.provide(Authorization.layer)
+  Layer.provide(Authorization.layer),
+  Layer.provide(ApiSessions.layer)
 )
 
 export const layerRoutes = Layer.mergeAll(
@@ -195,12 +197,19 @@ const endStreamsOnClose = Layer.scopedDiscard(
 
 /**
  * Served on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address, and
- * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM).
+ * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM). The sign-in
+ * cookie is Secure with `secureCookie`, or when a proxy of `trustedProxies` says the request came over HTTPS.
  */
-export const layer = (options: { readonly host: string; readonly port: number }) =>
+export const layer = (options: {
+  readonly host: string
+  readonly port: number
+  readonly secureCookie?: boolean | undefined
+  readonly trustedProxies?: ReadonlyArray<string> | undefined
+}) =>
   HttpApiBuilder.serve().pipe(
     Layer.provide(layerRoutes),
     Layer.provide(layerApi),
+    Layer.provide(Layer.succeed(Authorization.CookiePolicy, { secure: options.secureCookie ?? false, trustedProxies: options.trustedProxies ?? [] })),
     Layer.provideMerge(endStreamsOnClose),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
     Layer.provideMerge(EventStream.layerShutdown)
