@@ -182,6 +182,11 @@ export * as ApiTokens from "./auth/ApiTokens.js"
 export * as ApiToken from "./domain/ApiToken.js"
 export * as TokenStore from "./store/TokenStore.js"
 
+/** Sign-in sessions of the operator page: `ApiSessions` (create, authenticate, end), `ApiSession`, `SessionStore`. */
+export * as ApiSessions from "./auth/ApiSessions.js"
+export * as ApiSession from "./domain/ApiSession.js"
+export * as SessionStore from "./store/SessionStore.js"
+
 /**
  * The HTTP API: `Api` (every route as an HttpApi, `AutopilotApi`; `HttpApiClient.make(Api.AutopilotApi)` is
  * its typed client), `ApiServer` (`layer({host, port})` over `layerServices`, what `autopilot serve` runs),

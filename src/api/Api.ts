@@ -213,10 +213,12 @@ export const SpendGroup = HttpApiGroup.make("spend")
 // Signing in with a cookie, for the operator page
 
 export const Session = Schema.Struct({
-  /** Sent back as `X-CSRF-Token` on every state-changing request signed in by the cookie. */
-  csrf_token: Schema.String,
+  /** Sent back as `X-CSRF-Token` on every state-changing request signed in by the cookie; absent for a Bearer token (no session). */
+  csrf_token: Schema.optional(Schema.String),
   admin: Schema.Boolean,
-  project: Schema.String
+  project: Schema.String,
+  /** When the session ends (ISO, UTC), however much it is used; absent for a Bearer token. */
+  expires_at: Schema.optional(Schema.String)
 })
 
 /** Signing in checks the token itself: it is the one route without the Authorization middleware. */

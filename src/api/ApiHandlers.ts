@@ -1,12 +1,12 @@
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Context, DateTime, Effect, Layer, Option, Schema } from "effect"
-import { ApiTokens } from "../auth/ApiTokens.js"
+import { Context, DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
+import { ApiSessions, lifetime, type Session } from "../auth/ApiSessions.js"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { Blueprint, toJson } from "../domain/Blueprint.js"
 import { BadInput, RunNotFound } from "../domain/Errors.js"
 import type * as LlmChoice from "../domain/LlmChoice.js"
 import * as QueueEntry from "../domain/QueueEntry.js"
-import { summaryJson } from "../domain/MissionRecord.js"
+import { defaultProject, summaryJson } from "../domain/MissionRecord.js"
 import { Specialist } from "../specialists/Specialist.js"
 import * as MissionJson from "../missions/MissionJson.js"
 import * as Schedules from "../missions/ScheduleView.js"
@@ -24,8 +24,8 @@ import { Specialists } from "../specialists/Specialists.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
 import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
-import { BadRequest, Conflict, mapService, NotFound } from "./ApiError.js"
-import { authenticate, cookieName, csrfOf, CurrentCaller, requireAdmin } from "./Authorization.js"
+import { BadRequest, Conflict, mapService, NotFound, Unauthorized, Unavailable } from "./ApiError.js"
+import { changeSettings, cookieName, CookiePolicy, CurrentCaller, requireAdmin, secureCookie, synthesizeBlueprints } from "./Authorization.js"
 import { DeltaFeed } from "./DeltaFeed.js"
 import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
@@ -37,33 +37,31 @@ export class ServeModel extends Context.Tag("autopilot/api/ServeModel")<ServeMod
 const caller = CurrentCaller
 
 /**
- * The run, if the caller's project owns it; another project's run is not found, exactly as an unknown id.
- * A mission's run belongs to the mission's project.
+ * Fails unless the caller's project owns the run: another project's run is not found, exactly as an unknown
+ * id. A mission's run belongs to the mission's project. One read, of the run's project only: what follows
+ * (its events, its artifacts, a stop) needs no more, and another project's run is not even decoded.
  */
-const ownedRun = (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
+const ownRun = (runId: string) =>
   Effect.gen(function*() {
     const { project } = yield* caller
     const runs = yield* Runs.Runs
-    // Checked before the run is read: another project's run is not even decoded.
     if ((yield* mapService(runs.project(runId))) !== project) return yield* new NotFound({ message: new RunNotFound({ run_id: runId }).message })
-    return yield* mapService(runs.show(runId, options))
   })
 
-const sessionOf = (token: string, principal: { readonly kind: "admin" } | { readonly kind: "project"; readonly project: string }) => ({
-  csrf_token: csrfOf(token),
-  admin: principal.kind === "admin",
-  project: principal.kind === "admin" ? "default" : principal.project
-})
+/** The run as `show` gives it, if the caller's project owns it. */
+const ownedRun = (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
+  Effect.zipRight(ownRun(runId), Effect.flatMap(Runs.Runs, (runs) => mapService(runs.show(runId, options))))
 
 const events = (runId: string, follow = true, deltas = false) =>
   Effect.gen(function*() {
-    const run = yield* ownedRun(runId, { steps: 1, messages: false })
+    yield* ownRun(runId)
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
     // Followed live, through the run's one follower; the events so far, straight from the log.
     const events = follow ? (yield* EventHub).follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
     // The answer as it is written merged in, only while the run is live: an ended run's replay has none.
-    const live = follow && deltas && run.checkpoint.status === "running" ? (yield* DeltaFeed).follow(runId) : undefined
+    // (An ended run has none left: its rows go when its session ends, and its stream ends with its replay.)
+    const live = follow && deltas ? (yield* DeltaFeed).follow(runId) : undefined
     return yield* EventStream.response(events, after, live)
   })
 
@@ -71,14 +69,15 @@ const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers)
   handlers
     .handle("status", () => Effect.flatMap(Settings, (settings) => mapService(settings.status())))
     .handle("enable", ({ payload }) =>
-      Effect.zipRight(requireAdmin, Effect.flatMap(Settings, (settings) => mapService(settings.enable(payload.tier)))).pipe(
+      Effect.zipRight(requireAdmin(changeSettings), Effect.flatMap(Settings, (settings) => mapService(settings.enable(payload.tier)))).pipe(
         Effect.as({ ok: true as const })
       ))
     .handle("disable", () =>
-      Effect.zipRight(requireAdmin, Effect.flatMap(Settings, (settings) => mapService(settings.disable()))).pipe(Effect.as({ ok: true as const })))
+      Effect.zipRight(requireAdmin(changeSettings), Effect.flatMap(Settings, (settings) => mapService(settings.disable()))).pipe(Effect.as({ ok: true as const })))
     .handle("goal", ({ payload }) =>
       Effect.gen(function*() {
         const { actor, project } = yield* caller
+        if (payload.synthesize === true) yield* requireAdmin(synthesizeBlueprints)
         const request = { goal: payload.goal, project, actor, pick: payload.pick, synthesize: payload.synthesize }
         const goals = yield* Goals
         const routed = yield* mapService(goals.submit(request))
@@ -168,7 +167,7 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
     .handle("stop", ({ path, payload }) =>
       Effect.gen(function*() {
         const { actor } = yield* caller
-        yield* ownedRun(path.id, { steps: 1, messages: false })
+        yield* ownRun(path.id)
         const reason = payload.reason ?? `stopped by ${actor}`
         yield* mapService(Effect.flatMap(Runs.Runs, (runs) => runs.stop(path.id, reason)))
         return { run_id: path.id, stop_requested: true as const, reason }
@@ -176,13 +175,13 @@ const RunsLive = HttpApiBuilder.group(AutopilotApi, "runs", (handlers) =>
     .handle("events", ({ path, urlParams }) => events(path.id, urlParams.follow !== "false", urlParams.deltas !== "false"))
     .handle("artifacts", ({ path }) =>
       Effect.gen(function*() {
-        yield* ownedRun(path.id, { steps: 1, messages: false })
+        yield* ownRun(path.id)
         const listed = yield* mapService(Effect.flatMap(RunArtifacts, (artifacts) => artifacts.list(path.id)))
         return listed.map((a) => ({ name: a.name, latest: a.latest, versions: a.versions.length }))
       }))
     .handle("artifact", ({ path, urlParams }) =>
       Effect.gen(function*() {
-        yield* ownedRun(path.id, { steps: 1, messages: false })
+        yield* ownRun(path.id)
         const store = yield* ArtifactStore
         const found = yield* mapService(store.content(path.id, urlParams.name, urlParams.version))
         if (Option.isNone(found)) {
@@ -269,20 +268,36 @@ const CatalogLive = HttpApiBuilder.group(AutopilotApi, "catalog", (handlers) =>
       ))
 )
 
-/** The cookie is the token itself, readable by no script (HttpOnly) and sent to no other site (SameSite=Strict). */
-const cookieOptions = (secure: boolean) => ({ httpOnly: true, sameSite: "strict" as const, path: "/", secure })
+/**
+ * The cookie holds the session's id: readable by no script (HttpOnly), sent to no other site
+ * (SameSite=Strict), Secure as the server's CookiePolicy says, and dropped by the browser when the session ends.
+ */
+const cookieOptions = (secure: boolean, maxAge: Duration.DurationInput) => ({ httpOnly: true, sameSite: "strict" as const, path: "/", secure, maxAge })
 
-const isHttps = (request: HttpServerRequest.HttpServerRequest) => request.headers["x-forwarded-proto"] === "https"
+const sessionJson = (session: Session) => ({
+  csrf_token: session.csrfToken,
+  admin: session.principal.kind === "admin",
+  project: session.principal.kind === "admin" ? defaultProject : session.principal.project,
+  expires_at: session.expiresAt
+})
 
 const SignInLive = HttpApiBuilder.group(AutopilotApi, "signIn", (handlers) =>
   handlers.handle("signIn", ({ payload, request }) =>
     Effect.gen(function*() {
-      const tokens = yield* ApiTokens
+      const sessions = yield* ApiSessions
+      const policy = yield* CookiePolicy
       // A database out of reach stays a 503: the token may be good, and the client should try again.
-      const principal = yield* authenticate(tokens, payload.token)
-      const body = sessionOf(payload.token, principal)
-      return yield* HttpServerResponse.json(body).pipe(
-        Effect.flatMap(HttpServerResponse.setCookie(cookieName, payload.token, cookieOptions(isHttps(request)))),
+      const made = yield* sessions.create(payload.token).pipe(
+        Effect.catchTags({
+          Unauthenticated: (error) => Effect.fail(new Unauthorized({ message: error.message })),
+          PersistenceError: (error) => Effect.fail(new Unavailable({ message: `tokens could not be checked: ${error.message}` }))
+        })
+      )
+      // Signing in again replaces the session the browser had.
+      const previous = request.cookies[cookieName]
+      if (previous !== undefined) yield* Effect.ignore(sessions.end(previous))
+      return yield* HttpServerResponse.json(sessionJson(made.session)).pipe(
+        Effect.flatMap(HttpServerResponse.setCookie(cookieName, made.id, cookieOptions(secureCookie(policy, request), lifetime))),
         Effect.orDie
       )
     }))
@@ -290,17 +305,24 @@ const SignInLive = HttpApiBuilder.group(AutopilotApi, "signIn", (handlers) =>
 
 const SessionLive = HttpApiBuilder.group(AutopilotApi, "session", (handlers) =>
   handlers
-    .handle("current", ({ request }) =>
-      Effect.gen(function*() {
-        const { principal } = yield* caller
-        const token = request.cookies[cookieName] ?? /^Bearer\s+(\S+)/i.exec(request.headers["authorization"] ?? "")?.[1] ?? ""
-        return sessionOf(token, principal)
-      }))
+    // Who the caller is; with the cookie, its session's CSRF token and end too (a Bearer token has no session).
+    .handle("current", () =>
+      Effect.map(caller, ({ principal, session }) =>
+        Option.match(session, {
+          onSome: sessionJson,
+          onNone: () => ({ admin: principal.kind === "admin", project: principal.kind === "admin" ? defaultProject : principal.project })
+        })))
     .handle("signOut", ({ request }) =>
-      HttpServerResponse.json({ ok: true }).pipe(
-        Effect.flatMap(HttpServerResponse.expireCookie(cookieName, cookieOptions(isHttps(request)))),
-        Effect.orDie
-      ))
+      Effect.gen(function*() {
+        const { session } = yield* caller
+        // Ended here, not only forgotten by the browser: a copy of the cookie is no use afterwards.
+        if (Option.isSome(session)) yield* mapService(Effect.flatMap(ApiSessions, (sessions) => sessions.end(session.value.id)))
+        const policy = yield* CookiePolicy
+        return yield* HttpServerResponse.json({ ok: true }).pipe(
+          Effect.flatMap(HttpServerResponse.expireCookie(cookieName, cookieOptions(secureCookie(policy, request), 0))),
+          Effect.orDie
+        )
+      }))
 )
 
 const BlueprintServiceLive = HttpApiBuilder.group(AutopilotApi, "blueprintService", (handlers) =>
@@ -314,6 +336,7 @@ const BlueprintServiceLive = HttpApiBuilder.group(AutopilotApi, "blueprintServic
       }))
     .handle("synthesize", ({ payload }) =>
       Effect.gen(function*() {
+        yield* requireAdmin(synthesizeBlueprints)
         const synthesis = yield* Synthesis
         const { blueprint } = yield* mapService(synthesis.synthesize(payload.goal))
         return { blueprint_json: toJson(blueprint) }

@@ -9,8 +9,10 @@ import {
 } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Cause, Deferred, Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
+import * as ApiSessions from "../auth/ApiSessions.js"
 import type * as LlmChoice from "../domain/LlmChoice.js"
 import type * as Llm from "../llm/Llm.js"
 import * as MissionRunner from "../missions/MissionRunner.js"
@@ -38,27 +40,78 @@ import * as EventHub from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
 import * as OperatorPage from "./OperatorPage.js"
 
+const openApiPath = "/api/v1/openapi.json"
+const docsPath = "/api/v1/docs"
+
 /** The largest request body taken: goals and approvals are small; a queue entry's criteria are text. */
 export const maxBodyBytes = 256 * 1024
 
-/** Every route's method and path as a pattern, to tell a wrong method (405) from an unknown path (404). */
+/**
+ * Every route's method and path as a pattern, to tell a wrong method (405) from an unknown path (404): the
+ * API's, the operator page's and the OpenAPI document's.
+ */
 const routes: ReadonlyArray<{ readonly method: string; readonly pattern: RegExp }> = (() => {
+  const exact = (path: string) => new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`)
   const out: Array<{ method: string; pattern: RegExp }> = []
   HttpApi.reflect(AutopilotApi, {
     onGroup: () => {},
     onEndpoint: ({ endpoint }) =>
       out.push({ method: endpoint.method, pattern: new RegExp(`^${endpoint.path.replace(/:[^/]+/g, "[^/]+")}$`) })
   })
+  for (const path of [...OperatorPage.assets.map((asset) => asset.path), openApiPath, docsPath]) out.push({ method: "GET", pattern: exact(path) })
   return out
 })()
 
-const unknownRoute = (request: HttpServerRequest.HttpServerRequest): ApiError.ApiError => {
+/** A 405 names what the path takes, in `Allow` too (RFC 9110). */
+const unknownRoute = (request: HttpServerRequest.HttpServerRequest) => {
   const path = new URL(request.url, "http://autopilot").pathname
-  const allowed = routes.filter((route) => route.pattern.test(path)).map((route) => route.method)
-  return allowed.length === 0
-    ? new ApiError.NotFound({ message: `no route ${request.method} ${path}` })
-    : new ApiError.MethodNotAllowed({ message: `${path} takes ${[...new Set(allowed)].join(", ")}, not ${request.method}` })
+  const allowed = [...new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))]
+  if (allowed.length === 0) return Effect.fail(new ApiError.NotFound({ message: `no route ${request.method} ${path}` }))
+  const error = new ApiError.MethodNotAllowed({ message: `${path} takes ${allowed.join(", ")}, not ${request.method}` })
+  return HttpServerResponse.json(ApiError.bodyOf(error), { status: ApiError.statusOf(error), headers: { allow: allowed.join(", ") } }).pipe(Effect.orDie)
 }
+
+/**
+ * A body sent without its length (chunked), read here up to the limit. The platform's reader destroys the
+ * connection when a body goes over its limit, so the client would see a reset, not the 413; here reading
+ * just stops, and the 413 closes the connection once sent. The body read is handed on as a request of its own.
+ */
+const chunkedBody = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.async<HttpServerRequest.HttpServerRequest, ApiError.PayloadTooLarge | ApiError.BadRequest>((resume) => {
+    const source = NodeHttpServerRequest.toIncomingMessage(request)
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const done = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes <= maxBodyBytes) return void chunks.push(chunk)
+      done()
+      source.pause()
+      resume(Effect.fail(tooLarge))
+    }
+    const onEnd = () => {
+      done()
+      const body = Buffer.concat(chunks)
+      const headers = Object.entries(request.headers).filter(([name]) => name !== "transfer-encoding")
+      const web = new Request(new URL(request.url, "http://autopilot"), { method: request.method, headers, body })
+      const read = HttpServerRequest.fromWeb(web)
+      resume(Effect.succeed(Option.match(request.remoteAddress, { onNone: () => read, onSome: (remoteAddress) => read.modify({ remoteAddress }) })))
+    }
+    const onError = () => {
+      done()
+      resume(Effect.fail(new ApiError.BadRequest({ message: "the request body could not be read" })))
+    }
+    source.on("data", onData)
+    source.on("end", onEnd)
+    source.on("error", onError)
+    return Effect.sync(done)
+  })
+
+const tooLarge = new ApiError.PayloadTooLarge({ message: `the request body is over the limit of ${maxBodyBytes} bytes` })
 
 /** One line from a schema's complaint: where, and what was expected. */
 const decodeMessage = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>) => {
@@ -77,24 +130,28 @@ const decodeMessage = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<Prop
 const guard = HttpApiBuilder.middleware(AutopilotApi, (app) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) {
-      return yield* new ApiError.PayloadTooLarge({ message: `the request body is over the limit of ${maxBodyBytes} bytes` })
-    }
+    if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return yield* tooLarge
     // Every body the API takes is JSON. Refusing any other type before it is read also refuses what a page
     // on another site can send without asking (a form, text): no cross-site sign-in, no multipart parsed.
     const contentType = request.headers["content-type"]
     if (contentType !== undefined && !/^application\/json\s*(;|$)/i.test(contentType.trim())) {
       return yield* new ApiError.BadRequest({ message: `the request body must be application/json, not ${contentType.split(";")[0]!.trim()}` })
     }
+    if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
+      const read = yield* chunkedBody(request).pipe(
+        Effect.tapErrorTag("PayloadTooLarge", () => Effect.sync(() => NodeHttpServerRequest.toServerResponse(request).shouldKeepAlive = false))
+      )
+      return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, read)
+    }
     return yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(maxBodyBytes))
   }).pipe(
     Effect.catchIf(
       (e: unknown): e is { _tag: string } => typeof e === "object" && e !== null && "_tag" in e,
-      (error) => {
+      (error): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.ApiError> => {
         const e = error as { readonly _tag: string; readonly issues?: ReadonlyArray<never>; readonly request?: HttpServerRequest.HttpServerRequest }
         if (e._tag === "HttpApiDecodeError") return Effect.fail(new ApiError.BadRequest({ message: decodeMessage(e.issues ?? []) }))
-        if (e._tag === "RouteNotFound" && e.request !== undefined) return Effect.fail(unknownRoute(e.request))
-        return Effect.fail(error)
+        if (e._tag === "RouteNotFound" && e.request !== undefined) return unknownRoute(e.request)
+        return Effect.fail(error as ApiError.ApiError)
       }
     ),
     Effect.catchAllDefect((defect) => {
@@ -107,7 +164,7 @@ const guard = HttpApiBuilder.middleware(AutopilotApi, (app) =>
     })
   ))
 
-/** Responses that are not the API's own errors, as one shape too (a route handled outside the API's schemas). */
+/** On every response, the page's and the API's alike: no MIME sniffing, no referrer sent on, no framing. */
 const headers = HttpApiBuilder.middleware((app) =>
   Effect.map(app, (response) =>
     HttpServerResponse.setHeaders(response, {
@@ -119,14 +176,15 @@ const headers = HttpApiBuilder.middleware((app) =>
 /** The API, its OpenAPI document and its offline reference page, over the services it calls. */
 export const layerApi = HttpApiBuilder.api(AutopilotApi).pipe(
   Layer.provide(ApiHandlers.layer),
-  Layer.provide(Authorization.layer)
+  Layer.provide(Authorization.layer),
+  Layer.provide(ApiSessions.layer)
 )
 
 export const layerRoutes = Layer.mergeAll(
   guard,
   headers,
-  HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" }),
-  HttpApiSwagger.layer({ path: "/api/v1/docs" }),
+  HttpApiBuilder.middlewareOpenApi({ path: openApiPath }),
+  HttpApiSwagger.layer({ path: docsPath }),
   OperatorPage.layer
 )
 
@@ -140,12 +198,19 @@ const endStreamsOnClose = Layer.scopedDiscard(
 
 /**
  * Served on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address, and
- * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM).
+ * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM). The sign-in
+ * cookie is Secure with `secureCookie`, or when a proxy of `trustedProxies` says the request came over HTTPS.
  */
-export const layer = (options: { readonly host: string; readonly port: number }) =>
+export const layer = (options: {
+  readonly host: string
+  readonly port: number
+  readonly secureCookie?: boolean | undefined
+  readonly trustedProxies?: ReadonlyArray<string> | undefined
+}) =>
   HttpApiBuilder.serve().pipe(
     Layer.provide(layerRoutes),
     Layer.provide(layerApi),
+    Layer.provide(Layer.succeed(Authorization.CookiePolicy, { secure: options.secureCookie ?? false, trustedProxies: options.trustedProxies ?? [] })),
     Layer.provideMerge(endStreamsOnClose),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
     Layer.provideMerge(EventStream.layerShutdown)

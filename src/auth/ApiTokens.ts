@@ -26,6 +26,8 @@ export class ApiTokens extends Context.Tag("autopilot/ApiTokens")<
     readonly revoke: (id: string, options?: { readonly project?: string | undefined }) => Effect.Effect<TokenRecord, TokenNotFound | PersistenceError>
     /** Who presents `token`; revocation and expiry as of the Clock's now. */
     readonly authenticate: (token: string) => Effect.Effect<Principal, Unauthenticated | PersistenceError>
+    /** A one-way fingerprint of the admin token, if there is one: sessions made with it end when it changes. */
+    readonly adminFingerprint: Option.Option<string>
   }
 >() {}
 
@@ -83,7 +85,9 @@ export const make = (options: { readonly adminToken: Option.Option<Redacted.Reda
         return { kind: "project", project: record.project, tokenId: record.id } as const
       })
 
-    return ApiTokens.of({ create, list: (scope = {}) => store.list(scope.project), revoke, authenticate })
+    const adminFingerprint = Option.map(admin, (hash) => crypto.createHash("sha256").update(hash).update("autopilot-session").digest("hex").slice(0, 32))
+
+    return ApiTokens.of({ create, list: (scope = {}) => store.list(scope.project), revoke, authenticate, adminFingerprint })
   })
 
 /** The shortest admin token taken: a short one could be guessed. */

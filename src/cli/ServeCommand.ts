@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import { Console, Context, Deferred, Duration, Effect, Layer, Option } from "effect"
+import * as net from "node:net"
 import * as ApiTokens from "../auth/ApiTokens.js"
 import { BadInput } from "../domain/Errors.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
@@ -17,11 +18,30 @@ const flags = {
     Options.withDescription("how often an idle event stream gets a comment, so that proxies keep it open (default 15)"),
     Options.optional
   ),
+  secureCookie: Options.boolean("secure-cookie").pipe(
+    Options.withDescription("mark the sign-in cookie Secure on every answer: the page is reached over HTTPS (a TLS proxy in front)")
+  ),
+  trustProxy: Options.text("trust-proxy").pipe(
+    Options.withDescription("the IP addresses (comma-separated) of proxies whose X-Forwarded-Proto: https makes the sign-in cookie Secure"),
+    Options.optional
+  ),
   llm: sessionFlags.llm,
   model: sessionFlags.model,
   mockScript: sessionFlags.mockScript,
   db: Flags.db
 }
+
+/** `--trust-proxy`: IP addresses only (a name could resolve to anyone), at least one. */
+const proxiesOf = (raw: string) => {
+  const list = raw.split(",").map((a) => a.trim())
+  const bad = list.find((address) => net.isIP(address) === 0)
+  return bad === undefined
+    ? Effect.succeed(list)
+    : Effect.fail(new BadInput({ message: `--trust-proxy takes IP addresses separated by commas (e.g. 127.0.0.1,::1), got "${bad}"` }))
+}
+
+/** Whether only this machine can reach `host`. */
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)
 
 const portOf = (raw: string) =>
   /^\d{1,5}$/.test(raw) && Number(raw) <= 65535
@@ -31,6 +51,7 @@ const portOf = (raw: string) =>
 export const serve = Command.make("serve", flags, (given) =>
   Effect.scoped(Effect.gen(function*() {
     const port = yield* portOf(given.port)
+    const trustedProxies = yield* Option.match(given.trustProxy, { onNone: () => Effect.succeed([]), onSome: proxiesOf })
     const keepAlive = yield* Option.match(given.keepAlive, {
       onNone: () => Effect.succeed(15),
       onSome: (raw) => Flags.seconds("--keep-alive-seconds", raw, 0.05, 3600)
@@ -45,7 +66,7 @@ export const serve = Command.make("serve", flags, (given) =>
     const signals = yield* Signals.listen
     // Loaded only here: the HTTP API is most of what the CLI would otherwise read at every start.
     const { ApiServer, EventStream } = yield* Effect.promise(() => import("../api/index.js"))
-    const server = ApiServer.layer({ host: given.host, port }).pipe(
+    const server = ApiServer.layer({ host: given.host, port, secureCookie: given.secureCookie, trustedProxies }).pipe(
       Layer.provide(ApiServer.layerServices({ workspaceRoot, model, requested })),
       Layer.provide(ApiTokens.layerWith({ adminToken })),
       Layer.provide(DatabaseTarget.layer(target)),
@@ -59,6 +80,14 @@ export const serve = Command.make("serve", flags, (given) =>
     )
     const address = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
     yield* Console.log(`autopilot serving ${address} (database ${DatabaseTarget.describe(target)}; the operator page at /, the API under /api/v1)`)
+    if (!isLoopback(given.host) && !given.secureCookie && trustedProxies.length === 0) {
+      // On stderr directly: main silences Console.error while @effect/cli runs.
+      yield* Effect.sync(() =>
+        process.stderr.write(
+          `autopilot serve: warning: listening on ${given.host} without --secure-cookie or --trust-proxy, so the sign-in cookie is not Secure and a browser sends it over plain HTTP too\n`
+        )
+      )
+    }
     if (Option.isNone(adminToken)) {
       yield* Console.log("no AUTOPILOT_API_TOKEN is set: only project tokens (`autopilot token create --project P`) can sign in")
     }

@@ -57,7 +57,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "RunIdTaken", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5, ServerRunInterrupted: 5 }

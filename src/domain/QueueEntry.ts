@@ -63,6 +63,16 @@ export class QueueEntryNotFound extends Schema.TaggedError<QueueEntryNotFound>()
   }
 }
 
+/** A run id asked for that is already queued, or already a run; `detail` says which, for the CLI's user. */
+export class RunIdTaken extends Schema.TaggedError<RunIdTaken>()("RunIdTaken", {
+  run_id: Schema.String,
+  detail: Schema.String
+}) {
+  get message() {
+    return this.detail
+  }
+}
+
 /** A run to queue, as a caller gives it; what is left out is what `autopilot run` would choose. */
 export interface NewEntry {
   readonly objective: string

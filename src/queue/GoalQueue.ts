@@ -32,7 +32,7 @@ export class GoalQueue extends Context.Tag("autopilot/GoalQueue")<
      * Queues a run, checked as `autopilot run` checks its input (a model's key or script is checked by
      * `Runs.start` where it runs); an id already queued (or dispatched) or already a run is refused.
      */
-    readonly add: (input: QueueEntry.NewEntry) => Effect.Effect<QueueEntry.QueueEntry, BadInput | PersistenceError>
+    readonly add: (input: QueueEntry.NewEntry) => Effect.Effect<QueueEntry.QueueEntry, BadInput | QueueEntry.RunIdTaken | PersistenceError>
     /**
      * Queued entries in the order the daemons take them (priority, highest first, then the order they were
      * queued), then dispatched ones, most recently taken first, with their runs' states; or only those of
@@ -114,11 +114,14 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const entry = yield* QueueEntry.make(input)
       const problem = yield* taken(entry.id)
-      if (problem !== undefined) return yield* new BadInput({ message: problem })
+      if (problem !== undefined) return yield* new QueueEntry.RunIdTaken({ run_id: entry.id, detail: problem })
       // Another `queue add` of the same id may land between the check and the insert: only one row wins.
       if (yield* store.insert(entry)) return entry
       const raced = yield* taken(entry.id)
-      return yield* new BadInput({ message: raced ?? `run id "${entry.id}" was queued and removed meanwhile by another caller; choose another --run-id` })
+      return yield* new QueueEntry.RunIdTaken({
+        run_id: entry.id,
+        detail: raced ?? `run id "${entry.id}" was queued and removed meanwhile by another caller; choose another --run-id`
+      })
     })
 
   const runStateOf = (id: string) =>

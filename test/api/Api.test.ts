@@ -6,6 +6,7 @@ import { Missions } from "../../src/missions/Missions.js"
 import * as BlueprintService from "../../src/routing/BlueprintService.js"
 import { FetchHttpClient } from "@effect/platform"
 import { Option, Redacted } from "effect"
+import { SqlClient } from "@effect/sql"
 import * as BlueprintCacheStore from "../../src/store/BlueprintCacheStore.js"
 import * as Database from "../../src/store/Database.js"
 import { eachDatabase } from "../support/Databases.js"
@@ -118,6 +119,26 @@ eachDatabase("the HTTP API", (database) => {
       assert.strictEqual(absent._tag, "NotFound")
     }))
 
+  it.scopedLive("a run's events and artifacts need only its project, not its checkpoint: a corrupt one does not stop them", () =>
+    Effect.gen(function*() {
+      const { call, db, tokens } = yield* setup
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE checkpoints SET state = '{"version": 1, "run_id": tru' WHERE run_id = 'done'`).pipe(
+        Effect.provide(db)
+      )
+      const token = tokens.admin
+      const shown = yield* call("GET", "/api/v1/autopilot/runs/done", { token })
+      assert.strictEqual(shown.status, 409, "show decodes the checkpoint")
+      assert.match(shown.json.error.message, /corrupt/)
+      const artifacts = yield* call("GET", "/api/v1/autopilot/runs/done/artifacts", { token })
+      assert.deepStrictEqual([artifacts.status, artifacts.json], [200, []])
+      const events = yield* call("GET", "/api/v1/autopilot/runs/done/events?follow=false", { token })
+      assert.strictEqual(events.status, 200, events.text)
+      assert.match(events.text, /event: run_started\n/)
+      assert.match(events.text, /event: result\n/)
+      const other = yield* call("GET", "/api/v1/autopilot/runs/done/artifacts", { token: tokens.p1 })
+      assert.strictEqual(other.status, 404, "another project's run is still not found")
+    }))
+
   it.scopedLive("downloads an artifact, its latest version or the one asked for", () =>
     Effect.gen(function*() {
       const { base, call, db, tokens } = yield* setup
@@ -200,17 +221,23 @@ eachDatabase("the HTTP API", (database) => {
   it.scopedLive("is a blueprint service that BlueprintService, the client other instances use, can call", () =>
     Effect.gen(function*() {
       const { base, tokens } = yield* setup
-      const remote = Context.get(
-        yield* Layer.build(BlueprintService.layer({ url: base, key: Option.some(Redacted.make(tokens.p1)), ttl: "1 hour" }).pipe(
-          Layer.provide(Layer.mergeAll(FetchHttpClient.layer, BlueprintCacheStore.layer.pipe(Layer.provide(Database.layerSqlite(":memory:")))))
-        )),
-        BlueprintService.BlueprintService
-      )
+      const remoteAs = (key: string) =>
+        Effect.map(
+          Layer.build(BlueprintService.layer({ url: base, key: Option.some(Redacted.make(key)), ttl: "1 hour" }).pipe(
+            Layer.provide(Layer.mergeAll(FetchHttpClient.layer, BlueprintCacheStore.layer.pipe(Layer.provide(Database.layerSqlite(":memory:")))))
+          )),
+          (context) => Context.get(context, BlueprintService.BlueprintService)
+        )
+      const remote = yield* remoteAs(tokens.p1)
       const retrieved = yield* remote.retrieve(releaseGoal, { k: 3, tier: "free" })
       assert.strictEqual(retrieved.remote, "ok")
       assert.strictEqual(retrieved.candidates[0]?.blueprint.id, "release_notes")
       assert.strictEqual(retrieved.candidates.length, 3)
-      const written = yield* remote.synthesize("keep a log of the office plants' watering", "free")
+      // Synthesis writes to the instance's catalog: the admin token's to ask for, not a project token's.
+      const refused = yield* remote.synthesize("keep a log of the office plants' watering", "free")
+      assert.notStrictEqual(refused.remote, "ok")
+      assert.isTrue(Option.isNone(refused.blueprint_json))
+      const written = yield* (yield* remoteAs(tokens.admin)).synthesize("keep a log of the office plants' watering", "free")
       assert.strictEqual(written.remote, "ok")
       assert.isTrue(Option.isSome(written.blueprint_json))
     }))

@@ -184,6 +184,64 @@ it.scoped("signing in sets an HttpOnly, SameSite=Strict cookie; changes made wit
     assert.match(out.headers.get("set-cookie") ?? "", /autopilot_auth=;.*(Max-Age=0|Expires=Thu, 01 Jan 1970)/i)
   }))
 
+it.scoped("the cookie names a server-side session, not the token: signing out, 12 hours or revoking the token ends it", () =>
+  Effect.gen(function*() {
+    const { call, context, tokens } = yield* setup
+    const signIn = (token: string, headers: Record<string, string> = {}) =>
+      Effect.map(call("POST", "/api/v1/session", { body: { token }, headers }), (answer) => {
+        assert.strictEqual(answer.status, 200, answer.text)
+        const setCookie = answer.headers.get("set-cookie") ?? ""
+        return { json: answer.json, setCookie, cookie: { cookie: setCookie.split(";")[0]! } }
+      })
+    const missions = (cookie: Record<string, string>) => Effect.map(call("GET", "/api/v1/autopilot/missions", { headers: cookie }), (a) => a.status)
+
+    const first = yield* signIn(tokens.p1)
+    const value = first.cookie.cookie.slice("autopilot_auth=".length)
+    assert.match(value, /^aps_[A-Za-z0-9_-]{43}$/)
+    assert.notInclude(first.setCookie, tokens.p1)
+    assert.match(first.setCookie, /Max-Age=43200/)
+    assert.notMatch(first.setCookie, /Secure/i, "plain HTTP, no --secure-cookie")
+    assert.deepStrictEqual([first.json.admin, first.json.project], [false, "p1"])
+    assert.strictEqual(first.json.expires_at, "1970-01-01T12:00:00.000Z", "12 hours on the server's clock")
+    // The token itself is no cookie: only a session id is.
+    assert.strictEqual(yield* missions({ cookie: `autopilot_auth=${tokens.p1}` }), 401)
+
+    // Each session its own CSRF token: another session's does not do.
+    const second = yield* signIn(tokens.p1)
+    assert.notStrictEqual(second.json.csrf_token, first.json.csrf_token)
+    const crossed = yield* call("POST", "/api/v1/autopilot/goal", { headers: { ...first.cookie, "x-csrf-token": second.json.csrf_token }, body: { goal: releaseGoal } })
+    assert.strictEqual(crossed.status, 403)
+    // GET /session reads the caller's session; with a Bearer token there is none, only who it is.
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/session", { headers: first.cookie })).json, first.json)
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/session", { token: tokens.p1 })).json, { admin: false, project: "p1" })
+
+    // Signing out ends the session on the server: a copy of the cookie kept is refused from then on.
+    const out = yield* call("DELETE", "/api/v1/session", { headers: { ...first.cookie, "x-csrf-token": first.json.csrf_token } })
+    assert.strictEqual(out.status, 200)
+    const after = yield* call("GET", "/api/v1/autopilot/missions", { headers: first.cookie })
+    assert.strictEqual(after.status, 401)
+    assert.match(after.json.error.message, /session has ended/)
+    assert.strictEqual(yield* missions(second.cookie), 200, "the other session is not ended")
+
+    // Signing in again from the same browser replaces its session.
+    const third = yield* signIn(tokens.p1, second.cookie)
+    assert.strictEqual(yield* missions(second.cookie), 401)
+    assert.strictEqual(yield* missions(third.cookie), 200)
+
+    // Revoking the token ends its sessions.
+    const service = Context.get(context, ApiTokens)
+    const [record] = yield* service.list({ project: "p1" })
+    yield* service.revoke(record!.id)
+    assert.strictEqual(yield* missions(third.cookie), 401)
+
+    // 12 hours from signing in, however much it is used.
+    const admin = yield* signIn(tokens.admin)
+    yield* TestClock.adjust("11 hours")
+    assert.strictEqual(yield* missions(admin.cookie), 200)
+    yield* TestClock.adjust("1 hour")
+    assert.strictEqual(yield* missions(admin.cookie), 401)
+  }))
+
 it.scoped("only the admin token changes the instance's settings; X-Project-ID is checked", () =>
   Effect.gen(function*() {
     const { call, tokens } = yield* setup
@@ -222,4 +280,105 @@ it.scoped("bad input gets the right 4xx in the one error shape, and writes nothi
     assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token })).json, [])
     assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/queue", { token })).json, [])
     assert.strictEqual((yield* call("GET", "/api/v1/autopilot/status", { token })).json.tier, "anonymous")
+  }))
+
+it.scoped("POST /queue with a run_id taken in another project tells nothing of that project: the same 409 as any taken id", () =>
+  Effect.gen(function*() {
+    const db = yield* sqlite.shared
+    const { call, tokens } = yield* Effect.map(serve(db), (served) => ({ ...served, call: http(served.base) }))
+    yield* runMission({ runId: "p1-done", goal: goal(1), project: "p1" }, script([{ criteria_met: [true] }])).pipe(Effect.provide(environmentWith([], db)))
+    yield* runMission({ runId: "p2-done", goal: goal(1), project: "p2" }, script([{ criteria_met: [true] }])).pipe(Effect.provide(environmentWith([], db)))
+    assert.strictEqual((yield* call("POST", "/api/v1/autopilot/queue", { token: tokens.p1, body: { objective: "x", run_id: "p1-queued" } })).status, 201)
+    const answers = []
+    for (const runId of ["p1-done", "p1-queued", "p2-done"]) {
+      const answer = yield* call("POST", "/api/v1/autopilot/queue", { token: tokens.p2, body: { objective: "y", run_id: runId } })
+      assert.strictEqual(answer.status, 409, answer.text)
+      errorShape(answer, "conflict")
+      answers.push(answer.json.error.message.replace(runId, "ID"))
+    }
+    // Another project's finished run, its queued entry and p2's own run: one answer, no status, no project.
+    assert.strictEqual(new Set(answers).size, 1, answers.join(" | "))
+    assert.notMatch(answers[0]!, /completed|queued|status|p1/)
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/queue", { token: tokens.p2 })).json, [], "nothing was queued")
+  }))
+
+it.scoped("a body over the limit is a 413 whether it says its length or comes chunked; POST / is a 405 that names GET, as any known path", () =>
+  Effect.gen(function*() {
+    const { base, call, tokens } = yield* setup
+    const chunked = (size: number) =>
+      Effect.promise(async () => {
+        // A goal, then blanks (JSON allows them) in pieces until the size is reached.
+        const piece = new TextEncoder().encode(" ".repeat(16 * 1024))
+        let sent = 0
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(JSON.stringify({ goal: releaseGoal })))
+          },
+          pull(controller) {
+            if (sent >= size) return controller.close()
+            sent += piece.length
+            controller.enqueue(piece)
+          }
+        })
+        const response = await fetch(`${base}/api/v1/autopilot/goal`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json" },
+          body,
+          duplex: "half"
+        } as RequestInit)
+        return { status: response.status, json: await response.json() as any }
+      })
+    const over = yield* chunked(maxBodyBytes + 64 * 1024)
+    assert.strictEqual(over.status, 413, JSON.stringify(over.json))
+    errorShape(over, "payload_too_large")
+    assert.match(over.json.error.message, /over the limit of 262144 bytes/)
+    // Under the limit, chunked is read as any body.
+    const under = yield* chunked(64 * 1024)
+    assert.strictEqual(under.status, 200, JSON.stringify(under.json))
+    assert.strictEqual(under.json.kind, "auto_routed")
+
+    const post = yield* call("POST", "/", { body: {} })
+    assert.strictEqual(post.status, 405, post.text)
+    errorShape(post, "method_not_allowed")
+    assert.strictEqual(post.headers.get("allow"), "GET")
+    const patch = yield* call("PATCH", "/api/v1/autopilot/missions/ms-1", { token: tokens.admin })
+    assert.strictEqual(patch.headers.get("allow"), "GET, DELETE")
+  }))
+
+it.scoped("only the admin token synthesizes: a blueprint written joins the catalog of every project", () =>
+  Effect.gen(function*() {
+    const { call, tokens } = yield* setup
+    const before = (yield* call("GET", "/api/v1/autopilot/blueprints", { token: tokens.p1 })).json.length
+    const goal = { goal: "plan our team offsite in Lisbon", synthesize: true }
+    const viaGoal = yield* call("POST", "/api/v1/autopilot/goal", { token: tokens.p1, body: goal })
+    assert.strictEqual(viaGoal.status, 403, viaGoal.text)
+    errorShape(viaGoal, "forbidden")
+    assert.match(viaGoal.json.error.message, /only the admin token .* may synthesize blueprints/)
+    const viaService = yield* call("POST", "/v1/blueprints/synthesize", { token: tokens.p1, body: { goal: goal.goal } })
+    assert.strictEqual(viaService.status, 403, viaService.text)
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/blueprints", { token: tokens.p1 })).json.length, before, "nothing was written")
+    assert.deepStrictEqual((yield* call("GET", "/api/v1/autopilot/missions", { token: tokens.p1 })).json, [])
+    // Routing without synthesis stays the project's to do; the admin may synthesize.
+    assert.strictEqual((yield* call("POST", "/api/v1/autopilot/goal", { token: tokens.p1, body: { goal: releaseGoal } })).status, 200)
+    const admin = yield* call("POST", "/api/v1/autopilot/goal", { token: tokens.admin, body: goal })
+    assert.strictEqual(admin.status, 200, admin.text)
+    assert.strictEqual(admin.json.kind, "auto_routed")
+  }))
+
+it.scoped("the cookie is Secure with --secure-cookie, or when a trusted proxy says HTTPS; X-Forwarded-Proto from anyone else is not believed", () =>
+  Effect.gen(function*() {
+    const signIn = (cookies: Parameters<typeof serve>[1], headers: Record<string, string>) =>
+      Effect.gen(function*() {
+        const { call, tokens } = yield* Effect.map(serve(Database.layerSqlite(":memory:"), cookies), (served) => ({ ...served, call: http(served.base) }))
+        const answer = yield* call("POST", "/api/v1/session", { body: { token: tokens.p1 }, headers })
+        assert.strictEqual(answer.status, 200)
+        const out = yield* call("DELETE", "/api/v1/session", { headers: { ...headers, cookie: answer.headers.get("set-cookie")!.split(";")[0]!, "x-csrf-token": answer.json.csrf_token } })
+        return [/;\s*Secure/i.test(answer.headers.get("set-cookie") ?? ""), /;\s*Secure/i.test(out.headers.get("set-cookie") ?? "")]
+      })
+    const https = { "x-forwarded-proto": "https" }
+    assert.deepStrictEqual(yield* signIn({}, https), [false, false], "no proxy trusted: the header is anyone's to send")
+    assert.deepStrictEqual(yield* signIn({ trustedProxies: ["10.0.0.1"] }, https), [false, false], "a proxy, but not this peer")
+    assert.deepStrictEqual(yield* signIn({ trustedProxies: ["127.0.0.1"] }, https), [true, true])
+    assert.deepStrictEqual(yield* signIn({ trustedProxies: ["127.0.0.1"] }, { "x-forwarded-proto": "http" }), [false, false])
+    assert.deepStrictEqual(yield* signIn({ secureCookie: true }, {}), [true, true])
   }))

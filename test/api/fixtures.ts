@@ -21,13 +21,16 @@ export interface Tokens {
 }
 
 /** The API on a free port of 127.0.0.1 over `database`, the mock model answering; yields its base URL. */
-export const serve = (database: Layer.Layer<SqlClient.SqlClient>) =>
+export const serve = (
+  database: Layer.Layer<SqlClient.SqlClient>,
+  cookies: { readonly secureCookie?: boolean; readonly trustedProxies?: ReadonlyArray<string> } = {}
+) =>
   Effect.gen(function*() {
     const workspaceRoot = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-api-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(workspaceRoot, { recursive: true, force: true })))
     const model = yield* LlmLayer.layerOf({ provider: "mock" }).pipe(Effect.provide(NodeContext.layer), Effect.orDie)
     const tokensLayer = ApiTokens.layerWith({ adminToken: Option.some(Redacted.make(adminToken)) })
-    const server = ApiServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+    const server = ApiServer.layer({ host: "127.0.0.1", port: 0, ...cookies }).pipe(
       Layer.provideMerge(ApiServer.layerServices({ workspaceRoot, model, requested: {} })),
       Layer.provideMerge(tokensLayer),
       Layer.provideMerge(database)

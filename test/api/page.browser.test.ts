@@ -120,7 +120,7 @@ suite("the operator page in a browser", () => {
   it("signs in by keyboard alone, refusing a wrong token; a reload keeps the session and signing out ends it", async (context) => {
     const sb = sandbox(context)
     const { base } = await start(sb, { daemon: false })
-    const { page, close } = await browse()
+    const { context: browser, page, close } = await browse()
     try {
       await page.goto(`${base}/`)
       // The page puts the keyboard in the token field; nothing below touches the mouse.
@@ -146,10 +146,17 @@ suite("the operator page in a browser", () => {
       await page.reload()
       await page.locator("#who").filter({ hasText: "Admin" }).waitFor()
 
+      // The cookie holds a session's id, not the token; signing out ends the session on the server too.
+      const [cookie] = (await browser.cookies()).filter((c) => c.name === "autopilot_auth")
+      expect(cookie?.value).toMatch(/^aps_/)
+      expect(cookie?.httpOnly).toBe(true)
+      const withCookie = () => fetch(`${base}/api/v1/autopilot/missions`, { headers: { cookie: `autopilot_auth=${cookie!.value}` } }).then((r) => r.status)
+      expect(await withCookie()).toBe(200)
       await page.getByRole("button", { name: "Sign out" }).click()
       await page.locator("#sign-in-error").filter({ hasText: "Signed out." }).waitFor()
       const after = await page.evaluate("fetch('/api/v1/autopilot/missions').then((r) => r.status)")
       expect(after).toBe(401)
+      expect(await withCookie()).toBe(401)
     } finally {
       await close()
     }

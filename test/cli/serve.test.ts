@@ -94,6 +94,37 @@ describe("autopilot serve", () => {
     expect(shortToken.stderr.join("\n")).toMatch(/AUTOPILOT_API_TOKEN/)
   }, 60_000)
 
+  it("--secure-cookie and --trust-proxy make the sign-in cookie Secure; a host beyond this machine without either is warned of; a bad proxy is refused", async (context) => {
+    const sb = sandbox(context)
+    const signIn = async (base: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${base}/api/v1/session`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ token: admin }) })
+      expect(response.status).toBe(200)
+      return /;\s*Secure/i.test(response.headers.get("set-cookie") ?? "")
+    }
+    const bad = await sb.run(["serve", "--port", "0", "--trust-proxy", "10.0.0.1,proxy.example"])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toEqual(['autopilot: --trust-proxy takes IP addresses separated by commas (e.g. 127.0.0.1,::1), got "proxy.example"'])
+
+    const open = await serve(sb, ["--host", "0.0.0.0"])
+    await open.server.errorLine((l) => l.includes("warning: listening on 0.0.0.0 without --secure-cookie or --trust-proxy"), 5_000)
+    expect(await signIn(open.base, { "x-forwarded-proto": "https" })).toBe(false)
+    open.server.signal("SIGTERM")
+    await open.server.waitForExit(15_000)
+
+    const proxied = await serve(sb, ["--host", "0.0.0.0", "--trust-proxy", "127.0.0.1,::1"])
+    expect(await signIn(proxied.base, { "x-forwarded-proto": "https" })).toBe(true)
+    expect(await signIn(proxied.base)).toBe(false)
+    proxied.server.signal("SIGTERM")
+    await proxied.server.waitForExit(15_000)
+
+    const secure = await serve(sb, ["--secure-cookie"])
+    expect(await signIn(secure.base)).toBe(true)
+    secure.server.signal("SIGTERM")
+    const exit = await secure.server.waitForExit(15_000)
+    expect(exit.stderr.filter((l) => l.includes("warning"))).toEqual([])
+    expect(proxied.server.stderr.filter((l) => l.includes("warning"))).toEqual([])
+  }, 60_000)
+
   const onPostgres = "url" in postgresServer ? it : it.skip
   onPostgres(`serves a Postgres database${"url" in postgresServer ? "" : ` [SKIPPED: ${postgresServer.unavailable}]`}`, async (context) => {
     if (!("url" in postgresServer)) return

@@ -209,15 +209,15 @@ describe("GoalQueue", () => {
       const before = yield* listed
       assert.strictEqual(
         yield* badInput(add("again", { runId: "dup" })),
-        'BadInput: run id "dup" is already queued (see `autopilot queue list`); choose another --run-id'
+        'RunIdTaken: run id "dup" is already queued (see `autopilot queue list`); choose another --run-id'
       )
       assert.strictEqual(
         yield* badInput(add("again", { runId: "taken" })),
-        'BadInput: run id "taken" was already queued and has been started as run taken (see `autopilot show taken`); choose another --run-id'
+        'RunIdTaken: run id "taken" was already queued and has been started as run taken (see `autopilot show taken`); choose another --run-id'
       )
       assert.strictEqual(
         yield* badInput(add("again", { runId: "old-run" })),
-        'BadInput: run id "old-run" is already a run (status halted; see `autopilot show old-run`); choose another --run-id'
+        'RunIdTaken: run id "old-run" is already a run (status halted; see `autopilot show old-run`); choose another --run-id'
       )
       assert.deepStrictEqual(yield* listed, before)
       assert.strictEqual(Option.getOrThrow(Option.fromNullable((yield* queue.list()).find((l) => l.entry.id === "dup"))).entry.objective, "first")

@@ -147,6 +147,7 @@ export const script = String.raw`"use strict";
   function signedIn(session) {
     state.session = session;
     $("who").textContent = (session.admin ? "Admin" : "Project token") + " · project " + session.project;
+    $("who").title = session.expires_at ? "Signed in until " + new Date(session.expires_at).toLocaleString() : "";
     show("who", true);
     show("sign-out", true);
     show("sign-in", false);
@@ -182,8 +183,15 @@ export const script = String.raw`"use strict";
     }).then(function () { button.disabled = false; });
   });
 
+  // Signing out ends the session on the server. A 401 means it had ended already; any other failure leaves
+  // it valid there, so the page says so rather than pretend.
   $("sign-out").addEventListener("click", function () {
-    api("DELETE", "/api/v1/session").catch(function () {}).then(function () { signedOut("Signed out."); });
+    var button = $("sign-out");
+    button.disabled = true;
+    api("DELETE", "/api/v1/session").then(function () { signedOut("Signed out."); }, function (error) {
+      if (error.status === 401) signedOut("Signed out.");
+      else notice("Not signed out: " + error.message + ". The session stays valid until it is signed out or expires.");
+    }).then(function () { button.disabled = false; });
   });
 
   // ---------------------------------------------------------------------------------------------------
