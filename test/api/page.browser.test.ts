@@ -55,9 +55,9 @@ const start = async (sb: Sandbox, options: { readonly daemon?: boolean; readonly
   return { base: `http://127.0.0.1:${port}` }
 }
 
-const signIn = async (page: Page, base: string) => {
+const signIn = async (page: Page, base: string, as = token) => {
   await page.goto(`${base}/`)
-  await page.getByLabel("API token").fill(token)
+  await page.getByLabel("API token").fill(as)
   await page.getByRole("button", { name: "Sign in" }).click()
   await page.locator("#overview").waitFor()
 }
@@ -256,12 +256,23 @@ suite("the operator page in a browser", () => {
       const offered = page.locator("#goal-result .candidates li")
       expect(await offered.count()).toBeGreaterThanOrEqual(2)
       const second = (await offered.nth(1).locator("span").textContent())!.match(/\(([a-z_]+), score/)![1]
+      const writeOne = page.getByRole("button", { name: "Write a new blueprint for this goal" })
+      expect(await writeOne.count()).toBe(1)
       await shoot(page, "picker")
       await offered.nth(1).getByRole("button").click()
       await page.locator("#goal-result[data-kind=auto_routed]").waitFor()
       expect(await page.locator("#goal-result h3").textContent()).toMatch(new RegExp(`^Draft mission ms-[0-9a-f]{12} from ${second} `))
       const missions = await api(base, "GET", "/missions")
       expect((missions as unknown as Array<Record<string, any>>).map((m) => [m.blueprint_id, m.status])).toEqual([[second, "draft"]])
+      // A project token is offered the candidates, not a blueprint written into the instance's catalog.
+      const minted = await sb.run(["token", "create", "--project", "acme"])
+      await page.getByRole("button", { name: "Sign out" }).click()
+      await signIn(page, base, minted.stdout[0]!)
+      await page.getByLabel("What should autopilot do?").fill("summarize the incident and what the meeting decided")
+      await page.getByRole("button", { name: "Route the goal" }).click()
+      await page.locator("#goal-result[data-kind=picker_needed]").waitFor()
+      expect(await writeOne.count()).toBe(0)
+      expect(await page.locator("#synthesis-admin-only").textContent()).toMatch(/^Only the admin token may/)
     } finally {
       await close()
     }

@@ -320,10 +320,16 @@ export const script = String.raw`"use strict";
     }));
   }
 
-  function synthesizeButton(goal) {
+  /** The offer to write a blueprint: the admin's alone, as the catalog it adds to is the whole instance's. */
+  function offerSynthesis(box, goal, lead) {
+    if (!state.session || !state.session.admin) {
+      box.appendChild(el("p", { "class": "help", id: "synthesis-admin-only", text: "Only the admin token may have a new blueprint written: the catalog is the whole instance's." }));
+      return;
+    }
+    if (lead) box.appendChild(el("p", { "class": "help", text: lead }));
     var button = el("button", { type: "button", text: "Write a new blueprint for this goal" });
     button.addEventListener("click", function () { act(button, function () { return submitGoal({ goal: goal, synthesize: true }); }); });
-    return button;
+    box.appendChild(button);
   }
 
   async function renderOutcome(goal, outcome) {
@@ -333,11 +339,10 @@ export const script = String.raw`"use strict";
     if (outcome.kind === "picker_needed") {
       box.appendChild(el("h3", { tabindex: "-1", text: "Several blueprints fit, none surely: pick one" }));
       box.appendChild(candidateList(goal, outcome.candidates));
-      box.appendChild(el("p", { "class": "help", text: "Or have one written for this goal:" }));
-      box.appendChild(synthesizeButton(goal));
+      offerSynthesis(box, goal, "Or have one written for this goal:");
     } else if (outcome.kind === "synthesis_needed") {
       box.appendChild(el("h3", { tabindex: "-1", text: "No blueprint fits this goal well enough" }));
-      box.appendChild(synthesizeButton(goal));
+      offerSynthesis(box, goal);
       if (outcome.candidates.length > 0) {
         box.appendChild(el("p", { "class": "help", text: "Or pick the nearest anyway:" }));
         box.appendChild(candidateList(goal, outcome.candidates));
