@@ -59,8 +59,10 @@ const events = (runId: string, follow = true) =>
     yield* ownedRun(runId, { steps: 1, messages: false })
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
+    const hub = yield* EventHub
+    if (yield* mapService(hub.ended(runId, after))) return EventStream.ended
     // Followed live, through the run's one follower; the events so far, straight from the log.
-    const events = follow ? (yield* EventHub).follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
+    const events = follow ? hub.follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
     return yield* EventStream.response(events, after)
   })
 

@@ -42,13 +42,21 @@ export const serve = (database: Layer.Layer<SqlClient.SqlClient>) =>
   })
 
 
+/** What `http` answers. */
+export interface Answered {
+  readonly status: number
+  readonly json: any
+  readonly text: string
+  readonly headers: globalThis.Headers
+}
+
 /** A request as any HTTP client makes it: the status, the JSON body (or text), the headers. */
 export const http = (base: string) =>
 (
   method: string,
   path: string,
   options: { readonly token?: string; readonly body?: string | object; readonly headers?: Record<string, string> } = {}
-) =>
+): Effect.Effect<Answered> =>
   Effect.promise(async () => {
     const headers: Record<string, string> = { ...options.headers }
     if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`
