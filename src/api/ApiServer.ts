@@ -139,7 +139,8 @@ const endStreamsOnClose = Layer.scopedDiscard(
 
 /**
  * Served on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address, and
- * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM).
+ * ServerShutdown ends every event stream when completed: its one owner is this layer, which completes it as it is
+ * released, before the HTTP server closes (`autopilot serve` releases it on SIGTERM).
  */
 export const layer = (options: { readonly host: string; readonly port: number }) =>
   HttpApiBuilder.serve().pipe(
