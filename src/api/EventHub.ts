@@ -1,6 +1,7 @@
 import { Chunk, Context, Deferred, type Duration, Effect, Exit, Layer, PubSub, RcMap, Schema, Stream, Take } from "effect"
 import type { PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import * as Journal from "../runtime/Journal.js"
 import { Runs } from "../runtime/Runs.js"
 import { EventStore } from "../store/EventStore.js"
 import { RunStore } from "../store/RunStore.js"
@@ -45,6 +46,11 @@ interface Follower {
   readonly events: PubSub.PubSub<Take.Take<AutopilotEvent, Failure>>
   /** Done when the follower has read the run's last event (or failed, as `Runs.events` fails). */
   readonly done: Deferred.Deferred<void, Failure>
+  /**
+   * The last `capacity` events published, oldest first: while they go back to the run's first event, a joining
+   * client takes them from here, decoded and encoded once for all, rather than read and decode the log itself.
+   */
+  readonly recent: Array<AutopilotEvent>
 }
 
 const lastSeq = (chunk: Chunk.Chunk<AutopilotEvent>, otherwise: number) => (Chunk.isEmpty(chunk) ? otherwise : Chunk.unsafeLast(chunk).seq)
@@ -60,6 +66,7 @@ export const make = (options: {
     const runs = yield* Runs
     const checkpoints = yield* RunStore
     const log = yield* EventStore
+    const stores = Context.make(RunStore, checkpoints).pipe(Context.add(EventStore, log))
     // At least 2: the newest of what a slow client still holds is at most the end, so one before it shows the gap.
     const capacity = Math.max(2, options.capacity ?? defaultCapacity)
     const followers: RcMap.RcMap<string, Follower> = yield* RcMap.make({
@@ -69,8 +76,15 @@ export const make = (options: {
           // once for all clients, at most `capacity` items; a client that lost some sees a gap in the seqs.
           const events = yield* Effect.acquireRelease(PubSub.sliding<Take.Take<AutopilotEvent, Failure>>(capacity), PubSub.shutdown)
           const done = yield* Deferred.make<void, Failure>()
+          const recent: Array<AutopilotEvent> = []
+          // Kept before publishing: a client that subscribes in between finds an event in both, then drops one by its seq.
+          const remember = (chunk: Chunk.Chunk<AutopilotEvent>) =>
+            Effect.sync(() => {
+              recent.push(...chunk)
+              if (recent.length > capacity) recent.splice(0, recent.length - capacity)
+            })
           yield* runs.events(runId, { follow: true }).pipe(
-            Stream.runForEachChunk((chunk) => PubSub.publishAll(events, Chunk.map(chunk, Take.of))),
+            Stream.runForEachChunk((chunk) => Effect.zipRight(remember(chunk), PubSub.publishAll(events, Chunk.map(chunk, Take.of)))),
             Effect.exit,
             Effect.flatMap((exit) =>
               // `done` first: a client that subscribes after the end is published must see `done` and read the
@@ -87,7 +101,7 @@ export const make = (options: {
             ),
             Effect.forkScoped
           )
-          return { events, done } satisfies Follower
+          return { events, done, recent } satisfies Follower
         }),
       // A run's follower outlives its last client briefly, for one that reconnects at once.
       idleTimeToLive: options.idleTimeToLive ?? "5 seconds"
@@ -100,15 +114,19 @@ export const make = (options: {
         // log read below or in this subscription, or both (then dropped by its seq).
         const subscription = yield* PubSub.subscribe(follower.events)
         const ended = yield* Deferred.isDone(follower.done)
-        // The seq of the last event this client was given; the log is streamed, a page at a time.
+        const held = yield* Effect.sync(() => follower.recent.slice())
+        // The seq of the last event this client was given.
         let last = -1
-        const past = runs.events(runId, { follow: false }).pipe(
+        // What the follower holds if it goes back to the first event; else the log, streamed a page at a time,
+        // straight from the store, not through Runs.events, which would decode the run's checkpoint again for every
+        // client to tell an unknown run: the follower already fails for one, and so does this stream, after it.
+        const past = (held[0]?.seq === 0 ? Stream.fromIterable(held) : Journal.replay(runId, { follow: false }).pipe(Stream.provideContext(stores))).pipe(
           Stream.mapChunks((chunk) => {
             last = lastSeq(chunk, last)
             return chunk
           })
         )
-        // Ended before this client subscribed: its end is not in the subscription, but all it read is in the log.
+        // Ended before this client subscribed: its end is not in the subscription, but all it read is in the past.
         if (ended) return Stream.concat(past, Stream.drain(Stream.fromEffect(Deferred.await(follower.done))))
         const live = Stream.fromQueue(subscription).pipe(
           Stream.flattenTake,

@@ -8,6 +8,7 @@ import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import * as Runs from "../../src/runtime/Runs.js"
+import { EventStore } from "../../src/store/EventStore.js"
 import * as Storage from "../../src/store/Storage.js"
 import { sqlite } from "../support/Databases.js"
 import { environmentWith, goal, script } from "../runtime/fixtures.js"
@@ -86,31 +87,44 @@ const numbered = (seq: number): AutopilotEvent => ({
 }) as AutopilotEvent
 
 /**
- * The hub over a scripted run "s": its log is `log` (read as the store would, when asked), its live events
- * are what the test offers to `live` (Take.end ends the run). Nothing waits on a clock.
+ * The hub over a scripted run "s": its log is `log` (read a page at a time, as from the store), or `past`'s
+ * pages (the first at `afterId` 0, none after it); its live events are what the test offers to `live`
+ * (Take.end ends the run). Nothing waits on a clock.
  */
 const scripted = (options: {
   readonly capacity: number
   readonly log: Ref.Ref<ReadonlyArray<AutopilotEvent>>
   readonly live: Queue.Queue<Take.Take<AutopilotEvent>>
-  readonly past?: Stream.Stream<AutopilotEvent>
-}) =>
-  Layer.effect(EventHub.EventHub, EventHub.make({ capacity: options.capacity })).pipe(
-    Layer.provide(Layer.effect(
-      Runs.Runs,
-      Effect.map(Runs.Runs, (runs) =>
-        Runs.Runs.of({
-          ...runs,
-          events: (_runId, { follow }) =>
-            follow
-              ? Stream.flattenTake(Stream.fromQueue(options.live))
-              : options.past ?? Stream.unwrap(Effect.map(Ref.get(options.log), Stream.fromIterable))
-        }))
-    )),
+  readonly past?: (afterId: number, limit: number) => Effect.Effect<ReadonlyArray<AutopilotEvent>>
+  /** Counts the log's reads. */
+  readonly reads?: Ref.Ref<number>
+}) => {
+  const runs = Layer.effect(
+    Runs.Runs,
+    Effect.map(Runs.Runs, (real) =>
+      Runs.Runs.of({ ...real, events: (runId, o) => (o.follow ? Stream.flattenTake(Stream.fromQueue(options.live)) : real.events(runId, o)) }))
+  )
+  // A stored event's id is its seq + 1 here: one run, written in order.
+  const pages = (afterId: number, limit: number) =>
+    Effect.zipRight(
+      options.reads === undefined ? Effect.void : Ref.update(options.reads, (n) => n + 1),
+      options.past?.(afterId, limit) ?? Effect.map(Ref.get(options.log), (es) => es.filter((e) => e.seq + 1 > afterId).slice(0, limit))
+    )
+  const store = Layer.effect(
+    EventStore,
+    Effect.map(EventStore, (real) =>
+      EventStore.of({
+        ...real,
+        after: (_runId, afterId, limit) => Effect.map(pages(afterId, limit ?? Number.MAX_SAFE_INTEGER), (es) => es.map((event) => ({ id: event.seq + 1, event })))
+      }))
+  )
+  return Layer.effect(EventHub.EventHub, EventHub.make({ capacity: options.capacity })).pipe(
+    Layer.provide(Layer.mergeAll(runs, store)),
     Layer.provideMerge(Runs.layer({ workspaceRoot: os.tmpdir() })),
-    Layer.provide(Storage.layerSqlite(":memory:")),
+    Layer.provideMerge(Storage.layerSqlite(":memory:")),
     Layer.provide(NodeContext.layer)
   )
+}
 
 /** Appends the next event to the log and offers it live, as a run's session writes it. */
 const write = (log: Ref.Ref<ReadonlyArray<AutopilotEvent>>, live: Queue.Queue<Take.Take<AutopilotEvent>>) =>
@@ -164,9 +178,35 @@ it.scoped("the log is streamed to a joining client: its first event arrives befo
   Effect.gen(function*() {
     const log = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
     const live = yield* Queue.unbounded<Take.Take<AutopilotEvent>>()
-    // A log whose reading never finishes: a client that waited for all of it would get nothing.
-    const past = Stream.concat(Stream.make(numbered(0), numbered(1)), Stream.never)
+    // A log whose first page is there and whose next never comes: a client that waited for all of it would get nothing.
+    const past = (afterId: number, limit: number) =>
+      afterId === 0 ? Effect.succeed(Array.from({ length: limit }, (_, seq) => numbered(seq))) : Effect.never
     const hub = Context.get(yield* Layer.build(scripted({ capacity: 8, log, live, past })), EventHub.EventHub)
     const first = yield* Stream.runCollect(Stream.take(hub.follow("s"), 2))
     assert.deepStrictEqual(Chunk.toReadonlyArray(first).map((e) => e.seq), [0, 1])
+  }))
+
+it.scoped("a client joining while the follower still holds the run from its first event takes it from there, not from the log; past the capacity it reads the log", () =>
+  Effect.gen(function*() {
+    const log = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+    const live = yield* Queue.unbounded<Take.Take<AutopilotEvent>>()
+    const reads = yield* Ref.make(0)
+    const hub = Context.get(yield* Layer.build(scripted({ capacity: 4, log, live, reads })), EventHub.EventHub)
+    const first = yield* Stream.toPull(hub.follow("s"))
+    for (let seq = 0; seq < 4; seq++) {
+      yield* write(log, live)
+      assert.deepStrictEqual(yield* pullSeqs(first), [seq])
+    }
+    const readsBefore = yield* Ref.get(reads)
+    const joining = yield* Stream.toPull(hub.follow("s"))
+    assert.deepStrictEqual(yield* pullSeqs(joining), [0, 1, 2, 3])
+    assert.strictEqual(yield* Ref.get(reads), readsBefore, "no read of the log")
+    yield* write(log, live)
+    assert.deepStrictEqual(yield* pullSeqs(first), [4])
+    assert.deepStrictEqual(yield* pullSeqs(joining), [4])
+    // The follower now holds 1..4: a client joining reads the log, and gets every event once.
+    yield* Queue.offer(live, Take.end)
+    const late = Chunk.toReadonlyArray(yield* Stream.runCollect(hub.follow("s"))).map((e) => e.seq)
+    assert.deepStrictEqual(late, [0, 1, 2, 3, 4])
+    assert.isAbove(yield* Ref.get(reads), readsBefore)
   }))
