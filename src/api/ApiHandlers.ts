@@ -40,12 +40,14 @@ const caller = CurrentCaller
  * A mission's run belongs to the mission's project.
  */
 const ownedRun = (runId: string, options: { readonly steps: number; readonly messages: boolean }) =>
+  Effect.zipRight(owned(runId), Effect.flatMap(Runs.Runs, (runs) => mapService(runs.show(runId, options))))
+
+/** Fails as an unknown run unless the caller's project owns it, checked before the run is read: another project's run is not even decoded. */
+const owned = (runId: string) =>
   Effect.gen(function*() {
     const { project } = yield* caller
     const runs = yield* Runs.Runs
-    // Checked before the run is read: another project's run is not even decoded.
     if ((yield* mapService(runs.project(runId))) !== project) return yield* new NotFound({ message: new RunNotFound({ run_id: runId }).message })
-    return yield* mapService(runs.show(runId, options))
   })
 
 const sessionOf = (token: string, principal: { readonly kind: "admin" } | { readonly kind: "project"; readonly project: string }) => ({
@@ -56,11 +58,13 @@ const sessionOf = (token: string, principal: { readonly kind: "admin" } | { read
 
 const events = (runId: string, follow = true) =>
   Effect.gen(function*() {
-    yield* ownedRun(runId, { steps: 1, messages: false })
+    // Only whose it is: 200 clients joining a run at once should not each decode its checkpoint and last step.
+    yield* owned(runId)
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
     const hub = yield* EventHub
-    if (yield* mapService(hub.ended(runId, after))) return EventStream.ended
+    // Without a Last-Event-ID the client has nothing yet: only a reconnecting one can have every event.
+    if (after !== undefined && (yield* mapService(hub.ended(runId, after)))) return EventStream.ended
     // Followed live, through the run's one follower; the events so far, straight from the log.
     const events = follow ? hub.follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
     return yield* EventStream.response(events, after)
