@@ -61,6 +61,11 @@ export const defaultCapacity = 512
 export const make = (options: {
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   readonly capacity?: number | undefined
+  /**
+   * How often (ms) a run's follower reads its log for new events: what delivery lags behind writing, at most.
+   * One read per run, whatever the number of clients, so more often than a lone `events --follow` (250).
+   */
+  readonly pollInterval?: number | undefined
 } = {}) =>
   Effect.gen(function*() {
     const runs = yield* Runs
@@ -69,6 +74,7 @@ export const make = (options: {
     const stores = Context.make(RunStore, checkpoints).pipe(Context.add(EventStore, log))
     // At least 2: the newest of what a slow client still holds is at most the end, so one before it shows the gap.
     const capacity = Math.max(2, options.capacity ?? defaultCapacity)
+    const pollInterval = options.pollInterval ?? 50
     const followers: RcMap.RcMap<string, Follower> = yield* RcMap.make({
       lookup: (runId: string) =>
         Effect.gen(function*() {
@@ -83,7 +89,7 @@ export const make = (options: {
               recent.push(...chunk)
               if (recent.length > capacity) recent.splice(0, recent.length - capacity)
             })
-          yield* runs.events(runId, { follow: true }).pipe(
+          yield* runs.events(runId, { follow: true, pollInterval }).pipe(
             Stream.runForEachChunk((chunk) => Effect.zipRight(remember(chunk), PubSub.publishAll(events, Chunk.map(chunk, Take.of)))),
             Effect.exit,
             Effect.flatMap((exit) =>
