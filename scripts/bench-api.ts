@@ -30,7 +30,7 @@
  *    Checked: every client's list of seqs is 0, 1, 2, … without a gap, ends with `result`, and equals the
  *    run's log as `autopilot events <id> --format jsonl` prints it from the database afterwards (seq, kind
  *    and `at` of each). Delivery lag: for each event stamped after the client's response headers arrived
- *    (live, not replayed), receipt time (Date, sub-ms, at the chunk) minus the event's `at`; p50/p99/max
+ *    (live, not replayed), receipt time (Date.now(), at the chunk) minus the event's `at`; p50/p99/max
  *    over all clients. The server's RSS (VmRSS of /proc/<pid>/status, sampled every 50 ms): before the
  *    clients connect, the peak while they are connected, and `--settle-s` after the last one left; repeats
  *    on the same server, so RSS after each is the figure for memory left behind by 200 clients. The
@@ -85,8 +85,12 @@ const API = "/api/v1/autopilot"
 const bin = path.join(root, "bin", "autopilot.js")
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-/** Wall-clock time in ms with sub-ms resolution, comparable with the events' `at`. */
-const nowMs = () => performance.timeOrigin + performance.now()
+/**
+ * Wall-clock time in ms, comparable with the events' `at`: Date, as the run's process reads it, so that a step
+ * of the system clock (this VM's clock was stepped by ~15 s during a run) moves both alike; performance.now()
+ * from the process's start would not follow it.
+ */
+const nowMs = () => Date.now()
 const pct = (xs: ReadonlyArray<number>, p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
