@@ -73,8 +73,8 @@ describe("autopilot serve", () => {
     const during = call(base, "GET", "/api/v1/autopilot/runs").catch(() => undefined)
     const text = await stream
     expect(text.trimEnd().endsWith("event: server_shutdown\ndata: {}")).toBe(true)
-    await during
     const exit = await server.waitForExit(15_000)
+    await during
     expect(exit.code).toBe(0)
     expect(exit.stdout.at(-1)).toBe("stopping: halted by SIGTERM")
     run.signal("SIGTERM")
