@@ -30,11 +30,12 @@
  *    Checked: every client's list of seqs is 0, 1, 2, … without a gap, ends with `result`, and equals the
  *    run's log as `autopilot events <id> --format jsonl` prints it from the database afterwards (seq, kind
  *    and `at` of each). Delivery lag: for each event stamped after the client's response headers arrived
- *    (live, not replayed), receipt time (Date, sub-ms, at the chunk) minus the event's `at`; p50/p99/max
+ *    (live, not replayed), receipt time (Date.now(), at the chunk) minus the event's `at`; p50/p99/max
  *    over all clients. The server's RSS (VmRSS of /proc/<pid>/status, sampled every 50 ms): before the
  *    clients connect, the peak while they are connected, and `--settle-s` after the last one left; repeats
  *    on the same server, so RSS after each is the figure for memory left behind by 200 clients. The
- *    server's CPU over the streaming window (clients' first connect to last end), as a share of one core.
+ *    server's CPU over the streaming window (clients' first connect to last end), as a share of one core and
+ *    per event delivered to a client (µs), and the 1-minute load average after the round (the machine is shared).
  *    Then what idle streams cost (skip with --idle-s=0): a run waiting on a 10-minute mock call, the
  *    server's CPU over `--idle-s` with no client and then with `--sse-clients` clients following it (no
  *    event in the window), as cores; the run is then sent SIGTERM and the clients cut, nothing checked.
@@ -84,8 +85,12 @@ const API = "/api/v1/autopilot"
 const bin = path.join(root, "bin", "autopilot.js")
 const log = (line: string) => process.stdout.write(`${line}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-/** Wall-clock time in ms with sub-ms resolution, comparable with the events' `at`. */
-const nowMs = () => performance.timeOrigin + performance.now()
+/**
+ * Wall-clock time in ms, comparable with the events' `at`: Date, as the run's process reads it, so that a step
+ * of the system clock (this VM's clock was stepped by ~15 s during a run) moves both alike; performance.now()
+ * from the process's start would not follow it.
+ */
+const nowMs = () => Date.now()
 const pct = (xs: ReadonlyArray<number>, p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
@@ -509,10 +514,14 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
         lag_ms: { p50: r1(pct(lags, 50)), p99: r1(pct(lags, 99)), max: r1(Math.max(...lags)) },
         rss_mib: { before: r1(before), peak: r1(peak), after: r1(after) },
         server_cpu_share: r2(cpu / (lastEnd - began)),
+        /** The server's CPU over the window per event delivered to a client (replayed or live), µs. */
+        server_cpu_us_per_delivery: r1((cpu * 1000) / Math.max(1, clients.reduce((n, c) => n + c.events.length, 0))),
+        loadavg_1m: r2(os.loadavg()[0]!),
         stream_s: r2((lastEnd - began) / 1000)
       }
       log(`${kind} SSE #${r}: ${complete}/${SSE_CLIENTS} clients got all ${logged.length} events; lag p50 ${round.lag_ms.p50} / p99 ${round.lag_ms.p99} / max ${round.lag_ms.max} ms over ` +
-        `${lags.length} live deliveries; RSS ${round.rss_mib.before} → ${round.rss_mib.peak} → ${round.rss_mib.after} MiB; server CPU ${round.server_cpu_share} of a core over ${round.stream_s} s`)
+        `${lags.length} live deliveries; RSS ${round.rss_mib.before} → ${round.rss_mib.peak} → ${round.rss_mib.after} MiB; server CPU ${round.server_cpu_share} of a core over ${round.stream_s} s ` +
+        `(${round.server_cpu_us_per_delivery} µs per event delivered); load ${round.loadavg_1m}`)
       rounds.push(round)
     }
     const idle = IDLE_S > 0 ? await idleStreams(server, h, target, agent) : undefined
@@ -644,12 +653,12 @@ const printTable = (summary: { machine: { loadavg_at_start: ReadonlyArray<number
   }
   if (ss.length > 0) {
     log(`2. ${SSE_CLIENTS} SSE clients on one run (${SSE_ITERATIONS} iterations of ${SSE_LATENCY_MS} ms), ${SSE_REPEATS} rounds on one server`)
-    log("database  round | clients with every event | lag p50 / p99 / max ms | RSS before → peak → after MiB | server CPU (cores) | stream s")
+    log("database  round | clients with every event | lag p50 / p99 / max ms | RSS before → peak → after MiB | server CPU (cores) | µs/delivery | load | stream s")
     for (const d of ss) {
       for (const [i, r] of d.rounds.entries()) {
         log(`${d.database.padEnd(9)} ${String(i + 1).padStart(5)} | ${`${r.clients_complete}/${r.clients} of ${r.events_in_log}`.padStart(24)} | ` +
           `${`${r.lag_ms.p50} / ${r.lag_ms.p99} / ${r.lag_ms.max}`.padStart(22)} | ${`${r.rss_mib.before} → ${r.rss_mib.peak} → ${r.rss_mib.after}`.padStart(29)} | ` +
-          `${String(r.server_cpu_share).padStart(18)} | ${r.stream_s}`)
+          `${String(r.server_cpu_share).padStart(18)} | ${String(r.server_cpu_us_per_delivery).padStart(11)} | ${String(r.loadavg_1m).padStart(4)} | ${r.stream_s}`)
       }
       const v = d.verdicts
       log(`${d.database}: every event to every client ${v.every_event_to_every_client ? "MET" : "NOT MET"}; lag p99 < ${TARGET_LAG_P99_MS} ms ${v.lag_p99_ms.met ? "MET" : "NOT MET"} ` +

@@ -196,3 +196,5 @@ export * as Api from "./api/Api.js"
 export * as ApiServer from "./api/ApiServer.js"
 export * as ApiError from "./api/ApiError.js"
 export * as EventStream from "./api/EventStream.js"
+/** One follower per run for every client streaming it; `Lagged` is how a client too far behind is ended. */
+export * as EventHub from "./api/EventHub.js"

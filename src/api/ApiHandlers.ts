@@ -54,13 +54,17 @@ const ownedRun = (runId: string, options: { readonly steps: number; readonly mes
 
 const events = (runId: string, follow = true, deltas = false) =>
   Effect.gen(function*() {
+    // Only whose it is: 200 clients joining a run at once should not each decode its checkpoint and last step.
     yield* ownRun(runId)
     const request = yield* HttpServerRequest.HttpServerRequest
     const after = EventStream.lastEventId(request.headers["last-event-id"])
+    const hub = yield* EventHub
+    // Without a Last-Event-ID the client has nothing yet: only a reconnecting one can have every event.
+    if (after !== undefined && (yield* mapService(hub.ended(runId, after)))) return EventStream.ended
     // Followed live, through the run's one follower; the events so far, straight from the log.
-    const events = follow ? (yield* EventHub).follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
-    // The answer as it is written merged in, only while the run is live: an ended run's replay has none.
-    // (An ended run has none left: its rows go when its session ends, and its stream ends with its replay.)
+    const events = follow ? hub.follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
+    // The answer as it is written merged in while the events go on (an ended run has none left: its rows go
+    // when its session ends, and its stream ends with its replay).
     const live = follow && deltas ? (yield* DeltaFeed).follow(runId) : undefined
     return yield* EventStream.response(events, after, live)
   })

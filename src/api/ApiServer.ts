@@ -197,9 +197,25 @@ const endStreamsOnClose = Layer.scopedDiscard(
 )
 
 /**
+ * The node server, which answers a request that arrives once the API's handler is gone (the server is
+ * closing: a kept-alive connection can still bring one) with a 503 and closes its connection: unanswered, it
+ * would hold the close, and the exit, up until the request timed out.
+ */
+const createClosingServer = () => {
+  const server = createServer()
+  server.on("request", (_request, response) => {
+    if (server.listenerCount("request") > 1) return
+    response.writeHead(503, { "content-type": "application/json", connection: "close" })
+    response.end(JSON.stringify({ error: { code: "unavailable", message: "the server is shutting down; try again shortly" } }))
+  })
+  return server
+}
+
+/**
  * Served on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address, and
- * ServerShutdown ends every event stream when completed (as `autopilot serve` does on SIGTERM). The sign-in
- * cookie is Secure with `secureCookie`, or when a proxy of `trustedProxies` says the request came over HTTPS.
+ * ServerShutdown ends every event stream when completed: its one owner is this layer, which completes it as it is
+ * released, before the HTTP server closes (`autopilot serve` releases it on SIGTERM). The sign-in cookie is
+ * Secure with `secureCookie`, or when a proxy of `trustedProxies` says the request came over HTTPS.
  */
 export const layer = (options: {
   readonly host: string
@@ -212,7 +228,7 @@ export const layer = (options: {
     Layer.provide(layerApi),
     Layer.provide(Layer.succeed(Authorization.CookiePolicy, { secure: options.secureCookie ?? false, trustedProxies: options.trustedProxies ?? [] })),
     Layer.provideMerge(endStreamsOnClose),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
+    Layer.provideMerge(NodeHttpServer.layer(createClosingServer, { port: options.port, host: options.host })),
     Layer.provideMerge(EventStream.layerShutdown)
   )
 

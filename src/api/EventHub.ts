@@ -1,7 +1,24 @@
-import { Chunk, Context, Deferred, type Duration, Effect, Exit, Layer, PubSub, RcMap, Stream, Take } from "effect"
+import { Chunk, Context, Deferred, type Duration, Effect, Exit, Layer, PubSub, RcMap, Schema, Stream, Take } from "effect"
 import type { PersistenceError, RunInterrupted, RunNotFound } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
+import * as Journal from "../runtime/Journal.js"
 import { Runs } from "../runtime/Runs.js"
+import { EventStore } from "../store/EventStore.js"
+import { RunStore } from "../store/RunStore.js"
+
+/**
+ * A client fell more than the hub's capacity behind a run's live events: its stream ends here rather than
+ * hold an ever longer backlog, and the client reconnects after the last event it got (SSE's Last-Event-ID)
+ * to read the rest from the log. Nothing is skipped: this ends the stream before the first event it missed.
+ */
+export class Lagged extends Schema.TaggedError<Lagged>()("Lagged", {
+  run_id: Schema.String,
+  capacity: Schema.Number
+}) {
+  get message() {
+    return `this client fell more than ${this.capacity} events behind run ${this.run_id}; reconnect after the last event it got (Last-Event-ID) to read the rest from the log`
+  }
+}
 
 type Failure = RunNotFound | RunInterrupted | PersistenceError
 
@@ -9,13 +26,19 @@ type Failure = RunNotFound | RunInterrupted | PersistenceError
  * Runs' events for many clients at once: one follower per run reads its log from the database and
  * publishes what it reads to every client streaming that run, so 200 clients on one run cost one poll, not
  * 200. A client joining late gets the log from the database first, then the follower's events after the
- * last it was given: every event once, in order, whenever it joins.
+ * last it was given: every event once, in order, whenever it joins; or, if it falls more than `capacity`
+ * events behind, the events up to where it fell behind and then `Lagged`.
  */
 export class EventHub extends Context.Tag("autopilot/api/EventHub")<
   EventHub,
   {
     /** As `Runs.events(runId, { follow: true })`: the whole log, then live to the run's end. */
-    readonly follow: (runId: string) => Stream.Stream<AutopilotEvent, Failure>
+    readonly follow: (runId: string) => Stream.Stream<AutopilotEvent, Failure | Lagged>
+    /**
+     * Whether the run is over and its log holds nothing after the event `after` (none: from the start): a
+     * client that has it all is told so (SSE's 204) rather than reconnect forever.
+     */
+    readonly ended: (runId: string, after: number | undefined) => Effect.Effect<boolean, PersistenceError>
   }
 >() {}
 
@@ -23,19 +46,51 @@ interface Follower {
   readonly events: PubSub.PubSub<Take.Take<AutopilotEvent, Failure>>
   /** Done when the follower has read the run's last event (or failed, as `Runs.events` fails). */
   readonly done: Deferred.Deferred<void, Failure>
+  /**
+   * The last `capacity` events published, oldest first: while they go back to the run's first event, a joining
+   * client takes them from here, decoded and encoded once for all, rather than read and decode the log itself.
+   */
+  readonly recent: Array<AutopilotEvent>
 }
 
-export const make = (options: { readonly idleTimeToLive?: Duration.DurationInput | undefined } = {}) =>
+const lastSeq = (chunk: Chunk.Chunk<AutopilotEvent>, otherwise: number) => (Chunk.isEmpty(chunk) ? otherwise : Chunk.unsafeLast(chunk).seq)
+
+/** How many live events a client may fall behind before its stream ends with `Lagged`. */
+export const defaultCapacity = 512
+
+export const make = (options: {
+  readonly idleTimeToLive?: Duration.DurationInput | undefined
+  readonly capacity?: number | undefined
+  /**
+   * How often (ms) a run's follower reads its log for new events: what delivery lags behind writing, at most.
+   * One read per run, whatever the number of clients, so more often than a lone `events --follow` (250).
+   */
+  readonly pollInterval?: number | undefined
+} = {}) =>
   Effect.gen(function*() {
     const runs = yield* Runs
+    const checkpoints = yield* RunStore
+    const log = yield* EventStore
+    const stores = Context.make(RunStore, checkpoints).pipe(Context.add(EventStore, log))
+    // At least 2: the newest of what a slow client still holds is at most the end, so one before it shows the gap.
+    const capacity = Math.max(2, options.capacity ?? defaultCapacity)
+    const pollInterval = options.pollInterval ?? 50
     const followers: RcMap.RcMap<string, Follower> = yield* RcMap.make({
       lookup: (runId: string) =>
         Effect.gen(function*() {
-          // Unbounded: a slow client holds its own backlog, never the follower nor the other clients.
-          const events = yield* Effect.acquireRelease(PubSub.unbounded<Take.Take<AutopilotEvent, Failure>>(), PubSub.shutdown)
+          // Sliding: the follower never waits on a slow client, and what a slow client has not taken is held
+          // once for all clients, at most `capacity` items; a client that lost some sees a gap in the seqs.
+          const events = yield* Effect.acquireRelease(PubSub.sliding<Take.Take<AutopilotEvent, Failure>>(capacity), PubSub.shutdown)
           const done = yield* Deferred.make<void, Failure>()
-          yield* runs.events(runId, { follow: true }).pipe(
-            Stream.runForEach((event) => PubSub.publish(events, Take.of(event))),
+          const recent: Array<AutopilotEvent> = []
+          // Kept before publishing: a client that subscribes in between finds an event in both, then drops one by its seq.
+          const remember = (chunk: Chunk.Chunk<AutopilotEvent>) =>
+            Effect.sync(() => {
+              recent.push(...chunk)
+              if (recent.length > capacity) recent.splice(0, recent.length - capacity)
+            })
+          yield* runs.events(runId, { follow: true, pollInterval }).pipe(
+            Stream.runForEachChunk((chunk) => Effect.zipRight(remember(chunk), PubSub.publishAll(events, Chunk.map(chunk, Take.of)))),
             Effect.exit,
             Effect.flatMap((exit) =>
               // `done` first: a client that subscribes after the end is published must see `done` and read the
@@ -52,29 +107,60 @@ export const make = (options: { readonly idleTimeToLive?: Duration.DurationInput
             ),
             Effect.forkScoped
           )
-          return { events, done } satisfies Follower
+          return { events, done, recent } satisfies Follower
         }),
       // A run's follower outlives its last client briefly, for one that reconnects at once.
       idleTimeToLive: options.idleTimeToLive ?? "5 seconds"
     })
 
-    const follow = (runId: string): Stream.Stream<AutopilotEvent, Failure> =>
+    const follow = (runId: string): Stream.Stream<AutopilotEvent, Failure | Lagged> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const follower = yield* RcMap.get(followers, runId)
         // Subscribed before the log is read: whatever the follower publishes from now on is either in the
         // log read below or in this subscription, or both (then dropped by its seq).
         const subscription = yield* PubSub.subscribe(follower.events)
         const ended = yield* Deferred.isDone(follower.done)
-        const logged = Chunk.toReadonlyArray(yield* Stream.runCollect(runs.events(runId, { follow: false })))
-        const past = Stream.fromIterable(logged)
-        // Ended before this client subscribed: its end is not in the subscription, but all it read is in the log.
+        const held = yield* Effect.sync(() => follower.recent.slice())
+        // The seq of the last event this client was given.
+        let last = -1
+        // What the follower holds if it goes back to the first event; else the log, streamed a page at a time,
+        // straight from the store, not through Runs.events, which would decode the run's checkpoint again for every
+        // client to tell an unknown run: the follower already fails for one, and so does this stream, after it.
+        const past = (held[0]?.seq === 0 ? Stream.fromIterable(held) : Journal.replay(runId, { follow: false }).pipe(Stream.provideContext(stores))).pipe(
+          Stream.mapChunks((chunk) => {
+            last = lastSeq(chunk, last)
+            return chunk
+          })
+        )
+        // Ended before this client subscribed: its end is not in the subscription, but all it read is in the past.
         if (ended) return Stream.concat(past, Stream.drain(Stream.fromEffect(Deferred.await(follower.done))))
-        const last = logged.at(-1)?.seq ?? -1
-        const live = Stream.fromQueue(subscription).pipe(Stream.flattenTake, Stream.filter((event) => event.seq > last))
+        const live = Stream.fromQueue(subscription).pipe(
+          Stream.flattenTake,
+          Stream.mapChunksEffect((chunk) => {
+            const fresh = Chunk.filter(chunk, (event) => event.seq > last)
+            // A run's seqs follow one another: a gap is what the sliding subscription dropped for this client.
+            let expected = last + 1
+            for (const event of fresh) {
+              if (event.seq !== expected++) return Effect.fail(new Lagged({ run_id: runId, capacity }))
+            }
+            last = lastSeq(fresh, last)
+            return Effect.succeed(fresh)
+          })
+        )
         return Stream.concat(past, live)
       }))
 
-    return EventHub.of({ follow })
+    // The run's state before its log, as its follower reads them: a run over has written all its events.
+    const ended = (runId: string, after: number | undefined) =>
+      Effect.gen(function*() {
+        const loaded = yield* checkpoints.load(runId)
+        const over = loaded._tag === "Found" ? loaded.checkpoint.status !== "running" : loaded._tag === "Missing"
+        const next = yield* log.nextSeq(runId)
+        // A run with no event at all is no run: not "ended", but unknown, as `follow` says.
+        return over && next > 0 && next <= (after ?? -1) + 1
+      })
+
+    return EventHub.of({ follow, ended })
   })
 
 export const layer = Layer.scoped(EventHub, make())

@@ -144,6 +144,8 @@ const make = (connection: Connection) =>
           seq >= 0 ? HttpClientRequest.setHeader("last-event-id", String(seq)) : (r) => r
         )
         const response = yield* ask(http.execute(request))
+        // The run is over and this follower has every event of it.
+        if (response.status === 204) return Stream.fromEffect(Ref.update(state, (s) => ({ ...s, ended: true }))).pipe(Stream.drain)
         if (response.status >= 300) {
           const body = yield* ask(response.json)
           return yield* Effect.flatMap(decode(ErrorJson)(body), (error) => Effect.fail(failureOf(url)(error)))
@@ -156,6 +158,8 @@ const make = (connection: Connection) =>
           Stream.mapEffect((frame): Effect.Effect<Option.Option<AutopilotEvent>, RemoteError | ServerRunInterrupted | Dropped> => {
             switch (frame.event) {
               case "server_shutdown":
+              // Fell too far behind the run: the rest is read from the log after the last event it got.
+              case "lagged":
                 return Effect.fail(new Dropped())
               case "interrupted":
               case "error":

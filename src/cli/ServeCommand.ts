@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
-import { Console, Context, Deferred, Duration, Effect, Layer, Option } from "effect"
+import { Console, Context, Duration, Effect, Layer, Option } from "effect"
 import * as net from "node:net"
 import * as ApiTokens from "../auth/ApiTokens.js"
 import { BadInput } from "../domain/Errors.js"
@@ -91,9 +91,8 @@ export const serve = Command.make("serve", flags, (given) =>
     if (Option.isNone(adminToken)) {
       yield* Console.log("no AUTOPILOT_API_TOKEN is set: only project tokens (`autopilot token create --project P`) can sign in")
     }
+    // Closing the scope closes the server, whose open event streams end first (ApiServer's ServerShutdown).
     yield* Console.log(`stopping: ${yield* signals.halt}`)
-    // Open event streams end first, each with a `server_shutdown` event, so closing does not wait on them.
-    yield* Deferred.succeed(Context.get(context, EventStream.ServerShutdown), undefined)
   }))).pipe(
   Command.withDescription(
     "Serve the HTTP API (/api/v1/autopilot: missions, goals, runs, live events, the queue), the blueprint-service protocol (/v1/blueprints) and the operator page (/)"

@@ -1,4 +1,4 @@
-import { Clock, Deferred, Effect, Exit, Option, Ref, Schedule, Stream } from "effect"
+import { Chunk, Clock, Deferred, Effect, Exit, Option, Ref, Schedule, Stream } from "effect"
 import type { BudgetRemaining } from "../domain/Budget.js"
 import { isInterrupted } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
@@ -118,6 +118,9 @@ export const make = (options: {
     }
   })
 
+/** How many stored events a replay reads at a time. */
+export const REPLAY_PAGE = 500
+
 /**
  * A run's stored events from the start; with `follow`, then those written later, until the run is over
  * or the process that owns it is gone (killed with no chance to say so). Another process writes the
@@ -131,16 +134,22 @@ export const replay = (
     const events = yield* EventStore
     const runs = yield* RunStore
     const after = yield* Ref.make(0)
-    const drain = Effect.flatMap(Ref.get(after), (id) => events.after(runId, id)).pipe(
-      Effect.tap((batch) => Option.match(Option.fromNullable(batch.at(-1)), { onNone: () => Effect.void, onSome: (last) => Ref.set(after, last.id) })),
-      Effect.map((batch) => batch.map((stored) => stored.event))
-    )
-    if (!options.follow) return Stream.fromIterableEffect(drain)
+    const page = (limit: number | undefined) =>
+      Effect.flatMap(Ref.get(after), (id) => events.after(runId, id, limit)).pipe(
+        Effect.tap((batch) => Option.match(Option.fromNullable(batch.at(-1)), { onNone: () => Effect.void, onSome: (last) => Ref.set(after, last.id) })),
+        Effect.map((batch) => batch.map((stored) => stored.event))
+      )
+    const drain = page(undefined)
+    // The log so far a page at a time, so a long log is never held at once (nor makes a reader wait for all of it).
+    const logged = Stream.paginateChunkEffect(undefined, () =>
+      Effect.map(page(REPLAY_PAGE), (batch) =>
+        [Chunk.unsafeFromArray(batch), batch.length < REPLAY_PAGE ? Option.none() : Option.some(undefined)] as const))
+    if (!options.follow) return logged
     // The run's state is read before the log, so no event written before the run ended can be missed.
     const over = Effect.map(runs.load(runId), (loaded) =>
       loaded._tag !== "Found" || loaded.checkpoint.status !== "running" || isInterrupted(loaded.checkpoint))
     const poll = Effect.flatMap(over, (done) => Effect.map(drain, (batch) => ({ batch, done })))
-    return Stream.fromIterableEffect(drain).pipe(
+    return logged.pipe(
       Stream.concat(
         Stream.repeatEffectWithSchedule(poll, Schedule.spaced(options.pollInterval ?? 250)).pipe(
           Stream.takeUntil(({ done }) => done),

@@ -34,8 +34,8 @@ export class EventStore extends Context.Tag("autopilot/EventStore")<
   {
     /** Events of any runs, each run's in seq order. */
     readonly append: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, PersistenceError>
-    /** Events in the order they became durable, after the given event id (0 for all). */
-    readonly after: (runId: string, afterId: number) => Effect.Effect<ReadonlyArray<StoredEvent>, PersistenceError>
+    /** Events in the order they became durable, after the given event id (0 for all); at most `limit` if given. */
+    readonly after: (runId: string, afterId: number, limit?: number) => Effect.Effect<ReadonlyArray<StoredEvent>, PersistenceError>
     /** Every `run_started` event of a run, oldest first: what is left of it when its checkpoint is gone. */
     readonly sessions: (runId: string) => Effect.Effect<ReadonlyArray<AutopilotEvent>, PersistenceError>
     readonly nextSeq: (runId: string) => Effect.Effect<number, PersistenceError>
@@ -61,9 +61,10 @@ export const make = Effect.gen(function*() {
         sql`INSERT INTO events ${
           sql.insert(slice.map((e) => ({ run_id: e.run_id, seq: e.seq, kind: e.kind, body: encodeEvent(e) })))
         }`).pipe(Effect.asVoid, Database.refail),
-    after: (runId, afterId) =>
+    after: (runId, afterId, limit) =>
       sql<{ id: number; body: string }>`
         SELECT id, body FROM events WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id
+        ${limit === undefined ? sql.literal("") : sql`LIMIT ${limit}`}
       `.pipe(
         Effect.map((rows) =>
           rows.flatMap((row) => Option.toArray(Option.map(decodeEvent(row.body), (event) => ({ id: Number(row.id), event }))))

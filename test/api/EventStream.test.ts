@@ -7,7 +7,7 @@ import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import { sqlite } from "../support/Databases.js"
 import { environmentWith, goal, runMission, script } from "../runtime/fixtures.js"
-import { serve } from "./fixtures.js"
+import { http, serve } from "./fixtures.js"
 
 /** Reads an SSE response to its end (or `until` events), parsed by the platform's own parser. */
 const read = (url: string, token: string, options: { readonly lastEventId?: string; readonly until?: number } = {}) =>
@@ -51,6 +51,26 @@ it.scopedLive("replays a finished run's events, then ends after its result; Last
 
     const rest = yield* read(`${base}/api/v1/autopilot/runs/r1/events`, tokens.admin, { lastEventId: "3" })
     assert.deepStrictEqual(seqs(rest.events), numbered.slice(4))
+  }))
+
+it.scopedLive("a run that is over answers 204 No Content to a client that has its every event, so an EventSource stops reconnecting", () =>
+  Effect.gen(function*() {
+    const db = yield* sqlite.shared
+    const { base, tokens } = yield* serve(db)
+    yield* runMission({ runId: "over", goal: goal(1) }, script([{ criteria_met: [true] }])).pipe(Effect.provide(environmentWith([], db)))
+    const url = `${base}/api/v1/autopilot/runs/over/events`
+    const last = seqs((yield* read(url, tokens.admin)).events).at(-1)!
+    const get = http(base)
+    for (const path of ["/api/v1/autopilot/runs/over/events", "/api/v1/autopilot/runs/over/events?follow=false"]) {
+      const done = yield* get("GET", path, { token: tokens.admin, headers: { "last-event-id": String(last) } })
+      assert.strictEqual(done.status, 204, path)
+      assert.strictEqual(done.text, "")
+    }
+    const before = yield* read(url, tokens.admin, { lastEventId: String(last - 1) })
+    assert.strictEqual(before.status, 200)
+    assert.deepStrictEqual(before.events.map((e) => [e.id, e.event]), [[String(last), "result"]])
+    // Another project's client learns nothing, not even that the run is over.
+    assert.strictEqual((yield* get("GET", "/api/v1/autopilot/runs/over/events", { token: tokens.p1, headers: { "last-event-id": String(last) } })).status, 404)
   }))
 
 it.scopedLive("streams a running run's events live, as they are written, to its end", () =>

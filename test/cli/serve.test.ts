@@ -60,7 +60,7 @@ describe("autopilot serve", () => {
     expect(daemon.stdout.some((l) => l.includes(`ended queued ${id}: completed`))).toBe(true)
   }, 90_000)
 
-  it("on SIGTERM ends open event streams with server_shutdown, then exits 0", async (context) => {
+  it("on SIGTERM ends open event streams with server_shutdown, then exits 0, a kept-alive request meanwhile holding nothing up", async (context) => {
     const sb = sandbox(context)
     const run = sb.start(["run", "slowly", "--run-id", "slow", "--mock-script", slowScript(sb), "--max-iterations", "200"])
     await run.line((l) => l.includes("iteration"), 30_000)
@@ -68,9 +68,13 @@ describe("autopilot serve", () => {
     const stream = streamText(`${base}/api/v1/autopilot/runs/slow/events`)
     await waitFor("the stream to be open", async () => ((await call(base, "GET", "/api/v1/autopilot/runs/slow")).status === 200 ? true : undefined))
     server.signal("SIGTERM")
+    // A request on a kept-alive connection (fetch keeps the one above) while the server drains is answered or
+    // refused, and does not hold the exit up.
+    const during = call(base, "GET", "/api/v1/autopilot/runs").catch(() => undefined)
     const text = await stream
     expect(text.trimEnd().endsWith("event: server_shutdown\ndata: {}")).toBe(true)
     const exit = await server.waitForExit(15_000)
+    await during
     expect(exit.code).toBe(0)
     expect(exit.stdout.at(-1)).toBe("stopping: halted by SIGTERM")
     run.signal("SIGTERM")

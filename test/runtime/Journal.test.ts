@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Ref } from "effect"
+import { Chunk, Effect, Layer, Ref, Stream } from "effect"
 import { PersistenceError } from "../../src/domain/Errors.js"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
 import * as Journal from "../../src/runtime/Journal.js"
@@ -74,5 +74,24 @@ describe("Journal", () => {
       const stored = (yield* Effect.flatMap(EventStore, (store) => store.after("r", 0))).map((s) => s.event)
       assert.deepStrictEqual(stored.map((e) => [e.seq, e.kind === "halt_requested" ? e.reason : ""]), [[0, "first"], [1, "after"]])
       assert.deepStrictEqual(yield* Ref.get(published), stored)
+    }).pipe(Effect.provide(environment)))
+
+  it.effect("a replay reads the log a page at a time: a log of more than two pages comes back whole, in order, in three reads", () =>
+    Effect.gen(function*() {
+      const reads = yield* Ref.make<ReadonlyArray<number | undefined>>([])
+      const published = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+      const journal = yield* journalOf(published)
+      const count = 2 * Journal.REPLAY_PAGE + 1
+      yield* journal.emitAll(Array.from({ length: count }, (_, i) => ({ kind: "halt_requested" as const, reason: `event ${i}` })))
+      yield* journal.commit((events) => Effect.flatMap(EventStore, (store) => store.append(events)))
+      const replayed = yield* Stream.runCollect(Journal.replay("r", { follow: false })).pipe(
+        Effect.provide(Layer.effect(
+          EventStore,
+          Effect.map(EventStore, (store) =>
+            EventStore.of({ ...store, after: (runId, afterId, limit) => Effect.zipRight(Ref.update(reads, (rs) => [...rs, limit]), store.after(runId, afterId, limit)) }))
+        ))
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(replayed).map((e) => e.seq), Array.from({ length: count }, (_, i) => i))
+      assert.deepStrictEqual(yield* Ref.get(reads), [Journal.REPLAY_PAGE, Journal.REPLAY_PAGE, Journal.REPLAY_PAGE], "no read of the whole log at once")
     }).pipe(Effect.provide(environment)))
 })
