@@ -317,17 +317,18 @@ export const make = (
         let finished = false
         let streamedChars = 0
         const body$ = chunks.pipe(
-          Stream.mapConcat((chunk) => {
+          Stream.mapConcat(({ chunk, raw }) => {
             for (const choice of chunk.choices) {
               streamedChars += (choice.delta?.content?.length ?? 0) +
                 (choice.delta?.tool_calls ?? []).reduce((n, call) => n + (call.function?.arguments?.length ?? 0), 0)
               if (choice.finish_reason) finished = true
             }
-            const usage = Option.getOrUndefined(OpenAiCompat.usageOf(chunk.usage))
+            const usage = chunk.usage == null ? undefined : Option.getOrUndefined(OpenAiCompat.usageOf(chunk.usage))
             if (usage !== undefined) cost = price(usage)
             // Usage rides on a chunk of its own with no choices; a client that did not ask for it gets none.
             if (chunk.usage != null && chunk.choices.length === 0 && !wantsUsage) return []
-            return [sse(usage === undefined ? chunk : { ...chunk, usage: { ...usage, cost_usd: price(usage).cost_usd } })]
+            // Every chunk but the one priced goes on as the upstream's bytes.
+            return [usage === undefined ? raw : sse({ ...chunk, usage: { ...usage, cost_usd: cost!.cost_usd } })]
           }),
           Stream.concat(Stream.sync(() => done)),
           Stream.catchAll((error) => {
