@@ -44,7 +44,8 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
-import { median, option, r1, root, Sqlite, srcDigest } from "./bench-common.js"
+import { median, option, r1, root, Sqlite } from "./bench-common.js"
+import { type Bench, log, runBench } from "./lib/bench-main.js"
 
 const REPEATS = Number(option("repeats", "3"))
 const REQUESTS = Number(option("requests", "1000"))
@@ -72,9 +73,7 @@ const portkeyServer = path.join(depsDir, "node_modules", "@portkey-ai", "gateway
 const harnessRoot = path.resolve(option("harness-root", root))
 const cli = path.join(harnessRoot, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-bench-portkey-"))
 const children: Array<ChildProcess> = []
-const log = (line: string) => process.stdout.write(`${line}\n`)
 
 // -------------------------------------------------------------------------------------------- processes
 
@@ -263,18 +262,7 @@ const added = (path: Summary, direct: Summary) => ({
 
 // ------------------------------------------------------------------------------------------------- main
 
-const main = async () => {
-  const began = performance.now()
-  const machine = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: os.cpus()[0]?.model ?? "?",
-    nproc: os.availableParallelism(),
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    src_sha256: srcDigest()
-  }
-  log(`harness vs Portkey: ${machine.date}, node ${machine.node}, ${machine.cpu} x${machine.nproc}, load ${machine.loadavg_at_start.join(" ")}, src ${machine.src_sha256}`)
+const main = async ({ began, machine, tmp }: Bench) => {
   const installed = install()
   const versions = {
     portkey: versionOf(path.join(depsDir, "node_modules", "@portkey-ai", "gateway")),
@@ -513,29 +501,14 @@ const main = async () => {
   fs.writeFileSync(path.join(root, "bench-out", "bench-portkey.json"), `${JSON.stringify(result, null, 2)}\n`)
 }
 
-const cleanup = async () => {
-  await Promise.all(children.map(stop))
-  agent.destroy()
-  if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true })
-}
-
-let timedOut = false
-const watchdog = setTimeout(() => {
-  timedOut = true
-  process.stderr.write(`bench-portkey: over the ${DEADLINE_S} s deadline, giving up\n`)
-  void cleanup().finally(() => process.exit(2))
-}, DEADLINE_S * 1000)
-
-main().then(
-  async () => {
-    clearTimeout(watchdog)
-    await cleanup()
+runBench({
+  name: "bench-portkey",
+  title: "harness vs Portkey",
+  deadlineS: DEADLINE_S,
+  keep: KEEP,
+  cleanup: async () => {
+    await Promise.all(children.map(stop))
+    agent.destroy()
   },
-  async (error: unknown) => {
-    clearTimeout(watchdog)
-    if (timedOut) return
-    process.stderr.write(`bench-portkey failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-    await cleanup()
-    process.exit(1)
-  }
-)
+  main
+})
