@@ -40,7 +40,7 @@
  * Effect runtime, GC, ...). The profiler slows the harness down: take latency figures from a run without it.
  */
 import type * as Fx from "effect/Effect"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import { createRequire } from "node:module"
@@ -49,6 +49,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { option, root } from "./bench-common.js"
 import { type Bench, runBench } from "./lib/bench-main.js"
+import { cpuMs, start, stop, stopAll } from "./lib/processes.js"
 
 const cli = path.join(root, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
@@ -71,50 +72,6 @@ const TARGET_ADDED_P50_MS = 2
 
 // -------------------------------------------------------------------------------------------- processes
 
-const children: Array<ChildProcess> = []
-
-/** Spawns `node ...args` and resolves with the child and the first stdout line matching `ready`. */
-const start = (args: ReadonlyArray<string>, ready: RegExp, what: string) =>
-  new Promise<{ child: ChildProcess; match: RegExpMatchArray }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    children.push(child)
-    let out = ""
-    let err = ""
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 30 s: ${out}${err}`)), 30_000)
-    child.stderr!.on("data", (d: Buffer) => {
-      err += d.toString()
-    })
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString()
-      const match = out.match(ready)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({ child, match })
-      }
-    })
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready: ${out}${err}`))
-    })
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
-
-
-/** User + system CPU of a process so far, ms (/proc/PID/stat, in clock ticks of 10 ms). */
-const cpuMs = (pid: number) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 // ----------------------------------------------------------------------------------------------- client
 
@@ -741,9 +698,6 @@ runBench({
   title: "harness bench",
   deadlineS: DEADLINE_S,
   keep: KEEP,
-  cleanup: async () => {
-    await Promise.all(children.map(stop))
-    agent.destroy()
-  },
+  cleanup: () => stopAll(agent),
   main
 })

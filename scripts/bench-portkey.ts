@@ -39,7 +39,7 @@
  * bench-out/bench-portkey.json. Any non-200, a wrong answer, a ledger without exactly one clean row per
  * harness request, or the deadline ends the run with a non-zero exit.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
@@ -48,6 +48,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { median, option, r1, root, Sqlite } from "./bench-common.js"
 import { type Bench, log, runBench } from "./lib/bench-main.js"
+import { cpuMs, start, stop, stopAll } from "./lib/processes.js"
 
 const REPEATS = Number(option("repeats", "3"))
 const REQUESTS = Number(option("requests", "1000"))
@@ -76,7 +77,6 @@ const harnessRoot = path.resolve(option("harness-root", root))
 const cli = path.join(harnessRoot, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
 const bareProxyScript = path.join(root, "scripts", "lib", "bare-proxy.mjs")
-const children: Array<ChildProcess> = []
 
 // -------------------------------------------------------------------------------------------- processes
 
@@ -96,40 +96,6 @@ const install = () => {
 
 const versionOf = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string }).version
 
-/** Spawns `node ...args` and resolves with the child and the first output matching `ready`. */
-const start = (args: ReadonlyArray<string>, ready: RegExp, what: string, cwd = root) =>
-  new Promise<{ child: ChildProcess; match: RegExpMatchArray }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
-    children.push(child)
-    let out = ""
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 60 s: ${out}`)), 60_000)
-    const seen = (d: Buffer) => {
-      out += d.toString()
-      const match = out.match(ready)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({ child, match })
-      }
-    }
-    child.stdout!.on("data", seen)
-    child.stderr!.on("data", seen)
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready: ${out}`))
-    })
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
-
 const freePort = () =>
   new Promise<number>((resolve) => {
     const server = net.createServer()
@@ -138,12 +104,6 @@ const freePort = () =>
       server.close(() => resolve(port))
     })
   })
-
-/** User + system CPU of a process so far, ms (/proc/PID/stat, in clock ticks of 10 ms). */
-const cpuMs = (pid: number) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 // ----------------------------------------------------------------------------------------------- client
 
@@ -529,9 +489,6 @@ runBench({
   title: "harness vs Portkey",
   deadlineS: DEADLINE_S,
   keep: KEEP,
-  cleanup: async () => {
-    await Promise.all(children.map(stop))
-    agent.destroy()
-  },
+  cleanup: () => stopAll(agent),
   main
 })
