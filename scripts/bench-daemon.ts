@@ -55,7 +55,8 @@ import * as GoalQueue from "../src/queue/GoalQueue.js"
 import * as Database from "../src/store/Database.js"
 import * as QueueStore from "../src/store/QueueStore.js"
 import * as RunStore from "../src/store/RunStore.js"
-import { criteria, machine, median, mockScript, objective, option, r1, r2, root, timed } from "./bench-common.js"
+import { type Bench, runBench } from "./lib/bench-main.js"
+import { criteria, median, mockScript, objective, option, r1, r2, root, timed } from "./bench-common.js"
 import * as Postgres from "./lib/postgres.js"
 
 const RUNS = Number(option("runs", "200"))
@@ -555,29 +556,12 @@ const overhead = async (ctx: Context, kind: "sqlite" | "postgres" | "postgres-as
 
 // ------------------------------------------------------------------------------------------------ main
 
-const main = async () => {
+/** The Postgres server started here, if any: stopped by the cleanup, whatever ends the run. */
+let server: Postgres.Server | undefined
+
+const main = async ({ machine: env, tmp: dir }: Bench) => {
   if (!fs.existsSync(path.join(root, "dist", "index.js"))) throw new Error("dist/ is missing: run `npm run build` first")
-  const env = machine()
-  log(`autopilot daemon bench: ${env.date}, node ${env.node}, ${env.cpu} x${env.nproc}, load ${env.loadavg_at_start.join(" ")}, commit ${env.commit}`)
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-bench-daemon-"))
-  // The folder goes, like the daemons and the server, even if this process is killed before its cleanup.
-  const guard = KEEP ? undefined : spawn("/bin/sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; rm -rf '${dir}'`], { detached: true, stdio: "ignore" })
-  guard?.unref()
   const external = process.env["AUTOPILOT_BENCH_DATABASE_URL"]
-  let server: Postgres.Server | undefined
-  const cleanup = () => {
-    killEverything()
-    server?.stop()
-    server = undefined
-    guard?.kill()
-    if (!KEEP) fs.rmSync(dir, { recursive: true, force: true })
-  }
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(signal, () => {
-      cleanup()
-      process.exit(130)
-    })
-  }
   try {
     const began = Date.now()
     if (external === undefined || external === "") server = await Postgres.start(SERVER_SETTINGS)
@@ -688,7 +672,8 @@ const main = async () => {
     log("JSON (also in bench-out/bench-daemon.json):")
     log(JSON.stringify(summary))
   } finally {
-    cleanup()
+    server?.stop()
+    server = undefined
   }
 }
 
@@ -726,8 +711,14 @@ const printTable = (summary: { machine: { loadavg_at_start: ReadonlyArray<number
   log(`load average ${summary.machine.loadavg_at_start.join(" ")} at start, ${summary.machine.loadavg_at_end.join(" ")} at end`)
 }
 
-main().catch((error) => {
-  killEverything()
-  process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-  process.exitCode = 1
+runBench({
+  name: "bench-daemon",
+  title: "autopilot daemon bench",
+  keep: KEEP,
+  cleanup: () => {
+    killEverything()
+    server?.stop()
+    server = undefined
+  },
+  main
 })

@@ -40,14 +40,16 @@
  * Effect runtime, GC, ...). The profiler slows the harness down: take latency figures from a run without it.
  */
 import type * as Fx from "effect/Effect"
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
-import { option, root, srcDigest } from "./bench-common.js"
+import { option, root } from "./bench-common.js"
+import { type Bench, runBench } from "./lib/bench-main.js"
+import { cpuMs, start, stop, stopAll } from "./lib/processes.js"
 
 const cli = path.join(root, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
@@ -70,55 +72,6 @@ const TARGET_ADDED_P50_MS = 2
 
 // -------------------------------------------------------------------------------------------- processes
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-bench-harness-"))
-const children: Array<ChildProcess> = []
-
-/** Spawns `node ...args` and resolves with the child and the first stdout line matching `ready`. */
-const start = (args: ReadonlyArray<string>, ready: RegExp, what: string) =>
-  new Promise<{ child: ChildProcess; match: RegExpMatchArray }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    children.push(child)
-    let out = ""
-    let err = ""
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 30 s: ${out}${err}`)), 30_000)
-    child.stderr!.on("data", (d: Buffer) => {
-      err += d.toString()
-    })
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString()
-      const match = out.match(ready)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({ child, match })
-      }
-    })
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready: ${out}${err}`))
-    })
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
-
-const cleanup = async () => {
-  await Promise.all(children.map(stop))
-  if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true })
-}
-
-/** User + system CPU of a process so far, ms (/proc/PID/stat, in clock ticks of 10 ms). */
-const cpuMs = (pid: number) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 // ----------------------------------------------------------------------------------------------- client
 
@@ -458,26 +411,9 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
   }
 }
 
-
 // ------------------------------------------------------------------------------------------------- main
 
-const main = async () => {
-  const began = performance.now()
-  const log = (line: string) => process.stdout.write(`${line}\n`)
-  const machine = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: os.cpus()[0]?.model ?? "?",
-    nproc: os.availableParallelism(),
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    src_sha256: srcDigest()
-  }
-  log(
-    `harness bench: ${machine.date}, node ${machine.node}, ${machine.cpu} x${machine.nproc}, load ${machine.loadavg_at_start.join(" ")}, ` +
-      `src ${machine.src_sha256}`
-  )
-
+const main = async ({ began, log, machine, tmp }: Bench) => {
   // The upstream, then a key and a config pointing at it, then the harness.
   const upstream = await start([upstreamScript], /listening on http:\/\/([\d.]+):(\d+)/, "upstream")
   const direct: Target = { name: "direct", host: upstream.match[1]!, port: Number(upstream.match[2]), pid: upstream.child.pid! }
@@ -757,24 +693,11 @@ const main = async () => {
   fs.writeFileSync(path.join(root, "bench-out", "bench-harness.json"), `${JSON.stringify(result, null, 2)}\n`)
 }
 
-let timedOut = false
-const watchdog = setTimeout(() => {
-  timedOut = true
-  process.stderr.write(`bench-harness: over the ${DEADLINE_S} s deadline, giving up\n`)
-  void cleanup().finally(() => process.exit(2))
-}, DEADLINE_S * 1000)
-
-main().then(
-  async () => {
-    clearTimeout(watchdog)
-    await cleanup()
-    agent.destroy()
-  },
-  async (error: unknown) => {
-    clearTimeout(watchdog)
-    if (timedOut) return // the watchdog is already cleaning up; what failed is its doing
-    process.stderr.write(`bench-harness failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-    await cleanup()
-    process.exit(1)
-  }
-)
+runBench({
+  name: "bench-harness",
+  title: "harness bench",
+  deadlineS: DEADLINE_S,
+  keep: KEEP,
+  cleanup: () => stopAll(agent),
+  main
+})

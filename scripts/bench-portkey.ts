@@ -19,11 +19,13 @@
  * Processes: the upstream (scripts/bench-upstream.mjs: a bare node:http server answering at once), the
  * harness (`node bin/autopilot.js harness serve`, every tier routed to that upstream, a temp database, its
  * key check, rate limit, classification and ledger row on every request), Portkey (provider `openai`,
- * `x-portkey-custom-host` pointing at the same upstream), the Effect echo (bench-upstream.mjs --effect, for the
- * burst only), and this client: one node:http keep-alive Agent, the same body for all.
+ * `x-portkey-custom-host` pointing at the same upstream), the bare proxy (scripts/lib/bare-proxy.mjs: node:http
+ * forwarding over a kept-alive http.Agent and piping the answer back, no other work: the floor under any proxy
+ * on this machine), the Effect echo (bench-upstream.mjs --effect, for the burst only), and this client: one
+ * node:http keep-alive Agent, the same body for all.
  *
  * Drift on a shared machine must hit all paths alike: at 1 client the paths take turns in blocks of
- * `--block` requests, the order rotating every block; at 50 clients in half rounds ordered D H P P H D. The
+ * `--block` requests, the order rotating every block; at 50 clients in half rounds ordered D H P B B P H D (B: the bare proxy). The
  * whole measurement is repeated `--repeats` times; per scenario the repeat with the median harness figure is
  * reported. "Added" is the path's percentile minus the direct one. CPU per request is the server process's
  * user + system time from /proc (10 ms ticks) over its rounds.
@@ -37,14 +39,16 @@
  * bench-out/bench-portkey.json. Any non-200, a wrong answer, a ledger without exactly one clean row per
  * harness request, or the deadline ends the run with a non-zero exit.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
-import { median, option, r1, root, Sqlite, srcDigest } from "./bench-common.js"
+import { median, option, r1, root, Sqlite } from "./bench-common.js"
+import { type Bench, log, runBench } from "./lib/bench-main.js"
+import { cpuMs, start, stop, stopAll } from "./lib/processes.js"
 
 const REPEATS = Number(option("repeats", "3"))
 const REQUESTS = Number(option("requests", "1000"))
@@ -72,9 +76,7 @@ const portkeyServer = path.join(depsDir, "node_modules", "@portkey-ai", "gateway
 const harnessRoot = path.resolve(option("harness-root", root))
 const cli = path.join(harnessRoot, "bin", "autopilot.js")
 const upstreamScript = path.join(root, "scripts", "bench-upstream.mjs")
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-bench-portkey-"))
-const children: Array<ChildProcess> = []
-const log = (line: string) => process.stdout.write(`${line}\n`)
+const bareProxyScript = path.join(root, "scripts", "lib", "bare-proxy.mjs")
 
 // -------------------------------------------------------------------------------------------- processes
 
@@ -94,40 +96,6 @@ const install = () => {
 
 const versionOf = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string }).version
 
-/** Spawns `node ...args` and resolves with the child and the first output matching `ready`. */
-const start = (args: ReadonlyArray<string>, ready: RegExp, what: string, cwd = root) =>
-  new Promise<{ child: ChildProcess; match: RegExpMatchArray }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
-    children.push(child)
-    let out = ""
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 60 s: ${out}`)), 60_000)
-    const seen = (d: Buffer) => {
-      out += d.toString()
-      const match = out.match(ready)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({ child, match })
-      }
-    }
-    child.stdout!.on("data", seen)
-    child.stderr!.on("data", seen)
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready: ${out}`))
-    })
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill("SIGTERM")
-  })
-
 const freePort = () =>
   new Promise<number>((resolve) => {
     const server = net.createServer()
@@ -136,12 +104,6 @@ const freePort = () =>
       server.close(() => resolve(port))
     })
   })
-
-/** User + system CPU of a process so far, ms (/proc/PID/stat, in clock ticks of 10 ms). */
-const cpuMs = (pid: number) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 // ----------------------------------------------------------------------------------------------- client
 
@@ -263,18 +225,7 @@ const added = (path: Summary, direct: Summary) => ({
 
 // ------------------------------------------------------------------------------------------------- main
 
-const main = async () => {
-  const began = performance.now()
-  const machine = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: os.cpus()[0]?.model ?? "?",
-    nproc: os.availableParallelism(),
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    src_sha256: srcDigest()
-  }
-  log(`harness vs Portkey: ${machine.date}, node ${machine.node}, ${machine.cpu} x${machine.nproc}, load ${machine.loadavg_at_start.join(" ")}, src ${machine.src_sha256}`)
+const main = async ({ began, machine, tmp }: Bench) => {
   const installed = install()
   const versions = {
     portkey: versionOf(path.join(depsDir, "node_modules", "@portkey-ai", "gateway")),
@@ -311,8 +262,13 @@ const main = async () => {
     headers: { authorization: "Bearer none", "x-portkey-provider": "openai", "x-portkey-custom-host": `http://127.0.0.1:${upstreamPort}/v1` },
     sent: 0
   }
-  const paths = [direct, harness, pk]
-  log(`upstream :${upstreamPort}, harness (${harnessRoot}) :${harness.port} (pid ${harness.pid}), Portkey :${pk.port} (pid ${pk.pid}); temp dir ${tmp}`)
+  const floor = await start([bareProxyScript, `--to=http://127.0.0.1:${upstreamPort}`], ready, "bare proxy")
+  const bare: Target = { name: "bare proxy", port: Number(floor.match[2]), pid: floor.child.pid!, headers: {}, sent: 0 }
+  const paths = [direct, harness, pk, bare]
+  log(
+    `upstream :${upstreamPort}, harness (${harnessRoot}) :${harness.port} (pid ${harness.pid}), Portkey :${pk.port} (pid ${pk.pid}), ` +
+      `bare proxy :${bare.port} (pid ${bare.pid}); temp dir ${tmp}`
+  )
 
   const plain = JSON.stringify({ model: "auto", messages: [{ role: "user", content: "Say OK." }], max_tokens: 16 })
   const streamed = JSON.stringify({ model: "auto", messages: [{ role: "user", content: "Say OK." }], max_tokens: 16, stream: true })
@@ -347,13 +303,13 @@ const main = async () => {
     }
     return rounds.map(summary)
   }
-  /** WORKERS clients at once, in half rounds D H P P H D, after (re)opening their connections untimed. */
+  /** WORKERS clients at once, in half rounds D H P B B P H D, after (re)opening their connections untimed. */
   const concurrent = async () => {
     const rounds = paths.map(round)
     for (const target of paths) await run(target, plain, WORKERS, 2, round())
     const half = Math.ceil(PER_WORKER / 2)
-    for (const k of [0, 1, 2]) await run(paths[k]!, plain, WORKERS, half, rounds[k]!)
-    for (const k of [2, 1, 0]) await run(paths[k]!, plain, WORKERS, PER_WORKER - half, rounds[k]!)
+    for (const k of [0, 1, 2, 3]) await run(paths[k]!, plain, WORKERS, half, rounds[k]!)
+    for (const k of [3, 2, 1, 0]) await run(paths[k]!, plain, WORKERS, PER_WORKER - half, rounds[k]!)
     return rounds.map(summary)
   }
 
@@ -441,7 +397,13 @@ const main = async () => {
   const c1 = pick(repeats.map((r) => r.c1), (s) => s[1]!.p50_ms - s[0]!.p50_ms)
   const cN = pick(repeats.map((r) => r.cN), (s) => s[1]!.req_per_s)
   const stream = pick(repeats.map((r) => r.stream), (s) => s[1]!.first_byte_p50_ms)
-  const scenario = (s: Array<Summary>) => ({ direct: s[0]!, harness: added(s[1]!, s[0]!), portkey: added(s[2]!, s[0]!) })
+  const scenario = (s: Array<Summary>) => ({
+    direct: s[0]!,
+    harness: added(s[1]!, s[0]!),
+    portkey: added(s[2]!, s[0]!),
+    bare_proxy: added(s[3]!, s[0]!),
+    harness_above_bare_p50_ms: r3(s[1]!.p50_ms - s[3]!.p50_ms)
+  })
   const result = {
     machine: { ...machine, loadavg_at_end: loadavgAtEnd },
     versions,
@@ -450,7 +412,11 @@ const main = async () => {
     [`c${WORKERS}`]: scenario(cN),
     stream_c1: scenario(stream),
     all_repeats: {
-      c1_added_p50_ms: repeats.map((r) => ({ harness: r3(r.c1[1]!.p50_ms - r.c1[0]!.p50_ms), portkey: r3(r.c1[2]!.p50_ms - r.c1[0]!.p50_ms) })),
+      c1_added_p50_ms: repeats.map((r) => ({
+        harness: r3(r.c1[1]!.p50_ms - r.c1[0]!.p50_ms),
+        portkey: r3(r.c1[2]!.p50_ms - r.c1[0]!.p50_ms),
+        bare_proxy: r3(r.c1[3]!.p50_ms - r.c1[0]!.p50_ms)
+      })),
       cN_req_per_s: repeats.map((r) => ({ harness: r.cN[1]!.req_per_s, portkey: r.cN[2]!.req_per_s })),
       stream_first_byte_p50_ms: repeats.map((r) => ({ harness: r.stream[1]!.first_byte_p50_ms, portkey: r.stream[2]!.first_byte_p50_ms }))
     },
@@ -473,10 +439,10 @@ const main = async () => {
 
   const pad = (cells: ReadonlyArray<string | number>, widths: ReadonlyArray<number>) =>
     cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join("  ")
-  const w = [22, 18, 18, 18, 16, 16, 10]
+  const w = [22, 16, 16, 16, 16, 22, 22, 16]
   log("")
   log(`median repeat of ${REPEATS}; ms; added = path percentile - direct percentile; cpu = that server's process only`)
-  log(pad(["scenario", "direct p50/p99", "harness p50/p99", "Portkey p50/p99", "added H / P p50", "req/s D / H / P", "cpu H / P"], w))
+  log(pad(["scenario", "direct p50/p99", "harness p50/p99", "Portkey p50/p99", "bare p50/p99", "added H / P / bare p50", "req/s D / H / P / bare", "cpu H / P / bare"], w))
   const line = (label: string, s: Array<Summary>, first = false) => {
     const pair = (x: Summary) => (first ? `${x.first_byte_p50_ms.toFixed(2)} / ${x.first_byte_p99_ms.toFixed(2)}` : `${x.p50_ms.toFixed(3)} / ${x.p99_ms.toFixed(2)}`)
     const add = (x: Summary) => (first ? x.first_byte_p50_ms - s[0]!.first_byte_p50_ms : x.p50_ms - s[0]!.p50_ms).toFixed(3)
@@ -485,9 +451,10 @@ const main = async () => {
       pair(s[0]!),
       pair(s[1]!),
       pair(s[2]!),
-      `${add(s[1]!)} / ${add(s[2]!)}`,
+      pair(s[3]!),
+      `${add(s[1]!)} / ${add(s[2]!)} / ${add(s[3]!)}`,
       s.map((x) => Math.round(x.req_per_s)).join(" / "),
-      `${s[1]!.cpu_ms_per_request.toFixed(2)} / ${s[2]!.cpu_ms_per_request.toFixed(2)}`
+      `${s[1]!.cpu_ms_per_request.toFixed(2)} / ${s[2]!.cpu_ms_per_request.toFixed(2)} / ${s[3]!.cpu_ms_per_request.toFixed(2)}`
     ], w))
   }
   line("1 client", c1)
@@ -506,6 +473,10 @@ const main = async () => {
   log("")
   const { added_p50_ms, throughput_vs_portkey } = result.targets
   log(`target: harness added p50 at 1 client ${added_p50_ms.target} ms: ${added_p50_ms.harness} ms, ${added_p50_ms.met ? "MET" : "NOT MET"}`)
+  log(
+    `floor: a bare node:http proxy (kept-alive http.Agent, no work) adds ${result.c1.bare_proxy.added_p50_ms} ms at p50; ` +
+      `the harness is ${result.c1.harness_above_bare_p50_ms} ms above it`
+  )
   log(`target: harness req/s at ${WORKERS} clients ${throughput_vs_portkey.target} Portkey's: ${throughput_vs_portkey.ratio}x, ${throughput_vs_portkey.met ? "MET" : "NOT MET"}`)
   log(`ledger: ${rows.n} rows for ${harness.sent} harness requests, all clean; stale sockets retried ${staleSocketRetries}; load at end ${loadavgAtEnd.join(" ")}; wall ${result.wall_s} s`)
   log(JSON.stringify(result))
@@ -513,29 +484,11 @@ const main = async () => {
   fs.writeFileSync(path.join(root, "bench-out", "bench-portkey.json"), `${JSON.stringify(result, null, 2)}\n`)
 }
 
-const cleanup = async () => {
-  await Promise.all(children.map(stop))
-  agent.destroy()
-  if (!KEEP) fs.rmSync(tmp, { recursive: true, force: true })
-}
-
-let timedOut = false
-const watchdog = setTimeout(() => {
-  timedOut = true
-  process.stderr.write(`bench-portkey: over the ${DEADLINE_S} s deadline, giving up\n`)
-  void cleanup().finally(() => process.exit(2))
-}, DEADLINE_S * 1000)
-
-main().then(
-  async () => {
-    clearTimeout(watchdog)
-    await cleanup()
-  },
-  async (error: unknown) => {
-    clearTimeout(watchdog)
-    if (timedOut) return
-    process.stderr.write(`bench-portkey failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-    await cleanup()
-    process.exit(1)
-  }
-)
+runBench({
+  name: "bench-portkey",
+  title: "harness vs Portkey",
+  deadlineS: DEADLINE_S,
+  keep: KEEP,
+  cleanup: () => stopAll(agent),
+  main
+})

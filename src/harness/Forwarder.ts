@@ -15,8 +15,23 @@ import OpenAI from "openai"
 export interface Forwarder {
   /** POSTs `body` (JSON) to `path` under the upstream's base URL; a 2xx answer's body as the SDK reads it. */
   readonly post: (path: string, body: string) => Effect.Effect<unknown, unknown>
+  /**
+   * POSTs `body` for an event stream: resolves at a 2xx answer's headers with its body, read as it arrives
+   * (a status error fails as `post` does). The timeout covers the wait for the headers only.
+   */
+  readonly stream: (path: string, body: string) => Effect.Effect<Body, unknown>
   /** Closes the kept-alive connections. */
   readonly close: () => void
+}
+
+/** A streamed answer's body, pulled a read at a time (the connection paused meanwhile). */
+export interface Body {
+  /** The next bytes the upstream sent; undefined once the body has ended. */
+  readonly read: Effect.Effect<Buffer | undefined, unknown>
+  /** Drops the connection unless the body was read to its end (then it went back to the pool). */
+  readonly close: () => void
+  /** Drops the connection; the read waiting, and every one after, fails with `error`. */
+  readonly abort: (error: unknown) => void
 }
 
 /** As the SDK reads a 2xx body: JSON when its media type says so (none when it says it is empty), else text. */
@@ -62,11 +77,20 @@ export const make = (options: {
   const timeoutMs = Duration.toMillis(options.timeout)
   const authorization = `Bearer ${options.apiKey}`
 
-  const post = (path: string, body: string) =>
-    Effect.async<unknown, unknown>((resume) => {
+  /**
+   * One POST, resolving with the answer's response once `accept` says what to make of it: `post` waits for a
+   * 2xx body's end, `stream` takes it at its headers. A status error's body is always read to its end first.
+   */
+  const send = <A>(
+    path: string,
+    body: string,
+    accept: string,
+    answered: (res: Http.IncomingMessage, settle: (effect: Effect.Effect<A, unknown>) => void) => void
+  ) =>
+    Effect.async<A, unknown>((resume) => {
       const payload = Buffer.from(body, "utf8")
       let settled = false
-      const settle = (effect: Effect.Effect<unknown, unknown>) => {
+      const settle = (effect: Effect.Effect<A, unknown>) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
@@ -79,28 +103,17 @@ export const make = (options: {
         port: base.port,
         method: "POST",
         path: `${prefix}${path}${base.search}`,
-        headers: {
-          "content-type": "application/json",
-          "content-length": payload.length,
-          accept: "application/json",
-          authorization
-        }
+        headers: { "content-type": "application/json", "content-length": payload.length, accept, authorization }
       }, (res) => {
+        const status = res.statusCode ?? 0
+        if (status >= 200 && status <= 299) return answered(res, settle)
         const parts: Array<Buffer> = []
         res.on("data", (part: Buffer) => parts.push(part))
         res.on("error", (error) => settle(Effect.fail(error)))
         res.on("end", () => {
           const text = Buffer.concat(parts).toString("utf8")
-          const status = res.statusCode ?? 0
-          if (status < 200 || status > 299) {
-            const json = safeJson(text)
-            return settle(Effect.fail(OpenAI.APIError.generate(status, json as object | undefined, json === undefined ? text : undefined, webHeaders(res.headers))))
-          }
-          try {
-            settle(Effect.succeed(readBody(res.headers, text)))
-          } catch (error) {
-            settle(Effect.fail(error))
-          }
+          const json = safeJson(text)
+          settle(Effect.fail(OpenAI.APIError.generate(status, json as object | undefined, json === undefined ? text : undefined, webHeaders(res.headers))))
         })
       })
       const timer = setTimeout(() => {
@@ -117,5 +130,81 @@ export const make = (options: {
       })
     })
 
-  return { post, close: () => agent.destroy() }
+  const post = (path: string, body: string) =>
+    send<unknown>(path, body, "application/json", (res, settle) => {
+      const parts: Array<Buffer> = []
+      res.on("data", (part: Buffer) => parts.push(part))
+      res.on("error", (error) => settle(Effect.fail(error)))
+      res.on("end", () => {
+        try {
+          settle(Effect.succeed(readBody(res.headers, Buffer.concat(parts).toString("utf8"))))
+        } catch (error) {
+          settle(Effect.fail(error))
+        }
+      })
+    })
+
+  const stream = (path: string, body: string) =>
+    send<Body>(path, body, "text/event-stream", (res, settle) => settle(Effect.succeed(bodyOf(res))))
+
+  return { post, stream, close: () => agent.destroy() }
+}
+
+/**
+ * A response body read on demand: flowing only while a read waits, paused as soon as it has its bytes, so
+ * an upstream faster than the client is held back by TCP rather than buffered here.
+ */
+const bodyOf = (res: Http.IncomingMessage): Body => {
+  res.pause()
+  const queued: Array<Buffer> = []
+  let ended = false
+  let failure: unknown = undefined
+  let waiting: ((effect: Effect.Effect<Buffer | undefined, unknown>) => void) | undefined
+  const wake = (effect: Effect.Effect<Buffer | undefined, unknown>) => {
+    const resume = waiting
+    waiting = undefined
+    resume?.(effect)
+  }
+  res.on("data", (part: Buffer) => {
+    res.pause()
+    if (waiting === undefined) queued.push(part)
+    else wake(Effect.succeed(part))
+  })
+  res.on("end", () => {
+    ended = true
+    wake(Effect.succeed(undefined))
+  })
+  const failed = (error: unknown) => {
+    failure ??= error
+    wake(Effect.fail(failure))
+  }
+  res.on("error", (error) => failed(new OpenAI.APIConnectionError({ cause: error })))
+  // A connection cut before the body's end: an error, as fetch reports it.
+  res.on("close", () => {
+    if (!ended) failed(new OpenAI.APIConnectionError({ message: "the upstream closed the stream before its end" }))
+  })
+  const read = Effect.async<Buffer | undefined, unknown>((resume) => {
+    const part = queued.shift()
+    if (part !== undefined) return resume(Effect.succeed(part))
+    if (failure !== undefined) return resume(Effect.fail(failure))
+    if (ended) return resume(Effect.succeed(undefined))
+    waiting = resume
+    res.resume()
+    return Effect.sync(() => {
+      waiting = undefined
+    })
+  })
+  return {
+    read,
+    abort: (error) => {
+      failed(error)
+      if (!ended) res.destroy()
+    },
+    close: () => {
+      if (ended) return
+      // All in but not read: drained, its connection goes back to the pool; else the connection goes.
+      if (res.complete) res.resume()
+      else res.destroy()
+    }
+  }
 }

@@ -65,6 +65,25 @@ export interface Admission {
   readonly price: (usage: OpenAiCompat.Usage) => Priced
   /** What a call is charged when its upstream never said: about four characters a token. */
   readonly estimated: (outputChars: number, why: string) => Priced & { readonly error: string }
+  /**
+   * A plain (not streamed) call to the upstream, its row written however it ends: the answer priced and
+   * relayed with its cost, a body that is no answer refused (charged only the usage it reports), a client
+   * gone before the answer recorded as 499.
+   */
+  readonly recordAnswer: (call: Effect.Effect<Either.Either<PlainAnswer, Upstreams.NotACompletion>, HarnessError>) => Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    HarnessError
+  >
+}
+
+/** An upstream's plain answer, as `recordAnswer` prices and relays it, whichever API it came by. */
+export interface PlainAnswer {
+  readonly body: unknown
+  readonly usage: Option.Option<OpenAiCompat.Usage>
+  /** How many characters its output holds: what is charged by estimate when it reports no usage. */
+  readonly outputChars: () => number
+  /** The body with `cost_usd` beside its usage. */
+  readonly withCost: (cost_usd: number) => unknown
 }
 
 const encoder = new TextEncoder()
@@ -127,8 +146,8 @@ export const make = (
     })
 
     const budgetFor = (identity: Identity, now: Date): Effect.Effect<BudgetVerdict, HarnessError> =>
-      Effect.gen(function*() {
-        if (config.budgets.length === 0) return verdict([], identity, () => 0)
+      // No budgets, nothing to count: no need to take the lock, on every request.
+      config.budgets.length === 0 ? Effect.succeed(verdict([], identity, () => 0)) : Effect.gen(function*() {
         // Counters of ended periods are never read again: a new day starts from an empty map.
         const today = periodKey("daily", now)
         if (today !== currentDay) {
@@ -259,23 +278,15 @@ export const make = (
           ...price({ prompt_tokens: Math.ceil(JSON.stringify(request.messages).length / 4), completion_tokens: Math.ceil(outputChars / 4) }),
           error: `${why}; tokens estimated from characters`
         })
-        return { target, streaming, decided, headers, recorded, refuse, price, estimated } satisfies Admission
-      })
-
-    const forwardChat = (admission: Admission, request: ChatRequest, body: unknown) =>
-      Effect.gen(function*() {
-        const { decided, estimated, headers, price, recorded, refuse, streaming, target } = admission
-        const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
-
-        if (!streaming) {
+        const recordAnswer = (call: Effect.Effect<Either.Either<PlainAnswer, Upstreams.NotACompletion>, HarnessError>) => {
           // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
           // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
           const abandoned = Effect.suspend(() => recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") })).pipe(
             Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
           )
-          return yield* Effect.uninterruptibleMask((restore) =>
+          return Effect.uninterruptibleMask((restore) =>
             Effect.gen(function*() {
-              const answered = yield* restore(upstreams.complete(target, forwarded)).pipe(
+              const answered = yield* restore(call).pipe(
                 Effect.onInterrupt(() => abandoned),
                 Effect.catchAll((error) => refuse(error, decided))
               )
@@ -287,22 +298,41 @@ export const make = (
                   ...Option.match(answered.left.usage, { onNone: () => ({}), onSome: price })
                 })
               }
-              const { body: answer, completion } = answered.right
-              const usage = OpenAiCompat.usageOf(completion.usage)
-              if (Option.isNone(usage)) {
-                const chars = completion.choices.map((c) => JSON.stringify(c.message)).join("").length
-                yield* recorded({ status: 200, ...decided, ...estimated(chars, "upstream reported no usage") })
+              const answer = answered.right
+              if (Option.isNone(answer.usage)) {
+                yield* recorded({ status: 200, ...decided, ...estimated(answer.outputChars(), "upstream reported no usage") })
                 // The client is not told a made-up cost; only the ledger, which budgets read, carries the estimate.
-                return HttpServerResponse.unsafeJson(answer, { headers })
+                return HttpServerResponse.unsafeJson(answer.body, { headers })
               }
-              const cost = price(usage.value)
+              const cost = price(answer.usage.value)
               yield* recorded({ status: 200, ...decided, ...cost })
-              return HttpServerResponse.unsafeJson(
-                Object.assign({}, answer, { usage: { ...usage.value, cost_usd: cost.cost_usd } }),
-                { headers: { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } }
-              )
+              return HttpServerResponse.unsafeJson(answer.withCost(cost.cost_usd), {
+                headers: { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) }
+              })
             })
           )
+        }
+        return { target, streaming, decided, headers, recorded, refuse, price, estimated, recordAnswer } satisfies Admission
+      })
+
+    const forwardChat = (admission: Admission, request: ChatRequest, body: unknown) =>
+      Effect.gen(function*() {
+        const { decided, estimated, headers, price, recordAnswer, recorded, refuse, streaming, target } = admission
+        const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
+
+        if (!streaming) {
+          return yield* recordAnswer(Effect.map(
+            upstreams.complete(target, forwarded),
+            Either.map(({ body: answer, completion }): PlainAnswer => {
+              const usage = OpenAiCompat.usageOf(completion.usage)
+              return {
+                body: answer,
+                usage,
+                outputChars: () => completion.choices.map((c) => JSON.stringify(c.message)).join("").length,
+                withCost: (cost_usd) => Object.assign({}, answer, { usage: { ...Option.getOrThrow(usage), cost_usd } })
+              }
+            })
+          ))
         }
 
         const wantsUsage = request.stream_options?.include_usage === true
@@ -317,17 +347,18 @@ export const make = (
         let finished = false
         let streamedChars = 0
         const body$ = chunks.pipe(
-          Stream.mapConcat((chunk) => {
+          Stream.mapConcat(({ chunk, raw }) => {
             for (const choice of chunk.choices) {
               streamedChars += (choice.delta?.content?.length ?? 0) +
                 (choice.delta?.tool_calls ?? []).reduce((n, call) => n + (call.function?.arguments?.length ?? 0), 0)
               if (choice.finish_reason) finished = true
             }
-            const usage = Option.getOrUndefined(OpenAiCompat.usageOf(chunk.usage))
+            const usage = chunk.usage == null ? undefined : Option.getOrUndefined(OpenAiCompat.usageOf(chunk.usage))
             if (usage !== undefined) cost = price(usage)
             // Usage rides on a chunk of its own with no choices; a client that did not ask for it gets none.
             if (chunk.usage != null && chunk.choices.length === 0 && !wantsUsage) return []
-            return [sse(usage === undefined ? chunk : { ...chunk, usage: { ...usage, cost_usd: price(usage).cost_usd } })]
+            // Every chunk but the one priced goes on as the upstream's bytes.
+            return [usage === undefined ? raw : sse({ ...chunk, usage: { ...usage, cost_usd: cost!.cost_usd } })]
           }),
           Stream.concat(Stream.sync(() => done)),
           Stream.catchAll((error) => {

@@ -38,10 +38,13 @@ const send = (response: HttpServerResponse.HttpServerResponse, out: Http.ServerR
       case "Empty":
         return Effect.sync(() => void out.end())
       case "Stream":
+        // What one upstream read brought comes as one Chunk: written in one go, then wait for the client if need be.
         return body.stream.pipe(
-          Stream.runForEach((chunk) =>
-            out.write(chunk) ? Effect.void : Effect.async<void>((resume) => void out.once("drain", () => resume(Effect.void)))
-          ),
+          Stream.runForEachChunk((chunk) => {
+            let ready = true
+            for (const bytes of chunk) ready = out.write(bytes)
+            return ready ? Effect.void : Effect.async<void>((resume) => void out.once("drain", () => resume(Effect.void)))
+          }),
           Effect.orDie,
           Effect.ensuring(Effect.sync(() => void out.end()))
         )

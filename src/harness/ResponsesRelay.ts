@@ -1,6 +1,6 @@
 import { HttpServerResponse } from "@effect/platform"
 import { Effect, Either, Option, Stream } from "effect"
-import type { Admission } from "./Gateway.js"
+import type { Admission, PlainAnswer } from "./Gateway.js"
 import { type ResponsesEvent, responsesUsage, type Upstreams } from "./Upstreams.js"
 
 /**
@@ -20,40 +20,19 @@ const deltas = new Set(["response.output_text.delta", "response.function_call_ar
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
 
 export const relay = (upstreams: Upstreams, admission: Admission, body: object) => {
-  const { decided, estimated, headers, price, recorded, refuse, streaming, target } = admission
+  const { decided, estimated, headers, price, recordAnswer, recorded, refuse, streaming, target } = admission
   const forwarded = { ...body, model: target.upstream_model ?? target.id }
 
   if (!streaming) {
-    const abandoned = recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") }).pipe(
-      Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
-    )
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const answered = yield* restore(upstreams.respond(target, forwarded)).pipe(
-          Effect.onInterrupt(() => abandoned),
-          Effect.catchAll((error) => refuse(error, decided))
-        )
-        if (Either.isLeft(answered)) {
-          return yield* refuse(answered.left.error, {
-            ...decided,
-            ...Option.match(answered.left.usage, { onNone: () => ({}), onSome: price })
-          })
-        }
-        const { body: answer, usage } = answered.right
-        if (Option.isNone(usage)) {
-          const output = isRecord(answer) ? answer["output"] : undefined
-          yield* recorded({ status: 200, ...decided, ...estimated(JSON.stringify(output ?? []).length, "upstream reported no usage") })
-          return HttpServerResponse.unsafeJson(answer, { headers })
-        }
-        const cost = price(usage.value)
-        yield* recorded({ status: 200, ...decided, ...cost })
-        const reported = (answer as { usage: object }).usage
-        return HttpServerResponse.unsafeJson(
-          { ...(answer as object), usage: { ...reported, cost_usd: cost.cost_usd } },
-          { headers: { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) } }
-        )
-      })
-    )
+    return recordAnswer(Effect.map(
+      upstreams.respond(target, forwarded),
+      Either.map(({ body: answer, usage }): PlainAnswer => ({
+        body: answer,
+        usage,
+        outputChars: () => JSON.stringify((isRecord(answer) ? answer["output"] : undefined) ?? []).length,
+        withCost: (cost_usd) => ({ ...(answer as object), usage: { ...(answer as { usage: object }).usage, cost_usd } })
+      }))
+    ))
   }
 
   return Effect.gen(function*() {

@@ -1,10 +1,11 @@
-import { Config, DateTime, Duration, Effect, Either, Option, type ParseResult, Redacted, Schema, type Scope, Stream } from "effect"
-import type OpenAI from "openai"
+import { Chunk, Config, DateTime, FiberId, Duration, Effect, Either, Option, type ParseResult, Redacted, Schema, type Scope, Stream } from "effect"
+import OpenAI from "openai"
 import { BadInput } from "../domain/Errors.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { fromSdkStream } from "../llm/SdkStream.js"
 import type { HarnessConfig, ModelEntry } from "./HarnessConfig.js"
 import * as Forwarder from "./Forwarder.js"
+import * as SseEvents from "./SseEvents.js"
 import { describeParseError, HarnessError } from "./HarnessError.js"
 
 /** An upstream's 200 that is a completion: read as decoded, relayed as it came, every field in its order. */
@@ -20,8 +21,8 @@ export interface NotACompletion {
 }
 
 /**
- * The upstreams a harness forwards to: a plain completion through the lean Forwarder, a stream through the
- * official SDK; no retries of their own: clients retry.
+ * The upstreams a harness forwards to: chat completions, plain or streamed, through the lean Forwarder; the
+ * Responses API through the official SDK; no retries of their own: clients retry.
  * What an upstream answers is checked here, and every message quoting it has the upstream's key scrubbed.
  */
 export interface Upstreams {
@@ -30,14 +31,17 @@ export interface Upstreams {
    * Resolves once the upstream has sent its first chunk, so an upstream that fails, or answers with
    * something other than completion chunks, is still a proper status: nothing has been sent to the client.
    */
-  readonly stream: (
-    model: ModelEntry,
-    body: object
-  ) => Effect.Effect<Stream.Stream<OpenAiCompat.ChatCompletionChunk, HarnessError>, HarnessError>
+  readonly stream: (model: ModelEntry, body: object) => Effect.Effect<Stream.Stream<StreamedChunk, HarnessError>, HarnessError>
   /** `POST /responses` on an upstream that has the Responses API: its Response object, checked as `complete` checks. */
   readonly respond: (model: ModelEntry, body: object) => Effect.Effect<Either.Either<Answered, NotACompletion>, HarnessError>
   /** Its events, streamed, resolving at the first as `stream` does. */
   readonly respondStream: (model: ModelEntry, body: object) => Effect.Effect<Stream.Stream<ResponsesEvent, HarnessError>, HarnessError>
+}
+
+/** A chunk of a streamed completion: as read, and as the bytes of the event it came in, to relay unchanged. */
+export interface StreamedChunk {
+  readonly chunk: OpenAiCompat.ChatCompletionChunk
+  readonly raw: Uint8Array
 }
 
 /** An upstream's Response object: read for its usage (Responses counts), relayed as it came. */
@@ -216,13 +220,95 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput, 
       }).pipe(Effect.onError(() => Effect.sync(() => controller.abort())))
     }
 
-    const stream = (model: ModelEntry, body: object) =>
-      streamOf(
-        model,
-        (client, signal) => client.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { signal }),
-        isChunk,
-        "chat completion chunk"
-      )
+    /**
+     * A chat stream read off the upstream's connection as it comes: each event's data parsed to check and
+     * account for it, its bytes kept to be relayed as they came. Fails as the SDK's stream did: on a `data`
+     * that is not JSON or carries an `error`; after `[DONE]` nothing more is read into chunks.
+     */
+    const stream = (model: ModelEntry, body: object) => {
+      const { fail, forwarder, idle, tell } = clientOf(model)
+      const quiet = () => tell(504, `the stream went quiet for ${Duration.format(idle)}`)
+      const what = "chat completion chunk"
+      return Effect.gen(function*() {
+        const clock = yield* Effect.clock
+        const answer = yield* forwarder.stream("/chat/completions", JSON.stringify(body)).pipe(Effect.catchAll(fail))
+        const decoder = SseEvents.decoder()
+        let done = false
+        // A failure after chunks read in the same bytes: those go first, then it.
+        let failure: Effect.Effect<never, HarnessError> | undefined
+        // Since when a read has waited for the upstream; undefined while the client is the one to wait for.
+        let waitingSince: number | undefined
+        const chunksOf = (bytes: Buffer) => {
+          waitingSince = undefined
+          const chunks: Array<StreamedChunk> = []
+          for (const event of decoder.push(bytes)) {
+            if (done || event.data === null) continue
+            if (event.data.startsWith("[DONE]")) {
+              done = true
+              continue
+            }
+            let data: unknown
+            try {
+              data = JSON.parse(event.data)
+            } catch (error) {
+              failure = fail(error)
+              break
+            }
+            if (isRecord(data) && data["error"]) {
+              failure = fail(new OpenAI.APIError(undefined, data["error"] as object, undefined, undefined))
+              break
+            }
+            if (!isChunk(data)) {
+              failure = Effect.fail(tell(502, `streamed something that is not a ${what}: ${OpenAiCompat.oneLine(JSON.stringify(data) ?? "", 200)}`))
+              break
+            }
+            chunks.push({ chunk: data, raw: event.raw })
+          }
+          return chunks.length === 0 && failure !== undefined ? failure : Effect.succeed(chunks)
+        }
+        /** The chunks of the upstream's next bytes (maybe none yet); undefined at the body's end. */
+        const next: Effect.Effect<ReadonlyArray<StreamedChunk> | undefined, HarnessError> = Effect.suspend(() => {
+          if (failure !== undefined) return failure
+          waitingSince = clock.unsafeCurrentTimeMillis()
+          return Effect.flatMap(
+            Effect.catchAll(answer.read, (error) => (error instanceof HarnessError ? Effect.fail(error) : fail(error))),
+            (bytes) => (bytes === undefined ? Effect.succeed(undefined) : chunksOf(bytes))
+          )
+        })
+        // One timer for the whole stream, not one per read (Stream.interruptWhen or a timeout per read cost more
+        // CPU than the rest of the relay): it wakes when the upstream could have gone quiet, and if it has, fails
+        // the waiting read and drops the connection.
+        const idleMs = Duration.toMillis(idle)
+        const watch: Effect.Effect<void> = Effect.suspend(() => {
+          const left = waitingSince === undefined ? idleMs : waitingSince + idleMs - clock.unsafeCurrentTimeMillis()
+          return left <= 0 ? Effect.sync(() => answer.abort(quiet())) : Effect.zipRight(Effect.sleep(Duration.millis(left)), watch)
+        })
+        const watchdog = yield* Effect.forkDaemon(watch)
+        const stop = Effect.sync(() => {
+          answer.close()
+          watchdog.unsafeInterruptAsFork(FiberId.none)
+        })
+        // A page from a misconfigured proxy has no events at all: the body ends before its first chunk.
+        const head = yield* Effect.gen(function*() {
+          for (;;) {
+            const chunks = yield* next
+            if (chunks === undefined) return yield* tell(502, `answered 200 with a stream that holds no ${what}s`)
+            if (chunks.length > 0) return chunks
+          }
+        }).pipe(Effect.onError(() => stop))
+        const rest = Stream.repeatEffectChunkOption(
+          next.pipe(
+            Effect.mapError(Option.some),
+            Effect.flatMap((chunks) => (chunks === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(chunks))))
+          )
+        )
+        // The client going away ends the stream, and with it the upstream's connection.
+        return Stream.fromIterable(head).pipe(
+          Stream.concat(rest),
+          Stream.ensuring(stop)
+        )
+      })
+    }
 
     // The SDK's own `responses.create` adds `output_text` to the answer; a plain post relays it as it came.
     const respond = (model: ModelEntry, body: object) => {

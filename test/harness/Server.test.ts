@@ -869,6 +869,31 @@ describe("harness, end to end over HTTP", () => {
       }))
   })
 
+  describe("streaming, relayed as sent", () => {
+    it.scoped("relays each chunk as the upstream's bytes, untouched, and rewrites only the usage chunk to add cost_usd", () =>
+      Effect.gen(function*() {
+        // Spacing, field order, an id line and CRLFs no JSON encoder would reproduce: only bytes relayed as sent keep them.
+        const first = `id: 1\r\ndata: {"object":"chat.completion.chunk", "id":"c","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"héllo"},"finish_reason":null}]}\r\n\r\n`
+        const second = `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" 👋"},"finish_reason":"stop"}]}\n\n`
+        const usage = `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":1200,"completion_tokens":300}}\n\n`
+        const harness = yield* start([{ raw: { contentType: "text/event-stream", body: `${first}: keep-alive\n\n${second}${usage}data: [DONE]\n\n` } }])
+        const key = yield* harness.key()
+        const answer = yield* http(harness, "POST", "/v1/chat/completions", {
+          key,
+          body: { ...ask("hi"), stream: true, stream_options: { include_usage: true } }
+        })
+        assert.strictEqual(answer.status, 200)
+        assert.isTrue(answer.text.startsWith(`${first}${second}data: {`), answer.text)
+        const [priced, done] = answer.text.slice(first.length + second.length).split("\n\n")
+        const chunk = JSON.parse(priced!.slice("data: ".length))
+        assert.deepStrictEqual(chunk.usage.prompt_tokens, 1200)
+        assert.closeTo(chunk.usage.cost_usd, tableCost("gpt-4.1-nano", 1200, 300), 1e-12)
+        assert.strictEqual(done, "data: [DONE]")
+        const row = yield* eventually(Effect.filterOrFail(lastRow(harness), (row) => row.stream))
+        assert.deepStrictEqual([row.status, row.input_tokens, row.output_tokens, row.error], [200, 1200, 300, null])
+      }))
+  })
+
   describe("abandoned", () => {
     it.scoped("writes the ledger row of a request whose client goes away before the upstream answers", () =>
       Effect.gen(function*() {
