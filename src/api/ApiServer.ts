@@ -97,7 +97,13 @@ const chunkedBody = (request: HttpServerRequest.HttpServerRequest) =>
       done()
       const body = Buffer.concat(chunks)
       const headers = Object.entries(request.headers).filter(([name]) => name !== "transfer-encoding")
-      const web = new Request(new URL(request.url, "http://autopilot"), { method: request.method, headers, body })
+      // On a node event, outside any fiber: a throw here would end the process, so none may escape.
+      let web: Request
+      try {
+        web = new Request(new URL(request.url, "http://autopilot"), { method: request.method, headers, body })
+      } catch {
+        return resume(Effect.fail(new ApiError.BadRequest({ message: `a ${request.method} request takes no body` })))
+      }
       const read = HttpServerRequest.fromWeb(web)
       resume(Effect.succeed(Option.match(request.remoteAddress, { onNone: () => read, onSome: (remoteAddress) => read.modify({ remoteAddress }) })))
     }
@@ -134,10 +140,16 @@ const guard = HttpApiBuilder.middleware(AutopilotApi, (app) =>
     // Every body the API takes is JSON. Refusing any other type before it is read also refuses what a page
     // on another site can send without asking (a form, text): no cross-site sign-in, no multipart parsed.
     const contentType = request.headers["content-type"]
-    if (contentType !== undefined && !/^application\/json\s*(;|$)/i.test(contentType.trim())) {
-      return yield* new ApiError.BadRequest({ message: `the request body must be application/json, not ${contentType.split(";")[0]!.trim()}` })
+    const chunked = request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined
+    const hasBody = chunked || Number(request.headers["content-length"] ?? 0) > 0
+    if (contentType !== undefined ? !/^application\/json\s*(;|$)/i.test(contentType.trim()) : hasBody) {
+      const given = contentType === undefined ? "a body without a Content-Type" : contentType.split(";")[0]!.trim()
+      return yield* new ApiError.BadRequest({ message: `the request body must be application/json, not ${given}` })
     }
-    if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
+    if (chunked && (request.method === "GET" || request.method === "HEAD")) {
+      return yield* new ApiError.BadRequest({ message: `a ${request.method} request takes no body` })
+    }
+    if (chunked) {
       const read = yield* chunkedBody(request).pipe(
         Effect.tapErrorTag("PayloadTooLarge", () => Effect.sync(() => NodeHttpServerRequest.toServerResponse(request).shouldKeepAlive = false))
       )
@@ -205,8 +217,9 @@ const createClosingServer = () => {
   const server = createServer()
   server.on("request", (_request, response) => {
     if (server.listenerCount("request") > 1) return
-    response.writeHead(503, { "content-type": "application/json", connection: "close" })
-    response.end(JSON.stringify({ error: { code: "unavailable", message: "the server is shutting down; try again shortly" } }))
+    const error = new ApiError.Unavailable({ message: "the server is shutting down; try again shortly" })
+    response.writeHead(ApiError.statusOf(error), { "content-type": "application/json", connection: "close" })
+    response.end(JSON.stringify(ApiError.bodyOf(error)))
   })
   return server
 }

@@ -1,3 +1,4 @@
+import * as Http from "node:http"
 import { HttpApi } from "@effect/platform"
 import { assert, it } from "@effect/vitest"
 import { Context, Effect, FastCheck as fc, TestClock } from "effect"
@@ -343,6 +344,29 @@ it.scoped("a body over the limit is a 413 whether it says its length or comes ch
     assert.strictEqual(post.headers.get("allow"), "GET")
     const patch = yield* call("PATCH", "/api/v1/autopilot/missions/ms-1", { token: tokens.admin })
     assert.strictEqual(patch.headers.get("allow"), "GET, DELETE")
+  }))
+
+it.scoped("a chunked GET and a body without a Content-Type are 400s, and the server is still there after them", () =>
+  Effect.gen(function*() {
+    const { base, call, tokens } = yield* setup
+    // What no fetch sends: a GET whose body comes chunked, and a POST body with no type, written by hand.
+    const raw = (method: string, path: string, headers: Record<string, string>, body: string) =>
+      Effect.async<{ status: number; json: any }>((resume) => {
+        const request = Http.request(`${base}${path}`, { method, headers: { authorization: `Bearer ${tokens.admin}`, ...headers } }, (response) => {
+          let text = ""
+          response.on("data", (chunk) => (text += chunk))
+          response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, json: JSON.parse(text) })))
+        })
+        request.on("error", (error) => resume(Effect.die(error)))
+        request.end(body)
+      })
+    const get = yield* raw("GET", "/api/v1/autopilot/status", { "transfer-encoding": "chunked", "content-type": "application/json" }, "{}")
+    assert.strictEqual(get.status, 400, JSON.stringify(get.json))
+    assert.strictEqual(get.json.error.message, "a GET request takes no body")
+    const untyped = yield* raw("POST", "/api/v1/autopilot/goal", { "content-length": "2" }, "{}")
+    assert.strictEqual(untyped.status, 400, JSON.stringify(untyped.json))
+    assert.strictEqual(untyped.json.error.message, "the request body must be application/json, not a body without a Content-Type")
+    assert.strictEqual((yield* call("GET", "/api/v1/autopilot/status", { token: tokens.admin })).status, 200)
   }))
 
 it.scoped("only the admin token synthesizes: a blueprint written joins the catalog of every project", () =>
