@@ -198,3 +198,5 @@ export * as ApiError from "./api/ApiError.js"
 export * as EventStream from "./api/EventStream.js"
 /** One follower per run for every client streaming it; `Lagged` is how a client too far behind is ended. */
 export * as EventHub from "./api/EventHub.js"
+/** One poll of a run's live text for every client streaming it. */
+export * as DeltaFeed from "./api/DeltaFeed.js"

@@ -66,7 +66,7 @@ const events = (runId: string, follow = true, deltas = false) =>
     // The answer as it is written merged in while the events go on (an ended run has none left: its rows go
     // when its session ends, and its stream ends with its replay).
     const live = follow && deltas ? (yield* DeltaFeed).follow(runId) : undefined
-    return yield* EventStream.response(events, after, live)
+    return yield* EventStream.response(events, after, live, (yield* caller).stillAllowed)
   })
 
 const AutopilotLive = HttpApiBuilder.group(AutopilotApi, "autopilot", (handlers) =>

@@ -18,6 +18,11 @@ export interface Caller {
   readonly actor: string
   /** The session, for a request signed in by the cookie (with its id, to sign out); none for a Bearer token. */
   readonly session: Option.Option<Session & { readonly id: string }>
+  /**
+   * Whether the token or session this request came with is still good: a stream open for hours asks it again
+   * now and then, so that signing out or revoking the token ends it too. A database out of reach is not a no.
+   */
+  readonly stillAllowed: Effect.Effect<boolean>
 }
 
 export class CurrentCaller extends Context.Tag("autopilot/api/CurrentCaller")<CurrentCaller, Caller>() {}
@@ -112,7 +117,8 @@ export const layer = Layer.effect(
       const credentials = yield* credentialsOf(request)
       if (credentials.kind === "token") {
         const principal = yield* authenticate(tokens, credentials.token)
-        return { principal, project: yield* projectOf(request, principal), actor: actorOf(principal), session: Option.none() }
+        const stillAllowed = recheck(authenticate(tokens, credentials.token))
+        return { principal, project: yield* projectOf(request, principal), actor: actorOf(principal), session: Option.none(), stillAllowed }
       }
       const session = yield* sessionOf(sessions, credentials.id)
       if (!safeMethods.has(request.method)) {
@@ -122,10 +128,15 @@ export const layer = Layer.effect(
         }
       }
       const principal = session.principal
-      return { principal, project: yield* projectOf(request, principal), actor: actorOf(principal), session: Option.some(session) }
+      const stillAllowed = recheck(sessionOf(sessions, credentials.id))
+      return { principal, project: yield* projectOf(request, principal), actor: actorOf(principal), session: Option.some(session), stillAllowed }
     })
   })
 )
+
+/** Asked again: refused only when the credential itself was (ended, revoked, expired), not when the database was away. */
+const recheck = <E extends { readonly _tag: string }>(asked: Effect.Effect<unknown, E>): Effect.Effect<boolean> =>
+  asked.pipe(Effect.as(true), Effect.catchAll((error) => Effect.succeed(error._tag !== "Unauthorized")))
 
 const actorOf = (principal: Principal) => (principal.kind === "admin" ? "api:admin" : `api:${principal.tokenId}`)
 

@@ -73,10 +73,19 @@ export const lastEventId = (header: string | undefined): number | undefined => {
  * The stream as text frames, ending on the run's end, on shutdown, or with a last `error` event if reading
  * failed (`interrupted` if the run's process is gone, `lagged` if the client fell too far behind).
  */
+/** Sent, without an id, to a stream whose token or session has ended since it was opened; then it ends. */
+const unauthorized = Sse.encoder.write({
+  _tag: "Event",
+  event: "unauthorized",
+  id: undefined,
+  data: JSON.stringify({ error: { code: "unauthorized", message: "the token or session this stream was opened with has ended" } })
+})
+
 export const frames = <E extends { readonly _tag: string; readonly message: string }>(
   events: Stream.Stream<AutopilotEvent, E>,
   after: number | undefined,
-  deltas?: Stream.Stream<Delta> | undefined
+  deltas?: Stream.Stream<Delta> | undefined,
+  stillAllowed: Effect.Effect<boolean> = Effect.succeed(true)
 ) =>
   Effect.gen(function*() {
     const shutdown = yield* ServerShutdown
@@ -92,12 +101,19 @@ export const frames = <E extends { readonly _tag: string; readonly message: stri
         Effect.zipRight(out.end),
         Effect.forkScoped
       )
-      const comments = yield* Effect.forkScoped(Effect.forever(Effect.delay(out.offer(keepAlive), every)))
+      // Each keep-alive also asks whether the stream's credential still holds: signing out or a revoked token
+      // ends an open stream within one period, not when the run ends hours later.
+      const comments = yield* Effect.forkScoped(Effect.forever(Effect.delay(
+        Effect.flatMap(stillAllowed, (allowed) =>
+          allowed ? out.offer(keepAlive) : Effect.zipRight(out.offer(unauthorized), Effect.zipRight(out.end, Effect.never))),
+        every
+      )))
       // Live text between the events, for as long as the events go on (the mailbox's end ends the stream).
       const text = deltas === undefined ? [] : [yield* Effect.forkScoped(Stream.runForEach(deltas, (delta) => out.offer(deltaFrame(delta))))]
       yield* Deferred.await(shutdown).pipe(
         Effect.zipRight(Fiber.interruptAll([body, comments, ...text])),
-        Effect.zipRight(out.offer(serverShutdown)),
+        // Not waited on: a client that stopped reading, its mailbox full, must not hold the server's exit up.
+        Effect.zipRight(Effect.sync(() => out.unsafeOffer(serverShutdown))),
         Effect.zipRight(out.end),
         Effect.forkScoped
       )
@@ -111,9 +127,10 @@ export const ended = HttpServerResponse.empty({ status: 204 })
 export const response = <E extends { readonly _tag: string; readonly message: string }>(
   events: Stream.Stream<AutopilotEvent, E>,
   after: number | undefined,
-  deltas?: Stream.Stream<Delta> | undefined
+  deltas?: Stream.Stream<Delta> | undefined,
+  stillAllowed?: Effect.Effect<boolean>
 ) =>
-  Effect.map(frames(events, after, deltas), (body) =>
+  Effect.map(frames(events, after, deltas, stillAllowed), (body) =>
     HttpServerResponse.stream(Stream.encodeText(body), {
       contentType: "text/event-stream",
       // Not kept alive for another request: a client reconnecting to a server that is shutting down would

@@ -160,6 +160,8 @@ const make = (connection: Connection) =>
               case "server_shutdown":
               // Fell too far behind the run: the rest is read from the log after the last event it got.
               case "lagged":
+              // The token was revoked (or the session ended) while streaming: asking again says so in one line.
+              case "unauthorized":
                 return Effect.fail(new Dropped())
               case "interrupted":
               case "error":

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
-import type { PersistenceError } from "../domain/Errors.js"
+import { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
 
 const migrations = {
@@ -74,8 +74,9 @@ export const make = Effect.gen(function*() {
       sql`SELECT id, run_id, iteration, purpose, text, at FROM deltas WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id`.pipe(
         Effect.flatMap(decodeRows),
         Effect.map((rows) => rows as ReadonlyArray<StoredDelta>),
-        Effect.catchTag("ParseError", (error) => Effect.die(error)),
-        Database.refail
+        // A row that does not decode fails the read, as the database failing would: the feed tries again.
+        Effect.catchTag("ParseError", (error) => Effect.fail(new PersistenceError({ message: `a live-text row of run ${runId} does not decode: ${error.message}`, busy: false }))),
+        Effect.catchTag("SqlError", (error) => Database.refail(Effect.fail(error)))
       ),
     remove: (runId, iterations) =>
       (iterations === undefined

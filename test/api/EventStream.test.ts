@@ -1,6 +1,6 @@
 import * as Sse from "@effect/experimental/Sse"
 import { assert, it } from "@effect/vitest"
-import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Queue, Scope, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Duration, Effect, Exit, Fiber, Queue, Ref, Scope, Stream, TestClock } from "effect"
 import * as EventStream from "../../src/api/EventStream.js"
 import type { AutopilotEvent } from "../../src/domain/Event.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
@@ -119,6 +119,25 @@ it.scopedLive("the server's shutdown ends every open stream with a server_shutdo
     }
     yield* Fiber.interrupt(running)
   }), 30_000)
+
+it.scoped("a stream whose token or session has ended since it opened ends at the next keep-alive with an unauthorized event", () =>
+  Effect.gen(function*() {
+    const allowed = yield* Ref.make(true)
+    const events = yield* Queue.unbounded<AutopilotEvent>()
+    const frames = yield* EventStream.frames(Stream.fromQueue(events), undefined, undefined, Ref.get(allowed)).pipe(
+      Effect.provideService(EventStream.ServerShutdown, yield* Deferred.make<void>()),
+      Effect.provideService(EventStream.KeepAlive, Duration.seconds(15))
+    )
+    const collected = yield* Stream.runCollect(frames).pipe(Effect.fork)
+    yield* TestClock.adjust("16 seconds")
+    yield* Ref.set(allowed, false)
+    yield* TestClock.adjust("15 seconds")
+    const out = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+    assert.deepStrictEqual(out, [
+      ": keep-alive\n\n",
+      "event: unauthorized\ndata: {\"error\":{\"code\":\"unauthorized\",\"message\":\"the token or session this stream was opened with has ended\"}}\n\n"
+    ])
+  }))
 
 it.scoped("an idle stream gets a keep-alive comment on the Clock, and a failed read ends it with an error event", () =>
   Effect.gen(function*() {

@@ -506,7 +506,12 @@ export const script = String.raw`"use strict";
     state.stream = source;
     var badge = $("stream-state");
     badge.textContent = "connecting";
-    source.onopen = function () { if (current(generation)) badge.textContent = "live"; };
+    source.onopen = function () {
+      if (!current(generation)) return;
+      badge.textContent = "live";
+      // A stream (re)opened sends the answer's text so far again: start it afresh rather than twice.
+      if (detail.live) detail.live.text = "";
+    };
     var kinds = ["run_started", "iteration", "heartbeat", "tool_call", "criteria_satisfied", "judge_invalid", "critic", "budget_exceeded",
       "checkpoint_quarantined", "model_unpriced", "model_retry", "halt_requested", "result", "fanout_started", "fanout_child", "artifact",
       "healing", "node_started", "node_ended", "breaker_opened"];
@@ -528,10 +533,22 @@ export const script = String.raw`"use strict";
       // The browser comes back by itself with Last-Event-ID, and the stream goes on where it was.
       if (current(generation)) badge.textContent = "server restarting: reconnecting";
     });
+    source.addEventListener("unauthorized", function () {
+      source.close();
+      if (current(generation)) signedOut("Your session has ended: sign in again.");
+    });
     source.addEventListener("interrupted", function (message) {
       source.close();
       if (!current(generation)) return;
       badge.textContent = "ended";
+      if (detail.live) {
+        // The text being written when the run's process went away is all there will be of it.
+        if (detail.live.timer) clearTimeout(detail.live.timer);
+        $("answer").removeAttribute("aria-busy");
+        $("answer").textContent = detail.live.text;
+        $("answer-source").textContent = "Iteration " + detail.live.iteration + "'s answer, cut off when the run's process went away";
+        detail.live = null;
+      }
       var body = parseError(message.data);
       renderRunStatus("interrupted", body);
     });
