@@ -134,16 +134,16 @@ export const replay = (
     const events = yield* EventStore
     const runs = yield* RunStore
     const after = yield* Ref.make(0)
-    const page = (limit: number | undefined) =>
-      Effect.flatMap(Ref.get(after), (id) => events.after(runId, id, limit)).pipe(
-        Effect.tap((batch) => Option.match(Option.fromNullable(batch.at(-1)), { onNone: () => Effect.void, onSome: (last) => Ref.set(after, last.id) })),
-        Effect.map((batch) => batch.map((stored) => stored.event))
-      )
-    const drain = page(undefined)
+    const drain = Effect.flatMap(Ref.get(after), (id) => events.after(runId, id)).pipe(
+      Effect.tap((batch) => Option.match(Option.fromNullable(batch.at(-1)), { onNone: () => Effect.void, onSome: (last) => Ref.set(after, last.id) })),
+      Effect.map((batch) => batch.map((stored) => stored.event))
+    )
     // The log so far a page at a time, so a long log is never held at once (nor makes a reader wait for all of it).
     const logged = Stream.paginateChunkEffect(undefined, () =>
-      Effect.map(page(REPLAY_PAGE), (batch) =>
-        [Chunk.unsafeFromArray(batch), batch.length < REPLAY_PAGE ? Option.none() : Option.some(undefined)] as const))
+      Effect.flatMap(Ref.get(after), (id) => events.page(runId, id, REPLAY_PAGE)).pipe(
+        Effect.tap((page) => (page.lastId === undefined ? Effect.void : Ref.set(after, page.lastId))),
+        Effect.map((page) => [Chunk.unsafeFromArray(page.events.map((stored) => stored.event)), page.end ? Option.none() : Option.some(undefined)] as const)
+      ))
     if (!options.follow) return logged
     // The run's state is read before the log, so no event written before the run ended can be missed.
     const over = Effect.map(runs.load(runId), (loaded) =>

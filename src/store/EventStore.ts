@@ -28,14 +28,25 @@ const migrations = {
   })
 }
 
+export interface EventPage {
+  readonly events: ReadonlyArray<StoredEvent>
+  readonly lastId: number | undefined
+  readonly end: boolean
+}
+
 /** Every run's events, appended once durable and never rewritten. */
 export class EventStore extends Context.Tag("autopilot/EventStore")<
   EventStore,
   {
     /** Events of any runs, each run's in seq order. */
     readonly append: (events: ReadonlyArray<AutopilotEvent>) => Effect.Effect<void, PersistenceError>
-    /** Events in the order they became durable, after the given event id (0 for all); at most `limit` if given. */
-    readonly after: (runId: string, afterId: number, limit?: number) => Effect.Effect<ReadonlyArray<StoredEvent>, PersistenceError>
+    /** Events in the order they became durable, after the given event id (0 for all). */
+    readonly after: (runId: string, afterId: number) => Effect.Effect<ReadonlyArray<StoredEvent>, PersistenceError>
+    /**
+     * At most `limit` rows after the given event id, with the id of the last row read and whether it was the
+     * log's end: a row this version cannot decode (a newer one's event kind) is skipped, not taken for the end.
+     */
+    readonly page: (runId: string, afterId: number, limit: number) => Effect.Effect<EventPage, PersistenceError>
     /** Every `run_started` event of a run, oldest first: what is left of it when its checkpoint is gone. */
     readonly sessions: (runId: string) => Effect.Effect<ReadonlyArray<AutopilotEvent>, PersistenceError>
     readonly nextSeq: (runId: string) => Effect.Effect<number, PersistenceError>
@@ -53,6 +64,9 @@ export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* Database.migrate("autopilot_events_migrations", migrations)
 
+  const decodeStored = (rows: ReadonlyArray<{ readonly id: number; readonly body: string }>): ReadonlyArray<StoredEvent> =>
+    rows.flatMap((row) => Option.toArray(Option.map(decodeEvent(row.body), (event) => ({ id: Number(row.id), event }))))
+
   const decodeAll = (rows: ReadonlyArray<{ readonly body: string }>) => rows.flatMap((row) => Option.toArray(decodeEvent(row.body)))
 
   return EventStore.of({
@@ -61,14 +75,18 @@ export const make = Effect.gen(function*() {
         sql`INSERT INTO events ${
           sql.insert(slice.map((e) => ({ run_id: e.run_id, seq: e.seq, kind: e.kind, body: encodeEvent(e) })))
         }`).pipe(Effect.asVoid, Database.refail),
-    after: (runId, afterId, limit) =>
-      sql<{ id: number; body: string }>`
-        SELECT id, body FROM events WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id
-        ${limit === undefined ? sql.literal("") : sql`LIMIT ${limit}`}
-      `.pipe(
-        Effect.map((rows) =>
-          rows.flatMap((row) => Option.toArray(Option.map(decodeEvent(row.body), (event) => ({ id: Number(row.id), event }))))
-        ),
+    after: (runId, afterId) =>
+      sql<{ id: number; body: string }>`SELECT id, body FROM events WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id`.pipe(
+        Effect.map(decodeStored),
+        Database.refail
+      ),
+    page: (runId, afterId, limit) =>
+      sql<{ id: number; body: string }>`SELECT id, body FROM events WHERE run_id = ${runId} AND id > ${afterId} ORDER BY id LIMIT ${limit}`.pipe(
+        Effect.map((rows): EventPage => ({
+          events: decodeStored(rows),
+          lastId: rows.length === 0 ? undefined : Number(rows[rows.length - 1]!.id),
+          end: rows.length < limit
+        })),
         Database.refail
       ),
     sessions: (runId) =>

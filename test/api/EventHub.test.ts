@@ -115,7 +115,13 @@ const scripted = (options: {
     Effect.map(EventStore, (real) =>
       EventStore.of({
         ...real,
-        after: (_runId, afterId, limit) => Effect.map(pages(afterId, limit ?? Number.MAX_SAFE_INTEGER), (es) => es.map((event) => ({ id: event.seq + 1, event })))
+        after: (_runId, afterId) => Effect.map(pages(afterId, Number.MAX_SAFE_INTEGER), (es) => es.map((event) => ({ id: event.seq + 1, event }))),
+        page: (_runId, afterId, limit) =>
+          Effect.map(pages(afterId, limit), (es) => ({
+            events: es.map((event) => ({ id: event.seq + 1, event })),
+            lastId: es.length === 0 ? undefined : es[es.length - 1]!.seq + 1,
+            end: es.length < limit
+          }))
       }))
   )
   return Layer.effect(EventHub.EventHub, EventHub.make({ capacity: options.capacity })).pipe(

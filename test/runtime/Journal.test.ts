@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Ref, Stream } from "effect"
 import { PersistenceError } from "../../src/domain/Errors.js"
@@ -88,10 +89,23 @@ describe("Journal", () => {
         Effect.provide(Layer.effect(
           EventStore,
           Effect.map(EventStore, (store) =>
-            EventStore.of({ ...store, after: (runId, afterId, limit) => Effect.zipRight(Ref.update(reads, (rs) => [...rs, limit]), store.after(runId, afterId, limit)) }))
+            EventStore.of({ ...store, page: (runId, afterId, limit) => Effect.zipRight(Ref.update(reads, (rs) => [...rs, limit]), store.page(runId, afterId, limit)) }))
         ))
       )
       assert.deepStrictEqual(Chunk.toReadonlyArray(replayed).map((e) => e.seq), Array.from({ length: count }, (_, i) => i))
       assert.deepStrictEqual(yield* Ref.get(reads), [Journal.REPLAY_PAGE, Journal.REPLAY_PAGE, Journal.REPLAY_PAGE], "no read of the whole log at once")
+    }).pipe(Effect.provide(environment)))
+
+  it.effect("a row this version cannot read (a newer version's event kind) is skipped, and the replay goes on past its page", () =>
+    Effect.gen(function*() {
+      const published = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+      const journal = yield* journalOf(published)
+      const count = 2 * Journal.REPLAY_PAGE + 1
+      yield* journal.emitAll(Array.from({ length: count }, (_, i) => ({ kind: "halt_requested" as const, reason: `event ${i}` })))
+      yield* journal.commit((events) => Effect.flatMap(EventStore, (store) => store.append(events)))
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE events SET body = ${JSON.stringify({ kind: "from_a_newer_version", seq: 10 })} WHERE run_id = 'r' AND seq = 10`
+      const replayed = yield* Stream.runCollect(Journal.replay("r", { follow: false }))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(replayed).map((e) => e.seq), Array.from({ length: count }, (_, i) => i).filter((i) => i !== 10))
     }).pipe(Effect.provide(environment)))
 })
