@@ -79,8 +79,9 @@ export const make = (options: { readonly interval?: Duration.DurationInput | und
           for (const clear of clears) {
             const gone = [...stored].filter((i) => covers(clear, i))
             if (gone.length === 0) continue
-            gone.forEach((i) => stored.delete(i))
+            // Forgotten only once removed: a failed delete is tried again at the next clear of those iterations.
             yield* store.remove(runId, clear)
+            gone.forEach((i) => stored.delete(i))
           }
           if (texts.length === 0) return
           const at = DateTime.formatIso(now)
