@@ -1,9 +1,11 @@
 import * as Http from "node:http"
-import { HttpApi } from "@effect/platform"
+import { HttpApi, HttpServerRequest } from "@effect/platform"
 import { assert, it } from "@effect/vitest"
-import { Context, Effect, FastCheck as fc, TestClock } from "effect"
+import { Context, Effect, FastCheck as fc, Layer, TestClock } from "effect"
 import { AutopilotApi } from "../../src/api/Api.js"
 import { maxBodyBytes } from "../../src/api/ApiServer.js"
+import { Authorization, type Caller, layer as authorization } from "../../src/api/Authorization.js"
+import * as ApiSessions from "../../src/auth/ApiSessions.js"
 import { ApiTokens } from "../../src/auth/ApiTokens.js"
 import * as Database from "../../src/store/Database.js"
 import { sqlite } from "../support/Databases.js"
@@ -48,6 +50,26 @@ it.scoped("every route but signing in refuses a request without a token, or with
     const basic = yield* call("GET", "/api/v1/autopilot/status", { headers: { authorization: "Basic abc" } })
     assert.strictEqual(basic.status, 401)
     assert.match(basic.json.error.message, /Bearer/)
+  }))
+
+it.scoped("a caller's stillAllowed (what an open event stream asks at each keep-alive) turns false once its token is revoked", () =>
+  Effect.gen(function*() {
+    const { context, tokens } = yield* setup
+    const middleware = yield* Effect.provide(
+      Authorization,
+      authorization.pipe(Layer.provide(ApiSessions.layer), Layer.provide(Layer.succeedContext(context)))
+    )
+    const request = HttpServerRequest.fromWeb(new Request("http://autopilot/api/v1/autopilot/runs", { headers: { authorization: `Bearer ${tokens.p1}` } }))
+    // The middleware reads only the request; its type names every route context it may be run in.
+    const caller = yield* (middleware as unknown as Effect.Effect<Caller, unknown, HttpServerRequest.HttpServerRequest>).pipe(
+      Effect.provideService(HttpServerRequest.HttpServerRequest, request),
+      Effect.orDie
+    )
+    assert.isTrue(yield* caller.stillAllowed)
+    const service = Context.get(context, ApiTokens)
+    const [record] = yield* service.list({ project: "p1" })
+    yield* service.revoke(record!.id)
+    assert.isFalse(yield* caller.stillAllowed, "a revoked token no longer holds")
   }))
 
 it.scoped("a revoked token is refused at once, an expired one once its time has passed", () =>
