@@ -27,6 +27,33 @@ const slowRuns = (sb: Sandbox, count = 3, latencyMs = 300) =>
 const endedLines = (daemons: ReadonlyArray<CliProcess>, id: string) =>
   daemons.flatMap((d) => d.stdout.filter((l) => l.includes(` ended queued ${id}: `)))
 
+/**
+ * Waits until every run in `ids` has printed its end; past the deadline, fails naming the runs still open,
+ * with their rows and every daemon's lines about them, so a stuck run is diagnosed, not just timed out.
+ */
+const allEnded = async (url: string, daemons: ReadonlyArray<CliProcess>, ids: ReadonlyArray<string>, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  const open = () => ids.filter((id) => endedLines(daemons, id).length === 0)
+  while (open().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+  const left = open()
+  if (left.length === 0) return
+  const quoted = left.map((id) => `'${id}'`).join(", ")
+  const work = await query(url, `SELECT * FROM daemon_work WHERE run_id IN (${quoted})`)
+  const checkpoints = await query<{ run_id: string; state: string }>(url, `SELECT run_id, state FROM checkpoints WHERE run_id IN (${quoted})`)
+  const runners = await query(url, "SELECT * FROM daemon_runners")
+  const about = daemons.map((d, i) =>
+    [`daemon ${i} (pid ${d.pid}):`, ...[...d.stdout, ...d.stderr].filter((l) => left.some((id) => l.includes(id)) || !l.includes(" queued ")).slice(-60)]
+      .join("\n  ")
+  )
+  throw new Error([
+    `runs not ended within ${timeoutMs} ms: ${left.join(", ")}`,
+    `daemon_work: ${JSON.stringify(work, null, 1)}`,
+    `checkpoints: ${JSON.stringify(checkpoints.map((c) => ({ run_id: c.run_id, ...JSON.parse(c.state), history: undefined })), null, 1).slice(0, 4000)}`,
+    `daemon_runners: ${JSON.stringify(runners, null, 1)}`,
+    ...about
+  ].join("\n"))
+}
+
 onPostgres("autopilot daemon on Postgres", (serverUrl) => {
   it("three daemons work 30 queued runs; one killed with -9 mid-way: each run ends exactly once, none left running, usage exact", async (context) => {
     const { expect } = context
@@ -53,9 +80,7 @@ onPostgres("autopilot daemon on Postgres", (serverUrl) => {
     expect(cut.length, victim.transcript()).toBeGreaterThan(0)
     expect(done()).toBeLessThan(30)
 
-    for (const id of ids.filter((id) => endedLines([victim], id).length === 0)) {
-      await Promise.any(daemons.slice(1).map((d) => d.line((l) => l.includes(` ended queued ${id}: `), 120_000)))
-    }
+    await allEnded(url, daemons, ids, 150_000)
     for (const id of ids) expect(endedLines(daemons, id), id).toHaveLength(1)
     for (const id of cut) expect(endedLines(daemons.slice(1), id), `${id} resumed elsewhere`).toEqual([expect.stringMatching(/: completed$/)])
 
