@@ -70,6 +70,8 @@ const IDLE_S = Number(option("idle-s", "5"))
 const ONLY = option("only", "requests,sse").split(",")
 const DEADLINE_S = Number(option("deadline-s", "1500"))
 const KEEP = process.argv.includes("--keep")
+/** Node flags for the server alone, space-separated: `--cpu-prof --cpu-prof-dir=DIR`, say, for where its time goes. */
+const SERVER_NODE_ARGS = option("server-node-args", "").split(" ").filter((a) => a !== "")
 
 for (const d of DATABASES) if (d !== "sqlite" && d !== "postgres") throw new Error(`--databases takes sqlite and postgres, comma-separated; got "${d}"`)
 for (const [name, value] of Object.entries({ MISSIONS, REQUESTS, WARMUP, REPEATS, SSE_CLIENTS, SSE_ITERATIONS, SSE_LATENCY_MS, SSE_REPEATS, SETTLE_S, IDLE_S, DEADLINE_S })) {
@@ -121,7 +123,7 @@ const autopilot = (home: string, args: ReadonlyArray<string>) => {
   const env: NodeJS.ProcessEnv = { ...process.env, AUTOPILOT_HOME: home }
   for (const name of Object.keys(env)) if (name.startsWith("AUTOPILOT_") && name !== "AUTOPILOT_HOME") delete env[name]
   env["AUTOPILOT_API_TOKEN"] = TOKEN
-  const child = spawn(process.execPath, [bin, ...args], { cwd: home, env, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [...(args[0] === "serve" ? SERVER_NODE_ARGS : []), bin, ...args], { cwd: home, env, stdio: ["ignore", "pipe", "pipe"] })
   const guard = spawn("/bin/sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`], {
     detached: true,
     stdio: "ignore"
@@ -502,6 +504,19 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
       ).length
       const lags = clients.flatMap((c) => c.events.filter((e) => Date.parse(e.at) > c.opened).map((e) => e.received - Date.parse(e.at)))
       const opened = clients.map((c) => c.opened - began)
+      // Which events the tail is made of: a lag every client shares is the event's (written late, read late),
+      // one a few clients have is theirs (joining, slow to read).
+      const bySeq = new Map<number, { kind: string; lags: Array<number> }>()
+      for (const c of clients) {
+        for (const e of c.events) {
+          if (Date.parse(e.at) <= c.opened) continue
+          const entry = bySeq.get(e.seq) ?? { kind: e.kind, lags: [] }
+          entry.lags.push(e.received - Date.parse(e.at))
+          bySeq.set(e.seq, entry)
+        }
+      }
+      const slowest = [...bySeq.entries()].map(([seq, { kind, lags }]) => ({ seq, kind, clients: lags.length, p50: r1(pct(lags, 50)), max: r1(Math.max(...lags)) }))
+        .sort((x, y) => y.p50 - x.p50).slice(0, 3)
       const round = {
         run_id: runId,
         run_exit: runExit,
@@ -512,6 +527,7 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
         all_opened_ms: r1(Math.max(...opened)),
         live_deliveries: lags.length,
         lag_ms: { p50: r1(pct(lags, 50)), p99: r1(pct(lags, 99)), max: r1(Math.max(...lags)) },
+        slowest_events: slowest,
         rss_mib: { before: r1(before), peak: r1(peak), after: r1(after) },
         server_cpu_share: r2(cpu / (lastEnd - began)),
         /** The server's CPU over the window per event delivered to a client (replayed or live), µs. */
@@ -521,7 +537,8 @@ const sse = async (dir: string, kind: Target["kind"], pgUrl: string | undefined)
       }
       log(`${kind} SSE #${r}: ${complete}/${SSE_CLIENTS} clients got all ${logged.length} events; lag p50 ${round.lag_ms.p50} / p99 ${round.lag_ms.p99} / max ${round.lag_ms.max} ms over ` +
         `${lags.length} live deliveries; RSS ${round.rss_mib.before} → ${round.rss_mib.peak} → ${round.rss_mib.after} MiB; server CPU ${round.server_cpu_share} of a core over ${round.stream_s} s ` +
-        `(${round.server_cpu_us_per_delivery} µs per event delivered); load ${round.loadavg_1m}`)
+        `(${round.server_cpu_us_per_delivery} µs per event delivered); load ${round.loadavg_1m}; slowest events (seq kind: p50 / max ms over clients) ` +
+        slowest.map((e) => `${e.seq} ${e.kind}: ${e.p50} / ${e.max}`).join(", "))
       rounds.push(round)
     }
     const idle = IDLE_S > 0 ? await idleStreams(server, h, target, agent) : undefined

@@ -83,6 +83,10 @@ export const make = (options: {
           const events = yield* Effect.acquireRelease(PubSub.sliding<Take.Take<AutopilotEvent, Failure>>(capacity), PubSub.shutdown)
           const done = yield* Deferred.make<void, Failure>()
           const recent: Array<AutopilotEvent> = []
+          const live = yield* checkpoints.load(runId).pipe(
+            Effect.map((loaded) => loaded._tag === "Found" && loaded.checkpoint.status === "running"),
+            Effect.orElseSucceed(() => false)
+          )
           // Kept before publishing: a client that subscribes in between finds an event in both, then drops one by its seq.
           const remember = (chunk: Chunk.Chunk<AutopilotEvent>) =>
             Effect.sync(() => {
@@ -92,6 +96,10 @@ export const make = (options: {
           yield* runs.events(runId, { follow: true, pollInterval }).pipe(
             Stream.runForEachChunk((chunk) => Effect.zipRight(remember(chunk), PubSub.publishAll(events, Chunk.map(chunk, Take.of)))),
             Effect.exit,
+            // A run followed live ends a poll after its last events: every client writes those before any
+            // closes its stream. Closing 200 streams costs a few hundred ms of CPU, which would otherwise come
+            // before the last events of the clients closed last. A run over before it was followed has none live.
+            Effect.zipLeft(live ? Effect.sleep(pollInterval) : Effect.void),
             Effect.flatMap((exit) =>
               // `done` first: a client that subscribes after the end is published must see `done` and read the
               // log, or it would wait on a subscription that never ends.
