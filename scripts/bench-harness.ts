@@ -304,7 +304,7 @@ const timingOf = (us: Float64Array, cpu: NodeJS.CpuUsage): Timing => {
 /** Each piece of the harness's request path on its own, in this process, on a fresh database. */
 const stageTimings = async (configText: string, file: string, upstream: Target, body: string, head: http.OutgoingHttpHeaders) => {
   const { Effect, Layer, ManagedRuntime, Stream } = await import("effect")
-  const { RateLimiter } = await import("@effect/experimental")
+  const RateLimit = await import("../src/harness/RateLimit.js")
   const { SqlClient } = await import("@effect/sql")
   const Database = await import("../src/store/Database.js")
   const HarnessConfig = await import("../src/harness/HarnessConfig.js")
@@ -318,10 +318,7 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
   // served harness (plain `node`): off, as there.
   process.setSourceMapsEnabled(false)
   const config = await Effect.runPromise(HarnessConfig.parse(configText, "bench"))
-  const limiterLayer = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-  const runtime = ManagedRuntime.make(
-    Layer.mergeAll(Gateway.layerWithStore(config), limiterLayer).pipe(Layer.provideMerge(Database.layerSqlite(file)))
-  )
+  const runtime = ManagedRuntime.make(Gateway.layerWithStore(config).pipe(Layer.provideMerge(Database.layerSqlite(file))))
   const N = 1000
 
   /** µs per run of `effect`: n sequential runs after max(300, n / 2) untimed ones, in one fiber. */
@@ -345,7 +342,7 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
       const store = yield* HarnessStore
       const uncached = yield* HarnessStore.make
       const gateway = yield* Gateway.Gateway
-      const limiter = yield* RateLimiter.RateLimiter
+      const limiter = RateLimit.make()
       const sql = yield* SqlClient.SqlClient
       const upstreams = yield* Upstreams.make(config)
       const { key, record: keyRecord } = yield* store.createKey({ user: "bench", project: "bench", requests_per_minute: 1e9 })
@@ -383,9 +380,7 @@ const stageTimings = async (configText: string, file: string, upstream: Target, 
       }
       return {
         "key lookup: store.authenticate (sha256, SELECT by hash, Schema decode)": yield* timeEffect(uncached.authenticate(key)),
-        "rate limiter: RateLimiter.consume (memory store, fixed window)": yield* timeEffect(
-          limiter.consume({ key: "bench", limit: 1e9, window: "1 minute", onExceeded: "fail", algorithm: "fixed-window" })
-        ),
+        "rate limit: RateLimit.consume (a Map, plain code)": yield* timeSync(() => limiter.consume("bench", 1e9, Date.now())),
         "gateway.authenticate (header regex, key lookup, rate limiter)": yield* timeEffect(gateway.authenticate(`Bearer ${key}`)),
         "body: JSON.parse + validate (Schema ChatRequest)": yield* timeSync(() => validate(JSON.parse(body))),
         "classify": yield* timeSync(() => classify(request.right, config.classification)),

@@ -1,4 +1,4 @@
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Either } from "effect"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import OpenAI from "openai"
@@ -15,6 +15,8 @@ import OpenAI from "openai"
 export interface Forwarder {
   /** POSTs `body` (JSON) to `path` under the upstream's base URL; a 2xx answer's body as the SDK reads it. */
   readonly post: (path: string, body: string) => Effect.Effect<unknown, unknown>
+  /** `post` in node callbacks (the plain-completion fast path): `done` is called once; the function returned cancels. */
+  readonly postNow: (path: string, body: string, done: (outcome: Either.Either<unknown, unknown>) => void) => () => void
   /**
    * POSTs `body` for an event stream: resolves at a 2xx answer's headers with its body, read as it arrives
    * (a status error fails as `post` does). The timeout covers the wait for the headers only.
@@ -85,16 +87,16 @@ export const make = (options: {
     path: string,
     body: string,
     accept: string,
-    answered: (res: Http.IncomingMessage, settle: (effect: Effect.Effect<A, unknown>) => void) => void
-  ) =>
-    Effect.async<A, unknown>((resume) => {
+    answered: (res: Http.IncomingMessage, settle: (outcome: Either.Either<A, unknown>) => void) => void,
+    done: (outcome: Either.Either<A, unknown>) => void
+  ) => {
       const payload = Buffer.from(body, "utf8")
       let settled = false
-      const settle = (effect: Effect.Effect<A, unknown>) => {
+      const settle = (outcome: Either.Either<A, unknown>) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
-        resume(effect)
+        done(outcome)
       }
       const req = request({
         agent,
@@ -109,45 +111,51 @@ export const make = (options: {
         if (status >= 200 && status <= 299) return answered(res, settle)
         const parts: Array<Buffer> = []
         res.on("data", (part: Buffer) => parts.push(part))
-        res.on("error", (error) => settle(Effect.fail(error)))
+        res.on("error", (error) => settle(Either.left(error)))
         res.on("end", () => {
           const text = Buffer.concat(parts).toString("utf8")
           const json = safeJson(text)
-          settle(Effect.fail(OpenAI.APIError.generate(status, json as object | undefined, json === undefined ? text : undefined, webHeaders(res.headers))))
+          settle(Either.left(OpenAI.APIError.generate(status, json as object | undefined, json === undefined ? text : undefined, webHeaders(res.headers))))
         })
       })
       const timer = setTimeout(() => {
-        settle(Effect.fail(new OpenAI.APIConnectionTimeoutError()))
+        settle(Either.left(new OpenAI.APIConnectionTimeoutError()))
         req.destroy()
       }, timeoutMs)
-      req.on("error", (error) => settle(Effect.fail(new OpenAI.APIConnectionError({ cause: error }))))
+      req.on("error", (error) => settle(Either.left(new OpenAI.APIConnectionError({ cause: error }))))
       req.end(payload)
-      // Interrupted (the client went away): the upstream's connection goes too, as the SDK's abort did.
-      return Effect.sync(() => {
+      // Cancelled (the client went away): the upstream's connection goes too, as the SDK's abort did.
+      return () => {
         settled = true
         clearTimeout(timer)
         req.destroy()
-      })
-    })
+      }
+    }
 
-  const post = (path: string, body: string) =>
+  /** A callback-style call as an Effect; interrupting it cancels the call. */
+  const asEffect = <A>(start: (done: (outcome: Either.Either<A, unknown>) => void) => () => void) =>
+    Effect.async<A, unknown>((resume) => Effect.sync(start(resume)))
+
+  const postNow = (path: string, body: string, done: (outcome: Either.Either<unknown, unknown>) => void) =>
     send<unknown>(path, body, "application/json", (res, settle) => {
       const parts: Array<Buffer> = []
       res.on("data", (part: Buffer) => parts.push(part))
-      res.on("error", (error) => settle(Effect.fail(error)))
+      res.on("error", (error) => settle(Either.left(error)))
       res.on("end", () => {
         try {
-          settle(Effect.succeed(readBody(res.headers, Buffer.concat(parts).toString("utf8"))))
+          settle(Either.right(readBody(res.headers, Buffer.concat(parts).toString("utf8"))))
         } catch (error) {
-          settle(Effect.fail(error))
+          settle(Either.left(error))
         }
       })
-    })
+    }, done)
+
+  const post = (path: string, body: string) => asEffect<unknown>((done) => postNow(path, body, done))
 
   const stream = (path: string, body: string) =>
-    send<Body>(path, body, "text/event-stream", (res, settle) => settle(Effect.succeed(bodyOf(res))))
+    asEffect<Body>((done) => send<Body>(path, body, "text/event-stream", (res, settle) => settle(Either.right(bodyOf(res))), done))
 
-  return { post, stream, close: () => agent.destroy() }
+  return { post, postNow, stream, close: () => agent.destroy() }
 }
 
 /**

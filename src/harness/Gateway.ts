@@ -1,5 +1,4 @@
 import { HttpServerResponse } from "@effect/platform"
-import { RateLimiter } from "@effect/experimental"
 import type { SqlClient } from "@effect/sql"
 import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Option, type Scope, Stream } from "effect"
 import { costOf } from "../budget/Pricing.js"
@@ -9,11 +8,12 @@ import { applicableBudgets, type BudgetVerdict, periodKey, periodStart, verdict 
 import { type ChatRequest, validate } from "./ChatRequest.js"
 import { type ClassifiableRequest, classify } from "./Classifier.js"
 import { type BudgetRule, type HarnessConfig, type ModelEntry, modelPrice, type Tier, Tiers } from "./HarnessConfig.js"
-import { HarnessError } from "./HarnessError.js"
+import { HarnessError, toResponse } from "./HarnessError.js"
 import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.js"
 import * as KeyCache from "./KeyCache.js"
 import * as LedgerWriter from "./LedgerWriter.js"
 import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
+import * as RateLimit from "./RateLimit.js"
 import * as RequestLog from "./RequestLog.js"
 import * as ResponseItems from "./ResponseItems.js"
 import * as Responses from "./Responses.js"
@@ -35,6 +35,25 @@ export class Gateway extends Context.Tag("autopilot/harness/Gateway")<Gateway, {
   readonly responses: (key: KeyRecord, body: unknown) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
   /** The models this key may name: `auto` and every catalog model its policy permits. */
   readonly models: (key: KeyRecord) => ReadonlyArray<string>
+  /**
+   * The steps of `authenticate` and a plain `chat` without an Effect, for the plain-completion fast path
+   * (PlainChat.ts): each is the same step, or undefined where only the Effect path can take it.
+   */
+  readonly unsafe: {
+    /** `authenticate` at `now`; undefined when the key is not in the KeyCache (the store must be asked). */
+    readonly authenticate: (authorization: string | undefined, now: number) => Either.Either<KeyRecord, HarnessError> | undefined
+    /**
+     * `chat`'s admission of a valid, plain request; undefined when it is not the common case: a stream, a
+     * model not in the catalog, budgets to check, the ledger failing, or a request the policy refuses.
+     */
+    readonly admit: (key: KeyRecord, request: ChatRequest, startedAt: number, facts: RequestLog.Facts | undefined) => Admission | undefined
+    /** `chat`'s call to the upstream for an admitted plain request; the function returned cancels it. */
+    readonly complete: (
+      admission: Admission,
+      body: unknown,
+      done: (outcome: Either.Either<Either.Either<PlainAnswer, Upstreams.NotACompletion>, HarnessError>) => void
+    ) => () => void
+  }
 }>() {}
 
 const identityOf = (key: KeyRecord): Identity => ({ key_id: key.id, user: key.user, team: key.team, project: key.project })
@@ -74,6 +93,8 @@ export interface Admission {
     HttpServerResponse.HttpServerResponse,
     HarnessError
   >
+  /** What `recordAnswer` does with an answer, without an Effect: the row queued, the response to send. */
+  readonly answerNow: (answer: PlainAnswer) => HttpServerResponse.HttpServerResponse
 }
 
 /** An upstream's plain answer, as `recordAnswer` prices and relays it, whichever API it came by. */
@@ -109,11 +130,14 @@ const tierAsked = (model: string): Tier | undefined => {
 
 export const make = (
   config: HarnessConfig
-): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | LedgerWriter.LedgerWriter | RateLimiter.RateLimiter | Scope.Scope> =>
+): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | LedgerWriter.LedgerWriter | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* HarnessStore
     const ledger = yield* LedgerWriter.LedgerWriter
-    const limiter = yield* RateLimiter.RateLimiter
+    // Without the cache (a store provided bare), every key is looked up and the fast path never applies.
+    const cache = yield* Effect.serviceOption(KeyCache.KeyCache)
+    const limiter = RateLimit.make()
+    const clock = yield* Effect.clock
     const upstreams = yield* Upstreams.make(config)
     const catalog = new Map(config.models.map((m) => [m.id, m]))
     const prices = new Map(config.models.map((m) => [m.id, Option.getOrThrow(modelPrice(m))]))
@@ -175,22 +199,31 @@ export const make = (
     // Written behind the answer; counted by the next check's catch-up, like any other process's rows.
     const record = (entry: LedgerEntry) => ledger.record(entry)
 
-    const authenticate = (authorization: string | undefined) =>
-      Effect.gen(function*() {
-        const key = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1]
-        if (key === undefined) return yield* HarnessError.missingKey()
-        const record = yield* store.authenticate(key).pipe(
+    const bearer = (authorization: string | undefined) => authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1]
+
+    /** A key found (or not), counted against its rate limit at `now`. */
+    const counted = (found: Option.Option<KeyRecord>, now: number): Either.Either<KeyRecord, HarnessError> => {
+      if (Option.isNone(found)) return Either.left(HarnessError.wrongKey())
+      const limit = found.value.requests_per_minute ?? config.requests_per_minute
+      const retryAfter = limiter.consume(found.value.id, limit, now)
+      return retryAfter === undefined ? Either.right(found.value) : Either.left(HarnessError.rateLimited(retryAfter, limit))
+    }
+
+    const authenticateNow = (authorization: string | undefined, now: number) => {
+      const key = bearer(authorization)
+      if (key === undefined) return Either.left(HarnessError.missingKey())
+      const found = Option.isSome(cache) ? cache.value.known(key, now) : undefined
+      return found === undefined ? undefined : counted(found, now)
+    }
+
+    const authenticate = (authorization: string | undefined): Effect.Effect<KeyRecord, HarnessError> =>
+      Effect.suspend(() => {
+        const known = authenticateNow(authorization, clock.unsafeCurrentTimeMillis())
+        if (known !== undefined) return known
+        return store.authenticate(bearer(authorization)!).pipe(
           Effect.mapError(HarnessError.ledgerUnavailable),
-          Effect.flatMap(Either.fromOption(HarnessError.wrongKey))
+          Effect.flatMap((found) => counted(found, clock.unsafeCurrentTimeMillis()))
         )
-        const limit = record.requests_per_minute ?? config.requests_per_minute
-        yield* limiter.consume({ key: record.id, limit, window: "1 minute", onExceeded: "fail", algorithm: "fixed-window" }).pipe(
-          Effect.catchTag("RateLimiterError", (error) =>
-            error.reason === "Exceeded"
-              ? Effect.fail(HarnessError.rateLimited(Duration.toMillis(error.retryAfter), limit))
-              : Effect.die(error))
-        )
-        return record
       })
 
     const models = (key: KeyRecord) => {
@@ -199,141 +232,181 @@ export const make = (
       return ["auto", ...config.models.map((m) => m.id).filter(usable)]
     }
 
+    /** Whether `request` names a model this harness knows: `auto`, `auto:<tier>`, or one in its catalog. */
+    const knownModel = (request: Admissible) => request.model === "auto" || tierAsked(request.model) !== undefined || catalog.has(request.model)
+
+    /**
+     * What the gate decides once the key, the ledger, the model and the budget are checked: the request let
+     * through, or refused with its row. No Effect: the fast path takes it as it is.
+     */
+    const decide = (
+      key: KeyRecord,
+      request: Admissible,
+      startedAt: number,
+      budget: BudgetVerdict,
+      facts: RequestLog.Facts | undefined
+    ): Either.Either<Admission, Effect.Effect<never, HarnessError>> => {
+      const asked = tierAsked(request.model)
+      const identity = identityOf(key)
+      const now = new Date(startedAt)
+      const classification = asked === undefined
+        ? classify(request, config.classification)
+        : { tier: asked, confidence: 1 }
+      const streaming = request.stream === true
+      const entryAt = (fields: Fields, end: number): LedgerEntry => ({
+        at: now.toISOString(),
+        key_id: key.id,
+        user: key.user,
+        team: key.team,
+        project: key.project,
+        model_requested: request.model,
+        model_used: null,
+        tier: classification.tier,
+        confidence: classification.confidence,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0,
+        latency_ms: end - startedAt,
+        stream: streaming,
+        policy_action: null,
+        budget_action: budget.action === "none" ? null : `${budget.action}: ${budget.message}`,
+        error: null,
+        ...fields
+      })
+      // The log line of a logged server tells what the ledger row says; the row of a stream is written at its
+      // end, after the request's own fiber is gone, so the request's facts are taken at admission.
+      const rowOf = (fields: Fields) => {
+        const row = entryAt(fields, clock.unsafeCurrentTimeMillis())
+        if (facts !== undefined) facts.entry = row
+        return row
+      }
+      const recorded = (fields: Fields) => Effect.suspend(() => record(rowOf(fields)))
+      const refuse = (error: HarnessError, fields: Partial<LedgerEntry> = {}) =>
+        Effect.zipRight(recorded({ status: error.status, error: error.message, ...fields }), Effect.fail(error))
+
+      if (budget.action === "stop") return Either.left(refuse(HarnessError.budgetSpent(budget.message!)))
+      const routed = route({
+        policy: effectivePolicy(config.policy, identity),
+        tiers: config.tiers,
+        tier: classification.tier,
+        requested: asked === undefined ? request.model : "auto",
+        downgrade: budget.action === "downgrade"
+      })
+      if (Either.isLeft(routed)) return Either.left(refuse(HarnessError.refused(routed.left.message)))
+      const { model, notes, tier, via } = routed.right
+      const target = catalog.get(model)!
+      const decided = {
+        model_used: model,
+        tier,
+        policy_action: [`routed by ${via}`, ...notes].join("; ")
+      } satisfies Partial<LedgerEntry>
+      const headers = {
+        "x-autopilot-model": headerSafe(model),
+        "x-autopilot-tier": tier,
+        "x-autopilot-confidence": classification.confidence.toFixed(2),
+        ...(budget.action === "none" ? {} : { "x-autopilot-budget": headerSafe(`${budget.action}: ${budget.message}`) })
+      }
+      const price = (usage: OpenAiCompat.Usage) => ({
+        input_tokens: usage.prompt_tokens,
+        output_tokens: usage.completion_tokens,
+        cost_usd: costOf(prices.get(model)!, { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
+      })
+      // An upstream that never said what a call used (no usage, a stream cut short, a client gone) was
+      // still asked, and most bill all the same: about four characters a token stands in, so budgets see it.
+      const estimated = (outputChars: number, why: string) => ({
+        ...price({ prompt_tokens: Math.ceil(JSON.stringify(request.messages).length / 4), completion_tokens: Math.ceil(outputChars / 4) }),
+        error: `${why}; tokens estimated from characters`
+      })
+      /** An answer's row and the response relaying it. */
+      const answered = (answer: PlainAnswer) => {
+        if (Option.isNone(answer.usage)) {
+          // The client is not told a made-up cost; only the ledger, which budgets read, carries the estimate.
+          return {
+            fields: { status: 200, ...decided, ...estimated(answer.outputChars(), "upstream reported no usage") },
+            response: HttpServerResponse.unsafeJson(answer.body, { headers })
+          }
+        }
+        const cost = price(answer.usage.value)
+        return {
+          fields: { status: 200, ...decided, ...cost },
+          response: HttpServerResponse.unsafeJson(answer.withCost(cost.cost_usd), {
+            headers: { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) }
+          })
+        }
+      }
+      const answerNow = (answer: PlainAnswer) => {
+        const { fields, response } = answered(answer)
+        const failed = ledger.recordNow(rowOf(fields))
+        return failed === undefined ? response : toResponse(failed)
+      }
+      const recordAnswer = (call: Effect.Effect<Either.Either<PlainAnswer, Upstreams.NotACompletion>, HarnessError>) => {
+        // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
+        // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
+        const abandoned = Effect.suspend(() => recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") })).pipe(
+          Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
+        )
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            const outcome = yield* restore(call).pipe(
+              Effect.onInterrupt(() => abandoned),
+              Effect.catchAll((error) => refuse(error, decided))
+            )
+            if (Either.isLeft(outcome)) {
+              // Not an answer the client can use, so not one it pays for by estimate: a proxy's page ran no
+              // model. Only usage the body itself reports, if any, is charged, as the upstream will bill it.
+              return yield* refuse(outcome.left.error, {
+                ...decided,
+                ...Option.match(outcome.left.usage, { onNone: () => ({}), onSome: price })
+              })
+            }
+            const { fields, response } = answered(outcome.right)
+            yield* recorded(fields)
+            return response
+          })
+        )
+      }
+      return Either.right({ target, streaming, decided, headers, recorded, refuse, price, estimated, recordAnswer, answerNow })
+    }
+
     const admit = (key: KeyRecord, request: Admissible, startedAt: number) =>
       Effect.gen(function*() {
         yield* ledger.ready
-        const asked = tierAsked(request.model)
-        if (request.model !== "auto" && asked === undefined && !catalog.has(request.model)) {
-          return yield* HarnessError.unknownModel(request.model, models(key))
-        }
-        const identity = identityOf(key)
-        const now = new Date(startedAt)
-        const classification = asked === undefined
-          ? classify(request, config.classification)
-          : { tier: asked, confidence: 1 }
-        const budget = yield* budgetFor(identity, now)
-        const streaming = request.stream === true
-        const entry = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">): Effect.Effect<LedgerEntry> =>
-          Effect.map(Clock.currentTimeMillis, (end) => ({
-            at: now.toISOString(),
-            key_id: key.id,
-            user: key.user,
-            team: key.team,
-            project: key.project,
-            model_requested: request.model,
-            model_used: null,
-            tier: classification.tier,
-            confidence: classification.confidence,
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_usd: 0,
-            latency_ms: end - startedAt,
-            stream: streaming,
-            policy_action: null,
-            budget_action: budget.action === "none" ? null : `${budget.action}: ${budget.message}`,
-            error: null,
-            ...fields
-          }))
-        // The log line of a logged server tells what the ledger row says; the row of a stream is written at its
-        // end, after the request's own fiber is gone, so the request's facts are taken now.
-        const facts = yield* FiberRef.get(RequestLog.current)
-        const recorded = (fields: Partial<LedgerEntry> & Pick<LedgerEntry, "status">) =>
-          Effect.flatMap(entry(fields), (row) => {
-            if (facts !== undefined) facts.entry = row
-            return record(row)
-          })
-        const refuse = (error: HarnessError, fields: Partial<LedgerEntry> = {}) =>
-          Effect.zipRight(recorded({ status: error.status, error: error.message, ...fields }), Effect.fail(error))
-
-        if (budget.action === "stop") return yield* refuse(HarnessError.budgetSpent(budget.message!))
-        const routed = route({
-          policy: effectivePolicy(config.policy, identity),
-          tiers: config.tiers,
-          tier: classification.tier,
-          requested: asked === undefined ? request.model : "auto",
-          downgrade: budget.action === "downgrade"
-        })
-        if (Either.isLeft(routed)) return yield* refuse(HarnessError.refused(routed.left.message))
-        const { model, notes, tier, via } = routed.right
-        const target = catalog.get(model)!
-        const decided = {
-          model_used: model,
-          tier,
-          policy_action: [`routed by ${via}`, ...notes].join("; ")
-        } satisfies Partial<LedgerEntry>
-        const headers = {
-          "x-autopilot-model": headerSafe(model),
-          "x-autopilot-tier": tier,
-          "x-autopilot-confidence": classification.confidence.toFixed(2),
-          ...(budget.action === "none" ? {} : { "x-autopilot-budget": headerSafe(`${budget.action}: ${budget.message}`) })
-        }
-        const price = (usage: OpenAiCompat.Usage) => ({
-          input_tokens: usage.prompt_tokens,
-          output_tokens: usage.completion_tokens,
-          cost_usd: costOf(prices.get(model)!, { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
-        })
-        // An upstream that never said what a call used (no usage, a stream cut short, a client gone) was
-        // still asked, and most bill all the same: about four characters a token stands in, so budgets see it.
-        const estimated = (outputChars: number, why: string) => ({
-          ...price({ prompt_tokens: Math.ceil(JSON.stringify(request.messages).length / 4), completion_tokens: Math.ceil(outputChars / 4) }),
-          error: `${why}; tokens estimated from characters`
-        })
-        const recordAnswer = (call: Effect.Effect<Either.Either<PlainAnswer, Upstreams.NotACompletion>, HarnessError>) => {
-          // A client that goes away interrupts this fiber; the upstream was asked all the same, so the request
-          // still gets its row (status 499, as proxies log a client that closed), and an answer once in is recorded.
-          const abandoned = Effect.suspend(() => recorded({ status: 499, ...decided, ...estimated(0, "the client went away before the answer") })).pipe(
-            Effect.catchAll((error) => Effect.logError(`an abandoned request went unrecorded: ${error.message}`))
-          )
-          return Effect.uninterruptibleMask((restore) =>
-            Effect.gen(function*() {
-              const answered = yield* restore(call).pipe(
-                Effect.onInterrupt(() => abandoned),
-                Effect.catchAll((error) => refuse(error, decided))
-              )
-              if (Either.isLeft(answered)) {
-                // Not an answer the client can use, so not one it pays for by estimate: a proxy's page ran no
-                // model. Only usage the body itself reports, if any, is charged, as the upstream will bill it.
-                return yield* refuse(answered.left.error, {
-                  ...decided,
-                  ...Option.match(answered.left.usage, { onNone: () => ({}), onSome: price })
-                })
-              }
-              const answer = answered.right
-              if (Option.isNone(answer.usage)) {
-                yield* recorded({ status: 200, ...decided, ...estimated(answer.outputChars(), "upstream reported no usage") })
-                // The client is not told a made-up cost; only the ledger, which budgets read, carries the estimate.
-                return HttpServerResponse.unsafeJson(answer.body, { headers })
-              }
-              const cost = price(answer.usage.value)
-              yield* recorded({ status: 200, ...decided, ...cost })
-              return HttpServerResponse.unsafeJson(answer.withCost(cost.cost_usd), {
-                headers: { ...headers, "x-autopilot-cost-usd": String(cost.cost_usd) }
-              })
-            })
-          )
-        }
-        return { target, streaming, decided, headers, recorded, refuse, price, estimated, recordAnswer } satisfies Admission
+        if (!knownModel(request)) return yield* HarnessError.unknownModel(request.model, models(key))
+        const budget = yield* budgetFor(identityOf(key), new Date(startedAt))
+        const decision = decide(key, request, startedAt, budget, yield* FiberRef.get(RequestLog.current))
+        return Either.isRight(decision) ? decision.right : yield* decision.left
       })
+
+    const admitNow = (key: KeyRecord, request: ChatRequest, startedAt: number, facts: RequestLog.Facts | undefined) => {
+      if (request.stream === true || config.budgets.length > 0 || !ledger.isReady() || !knownModel(request)) return undefined
+      return Either.getOrUndefined(decide(key, request, startedAt, verdict([], identityOf(key), () => 0), facts))
+    }
+
+    /** The client's body as the routed model's upstream gets it. */
+    const forwardedBody = ({ target }: Admission, body: unknown) => ({ ...(body as object), model: target.upstream_model ?? target.id })
+
+    const plainAnswer = ({ body: answer, completion }: Upstreams.Completion): PlainAnswer => {
+      const usage = OpenAiCompat.usageOf(completion.usage)
+      return {
+        body: answer,
+        usage,
+        outputChars: () => completion.choices.map((c) => JSON.stringify(c.message)).join("").length,
+        withCost: (cost_usd) => Object.assign({}, answer, { usage: { ...Option.getOrThrow(usage), cost_usd } })
+      }
+    }
+
+    const completeNow = (
+      admission: Admission,
+      body: unknown,
+      done: (outcome: Either.Either<Either.Either<PlainAnswer, Upstreams.NotACompletion>, HarnessError>) => void
+    ) => upstreams.completeNow(admission.target, forwardedBody(admission, body), (outcome) => done(Either.map(outcome, Either.map(plainAnswer))))
 
     const forwardChat = (admission: Admission, request: ChatRequest, body: unknown) =>
       Effect.gen(function*() {
         const { decided, estimated, headers, price, recordAnswer, recorded, refuse, streaming, target } = admission
-        const forwarded = { ...(body as object), model: target.upstream_model ?? target.id }
+        const forwarded = forwardedBody(admission, body)
 
-        if (!streaming) {
-          return yield* recordAnswer(Effect.map(
-            upstreams.complete(target, forwarded),
-            Either.map(({ body: answer, completion }): PlainAnswer => {
-              const usage = OpenAiCompat.usageOf(completion.usage)
-              return {
-                body: answer,
-                usage,
-                outputChars: () => completion.choices.map((c) => JSON.stringify(c.message)).join("").length,
-                withCost: (cost_usd) => Object.assign({}, answer, { usage: { ...Option.getOrThrow(usage), cost_usd } })
-              }
-            })
-          ))
-        }
+        if (!streaming) return yield* recordAnswer(Effect.map(upstreams.complete(target, forwarded), Either.map(plainAnswer)))
 
         const wantsUsage = request.stream_options?.include_usage === true
         const chunks = yield* upstreams.stream(target, {
@@ -409,14 +482,18 @@ export const make = (
         return yield* ResponsesAnswer.fromChat(echo, items)(answer)
       })
 
-    return { config, authenticate, chat, responses, models } satisfies Gateway["Type"]
+    return {
+      config,
+      authenticate,
+      chat,
+      responses,
+      models,
+      unsafe: { authenticate: authenticateNow, admit: admitNow, complete: completeNow }
+    } satisfies Gateway["Type"]
   })
 
-/** Rate limits are per process: a restart forgets at most a minute of counts. */
-const rateLimiter = RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory))
-
 export const layer = (config: HarnessConfig): Layer.Layer<Gateway, BadInput, HarnessStore | LedgerWriter.LedgerWriter> =>
-  Layer.scoped(Gateway, make(config)).pipe(Layer.provide(rateLimiter))
+  Layer.scoped(Gateway, make(config))
 
 /**
  * The store the gateway and the admin routes use: key lookups cached for at most a second (KeyCache),

@@ -1,6 +1,6 @@
 import type { HttpServerResponse } from "@effect/platform"
 import { clientAbortFiberId } from "@effect/platform/HttpServerError"
-import { Cause, Effect, Runtime, Stream } from "effect"
+import { Cause, Effect, Either, Runtime, Stream } from "effect"
 import type * as Http from "node:http"
 import { Gateway } from "./Gateway.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
@@ -10,56 +10,95 @@ import * as RequestLog from "./RequestLog.js"
 /** The one route every client request takes; the rest (models, admin) go through the router. */
 const chatPath = "/v1/chat/completions"
 
-/** The body's text, refusing what is over the size limit: before reading it if its content-length says so. */
-const readBody = (request: Http.IncomingMessage, limit: number) =>
-  Effect.async<string, HarnessError>((resume) => {
-    if (Number(request.headers["content-length"] ?? 0) > limit) return resume(Effect.fail(HarnessError.tooLarge(limit)))
-    // A body without a content-length (chunked) is counted as it comes, and read to its end keeping no more
-    // than the limit: destroying the request would reset the connection instead of answering 413.
-    const parts: Array<Buffer> = []
-    let bytes = 0
-    request.on("data", (part: Buffer) => {
-      bytes += part.length
-      if (bytes <= limit) parts.push(part)
-    })
-    request.once("end", () =>
-      resume(bytes > limit ? Effect.fail(HarnessError.tooLarge(limit)) : Effect.succeed(Buffer.concat(parts).toString("utf8"))))
-    request.once("error", () => resume(Effect.fail(HarnessError.invalid("the request body could not be read"))))
+/** Whether a request is for the chat route (any query string aside). */
+export const isChat = (request: Http.IncomingMessage) => {
+  if (request.method !== "POST") return false
+  const url = request.url ?? ""
+  const query = url.indexOf("?")
+  return (query === -1 ? url : url.slice(0, query)) === chatPath
+}
+
+/**
+ * The body's text, refusing what is over the size limit: before reading it if its content-length says so.
+ * In node callbacks: `done` is called once.
+ */
+export const readBodyNow = (request: Http.IncomingMessage, limit: number, done: (body: Either.Either<string, HarnessError>) => void) => {
+  if (Number(request.headers["content-length"] ?? 0) > limit) return done(Either.left(HarnessError.tooLarge(limit)))
+  let settled = false
+  const settle = (body: Either.Either<string, HarnessError>) => {
+    if (settled) return
+    settled = true
+    done(body)
+  }
+  // A body without a content-length (chunked) is counted as it comes, and read to its end keeping no more
+  // than the limit: destroying the request would reset the connection instead of answering 413.
+  const parts: Array<Buffer> = []
+  let bytes = 0
+  request.on("data", (part: Buffer) => {
+    bytes += part.length
+    if (bytes <= limit) parts.push(part)
   })
+  request.once("end", () =>
+    settle(bytes > limit ? Either.left(HarnessError.tooLarge(limit)) : Either.right(Buffer.concat(parts).toString("utf8"))))
+  request.once("error", () => settle(Either.left(HarnessError.invalid("the request body could not be read"))))
+}
+
+const readBody = (request: Http.IncomingMessage, limit: number) =>
+  Effect.async<string, HarnessError>((resume) => readBodyNow(request, limit, resume))
+
+/**
+ * Writes a response whose body is in memory as @effect/platform's Node server does, at once; false (nothing
+ * written) for a streamed body.
+ */
+export const sendNow = (response: HttpServerResponse.HttpServerResponse, out: Http.ServerResponse): boolean => {
+  const body = response.body
+  if (body._tag !== "Uint8Array" && body._tag !== "Empty") return false
+  out.writeHead(response.status, response.headers)
+  if (body._tag === "Uint8Array") out.end(body.body)
+  else out.end()
+  return true
+}
 
 /** Writes a response as @effect/platform's Node server does, for the bodies the gateway makes. */
 const send = (response: HttpServerResponse.HttpServerResponse, out: Http.ServerResponse): Effect.Effect<void> =>
   Effect.suspend(() => {
+    if (sendNow(response, out)) return Effect.void
     const body = response.body
+    if (body._tag !== "Stream") return Effect.dieMessage(`the gateway made a ${body._tag} body, which the chat route does not send`)
     out.writeHead(response.status, response.headers)
-    switch (body._tag) {
-      case "Uint8Array":
-        return Effect.sync(() => void out.end(body.body))
-      case "Empty":
-        return Effect.sync(() => void out.end())
-      case "Stream":
-        // What one upstream read brought comes as one Chunk: written in one go, then wait for the client if need be.
-        return body.stream.pipe(
-          Stream.runForEachChunk((chunk) => {
-            let ready = true
-            for (const bytes of chunk) ready = out.write(bytes)
-            return ready ? Effect.void : Effect.async<void>((resume) => void out.once("drain", () => resume(Effect.void)))
-          }),
-          Effect.orDie,
-          Effect.ensuring(Effect.sync(() => void out.end()))
-        )
-      default:
-        return Effect.dieMessage(`the gateway made a ${body._tag} body, which the chat route does not send`)
-    }
+    // What one upstream read brought comes as one Chunk: written in one go, then wait for the client if need be.
+    return body.stream.pipe(
+      Stream.runForEachChunk((chunk) => {
+        let ready = true
+        for (const bytes of chunk) ready = out.write(bytes)
+        return ready ? Effect.void : Effect.async<void>((resume) => void out.once("drain", () => resume(Effect.void)))
+      }),
+      Effect.orDie,
+      Effect.ensuring(Effect.sync(() => void out.end()))
+    )
   })
+
+export interface HotPath {
+  /** The node:http listener for `POST /v1/chat/completions`; it answers false, touching nothing, for any other route. */
+  readonly listener: (request: Http.IncomingMessage, out: Http.ServerResponse) => boolean
+  /**
+   * Answers a chat request with the response `handle` makes (a HarnessError as its JSON answer), logged as
+   * `begun` says when another path (PlainChat.ts) began it; a client that goes away interrupts it.
+   */
+  readonly run: (
+    request: Http.IncomingMessage,
+    out: Http.ServerResponse,
+    handle: Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>,
+    begun?: RequestLog.Begun
+  ) => void
+}
 
 /**
  * `POST /v1/chat/completions` straight off node:http: the key check, the body read and parsed, then
  * `Gateway.chat`, in one fiber per request. Through the platform's router and request wrappers it cost
  * about half a millisecond of CPU per request before the harness did anything; what it does is the same
  * (statuses, errors, the request log's line, a client that goes away interrupting the request).
- *
- * Returns the node:http listener for that route; it answers false, touching nothing, for any other.
+ * PlainChat.ts answers the common plain completion before it, without a fiber, and falls back to it.
  */
 export const make = (options: { readonly log?: ((line: string) => Effect.Effect<void>) | undefined }) =>
   Effect.gen(function*() {
@@ -73,14 +112,11 @@ export const make = (options: { readonly log?: ((line: string) => Effect.Effect<
         yield* RequestLog.note({ key_id: key.id })
         const body = yield* Effect.flatMap(readBody(request, limit), JsonBody.parse)
         return yield* gateway.chat(key, body)
-      }).pipe(Effect.catchTag("HarnessError", (error) => Effect.succeed(toResponse(error))))
+      })
 
-    return (request: Http.IncomingMessage, out: Http.ServerResponse): boolean => {
-      if (request.method !== "POST") return false
-      const url = request.url ?? ""
-      const query = url.indexOf("?")
-      if ((query === -1 ? url : url.slice(0, query)) !== chatPath) return false
-      const handled = options.log === undefined ? answer(request) : RequestLog.answering(options.log, "POST", url)(answer(request))
+    const run: HotPath["run"] = (request, out, handle, begun) => {
+      const answered = handle.pipe(Effect.catchTag("HarnessError", (error) => Effect.succeed(toResponse(error))))
+      const handled = options.log === undefined ? answered : RequestLog.answering(options.log, "POST", request.url ?? "", begun)(answered)
       const fiber = runFork(
         Effect.flatMap(handled, (response) => send(response, out)).pipe(
           // A defect: a bare 500, as the platform answers one.
@@ -95,6 +131,13 @@ export const make = (options: { readonly log?: ((line: string) => Effect.Effect<
       out.on("close", () => {
         if (!out.writableEnded) fiber.unsafeInterruptAsFork(clientAbortFiberId)
       })
+    }
+
+    const listener: HotPath["listener"] = (request, out) => {
+      if (!isChat(request)) return false
+      run(request, out, answer(request))
       return true
     }
+
+    return { listener, run } satisfies HotPath
   })

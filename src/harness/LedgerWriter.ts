@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Runtime, type Scope } from "effect"
 import type { PersistenceError } from "../domain/Errors.js"
 import { retryBusy } from "../store/Database.js"
 import { HarnessError } from "./HarnessError.js"
@@ -22,6 +22,13 @@ export class LedgerWriter extends Context.Tag("autopilot/harness/LedgerWriter")<
   readonly record: (entry: LedgerEntry) => Effect.Effect<void, HarnessError>
   /** Fails while queued rows cannot be written: a request is refused before anything is spent on it. */
   readonly ready: Effect.Effect<void, HarnessError>
+  /**
+   * `record` without an Effect, for the plain-completion fast path (PlainChat.ts): queues the row and
+   * answers the error `record` would fail with, if any.
+   */
+  readonly recordNow: (entry: LedgerEntry) => HarnessError | undefined
+  /** Whether `ready` would succeed now. */
+  readonly isReady: () => boolean
   /** Writes every row queued so far before it returns: what budgets read must hold them. */
   readonly flush: Effect.Effect<void, PersistenceError>
 }>() {}
@@ -47,6 +54,7 @@ export const make = (options: Options = {}): Effect.Effect<LedgerWriter["Type"],
   Effect.gen(function*() {
     const store = yield* HarnessStore
     const scope = yield* Effect.scope
+    const runSync = Runtime.runSync(yield* Effect.runtime<never>())
     const maxBatch = Math.max(1, options.maxBatch ?? 256)
     const retryEvery = Duration.decode(options.retryEvery ?? "1 second")
     const within = Duration.decode(options.within ?? defaultWithin)
@@ -108,6 +116,13 @@ export const make = (options: Options = {}): Effect.Effect<LedgerWriter["Type"],
         return Effect.zipRight(schedule, ready)
       })
 
+    const recordNow = (entry: LedgerEntry) => {
+      pending.push(entry)
+      // Forking the batch's fiber takes a run of the runtime: once per window, not once per row.
+      if (!scheduled) runSync(schedule)
+      return failing ? HarnessError.ledgerUnavailable() : undefined
+    }
+
     // Added before any batch is forked into the scope, so it runs after they are interrupted: what they had
     // not written is still queued (a batch being written finishes first: it is uninterruptible).
     yield* Effect.addFinalizer(() =>
@@ -116,7 +131,7 @@ export const make = (options: Options = {}): Effect.Effect<LedgerWriter["Type"],
       )
     )
 
-    return { record, ready, flush: lock.withPermits(1)(writeAll) }
+    return { record, recordNow, ready, isReady: () => !failing, flush: lock.withPermits(1)(writeAll) }
   })
 
 export const layer = (options: Options = {}): Layer.Layer<LedgerWriter, never, HarnessStore> =>

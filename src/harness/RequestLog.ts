@@ -48,6 +48,10 @@ export const line = (request: {
   return fields.join(" ")
 }
 
+/** The line of a request to `url` begun at `startedAt` (ms) and answered with `status` at `at`. */
+export const answeredLine = (method: string, url: string, status: number, startedAt: number, at: DateTime.Utc, facts: Facts) =>
+  line({ at, method, path: url.split("?", 1)[0]!, status, latency_ms: DateTime.toEpochMillis(at) - startedAt, facts })
+
 /**
  * Writes one line per request once it is answered: a streamed answer when its stream ends, with what the
  * ledger row says it used; a request whose client went away as 499, as proxies log it.
@@ -55,22 +59,22 @@ export const line = (request: {
 export const logged = (write: (line: string) => Effect.Effect<void>) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => answering(write, request.method, request.url)(app))
 
-/** As `logged`, for the response `handle` makes to a request known by its method and URL. */
-export const answering = (write: (line: string) => Effect.Effect<void>, method: string, url: string) =>
+/** A request's facts so far and when it came: what `answering` starts from for a request begun elsewhere. */
+export interface Begun {
+  readonly facts: Facts
+  readonly startedAt: number
+}
+
+/**
+ * As `logged`, for the response `handle` makes to a request known by its method and URL; `begun` when the
+ * plain-completion fast path (PlainChat.ts) hands it over part way, with what it noted.
+ */
+export const answering = (write: (line: string) => Effect.Effect<void>, method: string, url: string, begun?: Begun) =>
 <E, R>(handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
   Effect.gen(function*() {
-    const startedAt = yield* Clock.currentTimeMillis
-    const facts: Facts = {}
-    const log = (status: number) =>
-      Effect.flatMap(DateTime.now, (at) =>
-        write(line({
-          at,
-          method,
-          path: url.split("?", 1)[0]!,
-          status,
-          latency_ms: DateTime.toEpochMillis(at) - startedAt,
-          facts
-        })))
+    const startedAt = begun?.startedAt ?? (yield* Clock.currentTimeMillis)
+    const facts: Facts = begun?.facts ?? {}
+    const log = (status: number) => Effect.flatMap(DateTime.now, (at) => write(answeredLine(method, url, status, startedAt, at, facts)))
     const response = yield* Effect.locally(handle, current, facts).pipe(
       Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : log(Exit.isInterrupted(exit) ? 499 : 500)))
     )

@@ -6,8 +6,8 @@ import { Gateway } from "./Gateway.js"
 import { Name } from "./HarnessConfig.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
 import { HarnessStore } from "./HarnessStore.js"
-import * as HotPath from "./HotPath.js"
 import * as JsonBody from "./JsonBody.js"
+import * as PlainChat from "./PlainChat.js"
 import * as RequestLog from "./RequestLog.js"
 
 /** The body as JSON, refusing what is over the size limit: before reading it if its content-length says so. */
@@ -215,7 +215,7 @@ export const keepAliveMillis = 15_000
 /**
  * Serves the harness on `port` (0 picks a free one) of `host`; the HttpServer it provides knows the address.
  * With `log`, every request is written as one line (RequestLog.line) once it is answered.
- * `POST /v1/chat/completions` is answered by the HotPath, every other route by `app`.
+ * `POST /v1/chat/completions` is answered by PlainChat (falling back to the HotPath), every other route by `app`.
  */
 export const layer = (options: {
   readonly port: number
@@ -225,7 +225,7 @@ export const layer = (options: {
   Layer.scoped(
     HttpServer.HttpServer,
     Effect.gen(function*() {
-      const hot = yield* HotPath.make({ log: options.log })
+      const hot = yield* PlainChat.make({ log: options.log })
       const routed = yield* NodeHttpServer.makeHandler(options.log === undefined ? app : RequestLog.logged(options.log)(app)).pipe(
         // The platform's tracer middleware builds a span per request (URL parsed, headers redacted) even
         // where no tracer listens: nothing here reads them.

@@ -28,6 +28,15 @@ export interface NotACompletion {
 export interface Upstreams {
   readonly complete: (model: ModelEntry, body: object) => Effect.Effect<Either.Either<Completion, NotACompletion>, HarnessError>
   /**
+   * `complete` in node callbacks, for the plain-completion fast path (PlainChat.ts): `done` is called once with
+   * what `complete` would succeed (right) or fail (left) with; the function returned cancels the call.
+   */
+  readonly completeNow: (
+    model: ModelEntry,
+    body: object,
+    done: (outcome: Either.Either<Either.Either<Completion, NotACompletion>, HarnessError>) => void
+  ) => () => void
+  /**
    * Resolves once the upstream has sent its first chunk, so an upstream that fails, or answers with
    * something other than completion chunks, is still a proper status: nothing has been sent to the client.
    */
@@ -126,12 +135,15 @@ const describe = (body: unknown, error: ParseResult.ParseError) => {
 
 export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput, Scope.Scope> =>
   Effect.gen(function*() {
+    const clock = yield* Effect.clock
     const clients = new Map<string, {
       readonly client: OpenAI
       readonly forwarder: Forwarder.Forwarder
       /** An upstream's misbehaviour as the client is told it: one line, without the upstream's key. */
       readonly tell: (status: number, message: string, fields?: Fields) => HarnessError
       readonly fail: (error: unknown) => Effect.Effect<never, HarnessError>
+      /** `fail`'s error, now. */
+      readonly failure: (error: unknown) => HarnessError
       readonly idle: Duration.Duration
     }>()
     for (const [name, upstream] of Object.entries(config.upstreams)) {
@@ -161,27 +173,37 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput, 
         forwarder,
         tell,
         fail: (error) => Effect.flatMap(DateTime.now, (now) => Effect.fail(failed(error, now))),
+        failure: (error) => failed(error, DateTime.unsafeMake(clock.unsafeCurrentTimeMillis())),
         idle
       })
     }
     const clientOf = (model: ModelEntry) => clients.get(model.upstream)!
 
-    const complete = (model: ModelEntry, body: object) => {
-      const { fail, forwarder, tell } = clientOf(model)
-      return forwarder.post("/chat/completions", JSON.stringify({ ...body, stream: false })).pipe(
-        Effect.catchAll(fail),
-        Effect.map((answer) =>
-          Either.match(decodeCompletion(answer), {
-            onLeft: (error) =>
-              Either.left({
-                error: tell(502, `answered 200 with something that is not a chat completion (${describe(answer, error)})`),
-                usage: Option.map(reportedUsage(answer), ({ usage }) => usage)
-              }),
-            onRight: (completion) => Either.right({ completion, body: answer })
-          })
-        )
-      )
+    const completeNow = (
+      model: ModelEntry,
+      body: object,
+      done: (outcome: Either.Either<Either.Either<Completion, NotACompletion>, HarnessError>) => void
+    ) => {
+      const { failure, forwarder, tell } = clientOf(model)
+      return forwarder.postNow("/chat/completions", JSON.stringify({ ...body, stream: false }), (outcome) =>
+        done(Either.match(outcome, {
+          onLeft: (error) => Either.left(failure(error)),
+          onRight: (answer) =>
+            Either.right(Either.match(decodeCompletion(answer), {
+              onLeft: (error) =>
+                Either.left({
+                  error: tell(502, `answered 200 with something that is not a chat completion (${describe(answer, error)})`),
+                  usage: Option.map(reportedUsage(answer), ({ usage }) => usage)
+                }),
+              onRight: (completion) => Either.right({ completion, body: answer })
+            }))
+        })))
     }
+
+    const complete = (model: ModelEntry, body: object) =>
+      Effect.async<Either.Either<Completion, NotACompletion>, HarnessError>((resume) =>
+        Effect.sync(completeNow(model, body, (outcome) => resume(Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left))))
+      )
 
     /** A stream of `what`s opened by `open`, each checked by `is`. */
     const streamOf = <A>(
@@ -339,5 +361,5 @@ export const make = (config: HarnessConfig): Effect.Effect<Upstreams, BadInput, 
         "Responses event"
       )
 
-    return { complete, stream, respond, respondStream }
+    return { complete, completeNow, stream, respond, respondStream }
   })
