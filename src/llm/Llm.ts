@@ -3,9 +3,23 @@ import type { Effect, Stream } from "effect"
 import type { LlmError } from "../domain/Errors.js"
 import type { Tier } from "../domain/Tier.js"
 
+/** A tool call as an assistant message carries it on the wire (OpenAI's chat shape): arguments as JSON text. */
+export const ChatToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("function"),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+export type ChatToolCall = typeof ChatToolCall.Type
+
+/**
+ * One message of a conversation, in OpenAI's chat shape: an assistant turn may carry the tool calls it made,
+ * and a `tool` message answers one of them by `tool_call_id`. Both fields are absent on older records.
+ */
 export const ChatMessage = Schema.Struct({
   role: Schema.Literal("system", "user", "assistant", "tool"),
-  content: Schema.String
+  content: Schema.String,
+  tool_calls: Schema.optionalWith(Schema.Array(ChatToolCall), { exact: true }),
+  tool_call_id: Schema.optionalWith(Schema.String, { exact: true })
 })
 export type ChatMessage = typeof ChatMessage.Type
 
