@@ -27,6 +27,11 @@ const Flag = Schema.optional(Schema.Literal("true", "false"))
 /** `text/event-stream`: `id` the event's seq, `event` its kind, `data` the event as JSON. */
 const EventStream = Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" }))
 
+/** What a client that already has every event of a run that is over gets (see EventStream.ended): an EventSource stops on it. */
+const EventsEnded = HttpApiSchema.Empty(204).annotations({
+  description: "The run is over and the client has its every event (Last-Event-ID its last): no body, and an EventSource stops reconnecting"
+})
+
 // ---------------------------------------------------------------------------------------------------------
 // The seed's routes
 
@@ -98,6 +103,7 @@ export const MissionsGroup = HttpApiGroup.make("missions")
     HttpApiEndpoint.get("events", "/missions/:id/events")
       .setPath(Id)
       .addSuccess(EventStream)
+      .addSuccess(EventsEnded)
       .annotate(OpenApi.Description, "The mission's run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result")
   )
   .prefix(prefix)
@@ -127,6 +133,7 @@ export const RunsGroup = HttpApiGroup.make("runs")
       .setPath(Id)
       .setUrlParams(Schema.Struct({ follow: Flag, deltas: Flag }))
       .addSuccess(EventStream)
+      .addSuccess(EventsEnded)
       .annotate(
         OpenApi.Description,
         "The run's events as Server-Sent Events: replayed after Last-Event-ID, then live until its result; ?follow=false only those written so far. While the run is live, `delta` frames (no id) carry its answer as it is written; ?deltas=false leaves them out"

@@ -62,7 +62,7 @@ const events = (runId: string, follow = true, deltas = false) =>
     // Without a Last-Event-ID the client has nothing yet: only a reconnecting one can have every event.
     if (after !== undefined && (yield* mapService(hub.ended(runId, after)))) return EventStream.ended
     // Followed live, through the run's one follower; the events so far, straight from the log.
-    const events = follow ? hub.follow(runId) : (yield* Runs.Runs).events(runId, { follow: false })
+    const events = follow ? hub.follow(runId, after) : (yield* Runs.Runs).events(runId, { follow: false, after })
     // The answer as it is written merged in while the events go on (an ended run has none left: its rows go
     // when its session ends, and its stream ends with its replay).
     const live = follow && deltas ? (yield* DeltaFeed).follow(runId) : undefined

@@ -32,8 +32,11 @@ type Failure = RunNotFound | RunInterrupted | PersistenceError
 export class EventHub extends Context.Tag("autopilot/api/EventHub")<
   EventHub,
   {
-    /** As `Runs.events(runId, { follow: true })`: the whole log, then live to the run's end. */
-    readonly follow: (runId: string) => Stream.Stream<AutopilotEvent, Failure | Lagged>
+    /**
+     * As `Runs.events(runId, { follow: true })`: the whole log, then live to the run's end; with `after` (a
+     * reconnecting client's Last-Event-ID), from the event after that seq, none before it read.
+     */
+    readonly follow: (runId: string, after?: number | undefined) => Stream.Stream<AutopilotEvent, Failure | Lagged>
     /**
      * Whether the run is over and its log holds nothing after the event `after` (none: from the start): a
      * client that has it all is told so (SSE's 204) rather than reconnect forever.
@@ -47,8 +50,8 @@ interface Follower {
   /** Done when the follower has read the run's last event (or failed, as `Runs.events` fails). */
   readonly done: Deferred.Deferred<void, Failure>
   /**
-   * The last `capacity` events published, oldest first: while they go back to the run's first event, a joining
-   * client takes them from here, decoded and encoded once for all, rather than read and decode the log itself.
+   * The last `capacity` events published, oldest first: while they go back to the first event a joining client
+   * lacks, it takes them from here, decoded and encoded once for all, rather than read and decode the log itself.
    */
   readonly recent: Array<AutopilotEvent>
 }
@@ -121,7 +124,7 @@ export const make = (options: {
       idleTimeToLive: options.idleTimeToLive ?? "5 seconds"
     })
 
-    const follow = (runId: string): Stream.Stream<AutopilotEvent, Failure | Lagged> =>
+    const follow = (runId: string, after?: number | undefined): Stream.Stream<AutopilotEvent, Failure | Lagged> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const follower = yield* RcMap.get(followers, runId)
         // Subscribed before the log is read: whatever the follower publishes from now on is either in the
@@ -129,12 +132,15 @@ export const make = (options: {
         const subscription = yield* PubSub.subscribe(follower.events)
         const ended = yield* Deferred.isDone(follower.done)
         const held = yield* Effect.sync(() => follower.recent.slice())
-        // The seq of the last event this client was given.
-        let last = -1
-        // What the follower holds if it goes back to the first event; else the log, streamed a page at a time,
-        // straight from the store, not through Runs.events, which would decode the run's checkpoint again for every
-        // client to tell an unknown run: the follower already fails for one, and so does this stream, after it.
-        const past = (held[0]?.seq === 0 ? Stream.fromIterable(held) : Journal.replay(runId, { follow: false }).pipe(Stream.provideContext(stores))).pipe(
+        // The seq of the last event this client was given (or had before it came back).
+        let last = after ?? -1
+        // What the follower holds if it goes back to the first event the client lacks; else the log from the row
+        // after that, streamed a page at a time, straight from the store, not through Runs.events, which would
+        // decode the run's checkpoint again for every client to tell an unknown run: the follower already fails
+        // for one, and so does this stream, after it.
+        const past = (held.length > 0 && held[0]!.seq <= last + 1
+          ? Stream.fromIterable(held.filter((event) => event.seq > last))
+          : Journal.replay(runId, { follow: false, after }).pipe(Stream.provideContext(stores))).pipe(
           Stream.mapChunks((chunk) => {
             last = lastSeq(chunk, last)
             return chunk

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import * as crypto from "node:crypto"
-import { hashOf } from "../harness/HarnessKeys.js"
+import { hashOf } from "./Secret.js"
 
 /**
  * A sign-in session of the operator page: made from a token by `POST /api/v1/session`, named by a random id

@@ -1,8 +1,8 @@
 import { Effect, Schema } from "effect"
 import * as crypto from "node:crypto"
-import { hashOf, prefixOf } from "../harness/HarnessKeys.js"
 import { BadInput } from "./Errors.js"
 import { checkProject } from "./MissionRecord.js"
+import { hashOf, prefixOf } from "./Secret.js"
 
 /**
  * A token for the HTTP API, scoped to one project: shown once when made; only its sha256 and its first
@@ -66,7 +66,7 @@ export interface Generated {
 
 const tokenFormat = /^apt_[A-Za-z0-9_-]{32}$/
 
-/** 192 random bits: nothing to brute-force, so a fast hash (`HarnessKeys.hashOf`, sha256) is enough. */
+/** 192 random bits: nothing to brute-force, so a fast hash (`Secret.hashOf`, sha256) is enough. */
 export const generate = (): Generated => {
   const token = `apt_${crypto.randomBytes(24).toString("base64url")}`
   return { token, id: `tok_${crypto.randomBytes(8).toString("hex")}`, hash: hashOf(token), prefix: prefixOf(token) }

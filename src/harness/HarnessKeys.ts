@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto"
+import { hashOf, prefixOf } from "../domain/Secret.js"
 
 /** A harness API key: shown once when made; only its hash and prefix are kept. */
 export interface GeneratedKey {
@@ -10,12 +11,7 @@ export interface GeneratedKey {
 
 const keyFormat = /^ahk_[A-Za-z0-9_-]{32}$/
 
-// Keys are 192 random bits, so there is nothing to brute-force: a fast hash is enough, no bcrypt needed.
-export const hashOf = (key: string): string => crypto.createHash("sha256").update(key, "utf8").digest("hex")
-
-/** The first 12 characters, enough to recognise a key in a listing and useless to authenticate with. */
-export const prefixOf = (key: string): string => key.slice(0, 12)
-
+// 192 random bits: kept as `Secret.hashOf` and `Secret.prefixOf`, as API tokens and sessions are.
 export const generate = (): GeneratedKey => {
   const key = `ahk_${crypto.randomBytes(24).toString("base64url")}`
   return { key, hash: hashOf(key), prefix: prefixOf(key), id: `key_${crypto.randomBytes(6).toString("hex")}` }

@@ -1,6 +1,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Cause, Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import type { PersistenceError } from "../domain/Errors.js"
+import * as Secret from "../domain/Secret.js"
 import * as Database from "../store/Database.js"
 import * as HarnessKeys from "./HarnessKeys.js"
 
@@ -302,7 +303,7 @@ export class HarnessStore extends Context.Tag("autopilot/HarnessStore")<
     const authenticate = (key: string) =>
       HarnessKeys.looksLikeKey(key)
         ? Effect.gen(function*() {
-          const rows = yield* sql`SELECT ${keyColumns} FROM harness_keys WHERE hash = ${HarnessKeys.hashOf(key)}`
+          const rows = yield* sql`SELECT ${keyColumns} FROM harness_keys WHERE hash = ${Secret.hashOf(key)}`
           const [found] = yield* decodeKeys(rows)
           const now = yield* Clock.currentTimeMillis
           return Option.filter(

@@ -122,18 +122,18 @@ export const make = (options: {
 export const REPLAY_PAGE = 500
 
 /**
- * A run's stored events from the start; with `follow`, then those written later, until the run is over
- * or the process that owns it is gone (killed with no chance to say so). Another process writes the
- * run, so the log is polled.
+ * A run's stored events from the start (with `after`, from the event after that seq, read from there, not
+ * read and dropped); with `follow`, then those written later, until the run is over or the process that
+ * owns it is gone (killed with no chance to say so). Another process writes the run, so the log is polled.
  */
 export const replay = (
   runId: string,
-  options: { readonly follow: boolean; readonly pollInterval?: number | undefined }
+  options: { readonly follow: boolean; readonly pollInterval?: number | undefined; readonly after?: number | undefined }
 ): Stream.Stream<AutopilotEvent, PersistenceError, EventStore | RunStore> =>
   Stream.unwrap(Effect.gen(function*() {
     const events = yield* EventStore
     const runs = yield* RunStore
-    const after = yield* Ref.make(0)
+    const after = yield* Ref.make(options.after === undefined ? 0 : yield* events.idAtSeq(runId, options.after))
     const drain = Effect.flatMap(Ref.get(after), (id) => events.after(runId, id)).pipe(
       Effect.tap((batch) => Option.match(Option.fromNullable(batch.at(-1)), { onNone: () => Effect.void, onSome: (last) => Ref.set(after, last.id) })),
       Effect.map((batch) => batch.map((stored) => stored.event))

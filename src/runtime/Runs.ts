@@ -168,8 +168,11 @@ export class Runs extends Context.Tag("autopilot/Runs")<
      */
     readonly events: (
       runId: string,
-      /** `pollInterval`: how often (ms) a followed log is read for what is new (250 unless given). */
-      options: { readonly follow: boolean; readonly pollInterval?: number | undefined }
+      /**
+       * `pollInterval`: how often (ms) a followed log is read for what is new (250 unless given); `after`: a seq,
+       * the events after it only, read from there.
+       */
+      options: { readonly follow: boolean; readonly pollInterval?: number | undefined; readonly after?: number | undefined }
     ) => Stream.Stream<AutopilotEvent, RunNotFound | RunInterrupted | PersistenceError>
     /**
      * Deletes runs, all or none, in one transaction: their checkpoints, steps, events, stop requests,
@@ -347,7 +350,7 @@ export const make = (options: {
     /** Whether a run has history left though its checkpoint is gone. */
     const hasHistory = (runId: string) => Effect.map(events.sessions(runId), (sessions) => sessions.length > 0)
 
-    const replayOf = (runId: string, replay: { readonly follow: boolean; readonly pollInterval?: number | undefined }) =>
+    const replayOf = (runId: string, replay: { readonly follow: boolean; readonly pollInterval?: number | undefined; readonly after?: number | undefined }) =>
       Stream.unwrap(Effect.gen(function*() {
         const known = (yield* runs.load(runId))._tag !== "Missing" || (yield* hasHistory(runId))
         if (!known) return Stream.fail<RunNotFound | RunInterrupted | PersistenceError>(new RunNotFound({ run_id: runId }))

@@ -3,7 +3,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { SqlClient, SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import type { Fragment } from "@effect/sql/Statement"
-import { Config, Data, Duration, Effect, Layer, Redacted, Schedule, Schema } from "effect"
+import { Config, Data, Duration, Effect, Layer, ParseResult, Redacted, Schedule, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -128,6 +128,9 @@ export const layerPg = (url: string | Redacted.Redacted<string>): Layer.Layer<Sq
       Layer.mapError((error) => unavailable(reasonOf(error, secret)))
     )
   }))
+
+/** Why a row does not decode, as one line: what a store's "does not decode" error says after its row's name. */
+export const decodeError = (e: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " ")
 
 /** An integer column or aggregate as read: a number from SQLite, text from Postgres for a BIGINT. */
 export const Int = Schema.Union(Schema.Number, Schema.NumberFromString)

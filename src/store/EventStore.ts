@@ -47,6 +47,12 @@ export class EventStore extends Context.Tag("autopilot/EventStore")<
      * log's end: a row this version cannot decode (a newer one's event kind) is skipped, not taken for the end.
      */
     readonly page: (runId: string, afterId: number, limit: number) => Effect.Effect<EventPage, PersistenceError>
+    /**
+     * The id to read a run's log after to get its events after seq `seq` (0 if it has none up to it): a run's
+     * events are written in seq order, so those after the seq come after that row. One index seek by
+     * `(run_id, seq)`, not a read of the log up to it.
+     */
+    readonly idAtSeq: (runId: string, seq: number) => Effect.Effect<number, PersistenceError>
     /** Every `run_started` event of a run, oldest first: what is left of it when its checkpoint is gone. */
     readonly sessions: (runId: string) => Effect.Effect<ReadonlyArray<AutopilotEvent>, PersistenceError>
     readonly nextSeq: (runId: string) => Effect.Effect<number, PersistenceError>
@@ -87,6 +93,12 @@ export const make = Effect.gen(function*() {
           lastId: rows.length === 0 ? undefined : Number(rows[rows.length - 1]!.id),
           end: rows.length < limit
         })),
+        Database.refail
+      ),
+    // The last row at or before the seq, not the row of the seq itself: a client may name a seq beyond the end.
+    idAtSeq: (runId, seq) =>
+      sql<{ id: number }>`SELECT id FROM events WHERE run_id = ${runId} AND seq <= ${seq} ORDER BY seq DESC LIMIT 1`.pipe(
+        Effect.map((rows) => Number(rows[0]?.id ?? 0)),
         Database.refail
       ),
     sessions: (runId) =>

@@ -3,7 +3,6 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { PersistenceError } from "../domain/Errors.js"
 import { FiringRecord, type FiringRef, type FiringStatus } from "../domain/Firing.js"
 import * as Database from "./Database.js"
-import { decodeError } from "./RunStore.js"
 
 const migrations = {
   "0001_mission_firings": Effect.gen(function*() {
@@ -30,7 +29,7 @@ const decodeRecord = Schema.decodeUnknown(FiringRecord)
 const recordOf = (row: unknown) =>
   decodeRecord(row).pipe(Effect.mapError((error) =>
     new PersistenceError({
-      message: `a firing of mission ${String((row as { mission_id?: unknown }).mission_id)} in the database does not decode: ${decodeError(error)}`,
+      message: `a firing of mission ${String((row as { mission_id?: unknown }).mission_id)} in the database does not decode: ${Database.decodeError(error)}`,
       busy: false
     })
   ))

@@ -6,7 +6,6 @@ import { MissionRecord, SlotValues, Transition } from "../domain/MissionRecord.j
 import { MissionStatus } from "../domain/MissionState.js"
 import { MissionSchedule } from "../domain/Schedule.js"
 import * as Database from "./Database.js"
-import { decodeError } from "./RunStore.js"
 
 const migrations = {
   // `from`/`to` are reserved words in SQL: the columns are from_status and to_status.
@@ -71,8 +70,8 @@ const decodeMission = Schema.decodeUnknown(MissionRow)
 const decodeTransition = Schema.decodeUnknown(TransitionRow)
 
 /** A row written by this module that no longer decodes is reported, never skipped in silence. */
-const undecodable = (what: string) => (error: Parameters<typeof decodeError>[0]) =>
-  new PersistenceError({ message: `${what} in the database does not decode: ${decodeError(error)}`, busy: false })
+const undecodable = (what: string) => (error: Parameters<typeof Database.decodeError>[0]) =>
+  new PersistenceError({ message: `${what} in the database does not decode: ${Database.decodeError(error)}`, busy: false })
 
 const decodeJson = Schema.decodeUnknown(Schema.parseJson(Blueprint.Blueprint))
 

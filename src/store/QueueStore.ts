@@ -3,7 +3,6 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { PersistenceError } from "../domain/Errors.js"
 import { QueueEntry, type QueueStatus } from "../domain/QueueEntry.js"
 import * as Database from "./Database.js"
-import { decodeError } from "./RunStore.js"
 
 const migrations = {
   // `seq` numbers the entries in the order they were queued: the tie-break between equal priorities.
@@ -63,7 +62,7 @@ const entryOf = (row: unknown) =>
     Effect.mapError((error) => {
       const id = String((row as { id?: unknown }).id)
       return new PersistenceError({
-        message: `queue entry ${id} in the database does not decode (\`autopilot queue remove ${id}\` removes it): ${decodeError(error)}`,
+        message: `queue entry ${id} in the database does not decode (\`autopilot queue remove ${id}\` removes it): ${Database.decodeError(error)}`,
         busy: false
       })
     })

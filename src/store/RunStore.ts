@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { Checkpoint, CheckpointJson } from "../domain/Checkpoint.js"
 import type { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
@@ -21,14 +21,11 @@ export type RunSummary =
 const encodeCheckpoint = Schema.encodeSync(CheckpointJson)
 const decodeCheckpoint = Schema.decodeUnknownEither(CheckpointJson)
 
-/** A Schema failure as one line. */
-export const decodeError = (e: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " ")
-
 const decodeRow = (raw: Raw): Exclude<Loaded, { _tag: "Missing" }> => {
   const decoded = decodeCheckpoint(typeof raw === "string" ? raw : Buffer.from(raw).toString("utf8"))
   return decoded._tag === "Right"
     ? { _tag: "Found", checkpoint: decoded.right, raw }
-    : { _tag: "Corrupt", error: decodeError(decoded.left), raw }
+    : { _tag: "Corrupt", error: Database.decodeError(decoded.left), raw }
 }
 
 /**

@@ -3,7 +3,6 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SessionRecord } from "../domain/ApiSession.js"
 import { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
-import { decodeError } from "./RunStore.js"
 import * as TokenStore from "./TokenStore.js"
 
 const migrations = {
@@ -74,7 +73,7 @@ export const make = Effect.gen(function*() {
           rows.length === 0
             ? Effect.succeed(Option.none<Found>())
             : decodeRow(rows[0]).pipe(
-              Effect.mapError((error) => new PersistenceError({ message: `a session in the database does not decode: ${decodeError(error)}`, busy: false })),
+              Effect.mapError((error) => new PersistenceError({ message: `a session in the database does not decode: ${Database.decodeError(error)}`, busy: false })),
               Effect.map((row) =>
                 Option.some<Found>({
                   record: new SessionRecord({

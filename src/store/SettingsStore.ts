@@ -4,7 +4,6 @@ import { randomBytes } from "node:crypto"
 import { AutopilotStatus, ServiceTier } from "../domain/AutopilotSettings.js"
 import { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
-import { decodeError } from "./RunStore.js"
 
 const migrations = {
   // One row (id 1): the settings of the instance this database is.
@@ -64,7 +63,7 @@ export const make = Effect.gen(function*() {
     Effect.flatMap((rows) => decodeRow(rows[0])),
     Effect.map((row) => new AutopilotStatus({ enabled: row.enabled !== 0, tier: row.tier, instance_id: row.instance_id })),
     Effect.catchTag("ParseError", (error) =>
-      new PersistenceError({ message: `the autopilot settings in the database do not decode: ${decodeError(error)}`, busy: false }))
+      new PersistenceError({ message: `the autopilot settings in the database do not decode: ${Database.decodeError(error)}`, busy: false }))
   )
 
   return SettingsStore.of({

@@ -3,7 +3,6 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import { TokenRecord } from "../domain/ApiToken.js"
 import { PersistenceError } from "../domain/Errors.js"
 import * as Database from "./Database.js"
-import { decodeError } from "./RunStore.js"
 
 const migrations = {
   // `seq` orders tokens made in the same millisecond; `hash` is the only way a token is looked up.
@@ -32,7 +31,7 @@ const decodeRecord = Schema.decodeUnknown(TokenRecord)
 const recordOf = (row: unknown) =>
   decodeRecord(row).pipe(
     Effect.mapError((error) =>
-      new PersistenceError({ message: `API token ${String((row as { id?: unknown }).id)} in the database does not decode: ${decodeError(error)}`, busy: false })
+      new PersistenceError({ message: `API token ${String((row as { id?: unknown }).id)} in the database does not decode: ${Database.decodeError(error)}`, busy: false })
     )
   )
 

@@ -98,6 +98,8 @@ const scripted = (options: {
   readonly past?: (afterId: number, limit: number) => Effect.Effect<ReadonlyArray<AutopilotEvent>>
   /** Counts the log's reads. */
   readonly reads?: Ref.Ref<number>
+  /** The id each page of the log was read after. */
+  readonly pagesAfter?: Ref.Ref<ReadonlyArray<number>>
 }) => {
   const runs = Layer.effect(
     Runs.Runs,
@@ -116,8 +118,9 @@ const scripted = (options: {
       EventStore.of({
         ...real,
         after: (_runId, afterId) => Effect.map(pages(afterId, Number.MAX_SAFE_INTEGER), (es) => es.map((event) => ({ id: event.seq + 1, event }))),
+        idAtSeq: (_runId, seq) => Effect.map(Ref.get(options.log), (es) => Math.max(0, Math.min(seq + 1, es.length))),
         page: (_runId, afterId, limit) =>
-          Effect.map(pages(afterId, limit), (es) => ({
+          Effect.map(Effect.zipRight(options.pagesAfter === undefined ? Effect.void : Ref.update(options.pagesAfter, (as) => [...as, afterId]), pages(afterId, limit)), (es) => ({
             events: es.map((event) => ({ id: event.seq + 1, event })),
             lastId: es.length === 0 ? undefined : es[es.length - 1]!.seq + 1,
             end: es.length < limit
@@ -214,5 +217,54 @@ it.scoped("a client joining while the follower still holds the run from its firs
     yield* Queue.offer(live, Take.end)
     const late = Chunk.toReadonlyArray(yield* Stream.runCollect(hub.follow("s"))).map((e) => e.seq)
     assert.deepStrictEqual(late, [0, 1, 2, 3, 4])
+    assert.isAbove(yield* Ref.get(reads), readsBefore)
+  }))
+
+it.scoped("a client reconnecting after seq N of a long log reads it from the row after N, no page before, and gets N+1.. once", () =>
+  Effect.gen(function*() {
+    const length = 5_000
+    const log = yield* Ref.make<ReadonlyArray<AutopilotEvent>>(Array.from({ length }, (_, seq) => numbered(seq)))
+    const live = yield* Queue.unbounded<Take.Take<AutopilotEvent>>()
+    const pagesAfter = yield* Ref.make<ReadonlyArray<number>>([])
+    const hub = Context.get(yield* Layer.build(scripted({ capacity: 4, log, live, pagesAfter })), EventHub.EventHub)
+    const n = 4_800
+    const client = yield* Stream.toPull(hub.follow("s", n))
+    const got: Array<number> = [...yield* pullSeqs(client)]
+    // A stored event's id is its seq + 1 here: the first page is read after N's row, and is the only one.
+    assert.deepStrictEqual(yield* Ref.get(pagesAfter), [n + 1], "no page before N")
+    // Then live, each once: the run goes on, then ends.
+    yield* write(log, live)
+    yield* write(log, live)
+    got.push(...yield* pullSeqs(client))
+    got.push(...yield* pullSeqs(client))
+    yield* Queue.offer(live, Take.end)
+    assert.deepStrictEqual(yield* Effect.flip(client), Option.none())
+    assert.deepStrictEqual(got, Array.from({ length: length + 2 - n - 1 }, (_, i) => n + 1 + i))
+    assert.deepStrictEqual(yield* Ref.get(pagesAfter), [n + 1], "nothing more read from the log")
+  }))
+
+it.scoped("a client reconnecting after seq N while the follower still holds N+1.. takes them from there: no read of the log", () =>
+  Effect.gen(function*() {
+    const log = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+    const live = yield* Queue.unbounded<Take.Take<AutopilotEvent>>()
+    const reads = yield* Ref.make(0)
+    const hub = Context.get(yield* Layer.build(scripted({ capacity: 4, log, live, reads })), EventHub.EventHub)
+    const first = yield* Stream.toPull(hub.follow("s"))
+    for (let seq = 0; seq < 6; seq++) {
+      yield* write(log, live)
+      assert.deepStrictEqual(yield* pullSeqs(first), [seq])
+    }
+    // The follower holds 2..5, no longer the run's first event.
+    const readsBefore = yield* Ref.get(reads)
+    const back = yield* Stream.toPull(hub.follow("s", 2))
+    assert.deepStrictEqual(yield* pullSeqs(back), [3, 4, 5])
+    assert.strictEqual(yield* Ref.get(reads), readsBefore, "no read of the log")
+    yield* write(log, live)
+    assert.deepStrictEqual(yield* pullSeqs(first), [6])
+    assert.deepStrictEqual(yield* pullSeqs(back), [6])
+    // After seq 0, the follower no longer holds seq 1: from the log, each once.
+    yield* Queue.offer(live, Take.end)
+    const late = Chunk.toReadonlyArray(yield* Stream.runCollect(hub.follow("s", 0))).map((e) => e.seq)
+    assert.deepStrictEqual(late, [1, 2, 3, 4, 5, 6])
     assert.isAbove(yield* Ref.get(reads), readsBefore)
   }))

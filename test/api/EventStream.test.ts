@@ -71,6 +71,16 @@ it.scopedLive("a run that is over answers 204 No Content to a client that has it
     assert.deepStrictEqual(before.events.map((e) => [e.id, e.event]), [[String(last), "result"]])
     // Another project's client learns nothing, not even that the run is over.
     assert.strictEqual((yield* get("GET", "/api/v1/autopilot/runs/over/events", { token: tokens.p1, headers: { "last-event-id": String(last) } })).status, 404)
+    // The OpenAPI document says so, beside the stream, for both routes of events.
+    const openapi = yield* get("GET", "/api/v1/openapi.json")
+    assert.strictEqual(openapi.status, 200)
+    for (const path of ["/api/v1/autopilot/runs/{id}/events", "/api/v1/autopilot/missions/{id}/events"]) {
+      const responses = openapi.json.paths[path]?.get?.responses
+      assert.deepStrictEqual(Object.keys(responses?.["200"]?.content ?? {}), ["text/event-stream"], path)
+      assert.isDefined(responses?.["204"], `${path} lists its 204`)
+      assert.isUndefined(responses["204"].content, `${path}: a 204 has no body`)
+      assert.match(responses["204"].description, /every event/)
+    }
   }))
 
 it.scopedLive("streams a running run's events live, as they are written, to its end", () =>

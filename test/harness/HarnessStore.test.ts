@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Option, TestClock } from "effect"
+import * as Secret from "../../src/domain/Secret.js"
 import * as HarnessKeys from "../../src/harness/HarnessKeys.js"
 import { HarnessStore, type LedgerEntry } from "../../src/harness/HarnessStore.js"
 import * as Database from "../../src/store/Database.js"
@@ -69,7 +70,7 @@ eachDatabase("HarnessStore", (database) => {
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<Record<string, unknown>>`SELECT * FROM harness_keys`
         assert.strictEqual(rows.length, 1)
-        assert.strictEqual(rows[0]?.hash, HarnessKeys.hashOf(key))
+        assert.strictEqual(rows[0]?.hash, Secret.hashOf(key))
         for (const value of Object.values(rows[0] ?? {})) {
           assert.isFalse(String(value).includes(key), "the plaintext key is in harness_keys")
         }
@@ -91,7 +92,7 @@ eachDatabase("HarnessStore", (database) => {
         assert.isTrue(Option.isNone(yield* store.authenticate(HarnessKeys.generate().key)))
         assert.isTrue(Option.isNone(yield* store.authenticate(key.slice(0, -1))))
         assert.isTrue(Option.isNone(yield* store.authenticate("")))
-        assert.isTrue(Option.isNone(yield* store.authenticate(HarnessKeys.hashOf(key))))
+        assert.isTrue(Option.isNone(yield* store.authenticate(Secret.hashOf(key))))
       }).pipe(Effect.provide(environment)))
 
     it.effect("a revoked key no longer authenticates; revoking twice, or a key that does not exist, is false", () =>
@@ -129,7 +130,7 @@ eachDatabase("HarnessStore", (database) => {
         yield* store.revokeKey(first.record.id)
         const listed = yield* store.listKeys()
         assert.deepStrictEqual(listed.map((k) => k.id), [third.record.id, second.record.id, first.record.id])
-        const hashes = [first, second, third].map(({ key }) => HarnessKeys.hashOf(key))
+        const hashes = [first, second, third].map(({ key }) => Secret.hashOf(key))
         for (const k of listed) {
           assert.notProperty(k, "hash")
           for (const value of Object.values(k)) assert.notInclude(hashes, value)

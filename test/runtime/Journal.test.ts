@@ -96,6 +96,29 @@ describe("Journal", () => {
       assert.deepStrictEqual(yield* Ref.get(reads), [Journal.REPLAY_PAGE, Journal.REPLAY_PAGE, Journal.REPLAY_PAGE], "no read of the whole log at once")
     }).pipe(Effect.provide(environment)))
 
+  it.effect("a replay after a seq reads the log from the row after it: no page before it, every later event once", () =>
+    Effect.gen(function*() {
+      const from = yield* Ref.make<ReadonlyArray<number>>([])
+      const published = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
+      const journal = yield* journalOf(published)
+      const count = 2 * Journal.REPLAY_PAGE + 1
+      yield* journal.emitAll(Array.from({ length: count }, (_, i) => ({ kind: "halt_requested" as const, reason: `event ${i}` })))
+      yield* journal.commit((events) => Effect.flatMap(EventStore, (store) => store.append(events)))
+      const after = Journal.REPLAY_PAGE + 200
+      const store = yield* EventStore
+      const replayed = yield* Stream.runCollect(Journal.replay("r", { follow: false, after })).pipe(
+        Effect.provideService(
+          EventStore,
+          EventStore.of({ ...store, page: (runId, afterId, limit) => Effect.zipRight(Ref.update(from, (fs) => [...fs, afterId]), store.page(runId, afterId, limit)) })
+        )
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(replayed).map((e) => e.seq), Array.from({ length: count - after - 1 }, (_, i) => after + 1 + i))
+      const firstId = yield* store.idAtSeq("r", after)
+      const reads = yield* Ref.get(from)
+      assert.strictEqual(reads[0], firstId, "the first page starts at the seq's row")
+      assert.strictEqual(reads.length, 1, "one page holds the rest")
+    }).pipe(Effect.provide(environment)))
+
   it.effect("a row this version cannot read (a newer version's event kind) is skipped, and the replay goes on past its page", () =>
     Effect.gen(function*() {
       const published = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
