@@ -62,9 +62,9 @@ export const make = (options: {
     const runTools = (response: LlmResponse, iteration: number) =>
       Effect.forEach(response.tool_calls, (call) =>
         Effect.gen(function*() {
-          // A call the budget has no room for is not run and not charged; the model is told why.
           // Every call gets a record, run or not, so the next prompt's tool message answers each call by its id.
           const asked = { id: call.id, name: call.name, arguments: call.arguments }
+          // A call the budget has no room for is not run and not charged; the model is told why.
           const record: ToolCallRecord = (yield* budget.takeToolCall)
             ? { ...asked, ...(yield* toolkit.call(call.name, call.arguments)) }
             : { ...asked, ok: false, output: "not run: the tool-call budget is spent" }
