@@ -200,3 +200,5 @@ export * as EventStream from "./api/EventStream.js"
 export * as EventHub from "./api/EventHub.js"
 /** One poll of a run's live text for every client streaming it. */
 export * as DeltaFeed from "./api/DeltaFeed.js"
+/** OpenAI's rules for tool turns (each tool message answers a call of the assistant turn before it): `problemOf`. */
+export * as Conversation from "./llm/Conversation.js"

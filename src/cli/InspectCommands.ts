@@ -19,10 +19,7 @@ const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, jso
 const callText = (call: ModelCall) =>
   `${call.purpose} ${call.model_used} ${call.input_tokens}+${call.output_tokens} tokens ${dollars(call.cost_usd, 6)} ${call.latency_ms.toFixed(0)} ms`
 
-const messageText = (label: string, messages: ReadonlyArray<ChatMessage>) => [
-  `    ${label}:`,
-  ...messages.map((m) => `      ${m.role}: ${m.content.replaceAll("\n", "\n        ")}`)
-]
+const messageText = (label: string, messages: ReadonlyArray<ChatMessage>) => [`    ${label}:`, ...Render.messageLines(messages, "      ")]
 
 /** `completed`, `halted (reason)`, or `interrupted (its process is gone; how to resume it)`. */
 const statusText = (v: RunJson.View) =>

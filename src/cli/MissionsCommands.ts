@@ -136,10 +136,7 @@ const healedText = (steps: StepResults.MissionSteps) =>
       ])
     ]
 
-const messagesText = (messages: ReadonlyArray<ChatMessage>) => [
-  "      messages:",
-  ...messages.map((m) => `        ${m.role}: ${m.content.replaceAll("\n", "\n          ")}`)
-]
+const messagesText = (messages: ReadonlyArray<ChatMessage>) => ["      messages:", ...Render.messageLines(messages, "        ")]
 
 /** Every node's attempts: status and telemetry, the output in full, and with `messages` the conversation. */
 const stepsText = (nodes: ReadonlyArray<StepResults.NodeSteps>, messages: boolean) =>

@@ -2,6 +2,7 @@ import type { BudgetRemaining, BudgetUsage } from "../domain/Budget.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import { describeAdjustment } from "../domain/Healing.js"
 import { dollars, plural, roundDollars } from "../domain/Quantity.js"
+import type { ChatMessage } from "../llm/Llm.js"
 
 const compact = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : `${Math.round(n)}`)
 
@@ -114,3 +115,13 @@ const withoutMoneyNoise = (key: string, value: unknown) =>
 export const json = (value: unknown, indent?: number): string => JSON.stringify(value, withoutMoneyNoise, indent)
 
 export const jsonl = (e: AutopilotEvent): string => json(e)
+
+/**
+ * A conversation as `--messages` prints it, a message a line at `indent` (its text indented below): an
+ * assistant turn's tool calls as `→ id name(arguments)`, a tool message with the id of the call it answers.
+ */
+export const messageLines = (messages: ReadonlyArray<ChatMessage>, indent: string): ReadonlyArray<string> =>
+  messages.flatMap((m) => [
+    `${indent}${m.role}${m.tool_call_id === undefined ? "" : ` (${m.tool_call_id})`}:${m.content === "" ? "" : ` ${m.content.replaceAll("\n", `\n${indent}  `)}`}`,
+    ...(m.tool_calls ?? []).map((call) => `${indent}  → ${call.id} ${call.function.name}(${call.function.arguments})`)
+  ])

@@ -3,6 +3,8 @@ import { BudgetUsage } from "./Budget.js"
 import { Critique } from "./Critic.js"
 
 export const ToolCallRecord = Schema.Struct({
+  /** The call's id as the model gave it, which the tool message answering it names; absent on older steps. */
+  id: Schema.optionalWith(Schema.String, { exact: true }),
   name: Schema.String,
   arguments: Schema.Unknown,
   ok: Schema.Boolean,

@@ -1,6 +1,7 @@
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Option, ParseResult, Schema, Stream } from "effect"
 import { BadInput, LlmError } from "../domain/Errors.js"
+import * as Conversation from "./Conversation.js"
 import * as MockBlueprint from "./MockBlueprint.js"
 import { instanceOf } from "./MockJson.js"
 import { Llm, type LlmChunk, type LlmRequest, type LlmResponse, type LlmUsage } from "./Llm.js"
@@ -93,7 +94,9 @@ export class MockScript extends Schema.Class<MockScript>("MockScript")(
 
 /** Roughly four characters a token, which is all a mock needs to move the token and dollar axes. */
 const estimate = (request: LlmRequest, content: string): LlmUsage => ({
-  input_tokens: Math.ceil(request.messages.reduce((n, m) => n + m.content.length, 0) / 4),
+  input_tokens: Math.ceil(
+    request.messages.reduce((n, m) => n + m.content.length + (m.tool_calls ?? []).reduce((k, c) => k + c.function.arguments.length, 0), 0) / 4
+  ),
   output_tokens: Math.ceil(content.length / 4)
 })
 
@@ -165,7 +168,9 @@ const fresh: RunState = { calls: 0, acted: false, lastMet: [], lastCritic: undef
  * script gives no content answers an instance of the schema. The critic answers what the turn's `critic` says, else it
  * agrees with the judge at confidence 1; its replies cost tokens. Routing's calls answer what the script's
  * `slots` and `synthesis` say, else: slot filling finds nothing (`{}`), synthesis writes a generic
- * two-node blueprint for the goal.
+ * two-node blueprint for the goal. Tool calls get ids (`call_<turn>_<call>`), and a request whose tool
+ * turns OpenAI would refuse (a tool message answering no call of the assistant turn before it, a call left
+ * unanswered) dies with a defect naming the message.
  */
 export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
   Effect.gen(function*() {
@@ -291,7 +296,7 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         } satisfies LlmResponse)
       })
 
-    const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
+    const answer = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
       request.purpose === "slots" || request.purpose === "synthesis"
         ? routing(request, request.purpose)
         : request.purpose === "critic"
@@ -304,6 +309,13 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
           model: request.model ?? script?.model ?? MockLlm.defaultModel
         }))
         : act(request)
+
+    // A conversation OpenAI would refuse with a 400 is a bug in whoever built it, not a failure to retry or heal.
+    const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
+      Option.match(Conversation.problemOf(request.messages), {
+        onNone: () => answer(request),
+        onSome: (problem) => Effect.dieMessage(`mock model: invalid conversation (the ${request.purpose} call of run ${request.metadata.run_id}): ${problem}`)
+      })
 
     return {
       complete,

@@ -49,11 +49,32 @@ type CompletionChunk = OpenAI.Chat.ChatCompletionChunk
 const isCompletion = Schema.is(OpenAiCompat.ChatCompletion)
 const costOf = Schema.decodeUnknownOption(Schema.Struct({ cost_usd: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()) }))
 
-/** OpenAI's `tool` messages must answer a `tool_call_id`, which ChatMessage does not carry: quote them. */
-const toMessage = (message: ChatMessage): OpenAI.Chat.ChatCompletionMessageParam =>
-  message.role === "tool"
-    ? { role: "user", content: `Tool result:\n${message.content}` }
-    : { role: message.role, content: message.content }
+/**
+ * A message in OpenAI's shape: an assistant turn with its tool calls (content null when it said nothing
+ * else, as OpenAI gives it back), a tool message answering its call by id. A tool message without an id
+ * (an older record) cannot answer a call, and OpenAI refuses one, so it is quoted as a user message.
+ */
+const toMessage = (message: ChatMessage): OpenAI.Chat.ChatCompletionMessageParam => {
+  switch (message.role) {
+    case "assistant":
+      return message.tool_calls === undefined || message.tool_calls.length === 0
+        ? { role: "assistant", content: message.content }
+        : {
+          role: "assistant",
+          content: message.content === "" ? null : message.content,
+          tool_calls: message.tool_calls.map((call) => ({ id: call.id, type: "function", function: { ...call.function } }))
+        }
+    case "tool":
+      return message.tool_call_id === undefined
+        ? { role: "user", content: `Tool result:\n${message.content}` }
+        : { role: "tool", tool_call_id: message.tool_call_id, content: message.content }
+    default:
+      return { role: message.role, content: message.content }
+  }
+}
+
+/** A call's id, or, from a server that sent none, one made from its place in the answer: its tool message must name one. */
+const callId = (id: string | null | undefined, index: number) => (id ? id : `call_${index}`)
 
 const toTool = (spec: ToolSpec): OpenAI.Chat.ChatCompletionFunctionTool => ({
   type: "function",
@@ -177,9 +198,9 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
             const message = completion.choices[0]!.message
             return {
               content: message.content ?? message.refusal ?? "",
-              tool_calls: (message.tool_calls ?? []).flatMap((call): ReadonlyArray<ToolCallRequest> =>
+              tool_calls: (message.tool_calls ?? []).flatMap((call, index): ReadonlyArray<ToolCallRequest> =>
                 call.type === "function"
-                  ? [{ id: call.id, name: call.function.name, arguments: parseArguments(call.function.arguments) }]
+                  ? [{ id: callId(call.id, index), name: call.function.name, arguments: parseArguments(call.function.arguments) }]
                   : []
               ),
               usage: yield* usageOf(completion.usage, model, "in its answer"),
@@ -229,8 +250,8 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
           _tag: "Done",
           response: {
             content: assembly.content,
-            tool_calls: assembly.calls.map((call) => ({
-              id: call.id,
+            tool_calls: assembly.calls.map((call, index) => ({
+              id: callId(call.id, index),
               name: call.name,
               arguments: parseArguments(call.arguments)
             })),

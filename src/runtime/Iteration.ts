@@ -62,10 +62,12 @@ export const make = (options: {
     const runTools = (response: LlmResponse, iteration: number) =>
       Effect.forEach(response.tool_calls, (call) =>
         Effect.gen(function*() {
+          // Every call gets a record, run or not, so the next prompt's tool message answers each call by its id.
+          const asked = { id: call.id, name: call.name, arguments: call.arguments }
           // A call the budget has no room for is not run and not charged; the model is told why.
           const record: ToolCallRecord = (yield* budget.takeToolCall)
-            ? { name: call.name, arguments: call.arguments, ...(yield* toolkit.call(call.name, call.arguments)) }
-            : { name: call.name, arguments: call.arguments, ok: false, output: "not run: the tool-call budget is spent" }
+            ? { ...asked, ...(yield* toolkit.call(call.name, call.arguments)) }
+            : { ...asked, ok: false, output: "not run: the tool-call budget is spent" }
           // Tool calls act on the world, so they are on record at once, even if the iteration is cut short.
           yield* journal.emitNow({ kind: "tool_call", iteration, ...record })
           return record

@@ -4,7 +4,7 @@ import { type Step, Verdict } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import type { Specialist } from "../specialists/Specialist.js"
 
-/** History is quoted, not replayed: long answers and tool outputs are cut so the prompt stays bounded. */
+/** Long answers and tool outputs are cut, quoted or replayed, so the prompt stays bounded. */
 export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`)
 
 export const checklist = (goal: Goal, met: ReadonlyArray<boolean>) =>
@@ -39,21 +39,75 @@ interface ActOptions {
   readonly specialist?: Specialist | undefined
 }
 
+/** A tool call's arguments as the wire carries them: JSON text. */
+export const argumentsText = (value: unknown): string => JSON.stringify(value) ?? "{}"
+
+/**
+ * Whether a step's tool calls can be sent as real tool turns: each kept the id its tool message answers
+ * (steps recorded before ids were kept did not, and are quoted instead).
+ */
+export const hasCallIds = (step: Step): boolean => step.tool_calls.every((call) => call.id !== undefined)
+
+/**
+ * A step's act turn as real messages: the answer as an assistant turn with the tool calls it made (id,
+ * name, JSON arguments), then one `tool` message per call with its output, in the order the calls were
+ * made. A step without call ids is its answer alone. `limits` clip the answer and each output, as a
+ * replay into a later prompt does; the arguments are never cut, so they stay JSON.
+ */
+export const turnOf = (step: Step, limits?: { readonly answer: number; readonly output: number }): ReadonlyArray<ChatMessage> => {
+  const calls = hasCallIds(step) ? step.tool_calls.flatMap((call) => (call.id === undefined ? [] : [{ ...call, id: call.id }])) : []
+  const cut = (text: string, max: number | undefined) => (max === undefined ? text : clip(text, max))
+  const answer: ChatMessage = {
+    role: "assistant",
+    content: cut(step.answer, limits?.answer),
+    ...(calls.length === 0 ? {} : {
+      tool_calls: calls.map((call) => ({
+        id: call.id,
+        type: "function" as const,
+        function: { name: call.name, arguments: argumentsText(call.arguments) }
+      }))
+    })
+  }
+  return [answer, ...calls.map((call): ChatMessage => ({ role: "tool", tool_call_id: call.id, content: cut(call.output, limits?.output) }))]
+}
+
+/** How much of the latest step a prompt replays: its answer and each tool output, clipped so the prompt stays bounded. */
+export const replayLimits = { answer: 6000, output: 2000 } as const
+
+const criteriaText = (options: ActOptions) =>
+  `Objective: ${options.goal.objective}\n\nSuccess criteria ([x] = already verified):\n${checklist(options.goal, options.criteriaMet)}\n\n`
+
 /**
  * Built with `+`, not `join`: V8 links long strings instead of copying them, so a long window costs a
  * link per step here, and its text is copied once, when the prompt is sent.
  */
-const actPrompt = (options: ActOptions) => {
-  let text = `Objective: ${options.goal.objective}\n\nSuccess criteria ([x] = already verified):\n${checklist(options.goal, options.criteriaMet)}\n\n`
-  if (options.history.length === 0) text += "No earlier iterations."
-  else {
-    text += "Recent iterations:"
-    for (const step of options.history) text += `\n\n${describeStep(step)}`
-  }
-  const suggestions = options.suggestions ?? []
-  if (suggestions.length > 0) text += `\n\nA reviewer of the latest iteration suggests:\n${suggestions.map((s) => `- ${clip(s, 300)}`).join("\n")}`
-  return `${text}\n\nThis is iteration ${options.iteration}. Continue.`
+const quoted = (label: string, steps: ReadonlyArray<Step>) => {
+  let text = label
+  for (const step of steps) text += `\n\n${describeStep(step)}`
+  return text
 }
+
+const closing = (options: ActOptions) => {
+  const suggestions = options.suggestions ?? []
+  const reviewer = suggestions.length > 0
+    ? `\n\nA reviewer of the latest iteration suggests:\n${suggestions.map((s) => `- ${clip(s, 300)}`).join("\n")}`
+    : ""
+  return `${reviewer}\n\nThis is iteration ${options.iteration}. Continue.`
+}
+
+/** Every earlier iteration quoted in one user message: the first iteration's prompt, and one after a step without call ids. */
+const quotedPrompt = (options: ActOptions) =>
+  criteriaText(options) + (options.history.length === 0 ? "No earlier iterations." : quoted("Recent iterations:", options.history)) +
+  closing(options)
+
+/** Before the replayed latest step: the objective, the criteria and the older iterations, quoted. */
+const contextPrompt = (options: ActOptions, older: ReadonlyArray<Step>, latest: Step) =>
+  criteriaText(options) + (older.length === 0 ? "" : `${quoted("Earlier iterations:", older)}\n\n`) +
+  `Your latest iteration (iteration ${latest.iteration}) follows: your answer` +
+  (latest.tool_calls.length === 0 ? "." : " and the results of the tools you called.")
+
+/** After it: what the judge said of it, the reviewer's suggestions, and the new iteration. */
+const nextPrompt = (options: ActOptions, latest: Step) => `Judge on iteration ${latest.iteration}: ${clip(latest.verdict, 300)}${closing(options)}`
 
 /** Who the model is in this run, how it works and which tools it has: the specialist's own words. */
 export const specialistBrief = (s: Specialist): string =>
@@ -73,13 +127,26 @@ const agentPrompt = "You are an autonomous agent working toward an objective ove
   "make concrete progress on the criteria not yet met, call tools when they help, and answer in markdown. " +
   "A judge checks the criteria after every iteration."
 
-export const actMessages = (options: ActOptions): ReadonlyArray<ChatMessage> => [
-  {
+/**
+ * The act conversation: the system prompt, then, when the latest earlier step kept its call ids, the
+ * older ones quoted in a user message, the latest replayed as real turns (its answer with its tool calls
+ * and one tool message per call, clipped to `replayLimits`), and a user message asking for this
+ * iteration; otherwise every earlier step quoted in one user message.
+ */
+export const actMessages = (options: ActOptions): ReadonlyArray<ChatMessage> => {
+  const system: ChatMessage = {
     role: "system",
     content: options.specialist === undefined ? agentPrompt : `${specialistBrief(options.specialist)}\n\n${agentPrompt}`
-  },
-  { role: "user", content: actPrompt(options) }
-]
+  }
+  const latest = options.history.at(-1)
+  if (latest === undefined || !hasCallIds(latest)) return [system, { role: "user", content: quotedPrompt(options) }]
+  return [
+    system,
+    { role: "user", content: contextPrompt(options, options.history.slice(0, -1), latest) },
+    ...turnOf(latest, replayLimits),
+    { role: "user", content: nextPrompt(options, latest) }
+  ]
+}
 
 export const judgeMessages = (options: {
   readonly goal: Goal

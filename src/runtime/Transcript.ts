@@ -2,9 +2,12 @@ import type { Goal } from "../domain/Goal.js"
 import type { Step } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import type { Specialist } from "../specialists/Specialist.js"
-import { actMessages, judgeMessages } from "./Prompts.js"
+import { actMessages, judgeMessages, turnOf } from "./Prompts.js"
 
-/** The messages of one step: the act conversation with its answer, and the prompt the judge was given. */
+/**
+ * The messages of one step: the act conversation with its turn (the answer with its tool calls, then one
+ * tool message per call with its output, whole), and the prompt the judge was given.
+ */
 export interface StepMessages {
   readonly iteration: number
   readonly act: ReadonlyArray<ChatMessage>
@@ -26,7 +29,7 @@ export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>, specialist?: 
       iteration: step.iteration,
       act: [
         ...actMessages({ goal, iteration: step.iteration, criteriaMet, history, suggestions: earlier.at(-1)?.critic?.suggestions, specialist }),
-        { role: "assistant", content: step.answer }
+        ...turnOf(step)
       ],
       judge: judgeMessages({
         goal,

@@ -54,4 +54,46 @@ describe("--llm openai", () => {
       assert.include(text, `total cost: $${expected.toFixed(6)}`)
       assert.match(text, /\[1\] \$\d+\.\d{6} · act gpt-4o-mini 1200\+300 tokens/)
     }))
+
+  it.scopedLive("a run whose model calls a tool sends the next iteration real tool turns, and show --messages gives them back", (context) =>
+    Effect.gen(function*() {
+      const call = { id: "call_calc_1", name: "calculator", arguments: "{\"expression\":\"6*7\"}" }
+      const server = yield* TestServer.make([
+        { content: "Let me compute that.", toolCalls: [call] },
+        { content: verdict([true, false]) },
+        { content: "6*7 is 42." },
+        { content: verdict([true, true]) }
+      ])
+      const sb = sandbox(context)
+      const exit = yield* Effect.promise(() =>
+        sb.run(["run", "multiply", "--criterion", "one", "--criterion", "two", "--llm", "openai", "--run-id", "t", "--format", "jsonl"], {
+          env: { AUTOPILOT_LLM_BASE_URL: server.baseURL, AUTOPILOT_LLM_API_KEY: apiKey }
+        })
+      )
+      assert.strictEqual(exit.code, 0, exit.stderr.join("\n"))
+      const toolEvent = exit.stdout.map((line) => JSON.parse(line)).find((e) => e.kind === "tool_call")
+      assert.deepStrictEqual([toolEvent.id, toolEvent.name, toolEvent.ok, toolEvent.output], ["call_calc_1", "calculator", true, "42"])
+
+      // On the wire: iteration 2's act request replays iteration 1 as an assistant turn with its call and a tool message answering it.
+      const sent = (yield* server.requests).map((request) => request.body.messages)
+      assert.deepStrictEqual(sent[2].map((m: any) => m.role), ["system", "user", "assistant", "tool", "user"])
+      assert.deepStrictEqual(sent[2][2], {
+        role: "assistant",
+        content: "Let me compute that.",
+        tool_calls: [{ id: "call_calc_1", type: "function", function: { name: "calculator", arguments: "{\"expression\":\"6*7\"}" } }]
+      })
+      assert.deepStrictEqual(sent[2][3], { role: "tool", tool_call_id: "call_calc_1", content: "42" })
+
+      // Recorded: each step's act conversation is what was sent, then its own turn with its tool messages.
+      const full = JSON.parse((yield* Effect.promise(() => sb.run(["show", "t", "--messages", "--format", "json"]))).stdout.join("\n"))
+      assert.deepStrictEqual(full.steps[0].messages.act.slice(0, 2), sent[0])
+      assert.deepStrictEqual(full.steps[0].messages.act.slice(2), [sent[2][2], sent[2][3]])
+      assert.deepStrictEqual(full.steps[1].messages.act.slice(0, -1), sent[2])
+      assert.deepStrictEqual(full.steps[1].messages.act.at(-1), { role: "assistant", content: "6*7 is 42." })
+      assert.deepStrictEqual(full.steps[1].messages.judge, sent[3])
+      const text = (yield* Effect.promise(() => sb.run(["show", "t", "--messages"]))).stdout
+      assert.include(text, "      assistant: Let me compute that.")
+      assert.include(text, "        → call_calc_1 calculator({\"expression\":\"6*7\"})")
+      assert.include(text, "      tool (call_calc_1): 42")
+    }))
 })

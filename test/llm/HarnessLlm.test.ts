@@ -20,7 +20,7 @@ const request = (overrides: Partial<LlmRequest> = {}): LlmRequest => ({
 /** The in-process harness in front of a scripted upstream, called through HarnessLlm; returns what the upstream received. */
 const bodiesSent = (calls: (llm: Llm["Type"]) => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function*() {
-    const upstream = yield* TestServer.make([{ content: "{\"severity\": \"low\"}" }, { content: "{\"severity\": \"low\"}" }, { content: "ok" }])
+    const upstream = yield* TestServer.make([{ content: "{\"severity\": \"low\"}" }, { content: "{\"severity\": \"low\"}" }, { content: "ok" }, { content: "ok" }])
     const database = yield* Layer.build(Database.layerSqlite(":memory:"))
     const { key } = yield* Effect.flatMap(Harness.HarnessStore, (s) => s.createKey({ user: "ana", project: "p" })).pipe(
       Effect.provide(Harness.HarnessStore.layer),
@@ -52,5 +52,30 @@ describe("HarnessLlm", () => {
       assert.deepStrictEqual(bodies[1].response_format.json_schema.name, "classify")
       assert.notProperty(bodies[2], "temperature")
       assert.notProperty(bodies[2], "response_format")
+    }))
+
+  it.scoped("the harness forwards tool turns unchanged: the assistant's tool_calls and each tool message's tool_call_id, in calls and streams", () =>
+    Effect.gen(function*() {
+      const turns: LlmRequest["messages"] = [
+        { role: "user", content: "triage ticket 7" },
+        { role: "assistant", content: "", tool_calls: [{ id: "call_7", type: "function", function: { name: "read_file", arguments: "{\"path\":\"t7.md\"}" } }] },
+        { role: "tool", tool_call_id: "call_7", content: "printer on fire" },
+        { role: "user", content: "continue" }
+      ]
+      const bodies = yield* bodiesSent((llm) =>
+        Effect.gen(function*() {
+          yield* llm.complete(request({ messages: turns }))
+          yield* Stream.runDrain(llm.stream(request({ messages: turns })))
+        })
+      )
+      const onTheWire = [
+        { role: "user", content: "triage ticket 7" },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_7", type: "function", function: { name: "read_file", arguments: "{\"path\":\"t7.md\"}" } }] },
+        { role: "tool", tool_call_id: "call_7", content: "printer on fire" },
+        { role: "user", content: "continue" }
+      ]
+      assert.strictEqual(bodies.length, 2)
+      assert.deepStrictEqual(bodies[0].messages, onTheWire)
+      assert.deepStrictEqual(bodies[1].messages, onTheWire)
     }))
 })

@@ -1,7 +1,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Option, Schema, Stream, TestClock } from "effect"
+import { Cause, Chunk, Effect, Either, Exit, Fiber, Option, Schema, Stream, TestClock } from "effect"
 import type { LlmChunk, LlmRequest, LlmResponse } from "../../src/llm/Llm.js"
 import { MockLlm, MockScript } from "../../src/llm/MockLlm.js"
 
@@ -489,5 +489,63 @@ describe("MockLlm", () => {
       assert.isTrue(Either.isRight(decode({ nodes: { a: [{ content: "x" }] } })))
       assert.isTrue(Either.isRight(decode({ mission_criteria_met: [true] })))
     })
+  })
+
+  describe("tool turns", () => {
+    const withTools = (messages: LlmRequest["messages"], purpose = "act"): LlmRequest => ({ ...act(2), purpose, messages })
+    const turn = (content: string, ...ids: ReadonlyArray<string>) => ({
+      role: "assistant" as const,
+      content,
+      tool_calls: ids.map((id) => ({ id, type: "function" as const, function: { name: "calculator", arguments: "{\"expression\":\"1+1\"}" } }))
+    })
+    const defectOf = (exit: Exit.Exit<unknown, unknown>) =>
+      Option.match(Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none(), {
+        onNone: () => assert.fail(`expected a defect, got ${Exit.isSuccess(exit) ? "an answer" : Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause)}`),
+        onSome: (defect) => String((defect as Error).message)
+      })
+
+    it.effect("answers a conversation whose tool messages answer the calls of the assistant turn before them, streamed or not", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const messages = [
+          { role: "user" as const, content: "add" },
+          turn("", "call_0_0", "call_0_1"),
+          { role: "tool" as const, tool_call_id: "call_0_1", content: "2" },
+          { role: "tool" as const, tool_call_id: "call_0_0", content: "2" },
+          { role: "user" as const, content: "go on" }
+        ]
+        assert.include((yield* llm.complete(withTools(messages))).content, "## Iteration 2")
+        assert.isAbove(Chunk.size(yield* Stream.runCollect(llm.stream(withTools(messages)))), 1)
+      }))
+
+    it.effect("gives its scripted tool calls ids, turn by turn, that a later tool message can answer", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make(script({ turns: [{ tool_calls: [{ name: "calculator", arguments: { expression: "1+1" } }] }] }))
+        const first = yield* llm.complete(act(1))
+        assert.deepStrictEqual(first.tool_calls.map((c) => c.id), ["call_0_0"])
+        const again = yield* llm.complete(withTools([
+          { role: "user", content: "add" },
+          turn(first.content, first.tool_calls[0]!.id),
+          { role: "tool", tool_call_id: first.tool_calls[0]!.id, content: "2" },
+          { role: "user", content: "go on" }
+        ]))
+        assert.deepStrictEqual(again.tool_calls.map((c) => c.id), ["call_1_0"])
+      }))
+
+    it.effect("reports a conversation OpenAI would refuse as a defect naming the message, in every purpose and in streams", () =>
+      Effect.gen(function*() {
+        const llm = yield* MockLlm.make()
+        const stray = [{ role: "user" as const, content: "add" }, { role: "tool" as const, tool_call_id: "call_9", content: "2" }]
+        assert.strictEqual(
+          defectOf(yield* Effect.exit(llm.complete(withTools(stray)))),
+          "mock model: invalid conversation (the act call of run run-1): message 2 (tool) answers call_9, but follows no assistant turn with tool calls"
+        )
+        const unanswered = [{ role: "user" as const, content: "add" }, turn("", "call_0_0", "call_0_1"), { role: "tool" as const, tool_call_id: "call_0_0", content: "2" }, { role: "user" as const, content: "go on" }]
+        assert.match(defectOf(yield* Effect.exit(llm.complete(withTools(unanswered, "judge")))), /the judge call of run run-1\): message 4 \(user\) comes before every tool call of message 2 was answered \(unanswered: call_0_1\)/)
+        const wrong = [{ role: "user" as const, content: "add" }, turn("", "call_0_0"), { role: "tool" as const, tool_call_id: "call_0_1", content: "2" }]
+        assert.match(defectOf(yield* Effect.exit(Stream.runDrain(llm.stream(withTools(wrong))))), /message 3 \(tool\) answers call_0_1, which is not an unanswered call/)
+        const bare = [{ role: "user" as const, content: "add" }, turn("", "call_0_0"), { role: "tool" as const, content: "2" }]
+        assert.match(defectOf(yield* Effect.exit(llm.complete(withTools(bare, "critic")))), /message 3 \(tool\) has no tool_call_id/)
+      }))
   })
 })

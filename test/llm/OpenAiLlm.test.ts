@@ -98,7 +98,7 @@ describe("OpenAiLlm", () => {
         assert.strictEqual(response.model, "llama-4-scout")
       }))
 
-    it.scoped("quotes a tool message as a user message, since it carries no tool_call_id", () =>
+    it.scoped("quotes a tool message without a tool_call_id (an older record) as a user message, since OpenAI refuses one", () =>
       Effect.gen(function*() {
         const server = yield* TestServer.make([{ content: "ok" }])
         yield* (yield* llmFor(server)).complete(request({ messages: [{ role: "tool", content: "42" }] }))
@@ -195,6 +195,52 @@ describe("OpenAiLlm", () => {
           { id: "call_2", name: "calculator", arguments: "{\"expression\":" },
           { id: "call_3", name: "list_files", arguments: {} }
         ])
+      }))
+  })
+
+  describe("tool turns", () => {
+    const turns: LlmRequest["messages"] = [
+      { role: "user", content: "what is 6*7, and what is in notes.md?" },
+      {
+        role: "assistant",
+        content: "",
+        tool_calls: [
+          { id: "call_1", type: "function", function: { name: "calculator", arguments: "{\"expression\":\"6*7\"}" } },
+          { id: "call_2", type: "function", function: { name: "read_file", arguments: "{\"path\":\"notes.md\"}" } }
+        ]
+      },
+      { role: "tool", tool_call_id: "call_1", content: "42" },
+      { role: "tool", tool_call_id: "call_2", content: "no such file" },
+      { role: "assistant", content: "Let me check once more.", tool_calls: [{ id: "call_3", type: "function", function: { name: "list_files", arguments: "{}" } }] },
+      { role: "tool", tool_call_id: "call_3", content: "[]" },
+      { role: "user", content: "continue" }
+    ]
+    const onTheWire = [
+      { role: "user", content: "what is 6*7, and what is in notes.md?" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id: "call_1", type: "function", function: { name: "calculator", arguments: "{\"expression\":\"6*7\"}" } },
+          { id: "call_2", type: "function", function: { name: "read_file", arguments: "{\"path\":\"notes.md\"}" } }
+        ]
+      },
+      { role: "tool", tool_call_id: "call_1", content: "42" },
+      { role: "tool", tool_call_id: "call_2", content: "no such file" },
+      { role: "assistant", content: "Let me check once more.", tool_calls: [{ id: "call_3", type: "function", function: { name: "list_files", arguments: "{}" } }] },
+      { role: "tool", tool_call_id: "call_3", content: "[]" },
+      { role: "user", content: "continue" }
+    ]
+
+    it.scoped("sends assistant tool_calls (content null when the turn said nothing else) and tool messages with their tool_call_id, in calls and streams", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([{ content: "42, and no notes." }, { content: "42, and no notes." }])
+        const llm = yield* llmFor(server)
+        yield* llm.complete(request({ messages: turns }))
+        yield* Stream.runDrain(llm.stream(request({ messages: turns })))
+        const [sent, streamed] = yield* server.requests
+        assert.deepStrictEqual(sent!.body.messages, onTheWire)
+        assert.deepStrictEqual(streamed!.body.messages, onTheWire)
       }))
   })
 
@@ -381,6 +427,19 @@ describe("OpenAiLlm", () => {
         const error = yield* Effect.flip(Stream.runDrain((yield* llmFor(server)).stream(request())))
         assert.isTrue(error.transient)
         assert.include(error.message, "the stream ended before the answer did")
+      }))
+
+    it.scoped("a call the server sent without an id gets one from its place in the answer, so its tool message can name it", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.make([
+          { toolCalls: [{ id: "", name: "calculator", arguments: "{}" }, { id: "call_x", name: "list_files", arguments: "{}" }] },
+          { raw: sse([chunk({ tool_calls: [{ index: 0, type: "function", function: { name: "calculator", arguments: "{}" } }] }), chunk({}, "tool_calls"), { ...chunk({}), choices: [], usage }]) }
+        ])
+        const llm = yield* llmFor(server)
+        assert.deepStrictEqual((yield* llm.complete(request())).tool_calls.map((c) => c.id), ["call_0", "call_x"])
+        const done = Chunk.toReadonlyArray(yield* Stream.runCollect(llm.stream(request()))).find((c) => c._tag === "Done")
+        assert(done?._tag === "Done")
+        assert.deepStrictEqual(done.response.tool_calls.map((c) => c.id), ["call_0"])
       }))
 
     it.scoped("streamed tool calls sent whole at index 0 are told apart by their ids", () =>

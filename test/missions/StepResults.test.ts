@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Array as Arr, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { ChatToolCall } from "../../src/llm/Llm.js"
 import * as MissionRunner from "../../src/missions/MissionRunner.js"
 import * as Missions from "../../src/missions/Missions.js"
 import * as NodeWork from "../../src/missions/NodeWork.js"
@@ -123,6 +124,43 @@ describe("MissionRunner.steps", () => {
       assert.strictEqual(shown.healed[0]!.outcome, "failed")
       assert.strictEqual(shown.healed[0]!.healing.at(-1)!.outcome, "failed")
       assert.deepStrictEqual(shown.healing_cost, NodeWork.sumTelemetry(split.attempts.slice(0, -1).map((a) => a.telemetry)))
+    }).pipe(Effect.provide(layer())))
+
+  it.effect("a node that calls a tool: its conversation carries the call and its tool message, and its next iteration replays them as real turns", () =>
+    Effect.gen(function*() {
+      const missions = yield* Missions.Missions
+      const blueprint = diamond()
+      const withTools = {
+        ...blueprint,
+        graph: { ...blueprint.graph, nodes: Arr.map(blueprint.graph.nodes, (n) => (n.id === "right" ? { ...n, tools: ["list_files"] } : n)) }
+      }
+      const made = yield* missions.create({ project: "default", goal: "test tool turns", blueprint: withTools, slots: {}, missing: [], actor: "test", reason: "test" })
+      yield* missions.approve("default", made.mission_id, { actor: "test" })
+      const ran = yield* Missions.run("default", made.mission_id, {
+        actor: "test",
+        llm: {
+          provider: "mock",
+          mock_script: scriptFile({
+            nodes: {
+              split: [{ content: "{\"go\": false}" }],
+              right: [{ content: "", tool_calls: [{ name: "list_files", arguments: { path: "." } }], criteria_met: [false] }, { content: "went right" }]
+            }
+          })
+        }
+      })
+      assert.strictEqual(ran.result.status, "completed")
+      const right = (yield* steps(made.mission_id)).nodes.find((n) => n.node === "right")!.attempts[0]!
+      const call: ChatToolCall = { id: "call_0_0", type: "function", function: { name: "list_files", arguments: "{\"path\":\".\"}" } }
+      const calling = right.messages.filter((m) => m.tool_calls !== undefined)
+      const answers = right.messages.filter((m) => m.role === "tool")
+      // Once as iteration 1's own turn, once replayed into iteration 2's prompt.
+      assert.deepStrictEqual(calling.map((m) => [m.role, m.content, m.tool_calls]), [["assistant", "", [call]], ["assistant", "", [call]]])
+      assert.deepStrictEqual(answers.map((m) => m.tool_call_id), ["call_0_0", "call_0_0"])
+      assert.isTrue(answers.every((m) => m.content === answers[0]!.content && m.content !== ""))
+      for (const index of right.messages.flatMap((m, i) => (m.role === "tool" ? [i] : []))) {
+        assert.deepStrictEqual(right.messages[index - 1]!.tool_calls, [call])
+      }
+      assert.strictEqual(right.messages.filter((m) => m.role === "assistant").at(-1)!.content, "went right")
     }).pipe(Effect.provide(layer())))
 
   it.effect("a mission never run has no run and no steps; an unknown one is not found", () =>

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Either, FastCheck as fc, Option } from "effect"
+import { Either, FastCheck as fc, Option, Schema } from "effect"
 import { BudgetUsage } from "../../src/domain/Budget.js"
 import { Goal } from "../../src/domain/Goal.js"
 import { Step } from "../../src/domain/Step.js"
+import * as Conversation from "../../src/llm/Conversation.js"
 import { actMessages, judgeMessages, parseVerdict } from "../../src/runtime/Prompts.js"
+import { messagesOf } from "../../src/runtime/Transcript.js"
 
 const goal = new Goal({
   objective: "Write a CSV parser",
@@ -131,11 +133,140 @@ describe("actMessages", () => {
     assert.notInclude(prompt, "v".repeat(301))
   })
 
-  it("keeps an answer of exactly the limit whole", () => {
+  it("keeps a quoted answer of exactly the limit whole", () => {
     const answer = "b".repeat(1500)
-    const prompt = userPrompt({ goal, iteration: 2, criteriaMet: [], history: [step(1, { answer })] })
-    assert.include(prompt, `${answer}\nJudge:`)
-    assert.notInclude(prompt, "more characters]")
+    const messages = actMessages({ goal, iteration: 3, criteriaMet: [], history: [step(1, { answer }), step(2)] })
+    assert.include(messages[1]!.content, `${answer}\nJudge:`)
+    assert.notInclude(messages[1]!.content, "more characters]")
+  })
+})
+
+const call = (id: string | undefined, name: string, args: unknown, output: string, ok = true) => ({
+  ...(id === undefined ? {} : { id }),
+  name,
+  arguments: args,
+  ok,
+  output
+})
+
+describe("actMessages, replaying the latest iteration as real tool turns", () => {
+  it("quotes the older iterations, replays the latest as its answer with its tool calls and one tool message per call, then asks for the next", () => {
+    const messages = actMessages({
+      goal,
+      iteration: 3,
+      criteriaMet: [true, false, false],
+      history: [
+        step(1),
+        step(2, {
+          answer: "",
+          tool_calls: [call("call_a", "calculator", { expression: "2+2" }, "4"), call("call_b", "read_file", { path: "x.csv" }, "no such file", false)]
+        })
+      ],
+      suggestions: ["test CRLF"]
+    })
+    assert.deepStrictEqual(messages.map((m) => m.role), ["system", "user", "assistant", "tool", "tool", "user"])
+    const [, context, turn, first, second, next] = messages
+    assert.include(context!.content, "1. [x] parses quoted fields")
+    assert.include(context!.content, "Earlier iterations:\n\n### Iteration 1\nanswer 1\n")
+    assert.notInclude(context!.content, "### Iteration 2")
+    assert.match(context!.content, /Your latest iteration \(iteration 2\) follows: your answer and the results of the tools you called\.$/)
+    assert.deepStrictEqual(turn, {
+      role: "assistant",
+      content: "",
+      tool_calls: [
+        { id: "call_a", type: "function", function: { name: "calculator", arguments: "{\"expression\":\"2+2\"}" } },
+        { id: "call_b", type: "function", function: { name: "read_file", arguments: "{\"path\":\"x.csv\"}" } }
+      ]
+    })
+    assert.deepStrictEqual(first, { role: "tool", tool_call_id: "call_a", content: "4" })
+    assert.deepStrictEqual(second, { role: "tool", tool_call_id: "call_b", content: "no such file" })
+    assert.strictEqual(
+      next!.content,
+      "Judge on iteration 2: {\"criteria_met\":[true,false,false]}\n\nA reviewer of the latest iteration suggests:\n- test CRLF\n\nThis is iteration 3. Continue."
+    )
+    assert.isTrue(Option.isNone(Conversation.problemOf(messages)))
+  })
+
+  it("replays a latest iteration without tool calls as its answer alone, with no earlier iterations to quote", () => {
+    const messages = actMessages({ goal, iteration: 2, criteriaMet: [], history: [step(1)] })
+    assert.deepStrictEqual(messages.slice(2), [
+      { role: "assistant", content: "answer 1" },
+      { role: "user", content: "Judge on iteration 1: {\"criteria_met\":[true,false,false]}\n\nThis is iteration 2. Continue." }
+    ])
+    assert.notInclude(messages[1]!.content, "Earlier iterations")
+    assert.match(messages[1]!.content, /follows: your answer\.$/)
+  })
+
+  it("clips the replayed answer and each tool output, saying how much was cut, but never the arguments", () => {
+    const expression = "1+".repeat(5000) + "1"
+    const messages = actMessages({
+      goal,
+      iteration: 2,
+      criteriaMet: [],
+      history: [step(1, { answer: "a".repeat(7000), tool_calls: [call("c1", "calculator", { expression }, "o".repeat(2500))] })]
+    })
+    assert.strictEqual(messages[2]!.content, `${"a".repeat(6000)}… [1000 more characters]`)
+    assert.deepStrictEqual(JSON.parse(messages[2]!.tool_calls![0]!.function.arguments), { expression })
+    assert.strictEqual(messages[3]!.content, `${"o".repeat(2000)}… [500 more characters]`)
+  })
+
+  it("quotes a latest iteration recorded before call ids were kept with the rest, as prompts did before", () => {
+    const messages = actMessages({
+      goal,
+      iteration: 3,
+      criteriaMet: [],
+      history: [step(1, { tool_calls: [call("c1", "calculator", {}, "1")] }), step(2, { tool_calls: [call(undefined, "calculator", {}, "2")] })]
+    })
+    assert.deepStrictEqual(messages.map((m) => m.role), ["system", "user"])
+    assert.include(messages[1]!.content, "### Iteration 1\nanswer 1\nTool calculator({}) returned: 1")
+    assert.include(messages[1]!.content, "### Iteration 2\nanswer 2\nTool calculator({}) returned: 2")
+  })
+
+  it("a step stored before call ids were kept still decodes, and its conversation is its answer, as before", () => {
+    const stored = {
+      iteration: 1,
+      at: "2025-01-01T00:00:00.000Z",
+      model: "gpt-4o-mini",
+      answer: "used the calculator",
+      tool_calls: [{ name: "calculator", arguments: { expression: "6*7" }, ok: true, output: "42" }],
+      verdict: "ok",
+      usage: { seconds: 1, tool_calls: 1, tokens: 10, dollars: 0, iterations: 1 },
+      criteria_met: [false, false, false]
+    }
+    const old = Schema.decodeUnknownSync(Step)(stored)
+    assert.isUndefined(old.tool_calls[0]!.id)
+    const [rebuilt] = messagesOf(goal, [old])
+    assert.deepStrictEqual(rebuilt!.act.at(-1), { role: "assistant", content: "used the calculator" })
+    assert.include(rebuilt!.judge[1]!.content, "Tool result: calculator: 42")
+    const next = actMessages({ goal, iteration: 2, criteriaMet: [], history: [old] })
+    assert.deepStrictEqual(next.map((m) => m.role), ["system", "user"])
+    assert.include(next[1]!.content, "Tool calculator({\"expression\":\"6*7\"}) returned: 42")
+  })
+
+  const callArbitrary = fc.record({
+    name: fc.constantFrom("calculator", "read_file", "echo"),
+    arguments: fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+    ok: fc.boolean(),
+    output: fc.string({ maxLength: 30 })
+  })
+  const historyArbitrary = fc.array(
+    fc.record({ answer: fc.string({ maxLength: 40 }), calls: fc.array(callArbitrary, { maxLength: 4 }), withIds: fc.boolean() }),
+    { maxLength: 5 }
+  ).map((steps) =>
+    steps.map(({ answer, calls, withIds }, i) =>
+      step(i + 1, { answer, tool_calls: calls.map((c, j) => (withIds ? { id: `call_${i + 1}_${j}`, ...c } : c)) })
+    )
+  )
+
+  it.prop("every act conversation is one OpenAI accepts: each tool message answers a call of the assistant turn before it, every call is answered, and it ends asking", [historyArbitrary], ([history]) => {
+    const messages = actMessages({ goal, iteration: history.length + 1, criteriaMet: [], history })
+    assert.deepStrictEqual(Conversation.problemOf(messages), Option.none())
+    assert.strictEqual(messages.at(-1)!.role, "user")
+    const latest = history.at(-1)
+    const replayed = latest !== undefined && latest.tool_calls.every((c) => c.id !== undefined)
+    assert.strictEqual(messages.filter((m) => m.role === "tool").length, replayed ? latest.tool_calls.length : 0)
+    // And each step's own conversation, with its turn, is one too.
+    for (const rebuilt of messagesOf(goal, history)) assert.deepStrictEqual(Conversation.problemOf(rebuilt.act), Option.none())
   })
 })
 

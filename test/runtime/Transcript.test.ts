@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
+import { type ChatMessage, Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
 import { messagesOf } from "../../src/runtime/Transcript.js"
@@ -23,7 +23,7 @@ const recording = (sent: Array<LlmRequest>) =>
   )
 
 describe("Transcript.messagesOf", () => {
-  it.effect("rebuilds exactly the messages each step's model calls were sent, across a resume", () =>
+  it.effect("rebuilds exactly the messages each step's model calls were sent, with each step's tool turns, across a resume", () =>
     Effect.gen(function*() {
       const sent: Array<LlmRequest> = []
       const llm = recording(sent)
@@ -37,12 +37,30 @@ describe("Transcript.messagesOf", () => {
       const judges = sent.filter((r) => r.purpose === "judge")
       assert.strictEqual(acts.length, 5)
       rebuilt.forEach((step, i) => {
-        assert.deepStrictEqual(step.act, [...acts[i]!.messages, { role: "assistant", content: steps[i]!.answer }])
+        assert.deepStrictEqual(step.act.slice(0, acts[i]!.messages.length), acts[i]!.messages)
         assert.deepStrictEqual(step.judge, judges[i]!.messages)
       })
-      // The window is the run's own: iteration 4's prompt quotes iterations 2 and 3, not 1.
-      const prompt = rebuilt[3]!.act[1]!.content
-      assert.include(prompt, "### Iteration 3")
+      // Each step's act conversation ends with its own turn: the answer with its tool calls, one tool
+      // message per call with the output, whole; a step that called no tool ends with its answer.
+      const firstTurn: ReadonlyArray<ChatMessage> = [
+        {
+          role: "assistant",
+          content: "first answer",
+          tool_calls: [{ id: "call_0_0", type: "function", function: { name: "echo", arguments: "{\"text\":\"hi\"}" } }]
+        },
+        { role: "tool", tool_call_id: "call_0_0", content: "hi" }
+      ]
+      assert.deepStrictEqual(rebuilt[0]!.act.slice(acts[0]!.messages.length), firstTurn)
+      assert.deepStrictEqual(rebuilt[1]!.act.slice(acts[1]!.messages.length), [{ role: "assistant", content: "second answer" }])
+      // Iteration 2 was sent iteration 1's turn as real turns, between the context and the new prompt.
+      assert.deepStrictEqual(acts[1]!.messages.map((m) => m.role), ["system", "user", "assistant", "tool", "user"])
+      assert.deepStrictEqual(acts[1]!.messages.slice(2, 4), firstTurn)
+      // The window is the run's own: iteration 4's prompt quotes iteration 2, replays 3, and leaves 1 out.
+      const prompt = rebuilt[3]!.act.filter((m) => m.role === "user").map((m) => m.content).join("\n")
+      assert.include(prompt, "### Iteration 2")
+      assert.notInclude(prompt, "### Iteration 3")
+      assert.include(prompt, "Your latest iteration (iteration 3) follows")
+      assert.deepStrictEqual(rebuilt[3]!.act[2], { role: "assistant", content: "third answer" })
       assert.notInclude(prompt, "### Iteration 1")
     }).pipe(Effect.provide(environmentWith([echo]))))
 })
