@@ -200,3 +200,16 @@ export * as EventStream from "./api/EventStream.js"
 export * as EventHub from "./api/EventHub.js"
 /** One poll of a run's live text for every client streaming it. */
 export * as DeltaFeed from "./api/DeltaFeed.js"
+
+/**
+ * The curator: `Curator` (capture successful work as samples; datasets; `export` as OpenAI chat fine-tuning
+ * JSONL), `Dataset` (definitions as data), `TrainingSample`, `FineTuneFormat` (the line Schema, `checkLine`),
+ * `Scrub`, `Fingerprint` (normalized hash, split), `CuratorStore`.
+ */
+export * as Curator from "./curator/Curator.js"
+export * as Dataset from "./curator/Dataset.js"
+export * as TrainingSample from "./curator/Sample.js"
+export * as FineTuneFormat from "./curator/FineTuneFormat.js"
+export * as Scrub from "./curator/Scrub.js"
+export * as Fingerprint from "./curator/Fingerprint.js"
+export * as CuratorStore from "./store/CuratorStore.js"
