@@ -178,7 +178,7 @@ export const make = (options: Options = {}) =>
               run_status: checkpoint.status,
               captured_at: capturedAt
             })
-          captured += yield* store.record({ run_id: row.run_id, updated_at: row.updated_at, run_status: checkpoint.status, samples })
+          captured += yield* store.record({ run_id: row.run_id, updated_at: row.updated_at, size: row.size, run_status: checkpoint.status, samples })
         }
         if (pending.length < page) return { runs: looked, samples: captured } satisfies CaptureReport
         after = pending.at(-1)!.run_id

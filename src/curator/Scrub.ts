@@ -22,7 +22,7 @@ const rules: ReadonlyArray<Rule> = [
   { pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,})/g, marker: "[REDACTED_API_KEY]" },
   { pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g, marker: "[REDACTED_API_KEY]" },
   { pattern: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, marker: "[REDACTED_API_KEY]" },
-  { pattern: /\bAIza[0-9A-Za-z_-]{35}\b/g, marker: "[REDACTED_API_KEY]" },
+  { pattern: /\bAIza[0-9A-Za-z_-]{30,}/g, marker: "[REDACTED_API_KEY]" },
   { pattern: /\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}/g, marker: "[REDACTED_API_KEY]" },
   { pattern: /\bhf_[A-Za-z0-9]{30,}/g, marker: "[REDACTED_API_KEY]" },
   // A JSON Web Token: three base64url parts, the first two JSON objects.

@@ -32,9 +32,11 @@ const migrations = {
     )`
     yield* sql`CREATE INDEX IF NOT EXISTS curator_samples_by_source_run ON curator_samples (source_run)`
     // The checkpoint each run was last curated at: a run is looked at again only once it has changed.
+    // Its length beside its time: two writes in one millisecond (or on a clock that stands still) differ in it.
     yield* sql`CREATE TABLE IF NOT EXISTS curator_runs (
       run_id TEXT PRIMARY KEY,
-      updated_at TEXT NOT NULL
+      updated_at TEXT NOT NULL,
+      size INTEGER NOT NULL
     )`
   })
 }
@@ -44,12 +46,15 @@ export interface Pending {
   readonly run_id: string
   readonly state: string
   readonly updated_at: string
+  /** The checkpoint's length as the database counts it. */
+  readonly size: number
 }
 
 /** What a look at one run found: its samples, and the status its samples (a mission run's: its nodes') now have. */
 export interface Curated {
   readonly run_id: string
   readonly updated_at: string
+  readonly size: number
   readonly run_status: RunStatus
   readonly samples: ReadonlyArray<TrainingSample>
 }
@@ -141,16 +146,17 @@ export const make = Effect.gen(function*() {
 
   return CuratorStore.of({
     pending: (after, limit) =>
-      sql<{ run_id: string; state: string | Uint8Array; updated_at: string }>`
-        SELECT c.run_id, c.state, c.updated_at FROM checkpoints c
+      sql<{ run_id: string; state: string | Uint8Array; updated_at: string; size: unknown }>`
+        SELECT c.run_id, c.state, c.updated_at, LENGTH(c.state) AS size FROM checkpoints c
         LEFT JOIN curator_runs s ON s.run_id = c.run_id
-        WHERE c.run_id > ${after} AND (s.run_id IS NULL OR s.updated_at <> c.updated_at)
+        WHERE c.run_id > ${after} AND (s.run_id IS NULL OR s.updated_at <> c.updated_at OR s.size <> LENGTH(c.state))
         ORDER BY c.run_id LIMIT ${limit}
       `.pipe(
         Effect.map((rows) =>
           rows.map((row) => ({
             run_id: row.run_id,
             updated_at: row.updated_at,
+            size: Number(row.size),
             state: typeof row.state === "string" ? row.state : Buffer.from(row.state).toString("utf8")
           }))
         ),
@@ -162,8 +168,8 @@ export const make = Effect.gen(function*() {
         const inserted = yield* Database.inSlices(rows, (slice) =>
           sql`INSERT INTO curator_samples ${sql.insert(slice)} ON CONFLICT (run_id, iteration) DO NOTHING RETURNING id`)
         yield* sql`UPDATE curator_samples SET run_status = ${curated.run_status} WHERE source_run = ${curated.run_id} AND run_status <> ${curated.run_status}`
-        yield* sql`INSERT INTO curator_runs ${sql.insert({ run_id: curated.run_id, updated_at: curated.updated_at })}
-          ON CONFLICT (run_id) DO UPDATE SET updated_at = excluded.updated_at`
+        yield* sql`INSERT INTO curator_runs ${sql.insert({ run_id: curated.run_id, updated_at: curated.updated_at, size: curated.size })}
+          ON CONFLICT (run_id) DO UPDATE SET updated_at = excluded.updated_at, size = excluded.size`
         return inserted.length
       })).pipe(Database.refail),
     page: (filter, afterId, limit) =>
