@@ -5,7 +5,6 @@ import type { ChatMessage, ChatToolCall, ToolSpec } from "../llm/Llm.js"
 import { messagesOf } from "../runtime/Transcript.js"
 import { allows } from "../specialists/Specialist.js"
 import { hashOf } from "./Fingerprint.js"
-import * as FineTuneFormat from "./FineTuneFormat.js"
 import type { FunctionTool, SampleSource, TrainingSample } from "./Sample.js"
 import { scrub } from "./Scrub.js"
 
@@ -83,6 +82,10 @@ export const conversationOf = (act: ReadonlyArray<ChatMessage>, step: Step): Rea
   ]
 }
 
+/** About what a message takes in a line: its text, its calls' names and arguments, and the JSON around them. */
+const charsOf = (m: ChatMessage) =>
+  m.content.length + 30 + (m.tool_calls?.reduce((n, c) => n + c.id.length + c.function.name.length + c.function.arguments.length + 60, 0) ?? 0)
+
 const scrubbed = (m: ChatMessage): ChatMessage => ({
   ...m,
   content: scrub(m.content),
@@ -111,12 +114,13 @@ export const samplesOf = (
   if (wanted.length === 0) return []
   const transcript = messagesOf(checkpoint.goal, steps.slice(0, wanted.at(-1)! + 1), checkpoint.specialist)
   const tools = offeredTools(specs, checkpoint)
+  // A line is its messages' text plus the tools' JSON and some punctuation: counted, not serialized again.
+  const toolChars = tools.length === 0 ? 0 : JSON.stringify(tools).length
   const mission = origin.mission
   return wanted.map((index): TrainingSample => {
     const step = steps[index]!
     const messages = conversationOf(transcript[index]!.act, step).map(scrubbed)
     const act = step.calls.find((call) => call.purpose === "act")
-    const line = FineTuneFormat.lineOf({ messages, tools })
     const specialist = checkpoint.specialist
     return {
       messages,
@@ -139,7 +143,7 @@ export const samplesOf = (
         cost_usd: act?.cost_usd ?? 0,
         latency_ms: act?.latency_ms ?? 0,
         ...(step.critic === undefined ? {} : { critic_confidence: step.critic.confidence }),
-        tokens: Math.ceil((line._tag === "Right" ? line.right.length : JSON.stringify({ messages, tools }).length) / 4),
+        tokens: Math.ceil((toolChars + messages.reduce((n, m) => n + charsOf(m), 0)) / 4),
         hash: hashOf(messages),
         captured_at: origin.captured_at
       }

@@ -75,7 +75,8 @@ export interface Facets {
 }
 
 const decodeSample = Schema.decodeUnknown(TrainingSampleJson)
-const encodeSample = Schema.encodeSync(TrainingSampleJson)
+/** Its Schema has no transformations, so its encoded form is itself: stored as it is, read back through the Schema. */
+const encodeSample = (sample: TrainingSample) => JSON.stringify(sample)
 
 const Row = Schema.Struct({ id: Database.Int, hash: Schema.String, run_status: Schema.String, body: Schema.String })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
