@@ -202,3 +202,16 @@ export * as EventHub from "./api/EventHub.js"
 export * as DeltaFeed from "./api/DeltaFeed.js"
 /** OpenAI's rules for tool turns (each tool message answers a call of the assistant turn before it): `problemOf`. */
 export * as Conversation from "./llm/Conversation.js"
+
+/**
+ * The curator: `Curator` (capture successful work as samples; datasets; `export` as OpenAI chat fine-tuning
+ * JSONL), `Dataset` (definitions as data), `TrainingSample`, `FineTuneFormat` (the line Schema, `checkLine`),
+ * `Scrub`, `Fingerprint` (normalized hash, split), `CuratorStore`.
+ */
+export * as Curator from "./curator/Curator.js"
+export * as Dataset from "./curator/Dataset.js"
+export * as TrainingSample from "./curator/Sample.js"
+export * as FineTuneFormat from "./curator/FineTuneFormat.js"
+export * as Scrub from "./curator/Scrub.js"
+export * as Fingerprint from "./curator/Fingerprint.js"
+export * as CuratorStore from "./store/CuratorStore.js"

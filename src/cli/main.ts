@@ -19,6 +19,7 @@ import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
 import * as ServeCommand from "./ServeCommand.js"
 import * as Tokens from "./TokenCommands.js"
+import * as CuratorCommands from "./CuratorCommands.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
@@ -48,7 +49,8 @@ const autopilot = Command.make("autopilot").pipe(
     Queue.queue,
     DaemonCommand.command,
     Tokens.token,
-    ServeCommand.serve
+    ServeCommand.serve,
+    CuratorCommands.curator
   ])
 )
 

@@ -1,0 +1,162 @@
+/**
+ * Curating stored steps into fine-tuning JSONL: throughput and peak memory of `capture` (every accepted
+ * step becomes a sample: its prompt rebuilt, scrubbed, hashed, stored) and of `export` (the dataset
+ * streamed out a page at a time, deduplicated, split, every line checked), and what dedup costs a sample.
+ *
+ *   node --import tsx scripts/bench-curator.ts [--steps=100000] [--per-run=10] [--duplicates=0.05]
+ *
+ * The steps are written straight into a SQLite file (completed runs, step k meeting criterion k, so every
+ * step is accepted); the curation then runs in a child process of its own, so its peak RSS is its own.
+ */
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import * as path from "node:path"
+import { Checkpoint } from "../src/domain/Checkpoint.js"
+import { BudgetPolicy, BudgetUsage } from "../src/domain/Budget.js"
+import { Goal } from "../src/domain/Goal.js"
+import { Step } from "../src/domain/Step.js"
+import { RunStore } from "../src/store/RunStore.js"
+import { StepStore } from "../src/store/StepStore.js"
+import * as Storage from "../src/store/Storage.js"
+import { option, r1, r2, root } from "./bench-common.js"
+import { log, runBench } from "./lib/bench-main.js"
+
+const steps = Number(option("steps", "100000"))
+const perRun = Number(option("per-run", "10"))
+const duplicates = Number(option("duplicates", "0.05"))
+/** V8's old-space cap for the curating process, in MiB (none: V8's own, which lets garbage pile up first). */
+const heap = option("heap", "")
+
+const at = "2026-01-01T00:00:00.000Z"
+
+/** Run `i`'s goal and answers; a duplicate run repeats an earlier one's words (its numbers differ). */
+const runOf = (i: number) => {
+  const source = i > 0 && (i * 7919) % 1000 < duplicates * 1000 ? Math.floor(i / 2) : i
+  const topic = `topic-${source.toString(36)}-${"abcdefghijklmnopqrstuvwxyz"[source % 26]}${"zyxwvutsrqponmlkjihgfedcba"[(source >> 5) % 26]}`
+  const goal = new Goal({
+    objective: `Write the design notes for ${topic}, with its trade-offs and a plan (contact: owner-${source}@example.com)`,
+    success_criteria: Array.from({ length: perRun }, (_, k) => `part ${k + 1} of ${topic} is written`) as unknown as readonly [string, ...Array<string>]
+  })
+  const answer = (k: number) =>
+    `## Part ${k} of ${topic}\n\n` +
+    `The ${topic} service keeps its state in one table; part ${k} covers ${["reads", "writes", "retries", "limits", "costs"][k % 5]}. `.repeat(4) +
+    `\n\n\`\`\`ts\nexport const part${k} = (input: string) => input.trim() + " ${topic}"\n\`\`\``
+  return { goal, answer }
+}
+
+const usage = (k: number) => new BudgetUsage({ seconds: k, tool_calls: 0, tokens: 1200 * k, dollars: 0.0004 * k, iterations: k })
+
+const generate = (file: string) =>
+  Effect.gen(function*() {
+    const runs = yield* RunStore
+    const stepStore = yield* StepStore
+    const count = Math.ceil(steps / perRun)
+    for (let from = 0; from < count; from += 200) {
+      const batch = Array.from({ length: Math.min(200, count - from) }, (_, j) => from + j)
+      yield* runs.saveAll(batch.map((i) => {
+        const { goal } = runOf(i)
+        return new Checkpoint({
+          version: 1,
+          run_id: `run-${String(i).padStart(6, "0")}`,
+          goal,
+          policy: new BudgetPolicy({ max_seconds: 0, max_tool_calls: 0, max_tokens: 0, max_dollars: 0, max_iterations: 0 }),
+          status: "completed",
+          halt_reason: null,
+          usage: usage(perRun),
+          criteria_met: goal.success_criteria.map(() => true),
+          output: runOf(i).answer(perRun),
+          created_at: at,
+          updated_at: at
+        })
+      }))
+      yield* stepStore.append(batch.flatMap((i) => {
+        const { answer } = runOf(i)
+        return Array.from({ length: perRun }, (_, k) => ({
+          runId: `run-${String(i).padStart(6, "0")}`,
+          step: new Step({
+            iteration: k + 1,
+            at,
+            model: "gpt-4o-mini",
+            answer: answer(k + 1),
+            tool_calls: [],
+            verdict: "met",
+            usage: usage(k + 1),
+            criteria_met: Array.from({ length: perRun }, (_, c) => c <= k),
+            calls: [
+              { purpose: "act", model_used: "gpt-4o-mini", input_tokens: 1000, output_tokens: 200, cost_usd: 0.00027, latency_ms: 900, attempts: 1 },
+              { purpose: "judge", model_used: "gpt-4o-mini", input_tokens: 600, output_tokens: 30, cost_usd: 0.0001, latency_ms: 300, attempts: 1 }
+            ]
+          })
+        }))
+      }))
+    }
+  }).pipe(Effect.provide(Storage.layerSqlite(file)))
+
+/**
+ * The child: capture and export as the CLI runs them, from the build (`dist/`, not this file's tsx
+ * transpilation, which alone costs ~150 MiB), timed, with its own peak RSS.
+ */
+const childSource = (file: string, out: string) => `
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import * as Curator from "${root}/dist/curator/Curator.js"
+import { hashOf } from "${root}/dist/curator/Fingerprint.js"
+import * as CuratorStore from "${root}/dist/store/CuratorStore.js"
+import * as MissionStore from "${root}/dist/store/MissionStore.js"
+import * as Storage from "${root}/dist/store/Storage.js"
+import { calculator } from "${root}/dist/tools/Calculator.js"
+import { Toolkit } from "${root}/dist/tools/Tool.js"
+const program = Effect.gen(function*() {
+  const curator = yield* Curator.Curator
+  const baseline = process.memoryUsage().rss / 1048576
+  const t0 = performance.now()
+  const captured = yield* curator.capture
+  const t1 = performance.now()
+  const capturePeak = process.resourceUsage().maxRSS / 1024
+  const exported = yield* curator.export("all", { out: ${JSON.stringify(out)}, split: "train" })
+  const t2 = performance.now()
+  const peak = process.resourceUsage().maxRSS / 1024
+  // Dedup's cost per sample: the normalized hash (paid once, at capture) and the set lookup (at export).
+  const store = yield* CuratorStore.CuratorStore
+  const sample = yield* store.page({ completed_only: true, max_tokens: 1000000 }, 0, 1000)
+  const h0 = performance.now()
+  for (const s of sample) hashOf(s.sample.messages)
+  const h1 = performance.now()
+  const seen = new Set()
+  for (let round = 0; round < 100; round++) for (const s of sample) seen.add(round + s.hash)
+  const h2 = performance.now()
+  return {
+    capture_ms: t1 - t0, export_ms: t2 - t1, captured, exported,
+    hash_us: ((h1 - h0) * 1000) / sample.length, set_us: ((h2 - h1) * 1000) / (sample.length * 100),
+    baseline_rss_mib: baseline, capture_peak_mib: capturePeak, max_rss_mib: peak
+  }
+}).pipe(Effect.provide(Curator.layer().pipe(
+  Layer.provideMerge(Layer.mergeAll(CuratorStore.layer, MissionStore.layer)),
+  Layer.provideMerge(Layer.mergeAll(Storage.layerSqlite(${JSON.stringify(file)}), Toolkit.layer([calculator]), NodeContext.layer))
+)))
+Effect.runPromise(program).then((r) => process.stdout.write(JSON.stringify(r) + "\\n"), (e) => { process.stderr.write(String(e) + "\\n"); process.exit(1) })
+`
+
+runBench({
+  name: "bench-curator",
+  title: `curator: ${steps} steps in runs of ${perRun}, ${duplicates * 100}% duplicate runs${heap === "" ? "" : `, --max-old-space-size=${heap}`}`,
+  keep: false,
+  main: async ({ tmp }) => {
+    const file = path.join(tmp, "a.db")
+    const out = path.join(tmp, "train.jsonl")
+    const g0 = performance.now()
+    await Effect.runPromise(generate(file))
+    log(`generated ${steps} steps in ${r1((performance.now() - g0) / 1000)} s`)
+    const child = execFileSync(process.execPath, [...(heap === "" ? [] : [`--max-old-space-size=${heap}`]), "--input-type=module", "-e", childSource(file, out)], { cwd: root, encoding: "utf8", maxBuffer: 1 << 20 })
+    const r = JSON.parse(child.trim().split("\n").at(-1)!)
+    const total = r.captured.samples
+    log(`capture: ${r.captured.runs} runs, ${total} samples in ${r1(r.capture_ms / 1000)} s = ${Math.round(total / (r.capture_ms / 1000))} samples/s`)
+    log(
+      `export (all, train): ${r.exported.written} lines, ${r2(r.exported.bytes / 1048576)} MiB in ${r1(r.export_ms / 1000)} s = ` +
+        `${Math.round(total / (r.export_ms / 1000))} samples/s read; ${r.exported.duplicates} duplicates, ${r.exported.other_split} eval, ${r.exported.invalid} invalid`
+    )
+    log(`end to end: ${Math.round(total / ((r.capture_ms + r.export_ms) / 1000))} steps/s; peak RSS of the curating process ${r1(r.max_rss_mib)} MiB (target < 256)`)
+    log(`  RSS with the curator built, before any work: ${r1(r.baseline_rss_mib)} MiB; peak after capture ${r1(r.capture_peak_mib)} MiB`)
+    log(`dedup per sample: normalized hash ${r2(r.hash_us)} µs (at capture), set lookup ${r2(r.set_us)} µs (at export)`)
+  }
+})

@@ -1,0 +1,178 @@
+import { NodeContext } from "@effect/platform-node"
+import type { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Layer, Stream } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Curator from "../../src/curator/Curator.js"
+import { DatasetDefinition, type DatasetDefinitionEncoded } from "../../src/curator/Dataset.js"
+import * as FineTuneFormat from "../../src/curator/FineTuneFormat.js"
+import { Goal } from "../../src/domain/Goal.js"
+import * as Critic from "../../src/runtime/Critic.js"
+import * as CuratorStore from "../../src/store/CuratorStore.js"
+import * as MissionStore from "../../src/store/MissionStore.js"
+import * as Storage from "../../src/store/Storage.js"
+import { Toolkit } from "../../src/tools/Tool.js"
+import { Schema } from "effect"
+import { echo, goal, runMission, script } from "../runtime/fixtures.js"
+import { eachDatabase } from "../support/Databases.js"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-curator-"))
+let files = 0
+const outFile = () => path.join(dir, `out-${++files}.jsonl`)
+
+const environment = (database: Layer.Layer<SqlClient.SqlClient>) =>
+  Layer.mergeAll(CuratorStore.layer, MissionStore.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(Storage.layer.pipe(Layer.provideMerge(database)), Toolkit.layer([echo]), NodeContext.layer))
+  )
+
+const definition = (fields: DatasetDefinitionEncoded) => Schema.decodeSync(DatasetDefinition)(fields)
+
+const curator = (definitions: ReadonlyArray<DatasetDefinitionEncoded> = []) => Curator.make({ definitions: definitions.map(definition) })
+
+/** The lines of a JSONL file, each checked against the fine-tuning format. */
+const readLines = (file: string) =>
+  fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "").map((line, i) =>
+    Either.getOrElse(FineTuneFormat.checkLine(line), (problem) => assert.fail(`line ${i + 1}: ${problem}`)))
+
+/** Three iterations: the first meets a criterion calling echo, the second nothing new, the third the last one. */
+const threeTurns = script([
+  { content: "First half: the mutable default.", criteria_met: [true, false], tool_calls: [{ name: "echo", arguments: { text: "hello" } }] },
+  { content: "Still thinking.", criteria_met: [false, false] },
+  { content: "Second half: iteration order.", criteria_met: [true, true] }
+])
+
+const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
+  it.effect("captures each accepted iteration of a completed run once, with its tool turn, tools and telemetry", () =>
+    Effect.gen(function*() {
+      const { result } = yield* runMission({ runId: "r1", goal: goal() }, threeTurns)
+      assert.strictEqual(result.status, "completed")
+      const c = yield* curator()
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 2 })
+      assert.deepStrictEqual(yield* c.capture, { runs: 0, samples: 0 })
+
+      const out = outFile()
+      const report = yield* c.export("all", { out, split: "train" })
+      const lines = readLines(out)
+      assert.strictEqual(report.written + report.other_split, 2)
+      assert.strictEqual(lines.length, report.written)
+      const all = [...lines, ...(yield* Stream.runCollect(c.lines("all", "eval")))].map((l) => (typeof l === "string" ? JSON.parse(l) : l))
+      const first = all.find((l) => JSON.stringify(l).includes("mutable default"))
+      // The instruction is the objective itself, never a run or mission id.
+      assert.include(first.messages[1].content, "Objective: Explain three Python dict gotchas")
+      assert.notInclude(JSON.stringify(first), "r1")
+      assert.deepStrictEqual(first.messages[2], {
+        role: "assistant",
+        content: "First half: the mutable default.",
+        // The id the model gave the call (the mock's `call_<turn>_<call>`), as the step recorded it.
+        tool_calls: [{ id: "call_0_0", type: "function", function: { name: "echo", arguments: "{\"text\":\"hello\"}" } }]
+      })
+      assert.deepStrictEqual(first.messages[3], { role: "tool", tool_call_id: "call_0_0", content: "hello" })
+      assert.deepStrictEqual(first.tools.map((t: { function: { name: string } }) => t.function.name), ["echo"])
+      // Iteration 2 verified nothing new: not a sample. Iteration 3's conversation replays its turn as context,
+      // which is never learned (weight 0).
+      const replayed = all.flatMap((l) => l.messages).filter((m: { role: string; content: string }) => m.role === "assistant" && m.content === "Still thinking.")
+      assert.isAbove(replayed.length, 0)
+      for (const m of replayed) assert.strictEqual(m.weight, 0)
+
+      const store = yield* CuratorStore.CuratorStore
+      const stored = yield* store.page({ completed_only: true, max_tokens: 1_000_000 }, 0, 10)
+      assert.deepStrictEqual(stored.map((s) => s.sample.metadata.iteration), [1, 3])
+      const meta = stored[0]!.sample.metadata
+      assert.strictEqual(meta.source, "run")
+      assert.strictEqual(meta.model, "gpt-4o-mini")
+      assert.isAbove(meta.cost_usd, 0)
+      assert.isAbove(meta.tokens, 0)
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("only completed runs by default; a run resumed to completion counts once it completes", () =>
+    Effect.gen(function*() {
+      yield* runMission({ runId: "p", goal: goal(), policy: { max_iterations: 1 } }, threeTurns)
+      const c = yield* curator([{ id: "any-end", completed_only: false }])
+      assert.strictEqual((yield* c.show("all")).samples, 0)
+      assert.strictEqual((yield* c.show("any-end")).samples, 1)
+      const { result } = yield* runMission({ runId: "p", resume: true, policy: { max_iterations: 3 } }, script([
+        { content: "Second half, at last.", criteria_met: [true, true] }
+      ]))
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 1 })
+      assert.strictEqual((yield* c.show("all")).samples, 2)
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("filters as data: critic confidence, tokens per sample, per specialist", () =>
+    Effect.gen(function*() {
+      yield* runMission({ runId: "confident", goal: goal(1) }, script([{ criteria_met: [true], critic: { criteria_met: [true], confidence: 0.9 } }])).pipe(
+        Effect.provide(Critic.layer())
+      )
+      yield* runMission({ runId: "plain", goal: new Goal({ objective: "Write a haiku about caches", success_criteria: ["a haiku"] }) }, script([{ criteria_met: [true] }]))
+      const c = yield* curator([
+        { id: "sure", min_critic_confidence: 0.8 },
+        { id: "surer", min_critic_confidence: 0.95 },
+        { id: "tiny", max_tokens: 10 }
+      ])
+      const counts = Object.fromEntries((yield* c.datasets).map((d) => [d.definition.id, d.samples]))
+      assert.deepStrictEqual(counts, { all: 2, sure: 1, surer: 0, tiny: 0 })
+      const out = outFile()
+      yield* c.export("sure", { out, split: "train" }).pipe(Effect.zip(c.export("sure", { out: `${out}.eval`, split: "eval" })))
+      assert.strictEqual(readLines(out).length + readLines(`${out}.eval`).length, 1)
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("drops exact and near duplicates, keeping the first; both splits stay apart", () =>
+    Effect.gen(function*() {
+      const turns = script([{ content: "Use a  tuple.", criteria_met: [true] }])
+      yield* runMission({ runId: "d1", goal: new Goal({ objective: "Explain 3 dict gotchas", success_criteria: ["done"] }) }, turns)
+      yield* runMission({ runId: "d2", goal: new Goal({ objective: "Explain 3 dict gotchas", success_criteria: ["done"] }) }, turns)
+      yield* runMission({ runId: "d3", goal: new Goal({ objective: "explain 4 DICT gotchas!", success_criteria: ["Done."] }) }, script([{ content: "use a tuple", criteria_met: [true] }]))
+      yield* runMission({ runId: "d4", goal: new Goal({ objective: "Explain list gotchas", success_criteria: ["done"] }) }, turns)
+      const c = yield* curator([{ id: "everything", dedup: false }])
+      const shown = yield* c.show("all")
+      assert.deepStrictEqual([shown.samples, shown.duplicates, shown.train + shown.eval], [4, 2, 2])
+      assert.strictEqual((yield* c.show("everything")).duplicates, 0)
+      const train = outFile()
+      const evalOut = outFile()
+      const a = yield* c.export("all", { out: train, split: "train" })
+      const b = yield* c.export("all", { out: evalOut, split: "eval" })
+      assert.strictEqual(a.written + b.written, 2)
+      const texts = [...readLines(train), ...readLines(evalOut)].map((l) => JSON.stringify(l))
+      assert.strictEqual(new Set(texts).size, texts.length)
+      assert.isTrue(texts.some((t) => t.includes("Explain list gotchas")))
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("scrubs secrets and e-mail addresses before a sample is stored", () =>
+    Effect.gen(function*() {
+      const key = "sk-proj-Zx81kdJ29aLq0PwMv73NbT5s"
+      yield* runMission(
+        { runId: "s", goal: new Goal({ objective: `Deploy with ${key} and tell ops@example.com`, success_criteria: ["deployed"] }) },
+        script([{ content: `Done; used Authorization: Bearer abcdef0123456789abcdef`, criteria_met: [true], tool_calls: [{ name: "echo", arguments: { text: key } }] }])
+      )
+      const c = yield* curator()
+      yield* c.capture
+      const stored = yield* (yield* CuratorStore.CuratorStore).page({ completed_only: true, max_tokens: 1_000_000 }, 0, 10)
+      const text = JSON.stringify(stored.map((s) => s.sample))
+      assert.notInclude(text, key)
+      assert.notInclude(text, "ops@example.com")
+      assert.notInclude(text, "abcdef0123456789abcdef")
+      assert.include(text, "[REDACTED_API_KEY]")
+      assert.include(text, "[REDACTED_EMAIL]")
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("bad input: an unknown dataset, an unwritable --out; nothing is written", () =>
+    Effect.gen(function*() {
+      yield* runMission({ runId: "b", goal: goal(1) }, script([{ criteria_met: [true] }]))
+      const c = yield* curator()
+      const out = outFile()
+      const unknown = yield* Effect.flip(c.export("nope", { out, split: "train" }))
+      assert.match(unknown.message, /^unknown dataset "nope": known datasets are all/)
+      const nowhere = yield* Effect.flip(c.export("all", { out: path.join(dir, "missing", "x.jsonl"), split: "train" }))
+      assert.match(nowhere.message, /cannot be written: no folder/)
+      const folder = yield* Effect.flip(c.export("all", { out: dir, split: "train" }))
+      assert.match(folder.message, /it is a folder/)
+      assert.isFalse(fs.existsSync(out))
+      assert.deepStrictEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), [])
+    }).pipe(Effect.provide(environment(database))))
+}
+
+describe("Curator", () => {
+  eachDatabase("runs", (database) => suite(database.layer))
+})
