@@ -19,6 +19,7 @@ import * as SettingsCommands from "./SettingsCommands.js"
 import * as Specialists from "./SpecialistsCommand.js"
 import * as ServeCommand from "./ServeCommand.js"
 import * as Tokens from "./TokenCommands.js"
+import * as FineTuneCommands from "./FineTuneCommands.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
@@ -48,7 +49,8 @@ const autopilot = Command.make("autopilot").pipe(
     Queue.queue,
     DaemonCommand.command,
     Tokens.token,
-    ServeCommand.serve
+    ServeCommand.serve,
+    FineTuneCommands.finetune
   ])
 )
 
@@ -57,7 +59,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "RunIdTaken", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "RunIdTaken", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable", "FineTuneJobNotFound", "FineTuneError"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5, ServerRunInterrupted: 5 }
