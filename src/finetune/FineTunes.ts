@@ -114,7 +114,6 @@ export const make = (config: FineTunesConfig) =>
           finished
         }, { kind: job.status === "starting" ? "finetune_started" : kindOf(reported.status), at, status: reported.status, message: job.status === "starting" ? `provider job ${reported.id} (${reported.status.replace("_", " ")})` : messageOf(reported), ref: null })
         if (Option.isSome(moved)) {
-          yield* Effect.logInfo(`fine-tune job ${job.id}: ${reported.status}`)
           // A provider that answers a start with a job already ended gets its end logged too.
           if (job.status === "starting" && finished) {
             yield* store.append(job.id, { kind: kindOf(reported.status), at, status: reported.status, message: messageOf(reported), ref: null })
