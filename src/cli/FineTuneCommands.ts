@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Layer, Option, Schema } from "effect"
+import { Console, Effect, Layer, Logger, Option, Schema } from "effect"
 import * as DatasetFile from "../finetune/DatasetFile.js"
 import { FineTuneJob, FineTuneJobNotFound, type JobEvent } from "../finetune/FineTuneJob.js"
 import * as FineTunes from "../finetune/FineTunes.js"
@@ -119,9 +119,14 @@ const start = Command.make(
     })
 ).pipe(Command.withDescription("Start a fine-tune job on a dataset file if it has enough samples and its content has none yet"))
 
+/** A provider that cannot be asked now is said on stderr, one line each poll; stdout stays the command's answer. */
+const warnings = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => {
+  process.stderr.write(`autopilot: ${Array.isArray(message) ? message.join(" ") : String(message)}\n`)
+}))
+
 const poll = Command.make("poll", { db: Flags.db }, ({ db }) =>
   Effect.gen(function*() {
-    yield* withFineTunes(db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) => fineTunes.untilDone))
+    yield* withFineTunes(db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) => fineTunes.untilDone)).pipe(Effect.provide(warnings))
     const jobs = yield* withStore(db, Effect.succeed([]), Effect.flatMap(FineTuneStore.FineTuneStore, (store) => store.list()))
     yield* Console.log(jobs.length === 0 ? "no fine-tune jobs" : tableOf(jobs))
   })).pipe(Command.withDescription("Poll the provider's unfinished jobs every $AUTOPILOT_FINETUNE_POLL_SECONDS (default 30) until all have ended"))
