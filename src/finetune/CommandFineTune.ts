@@ -22,8 +22,11 @@ export interface CommandFineTuneConfig {
 const Result = Schema.parseJson(Schema.Struct({ model: Schema.NonEmptyTrimmedString, base_url: Schema.NonEmptyTrimmedString.pipe(Schema.pattern(/^https?:\/\//)) }))
 const resultOf = Schema.decodeUnknownOption(Result)
 
-// The wrapper outlives this process (detached, its own process group) and writes the exit code where any later poller reads it.
-const wrapper = (command: string) => `${command} "$1" "$2" >"$3/out" 2>"$3/err"; echo $? >"$3/exit.tmp" && mv "$3/exit.tmp" "$3/exit"`
+/**
+ * The wrapper outlives this process (detached, its own process group) and writes the exit code where any
+ * later poller reads it; the command runs in a subshell, so an `exit` in it ends only the command.
+ */
+const wrapper = (command: string) => `( ${command} "$1" "$2" ) >"$3/out" 2>"$3/err"; echo $? >"$3/exit.tmp" && mv "$3/exit.tmp" "$3/exit"`
 
 const read = (file: string): Option.Option<string> => {
   try {
