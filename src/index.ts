@@ -215,3 +215,15 @@ export * as FineTuneFormat from "./curator/FineTuneFormat.js"
 export * as Scrub from "./curator/Scrub.js"
 export * as Fingerprint from "./curator/Fingerprint.js"
 export * as CuratorStore from "./store/CuratorStore.js"
+
+/**
+ * Fine-tune jobs: `FineTunes.consider(dataset)` starts one per dataset snapshot at its threshold, polls it
+ * on a Schedule until it ends (resumed after a restart), and logs finetune_* events; `FineTune` is the
+ * provider (OpenAI-compatible, a trainer command, a mock on the Clock).
+ */
+export * as FineTune from "./finetune/FineTune.js"
+export * as FineTunes from "./finetune/FineTunes.js"
+export * as FineTuneJob from "./finetune/FineTuneJob.js"
+export * as OpenAiFineTune from "./finetune/OpenAiFineTune.js"
+export * as CommandFineTune from "./finetune/CommandFineTune.js"
+export * as FineTuneStore from "./store/FineTuneStore.js"

@@ -20,6 +20,7 @@ import * as Specialists from "./SpecialistsCommand.js"
 import * as ServeCommand from "./ServeCommand.js"
 import * as Tokens from "./TokenCommands.js"
 import * as CuratorCommands from "./CuratorCommands.js"
+import * as FineTuneCommands from "./FineTuneCommands.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
@@ -50,7 +51,8 @@ const autopilot = Command.make("autopilot").pipe(
     DaemonCommand.command,
     Tokens.token,
     ServeCommand.serve,
-    CuratorCommands.curator
+    CuratorCommands.curator,
+    FineTuneCommands.finetune
   ])
 )
 
@@ -59,7 +61,7 @@ const cli = Command.run(autopilot, { name: "autopilot", version })
 const tree = Help.treeOf(autopilot)
 
 /** Errors a user can fix by changing what they typed: one line, exit 2. */
-const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "RunIdTaken", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable"])
+const badInputTags = new Set(["BadInput", "RunNotFound", "RunAlreadyExists", "RunInProgress", "MissionNotFound", "IllegalTransition", "AutopilotDisabled", "QueueEntryNotFound", "RunIdTaken", "DatabaseUnavailable", "TokenNotFound", "ServerRefused", "ServerUnreachable", "FineTuneJobNotFound", "FineTuneError"])
 
 /** Exit code for errors other than bad input; anything unexpected is 1. */
 const exitCodes: Record<string, number> = { RunInterrupted: 5, ServerRunInterrupted: 5 }

@@ -1,0 +1,137 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Layer, Logger, Option, Schema } from "effect"
+import * as DatasetFile from "../finetune/DatasetFile.js"
+import { FineTuneJob, FineTuneJobNotFound, type JobEvent } from "../finetune/FineTuneJob.js"
+import * as FineTunes from "../finetune/FineTunes.js"
+import * as Providers from "../finetune/Providers.js"
+import * as DatabaseTarget from "../store/DatabaseTarget.js"
+import * as FineTuneStore from "../store/FineTuneStore.js"
+import * as Flags from "./Flags.js"
+import * as Render from "./Render.js"
+
+const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
+
+/** The jobs of the database, unless it has never held any: then `absent`, and nothing is created. */
+const withStore = <A, E, A2, E2>(db: Flags.DatabaseFlags, absent: Effect.Effect<A2, E2>, effect: Effect.Effect<A, E, FineTuneStore.FineTuneStore>) =>
+  Effect.flatMap(Flags.target(db), (target) => DatabaseTarget.whenHolds(target, "finetune_jobs", absent, Effect.provide(effect, FineTuneStore.layer)))
+
+/** FineTunes over the provider the environment chooses; every variable is checked before the database opens. */
+const fineTunesLayer = (target: DatabaseTarget.DatabaseTarget) =>
+  Effect.map(Effect.all([FineTunes.config, Layer.build(Providers.layerConfig).pipe(Effect.scoped)]), ([config]) =>
+    FineTunes.layer(config).pipe(
+      Layer.provide(Providers.layerConfig),
+      Layer.provide(FineTuneStore.layer),
+      Layer.provide(DatabaseTarget.layer(target))
+    ))
+
+const withFineTunes = <A, E>(db: Flags.DatabaseFlags, effect: Effect.Effect<A, E, FineTunes.FineTunes>) =>
+  Effect.gen(function*() {
+    const target = yield* Flags.target(db)
+    return yield* Effect.provide(effect, yield* fineTunesLayer(target))
+  })
+
+const encode = Schema.encodeSync(FineTuneJob)
+
+const tableOf = (jobs: ReadonlyArray<FineTuneJob>) => {
+  const rows = [
+    ["ID", "DATASET", "SAMPLES", "PROVIDER", "STATUS", "MODEL", "CREATED"],
+    ...jobs.map((j) => [j.id, j.dataset_id, String(j.samples), j.provider, j.status, j.fine_tuned_model ?? "", j.created_at])
+  ]
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) => row.map((cell, column) => (column < row.length - 1 ? cell.padEnd(widths[column]!) : cell)).join("  ").trimEnd()).join("\n")
+}
+
+const jobText = (job: FineTuneJob, events: ReadonlyArray<JobEvent>) =>
+  [
+    `${job.id}  ${job.status}`,
+    `dataset     ${job.dataset_id} (${job.samples} samples, ${job.snapshot})`,
+    `file        ${job.file}`,
+    `provider    ${job.provider}${job.provider_job_id === null ? "" : ` job ${job.provider_job_id}`}`,
+    `base model  ${job.base_model}`,
+    ...(job.fine_tuned_model === null ? [] : [`model       ${job.fine_tuned_model}${job.base_url === null ? "" : ` at ${job.base_url}`}`]),
+    ...(job.error === null ? [] : [`error       ${job.error}`]),
+    `created     ${job.created_at}${job.finished_at === null ? "" : `, ended ${job.finished_at}`}`,
+    "",
+    ...events.map((e) => `${e.at}  ${e.kind}  ${e.message ?? e.status}`)
+  ].join("\n")
+
+const list = Command.make("list", { db: Flags.db, format: jsonFormat }, ({ db, format }) =>
+  Effect.gen(function*() {
+    const jobs = yield* withStore(db, Effect.succeed([]), Effect.flatMap(FineTuneStore.FineTuneStore, (store) => store.list()))
+    if (format === "json") return yield* Console.log(Render.json(jobs.map((job) => encode(job)), 2))
+    if (jobs.length === 0) return yield* Console.log("no fine-tune jobs yet (`autopilot finetune start --dataset ID --file FILE` starts one)")
+    yield* Console.log(tableOf(jobs))
+  })).pipe(Command.withDescription("List fine-tune jobs, newest first"))
+
+const show = Command.make("show", { id: Args.text({ name: "job-id" }), db: Flags.db, format: jsonFormat }, ({ db, format, id }) =>
+  Effect.gen(function*() {
+    const [job, events] = yield* withStore(
+      db,
+      Effect.fail(new FineTuneJobNotFound({ id })),
+      Effect.gen(function*() {
+        const store = yield* FineTuneStore.FineTuneStore
+        const found = yield* store.get(id)
+        if (Option.isNone(found)) return yield* new FineTuneJobNotFound({ id })
+        return [found.value, yield* store.events(id)] as const
+      })
+    )
+    if (format === "json") return yield* Console.log(Render.json({ ...encode(job), events: events.map((e) => ({ seq: e.seq, kind: e.kind, at: e.at, status: e.status, message: e.message })) }, 2))
+    yield* Console.log(jobText(job, events))
+  })).pipe(Command.withDescription("Show a fine-tune job and its log (finetune_started, _status, _succeeded, _failed, _cancelled, and the provider's messages)"))
+
+const cancel = Command.make("cancel", { id: Args.text({ name: "job-id" }), db: Flags.db }, ({ db, id }) =>
+  Effect.gen(function*() {
+    // An unknown job is said before the provider's variables are read.
+    yield* withStore(db, Effect.fail(new FineTuneJobNotFound({ id })), Effect.flatMap(FineTuneStore.FineTuneStore, (store) =>
+      Effect.flatMap(store.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))))
+    const job = yield* withFineTunes(db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) => fineTunes.cancel(id)))
+    yield* Console.log(`${job.id} ${job.status}`)
+  })).pipe(Command.withDescription("Cancel a fine-tune job at its provider"))
+
+const start = Command.make(
+  "start",
+  {
+    dataset: Options.text("dataset").pipe(Options.withDescription("the dataset's id: one job per content of it, ever")),
+    file: Options.file("file").pipe(Options.withDescription("its chat fine-tuning JSONL file")),
+    baseModel: Options.text("base-model").pipe(Options.withDescription("the model to tune (default $AUTOPILOT_FINETUNE_BASE_MODEL, else gpt-4o-mini-2024-07-18)"), Options.optional),
+    threshold: Options.text("threshold").pipe(Options.withDescription("samples needed for this dataset (default $AUTOPILOT_FINETUNE_THRESHOLD, else 100)"), Options.optional),
+    db: Flags.db,
+    format: jsonFormat
+  },
+  (input) =>
+    Effect.gen(function*() {
+      const threshold = yield* Option.match(input.threshold, { onNone: () => Effect.succeed(undefined), onSome: (raw) => FineTunes.thresholdOf("--threshold", raw) })
+      const snapshot = yield* DatasetFile.read(input.file)
+      const considered = yield* withFineTunes(input.db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) =>
+        fineTunes.consider({ id: input.dataset, file: input.file, ...snapshot, threshold, base_model: Option.getOrUndefined(input.baseModel) })))
+      if (input.format === "json") {
+        return yield* Console.log(Render.json(FineTunes.Considered.$match(considered, {
+          Started: ({ job }) => ({ started: true, job: encode(job) }),
+          Exists: ({ job }) => ({ started: false, job: encode(job) }),
+          BelowThreshold: ({ samples, threshold }) => ({ started: false, samples, threshold })
+        }), 2))
+      }
+      yield* Console.log(FineTunes.Considered.$match(considered, {
+        Started: ({ job }) => `${job.id} started (${job.status}) on ${job.samples} samples`,
+        Exists: ({ job }) => `${job.id} exists for this content of ${job.dataset_id} (${job.status}): nothing started`,
+        BelowThreshold: ({ samples, threshold }) => `${samples} samples, below the threshold of ${threshold}: nothing started`
+      }))
+    })
+).pipe(Command.withDescription("Start a fine-tune job on a dataset file if it has enough samples and its content has none yet"))
+
+/** A provider that cannot be asked now is said on stderr, one line each poll; stdout stays the command's answer. */
+const warnings = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => {
+  process.stderr.write(`autopilot: ${Array.isArray(message) ? message.join(" ") : String(message)}\n`)
+}))
+
+const poll = Command.make("poll", { db: Flags.db }, ({ db }) =>
+  Effect.gen(function*() {
+    yield* withFineTunes(db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) => fineTunes.untilDone)).pipe(Effect.provide(warnings))
+    const jobs = yield* withStore(db, Effect.succeed([]), Effect.flatMap(FineTuneStore.FineTuneStore, (store) => store.list()))
+    yield* Console.log(jobs.length === 0 ? "no fine-tune jobs" : tableOf(jobs))
+  })).pipe(Command.withDescription("Poll the provider's unfinished jobs every $AUTOPILOT_FINETUNE_POLL_SECONDS (default 30) until all have ended"))
+
+export const finetune = Command.make("finetune").pipe(
+  Command.withDescription("Fine-tune jobs: started once per dataset content when it reaches its threshold, polled until they end"),
+  Command.withSubcommands([list, show, cancel, start, poll])
+)

@@ -1,0 +1,167 @@
+import type { SqlClient } from "@effect/sql"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Fiber, Layer, TestClock } from "effect"
+import { randomBytes } from "node:crypto"
+import * as FineTune from "../../src/finetune/FineTune.js"
+import * as FineTunes from "../../src/finetune/FineTunes.js"
+import * as FineTuneStore from "../../src/store/FineTuneStore.js"
+import { eachDatabase, sqlite } from "../support/Databases.js"
+
+const datasetId = () => `ds-${randomBytes(4).toString("hex")}`
+
+const config: FineTunes.FineTunesConfig = { threshold: 10, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "30 seconds" }
+
+const over = (database: Layer.Layer<SqlClient.SqlClient>, provider: Layer.Layer<FineTune.FineTune> = FineTune.layerMock()) =>
+  Layer.merge(FineTunes.layer(config), FineTuneStore.layer).pipe(Layer.provideMerge(Layer.merge(provider, FineTuneStore.layer)), Layer.provideMerge(database))
+
+const kinds = (id: string) =>
+  Effect.flatMap(FineTunes.FineTunes, (f) => f.events(id)).pipe(Effect.map((events) => events.filter((e) => e.kind !== "finetune_message").map((e) => `${e.kind} ${e.status}`)))
+
+describe("FineTunes on the mock provider", () => {
+  it.effect("moves a job through validating_files, queued, running, succeeded as the TestClock goes, each change logged once", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const started = yield* fineTunes.consider({ id: datasetId(), samples: 12, snapshot: "sha256:a", file: "/data/a.jsonl" })
+      assert.strictEqual(started._tag, "Started")
+      const job = (started as Extract<FineTunes.Considered, { _tag: "Started" }>).job
+      assert.strictEqual(job.status, "validating_files")
+      assert.strictEqual(job.provider_job_id, "ftjob-mock-1")
+      const poller = yield* Effect.fork(fineTunes.untilDone)
+      for (const expected of ["validating_files", "queued", "queued", "running", "running", "succeeded"]) {
+        yield* TestClock.adjust("30 seconds")
+        yield* Effect.yieldNow()
+        assert.strictEqual((yield* fineTunes.get(job.id)).status, expected)
+      }
+      yield* TestClock.adjust("30 seconds")
+      yield* Fiber.join(poller)
+      const done = yield* fineTunes.get(job.id)
+      assert.strictEqual(done.status, "succeeded")
+      assert.strictEqual(done.fine_tuned_model, "ft:gpt-4o-mini-2024-07-18:autopilot:ftjob-mock-1")
+      assert.isNotNull(done.finished_at)
+      assert.deepStrictEqual(yield* kinds(job.id), [
+        "finetune_started validating_files",
+        "finetune_status queued",
+        "finetune_status running",
+        "finetune_succeeded succeeded"
+      ])
+      // The provider's own messages are kept too, once each however often they were read.
+      const messages = (yield* fineTunes.events(job.id)).filter((e) => e.kind === "finetune_message").map((e) => e.message)
+      assert.deepStrictEqual(messages, ["info: job is validating files", "info: job is queued", "info: job is running", "info: job is succeeded"])
+    }).pipe(Effect.provide(over(sqlite.layer))))
+
+  it.effect("a job told to fail ends failed with the provider's error, logged as finetune_failed", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const started = yield* fineTunes.consider({ id: datasetId(), samples: 10, snapshot: "sha256:b", file: "/data/b.jsonl" })
+      assert.strictEqual(started._tag, "Started")
+      const id = (started as Extract<FineTunes.Considered, { _tag: "Started" }>).job.id
+      const poller = yield* Effect.fork(fineTunes.untilDone)
+      yield* TestClock.adjust("4 minutes")
+      yield* Fiber.join(poller)
+      const job = yield* fineTunes.get(id)
+      assert.deepStrictEqual([job.status, job.error, job.fine_tuned_model], ["failed", "out of GPUs", null])
+      assert.deepStrictEqual((yield* kinds(id)).at(-1), "finetune_failed failed")
+    }).pipe(Effect.provide(over(sqlite.layer, FineTune.layerMock({ failWith: "out of GPUs" })))))
+
+  it.effect("cancels a running job: finetune_cancelled, and a second cancel or an unknown id is refused", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const started = yield* fineTunes.consider({ id: datasetId(), samples: 10, snapshot: "sha256:c", file: "/data/c.jsonl" })
+      const id = (started as Extract<FineTunes.Considered, { _tag: "Started" }>).job.id
+      yield* TestClock.adjust("2 minutes")
+      assert.strictEqual(yield* fineTunes.pollOnce, 1)
+      assert.strictEqual((yield* fineTunes.get(id)).status, "running")
+      const cancelled = yield* fineTunes.cancel(id)
+      assert.strictEqual(cancelled.status, "cancelled")
+      assert.strictEqual(yield* fineTunes.pollOnce, 0)
+      assert.deepStrictEqual((yield* kinds(id)).at(-1), "finetune_cancelled cancelled")
+      const again = yield* Effect.flip(fineTunes.cancel(id))
+      assert.strictEqual(again.message, `fine-tune job ${id} has ended already (cancelled)`)
+      const unknown = yield* Effect.flip(fineTunes.cancel("ft-nope"))
+      assert.strictEqual(unknown.message, `no fine-tune job "ft-nope" in this database (see \`autopilot finetune list\`)`)
+    }).pipe(Effect.provide(over(sqlite.layer))))
+})
+
+describe("the threshold", () => {
+  it.effect("starts nothing below it, starts once at it, and never again for that snapshot; a new snapshot starts anew", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const id = datasetId()
+      const below = yield* fineTunes.consider({ id, samples: 9, snapshot: "sha256:1", file: "/d.jsonl" })
+      assert.deepStrictEqual(below, FineTunes.Considered.BelowThreshold({ samples: 9, threshold: 10 }))
+      const first = yield* fineTunes.consider({ id, samples: 10, snapshot: "sha256:1", file: "/d.jsonl" })
+      assert.strictEqual(first._tag, "Started")
+      const second = yield* fineTunes.consider({ id, samples: 10, snapshot: "sha256:1", file: "/d.jsonl" })
+      assert.strictEqual(second._tag, "Exists")
+      const grown = yield* fineTunes.consider({ id, samples: 15, snapshot: "sha256:2", file: "/d.jsonl" })
+      assert.strictEqual(grown._tag, "Started")
+      assert.strictEqual((yield* fineTunes.list()).filter((j) => j.dataset_id === id).length, 2)
+    }).pipe(Effect.provide(over(sqlite.layer))))
+
+  it.effect("is overridden per dataset: a dataset's own threshold wins, and one below 1 is refused", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const low = yield* fineTunes.consider({ id: datasetId(), samples: 3, snapshot: "sha256:x", file: "/d.jsonl", threshold: 3 })
+      assert.strictEqual(low._tag, "Started")
+      const high = yield* fineTunes.consider({ id: datasetId(), samples: 50, snapshot: "sha256:x", file: "/d.jsonl", threshold: 51 })
+      assert.deepStrictEqual(high, FineTunes.Considered.BelowThreshold({ samples: 50, threshold: 51 }))
+      const zero = yield* Effect.flip(fineTunes.consider({ id: "ds-zero", samples: 50, snapshot: "sha256:x", file: "/d.jsonl", threshold: 0 }))
+      assert.strictEqual(zero.message, `the threshold of dataset ds-zero must be a whole number of samples from 1 to 1000000000, got "0"`)
+    }).pipe(Effect.provide(over(sqlite.layer))))
+
+  it.effect("AUTOPILOT_FINETUNE_THRESHOLD: a positive integer; zero, negative or not a number is one line", () =>
+    Effect.gen(function*() {
+      const read = (value: string) => FineTunes.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["AUTOPILOT_FINETUNE_THRESHOLD", value]]))))
+      assert.strictEqual((yield* read("250")).threshold, 250)
+      assert.strictEqual((yield* FineTunes.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))).threshold, FineTunes.defaultThreshold)
+      for (const bad of ["0", "-5", "ten", "1.5"]) {
+        const error = yield* Effect.flip(read(bad))
+        assert.strictEqual(error.message, `AUTOPILOT_FINETUNE_THRESHOLD must be a whole number of samples from 1 to 1000000000, got "${bad}"`)
+      }
+    }))
+})
+
+eachDatabase("FineTunes racing", (database) => {
+  it.scoped("two starters in two processes' worth of connections, at once: one job for the snapshot, started at the provider once", () =>
+    Effect.gen(function*() {
+      const shared = yield* database.shared
+      const provider = yield* Layer.build(FineTune.layerMock())
+      const starter = () =>
+        Effect.flatMap(FineTunes.FineTunes, (f) => f.consider({ id: "ds-race", samples: 20, snapshot: "sha256:race", file: "/race.jsonl" })).pipe(
+          Effect.provide(FineTunes.layer(config).pipe(Layer.provide(FineTuneStore.layer), Layer.provide(shared))),
+          Effect.provide(provider)
+        )
+      const results = yield* Effect.all(Array.from({ length: 6 }, starter), { concurrency: "unbounded" })
+      assert.strictEqual(results.filter((r) => r._tag === "Started").length, 1)
+      assert.strictEqual(results.filter((r) => r._tag === "Exists").length, 5)
+      const jobs = yield* Effect.flatMap(FineTuneStore.FineTuneStore, (s) => s.list()).pipe(Effect.provide(FineTuneStore.layer.pipe(Layer.provide(shared))))
+      assert.strictEqual(jobs.length, 1)
+      // The provider was asked once: a second start would have been ftjob-mock-2.
+      assert.strictEqual(jobs[0]!.provider_job_id, "ftjob-mock-1")
+    }))
+
+  it.scoped("two pollers of one job log each change once", () =>
+    Effect.gen(function*() {
+      const shared = yield* database.shared
+      const provider = yield* Layer.build(FineTune.layerMock())
+      const poller = FineTunes.layer(config).pipe(Layer.provide(FineTuneStore.layer), Layer.provide(shared))
+      const [a, b] = yield* Effect.all([Layer.build(poller), Layer.build(poller)]).pipe(Effect.provide(provider))
+      const started = yield* Effect.flatMap(FineTunes.FineTunes, (f) => f.consider({ id: "ds-two", samples: 20, snapshot: "sha256:two", file: "/two.jsonl" })).pipe(Effect.provide(a))
+      const id = (started as Extract<FineTunes.Considered, { _tag: "Started" }>).job.id
+      const both = yield* Effect.fork(Effect.all([
+        Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(a)),
+        Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(b))
+      ], { concurrency: "unbounded" }))
+      for (let i = 0; i < 8; i++) {
+        yield* TestClock.adjust("30 seconds")
+        yield* Effect.yieldNow()
+      }
+      yield* Fiber.join(both)
+      assert.deepStrictEqual(yield* kinds(id).pipe(Effect.provide(a)), [
+        "finetune_started validating_files",
+        "finetune_status queued",
+        "finetune_status running",
+        "finetune_succeeded succeeded"
+      ])
+    }))
+})
