@@ -227,3 +227,5 @@ export * as FineTuneJob from "./finetune/FineTuneJob.js"
 export * as OpenAiFineTune from "./finetune/OpenAiFineTune.js"
 export * as CommandFineTune from "./finetune/CommandFineTune.js"
 export * as FineTuneStore from "./store/FineTuneStore.js"
+/** The daemon's training round: capture, export a dataset at its threshold, `consider`, poll. */
+export * as TrainingLoop from "./finetune/TrainingLoop.js"

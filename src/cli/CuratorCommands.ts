@@ -47,13 +47,19 @@ const withCurator = <A, E, A2, E2>(
   effect: Effect.Effect<A, E, Curator.Curator>
 ) =>
   Effect.gen(function*() {
-    const definitions = yield* definitionsOf(definitionsFile)
     const target = yield* Flags.target(db)
+    const curator = yield* curatorLayer(target, definitionsFile)
+    return yield* DatabaseTarget.whenHolds(target, "checkpoints", absent, Effect.provide(effect, curator))
+  })
+
+/** The curator as the CLI and the daemon have it: its definitions (`--datasets` or AUTOPILOT_DATASETS), the tools runs get. */
+export const curatorLayer = (target: DatabaseTarget.DatabaseTarget, definitionsFile: Option.Option<string> = Option.none()) =>
+  Effect.gen(function*() {
+    const definitions = yield* definitionsOf(definitionsFile)
     const tools = yield* defaultTools(yield* DatabaseTarget.workspaceRoot(target))
-    const curator = Curator.layer({ definitions }).pipe(
+    return Curator.layer({ definitions }).pipe(
       Layer.provide(Layer.mergeAll(CuratorStore.layer, MissionStore.layer, Storage.layer, Toolkit.layer(tools)))
     )
-    return yield* DatabaseTarget.whenHolds(target, "checkpoints", absent, Effect.provide(effect, curator))
   })
 
 const noRuns = (db: Flags.DatabaseFlags) =>

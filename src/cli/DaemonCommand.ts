@@ -2,13 +2,19 @@ import { Command, Options } from "@effect/cli"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as net from "node:net"
+import * as path from "node:path"
 import { BadInput } from "../domain/Errors.js"
+import { home } from "../domain/Home.js"
+import * as FineTunes from "../finetune/FineTunes.js"
+import * as TrainingLoop from "../finetune/TrainingLoop.js"
 import * as LiveText from "../runtime/LiveText.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as DaemonStore from "../store/DaemonStore.js"
 import * as MissionStore from "../store/MissionStore.js"
 import * as QueueStore from "../store/QueueStore.js"
 import * as GoalQueue from "../queue/GoalQueue.js"
+import { curatorLayer } from "./CuratorCommands.js"
+import { fineTunesLayer } from "./FineTuneCommands.js"
 import * as Flags from "./Flags.js"
 import * as MissionRunCommand from "./MissionRunCommand.js"
 import * as Run from "./RunCommand.js"
@@ -97,6 +103,29 @@ const canListen = (address: RunnerAddress.RunnerAddress) =>
 
 const line = (text: string) => Effect.flatMap(DateTime.now, (at) => Console.log(`${DateTime.formatIso(at)} ${text}`))
 
+/**
+ * The training loop (TrainingLoop), when AUTOPILOT_FINETUNE_DATASETS names datasets; nothing otherwise.
+ * Every variable it needs is checked before the daemon starts; once started, its failures are lines, and the
+ * daemon's runs never wait on it.
+ */
+const training = (target: DatabaseTarget.DatabaseTarget) =>
+  Effect.gen(function*() {
+    const datasets = yield* TrainingLoop.datasetsFromConfig
+    if (datasets.length === 0) return Effect.void
+    const config = yield* FineTunes.config
+    const services = Layer.merge(
+      (yield* curatorLayer(target)).pipe(Layer.provide(DatabaseTarget.layer(target))),
+      yield* fineTunesLayer(target)
+    )
+    const dir = path.join(yield* home, "finetune", "datasets")
+    yield* line(`training on ${datasets.join(", ")} at ${config.threshold} samples, every ${Duration.format(config.pollEvery)}`)
+    return TrainingLoop.make({ datasets, dir, threshold: config.threshold, every: config.pollEvery, say: line }).pipe(
+      Effect.flatMap((loop) => loop.run),
+      Effect.provide(services),
+      Effect.catchAll((error) => line(`training loop stopped: ${error.message}`))
+    )
+  })
+
 export const daemon = Command.make("daemon", flags, (given) =>
   Effect.scoped(Effect.gen(function*() {
     const concurrency = yield* wholeNumber("--concurrency", given.concurrency, defaults.concurrency, 1000)
@@ -109,6 +138,7 @@ export const daemon = Command.make("daemon", flags, (given) =>
     // The runs the daemon starts write their live text: a bad AUTOPILOT_LIVE_TEXT is refused before it starts.
     yield* LiveText.enabled
     const target = yield* Flags.target(given.db)
+    const train = yield* training(target)
     const signals = yield* Signals.listen
     const leaseDuration = Duration.seconds(lease)
     // The cluster's shard-lock connection queues a query behind another, which the pg driver warns of on
@@ -116,6 +146,7 @@ export const daemon = Command.make("daemon", flags, (given) =>
     process.noDeprecation = true
     // Loaded only here: the cluster is most of what the CLI would otherwise read at every start.
     const { Daemon, WorkRunner } = yield* Effect.promise(() => import("../daemon/index.js"))
+    yield* Effect.forkScoped(train)
     yield* Daemon.run({
       address: listen ?? Daemon.processAddress(),
       listen: listen !== undefined,

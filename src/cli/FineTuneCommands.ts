@@ -16,7 +16,7 @@ const withStore = <A, E, A2, E2>(db: Flags.DatabaseFlags, absent: Effect.Effect<
   Effect.flatMap(Flags.target(db), (target) => DatabaseTarget.whenHolds(target, "finetune_jobs", absent, Effect.provide(effect, FineTuneStore.layer)))
 
 /** FineTunes over the provider the environment chooses; every variable is checked before the database opens. */
-const fineTunesLayer = (target: DatabaseTarget.DatabaseTarget) =>
+export const fineTunesLayer = (target: DatabaseTarget.DatabaseTarget) =>
   Effect.map(Effect.all([FineTunes.config, Layer.build(Providers.layerConfig).pipe(Effect.scoped)]), ([config]) =>
     FineTunes.layer(config).pipe(
       Layer.provide(Providers.layerConfig),

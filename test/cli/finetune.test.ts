@@ -46,6 +46,42 @@ describe.concurrent("autopilot finetune", () => {
     }
   })
 
+  it("a daemon with AUTOPILOT_FINETUNE_DATASETS closes the loop: a run's accepted answer is captured, the dataset at its threshold starts one job, and a poller after the daemon finishes it", async (context) => {
+    const { expect } = context
+    const fake = await FakeOpenAi.start()
+    try {
+      const sb = sandbox(context)
+      const env = {
+        AUTOPILOT_FINETUNE_DATASETS: "all",
+        AUTOPILOT_FINETUNE_BASE_URL: fake.url,
+        AUTOPILOT_FINETUNE_API_KEY: "sk-fake",
+        AUTOPILOT_FINETUNE_THRESHOLD: "1",
+        AUTOPILOT_FINETUNE_POLL_SECONDS: "0.2"
+      }
+      const script = sb.writeFile("script.json", { turns: [{ content: "Done: the answer.", criteria_met: [true] }] })
+      const added = await sb.run(["queue", "add", "answer the question", "--run-id", "q1", "--mock-script", script], { env })
+      expect(added.code, added.stderr.join("\n")).toBe(0)
+      const daemon = sb.start(["daemon", "--poll-seconds", "0.2"], { env })
+      expect(await daemon.line((l) => l.includes(" training on all at 1 samples"))).toBeTruthy()
+      await daemon.line((l) => l.includes(" ended queued q1: completed"), 60_000)
+      const started = await daemon.line((l) => / fine-tune \S+ started on all \(1 samples\)$/.test(l), 60_000)
+      daemon.signal("SIGTERM")
+      expect((await daemon.waitForExit(30_000)).code).toBe(0)
+      // The job outlives the daemon: any poller picks it up where it was.
+      const polled = await sb.run(["finetune", "poll"], { env })
+      expect(polled.code, polled.stderr.join("\n")).toBe(0)
+      const jobs = JSON.parse((await sb.run(["finetune", "list", "--format", "json"])).stdout.join("\n"))
+      expect(jobs).toMatchObject([{ id: started.split(" ")[2], dataset_id: "all", samples: 1, status: "succeeded" }])
+      // What was uploaded is the run's accepted answer, as a fine-tuning line.
+      expect(fake.uploads.map((u) => u.purpose)).toEqual(["fine-tune"])
+      const line = JSON.parse(fake.uploads[0]!.content.trim())
+      expect(line.messages.at(-1)).toEqual({ role: "assistant", content: "Done: the answer." })
+      expect(line.messages[1].content).toContain("Objective: answer the question")
+    } finally {
+      await fake.close()
+    }
+  })
+
   it("refuses bad input with one line and exit 2, writing nothing", async (context) => {
     const { expect } = context
     const sb = sandbox(context)
@@ -64,7 +100,10 @@ describe.concurrent("autopilot finetune", () => {
       [["finetune", "start", "--dataset", "d", "--file", file, "--threshold", "0"], env, `autopilot: --threshold must be a whole number of samples from 1 to 1000000000, got "0"`],
       [["finetune", "start", "--dataset", "d", "--file", bad], env, `autopilot: dataset ${bad} line 2 is not a chat fine-tuning sample: each line must be {"messages": [{"role": "system"|"user"|"assistant"|"tool", …}, …]}`],
       [["finetune", "start", "--dataset", "d", "--file", file], {}, "autopilot: AUTOPILOT_FINETUNE_BASE_URL must be set to the fine-tune endpoint, e.g. https://api.openai.com/v1 (and AUTOPILOT_FINETUNE_API_KEY to its key)"],
-      [["finetune", "start", "--dataset", "d", "--file", file], { ...env, AUTOPILOT_FINETUNE_PROVIDER: "lora" }, `autopilot: AUTOPILOT_FINETUNE_PROVIDER must be one of openai, command, got "lora"`]
+      [["finetune", "start", "--dataset", "d", "--file", file], { ...env, AUTOPILOT_FINETUNE_PROVIDER: "lora" }, `autopilot: AUTOPILOT_FINETUNE_PROVIDER must be one of openai, command, got "lora"`],
+      // A daemon asked to train checks what it needs before it starts.
+      [["daemon", "--once"], { ...env, AUTOPILOT_FINETUNE_DATASETS: "all,Not An Id" }, `autopilot: AUTOPILOT_FINETUNE_DATASETS takes dataset ids separated by commas (a-z 0-9 . _ -, like all,blueprint.support_triage); got "Not An Id"`],
+      [["daemon", "--once"], { ...env, AUTOPILOT_FINETUNE_DATASETS: "all", AUTOPILOT_FINETUNE_THRESHOLD: "0" }, `autopilot: AUTOPILOT_FINETUNE_THRESHOLD must be a whole number of samples from 1 to 1000000000, got "0"`]
     ]
     for (const [args, caseEnv, line] of cases) {
       const result = await sb.run(args, { env: caseEnv })

@@ -1,0 +1,101 @@
+import { assert, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Ref, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Curator } from "../../src/curator/Curator.js"
+import { DatasetDefinition } from "../../src/curator/Dataset.js"
+import * as FineTune from "../../src/finetune/FineTune.js"
+import * as FineTunes from "../../src/finetune/FineTunes.js"
+import * as TrainingLoop from "../../src/finetune/TrainingLoop.js"
+import * as FineTuneStore from "../../src/store/FineTuneStore.js"
+import { sqlite } from "../support/Databases.js"
+
+const line = (i: number) => JSON.stringify({ messages: [{ role: "user", content: `question ${i}` }, { role: "assistant", content: `answer ${i}` }] })
+
+/**
+ * A curator whose `all` dataset holds `samples` (a Ref the test grows), exported as that many lines; it
+ * counts its exports. The real curator has its own suite: here only what the loop does with one is tested.
+ */
+const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>) =>
+  Layer.succeed(Curator, Curator.of({
+    capture: Effect.succeed({ runs: 0, samples: 0 } as never),
+    datasets: Effect.map(Ref.get(samples), (n) => [{ definition: Schema.decodeSync(DatasetDefinition)({ id: "all" }), samples: n }]),
+    show: () => Effect.die("not used"),
+    lines: () => Stream.die("not used"),
+    export: (_id, { out }) =>
+      Effect.gen(function*() {
+        const n = yield* Ref.get(samples)
+        yield* Ref.update(exports, (k) => k + 1)
+        fs.writeFileSync(out, Array.from({ length: n }, (_, i) => line(i)).join("\n") + "\n")
+        return { written: n } as never
+      })
+  }))
+
+const setup = Effect.gen(function*() {
+  const samples = yield* Ref.make(3)
+  const exports = yield* Ref.make(0)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-loop-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+  const said: Array<string> = []
+  const services = yield* Layer.build(Layer.mergeAll(
+    curatorWith(samples, exports),
+    FineTunes.layer({ threshold: 5, baseModel: "base", pollEvery: "30 seconds" }).pipe(
+      Layer.provide(Layer.merge(FineTune.layerMock(), FineTuneStore.layer)),
+      Layer.provide(sqlite.layer)
+    )
+  ))
+  const loop = yield* TrainingLoop.make({ datasets: ["all", "blueprint.unknown"], dir, threshold: 5, every: "1 minute", say: (l) => Effect.sync(() => void said.push(l)) }).pipe(
+    Effect.provide(services)
+  )
+  const listed = Effect.flatMap(FineTunes.FineTunes, (f) => f.list()).pipe(Effect.provide(services))
+  const jobs = Effect.map(listed, (js) => js.map((j) => ({ samples: j.samples, file: path.basename(j.file) })))
+  const jobIds = Effect.map(listed, (js) => js.map((j) => j.id))
+  return { ...loop, samples, exports, dir, said, jobs, jobIds }
+})
+
+it.scoped("a dataset below the threshold is not exported; at it, one job starts on a file named for its content; unchanged, nothing more", () =>
+  Effect.gen(function*() {
+    const loop = yield* setup
+    yield* loop.round
+    assert.strictEqual(yield* Ref.get(loop.exports), 0, "3 samples, threshold 5: no export")
+    assert.deepStrictEqual(yield* loop.jobs, [])
+
+    yield* Ref.set(loop.samples, 6)
+    yield* loop.round
+    const [job] = yield* loop.jobs
+    assert.strictEqual(job?.samples, 6)
+    assert.match(job!.file, /^all-[0-9a-f]{16}\.jsonl$/)
+    assert.strictEqual(fs.readFileSync(path.join(loop.dir, job!.file), "utf8").trim().split("\n").length, 6)
+    assert.deepStrictEqual(loop.said, [`fine-tune ${(yield* loop.jobIds)[0]} started on all (6 samples)`])
+
+    yield* loop.round
+    yield* loop.round
+    assert.strictEqual(yield* Ref.get(loop.exports), 1, "a dataset that did not grow is not exported again")
+    assert.strictEqual((yield* loop.jobs).length, 1)
+  }))
+
+it.scoped("a dataset that grew is a new snapshot: a second job, on its own file, the first one's file untouched", () =>
+  Effect.gen(function*() {
+    const loop = yield* setup
+    yield* Ref.set(loop.samples, 5)
+    yield* loop.round
+    yield* Ref.set(loop.samples, 8)
+    yield* loop.round
+    const jobs = yield* loop.jobs
+    assert.deepStrictEqual(jobs.map((j) => j.samples).sort(), [5, 8])
+    assert.notStrictEqual(jobs[0]!.file, jobs[1]!.file)
+    for (const j of jobs) assert.strictEqual(fs.readFileSync(path.join(loop.dir, j.file), "utf8").trim().split("\n").length, j.samples)
+  }))
+
+it.effect("AUTOPILOT_FINETUNE_DATASETS is a comma-separated list of dataset ids, none when unset; anything else is one line naming it", () =>
+  Effect.gen(function*() {
+    const read = (value: string | undefined) =>
+      TrainingLoop.datasetsFromConfig.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(value === undefined ? [] : [["AUTOPILOT_FINETUNE_DATASETS", value]])))
+      )
+    assert.deepStrictEqual(yield* read(undefined), [])
+    assert.deepStrictEqual(yield* read(" all , blueprint.support_triage,"), ["all", "blueprint.support_triage"])
+    const refused = yield* Effect.flip(read("all,Not An Id"))
+    assert.strictEqual(refused.message, `AUTOPILOT_FINETUNE_DATASETS takes dataset ids separated by commas (a-z 0-9 . _ -, like all,blueprint.support_triage); got "Not An Id"`)
+  }))
