@@ -108,13 +108,18 @@ const start = Command.make(
         return yield* Console.log(Render.json(FineTunes.Considered.$match(considered, {
           Started: ({ job }) => ({ started: true, job: encode(job) }),
           Exists: ({ job }) => ({ started: false, job: encode(job) }),
-          BelowThreshold: ({ samples, threshold }) => ({ started: false, samples, threshold })
+          Training: ({ job }) => ({ started: false, job: encode(job) }),
+          BelowThreshold: ({ samples, since, threshold }) => ({ started: false, samples, since, threshold })
         }), 2))
       }
       yield* Console.log(FineTunes.Considered.$match(considered, {
         Started: ({ job }) => `${job.id} started (${job.status}) on ${job.samples} samples`,
         Exists: ({ job }) => `${job.id} exists for this content of ${job.dataset_id} (${job.status}): nothing started`,
-        BelowThreshold: ({ samples, threshold }) => `${samples} samples, below the threshold of ${threshold}: nothing started`
+        Training: ({ job }) => `${job.id} of ${job.dataset_id} is still ${job.status}: nothing started until it ends`,
+        BelowThreshold: ({ samples, since, threshold }) =>
+          since === 0
+            ? `${samples} samples, below the threshold of ${threshold}: nothing started`
+            : `${samples} samples, ${samples - since} since the last job's ${since}, below the threshold of ${threshold}: nothing started`
       }))
     })
 ).pipe(Command.withDescription("Start a fine-tune job on a dataset file if it has enough samples and its content has none yet"))

@@ -24,7 +24,13 @@ export type Considered = Data.TaggedEnum<{
   Started: { readonly job: FineTuneJob }
   /** The snapshot has a job already (started by anyone, any time): nothing was started. */
   Exists: { readonly job: FineTuneJob }
-  BelowThreshold: { readonly samples: number; readonly threshold: number }
+  /** Another job of the dataset has not ended: one at a time, however fast the dataset grows. */
+  Training: { readonly job: FineTuneJob }
+  /**
+   * Fewer than `threshold` samples since `since`, what the dataset's last succeeded job was trained on (0 before
+   * any): a dataset is trained again only once it has grown by the threshold, not at every sample it gains.
+   */
+  BelowThreshold: { readonly samples: number; readonly threshold: number; readonly since: number }
 }>
 export const Considered = Data.taggedEnum<Considered>()
 
@@ -126,9 +132,15 @@ export const make = (config: FineTunesConfig) =>
     const consider = (dataset: Dataset) =>
       Effect.gen(function*() {
         const threshold = dataset.threshold === undefined ? config.threshold : yield* thresholdOf(`the threshold of dataset ${dataset.id}`, String(dataset.threshold))
-        if (dataset.samples < threshold) return Considered.BelowThreshold({ samples: dataset.samples, threshold })
+        if (dataset.samples < threshold) return Considered.BelowThreshold({ samples: dataset.samples, threshold, since: 0 })
         const existing = yield* store.forSnapshot(dataset.id, dataset.snapshot)
         if (Option.isSome(existing)) return Considered.Exists({ job: existing.value })
+        // Newest first. Each job costs money: one at a time per dataset, and again only after real growth.
+        const jobs = (yield* store.list()).filter((j) => j.dataset_id === dataset.id)
+        const going = jobs.find((j) => !isFinished(j.status))
+        if (going !== undefined) return Considered.Training({ job: going })
+        const since = jobs.find((j) => j.status === "succeeded")?.samples ?? 0
+        if (dataset.samples - since < threshold) return Considered.BelowThreshold({ samples: dataset.samples, threshold, since })
         const at = yield* now
         const claimed = yield* store.claim(new FineTuneJob({
           id: `ft-${randomBytes(6).toString("hex")}`,

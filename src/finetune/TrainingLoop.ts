@@ -1,9 +1,10 @@
-import { Config, Duration, Effect, Option, Schedule } from "effect"
+import { Cause, Config, Duration, Effect, Option, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Curator } from "../curator/Curator.js"
 import { BadInput } from "../domain/Errors.js"
 import * as DatasetFile from "./DatasetFile.js"
+import { isFinished } from "./FineTuneJob.js"
 import { FineTunes } from "./FineTunes.js"
 
 /**
@@ -48,36 +49,48 @@ export const make = (options: Options) =>
     // The sample count each dataset was last exported at: a dataset that did not grow is not exported again.
     const exportedAt = new Map<string, number>()
 
+    const fileSystem = <A>(what: string, f: () => A) =>
+      Effect.try({ try: f, catch: (error) => new BadInput({ message: `${what}: ${error instanceof Error ? error.message : String(error)}` }) })
+
     const consider = (id: string, samples: number) =>
       Effect.gen(function*() {
         if (samples < options.threshold || exportedAt.get(id) === samples) return
-        yield* Effect.sync(() => fs.mkdirSync(options.dir, { recursive: true }))
-        const written = path.join(options.dir, `${id}.export.jsonl`)
+        // One job at a time per dataset: while one trains, nothing is exported (nor remembered, so the dataset is
+        // looked at again once it ends).
+        if ((yield* finetunes.list()).some((job) => job.dataset_id === id && !isFinished(job.status))) return
+        yield* fileSystem(`cannot make ${options.dir}`, () => fs.mkdirSync(options.dir, { recursive: true }))
+        // This process's own: daemons sharing AUTOPILOT_HOME never rename each other's export away.
+        const written = path.join(options.dir, `${id}.${process.pid}.export.jsonl`)
         yield* curator.export(id, { out: written, split: "train" })
         const snapshot = yield* DatasetFile.read(written)
         // Named for its content: a later export never rewrites the file a job was started from.
         const file = path.join(options.dir, `${id}-${snapshot.snapshot.replace(/^sha256:/, "").slice(0, 16)}.jsonl`)
-        yield* Effect.sync(() => fs.renameSync(written, file))
-        exportedAt.set(id, samples)
+        yield* fileSystem(`cannot keep ${file}`, () => fs.renameSync(written, file))
         const considered = yield* finetunes.consider({ id, samples: snapshot.samples, snapshot: snapshot.snapshot, file })
+        // Only once considered: a provider that could not be asked is asked again next round.
+        exportedAt.set(id, samples)
         if (considered._tag === "Started") yield* options.say(`fine-tune ${considered.job.id} started on ${id} (${snapshot.samples} samples)`)
       })
 
+    const said = (what: string) => (error: { readonly message: string }) => options.say(`training loop: ${what}: ${error.message}; trying again next round`)
+
+    // Each dataset on its own, and the poll whatever happened to them: one failure holds up nothing else.
     const round = Effect.gen(function*() {
-      yield* curator.capture
-      const summaries = yield* curator.datasets
+      yield* curator.capture.pipe(Effect.catchAll(said("capture")))
+      const summaries = yield* curator.datasets.pipe(Effect.catchAll((error) => Effect.as(said("datasets")(error), [])))
       for (const id of options.datasets) {
         const summary = summaries.find((d) => d.definition.id === id)
-        if (summary !== undefined) yield* consider(id, summary.samples)
+        if (summary !== undefined) yield* consider(id, summary.samples).pipe(Effect.catchAll(said(id)))
       }
-      yield* finetunes.pollOnce
+      yield* finetunes.pollOnce.pipe(Effect.catchAll(said("poll")))
     })
 
     return {
       round,
       /** Rounds every `every`, for as long as the daemon runs. */
       run: round.pipe(
-        Effect.catchAll((error) => options.say(`training loop: ${error.message}; trying again next round`)),
+        // Not even a defect ends the loop in silence: said, and the next round goes on.
+        Effect.catchAllCause((cause) => options.say(`training loop: ${Cause.pretty(cause).split("\n")[0]}; trying again next round`)),
         Effect.repeat(Schedule.spaced(options.every)),
         Effect.asVoid
       )

@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, TestClock } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer, Option, TestClock, TestServices } from "effect"
 import { randomBytes } from "node:crypto"
 import * as FineTune from "../../src/finetune/FineTune.js"
 import * as FineTunes from "../../src/finetune/FineTunes.js"
@@ -83,18 +83,25 @@ describe("FineTunes on the mock provider", () => {
 })
 
 describe("the threshold", () => {
-  it.effect("starts nothing below it, starts once at it, and never again for that snapshot; a new snapshot starts anew", () =>
+  it.effect("starts nothing below it, once at it, never again for that snapshot, none while one trains, and again only once the dataset grew by it", () =>
     Effect.gen(function*() {
       const fineTunes = yield* FineTunes.FineTunes
       const id = datasetId()
       const below = yield* fineTunes.consider({ id, samples: 9, snapshot: "sha256:1", file: "/d.jsonl" })
-      assert.deepStrictEqual(below, FineTunes.Considered.BelowThreshold({ samples: 9, threshold: 10 }))
+      assert.deepStrictEqual(below, FineTunes.Considered.BelowThreshold({ samples: 9, threshold: 10, since: 0 }))
       const first = yield* fineTunes.consider({ id, samples: 10, snapshot: "sha256:1", file: "/d.jsonl" })
       assert.strictEqual(first._tag, "Started")
       const second = yield* fineTunes.consider({ id, samples: 10, snapshot: "sha256:1", file: "/d.jsonl" })
       assert.strictEqual(second._tag, "Exists")
-      const grown = yield* fineTunes.consider({ id, samples: 15, snapshot: "sha256:2", file: "/d.jsonl" })
-      assert.strictEqual(grown._tag, "Started")
+      // Grown while the first still trains: one job at a time.
+      assert.strictEqual((yield* fineTunes.consider({ id, samples: 25, snapshot: "sha256:2", file: "/d.jsonl" }))._tag, "Training")
+      const poller = yield* Effect.fork(fineTunes.untilDone)
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(poller)
+      // Trained on 10: 19 is 9 more, not enough; 20 is.
+      const little = yield* fineTunes.consider({ id, samples: 19, snapshot: "sha256:3", file: "/d.jsonl" })
+      assert.deepStrictEqual(little, FineTunes.Considered.BelowThreshold({ samples: 19, threshold: 10, since: 10 }))
+      assert.strictEqual((yield* fineTunes.consider({ id, samples: 20, snapshot: "sha256:4", file: "/d.jsonl" }))._tag, "Started")
       assert.strictEqual((yield* fineTunes.list()).filter((j) => j.dataset_id === id).length, 2)
     }).pipe(Effect.provide(over(sqlite.layer))))
 
@@ -104,7 +111,7 @@ describe("the threshold", () => {
       const low = yield* fineTunes.consider({ id: datasetId(), samples: 3, snapshot: "sha256:x", file: "/d.jsonl", threshold: 3 })
       assert.strictEqual(low._tag, "Started")
       const high = yield* fineTunes.consider({ id: datasetId(), samples: 50, snapshot: "sha256:x", file: "/d.jsonl", threshold: 51 })
-      assert.deepStrictEqual(high, FineTunes.Considered.BelowThreshold({ samples: 50, threshold: 51 }))
+      assert.deepStrictEqual(high, FineTunes.Considered.BelowThreshold({ samples: 50, threshold: 51, since: 0 }))
       const zero = yield* Effect.flip(fineTunes.consider({ id: "ds-zero", samples: 50, snapshot: "sha256:x", file: "/d.jsonl", threshold: 0 }))
       assert.strictEqual(zero.message, `the threshold of dataset ds-zero must be a whole number of samples from 1 to 1000000000, got "0"`)
     }).pipe(Effect.provide(over(sqlite.layer))))
@@ -152,9 +159,11 @@ eachDatabase("FineTunes racing", (database) => {
         Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(a)),
         Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(b))
       ], { concurrency: "unbounded" }))
-      for (let i = 0; i < 8; i++) {
+      // The Clock moves on until both pollers are done; between moves, the database's replies come in real
+      // time (a Postgres round trip is no TestClock's), so each step waits for them a moment, bounded.
+      for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(both)); i++) {
         yield* TestClock.adjust("30 seconds")
-        yield* Effect.yieldNow()
+        yield* TestServices.provideLive(Effect.sleep("10 millis"))
       }
       yield* Fiber.join(both)
       assert.deepStrictEqual(yield* kinds(id).pipe(Effect.provide(a)), [

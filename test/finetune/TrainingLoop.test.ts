@@ -1,5 +1,5 @@
 import { assert, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Ref, Schema, Stream } from "effect"
+import { ConfigProvider, Effect, Layer, Ref, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -75,17 +75,41 @@ it.scoped("a dataset below the threshold is not exported; at it, one job starts 
     assert.strictEqual((yield* loop.jobs).length, 1)
   }))
 
-it.scoped("a dataset that grew is a new snapshot: a second job, on its own file, the first one's file untouched", () =>
+it.scoped("one job at a time per dataset, and another only once the dataset grew by the threshold since the last one trained; each on its own file", () =>
   Effect.gen(function*() {
     const loop = yield* setup
     yield* Ref.set(loop.samples, 5)
     yield* loop.round
+    // Grown while the first trains: not even exported.
     yield* Ref.set(loop.samples, 8)
     yield* loop.round
+    assert.strictEqual(yield* Ref.get(loop.exports), 1)
+    // The first ends (the mock provider moves on the Clock; the round polls it): 8 is 3 more than 5, below 5.
+    yield* TestClock.adjust("10 minutes")
+    yield* loop.round
+    yield* loop.round
+    assert.deepStrictEqual((yield* loop.jobs).map((j) => j.samples), [5])
+    yield* Ref.set(loop.samples, 10)
+    yield* loop.round
     const jobs = yield* loop.jobs
-    assert.deepStrictEqual(jobs.map((j) => j.samples).sort(), [5, 8])
+    assert.deepStrictEqual(jobs.map((j) => j.samples).sort((a, b) => a - b), [5, 10])
     assert.notStrictEqual(jobs[0]!.file, jobs[1]!.file)
     for (const j of jobs) assert.strictEqual(fs.readFileSync(path.join(loop.dir, j.file), "utf8").trim().split("\n").length, j.samples)
+  }))
+
+it.scoped("a round that fails is said, and the next one tries again: a provider that could not be asked is asked again", () =>
+  Effect.gen(function*() {
+    const loop = yield* setup
+    yield* Ref.set(loop.samples, 6)
+    // The snapshots' folder cannot be made: a file stands where it should be.
+    fs.rmSync(loop.dir, { recursive: true, force: true })
+    fs.writeFileSync(loop.dir, "in the way")
+    yield* loop.round
+    assert.match(loop.said.at(-1)!, /^training loop: all: cannot make .*; trying again next round$/)
+    assert.deepStrictEqual(yield* loop.jobs, [])
+    fs.rmSync(loop.dir)
+    yield* loop.round
+    assert.strictEqual((yield* loop.jobs).length, 1)
   }))
 
 it.effect("AUTOPILOT_FINETUNE_DATASETS is a comma-separated list of dataset ids, none when unset; anything else is one line naming it", () =>
