@@ -195,17 +195,24 @@ it.scoped("the log is streamed to a joining client: its first event arrives befo
     assert.deepStrictEqual(Chunk.toReadonlyArray(first).map((e) => e.seq), [0, 1])
   }))
 
-it.scoped("a client joining while the follower still holds the run from its first event takes it from there, not from the log; past the capacity it reads the log", () =>
+/** A hub of capacity 4 whose first client has taken each of the run's first `count` events as it was written. */
+const followedThrough = (count: number) =>
   Effect.gen(function*() {
     const log = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
     const live = yield* Queue.unbounded<Take.Take<AutopilotEvent>>()
     const reads = yield* Ref.make(0)
     const hub = Context.get(yield* Layer.build(scripted({ capacity: 4, log, live, reads })), EventHub.EventHub)
     const first = yield* Stream.toPull(hub.follow("s"))
-    for (let seq = 0; seq < 4; seq++) {
+    for (let seq = 0; seq < count; seq++) {
       yield* write(log, live)
       assert.deepStrictEqual(yield* pullSeqs(first), [seq])
     }
+    return { first, hub, live, log, reads }
+  })
+
+it.scoped("a client joining while the follower still holds the run from its first event takes it from there, not from the log; past the capacity it reads the log", () =>
+  Effect.gen(function*() {
+    const { first, hub, live, log, reads } = yield* followedThrough(4)
     const readsBefore = yield* Ref.get(reads)
     const joining = yield* Stream.toPull(hub.follow("s"))
     assert.deepStrictEqual(yield* pullSeqs(joining), [0, 1, 2, 3])
@@ -245,15 +252,7 @@ it.scoped("a client reconnecting after seq N of a long log reads it from the row
 
 it.scoped("a client reconnecting after seq N while the follower still holds N+1.. takes them from there: no read of the log", () =>
   Effect.gen(function*() {
-    const log = yield* Ref.make<ReadonlyArray<AutopilotEvent>>([])
-    const live = yield* Queue.unbounded<Take.Take<AutopilotEvent>>()
-    const reads = yield* Ref.make(0)
-    const hub = Context.get(yield* Layer.build(scripted({ capacity: 4, log, live, reads })), EventHub.EventHub)
-    const first = yield* Stream.toPull(hub.follow("s"))
-    for (let seq = 0; seq < 6; seq++) {
-      yield* write(log, live)
-      assert.deepStrictEqual(yield* pullSeqs(first), [seq])
-    }
+    const { first, hub, live, log, reads } = yield* followedThrough(6)
     // The follower holds 2..5, no longer the run's first event.
     const readsBefore = yield* Ref.get(reads)
     const back = yield* Stream.toPull(hub.follow("s", 2))
