@@ -65,12 +65,31 @@ const canonical = (id: string): string => {
 const isStemOf = (name: string, key: string): boolean =>
   name.startsWith(key) && !/[a-z0-9]/.test(name.charAt(key.length))
 
+// OpenAI bills a fine-tuned model (`ft:<base>:<org>:<suffix>:<id>`) at its own inference price, per base
+// model, from its pricing page (2025): dearer per token than the base, which is why a fine-tune only pays
+// when it stands in for a bigger model.
+const fineTuned: ReadonlyArray<readonly [base: string, input: number, output: number]> = [
+  ["gpt-4o", 3.75, 15],
+  ["gpt-4o-mini", 0.3, 1.2],
+  ["gpt-4.1", 3, 12],
+  ["gpt-4.1-mini", 0.8, 3.2],
+  ["gpt-4.1-nano", 0.2, 0.8]
+]
+const fineTunedLongestFirst: ReadonlyArray<Price> = fineTuned
+  .map(([base, input, output]) => ({ model: `ft:${base}`, input_per_mtok: input, output_per_mtok: output }))
+  .sort((a, b) => b.model.length - a.model.length)
+
 /**
- * Resolves an id as written by any provider or router: the exact id, then the id without its host
- * prefixes, then the longest key it extends. Unknown models are `None`, never a silent $0.
+ * Resolves an id as written by any provider or router: a fine-tuned model by its base, else the exact id,
+ * then the id without its host prefixes, then the longest key it extends. Unknown models are `None`,
+ * never a silent $0.
  */
 export const priceOf = (model: string): Option.Option<Price> => {
   const id = model.toLowerCase()
+  if (id.startsWith("ft:")) {
+    const base = id.slice(3).split(":")[0]!
+    return Option.fromNullable(fineTunedLongestFirst.find((price) => isStemOf(base, price.model.slice(3))))
+  }
   const name = canonical(id)
   return Option.fromNullable(prices.get(id)).pipe(
     Option.orElse(() => Option.fromNullable(prices.get(name))),

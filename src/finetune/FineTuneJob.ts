@@ -39,7 +39,18 @@ export class FineTuneJob extends Schema.Class<FineTuneJob>("FineTuneJob")({
   finished_at: Schema.NullOr(Schema.String)
 }) {}
 
-export const EventKinds = ["finetune_started", "finetune_status", "finetune_succeeded", "finetune_failed", "finetune_cancelled", "finetune_message"] as const
+export const EventKinds = [
+  "finetune_started",
+  "finetune_status",
+  "finetune_succeeded",
+  "finetune_failed",
+  "finetune_cancelled",
+  "finetune_message",
+  // After it succeeded: its model's evaluation, and its promotion to traffic or the rollback of it.
+  "finetune_evaluated",
+  "finetune_promoted",
+  "finetune_rolled_back"
+] as const
 export const EventKind = Schema.Literal(...EventKinds)
 export type EventKind = typeof EventKind.Type
 

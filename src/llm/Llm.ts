@@ -75,6 +75,9 @@ export interface LlmRequest {
     readonly iteration: number
     readonly criteria: number
     readonly node?: string | undefined
+    /** The blueprint of a mission node's calls, and the specialist of a run's: what a promoted route matches. */
+    readonly blueprint?: string | undefined
+    readonly specialist?: string | undefined
   }
 }
 

@@ -3,6 +3,8 @@ import type { SqlClient } from "@effect/sql"
 import { Config, ConfigProvider, Context, Effect, Layer, Option, type Scope } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
+import * as RoutedLlm from "../finetune/RoutedLlm.js"
+import * as PromotionStore from "../store/PromotionStore.js"
 import { Llm } from "./Llm.js"
 import { MockLlm } from "./MockLlm.js"
 
@@ -73,8 +75,22 @@ const layerFor = (
   }
 }
 
+/**
+ * Promoted fine-tunes take their traffic here (`RoutedLlm`), on the run's own provider: the mock serves
+ * any model name; an OpenAI-compatible server reaches a route's own endpoint when it names one. The
+ * harness reads the same routes itself, and a fallback provider (another vendor) never takes them.
+ */
+const routed = (choice: LlmChoice) => <E>(inner: Layer.Layer<Llm, E, SqlClient.SqlClient>): Layer.Layer<Llm, E, SqlClient.SqlClient> =>
+  choice.provider === "harness" ? inner : Layer.effect(
+    Llm,
+    Effect.gen(function*() {
+      const store = yield* PromotionStore.PromotionStore
+      return yield* RoutedLlm.make({ inner: yield* Llm, routes: store.active, endpoints: choice.provider === "openai" })
+    })
+  ).pipe(Layer.provide(Layer.merge(inner, PromotionStore.layer)))
+
 /** The Layer for a choice, checked now: a missing key, file or variable is bad input before the run starts. */
-export const layerOf = (choice: LlmChoice) => layerFor("primary", choice)
+export const layerOf = (choice: LlmChoice) => Effect.map(layerFor("primary", choice), routed(choice))
 
 /**
  * The Layer of a mission's fallback provider (another Layer configuration, for healing's

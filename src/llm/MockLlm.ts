@@ -81,16 +81,30 @@ export class MockScript extends Schema.Class<MockScript>("MockScript")(
     nodes: Schema.optional(Schema.Record({ key: Schema.String, value: Turns })),
     mission_criteria_met: Schema.optional(Schema.Array(Schema.Boolean)),
     slots: answers(SlotsAnswer, "slots"),
-    synthesis: answers(SynthesisAnswer, "synthesis")
+    synthesis: answers(SynthesisAnswer, "synthesis"),
+    /**
+     * A fine-tune evaluation's grades: per model that answered a replay, the share of its answers the
+     * grader passes (0 to 1, picked by a hash of the case, so the same cases pass each time); 1 for any
+     * other model.
+     */
+    grades: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number.pipe(Schema.between(0, 1)) }))
   }).pipe(Schema.filter(
     (script) =>
       script.turns !== undefined || script.nodes !== undefined || script.mission_criteria_met !== undefined ||
-      script.slots !== undefined || script.synthesis !== undefined,
+      script.slots !== undefined || script.synthesis !== undefined || script.grades !== undefined,
     {
-      message: () => "a script needs turns (or, for missions alone, nodes or mission_criteria_met; for routing alone, slots or synthesis answers)"
+      message: () =>
+        "a script needs turns (or, for missions alone, nodes or mission_criteria_met; for routing alone, slots or synthesis answers; for evaluations alone, grades)"
     }
   ))
 ) {}
+
+/** Eight hex digits of FNV-1a: stable across processes, so a case is graded the same each time. */
+const fingerprint = (text: string): string => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return (hash >>> 0).toString(16).padStart(8, "0")
+}
 
 /** Roughly four characters a token, which is all a mock needs to move the token and dollar axes. */
 const estimate = (request: LlmRequest, content: string): LlmUsage => ({
@@ -296,8 +310,30 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         } satisfies LlmResponse)
       })
 
+    // A fine-tune evaluation: a replay's answer carries a fingerprint of the model that gave it (the same
+    // length for every model, so two models' answers cost the same tokens), and the grader passes each
+    // model's share of cases as the script says.
+    const replay = (request: LlmRequest) => {
+      const model = request.model ?? script?.model ?? MockLlm.defaultModel
+      const content = `mock replay ${fingerprint(model)} ${fingerprint(request.messages.map((m) => m.content).join("\n"))}`
+      return Effect.succeed({ content, tool_calls: [], usage: estimate(request, content), model } satisfies LlmResponse)
+    }
+    const grade = (request: LlmRequest) => {
+      const asked = request.messages.at(-1)?.content ?? ""
+      const graded = /Answer to grade:\n(?:…)?mock replay (\w{8}) (\w{8})/.exec(asked)
+      const model = graded === null ? undefined : Object.keys(script?.grades ?? {}).find((m) => fingerprint(m) === graded[1])
+      const rate = model === undefined ? 1 : script!.grades![model]!
+      const pass = graded === null || Number.parseInt(graded[2]!, 16) % 1000 < rate * 1000
+      const content = JSON.stringify({ pass, reason: "mock grader" })
+      return Effect.succeed({ content, tool_calls: [], usage: estimate(request, content), model: request.model ?? script?.model ?? MockLlm.defaultModel } satisfies LlmResponse)
+    }
+
     const answer = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
-      request.purpose === "slots" || request.purpose === "synthesis"
+      request.purpose === "replay"
+        ? replay(request)
+        : request.purpose === "grade"
+        ? grade(request)
+        : request.purpose === "slots" || request.purpose === "synthesis"
         ? routing(request, request.purpose)
         : request.purpose === "critic"
         ? critic(request)

@@ -97,12 +97,14 @@ const noTelemetry: NodeTelemetry = { model_used: "", input_tokens: 0, output_tok
 
 /** The settings of an attempt after `adjustments`: each later rung adds to the earlier ones. */
 const settingsOf = (
+  blueprint: string,
   node: Blueprint.Node,
   key: string,
   adjustments: ReadonlyArray<Adjustment>
 ): AttemptSettings & { readonly keep: number; readonly stricter: Adjustment | undefined } => {
   let settings: AttemptSettings & { keep: number; stricter: Adjustment | undefined } = {
     node: key,
+    blueprint,
     provider: "primary",
     keep: 1,
     stricter: undefined,
@@ -344,7 +346,7 @@ export const run = (options: DriveOptions): Effect.Effect<DriveResult, Mission.M
         resuming: boolean
       ) =>
         Effect.gen(function*() {
-          const settings = settingsOf(unit.node, unit.key, adjustments)
+          const settings = settingsOf(blueprint.id, unit.node, unit.key, adjustments)
           const attempt = yield* models.forAttempt(settings)
           // Only an attempt cut off in an earlier session can have a run already (a new one is announced first).
           const loaded = resuming ? yield* runs.load(childId) : { _tag: "Missing" as const }

@@ -34,6 +34,8 @@ export interface Providers {
 /** One node attempt's model parameters; absent ones leave the request as the runtime made it. */
 export interface AttemptParameters {
   readonly node: string
+  /** The mission's blueprint, sent with the node's calls so a promoted route for it (or its node) applies. */
+  readonly blueprint?: string | undefined
   readonly temperature?: number | undefined
   readonly model?: string | undefined
   readonly output_schema?: OutputSchema | undefined
@@ -84,7 +86,7 @@ export const make = (providers: Providers) => (attempt: AttemptParameters): Effe
         ...(act && attempt.temperature !== undefined ? { temperature: attempt.temperature } : {}),
         ...(act && attempt.output_schema !== undefined ? { output_schema: attempt.output_schema } : {}),
         model: provider.model ?? (act ? attempt.model : undefined) ?? request.model,
-        metadata: { ...request.metadata, node: attempt.node }
+        metadata: { ...request.metadata, node: attempt.node, ...(attempt.blueprint === undefined ? {} : { blueprint: attempt.blueprint }) }
       }
     }
 

@@ -111,6 +111,7 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
         criteria: goal.success_criteria.length,
         model: session.llm?.model,
         tier: session.specialist?.model_tier,
+        specialist: session.specialist?.id,
         budget,
         journal,
         onDelta: options.onDelta

@@ -52,6 +52,8 @@ export const make = (options: {
   readonly model: string | undefined
   /** The run's model tier, passed on with every request (see `LlmRequest.tier`). */
   readonly tier?: Tier | undefined
+  /** The run's specialist, passed on in every request's metadata (a promoted route may be for it). */
+  readonly specialist?: string | undefined
   readonly budget: Budget
   readonly journal: Journal
   /** Receives the text of live calls as it is generated; without it every call is a plain completion. */
@@ -84,7 +86,7 @@ export const make = (options: {
           model: options.model,
           ...(options.tier === undefined ? {} : { tier: options.tier }),
           maxOutputTokens: remaining.tokens ?? undefined,
-          metadata: { run_id: options.runId, iteration, criteria: options.criteria }
+          metadata: { run_id: options.runId, iteration, criteria: options.criteria, ...(options.specialist === undefined ? {} : { specialist: options.specialist }) }
         }
         const onDelta = how?.live === true ? options.onDelta : undefined
         const [latency, response] = yield* (onDelta === undefined ? llm.complete(full) : streamed(full, onDelta)).pipe(

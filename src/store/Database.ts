@@ -216,6 +216,15 @@ const lockKeys = (table: string) => {
 }
 
 /**
+ * Inside a transaction, waits for any other transaction holding `key` to end, and holds it until this one
+ * ends: Postgres's transaction-level advisory lock. SQLite writes one transaction at a time already.
+ */
+export const lockUntilCommit = (sql: SqlClient.SqlClient, key: string): Effect.Effect<void, SqlError.SqlError> => {
+  const [a, b] = lockKeys(key)
+  return sql.onDialectOrElse({ pg: () => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(${a}, ${b})`), orElse: () => Effect.void })
+}
+
+/**
  * Runs `effect` (a migration of tables the stores do not own, such as the cluster's) while no other
  * process runs one under the same name: on Postgres holding its advisory lock on a connection of its own
  * (the effect's statements may use any other); on SQLite as it is, where a writer waits for another's lock.

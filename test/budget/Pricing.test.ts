@@ -104,6 +104,15 @@ describe("Pricing", () => {
     ])
   })
 
+  it("prices a fine-tuned model at its base's fine-tuned rate, not the base's own", () => {
+    const price = (id: string) => Option.getOrUndefined(priceOf(id))
+    assert.deepStrictEqual(price("ft:gpt-4o-mini-2024-07-18:acme:support:9a8b7c"), { model: "ft:gpt-4o-mini", input_per_mtok: 0.3, output_per_mtok: 1.2 })
+    assert.deepStrictEqual(price("ft:gpt-4o-2024-08-06:acme::x1"), { model: "ft:gpt-4o", input_per_mtok: 3.75, output_per_mtok: 15 })
+    assert.strictEqual(price("FT:gpt-4.1-nano-2025-04-14:acme:s:1")?.model, "ft:gpt-4.1-nano")
+    // A base OpenAI does not fine-tune, or none at all, has no price: never the base's, never $0.
+    for (const id of ["ft:o3:acme:s:1", "ft:", "ft:llama-3:me:s:1"]) assert.isUndefined(price(id), id)
+  })
+
   it("leaves unknown models unpriced", () => {
     for (
       const id of [

@@ -1,0 +1,116 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import { EvaluationReport } from "../../src/finetune/EvaluationReport.js"
+import { ModelRoute } from "../../src/finetune/ModelRoute.js"
+import * as Store from "../../src/store/PromotionStore.js"
+import { PromotionStore } from "../../src/store/PromotionStore.js"
+import { eachDatabase } from "../support/Databases.js"
+
+const routeOf = (scope: string, model: string, at: string) =>
+  new ModelRoute({
+    id: `route-${randomBytes(4).toString("hex")}`,
+    scope,
+    model,
+    base_url: null,
+    job_id: `ft-${model}`,
+    evaluation_id: `eval-${model}`,
+    replaces: null,
+    promoted_at: at,
+    retired_at: null,
+    retired_reason: null
+  })
+
+const score = (model: string, passed: number, cost: number | null) => ({
+  model,
+  samples: 10,
+  passed,
+  pass_rate: passed / 10,
+  cost_per_step_usd: cost,
+  latency_per_step_ms: 12.5,
+  errors: 0
+})
+
+eachDatabase("PromotionStore", (database) => {
+  const store = Store.layer.pipe(Layer.provideMerge(database.layer))
+
+  describe("routes", () => {
+    it.effect("a promotion retires the scope's active route and remembers it; a rollback brings it back; other scopes are untouched", () =>
+      Effect.gen(function*() {
+        const routes = yield* PromotionStore
+        const scope = `specialist:s-${randomBytes(3).toString("hex")}`
+        const other = yield* routes.promote(routeOf("blueprint:other", "ft:other", "2025-03-10T09:00:00.000Z"))
+        const first = yield* routes.promote(routeOf(scope, "ft:first", "2025-03-10T10:00:00.000Z"))
+        assert.isNull(first.replaces)
+        const second = yield* routes.promote(routeOf(scope, "ft:second", "2025-03-10T11:00:00.000Z"))
+        assert.strictEqual(second.replaces, first.id)
+        const active = (yield* routes.active).map((r) => r.model).sort()
+        assert.deepStrictEqual(active, ["ft:other", "ft:second"])
+        const retired = (yield* routes.routes).find((r) => r.id === first.id)!
+        assert.deepStrictEqual([retired.retired_at, retired.retired_reason], ["2025-03-10T11:00:00.000Z", "replaced by ft:second (fine-tune ft-ft:second)"])
+
+        const rolled = Option.getOrThrow(yield* routes.rollback(second.id, "2025-03-10T12:00:00.000Z", "worse in production"))
+        assert.strictEqual(rolled.retired.retired_reason, "worse in production")
+        assert.strictEqual(Option.getOrThrow(rolled.restored).id, first.id)
+        assert.deepStrictEqual((yield* routes.active).map((r) => r.model).sort(), ["ft:first", "ft:other"])
+        // Twice is nothing: the route is retired already.
+        assert.isTrue(Option.isNone(yield* routes.rollback(second.id, "2025-03-10T12:00:01.000Z", "again")))
+        // The first had replaced nothing: rolling it back leaves the scope to the default.
+        const last = Option.getOrThrow(yield* routes.rollback(first.id, "2025-03-10T13:00:00.000Z", "done"))
+        assert.isTrue(Option.isNone(last.restored))
+        assert.deepStrictEqual((yield* routes.active).map((r) => r.id), [other.id])
+      }).pipe(Effect.provide(store)))
+
+    it.effect("a rolled-back route does not come back over a newer one that took its scope meanwhile", () =>
+      Effect.gen(function*() {
+        const routes = yield* PromotionStore
+        const scope = `node:b-${randomBytes(3).toString("hex")}/classify`
+        const a = yield* routes.promote(routeOf(scope, "ft:a", "2025-03-10T10:00:00.000Z"))
+        const b = yield* routes.promote(routeOf(scope, "ft:b", "2025-03-10T11:00:00.000Z"))
+        // A rollback of b restores a; then c replaces a; a late rollback of b's... b is retired, so nothing.
+        yield* routes.rollback(b.id, "2025-03-10T12:00:00.000Z", "x")
+        const c = yield* routes.promote(routeOf(scope, "ft:c", "2025-03-10T13:00:00.000Z"))
+        assert.strictEqual(c.replaces, a.id)
+        assert.deepStrictEqual((yield* routes.active).filter((r) => r.scope === scope).map((r) => r.model), ["ft:c"])
+      }).pipe(Effect.provide(store)))
+
+    it.effect("of ten promotions into one scope at once, one route stays active and each retired one names its successor", () =>
+      Effect.gen(function*() {
+        const routes = yield* PromotionStore
+        const scope = `blueprint:race-${randomBytes(3).toString("hex")}`
+        yield* Effect.all(Array.from({ length: 10 }, (_, i) => routes.promote(routeOf(scope, `ft:m${i}`, `2025-03-10T10:00:0${i}.000Z`))), { concurrency: "unbounded" })
+        const all = (yield* routes.routes).filter((r) => r.scope === scope)
+        assert.strictEqual(all.length, 10)
+        assert.strictEqual(all.filter((r) => r.retired_at === null).length, 1)
+        for (const r of all.filter((r) => r.retired_at !== null)) assert.match(r.retired_reason!, /^replaced by ft:m\d /)
+      }).pipe(Effect.provide(store)))
+  })
+
+  describe("evaluations", () => {
+    it.effect("keeps each report whole, a job's newest first", () =>
+      Effect.gen(function*() {
+        const store = yield* PromotionStore
+        const job = `ft-${randomBytes(4).toString("hex")}`
+        const report = (id: string, at: string, cost: number | null) =>
+          new EvaluationReport({
+            id,
+            job_id: job,
+            dataset_id: "specialist.coder",
+            scope: "specialist:coder",
+            candidate: score("ft:gpt-4o-mini:x", 9, cost),
+            baseline: score("gpt-4o", 10, 0.0123),
+            tolerance_points: 2,
+            verdict: "candidate",
+            reason: "pass rate 90% is more than 2 points below the baseline's 100%",
+            cost_usd: 0.25,
+            evaluated_at: at
+          })
+        const older = report("eval-1", "2025-03-10T10:00:00.000Z", 0.001)
+        const newer = report("eval-2", "2025-03-10T11:00:00.000Z", null)
+        yield* store.saveEvaluation(older)
+        yield* store.saveEvaluation(newer)
+        assert.deepStrictEqual(yield* store.evaluations(job), [newer, older])
+        assert.deepStrictEqual(yield* store.evaluations("ft-none"), [])
+      }).pipe(Effect.provide(store)))
+  })
+})
