@@ -16,7 +16,7 @@ import * as Render from "./Render.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
-const definitionsFlag = Options.file("datasets").pipe(
+export const definitionsFlag = Options.file("datasets").pipe(
   Options.withPseudoName("file"),
   Options.withDescription("a JSON array of dataset definitions of your own (default: $AUTOPILOT_DATASETS); see README, \"The curator\""),
   Options.optional

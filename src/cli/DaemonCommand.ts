@@ -4,6 +4,7 @@ import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } 
 import * as net from "node:net"
 import * as path from "node:path"
 import { BadInput } from "../domain/Errors.js"
+import type { LlmChoice } from "../domain/LlmChoice.js"
 import { home } from "../domain/Home.js"
 import * as FineTunes from "../finetune/FineTunes.js"
 import * as TrainingLoop from "../finetune/TrainingLoop.js"
@@ -14,7 +15,7 @@ import * as MissionStore from "../store/MissionStore.js"
 import * as QueueStore from "../store/QueueStore.js"
 import * as GoalQueue from "../queue/GoalQueue.js"
 import { curatorLayer } from "./CuratorCommands.js"
-import { fineTunesLayer } from "./FineTuneCommands.js"
+import { fineTunesLayer, promotionsLayer } from "./FineTuneCommands.js"
 import * as Flags from "./Flags.js"
 import * as MissionRunCommand from "./MissionRunCommand.js"
 import * as Run from "./RunCommand.js"
@@ -108,18 +109,21 @@ const line = (text: string) => Effect.flatMap(DateTime.now, (at) => Console.log(
  * Every variable it needs is checked before the daemon starts; once started, its failures are lines, and the
  * daemon's runs never wait on it.
  */
-const training = (target: DatabaseTarget.DatabaseTarget) =>
+const training = (target: DatabaseTarget.DatabaseTarget, llm: { readonly llm: LlmChoice["provider"] | undefined; readonly mockScript: Option.Option<string> }) =>
   Effect.gen(function*() {
     const datasets = yield* TrainingLoop.datasetsFromConfig
     if (datasets.length === 0) return Effect.void
     const config = yield* FineTunes.config
-    const services = Layer.merge(
+    const promote = yield* TrainingLoop.promoteFromConfig
+    // Evaluations run on the daemon's own provider: the judge, and the default model a baseline is.
+    const services = Layer.mergeAll(
       (yield* curatorLayer(target)).pipe(Layer.provide(DatabaseTarget.layer(target))),
-      yield* fineTunesLayer(target)
+      yield* fineTunesLayer(target),
+      yield* promotionsLayer(target, { ...llm, definitions: Option.none() })
     )
     const dir = path.join(yield* home, "finetune", "datasets")
     yield* line(`training on ${datasets.join(", ")} at ${config.threshold} samples, every ${Duration.format(config.pollEvery)}`)
-    return TrainingLoop.make({ datasets, dir, threshold: config.threshold, every: config.pollEvery, say: line }).pipe(
+    return TrainingLoop.make({ datasets, dir, threshold: config.threshold, every: config.pollEvery, say: line, promote }).pipe(
       Effect.flatMap((loop) => loop.run),
       Effect.provide(services),
       Effect.catchAll((error) => line(`training loop stopped: ${error.message}`))
@@ -138,7 +142,7 @@ export const daemon = Command.make("daemon", flags, (given) =>
     // The runs the daemon starts write their live text: a bad AUTOPILOT_LIVE_TEXT is refused before it starts.
     yield* LiveText.enabled
     const target = yield* Flags.target(given.db)
-    const train = yield* training(target)
+    const train = yield* training(target, given)
     const signals = yield* Signals.listen
     const leaseDuration = Duration.seconds(lease)
     // The cluster's shard-lock connection queues a query behind another, which the pg driver warns of on

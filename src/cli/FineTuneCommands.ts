@@ -1,18 +1,31 @@
 import { Args, Command, Options } from "@effect/cli"
+import type { SqlClient } from "@effect/sql"
 import { Console, Effect, Layer, Logger, Option, Schema } from "effect"
+import * as LlmChoice from "../domain/LlmChoice.js"
 import * as DatasetFile from "../finetune/DatasetFile.js"
+import { EvaluationReport, type ModelScore } from "../finetune/EvaluationReport.js"
+import { ModelRoute } from "../finetune/ModelRoute.js"
+import * as Promotions from "../finetune/Promotions.js"
 import { FineTuneJob, FineTuneJobNotFound, type JobEvent } from "../finetune/FineTuneJob.js"
 import * as FineTunes from "../finetune/FineTunes.js"
 import * as Providers from "../finetune/Providers.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
+import * as LlmLayer from "../llm/LlmLayer.js"
 import * as FineTuneStore from "../store/FineTuneStore.js"
+import * as PromotionStore from "../store/PromotionStore.js"
+import { curatorLayer, definitionsFlag } from "./CuratorCommands.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
+import * as Run from "./RunCommand.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
 /** The jobs of the database, unless it has never held any: then `absent`, and nothing is created. */
-const withStore = <A, E, A2, E2>(db: Flags.DatabaseFlags, absent: Effect.Effect<A2, E2>, effect: Effect.Effect<A, E, FineTuneStore.FineTuneStore>) =>
+const withStore = <A, E, A2, E2>(
+  db: Flags.DatabaseFlags,
+  absent: Effect.Effect<A2, E2>,
+  effect: Effect.Effect<A, E, FineTuneStore.FineTuneStore | SqlClient.SqlClient>
+) =>
   Effect.flatMap(Flags.target(db), (target) => DatabaseTarget.whenHolds(target, "finetune_jobs", absent, Effect.provide(effect, FineTuneStore.layer)))
 
 /** FineTunes over the provider the environment chooses; every variable is checked before the database opens. */
@@ -28,6 +41,25 @@ const withFineTunes = <A, E>(db: Flags.DatabaseFlags, effect: Effect.Effect<A, E
   Effect.gen(function*() {
     const target = yield* Flags.target(db)
     return yield* Effect.provide(effect, yield* fineTunesLayer(target))
+  })
+
+/**
+ * Promotions on the run's provider as the flags choose it (the judge, and the baseline's default model),
+ * the curator's datasets (`--datasets` or AUTOPILOT_DATASETS), every variable checked before the database opens.
+ */
+export const promotionsLayer = (
+  target: DatabaseTarget.DatabaseTarget,
+  flags: { readonly llm: LlmChoice.LlmChoice["provider"] | undefined; readonly mockScript: Option.Option<string>; readonly definitions: Option.Option<string> }
+) =>
+  Effect.gen(function*() {
+    const config = yield* Promotions.config
+    const choice = yield* LlmChoice.resolve(undefined, Run.llmRequested({ llm: flags.llm, model: Option.none(), mockScript: flags.mockScript }, false))
+    const llm = yield* LlmLayer.layerOf(choice)
+    const curator = yield* curatorLayer(target, flags.definitions)
+    return Promotions.layer(config, yield* LlmLayer.servingOf(choice)).pipe(
+      Layer.provide(Layer.mergeAll(FineTuneStore.layer, PromotionStore.layer, curator, llm)),
+      Layer.provide(DatabaseTarget.layer(target))
+    )
   })
 
 const encode = Schema.encodeSync(FineTuneJob)
@@ -65,19 +97,30 @@ const list = Command.make("list", { db: Flags.db, format: jsonFormat }, ({ db, f
 
 const show = Command.make("show", { id: Args.text({ name: "job-id" }), db: Flags.db, format: jsonFormat }, ({ db, format, id }) =>
   Effect.gen(function*() {
-    const [job, events] = yield* withStore(
+    const [job, events, evaluations, routes] = yield* withStore(
       db,
       Effect.fail(new FineTuneJobNotFound({ id })),
       Effect.gen(function*() {
         const store = yield* FineTuneStore.FineTuneStore
         const found = yield* store.get(id)
         if (Option.isNone(found)) return yield* new FineTuneJobNotFound({ id })
-        return [found.value, yield* store.events(id)] as const
-      })
+        const promotions = yield* PromotionStore.PromotionStore
+        const routes = (yield* promotions.routes).filter((r) => r.job_id === id)
+        return [found.value, yield* store.events(id), yield* promotions.evaluations(id), routes] as const
+      }).pipe(Effect.provide(PromotionStore.layer))
     )
-    if (format === "json") return yield* Console.log(Render.json({ ...encode(job), events: events.map((e) => ({ seq: e.seq, kind: e.kind, at: e.at, status: e.status, message: e.message })) }, 2))
+    if (format === "json") {
+      return yield* Console.log(Render.json({
+        ...encode(job),
+        events: events.map((e) => ({ seq: e.seq, kind: e.kind, at: e.at, status: e.status, message: e.message })),
+        evaluations: evaluations.map((e) => encodeReport(e)),
+        routes: routes.map((r) => encodeRoute(r))
+      }, 2))
+    }
     yield* Console.log(jobText(job, events))
-  })).pipe(Command.withDescription("Show a fine-tune job and its log (finetune_started, _status, _succeeded, _failed, _cancelled, and the provider's messages)"))
+    if (evaluations.length > 0) yield* Console.log(`\n${reportText(evaluations[0]!)}`)
+    for (const route of routes) yield* Console.log(`\n${routeText(route)}`)
+  })).pipe(Command.withDescription("Show a fine-tune job, its log, its latest evaluation and its routes"))
 
 const cancel = Command.make("cancel", { id: Args.text({ name: "job-id" }), db: Flags.db }, ({ db, id }) =>
   Effect.gen(function*() {
@@ -136,7 +179,94 @@ const poll = Command.make("poll", { db: Flags.db }, ({ db }) =>
     yield* Console.log(jobs.length === 0 ? "no fine-tune jobs" : tableOf(jobs))
   })).pipe(Command.withDescription("Poll the provider's unfinished jobs every $AUTOPILOT_FINETUNE_POLL_SECONDS (default 30) until all have ended"))
 
+const encodeReport = Schema.encodeSync(EvaluationReport)
+const encodeRoute = Schema.encodeSync(ModelRoute)
+
+const money = (usd: number | null) => (usd === null ? "no price" : `$${usd.toPrecision(3)}`)
+const scoreCells = (s: ModelScore) => [
+  s.model,
+  `${Math.round(s.pass_rate * 1000) / 10}% (${s.passed}/${s.samples})`,
+  money(s.cost_per_step_usd),
+  `${Math.round(s.latency_per_step_ms)} ms`,
+  String(s.errors)
+]
+
+/** A report as people read it: the two models side by side, then the verdict and why. */
+export const reportText = (r: EvaluationReport) => {
+  const labels = ["", "model", "pass rate", "cost per step", "latency per step", "errors"]
+  const candidate = ["candidate", ...scoreCells(r.candidate)]
+  const baseline = ["baseline", ...scoreCells(r.baseline)]
+  const width = (column: ReadonlyArray<string>) => Math.max(...column.map((c) => c.length))
+  return [
+    `evaluation ${r.id}  ${r.verdict}  ${r.evaluated_at}`,
+    ...labels.map((label, i) => `${label.padEnd(width(labels))}  ${candidate[i]!.padEnd(width(candidate))}  ${baseline[i]}`.trimEnd()),
+    `tolerance ${r.tolerance_points} points; scope ${r.scope ?? "(none)"}; the evaluation cost ${money(r.cost_usd)}`,
+    `${r.verdict === "promotable" ? "promotable" : "stays a candidate"}: ${r.reason}`
+  ].join("\n")
+}
+
+const routeText = (r: ModelRoute) =>
+  `route ${r.id}  ${r.scope} -> ${r.model}${r.base_url === null ? "" : ` at ${r.base_url}`}  promoted ${r.promoted_at}${
+    r.retired_at === null ? "  (active)" : `, retired ${r.retired_at}: ${r.retired_reason ?? ""}`
+  }`
+
+const promotionFlags = {
+  db: Flags.db,
+  llm: Run.sessionFlags.llm,
+  mockScript: Run.sessionFlags.mockScript,
+  definitions: definitionsFlag,
+  format: jsonFormat
+}
+
+const withPromotions = <A, E>(
+  flags: { readonly db: Flags.DatabaseFlags; readonly llm: LlmChoice.LlmChoice["provider"] | undefined; readonly mockScript: Option.Option<string>; readonly definitions: Option.Option<string> },
+  id: string,
+  effect: (promotions: Promotions.Promotions["Type"]) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function*() {
+    // An unknown job is said before any provider variable is read or any table made.
+    yield* withStore(flags.db, Effect.fail(new FineTuneJobNotFound({ id })), Effect.flatMap(FineTuneStore.FineTuneStore, (store) =>
+      Effect.flatMap(store.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))))
+    const layer = yield* promotionsLayer(yield* Flags.target(flags.db), flags)
+    return yield* Effect.provide(Effect.flatMap(Promotions.Promotions, effect), layer)
+  })
+
+const evaluate = Command.make("evaluate", { id: Args.text({ name: "job-id" }), ...promotionFlags }, (input) =>
+  Effect.gen(function*() {
+    const report = yield* withPromotions(input, input.id, (p) => p.evaluate(input.id))
+    yield* Console.log(input.format === "json" ? Render.json(encodeReport(report), 2) : reportText(report))
+  })).pipe(Command.withDescription(
+    "Replay the dataset's held-out samples on a succeeded job's model and on the one its scope uses now, have the judge grade both, and say whether it may take the traffic"
+  ))
+
+const promote = Command.make("promote", { id: Args.text({ name: "job-id" }), ...promotionFlags }, (input) =>
+  Effect.gen(function*() {
+    const route = yield* withPromotions(input, input.id, (p) => p.promote(input.id))
+    yield* Console.log(input.format === "json" ? Render.json(encodeRoute(route), 2) : `${route.model} takes the traffic of ${route.scope} (route ${route.id}${route.replaces === null ? "" : `, replacing ${route.replaces}`})`)
+  })).pipe(Command.withDescription(
+    "Route the work of the job's dataset's blueprint, node or specialist to its model: only if its latest evaluation earned it (evaluated first if it has none)"
+  ))
+
+const rollback = Command.make("rollback", { id: Args.text({ name: "job-id" }), db: Flags.db, format: jsonFormat }, (input) =>
+  Effect.gen(function*() {
+    // No provider, no curator: a rollback only retires a route.
+    const rolled = yield* withStore(input.db, Effect.fail(new FineTuneJobNotFound({ id: input.id })), Promotions.rollback(input.id).pipe(Effect.provide(PromotionStore.layer)))
+    if (input.format === "json") return yield* Console.log(Render.json({ retired: encodeRoute(rolled.retired), restored: Option.getOrNull(Option.map(rolled.restored, encodeRoute)) }, 2))
+    yield* Console.log(`${rolled.retired.model} no longer takes the traffic of ${rolled.retired.scope}; ${
+      Option.match(rolled.restored, { onNone: () => "it goes to the provider's default again", onSome: (r) => `${r.model} takes it again (route ${r.id})` })
+    }`)
+  })).pipe(Command.withDescription("Retire the job's route: its scope's traffic goes back to the route it replaced, else to the provider's default"))
+
+const routes = Command.make("routes", { db: Flags.db, format: jsonFormat, all: Options.boolean("all").pipe(Options.withDescription("retired routes too")) }, (input) =>
+  Effect.gen(function*() {
+    const found = yield* withStore(input.db, Effect.succeed([]), Effect.flatMap(PromotionStore.PromotionStore, (store) => store.routes).pipe(Effect.provide(PromotionStore.layer)))
+    const shown = input.all ? found : found.filter((r) => r.retired_at === null)
+    if (input.format === "json") return yield* Console.log(Render.json(shown.map((r) => encodeRoute(r)), 2))
+    if (shown.length === 0) return yield* Console.log(input.all ? "no routes yet" : "no active routes: every call goes to its provider's default model")
+    for (const route of shown) yield* Console.log(routeText(route))
+  })).pipe(Command.withDescription("List the routes promoted fine-tunes take: scope, model, since when"))
+
 export const finetune = Command.make("finetune").pipe(
-  Command.withDescription("Fine-tune jobs: started once per dataset content when it reaches its threshold, polled until they end"),
-  Command.withSubcommands([list, show, cancel, start, poll])
+  Command.withDescription("Fine-tune jobs: started once per dataset content when it reaches its threshold, polled until they end, evaluated, promoted to traffic"),
+  Command.withSubcommands([list, show, cancel, start, poll, evaluate, promote, rollback, routes])
 )

@@ -45,7 +45,8 @@ export interface PromotionsConfig {
 
 export const defaultMaxSamples = 50
 
-export const make = (config: PromotionsConfig) =>
+/** `serving`: where the evaluating provider sends a model served elsewhere (the mock serves every model itself). */
+export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { endpoints: false }) =>
   Effect.gen(function*() {
     const jobs = yield* FineTuneStore
     const store = yield* PromotionStore
@@ -74,8 +75,7 @@ export const make = (config: PromotionsConfig) =>
         // The baseline is what the scope's traffic gets now: its active route (another job's), else the provider's default.
         const current = scope === null ? Option.none() : ModelRoute.resolve((yield* store.active).filter((r) => r.job_id !== job.id), parseKeys(scope))
         const id = `eval-${randomBytes(6).toString("hex")}`
-        const on = (route: { readonly base_url: string | null; readonly model: string }) =>
-          route.base_url === null ? Effect.succeed(llm) : RoutedLlm.servingAt(route.base_url, route.model)
+        const on = (route: { readonly base_url: string | null; readonly model: string }) => RoutedLlm.clientFor(llm, serving, route)
         const candidate = yield* Evaluation.replay({ cases, model, replayWith: yield* on({ base_url: job.base_url, model }), judge: llm, id })
         const baselineModel = Option.getOrUndefined(Option.map(current, (r) => r.model))
         const baseline = yield* Evaluation.replay({
@@ -139,22 +139,7 @@ export const make = (config: PromotionsConfig) =>
     return Promotions.of({
       evaluate,
       promote: (jobId) => Effect.flatMap(jobOf(jobId), (job) => Effect.flatMap(latestOrNew(job), (report) => promoteWith(job, report))),
-      rollback: (jobId) =>
-        Effect.gen(function*() {
-          const job = yield* jobOf(jobId)
-          const route = (yield* store.active).find((r) => r.job_id === job.id)
-          if (route === undefined) return yield* new BadInput({ message: `fine-tune job ${job.id} takes no traffic: nothing to roll back (see \`autopilot finetune routes\`)` })
-          const rolled = yield* store.rollback(route.id, yield* now, `rolled back by an operator`)
-          if (Option.isNone(rolled)) return yield* new BadInput({ message: `route ${route.id} of fine-tune job ${job.id} was retired meanwhile` })
-          yield* log(
-            job,
-            "finetune_rolled_back",
-            `${route.model} no longer takes the traffic of ${route.scope}; ${
-              Option.match(rolled.value.restored, { onNone: () => "it goes to the provider's default", onSome: (r) => `${r.model} takes it again (route ${r.id})` })
-            }`
-          )
-          return rolled.value
-        }),
+      rollback: (jobId) => rollback(jobId).pipe(Effect.provideService(FineTuneStore, jobs), Effect.provideService(PromotionStore, store)),
       review: (jobId) =>
         Effect.gen(function*() {
           const job = yield* jobOf(jobId)
@@ -167,6 +152,27 @@ export const make = (config: PromotionsConfig) =>
     })
   })
 
+/**
+ * Retires the job's active route, restoring the one it replaced, and logs it on the job: an operator's
+ * undo, which needs neither a provider nor the curator.
+ */
+export const rollback = (jobId: string): Effect.Effect<RolledBack, FineTuneJobNotFound | BadInput | PersistenceError, FineTuneStore | PromotionStore> =>
+  Effect.gen(function*() {
+    const jobs = yield* FineTuneStore
+    const store = yield* PromotionStore
+    const job = yield* Effect.flatMap(jobs.get(jobId), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id: jobId })), onSome: Effect.succeed }))
+    const route = (yield* store.active).find((r) => r.job_id === job.id)
+    if (route === undefined) return yield* new BadInput({ message: `fine-tune job ${job.id} takes no traffic: nothing to roll back (see \`autopilot finetune routes\`)` })
+    const at = DateTime.formatIso(yield* DateTime.now)
+    const rolled = yield* store.rollback(route.id, at, "rolled back by an operator")
+    if (Option.isNone(rolled)) return yield* new BadInput({ message: `route ${route.id} of fine-tune job ${job.id} was retired meanwhile` })
+    const message = `${route.model} no longer takes the traffic of ${route.scope}; ${
+      Option.match(rolled.value.restored, { onNone: () => "it goes to the provider's default", onSome: (r) => `${r.model} takes it again (route ${r.id})` })
+    }`
+    yield* jobs.append(job.id, { kind: "finetune_rolled_back", at, status: job.status, message, ref: null })
+    return rolled.value
+  })
+
 /** A scope's text as the keys a call from it would carry. */
 const parseKeys = (scope: string): ModelRoute.RouteKeys =>
   Either.match(ModelRoute.parseScope(scope), {
@@ -174,8 +180,8 @@ const parseKeys = (scope: string): ModelRoute.RouteKeys =>
     onRight: (s) => s.kind === "node" ? { blueprint: s.blueprint, node: s.node } : s.kind === "blueprint" ? { blueprint: s.blueprint } : { specialist: s.specialist }
   })
 
-export const layer = (config: PromotionsConfig): Layer.Layer<Promotions, never, FineTuneStore | PromotionStore | Curator | Llm> =>
-  Layer.effect(Promotions, make(config))
+export const layer = (config: PromotionsConfig, serving?: RoutedLlm.Serving): Layer.Layer<Promotions, never, FineTuneStore | PromotionStore | Curator | Llm> =>
+  Layer.effect(Promotions, make(config, serving))
 
 /**
  * `AUTOPILOT_FINETUNE_TOLERANCE_POINTS` (default 2: a candidate may pass at most 2 points less often than
@@ -197,4 +203,4 @@ export const config: Effect.Effect<PromotionsConfig, BadInput> = Effect.gen(func
   }
 })
 
-export const layerConfig: Layer.Layer<Promotions, BadInput, FineTuneStore | PromotionStore | Curator | Llm> = Layer.unwrapEffect(Effect.map(config, layer))
+export const layerConfig: Layer.Layer<Promotions, BadInput, FineTuneStore | PromotionStore | Curator | Llm> = Layer.unwrapEffect(Effect.map(config, (c) => layer(c)))

@@ -6,6 +6,7 @@ import { BadInput } from "../domain/Errors.js"
 import * as DatasetFile from "./DatasetFile.js"
 import { isFinished } from "./FineTuneJob.js"
 import { FineTunes } from "./FineTunes.js"
+import { Promotions } from "./Promotions.js"
 
 /**
  * The loop closing itself, as a daemon runs it: what ended since the last round is captured, each dataset
@@ -23,9 +24,25 @@ export interface Options {
   readonly threshold: number
   readonly every: Duration.DurationInput
   readonly say: (line: string) => Effect.Effect<void>
+  /** `auto` (the default): a job whose evaluation earns it takes traffic at once; `manual`: an operator promotes it. */
+  readonly promote?: "auto" | "manual" | undefined
 }
 
 export const variable = "AUTOPILOT_FINETUNE_DATASETS"
+
+/** `AUTOPILOT_FINETUNE_PROMOTE`: `auto` (the default) or `manual`; anything else is one line. */
+export const promoteFromConfig: Effect.Effect<"auto" | "manual", BadInput> = Config.option(Config.string("AUTOPILOT_FINETUNE_PROMOTE")).pipe(
+  Effect.orDie,
+  Effect.flatMap(Option.match({
+    onNone: () => Effect.succeed("auto" as const),
+    onSome: (raw) =>
+      raw.trim() === "" || raw.trim() === "auto"
+        ? Effect.succeed("auto" as const)
+        : raw.trim() === "manual"
+        ? Effect.succeed("manual" as const)
+        : Effect.fail(new BadInput({ message: `AUTOPILOT_FINETUNE_PROMOTE must be auto or manual, got "${raw}"` }))
+  }))
+)
 
 /** `AUTOPILOT_FINETUNE_DATASETS` as dataset ids (comma-separated); none when unset: the loop is off. */
 export const datasetsFromConfig: Effect.Effect<ReadonlyArray<string>, BadInput> = Config.option(Config.string(variable)).pipe(
@@ -72,6 +89,26 @@ export const make = (options: Options) =>
         if (considered._tag === "Started") yield* options.say(`fine-tune ${considered.job.id} started on ${id} (${snapshot.samples} samples)`)
       })
 
+    // With Promotions given, each job of these datasets that succeeded is evaluated once (a failed evaluation
+    // is tried again next round), and promoted when its report earns it, unless promotion is manual.
+    const promotions = yield* Effect.serviceOption(Promotions)
+    const review = (p: Promotions["Type"]) =>
+      Effect.gen(function*() {
+        const done = (yield* finetunes.list()).filter((job) => job.status === "succeeded" && options.datasets.includes(job.dataset_id))
+        for (const job of done) {
+          if ((yield* p.evaluations(job.id)).length > 0) continue
+          const step = options.promote === "manual"
+            ? Effect.map(p.evaluate(job.id), (report) => ({ report, route: Option.none() }))
+            : p.review(job.id)
+          const { report, route } = yield* step.pipe(Effect.catchAll((error) => Effect.as(said(`evaluating ${job.id}`)(error), { report: undefined, route: Option.none() })))
+          if (report === undefined) continue
+          yield* options.say(Option.match(route, {
+            onNone: () => `fine-tune ${job.id} evaluated: ${report.verdict === "promotable" ? "promotable (promotion is manual)" : "stays a candidate"}: ${report.reason}`,
+            onSome: (r) => `fine-tune ${job.id} promoted: ${r.model} takes the traffic of ${r.scope}: ${report.reason}`
+          }))
+        }
+      })
+
     const said = (what: string) => (error: { readonly message: string }) => options.say(`training loop: ${what}: ${error.message}; trying again next round`)
 
     // Each dataset on its own, and the poll whatever happened to them: one failure holds up nothing else.
@@ -83,6 +120,7 @@ export const make = (options: Options) =>
         if (summary !== undefined) yield* consider(id, summary.samples).pipe(Effect.catchAll(said(id)))
       }
       yield* finetunes.pollOnce.pipe(Effect.catchAll(said("poll")))
+      if (Option.isSome(promotions)) yield* review(promotions.value).pipe(Effect.catchAll(said("review")))
     })
 
     return {

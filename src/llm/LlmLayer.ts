@@ -85,9 +85,16 @@ const routed = (choice: LlmChoice) => <E>(inner: Layer.Layer<Llm, E, SqlClient.S
     Llm,
     Effect.gen(function*() {
       const store = yield* PromotionStore.PromotionStore
-      return yield* RoutedLlm.make({ inner: yield* Llm, routes: store.active, endpoints: choice.provider === "openai" })
+      return yield* RoutedLlm.make({ inner: yield* Llm, routes: store.active, serving: yield* servingOf(choice) })
     })
   ).pipe(Layer.provide(Layer.merge(inner, PromotionStore.layer)))
+
+/** Where the primary provider of a choice can send a route's calls (`RoutedLlm.Serving`). */
+export const servingOf = (choice: LlmChoice): Effect.Effect<RoutedLlm.Serving> =>
+  choice.provider !== "openai" ? Effect.succeed({ endpoints: false }) : Effect.gen(function*() {
+    const own = yield* Config.option(Config.string(`${prefix.primary}BASE_URL`)).pipe(Effect.orElseSucceed(() => Option.none()))
+    return { endpoints: true, own: Option.getOrUndefined(own), key: yield* RoutedLlm.servingKey }
+  })
 
 /** The Layer for a choice, checked now: a missing key, file or variable is bad input before the run starts. */
 export const layerOf = (choice: LlmChoice) => Effect.map(layerFor("primary", choice), routed(choice))

@@ -1,0 +1,125 @@
+import { afterEach, describe, it } from "vitest"
+import * as FakeOpenAi from "../finetune/FakeOpenAi.js"
+import { cleanup, sandbox } from "./harness.js"
+
+afterEach(cleanup)
+
+const objectives = ["write the install guide", "write the quickstart", "write the API reference", "write the upgrade notes", "document the config file", "explain the architecture"]
+
+describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () => {
+  it("a fine-tune that proves itself takes its specialist's work: a new run's steps use the new model and cost what its pricing says; a rollback gives the work back", async (context) => {
+    const { expect } = context
+    const fake = await FakeOpenAi.start()
+    try {
+      const sb = sandbox(context)
+      const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
+      // The work so far is done on gpt-4o ($2.50/$10 a million tokens).
+      const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done: the page is written.", criteria_met: [true] }], grades: {} })
+      const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
+      const runOf = async (runId: string, objective: string, specialist = "technical-writer") => {
+        const ran = await sb.run(["run", objective, "--criterion", "the page exists", "--specialist", specialist, "--mock-script", script, "--run-id", runId])
+        expect(ran.code, ran.stderr.join("\n")).toBe(0)
+        const shown = JSON.parse((await sb.run(["show", runId, "--format", "json"])).stdout.join("\n"))
+        return shown.steps.flatMap((s: { calls: ReadonlyArray<object> }) => s.calls).find((c: { purpose: string }) => c.purpose === "act") as {
+          model_used: string
+          input_tokens: number
+          output_tokens: number
+          cost_usd: number
+        }
+      }
+      for (const [i, objective] of objectives.entries()) await runOf(`w${i}`, objective)
+
+      const exported = await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
+      expect(exported.code, exported.stderr.join("\n")).toBe(0)
+      const started = await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--format", "json"], { env })
+      const job = JSON.parse(started.stdout.join("\n")).job.id as string
+      expect((await sb.run(["finetune", "poll"], { env })).code).toBe(0)
+      const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
+
+      const flags = ["--mock-script", script, "--datasets", datasets]
+      const evaluated = await sb.run(["finetune", "evaluate", job, ...flags, "--format", "json"])
+      expect(evaluated.code, evaluated.stderr.join("\n")).toBe(0)
+      const report = JSON.parse(evaluated.stdout.join("\n"))
+      expect(report).toMatchObject({ job_id: job, scope: "specialist:technical-writer", verdict: "promotable", tolerance_points: 2 })
+      expect(report.candidate).toMatchObject({ model, samples: 3, passed: 3, pass_rate: 1, errors: 0 })
+      expect(report.baseline).toMatchObject({ model: "gpt-4o", samples: 3, passed: 3, pass_rate: 1, errors: 0 })
+      expect(report.candidate.cost_per_step_usd).toBeLessThan(report.baseline.cost_per_step_usd)
+
+      const promoted = await sb.run(["finetune", "promote", job, ...flags])
+      expect(promoted.code, promoted.stderr.join("\n")).toBe(0)
+      expect(promoted.stdout[0]).toMatch(new RegExp(`^${model.replace(/[.:]/g, "\\$&")} takes the traffic of specialist:technical-writer \\(route route-[0-9a-f]{12}\\)$`))
+      const routes = await sb.run(["finetune", "routes"])
+      expect(routes.stdout).toHaveLength(1)
+      expect(routes.stdout[0]).toContain(`specialist:technical-writer -> ${model}`)
+
+      // A new run of the specialist works on the fine-tune, charged at OpenAI's fine-tuned gpt-4o-mini rates ($0.30/$1.20).
+      const routed = await runOf("after", "write the migration guide")
+      expect(routed.model_used).toBe(model)
+      expect(routed.cost_usd).toBeCloseTo((routed.input_tokens * 0.3 + routed.output_tokens * 1.2) / 1e6, 12)
+      // Another specialist's work is not its to take.
+      expect((await runOf("other", "review the login code", "code-reviewer")).model_used).toBe("gpt-4o")
+
+      const shown = await sb.run(["finetune", "show", job])
+      expect(shown.stdout).toContain("promotable: " + report.reason)
+      expect(shown.stdout.some((l) => l.startsWith("route route-") && l.endsWith("(active)"))).toBe(true)
+
+      const rolled = await sb.run(["finetune", "rollback", job])
+      expect([rolled.code, rolled.stdout]).toEqual([0, [`${model} no longer takes the traffic of specialist:technical-writer; it goes to the provider's default again`]])
+      expect((await runOf("back", "write the glossary")).model_used).toBe("gpt-4o")
+      const again = await sb.run(["finetune", "rollback", job])
+      expect([again.code, again.stderr]).toEqual([2, [`autopilot: fine-tune job ${job} takes no traffic: nothing to roll back (see \`autopilot finetune routes\`)`]])
+      const log = JSON.parse((await sb.run(["finetune", "show", job, "--format", "json"])).stdout.join("\n"))
+      expect(log.events.map((e: { kind: string }) => e.kind).filter((k: string) => !["finetune_message", "finetune_status"].includes(k))).toEqual([
+        "finetune_started",
+        "finetune_succeeded",
+        "finetune_evaluated",
+        "finetune_promoted",
+        "finetune_rolled_back"
+      ])
+    } finally {
+      await fake.close()
+    }
+  })
+
+  it("a fine-tune that does worse than the tolerance stays a candidate: promote says why and exits 2, nothing routes to it", async (context) => {
+    const { expect } = context
+    const fake = await FakeOpenAi.start()
+    try {
+      const sb = sandbox(context)
+      const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
+      const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
+      const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done.", criteria_met: [true] }], grades: { [model]: 0 } })
+      const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
+      for (const [i, objective] of objectives.entries()) {
+        expect((await sb.run(["run", objective, "--criterion", "done", "--specialist", "technical-writer", "--mock-script", script, "--run-id", `w${i}`])).code).toBe(0)
+      }
+      await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
+      const job = JSON.parse((await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--format", "json"], { env })).stdout.join("\n")).job.id
+      await sb.run(["finetune", "poll"], { env })
+
+      const refused = await sb.run(["finetune", "promote", job, "--mock-script", script, "--datasets", datasets])
+      expect(refused.code).toBe(2)
+      expect(refused.stderr).toHaveLength(1)
+      expect(refused.stderr[0]).toMatch(new RegExp(`^autopilot: fine-tune job ${job} stays a candidate: pass rate 0% is more than 2 points below the baseline's 100% \\(evaluation eval-[0-9a-f]{12}; `))
+      expect((await sb.run(["finetune", "routes"])).stdout).toEqual(["no active routes: every call goes to its provider's default model"])
+      const shown = await sb.run(["finetune", "show", job])
+      expect(shown.stdout).toContain("stays a candidate: pass rate 0% is more than 2 points below the baseline's 100%")
+
+      // Bad input: one line, exit 2.
+      for (
+        const [args, line] of [
+          [["finetune", "promote", "ft-nope"], `autopilot: no fine-tune job "ft-nope" in this database (see \`autopilot finetune list\`)`],
+          [["finetune", "evaluate", "ft-nope"], `autopilot: no fine-tune job "ft-nope" in this database (see \`autopilot finetune list\`)`],
+          [["finetune", "rollback", "ft-nope"], `autopilot: no fine-tune job "ft-nope" in this database (see \`autopilot finetune list\`)`]
+        ] as const
+      ) {
+        const result = await sb.run(args)
+        expect([args, result.code, result.stderr]).toEqual([args, 2, [line]])
+      }
+      const badTolerance = await sb.run(["finetune", "evaluate", job, "--datasets", datasets], { env: { AUTOPILOT_FINETUNE_TOLERANCE_POINTS: "-1" } })
+      expect([badTolerance.code, badTolerance.stderr]).toEqual([2, [`autopilot: AUTOPILOT_FINETUNE_TOLERANCE_POINTS must be a number of points from 0 to 100, got "-1"`]])
+    } finally {
+      await fake.close()
+    }
+  })
+})
