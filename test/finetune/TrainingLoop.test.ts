@@ -1,5 +1,5 @@
 import { assert, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Ref, Schema, Stream, TestClock } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Ref, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -8,7 +8,10 @@ import { DatasetDefinition } from "../../src/curator/Dataset.js"
 import * as FineTune from "../../src/finetune/FineTune.js"
 import * as FineTunes from "../../src/finetune/FineTunes.js"
 import * as TrainingLoop from "../../src/finetune/TrainingLoop.js"
+import * as Promotions from "../../src/finetune/Promotions.js"
+import { MockLlm, MockScript } from "../../src/llm/MockLlm.js"
 import * as FineTuneStore from "../../src/store/FineTuneStore.js"
+import * as PromotionStore from "../../src/store/PromotionStore.js"
 import { sqlite } from "../support/Databases.js"
 
 const line = (i: number) => JSON.stringify({ messages: [{ role: "user", content: `question ${i}` }, { role: "assistant", content: `answer ${i}` }] })
@@ -122,4 +125,73 @@ it.effect("AUTOPILOT_FINETUNE_DATASETS is a comma-separated list of dataset ids,
     assert.deepStrictEqual(yield* read(" all , blueprint.support_triage,"), ["all", "blueprint.support_triage"])
     const refused = yield* Effect.flip(read("all,Not An Id"))
     assert.strictEqual(refused.message, `AUTOPILOT_FINETUNE_DATASETS takes dataset ids separated by commas (a-z 0-9 . _ -, like all,blueprint.support_triage); got "Not An Id"`)
+  }))
+
+/** The loop with Promotions given: the `all` curator above, but defined for one specialist, with held-out lines to replay. */
+const promotingSetup = (promote: "auto" | "manual") =>
+  Effect.gen(function*() {
+    const samples = yield* Ref.make(6)
+    const exports = yield* Ref.make(0)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-loop-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const definition = Schema.decodeSync(DatasetDefinition)({ id: "specialist.coder", specialist: "coder" })
+    const base = Context.get(yield* Layer.build(curatorWith(samples, exports)), Curator)
+    const curator = Layer.succeed(Curator, Curator.of({
+      ...base,
+      datasets: Effect.map(Ref.get(samples), (n) => [{ definition, samples: n }]),
+      show: () => Effect.succeed({ definition, samples: 6, duplicates: 0, train: 4, eval: 2 }),
+      lines: () => Stream.fromIterable([line(100), line(101)])
+    }))
+    const said: Array<string> = []
+    const services = yield* Layer.build(
+      Promotions.layer({ tolerancePoints: 2, maxSamples: 50 }).pipe(
+        Layer.provideMerge(Layer.mergeAll(
+          FineTunes.layer({ threshold: 5, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "30 seconds" }).pipe(Layer.provideMerge(FineTune.layerMock())),
+          PromotionStore.layer,
+          curator,
+          MockLlm.layer(Schema.decodeSync(MockScript)({ model: "gpt-4o", grades: {} }))
+        )),
+        Layer.provideMerge(FineTuneStore.layer),
+        Layer.provide(sqlite.layer)
+      )
+    )
+    const loop = yield* TrainingLoop.make({ datasets: ["specialist.coder"], dir, threshold: 5, every: "1 minute", say: (l) => Effect.sync(() => void said.push(l)), promote }).pipe(
+      Effect.provide(services)
+    )
+    const promotions = Context.get(services, Promotions.Promotions)
+    return { ...loop, said, promotions }
+  })
+
+it.scoped("with Promotions, a job that succeeds is evaluated once and takes its scope's traffic when its report earns it", () =>
+  Effect.gen(function*() {
+    const loop = yield* promotingSetup("auto")
+    yield* loop.round
+    const [started] = loop.said
+    const id = started!.split(" ")[1]!
+    yield* TestClock.adjust("10 minutes")
+    yield* loop.round
+    yield* loop.round
+    assert.strictEqual(loop.said.length, 2)
+    assert.match(loop.said[1]!, new RegExp(`^fine-tune ${id} promoted: ft:gpt-4o-mini-2024-07-18:autopilot:ftjob-mock-1 takes the traffic of specialist:coder: pass rate 100% against 100%`))
+    assert.strictEqual((yield* loop.promotions.evaluations(id)).length, 1)
+    assert.deepStrictEqual((yield* loop.promotions.routes).map((r) => [r.scope, r.job_id]), [["specialist:coder", id]])
+  }))
+
+it.scoped("with promotion manual, the job is evaluated and said promotable, and left for an operator", () =>
+  Effect.gen(function*() {
+    const loop = yield* promotingSetup("manual")
+    yield* loop.round
+    yield* TestClock.adjust("10 minutes")
+    yield* loop.round
+    assert.match(loop.said[1]!, /^fine-tune ft-[0-9a-f]+ evaluated: promotable \(promotion is manual\): pass rate 100% against 100%/)
+    assert.deepStrictEqual(yield* loop.promotions.routes, [])
+  }))
+
+it.effect("AUTOPILOT_FINETUNE_PROMOTE is auto (the default) or manual; anything else is one line", () =>
+  Effect.gen(function*() {
+    const read = (value: string | undefined) =>
+      TrainingLoop.promoteFromConfig.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(value === undefined ? [] : [["AUTOPILOT_FINETUNE_PROMOTE", value]]))))
+    assert.strictEqual(yield* read(undefined), "auto")
+    assert.strictEqual(yield* read("manual"), "manual")
+    assert.strictEqual((yield* Effect.flip(read("sometimes"))).message, `AUTOPILOT_FINETUNE_PROMOTE must be auto or manual, got "sometimes"`)
   }))
