@@ -161,6 +161,8 @@ export const make = (options: Options = {}) =>
       let looked = 0
       let captured = 0
       const capturedAt = yield* Journal.isoNow
+      // A run deleted where its samples were not removed with it (by an older version) loses them here.
+      yield* store.forgetOrphans
       while (true) {
         const pending = yield* store.pending(after, page)
         for (const row of pending) {

@@ -1,7 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer, Stream } from "effect"
+import { Effect, Either, Layer, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -10,6 +10,7 @@ import { DatasetDefinition, type DatasetDefinitionEncoded } from "../../src/cura
 import * as FineTuneFormat from "../../src/curator/FineTuneFormat.js"
 import { Goal } from "../../src/domain/Goal.js"
 import * as Critic from "../../src/runtime/Critic.js"
+import * as Runs from "../../src/runtime/Runs.js"
 import * as CuratorStore from "../../src/store/CuratorStore.js"
 import * as MissionStore from "../../src/store/MissionStore.js"
 import * as Storage from "../../src/store/Storage.js"
@@ -155,6 +156,52 @@ const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
       assert.notInclude(text, "abcdef0123456789abcdef")
       assert.include(text, "[REDACTED_API_KEY]")
       assert.include(text, "[REDACTED_EMAIL]")
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("a deleted or pruned run takes its samples with it, and a run started again under its id is captured afresh", () =>
+    Effect.gen(function*() {
+      const store = yield* CuratorStore.CuratorStore
+      const runs = yield* Runs.make({ workspaceRoot: dir })
+      const texts = Effect.map(store.page({ completed_only: false, max_tokens: 1_000_000 }, 0, 100), (rows) =>
+        rows.map((r) => `${r.sample.metadata.run_id}: ${r.sample.messages.at(-1)!.content}`))
+      yield* runMission({ runId: "gone", goal: goal(1) }, script([{ content: "first life", criteria_met: [true] }]))
+      yield* runMission({ runId: "old", goal: goal(1) }, script([{ content: "pruned away", criteria_met: [true] }]))
+      const c = yield* curator()
+      assert.deepStrictEqual(yield* c.capture, { runs: 2, samples: 2 })
+      yield* runs.delete(["gone"])
+      assert.deepStrictEqual(yield* texts, ["old: pruned away"])
+      yield* TestClock.adjust("2 hours")
+      assert.deepStrictEqual((yield* runs.prune({ olderThan: "1 hour" })).map((d) => d.run_id), ["old"])
+      assert.deepStrictEqual(yield* texts, [])
+      assert.deepStrictEqual((yield* c.datasets).map((d) => d.samples), [0])
+      // The id is free again: the new run's work is captured, not shadowed by the old run's.
+      yield* runMission({ runId: "gone", goal: goal(1) }, script([{ content: "second life", criteria_met: [true] }]))
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 1 })
+      assert.deepStrictEqual(yield* texts, ["gone: second life"])
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("a run rolled back past corrupt steps loses their samples and is captured again as it redoes them", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* CuratorStore.CuratorStore
+      yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 5 } }, script([
+        { criteria_met: [false, false] },
+        { criteria_met: [false, false] },
+        { criteria_met: [false, false] },
+        { content: "four, the first time", criteria_met: [true, false] }
+      ]))
+      const c = yield* curator([{ id: "any-end", completed_only: false }])
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 1 })
+      yield* sql`UPDATE steps SET body = 'garbage' WHERE run_id = 'r' AND iteration >= 4`
+      yield* sql`UPDATE checkpoints SET state = 'garbage' WHERE run_id = 'r'`
+      const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 6 } }, script([
+        { content: "four, again", criteria_met: [true, false] },
+        { content: "five, done", criteria_met: [true, true] }
+      ]))
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 2 })
+      const rows = yield* store.page({ completed_only: true, max_tokens: 1_000_000 }, 0, 10)
+      assert.deepStrictEqual(rows.map((r) => [r.sample.metadata.iteration, r.sample.messages.at(-1)!.content]), [[4, "four, again"], [5, "five, done"]])
     }).pipe(Effect.provide(environment(database))))
 
   it.effect("bad input: an unknown dataset, an unwritable --out; nothing is written", () =>
