@@ -6,7 +6,7 @@ import { messagesOf } from "../runtime/Transcript.js"
 import { allows } from "../specialists/Specialist.js"
 import { hashOf } from "./Fingerprint.js"
 import type { FunctionTool, SampleSource, TrainingSample } from "./Sample.js"
-import { scrub } from "./Scrub.js"
+import { scrub, scrubArguments } from "./Scrub.js"
 
 /**
  * Which units of work are training samples, and what each holds, as pure functions of what the stores
@@ -60,7 +60,7 @@ const scrubbed = (m: ChatMessage): ChatMessage => ({
   content: scrub(m.content),
   ...(m.tool_calls === undefined
     ? {}
-    : { tool_calls: m.tool_calls.map((c) => ({ ...c, function: { ...c.function, arguments: scrub(c.function.arguments) } })) })
+    : { tool_calls: m.tool_calls.map((c) => ({ ...c, function: { ...c.function, arguments: scrubArguments(c.function.arguments) } })) })
 })
 
 /**
