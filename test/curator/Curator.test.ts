@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Curator from "../../src/curator/Curator.js"
+import * as Dataset from "../../src/curator/Dataset.js"
 import { DatasetDefinition, type DatasetDefinitionEncoded } from "../../src/curator/Dataset.js"
 import * as FineTuneFormat from "../../src/curator/FineTuneFormat.js"
 import { Goal } from "../../src/domain/Goal.js"
@@ -202,6 +203,31 @@ const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
       assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 2 })
       const rows = yield* store.page({ completed_only: true, max_tokens: 1_000_000 }, 0, 10)
       assert.deepStrictEqual(rows.map((r) => [r.sample.metadata.iteration, r.sample.messages.at(-1)!.content]), [[4, "four, again"], [5, "five, done"]])
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("a specialist whose id is too long to name a dataset gets none derived, and asking for it says why; the rest still list", () =>
+    Effect.gen(function*() {
+      const long = `a${"-b".repeat(60)}`
+      yield* runMission({ runId: "b", goal: goal(1) }, script([{ criteria_met: [true] }]))
+      const c = yield* curator([{ id: "long-one", specialist: long }])
+      yield* c.capture
+      const store = yield* CuratorStore.CuratorStore
+      const [captured] = yield* store.page({ completed_only: true, max_tokens: 1_000_000 }, 0, 1)
+      const sample = captured!.sample
+      // As the run's specialist would have it (a run's checkpoint names it; this one's is kept short).
+      yield* store.record({
+        run_id: "b",
+        updated_at: "t",
+        size: 1,
+        run_status: "completed",
+        samples: [{ ...sample, metadata: { ...sample.metadata, run_id: "b-as-specialist", specialist: long, hash: "f".repeat(32) } }]
+      })
+      assert.deepStrictEqual((yield* c.datasets).map((d) => [d.definition.id, d.samples]), [["all", 2], ["long-one", 1]])
+      const error = yield* Effect.flip(c.show(`specialist.${long}`))
+      assert.strictEqual(error._tag, "BadInput")
+      assert.match(error.message, /^no dataset can be derived for specialist a-b-b.*: its id "specialist\.a-b-b.*" must be 1-100 .*define one with a shorter id/)
+      assert.isTrue(Either.isLeft(Dataset.forSpecialist(long)))
+      assert.isTrue(Either.isRight(Dataset.forSpecialist("writer")))
     }).pipe(Effect.provide(environment(database))))
 
   it.effect("bad input: an unknown dataset, an unwritable --out; nothing is written", () =>
