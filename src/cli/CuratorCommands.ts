@@ -5,7 +5,6 @@ import * as Curator from "../curator/Curator.js"
 import * as Dataset from "../curator/Dataset.js"
 import { BadInput } from "../domain/Errors.js"
 import { plural } from "../domain/Quantity.js"
-import * as CuratorStore from "../store/CuratorStore.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as MissionStore from "../store/MissionStore.js"
 import * as Storage from "../store/Storage.js"
@@ -58,7 +57,7 @@ export const curatorLayer = (target: DatabaseTarget.DatabaseTarget, definitionsF
     const definitions = yield* definitionsOf(definitionsFile)
     const tools = yield* defaultTools(yield* DatabaseTarget.workspaceRoot(target))
     return Curator.layer({ definitions }).pipe(
-      Layer.provide(Layer.mergeAll(CuratorStore.layer, MissionStore.layer, Storage.layer, Toolkit.layer(tools)))
+      Layer.provide(Layer.mergeAll(MissionStore.layer, Storage.layer, Toolkit.layer(tools)))
     )
   })
 

@@ -1,17 +1,18 @@
 import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { RunStatus } from "../domain/RunStatus.js"
-import type { Step, ToolCallRecord } from "../domain/Step.js"
-import type { ChatMessage, ChatToolCall, ToolSpec } from "../llm/Llm.js"
+import type { Step } from "../domain/Step.js"
+import type { ChatMessage, ToolSpec } from "../llm/Llm.js"
 import { messagesOf } from "../runtime/Transcript.js"
 import { allows } from "../specialists/Specialist.js"
 import { hashOf } from "./Fingerprint.js"
 import type { FunctionTool, SampleSource, TrainingSample } from "./Sample.js"
-import { scrub } from "./Scrub.js"
+import { scrub, scrubArguments } from "./Scrub.js"
 
 /**
  * Which units of work are training samples, and what each holds, as pure functions of what the stores
  * record: a run's checkpoint (goal, specialist) and its steps. Nothing is stored per prompt; the act
- * conversation is rebuilt exactly as it was sent (`Transcript.messagesOf`).
+ * conversation is rebuilt exactly as it was sent, by the builder the prompts use (`Transcript.messagesOf`,
+ * `Prompts.turnOf`), then scrubbed.
  */
 
 /** Where a run's samples come from beyond the run itself. */
@@ -47,40 +48,8 @@ export const offeredTools = (specs: ReadonlyArray<ToolSpec>, checkpoint: Checkpo
     .filter((spec) => checkpoint.specialist === undefined || allows(checkpoint.specialist, spec.name))
     .map((spec) => ({
       type: "function",
-      function: { name: spec.name, description: spec.description, parameters: spec.parameters as Record<string, unknown> }
+      function: { name: spec.name, description: spec.description, parameters: { ...spec.parameters } }
     }))
-
-/** A call's id as recorded, or one made from its place: unique within the conversation, the same on every capture. */
-const callId = (call: ToolCallRecord, iteration: number, index: number): string => {
-  const recorded = (call as { readonly id?: unknown }).id
-  return typeof recorded === "string" && recorded !== "" ? recorded : `call_${iteration}_${index + 1}`
-}
-
-const argumentsText = (args: unknown) => (typeof args === "string" ? args : JSON.stringify(args ?? {}))
-
-/**
- * The conversation of a step's act call, with its tool turn: the answer carries the calls it made, each
- * answered by a `tool` message. A transcript that already has them (tool turns recorded as such) is kept.
- */
-export const conversationOf = (act: ReadonlyArray<ChatMessage>, step: Step): ReadonlyArray<ChatMessage> => {
-  let lastUser = -1
-  act.forEach((m, i) => {
-    if (m.role === "user") lastUser = i
-  })
-  const hasTurns = act.slice(lastUser + 1).some((m) => m.role === "tool" || (m.tool_calls?.length ?? 0) > 0)
-  const answer = act.at(-1)
-  if (step.tool_calls.length === 0 || hasTurns || answer?.role !== "assistant") return act
-  const calls: ReadonlyArray<ChatToolCall> = step.tool_calls.map((call, i) => ({
-    id: callId(call, step.iteration, i),
-    type: "function",
-    function: { name: call.name, arguments: argumentsText(call.arguments) }
-  }))
-  return [
-    ...act.slice(0, -1),
-    { ...answer, tool_calls: calls },
-    ...step.tool_calls.map((call, i): ChatMessage => ({ role: "tool", tool_call_id: calls[i]!.id, content: call.output }))
-  ]
-}
 
 /** About what a message takes in a line: its text, its calls' names and arguments, and the JSON around them. */
 const charsOf = (m: ChatMessage) =>
@@ -91,7 +60,7 @@ const scrubbed = (m: ChatMessage): ChatMessage => ({
   content: scrub(m.content),
   ...(m.tool_calls === undefined
     ? {}
-    : { tool_calls: m.tool_calls.map((c) => ({ ...c, function: { ...c.function, arguments: scrub(c.function.arguments) } })) })
+    : { tool_calls: m.tool_calls.map((c) => ({ ...c, function: { ...c.function, arguments: scrubArguments(c.function.arguments) } })) })
 })
 
 /**
@@ -112,14 +81,15 @@ export const samplesOf = (
     return floor !== undefined && (confidence === undefined || confidence < floor) ? [] : [index]
   })
   if (wanted.length === 0) return []
-  const transcript = messagesOf(checkpoint.goal, steps.slice(0, wanted.at(-1)! + 1), checkpoint.specialist)
+  // Calls of a step recorded before ids were kept get ids from their place: the turn is still learned whole.
+  const transcript = messagesOf(checkpoint.goal, steps.slice(0, wanted.at(-1)! + 1), checkpoint.specialist, { placeIds: true })
   const tools = offeredTools(specs, checkpoint)
   // A line is its messages' text plus the tools' JSON and some punctuation: counted, not serialized again.
   const toolChars = tools.length === 0 ? 0 : JSON.stringify(tools).length
   const mission = origin.mission
   return wanted.map((index): TrainingSample => {
     const step = steps[index]!
-    const messages = conversationOf(transcript[index]!.act, step).map(scrubbed)
+    const messages = transcript[index]!.act.map(scrubbed)
     const act = step.calls.find((call) => call.purpose === "act")
     const specialist = checkpoint.specialist
     return {

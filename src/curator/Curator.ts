@@ -2,7 +2,6 @@ import { FileSystem, Path } from "@effect/platform"
 import { Chunk, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import { CheckpointJson } from "../domain/Checkpoint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
-import type { AutopilotEvent } from "../domain/Event.js"
 import type { ToolSpec } from "../llm/Llm.js"
 import * as Journal from "../runtime/Journal.js"
 import { EventStore } from "../store/EventStore.js"
@@ -129,7 +128,7 @@ export const make = (options: Options = {}) =>
         if (blueprint !== undefined && !blueprint.curation.capture) return []
         const succeeded = (yield* events.after(checkpoint.run_id, 0)).flatMap(({ event }) =>
           event.kind === "node_ended" && event.status === "succeeded" && event.child_run_id !== null
-            ? [event as Extract<AutopilotEvent, { kind: "node_ended" }> & { child_run_id: string }]
+            ? [{ node: event.node, child_run_id: event.child_run_id }]
             : []
         )
         const samples: Array<TrainingSample> = []
@@ -161,6 +160,8 @@ export const make = (options: Options = {}) =>
       let looked = 0
       let captured = 0
       const capturedAt = yield* Journal.isoNow
+      // A run deleted where its samples were not removed with it (by an older version) loses them here.
+      yield* store.forgetOrphans
       while (true) {
         const pending = yield* store.pending(after, page)
         for (const row of pending) {
@@ -186,7 +187,11 @@ export const make = (options: Options = {}) =>
     })
 
     const definitions = Effect.map(store.facets, (facets) => {
-      const derived = [Dataset.all, ...facets.blueprints.map(Dataset.forBlueprint), ...facets.specialists.map(Dataset.forSpecialist)]
+      // One whose name would be too long to be an id is not derived: a definition with its own id covers it.
+      const derived = [
+        Dataset.all,
+        ...[...facets.blueprints.map(Dataset.forBlueprint), ...facets.specialists.map(Dataset.forSpecialist)].flatMap((d) => Either.isRight(d) ? [d.right] : [])
+      ]
       const own = options.definitions ?? []
       return [...derived.filter((d) => !own.some((o) => o.id === d.id)), ...own]
     })
@@ -195,6 +200,9 @@ export const make = (options: Options = {}) =>
       Effect.flatMap(definitions, (known) => {
         const found = known.find((d) => d.id === id)
         if (found !== undefined) return Effect.succeed(found)
+        // A specialist whose dataset id would be too long: say so, rather than that the dataset is unknown.
+        const underived = id.startsWith("specialist.") ? Either.getLeft(Dataset.forSpecialist(id.slice("specialist.".length))) : Option.none()
+        if (Option.isSome(underived)) return Effect.fail(underived.value)
         const ids = known.map((d) => d.id)
         return Effect.fail(
           new BadInput({

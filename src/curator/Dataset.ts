@@ -1,4 +1,4 @@
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, Either, ParseResult, Schema } from "effect"
 import { BadInput } from "../domain/Errors.js"
 import { SampleSource } from "./Sample.js"
 
@@ -34,15 +34,24 @@ export const DatasetDefinition = Schema.Struct({
 export type DatasetDefinition = typeof DatasetDefinition.Type
 export type DatasetDefinitionEncoded = typeof DatasetDefinition.Encoded
 
-const make = (fields: DatasetDefinitionEncoded): DatasetDefinition => Schema.decodeSync(DatasetDefinition)(fields)
+const decodeDefinition = Schema.decodeEither(DatasetDefinition)
 
-export const all = make({ id: "all", description: "every captured sample" })
+/** A derived dataset, or why its id cannot name one (a specialist's id may be longer than a dataset id can be). */
+const derive = (fields: DatasetDefinitionEncoded, of: string): Either.Either<DatasetDefinition, BadInput> =>
+  Either.mapLeft(decodeDefinition(fields), (error) =>
+    new BadInput({
+      message: `no dataset can be derived for ${of}: its id "${fields.id}" ${
+        ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? "is not a dataset id"
+      }; define one with a shorter id in the definitions file`
+    }))
+
+export const all: DatasetDefinition = Either.getOrThrow(derive({ id: "all", description: "every captured sample" }, "every sample"))
 
 export const forBlueprint = (blueprint: string) =>
-  make({ id: `blueprint.${blueprint}`, description: `the nodes of missions of blueprint ${blueprint}`, blueprint })
+  derive({ id: `blueprint.${blueprint}`, description: `the nodes of missions of blueprint ${blueprint}`, blueprint }, `blueprint ${blueprint}`)
 
 export const forSpecialist = (specialist: string) =>
-  make({ id: `specialist.${specialist}`, description: `the work of the ${specialist} specialist`, specialist })
+  derive({ id: `specialist.${specialist}`, description: `the work of the ${specialist} specialist`, specialist }, `specialist ${specialist}`)
 
 /** The filters a definition sets, in one line. */
 export const filtersText = (d: DatasetDefinition): string =>

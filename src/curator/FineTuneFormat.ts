@@ -1,4 +1,5 @@
-import { Either, ParseResult, Schema } from "effect"
+import { Array as Arr, Either, Option, ParseResult, Schema } from "effect"
+import * as Conversation from "../llm/Conversation.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import { FunctionTool, type TrainingSample } from "./Sample.js"
 
@@ -39,19 +40,14 @@ export const ToolMessage = Schema.Struct({ role: Schema.Literal("tool"), tool_ca
 export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
 export type Message = typeof Message.Type
 
-/** What no per-message Schema can say: something to learn, and every tool message answering a call made before it. */
-const conversationProblem = (messages: ReadonlyArray<Message>): string | undefined => {
-  if (!messages.some((m) => m.role === "assistant")) return "messages need at least one assistant message to train on"
-  const open = new Set<string>()
-  for (const [i, m] of messages.entries()) {
-    if (m.role === "assistant") for (const call of m.tool_calls ?? []) open.add(call.id)
-    if (m.role === "tool") {
-      if (!open.has(m.tool_call_id)) return `messages[${i}] answers tool call "${m.tool_call_id}", which no earlier assistant message made`
-      open.delete(m.tool_call_id)
-    }
-  }
-  return undefined
-}
+/**
+ * What no per-message Schema can say: something to learn, and tool turns as OpenAI's rule for a chat has
+ * them (`Conversation.problemOf`), except that a line may end on the calls it teaches.
+ */
+const conversationProblem = (messages: ReadonlyArray<Message>): string | undefined =>
+  !messages.some((m) => m.role === "assistant")
+    ? "messages need at least one assistant message to train on"
+    : Option.getOrUndefined(Conversation.problemOf(messages, { openEnd: true }))
 
 export const Line = Schema.Struct({
   messages: Schema.NonEmptyArray(Message),
@@ -72,8 +68,8 @@ const problemOf = (error: ParseResult.ParseError) =>
 const messageOf = (m: ChatMessage): Message => {
   switch (m.role) {
     case "assistant":
-      return m.tool_calls !== undefined && m.tool_calls.length > 0
-        ? { role: "assistant", content: m.content === "" ? null : m.content, tool_calls: m.tool_calls as Schema.Schema.Type<typeof AssistantMessage>["tool_calls"] & {} }
+      return m.tool_calls !== undefined && Arr.isNonEmptyReadonlyArray(m.tool_calls)
+        ? { role: "assistant", content: m.content === "" ? null : m.content, tool_calls: m.tool_calls }
         : { role: "assistant", content: m.content }
     case "tool":
       return { role: "tool", tool_call_id: m.tool_call_id ?? "", content: m.content }

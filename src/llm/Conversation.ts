@@ -1,12 +1,27 @@
 import { Option } from "effect"
-import type { ChatMessage } from "./Llm.js"
+
+/** What the rules read of a message: a chat request's (`ChatMessage`) or a fine-tuning line's. */
+export interface Turn {
+  readonly role: string
+  readonly tool_calls?: ReadonlyArray<{ readonly id: string }> | undefined
+  readonly tool_call_id?: string | undefined
+}
+
+export interface Options {
+  /**
+   * The last assistant turn's calls may stay unanswered: a fine-tuning line may end on the calls it
+   * teaches. A chat request may not.
+   */
+  readonly openEnd?: boolean | undefined
+}
 
 /**
  * OpenAI's rules for tool turns, which it answers with a 400 when broken: an assistant turn's
  * `tool_calls` are answered, each exactly once and before any other message, by the `tool` messages right
  * after it, each naming its call by `tool_call_id`. Only assistant turns carry calls, only tool messages answer.
+ * One rule for the wire (the mock refuses what OpenAI would) and for fine-tuning lines (`FineTuneFormat`).
  */
-export const problemOf = (messages: ReadonlyArray<ChatMessage>): Option.Option<string> => {
+export const problemOf = (messages: ReadonlyArray<Turn>, options: Options = {}): Option.Option<string> => {
   // The calls of the latest assistant turn that no tool message has answered yet.
   let open = new Set<string>()
   let asker = -1
@@ -39,7 +54,7 @@ export const problemOf = (messages: ReadonlyArray<ChatMessage>): Option.Option<s
       asker = index
     }
   }
-  return open.size > 0
+  return open.size > 0 && !(options.openEnd === true && asker === messages.length - 1)
     ? Option.some(`the conversation ends before every tool call of message ${asker + 1} was answered (unanswered: ${[...open].join(", ")})`)
     : Option.none()
 }

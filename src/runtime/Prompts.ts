@@ -1,6 +1,6 @@
 import { Either, Schema } from "effect"
 import type { Goal } from "../domain/Goal.js"
-import { type Step, Verdict } from "../domain/Step.js"
+import { type Step, type ToolCallRecord, Verdict } from "../domain/Step.js"
 import type { ChatMessage } from "../llm/Llm.js"
 import type { Specialist } from "../specialists/Specialist.js"
 
@@ -48,31 +48,54 @@ export const argumentsText = (value: unknown): string => JSON.stringify(value) ?
  */
 export const hasCallIds = (step: Step): boolean => step.tool_calls.every((call) => call.id !== undefined)
 
+/** A call's id as the step recorded it, or, for a step recorded before ids were kept, one made from its place. */
+export const callIdOf = (call: ToolCallRecord, iteration: number, index: number): string =>
+  call.id !== undefined && call.id !== "" ? call.id : `call_${iteration}_${index + 1}`
+
+/**
+ * Arguments replayed into a later prompt, bounded like the outputs: over `max` characters they become one
+ * JSON string, their start and how much was cut, so the wire still carries JSON text.
+ */
+export const clipArguments = (text: string, max: number): string => (text.length <= max ? text : JSON.stringify(clip(text, max)))
+
+export interface TurnOptions {
+  /** Clip the answer, each output and each call's arguments, as a replay into a later prompt does. */
+  readonly limits?: { readonly answer: number; readonly output: number; readonly arguments: number } | undefined
+  /** Give calls recorded without an id one made from their place (`callIdOf`) instead of leaving them out. */
+  readonly placeIds?: boolean | undefined
+}
+
 /**
  * A step's act turn as real messages: the answer as an assistant turn with the tool calls it made (id,
  * name, JSON arguments), then one `tool` message per call with its output, in the order the calls were
- * made. A step without call ids is its answer alone. `limits` clip the answer and each output, as a
- * replay into a later prompt does; the arguments are never cut, so they stay JSON.
+ * made. A step without call ids is its answer alone, unless `placeIds`. The one builder of a turn: the
+ * prompts replay it, the transcript shows it and the curator learns from it.
  */
-export const turnOf = (step: Step, limits?: { readonly answer: number; readonly output: number }): ReadonlyArray<ChatMessage> => {
-  const calls = hasCallIds(step) ? step.tool_calls.flatMap((call) => (call.id === undefined ? [] : [{ ...call, id: call.id }])) : []
+export const turnOf = (step: Step, options: TurnOptions = {}): ReadonlyArray<ChatMessage> => {
+  const calls = options.placeIds === true || hasCallIds(step)
+    ? step.tool_calls.map((call, i) => ({ ...call, id: callIdOf(call, step.iteration, i) }))
+    : []
+  const limits = options.limits
   const cut = (text: string, max: number | undefined) => (max === undefined ? text : clip(text, max))
   const answer: ChatMessage = {
     role: "assistant",
     content: cut(step.answer, limits?.answer),
     ...(calls.length === 0 ? {} : {
-      tool_calls: calls.map((call) => ({
-        id: call.id,
-        type: "function" as const,
-        function: { name: call.name, arguments: argumentsText(call.arguments) }
-      }))
+      tool_calls: calls.map((call) => {
+        const args = argumentsText(call.arguments)
+        return {
+          id: call.id,
+          type: "function" as const,
+          function: { name: call.name, arguments: limits === undefined ? args : clipArguments(args, limits.arguments) }
+        }
+      })
     })
   }
   return [answer, ...calls.map((call): ChatMessage => ({ role: "tool", tool_call_id: call.id, content: cut(call.output, limits?.output) }))]
 }
 
-/** How much of the latest step a prompt replays: its answer and each tool output, clipped so the prompt stays bounded. */
-export const replayLimits = { answer: 6000, output: 2000 } as const
+/** How much of the latest step a prompt replays: its answer, each tool output and each call's arguments, clipped so the prompt stays bounded. */
+export const replayLimits = { answer: 6000, output: 2000, arguments: 2000 } as const
 
 const criteriaText = (options: ActOptions) =>
   `Objective: ${options.goal.objective}\n\nSuccess criteria ([x] = already verified):\n${checklist(options.goal, options.criteriaMet)}\n\n`
@@ -143,7 +166,7 @@ export const actMessages = (options: ActOptions): ReadonlyArray<ChatMessage> => 
   return [
     system,
     { role: "user", content: contextPrompt(options, options.history.slice(0, -1), latest) },
-    ...turnOf(latest, replayLimits),
+    ...turnOf(latest, { limits: replayLimits }),
     { role: "user", content: nextPrompt(options, latest) }
   ]
 }

@@ -15,6 +15,7 @@ import * as LlmChoice from "../domain/LlmChoice.js"
 import * as RunId from "../domain/RunId.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
+import { CuratorStore } from "../store/CuratorStore.js"
 import * as Database from "../store/Database.js"
 import { EventStore } from "../store/EventStore.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
@@ -199,6 +200,7 @@ export const make = (options: {
     const events = yield* EventStore
     const quarantine = yield* QuarantineStore
     const artifacts = yield* ArtifactStore
+    const curator = yield* CuratorStore
     const transaction = yield* Transaction
     const files = yield* FileSystem.FileSystem
     const workspaces = path.resolve(options.workspaceRoot, "workspaces")
@@ -415,6 +417,8 @@ export const make = (options: {
         yield* events.remove(runId)
         yield* quarantine.remove(runId)
         yield* artifacts.remove(runId)
+        // Its conversations leave the training data with it.
+        yield* curator.remove(runId)
         return true
       })
 

@@ -10,6 +10,7 @@ import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
 import type { Specialist } from "../specialists/Specialist.js"
+import { CuratorStore } from "../store/CuratorStore.js"
 import { EventStore } from "../store/EventStore.js"
 import { GroupCommit } from "../store/GroupCommit.js"
 import { QuarantineStore } from "../store/QuarantineStore.js"
@@ -64,6 +65,7 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
     const commits = yield* GroupCommit
     const events = yield* EventStore
     const quarantine = yield* QuarantineStore
+    const curator = yield* CuratorStore
     const transaction = yield* Transaction
     const runId = options.runId
     const window = historyWindowOf(options)
@@ -118,6 +120,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
           error: "the step does not decode",
           at: checkpoint.updated_at
         })
+        // The run does those iterations again: samples of the work moved aside go, and the new work is captured.
+        if (opened.rebuiltFrom !== undefined) yield* curator.removeAfter(runId, opened.rebuiltFrom)
         yield* events.append(written)
         yield* runs.clearStop(runId)
         return { quarantineId, quarantinedSteps }

@@ -20,7 +20,13 @@ export interface StepMessages {
  * over, while each is a pure function of the goal, the specialist and the steps before it. `steps` must be every step
  * up to the last one wanted, in order (`StepStore.recent(id, -1)`).
  */
-export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>, specialist?: Specialist): ReadonlyArray<StepMessages> =>
+export const messagesOf = (
+  goal: Goal,
+  steps: ReadonlyArray<Step>,
+  specialist?: Specialist,
+  /** `placeIds`: a step recorded before call ids were kept shows its calls too (`Prompts.turnOf`). */
+  options: { readonly placeIds?: boolean } = {}
+): ReadonlyArray<StepMessages> =>
   steps.map((step, index) => {
     const earlier = steps.slice(0, index)
     const criteriaMet = earlier.at(-1)?.criteria_met ?? goal.success_criteria.map(() => false)
@@ -29,7 +35,7 @@ export const messagesOf = (goal: Goal, steps: ReadonlyArray<Step>, specialist?: 
       iteration: step.iteration,
       act: [
         ...actMessages({ goal, iteration: step.iteration, criteriaMet, history, suggestions: earlier.at(-1)?.critic?.suggestions, specialist }),
-        ...turnOf(step)
+        ...turnOf(step, { placeIds: options.placeIds })
       ],
       judge: judgeMessages({
         goal,

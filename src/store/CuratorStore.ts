@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Schema } from "effect"
 import { PersistenceError } from "../domain/Errors.js"
-import type { RunStatus } from "../domain/RunStatus.js"
+import { RunStatus } from "../domain/RunStatus.js"
 import type { DatasetDefinition } from "../curator/Dataset.js"
 import { type TrainingSample, TrainingSampleJson } from "../curator/Sample.js"
 import * as Database from "./Database.js"
@@ -77,10 +77,21 @@ const decodeSample = Schema.decodeUnknown(TrainingSampleJson)
 /** Its Schema has no transformations, so its encoded form is itself: stored as it is, read back through the Schema. */
 const encodeSample = (sample: TrainingSample) => JSON.stringify(sample)
 
-const Row = Schema.Struct({ id: Database.Int, hash: Schema.String, run_status: Schema.String, body: Schema.String })
+const Row = Schema.Struct({ id: Database.Int, hash: Schema.String, run_status: RunStatus, body: Schema.String })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
 const HashRow = Schema.Struct({ id: Database.Int, hash: Schema.String })
 const decodeHashRows = Schema.decodeUnknown(Schema.Array(HashRow))
+
+// A checkpoint's state is TEXT; a driver may still hand it over as bytes.
+const PendingRow = Schema.Struct({
+  run_id: Schema.String,
+  state: Schema.Union(Schema.String, Schema.Uint8ArrayFromSelf),
+  updated_at: Schema.String,
+  size: Database.Int
+})
+const decodePendingRows = Schema.decodeUnknown(Schema.Array(PendingRow))
+const FacetRow = Schema.Struct({ v: Schema.String })
+const decodeFacetRows = Schema.decodeUnknown(Schema.Array(FacetRow))
 
 const undecodable = (what: string) => (error: Parameters<typeof Database.decodeError>[0]) =>
   new PersistenceError({ message: `${what} in the database does not decode: ${Database.decodeError(error)}`, busy: false })
@@ -105,6 +116,18 @@ export class CuratorStore extends Context.Tag("autopilot/CuratorStore")<
     readonly hashes: (filter: Filter, afterId: number, limit: number) => Effect.Effect<ReadonlyArray<{ readonly id: number; readonly hash: string }>, PersistenceError>
     readonly count: (filter: Filter) => Effect.Effect<number, PersistenceError>
     readonly facets: Effect.Effect<Facets, PersistenceError>
+    /**
+     * Everything kept for a run that is deleted, inside the caller's transaction: the samples it gave (its
+     * own, and for a mission run its nodes') and where its scan stood. A run id used again captures afresh.
+     */
+    readonly remove: (runId: string) => Effect.Effect<void, PersistenceError>
+    /** A run's samples of iterations after `iteration`: work a rollback moved aside, which the run will do again. */
+    readonly removeAfter: (runId: string, iteration: number) => Effect.Effect<void, PersistenceError>
+    /**
+     * Samples and scan marks of runs whose checkpoint is gone: deleted by a process that did not remove them
+     * (a version before deletes did). How many samples went.
+     */
+    readonly forgetOrphans: Effect.Effect<number, PersistenceError>
   }
 >() {}
 
@@ -146,21 +169,20 @@ export const make = Effect.gen(function*() {
 
   return CuratorStore.of({
     pending: (after, limit) =>
-      sql<{ run_id: string; state: string | Uint8Array; updated_at: string; size: unknown }>`
+      sql`
         SELECT c.run_id, c.state, c.updated_at, LENGTH(c.state) AS size FROM checkpoints c
         LEFT JOIN curator_runs s ON s.run_id = c.run_id
         WHERE c.run_id > ${after} AND (s.run_id IS NULL OR s.updated_at <> c.updated_at OR s.size <> LENGTH(c.state))
         ORDER BY c.run_id LIMIT ${limit}
       `.pipe(
+        Database.refail,
+        Effect.flatMap((rows) => Effect.mapError(decodePendingRows(rows), undecodable("a checkpoint row"))),
         Effect.map((rows) =>
-          rows.map((row) => ({
-            run_id: row.run_id,
-            updated_at: row.updated_at,
-            size: Number(row.size),
+          rows.map((row): Pending => ({
+            ...row,
             state: typeof row.state === "string" ? row.state : Buffer.from(row.state).toString("utf8")
           }))
-        ),
-        Database.refail
+        )
       ),
     record: (curated) =>
       sql.withTransaction(Effect.gen(function*() {
@@ -184,7 +206,7 @@ export const make = Effect.gen(function*() {
               Effect.map((sample): StoredSample => ({
                 id: row.id,
                 hash: row.hash,
-                sample: { ...sample, metadata: { ...sample.metadata, run_status: row.run_status as RunStatus } }
+                sample: { ...sample, metadata: { ...sample.metadata, run_status: row.run_status } }
               }))
             )))
       ),
@@ -199,12 +221,26 @@ export const make = Effect.gen(function*() {
         Effect.flatMap((rows) => Effect.mapError(Schema.decodeUnknown(Database.Int)(rows[0]?.n ?? 0), undecodable("a sample count")))
       ),
     facets: Effect.all({
-      blueprints: sql<{ v: string }>`SELECT DISTINCT blueprint AS v FROM curator_samples WHERE blueprint IS NOT NULL ORDER BY v`,
-      specialists: sql<{ v: string }>`SELECT DISTINCT specialist AS v FROM curator_samples WHERE specialist IS NOT NULL ORDER BY v`
+      blueprints: sql`SELECT DISTINCT blueprint AS v FROM curator_samples WHERE blueprint IS NOT NULL ORDER BY v`,
+      specialists: sql`SELECT DISTINCT specialist AS v FROM curator_samples WHERE specialist IS NOT NULL ORDER BY v`
     }).pipe(
-      Effect.map(({ blueprints, specialists }) => ({ blueprints: blueprints.map((r) => r.v), specialists: specialists.map((r) => r.v) })),
-      Database.refail
-    )
+      Database.refail,
+      Effect.flatMap((rows) => Effect.mapError(Effect.all({ blueprints: decodeFacetRows(rows.blueprints), specialists: decodeFacetRows(rows.specialists) }), undecodable("a facet row"))),
+      Effect.map(({ blueprints, specialists }) => ({ blueprints: blueprints.map((r) => r.v), specialists: specialists.map((r) => r.v) }))
+    ),
+    remove: (runId) =>
+      Effect.gen(function*() {
+        yield* sql`DELETE FROM curator_samples WHERE run_id = ${runId} OR source_run = ${runId}`
+        yield* sql`DELETE FROM curator_runs WHERE run_id = ${runId}`
+      }).pipe(Database.refail),
+    removeAfter: (runId, iteration) =>
+      sql`DELETE FROM curator_samples WHERE run_id = ${runId} AND iteration > ${iteration}`.pipe(Effect.asVoid, Database.refail),
+    forgetOrphans: sql.withTransaction(Effect.gen(function*() {
+      const gone = sql`SELECT s.run_id FROM curator_runs s WHERE NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.run_id = s.run_id)`
+      const removed = yield* sql`DELETE FROM curator_samples WHERE source_run IN (${gone}) RETURNING id`
+      yield* sql`DELETE FROM curator_runs WHERE run_id IN (${gone})`
+      return removed.length
+    })).pipe(Database.refail)
   })
 })
 

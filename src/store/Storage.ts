@@ -2,6 +2,7 @@ import type { SqlClient } from "@effect/sql"
 import { Layer } from "effect"
 import type { DatabaseUnavailable } from "../domain/Errors.js"
 import * as ArtifactStore from "./ArtifactStore.js"
+import * as CuratorStore from "./CuratorStore.js"
 import * as Database from "./Database.js"
 import * as DeltaStore from "./DeltaStore.js"
 import * as EventStore from "./EventStore.js"
@@ -13,7 +14,7 @@ import * as Transaction from "./Transaction.js"
 
 export { Transaction } from "./Transaction.js"
 
-/** Every store a run needs. */
+/** Every store a run needs; the curator's too, since a run deleted or rolled back takes its training samples with it. */
 export type Storage =
   | RunStore.RunStore
   | StepStore.StepStore
@@ -23,6 +24,7 @@ export type Storage =
   | Transaction.Transaction
   | GroupCommit.GroupCommit
   | DeltaStore.DeltaStore
+  | CuratorStore.CuratorStore
 
 export type Options = GroupCommit.Options
 
@@ -30,7 +32,7 @@ export type Options = GroupCommit.Options
 export const layerWith = (options: Options): Layer.Layer<Storage, never, SqlClient.SqlClient> =>
   GroupCommit.layer(options).pipe(
     Layer.provideMerge(
-      Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, ArtifactStore.layer, Transaction.layer, DeltaStore.layer)
+      Layer.mergeAll(RunStore.layer, StepStore.layer, EventStore.layer, QuarantineStore.layer, ArtifactStore.layer, Transaction.layer, DeltaStore.layer, CuratorStore.layer)
     )
   )
 

@@ -1,15 +1,17 @@
 import { NodeContext } from "@effect/platform-node"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer, Stream } from "effect"
+import { Effect, Either, Layer, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Curator from "../../src/curator/Curator.js"
+import * as Dataset from "../../src/curator/Dataset.js"
 import { DatasetDefinition, type DatasetDefinitionEncoded } from "../../src/curator/Dataset.js"
 import * as FineTuneFormat from "../../src/curator/FineTuneFormat.js"
 import { Goal } from "../../src/domain/Goal.js"
 import * as Critic from "../../src/runtime/Critic.js"
+import * as Runs from "../../src/runtime/Runs.js"
 import * as CuratorStore from "../../src/store/CuratorStore.js"
 import * as MissionStore from "../../src/store/MissionStore.js"
 import * as Storage from "../../src/store/Storage.js"
@@ -155,6 +157,77 @@ const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
       assert.notInclude(text, "abcdef0123456789abcdef")
       assert.include(text, "[REDACTED_API_KEY]")
       assert.include(text, "[REDACTED_EMAIL]")
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("a deleted or pruned run takes its samples with it, and a run started again under its id is captured afresh", () =>
+    Effect.gen(function*() {
+      const store = yield* CuratorStore.CuratorStore
+      const runs = yield* Runs.make({ workspaceRoot: dir })
+      const texts = Effect.map(store.page({ completed_only: false, max_tokens: 1_000_000 }, 0, 100), (rows) =>
+        rows.map((r) => `${r.sample.metadata.run_id}: ${r.sample.messages.at(-1)!.content}`))
+      yield* runMission({ runId: "gone", goal: goal(1) }, script([{ content: "first life", criteria_met: [true] }]))
+      yield* runMission({ runId: "old", goal: goal(1) }, script([{ content: "pruned away", criteria_met: [true] }]))
+      const c = yield* curator()
+      assert.deepStrictEqual(yield* c.capture, { runs: 2, samples: 2 })
+      yield* runs.delete(["gone"])
+      assert.deepStrictEqual(yield* texts, ["old: pruned away"])
+      yield* TestClock.adjust("2 hours")
+      assert.deepStrictEqual((yield* runs.prune({ olderThan: "1 hour" })).map((d) => d.run_id), ["old"])
+      assert.deepStrictEqual(yield* texts, [])
+      assert.deepStrictEqual((yield* c.datasets).map((d) => d.samples), [0])
+      // The id is free again: the new run's work is captured, not shadowed by the old run's.
+      yield* runMission({ runId: "gone", goal: goal(1) }, script([{ content: "second life", criteria_met: [true] }]))
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 1 })
+      assert.deepStrictEqual(yield* texts, ["gone: second life"])
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("a run rolled back past corrupt steps loses their samples and is captured again as it redoes them", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* CuratorStore.CuratorStore
+      yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 5 } }, script([
+        { criteria_met: [false, false] },
+        { criteria_met: [false, false] },
+        { criteria_met: [false, false] },
+        { content: "four, the first time", criteria_met: [true, false] }
+      ]))
+      const c = yield* curator([{ id: "any-end", completed_only: false }])
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 1 })
+      yield* sql`UPDATE steps SET body = 'garbage' WHERE run_id = 'r' AND iteration >= 4`
+      yield* sql`UPDATE checkpoints SET state = 'garbage' WHERE run_id = 'r'`
+      const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 6 } }, script([
+        { content: "four, again", criteria_met: [true, false] },
+        { content: "five, done", criteria_met: [true, true] }
+      ]))
+      assert.strictEqual(result.status, "completed")
+      assert.deepStrictEqual(yield* c.capture, { runs: 1, samples: 2 })
+      const rows = yield* store.page({ completed_only: true, max_tokens: 1_000_000 }, 0, 10)
+      assert.deepStrictEqual(rows.map((r) => [r.sample.metadata.iteration, r.sample.messages.at(-1)!.content]), [[4, "four, again"], [5, "five, done"]])
+    }).pipe(Effect.provide(environment(database))))
+
+  it.effect("a specialist whose id is too long to name a dataset gets none derived, and asking for it says why; the rest still list", () =>
+    Effect.gen(function*() {
+      const long = `a${"-b".repeat(60)}`
+      yield* runMission({ runId: "b", goal: goal(1) }, script([{ criteria_met: [true] }]))
+      const c = yield* curator([{ id: "long-one", specialist: long }])
+      yield* c.capture
+      const store = yield* CuratorStore.CuratorStore
+      const [captured] = yield* store.page({ completed_only: true, max_tokens: 1_000_000 }, 0, 1)
+      const sample = captured!.sample
+      // As the run's specialist would have it (a run's checkpoint names it; this one's is kept short).
+      yield* store.record({
+        run_id: "b",
+        updated_at: "t",
+        size: 1,
+        run_status: "completed",
+        samples: [{ ...sample, metadata: { ...sample.metadata, run_id: "b-as-specialist", specialist: long, hash: "f".repeat(32) } }]
+      })
+      assert.deepStrictEqual((yield* c.datasets).map((d) => [d.definition.id, d.samples]), [["all", 2], ["long-one", 1]])
+      const error = yield* Effect.flip(c.show(`specialist.${long}`))
+      assert.strictEqual(error._tag, "BadInput")
+      assert.match(error.message, /^no dataset can be derived for specialist a-b-b.*: its id "specialist\.a-b-b.*" must be 1-100 .*define one with a shorter id/)
+      assert.isTrue(Either.isLeft(Dataset.forSpecialist(long)))
+      assert.isTrue(Either.isRight(Dataset.forSpecialist("writer")))
     }).pipe(Effect.provide(environment(database))))
 
   it.effect("bad input: an unknown dataset, an unwritable --out; nothing is written", () =>

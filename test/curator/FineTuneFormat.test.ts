@@ -30,7 +30,7 @@ describe("FineTuneFormat", () => {
   it("refuses what an upload would refuse, naming the problem", () => {
     assert.include(problem({ messages: [{ role: "user", content: "u" }] }), "at least one assistant message")
     assert.include(problem({ messages: [{ role: "user", content: "u" }, { role: "assistant", content: "a" }], metadata: {} }), "metadata")
-    assert.include(problem({ messages: [{ role: "assistant", content: "a" }, { role: "tool", tool_call_id: "nope", content: "x" }] }), "which no earlier assistant message made")
+    assert.include(problem({ messages: [{ role: "assistant", content: "a" }, { role: "tool", tool_call_id: "nope", content: "x" }] }), "follows no assistant turn with tool calls")
     assert.include(
       problem({ messages: [{ role: "assistant", tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{not json" } }] }] }),
       "must be JSON text"
@@ -38,6 +38,24 @@ describe("FineTuneFormat", () => {
     assert.include(problem({ messages: [{ role: "assistant", content: "" }] }), "content or tool_calls")
     assert.include(problem({ messages: [{ role: "robot", content: "x" }, { role: "assistant", content: "a" }] }), "messages")
     assert.isTrue(Either.isLeft(FineTuneFormat.checkLine("not json")))
+  })
+
+  it("holds tool turns to the rule a chat request is held to (Conversation.problemOf), yet a line may end on the calls it teaches", () => {
+    const ask = (id: string) => ({ role: "assistant", tool_calls: [{ id, type: "function", function: { name: "get_weather", arguments: "{}" } }] })
+    const answer = (id: string) => ({ role: "tool", tool_call_id: id, content: "sunny" })
+    const user = { role: "user", content: "Weather?" }
+    // OpenAI's own example ends on the call: the call is what the line teaches.
+    assert.strictEqual(problem({ messages: [user, ask("c1")], tools: [weatherTool] }), "")
+    // Each refused by OpenAI, each accepted by the copy of the rule this format kept before.
+    assert.include(problem({ messages: [user, ask("c1"), user, answer("c1"), { role: "assistant", content: "a" }] }), "before every tool call of message 2 was answered")
+    assert.include(problem({ messages: [user, ask("c1"), user, { role: "assistant", content: "a" }] }), "unanswered: c1")
+    assert.include(problem({ messages: [user, ask("c1"), answer("c1"), user, answer("c1"), { role: "assistant", content: "a" }] }), "message 5 (tool) answers c1")
+    assert.include(
+      problem({ messages: [user, { ...ask("c1"), tool_calls: [...ask("c1").tool_calls, ...ask("c1").tool_calls] }, answer("c1"), answer("c1")] }),
+      "two tool calls with one id"
+    )
+    // Only the last turn may stay open, and only when it is the last message.
+    assert.include(problem({ messages: [user, ask("c1"), ask("c2")] }), "unanswered: c1")
   })
 
   it("writes a sample's tool turn in the format: JSON-text arguments, tool messages by id, tools at the top", () => {

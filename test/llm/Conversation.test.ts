@@ -38,6 +38,13 @@ describe("Conversation.problemOf", () => {
     assert.strictEqual(problem([user, calls("a")]), "the conversation ends before every tool call of message 2 was answered (unanswered: a)")
   })
 
+  it("with openEnd (a fine-tuning line), the last message may be a turn whose calls are not answered yet; nothing else is let through", () => {
+    const open = (messages: ReadonlyArray<ChatMessage>) => Option.getOrElse(Conversation.problemOf(messages, { openEnd: true }), () => "accepted")
+    assert.strictEqual(open([user, calls("a", "b")]), "accepted")
+    assert.strictEqual(open([user, calls("a", "b"), result("a")]), "the conversation ends before every tool call of message 2 was answered (unanswered: b)")
+    assert.strictEqual(open([user, calls("a"), user]), "message 3 (user) comes before every tool call of message 2 was answered (unanswered: a)")
+  })
+
   it("names a tool message without an id, ids on the wrong roles, and ids that cannot be told apart", () => {
     assert.strictEqual(problem([user, calls("a"), { role: "tool", content: "2" }]), "message 3 (tool) has no tool_call_id; a tool message answers one call by its id")
     assert.strictEqual(problem([{ ...user, tool_call_id: "a" }]), "message 1 (user) carries a tool_call_id; only a tool message may")

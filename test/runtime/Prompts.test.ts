@@ -4,7 +4,7 @@ import { BudgetUsage } from "../../src/domain/Budget.js"
 import { Goal } from "../../src/domain/Goal.js"
 import { Step } from "../../src/domain/Step.js"
 import * as Conversation from "../../src/llm/Conversation.js"
-import { actMessages, judgeMessages, parseVerdict } from "../../src/runtime/Prompts.js"
+import { actMessages, judgeMessages, parseVerdict, turnOf } from "../../src/runtime/Prompts.js"
 import { messagesOf } from "../../src/runtime/Transcript.js"
 
 const goal = new Goal({
@@ -197,17 +197,50 @@ describe("actMessages, replaying the latest iteration as real tool turns", () =>
     assert.match(messages[1]!.content, /follows: your answer\.$/)
   })
 
-  it("clips the replayed answer and each tool output, saying how much was cut, but never the arguments", () => {
+  it("clips the replayed answer, each tool output and over-long arguments, saying how much was cut; arguments stay JSON text", () => {
     const expression = "1+".repeat(5000) + "1"
     const messages = actMessages({
       goal,
       iteration: 2,
       criteriaMet: [],
-      history: [step(1, { answer: "a".repeat(7000), tool_calls: [call("c1", "calculator", { expression }, "o".repeat(2500))] })]
+      history: [step(1, {
+        answer: "a".repeat(7000),
+        tool_calls: [call("c1", "calculator", { expression }, "o".repeat(2500)), call("c2", "calculator", { expression: "6*7" }, "42")]
+      })]
     })
     assert.strictEqual(messages[2]!.content, `${"a".repeat(6000)}… [1000 more characters]`)
-    assert.deepStrictEqual(JSON.parse(messages[2]!.tool_calls![0]!.function.arguments), { expression })
+    const [long, short] = messages[2]!.tool_calls!
+    const whole = JSON.stringify({ expression })
+    // One JSON string: the start of the arguments and how much of them was cut.
+    assert.strictEqual(JSON.parse(long!.function.arguments), `${whole.slice(0, 2000)}… [${whole.length - 2000} more characters]`)
+    assert.isBelow(long!.function.arguments.length, 2100)
+    assert.deepStrictEqual(JSON.parse(short!.function.arguments), { expression: "6*7" })
     assert.strictEqual(messages[3]!.content, `${"o".repeat(2000)}… [500 more characters]`)
+    assert.deepStrictEqual(Conversation.problemOf(messages), Option.none())
+  })
+
+  it.prop("replayed arguments are always JSON text, and bounded however large the call was", [fc.jsonValue({ maxDepth: 3 }), fc.integer({ min: 0, max: 10_000 })], ([args, pad]) => {
+    const value = { args, pad: "x".repeat(pad) }
+    const [, , replayed] = actMessages({ goal, iteration: 2, criteriaMet: [], history: [step(1, { tool_calls: [call("c1", "echo", value, "ok")] })] })
+    const text = replayed!.tool_calls![0]!.function.arguments
+    assert.doesNotThrow(() => JSON.parse(text))
+    const sent = JSON.stringify(value)
+    if (sent.length <= 2000) assert.strictEqual(text, sent)
+    // Quoting again at most doubles the 2,000 characters kept.
+    else assert.isAtMost(text.length, 2 * 2000 + 60)
+  })
+
+  it("the transcript and the curator share the turn builder: a step recorded without ids gets ids from their place, and malformed arguments travel as a JSON string", () => {
+    const old = step(1, { tool_calls: [call(undefined, "calculator", "{\"expression\": \"6*", "invalid arguments", false)] })
+    assert.deepStrictEqual(turnOf(old), [{ role: "assistant", content: "answer 1" }])
+    assert.deepStrictEqual(turnOf(old, { placeIds: true }), [
+      {
+        role: "assistant",
+        content: "answer 1",
+        tool_calls: [{ id: "call_1_1", type: "function", function: { name: "calculator", arguments: JSON.stringify("{\"expression\": \"6*") } }]
+      },
+      { role: "tool", tool_call_id: "call_1_1", content: "invalid arguments" }
+    ])
   })
 
   it("quotes a latest iteration recorded before call ids were kept with the rest, as prompts did before", () => {

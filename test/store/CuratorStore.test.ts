@@ -1,6 +1,6 @@
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import type { TrainingSample } from "../../src/curator/Sample.js"
 import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import * as CuratorStore from "../../src/store/CuratorStore.js"
@@ -87,6 +87,48 @@ const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
       const [firstPage] = yield* store.page(all, 0, 1)
       assert.deepStrictEqual((yield* store.hashes(all, firstPage!.id, 10)).length, 3)
       assert.deepStrictEqual(yield* store.facets, { blueprints: ["triage"], specialists: ["sorter", "writer"] })
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("removes what a deleted run gave: its own samples, its nodes' and its scan mark; its id then captures afresh", () =>
+    Effect.gen(function*() {
+      const store = yield* Store
+      const runs = yield* RunStore.RunStore
+      yield* runs.saveAll([checkpoint("m", "t1"), checkpoint("r", "t1")])
+      yield* store.record({ run_id: "m", updated_at: "t1", size: 1, run_status: "completed", samples: [sample("m.a", 1, { source: "node" }), sample("m.b", 1, { source: "node" })] })
+      yield* store.record({ run_id: "r", updated_at: "t1", size: 1, run_status: "completed", samples: [sample("r", 1), sample("r", 2)] })
+      yield* store.remove("m")
+      const ids = Effect.map(store.page(all, 0, 10), (rows) => rows.map((r) => `${r.sample.metadata.run_id}/${r.sample.metadata.iteration}`))
+      assert.deepStrictEqual(yield* ids, ["r/1", "r/2"])
+      // Its mark is gone too: the run is looked at again, though its checkpoint did not change.
+      const [m] = yield* store.pending("", 1)
+      assert.strictEqual(m?.run_id, "m")
+      // A run rolled back to iteration 1 keeps that one; the next capture of iteration 2 stores the new work.
+      yield* store.removeAfter("r", 1)
+      assert.deepStrictEqual(yield* ids, ["r/1"])
+      const again = sample("r", 2, { hash: "new".padEnd(32, "0") })
+      assert.strictEqual(yield* store.record({ run_id: "r", updated_at: "t2", size: 1, run_status: "completed", samples: [sample("r", 1), again] }), 1)
+      yield* store.remove("r")
+      assert.strictEqual(yield* store.record({ run_id: "r", updated_at: "t3", size: 1, run_status: "completed", samples: [again] }), 1)
+      assert.deepStrictEqual((yield* store.page(all, 0, 10)).map((r) => r.hash), [again.metadata.hash])
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("forgets the samples and marks of runs whose checkpoint is gone, and only those", () =>
+    Effect.gen(function*() {
+      const store = yield* Store
+      const runs = yield* RunStore.RunStore
+      yield* runs.saveAll([checkpoint("kept", "t1"), checkpoint("deleted", "t1")])
+      yield* store.record({ run_id: "kept", updated_at: "t1", size: 1, run_status: "completed", samples: [sample("kept", 1)] })
+      yield* store.record({ run_id: "deleted", updated_at: "t1", size: 1, run_status: "completed", samples: [sample("deleted.a", 1), sample("deleted.b", 2)] })
+      // Deleted by a process that left the curator's rows behind.
+      const loaded = yield* runs.load("deleted")
+      assert(loaded._tag === "Found")
+      assert.isTrue(yield* runs.remove("deleted", Option.some(loaded.raw)))
+      assert.strictEqual(yield* store.forgetOrphans, 2)
+      assert.strictEqual(yield* store.forgetOrphans, 0)
+      assert.deepStrictEqual((yield* store.page(all, 0, 10)).map((r) => r.sample.metadata.run_id), ["kept"])
+      const sql = yield* SqlClient.SqlClient
+      const marks = yield* sql<{ run_id: string }>`SELECT run_id FROM curator_runs ORDER BY run_id`
+      assert.deepStrictEqual(marks.map((r) => r.run_id), ["kept"])
     }).pipe(Effect.provide(layer)))
 }
 
