@@ -1,6 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Redacted, Ref, Stream, TestClock } from "effect"
+import * as fs from "node:fs"
 import * as http from "node:http"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Pricing from "../../src/budget/Pricing.js"
+import type { Step } from "../../src/domain/Step.js"
+import * as Missions from "../../src/missions/Missions.js"
+import * as PromotionStore from "../../src/store/PromotionStore.js"
+import { StepStore } from "../../src/store/StepStore.js"
+import { diamond, runnerLayer } from "../missions/fixtures.js"
 import { PersistenceError } from "../../src/domain/Errors.js"
 import { ModelRoute } from "../../src/finetune/ModelRoute.js"
 import * as RoutedLlm from "../../src/finetune/RoutedLlm.js"
@@ -136,5 +145,33 @@ describe("RoutedLlm", () => {
       assert.strictEqual(yield* RoutedLlm.clientFor(inner, serving, { model: "ft:x", base_url: "http://provider.example/v1/" }), inner)
       assert.strictEqual(yield* RoutedLlm.clientFor(inner, { endpoints: false }, { model: "lora-7b", base_url: trainer.url }), inner)
       assert.strictEqual(yield* RoutedLlm.clientFor(inner, serving, { model: "ft:x", base_url: null }), inner)
+    }))
+
+  it.scoped("a mission's node with a promoted route works on the route's model, charged at its price; the other nodes keep the default", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-routed-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const model = "ft:gpt-4o-mini-2024-07-18:acme:right:abc123"
+      const layer = runnerLayer(path.join(dir, "a.db"), dir)
+      const steps = yield* Effect.gen(function*() {
+        yield* Effect.flatMap(PromotionStore.PromotionStore, (store) => store.promote(route("node:diamond/right", model))).pipe(Effect.provide(PromotionStore.layer))
+        const missions = yield* Missions.Missions
+        const made = yield* missions.create({ project: "default", goal: "decide and report", blueprint: diamond(), slots: {}, missing: [], actor: "test", reason: "test" })
+        yield* missions.approve("default", made.mission_id, { actor: "test" })
+        const script = path.join(dir, "script.json")
+        fs.writeFileSync(script, JSON.stringify({ model: "gpt-4o", nodes: { split: [{ content: "{\"go\": false}" }], right: [{ content: "Went right." }] } }))
+        const ran = yield* Missions.run("default", made.mission_id, { actor: "test", llm: { provider: "mock", mock_script: script } })
+        assert.strictEqual(ran.mission.status, "completed")
+        const store = yield* StepStore
+        return {
+          split: yield* store.recent(`${made.mission_id}.split`, 10),
+          right: yield* store.recent(`${made.mission_id}.right`, 10)
+        }
+      }).pipe(Effect.provide(layer))
+      const act = (s: ReadonlyArray<Step>) => s.flatMap((step) => step.calls).filter((c) => c.purpose === "act")
+      const [right] = act(steps.right)
+      assert.strictEqual(right?.model_used, model)
+      assert.strictEqual(right?.cost_usd, Pricing.costOf({ model: "ft:gpt-4o-mini", input_per_mtok: 0.3, output_per_mtok: 1.2 }, right!))
+      assert.deepStrictEqual(act(steps.split).map((c) => c.model_used), ["gpt-4o"])
     }))
 })

@@ -115,6 +115,15 @@ describe("NodeLlm", () => {
         yield* node.llm.complete(request("act", { temperature: 1 }))
         assert.deepStrictEqual(yield* primary.asked, [{ ...request("act", { temperature: 1 }), metadata: { ...request("act").metadata, node: "collect" } }])
       }))
+    it.effect("every call carries the mission's blueprint beside the node, so a route promoted for either applies", () =>
+      Effect.gen(function*() {
+        const primary = yield* provider("openai")
+        const { providers } = yield* mission(primary.provider, Option.none())
+        const node = yield* NodeLlm.make(providers)({ ...NodeLlm.first("2.classify"), blueprint: "support_triage" })
+        yield* node.llm.complete(request("act"))
+        yield* node.llm.complete(request("judge"))
+        for (const asked of yield* primary.asked) assert.deepInclude(asked.metadata, { node: "2.classify", blueprint: "support_triage" })
+      }))
   })
 
   describe("the provider of each call", () => {
