@@ -16,14 +16,14 @@ import * as Render from "./Render.js"
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
-const definitionsFlag = Options.file("datasets").pipe(
+export const definitionsFlag = Options.file("datasets").pipe(
   Options.withPseudoName("file"),
   Options.withDescription("a JSON array of dataset definitions of your own (default: $AUTOPILOT_DATASETS); see README, \"The curator\""),
   Options.optional
 )
 
 /** The definitions file given, else $AUTOPILOT_DATASETS, read and checked before the database is opened. */
-const definitionsOf = (flag: Option.Option<string>) =>
+export const definitionsOf = (flag: Option.Option<string>) =>
   Effect.gen(function*() {
     const fromEnv = yield* Config.option(Config.string("AUTOPILOT_DATASETS")).pipe(Effect.orDie, Effect.map(Option.filter((v) => v !== "")))
     const file = Option.orElse(flag, () => fromEnv)

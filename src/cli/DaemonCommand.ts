@@ -2,9 +2,7 @@ import { Command, Options } from "@effect/cli"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as net from "node:net"
-import * as path from "node:path"
 import { BadInput } from "../domain/Errors.js"
-import { home } from "../domain/Home.js"
 import * as FineTunes from "../finetune/FineTunes.js"
 import * as TrainingLoop from "../finetune/TrainingLoop.js"
 import * as LiveText from "../runtime/LiveText.js"
@@ -117,9 +115,8 @@ const training = (target: DatabaseTarget.DatabaseTarget) =>
       (yield* curatorLayer(target)).pipe(Layer.provide(DatabaseTarget.layer(target))),
       yield* fineTunesLayer(target)
     )
-    const dir = path.join(yield* home, "finetune", "datasets")
     yield* line(`training on ${datasets.join(", ")} at ${config.threshold} samples, every ${Duration.format(config.pollEvery)}`)
-    return TrainingLoop.make({ datasets, dir, threshold: config.threshold, every: config.pollEvery, say: line }).pipe(
+    return TrainingLoop.make({ datasets, dir: config.snapshots, threshold: config.threshold, every: config.pollEvery, say: line }).pipe(
       Effect.flatMap((loop) => loop.run),
       Effect.provide(services),
       Effect.catchAll((error) => line(`training loop stopped: ${error.message}`))

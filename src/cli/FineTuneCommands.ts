@@ -1,13 +1,41 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Logger, Option, Schema } from "effect"
+import * as Curator from "../curator/Curator.js"
+import * as Dataset from "../curator/Dataset.js"
+import { BadInput } from "../domain/Errors.js"
 import * as DatasetFile from "../finetune/DatasetFile.js"
 import { FineTuneJob, FineTuneJobNotFound, type JobEvent } from "../finetune/FineTuneJob.js"
 import * as FineTunes from "../finetune/FineTunes.js"
 import * as Providers from "../finetune/Providers.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as FineTuneStore from "../store/FineTuneStore.js"
+import * as CuratorCommands from "./CuratorCommands.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
+
+/**
+ * The curator's definition of dataset `id`, or one line naming the known ones: a job is named for a dataset
+ * the curator knows (its own `threshold` and `base_model` apply). A database without runs knows `all` and
+ * the datasets defined (`--datasets`, AUTOPILOT_DATASETS); nothing is created to find that out.
+ */
+const knownDataset = (target: DatabaseTarget.DatabaseTarget, definitionsFile: Option.Option<string>, id: string) =>
+  Effect.gen(function*() {
+    const own = yield* CuratorCommands.definitionsOf(definitionsFile)
+    const curator = yield* CuratorCommands.curatorLayer(target, definitionsFile)
+    const withoutRuns = Effect.suspend(() => {
+      const known = [...(own.some((d) => d.id === Dataset.all.id) ? [] : [Dataset.all]), ...own]
+      const found = known.find((d) => d.id === id)
+      return found !== undefined
+        ? Effect.succeed(found)
+        : Effect.fail(new BadInput({ message: `unknown dataset "${id}": known datasets are ${known.map((d) => d.id).join(", ")} (see \`autopilot curator datasets\`)` }))
+    })
+    return yield* DatabaseTarget.whenHolds(
+      target,
+      "checkpoints",
+      withoutRuns,
+      Effect.provide(Effect.map(Effect.flatMap(Curator.Curator, (c) => c.show(id)), (report) => report.definition), curator)
+    )
+  })
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
@@ -92,18 +120,32 @@ const start = Command.make(
   "start",
   {
     dataset: Options.text("dataset").pipe(Options.withDescription("the dataset's id: one job per content of it, ever")),
-    file: Options.file("file").pipe(Options.withDescription("its chat fine-tuning JSONL file")),
+    file: Options.file("file").pipe(Options.withDescription("its chat fine-tuning JSONL file (copied under $AUTOPILOT_HOME/finetune/datasets, named for its content)")),
     baseModel: Options.text("base-model").pipe(Options.withDescription("the model to tune (default $AUTOPILOT_FINETUNE_BASE_MODEL, else gpt-4o-mini-2024-07-18)"), Options.optional),
     threshold: Options.text("threshold").pipe(Options.withDescription("samples needed for this dataset (default $AUTOPILOT_FINETUNE_THRESHOLD, else 100)"), Options.optional),
+    definitions: CuratorCommands.definitionsFlag,
     db: Flags.db,
     format: jsonFormat
   },
   (input) =>
     Effect.gen(function*() {
       const threshold = yield* Option.match(input.threshold, { onNone: () => Effect.succeed(undefined), onSome: (raw) => FineTunes.thresholdOf("--threshold", raw) })
-      const snapshot = yield* DatasetFile.read(input.file)
-      const considered = yield* withFineTunes(input.db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) =>
-        fineTunes.consider({ id: input.dataset, file: input.file, ...snapshot, threshold, base_model: Option.getOrUndefined(input.baseModel) })))
+      yield* DatasetFile.read(input.file)
+      const target = yield* Flags.target(input.db)
+      const fineTunes = yield* fineTunesLayer(target)
+      const definition = yield* knownDataset(target, input.definitions, input.dataset)
+      // The job trains on a copy named for its content: the user's file, or a later export, may change meanwhile.
+      const kept = yield* DatasetFile.keep((yield* FineTunes.config).snapshots, definition.id, input.file)
+      const considered = yield* Effect.provide(
+        Effect.flatMap(FineTunes.FineTunes, (f) =>
+          f.consider({
+            id: definition.id,
+            ...kept,
+            threshold: threshold ?? definition.threshold,
+            base_model: Option.getOrUndefined(input.baseModel) ?? definition.base_model
+          })),
+        fineTunes
+      )
       if (input.format === "json") {
         return yield* Console.log(Render.json(FineTunes.Considered.$match(considered, {
           Started: ({ job }) => ({ started: true, job: encode(job) }),

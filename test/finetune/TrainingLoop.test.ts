@@ -17,10 +17,10 @@ const line = (i: number) => JSON.stringify({ messages: [{ role: "user", content:
  * A curator whose `all` dataset holds `samples` (a Ref the test grows), exported as that many lines; it
  * counts its exports. The real curator has its own suite: here only what the loop does with one is tested.
  */
-const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>) =>
+const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>, definition: typeof DatasetDefinition.Encoded) =>
   Layer.succeed(Curator, Curator.of({
     capture: Effect.succeed({ runs: 0, samples: 0 } as never),
-    datasets: Effect.map(Ref.get(samples), (n) => [{ definition: Schema.decodeSync(DatasetDefinition)({ id: "all" }), samples: n }]),
+    datasets: Effect.map(Ref.get(samples), (n) => [{ definition: Schema.decodeSync(DatasetDefinition)(definition), samples: n }]),
     show: () => Effect.die("not used"),
     lines: () => Stream.die("not used"),
     export: (_id, { out }) =>
@@ -32,15 +32,15 @@ const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>) =>
       })
   }))
 
-const setup = Effect.gen(function*() {
+const setupWith = (definition: typeof DatasetDefinition.Encoded) => Effect.gen(function*() {
   const samples = yield* Ref.make(3)
   const exports = yield* Ref.make(0)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-loop-"))
   yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
   const said: Array<string> = []
   const services = yield* Layer.build(Layer.mergeAll(
-    curatorWith(samples, exports),
-    FineTunes.layer({ threshold: 5, baseModel: "base", pollEvery: "30 seconds" }).pipe(
+    curatorWith(samples, exports, definition),
+    FineTunes.layer({ threshold: 5, baseModel: "base", pollEvery: "30 seconds", snapshots: dir }).pipe(
       Layer.provide(Layer.merge(FineTune.layerMock(), FineTuneStore.layer)),
       Layer.provide(sqlite.layer)
     )
@@ -51,8 +51,10 @@ const setup = Effect.gen(function*() {
   const listed = Effect.flatMap(FineTunes.FineTunes, (f) => f.list()).pipe(Effect.provide(services))
   const jobs = Effect.map(listed, (js) => js.map((j) => ({ samples: j.samples, file: path.basename(j.file) })))
   const jobIds = Effect.map(listed, (js) => js.map((j) => j.id))
-  return { ...loop, samples, exports, dir, said, jobs, jobIds }
+  return { ...loop, samples, exports, dir, said, jobs, jobIds, listed }
 })
+
+const setup = setupWith({ id: "all" })
 
 it.scoped("a dataset below the threshold is not exported; at it, one job starts on a file named for its content; unchanged, nothing more", () =>
   Effect.gen(function*() {
@@ -92,9 +94,11 @@ it.scoped("one job at a time per dataset, and another only once the dataset grew
     yield* Ref.set(loop.samples, 10)
     yield* loop.round
     const jobs = yield* loop.jobs
-    assert.deepStrictEqual(jobs.map((j) => j.samples).sort((a, b) => a - b), [5, 10])
+    assert.deepStrictEqual(jobs.map((j) => j.samples), [10, 5])
     assert.notStrictEqual(jobs[0]!.file, jobs[1]!.file)
-    for (const j of jobs) assert.strictEqual(fs.readFileSync(path.join(loop.dir, j.file), "utf8").trim().split("\n").length, j.samples)
+    // The new job's file is there; the ended one's was removed when it ended: exports do not pile up.
+    assert.strictEqual(fs.readFileSync(path.join(loop.dir, jobs[0]!.file), "utf8").trim().split("\n").length, 10)
+    assert.deepStrictEqual(fs.readdirSync(loop.dir), [jobs[0]!.file])
   }))
 
 it.scoped("a round that fails is said, and the next one tries again: a provider that could not be asked is asked again", () =>
@@ -122,4 +126,13 @@ it.effect("AUTOPILOT_FINETUNE_DATASETS is a comma-separated list of dataset ids,
     assert.deepStrictEqual(yield* read(" all , blueprint.support_triage,"), ["all", "blueprint.support_triage"])
     const refused = yield* Effect.flip(read("all,Not An Id"))
     assert.strictEqual(refused.message, `AUTOPILOT_FINETUNE_DATASETS takes dataset ids separated by commas (a-z 0-9 . _ -, like all,blueprint.support_triage); got "Not An Id"`)
+  }))
+
+it.scoped("a dataset's own threshold and base model, from its definition, are what the loop trains with", () =>
+  Effect.gen(function*() {
+    const loop = yield* setupWith({ id: "all", threshold: 2, base_model: "qwen2.5-7b" })
+    yield* Ref.set(loop.samples, 2)
+    yield* loop.round
+    const [job] = yield* loop.listed
+    assert.deepStrictEqual([job?.samples, job?.base_model], [2, "qwen2.5-7b"], "2 samples reach the dataset's threshold of 2, not the loop's 5")
   }))
