@@ -160,6 +160,9 @@ export const make = (config: FineTunesConfig) =>
         if (Option.isSome(existing)) return Considered.Exists({ job: existing.value })
         // Newest first. Each job costs money: one at a time per dataset, and again only after real growth.
         const jobs = (yield* store.list()).filter((j) => j.dataset_id === dataset.id)
+        // Claimed by another starter since the look above: it is this snapshot's job, not another one training.
+        const same = jobs.find((j) => j.snapshot === dataset.snapshot)
+        if (same !== undefined) return Considered.Exists({ job: same })
         const going = jobs.find((j) => !isFinished(j.status))
         if (going !== undefined) return Considered.Training({ job: going })
         const since = jobs.find((j) => j.status === "succeeded")?.samples ?? 0
