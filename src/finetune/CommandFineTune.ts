@@ -1,4 +1,4 @@
-import { Config, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { Config, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
@@ -151,6 +151,8 @@ export const make = (config: CommandFineTuneConfig) =>
     return FineTune.of({
       provider: "command",
       endpoint: config.command,
+      // A spawn and a few small files.
+      startsWithin: Duration.seconds(10),
       start: (request) =>
         Effect.try({
           try: () => {

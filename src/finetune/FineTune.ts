@@ -21,6 +21,8 @@ export class FineTune extends Context.Tag("autopilot/FineTune")<
     readonly provider: string
     /** Where this provider's jobs live (a base URL, a trainer command), recorded with each job it starts. */
     readonly endpoint: string
+    /** The longest a `start` can take (its timeouts): a claim older than this without a provider job lost its starter. */
+    readonly startsWithin: Duration.Duration
     readonly start: (request: StartRequest) => Effect.Effect<ProviderJob, FineTuneError>
     readonly retrieve: (id: string) => Effect.Effect<ProviderJob, FineTuneError>
     /**
@@ -75,6 +77,7 @@ export const makeMock = (options: MockOptions = {}) =>
     return FineTune.of({
       provider: "mock",
       endpoint: "mock",
+      startsWithin: Duration.zero,
       start: (request) =>
         Effect.gen(function*() {
           const n = yield* Ref.updateAndGet(counter, (c) => c + 1)

@@ -46,6 +46,7 @@ export interface FineTunesConfig {
   /**
    * A job still `starting` this long after it was claimed belongs to a starter that died before the
    * provider answered; it is failed rather than started again (the provider may hold it: never twice).
+   * Default 10 minutes, and never less than a minute beyond the longest a start can take (a large upload).
    */
   readonly abandonAfter?: Duration.DurationInput | undefined
   /**
@@ -108,7 +109,10 @@ export const make = (config: FineTunesConfig) =>
   Effect.gen(function*() {
     const store = yield* FineTuneStore
     const provider = yield* FineTune
-    const abandonAfter = Duration.decode(config.abandonAfter ?? Duration.minutes(10))
+    // A starter still waiting for its answer is never taken for one that died.
+    const abandonAfter = config.abandonAfter === undefined
+      ? Duration.max(Duration.minutes(10), Duration.sum(provider.startsWithin, Duration.minutes(1)))
+      : Duration.decode(config.abandonAfter)
     const now = Effect.map(DateTime.now, DateTime.formatIso)
     const snapshots = config.snapshots === undefined ? undefined : path.resolve(config.snapshots)
 

@@ -28,8 +28,9 @@ export interface OpenAiFineTuneConfig {
 /** Fine-tunes through the openai SDK against any server that speaks OpenAI's files and fine-tuning API. */
 export const make = (config: OpenAiFineTuneConfig) =>
   Effect.sync(() => {
-    const client = OpenAiCompat.client({ baseURL: config.baseURL, apiKey: config.apiKey, timeout: config.timeout ?? "60 seconds", fetch: config.fetch })
-    const uploadTimeout = Duration.toMillis(config.uploadTimeout ?? Duration.minutes(10))
+    const timeout = Duration.decode(config.timeout ?? Duration.seconds(60))
+    const client = OpenAiCompat.client({ baseURL: config.baseURL, apiKey: config.apiKey, timeout, fetch: config.fetch })
+    const uploadTimeout = Duration.decode(config.uploadTimeout ?? Duration.minutes(10))
     const scrub = OpenAiCompat.scrubber(config.apiKey)
     const servingURL = config.servingURL ?? config.baseURL
 
@@ -64,11 +65,12 @@ export const make = (config: OpenAiFineTuneConfig) =>
     return FineTune.of({
       provider: "openai",
       endpoint: config.baseURL,
+      startsWithin: Duration.sum(uploadTimeout, timeout),
       start: (request) =>
         Effect.gen(function*() {
           // An upload that fails, however, leaves no job: at most a file the provider keeps.
           const upload = yield* call("uploading the training file", async (signal) =>
-            client.files.create({ file: await toFile(fs.createReadStream(request.file), path.basename(request.file)), purpose: "fine-tune" }, { signal, timeout: uploadTimeout }))
+            client.files.create({ file: await toFile(fs.createReadStream(request.file), path.basename(request.file)), purpose: "fine-tune" }, { signal, timeout: Duration.toMillis(uploadTimeout) }))
           const created = yield* call("creating the job", (signal) =>
             client.fineTuning.jobs.create({ training_file: upload.id, model: request.base_model, suffix: request.suffix.slice(0, 64) }, { signal }), true)
           return jobOf(created)

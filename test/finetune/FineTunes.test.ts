@@ -1,11 +1,12 @@
 import type { SqlClient } from "@effect/sql"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Option, TestClock, TestServices } from "effect"
+import { ConfigProvider, DateTime, Duration, Effect, Fiber, Layer, Option, TestClock, TestServices } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as FineTune from "../../src/finetune/FineTune.js"
+import { FineTuneJob } from "../../src/finetune/FineTuneJob.js"
 import * as FineTunes from "../../src/finetune/FineTunes.js"
 import * as FineTuneStore from "../../src/store/FineTuneStore.js"
 import { eachDatabase, sqlite } from "../support/Databases.js"
@@ -133,6 +134,46 @@ describe("snapshot files", () => {
       assert.strictEqual((yield* fineTunes.consider({ id, samples: 30, snapshot: "sha256:grown", file: grown }))._tag, "Training")
       assert.isFalse(fs.existsSync(grown))
     }).pipe(Effect.provide(over(sqlite.layer, FineTune.layerMock(), { snapshots }))))
+})
+
+describe("a claim without a provider job", () => {
+  // A provider whose start may take a quarter of an hour: a large upload on a slow line.
+  const slowStarts = Layer.effect(FineTune.FineTune, Effect.map(FineTune.makeMock(), (mock) => ({ ...mock, startsWithin: Duration.minutes(15) })))
+
+  it.effect("is failed only once its starter cannot still be waiting for the answer: after the longest start and a minute, at least ten minutes", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const store = yield* FineTuneStore.FineTuneStore
+      const at = DateTime.formatIso(yield* DateTime.now)
+      const claimed = Option.getOrThrow(yield* store.claim(new FineTuneJob({
+        id: "ft-claimed",
+        dataset_id: datasetId(),
+        snapshot: "sha256:slow",
+        samples: 10,
+        file: "/d.jsonl",
+        provider: "mock",
+        provider_job_id: null,
+        endpoint: "mock",
+        base_model: "m",
+        status: "starting",
+        fine_tuned_model: null,
+        base_url: null,
+        error: null,
+        created_at: at,
+        updated_at: at,
+        finished_at: null
+      })))
+      yield* TestClock.adjust("15 minutes")
+      yield* fineTunes.pollOnce
+      assert.strictEqual((yield* fineTunes.get(claimed.id)).status, "starting", "its starter may still be uploading")
+      yield* TestClock.adjust("1 minute")
+      yield* fineTunes.pollOnce
+      const failed = yield* fineTunes.get(claimed.id)
+      assert.deepStrictEqual([failed.status, failed.error], [
+        "failed",
+        "no provider job was recorded for it (its starter ended, or the provider's answer was lost); check mock for a stray job before training this dataset again"
+      ])
+    }).pipe(Effect.provide(over(sqlite.layer, slowStarts))))
 })
 
 describe("the threshold", () => {
