@@ -22,7 +22,7 @@ export const definitionsFlag = Options.file("datasets").pipe(
 )
 
 /** The definitions file given, else $AUTOPILOT_DATASETS, read and checked before the database is opened. */
-const definitionsOf = (flag: Option.Option<string>) =>
+export const definitionsOf = (flag: Option.Option<string>) =>
   Effect.gen(function*() {
     const fromEnv = yield* Config.option(Config.string("AUTOPILOT_DATASETS")).pipe(Effect.orDie, Effect.map(Option.filter((v) => v !== "")))
     const file = Option.orElse(flag, () => fromEnv)

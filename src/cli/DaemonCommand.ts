@@ -2,10 +2,8 @@ import { Command, Options } from "@effect/cli"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Console, DateTime, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as net from "node:net"
-import * as path from "node:path"
 import { BadInput } from "../domain/Errors.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
-import { home } from "../domain/Home.js"
 import * as FineTunes from "../finetune/FineTunes.js"
 import * as TrainingLoop from "../finetune/TrainingLoop.js"
 import * as LiveText from "../runtime/LiveText.js"
@@ -121,9 +119,8 @@ const training = (target: DatabaseTarget.DatabaseTarget, llm: { readonly llm: Ll
       yield* fineTunesLayer(target),
       yield* promotionsLayer(target, { ...llm, definitions: Option.none() })
     )
-    const dir = path.join(yield* home, "finetune", "datasets")
     yield* line(`training on ${datasets.join(", ")} at ${config.threshold} samples, every ${Duration.format(config.pollEvery)}`)
-    return TrainingLoop.make({ datasets, dir, threshold: config.threshold, every: config.pollEvery, say: line, promote }).pipe(
+    return TrainingLoop.make({ datasets, dir: config.snapshots, threshold: config.threshold, every: config.pollEvery, say: line, promote }).pipe(
       Effect.flatMap((loop) => loop.run),
       Effect.provide(services),
       Effect.catchAll((error) => line(`training loop stopped: ${error.message}`))

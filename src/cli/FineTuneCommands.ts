@@ -1,6 +1,9 @@
 import { Args, Command, Options } from "@effect/cli"
 import type { SqlClient } from "@effect/sql"
 import { Console, Effect, Layer, Logger, Option, Schema } from "effect"
+import * as Curator from "../curator/Curator.js"
+import * as Dataset from "../curator/Dataset.js"
+import { BadInput } from "../domain/Errors.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as DatasetFile from "../finetune/DatasetFile.js"
 import { EvaluationReport, type ModelScore } from "../finetune/EvaluationReport.js"
@@ -13,10 +16,34 @@ import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
 import * as FineTuneStore from "../store/FineTuneStore.js"
 import * as PromotionStore from "../store/PromotionStore.js"
-import { curatorLayer, definitionsFlag } from "./CuratorCommands.js"
+import * as CuratorCommands from "./CuratorCommands.js"
 import * as Flags from "./Flags.js"
 import * as Render from "./Render.js"
 import * as Run from "./RunCommand.js"
+
+/**
+ * The curator's definition of dataset `id`, or one line naming the known ones: a job is named for a dataset
+ * the curator knows (its own `threshold` and `base_model` apply). A database without runs knows `all` and
+ * the datasets defined (`--datasets`, AUTOPILOT_DATASETS); nothing is created to find that out.
+ */
+const knownDataset = (target: DatabaseTarget.DatabaseTarget, definitionsFile: Option.Option<string>, id: string) =>
+  Effect.gen(function*() {
+    const own = yield* CuratorCommands.definitionsOf(definitionsFile)
+    const curator = yield* CuratorCommands.curatorLayer(target, definitionsFile)
+    const withoutRuns = Effect.suspend(() => {
+      const known = [...(own.some((d) => d.id === Dataset.all.id) ? [] : [Dataset.all]), ...own]
+      const found = known.find((d) => d.id === id)
+      return found !== undefined
+        ? Effect.succeed(found)
+        : Effect.fail(new BadInput({ message: `unknown dataset "${id}": known datasets are ${known.map((d) => d.id).join(", ")} (see \`autopilot curator datasets\`)` }))
+    })
+    return yield* DatabaseTarget.whenHolds(
+      target,
+      "checkpoints",
+      withoutRuns,
+      Effect.provide(Effect.map(Effect.flatMap(Curator.Curator, (c) => c.show(id)), (report) => report.definition), curator)
+    )
+  })
 
 const jsonFormat = Flags.oneOf("format", ["text", "json"], "text for people, json for programs")
 
@@ -55,7 +82,7 @@ export const promotionsLayer = (
     const config = yield* Promotions.config
     const choice = yield* LlmChoice.resolve(undefined, Run.llmRequested({ llm: flags.llm, model: Option.none(), mockScript: flags.mockScript }, false))
     const llm = yield* LlmLayer.layerOf(choice)
-    const curator = yield* curatorLayer(target, flags.definitions)
+    const curator = yield* CuratorCommands.curatorLayer(target, flags.definitions)
     return Promotions.layer(config, yield* LlmLayer.servingOf(choice)).pipe(
       Layer.provide(Layer.mergeAll(FineTuneStore.layer, PromotionStore.layer, curator, llm)),
       Layer.provide(DatabaseTarget.layer(target))
@@ -135,18 +162,32 @@ const start = Command.make(
   "start",
   {
     dataset: Options.text("dataset").pipe(Options.withDescription("the dataset's id: one job per content of it, ever")),
-    file: Options.file("file").pipe(Options.withDescription("its chat fine-tuning JSONL file")),
+    file: Options.file("file").pipe(Options.withDescription("its chat fine-tuning JSONL file (copied under $AUTOPILOT_HOME/finetune/datasets, named for its content)")),
     baseModel: Options.text("base-model").pipe(Options.withDescription("the model to tune (default $AUTOPILOT_FINETUNE_BASE_MODEL, else gpt-4o-mini-2024-07-18)"), Options.optional),
     threshold: Options.text("threshold").pipe(Options.withDescription("samples needed for this dataset (default $AUTOPILOT_FINETUNE_THRESHOLD, else 100)"), Options.optional),
+    definitions: CuratorCommands.definitionsFlag,
     db: Flags.db,
     format: jsonFormat
   },
   (input) =>
     Effect.gen(function*() {
       const threshold = yield* Option.match(input.threshold, { onNone: () => Effect.succeed(undefined), onSome: (raw) => FineTunes.thresholdOf("--threshold", raw) })
-      const snapshot = yield* DatasetFile.read(input.file)
-      const considered = yield* withFineTunes(input.db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) =>
-        fineTunes.consider({ id: input.dataset, file: input.file, ...snapshot, threshold, base_model: Option.getOrUndefined(input.baseModel) })))
+      yield* DatasetFile.read(input.file)
+      const target = yield* Flags.target(input.db)
+      const fineTunes = yield* fineTunesLayer(target)
+      const definition = yield* knownDataset(target, input.definitions, input.dataset)
+      // The job trains on a copy named for its content: the user's file, or a later export, may change meanwhile.
+      const kept = yield* DatasetFile.keep((yield* FineTunes.config).snapshots, definition.id, input.file)
+      const considered = yield* Effect.provide(
+        Effect.flatMap(FineTunes.FineTunes, (f) =>
+          f.consider({
+            id: definition.id,
+            ...kept,
+            threshold: threshold ?? definition.threshold,
+            base_model: Option.getOrUndefined(input.baseModel) ?? definition.base_model
+          })),
+        fineTunes
+      )
       if (input.format === "json") {
         return yield* Console.log(Render.json(FineTunes.Considered.$match(considered, {
           Started: ({ job }) => ({ started: true, job: encode(job) }),
@@ -214,7 +255,7 @@ const promotionFlags = {
   db: Flags.db,
   llm: Run.sessionFlags.llm,
   mockScript: Run.sessionFlags.mockScript,
-  definitions: definitionsFlag,
+  definitions: CuratorCommands.definitionsFlag,
   format: jsonFormat
 }
 

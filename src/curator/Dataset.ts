@@ -29,7 +29,14 @@ export const DatasetDefinition = Schema.Struct({
   /** Exact and near duplicates (one normalized hash) kept once, the first captured. */
   dedup: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /** The share of samples held out for evaluation, by hash. */
-  eval_fraction: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 0.5)), { default: () => 0.1 })
+  eval_fraction: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 0.5)), { default: () => 0.1 }),
+  /** Samples this dataset needs before a fine-tune, instead of AUTOPILOT_FINETUNE_THRESHOLD. */
+  threshold: Schema.optionalWith(
+    Schema.Int.pipe(Schema.between(1, 1_000_000_000, { message: () => "must be a whole number of samples from 1 to 1000000000" })),
+    { exact: true }
+  ),
+  /** The model this dataset fine-tunes, instead of AUTOPILOT_FINETUNE_BASE_MODEL. */
+  base_model: Schema.optionalWith(Schema.NonEmptyTrimmedString, { exact: true })
 })
 export type DatasetDefinition = typeof DatasetDefinition.Type
 export type DatasetDefinitionEncoded = typeof DatasetDefinition.Encoded
@@ -79,7 +86,7 @@ export const parseDefinitions = (text: string, from: string): Effect.Effect<Read
       new BadInput({
         message: `${from} is not a JSON array of dataset definitions: ${
           ParseResult.ArrayFormatter.formatErrorSync(error).slice(0, 1).map((i) => `${i.path.join(".") || "the file"}: ${i.message}`).join("")
-        } (fields: id, description, source run|node, blueprint, node, specialist, completed_only, min_critic_confidence 0-1, max_tokens, dedup, eval_fraction 0-0.5)`
+        } (fields: id, description, source run|node, blueprint, node, specialist, completed_only, min_critic_confidence 0-1, max_tokens, dedup, eval_fraction 0-0.5, threshold 1-1000000000, base_model)`
       })
     ),
     Effect.filterOrFail(

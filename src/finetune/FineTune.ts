@@ -19,10 +19,17 @@ export class FineTune extends Context.Tag("autopilot/FineTune")<
   {
     /** Recorded with each job, so that a poller asks only the provider that holds it. */
     readonly provider: string
+    /** Where this provider's jobs live (a base URL, a trainer command), recorded with each job it starts. */
+    readonly endpoint: string
+    /** The longest a `start` can take (its timeouts): a claim older than this without a provider job lost its starter. */
+    readonly startsWithin: Duration.Duration
     readonly start: (request: StartRequest) => Effect.Effect<ProviderJob, FineTuneError>
     readonly retrieve: (id: string) => Effect.Effect<ProviderJob, FineTuneError>
-    /** What the provider logged about the job, oldest first. */
-    readonly events: (id: string) => Effect.Effect<ReadonlyArray<ProviderEvent>, FineTuneError>
+    /**
+     * What the provider logged about the job, oldest first; `after` is the id of the last event already
+     * recorded, so a provider that can (a trainer's output, read from where it was left) gives only newer ones.
+     */
+    readonly events: (id: string, after: string | null) => Effect.Effect<ReadonlyArray<ProviderEvent>, FineTuneError>
     readonly cancel: (id: string) => Effect.Effect<ProviderJob, FineTuneError>
   }
 >() {}
@@ -69,6 +76,8 @@ export const makeMock = (options: MockOptions = {}) =>
 
     return FineTune.of({
       provider: "mock",
+      endpoint: "mock",
+      startsWithin: Duration.zero,
       start: (request) =>
         Effect.gen(function*() {
           const n = yield* Ref.updateAndGet(counter, (c) => c + 1)

@@ -28,6 +28,11 @@ export class FineTuneJob extends Schema.Class<FineTuneJob>("FineTuneJob")({
   /** `openai` (or a provider speaking its API), `command`, `mock`. */
   provider: Schema.String,
   provider_job_id: Schema.NullOr(Schema.String),
+  /**
+   * Where the job was started: the base URL for `openai`, the trainer command for `command`. A poller asks
+   * only there; jobs started before it was recorded have none.
+   */
+  endpoint: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   base_model: Schema.String,
   status: Status,
   fine_tuned_model: Schema.NullOr(Schema.String),
@@ -46,6 +51,7 @@ export const EventKinds = [
   "finetune_failed",
   "finetune_cancelled",
   "finetune_message",
+  "finetune_start_unknown",
   // After it succeeded: its model's evaluation, and its promotion to traffic or the rollback of it.
   "finetune_evaluated",
   "finetune_promoted",
@@ -57,6 +63,8 @@ export type EventKind = typeof EventKind.Type
 /**
  * One entry of a job's own log (a job is not a run, so it has no run's event log). `finetune_message` is
  * what the provider said of the job (its `listEvents`), kept once each by the provider's event id (`ref`).
+ * `finetune_start_unknown`: the provider's answer to a start was lost (a timeout, a reset, a 5xx), so it may
+ * hold a job; the job stays `starting` and is never started again.
  */
 export class JobEvent extends Schema.Class<JobEvent>("JobEvent")({
   job_id: Schema.String,
@@ -97,5 +105,12 @@ export class FineTuneJobNotFound extends Schema.TaggedError<FineTuneJobNotFound>
 export class FineTuneError extends Schema.TaggedError<FineTuneError>()("FineTuneError", {
   message: Schema.String,
   /** No answer at all (down, wrong URL): worth asking again later, unlike a refusal. */
-  unreachable: Schema.Boolean
+  unreachable: Schema.Boolean,
+  /** A refusal asking again will not change (401, 404: a wrong key, an endpoint that moved): polling stops on it. */
+  permanent: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
+   * A start whose answer was lost after the request went out (a timeout, a reset, a 5xx): the provider may
+   * hold a job. Without it, a failed start certainly created none.
+   */
+  mayHoldJob: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {}

@@ -1,9 +1,12 @@
-import { Config, Context, Data, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Array, Config, Context, Data, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
+import { home } from "../domain/Home.js"
 import { FineTuneStore, type NewEvent } from "../store/FineTuneStore.js"
 import { FineTune } from "./FineTune.js"
-import { type EventKind, type FineTuneError, FineTuneJob, FineTuneJobNotFound, isFinished, type JobEvent, type ProviderJob } from "./FineTuneJob.js"
+import { type EventKind, FineTuneError, FineTuneJob, FineTuneJobNotFound, isFinished, type JobEvent, type ProviderJob } from "./FineTuneJob.js"
 
 /** A dataset as the curator hands it over: enough to decide whether, and on what, to train. */
 export interface Dataset {
@@ -43,8 +46,14 @@ export interface FineTunesConfig {
   /**
    * A job still `starting` this long after it was claimed belongs to a starter that died before the
    * provider answered; it is failed rather than started again (the provider may hold it: never twice).
+   * Default 10 minutes, and never less than a minute beyond the longest a start can take (a large upload).
    */
   readonly abandonAfter?: Duration.DurationInput | undefined
+  /**
+   * The folder of dataset snapshots (`$AUTOPILOT_HOME/finetune/datasets`): a file there is removed once no
+   * job that has not ended trains on it. Files elsewhere are the user's and never removed.
+   */
+  readonly snapshots?: string | undefined
 }
 
 export const defaultThreshold = 100
@@ -69,10 +78,14 @@ export class FineTunes extends Context.Tag("autopilot/FineTunes")<
   {
     /** Starts a job for the dataset's snapshot when it has enough samples and none exists for it. */
     readonly consider: (dataset: Dataset) => Effect.Effect<Considered, BadInput | FineTuneError | PersistenceError>
-    /** Asks the provider once about every unfinished job of it; the number still unfinished. */
-    readonly pollOnce: Effect.Effect<number, PersistenceError>
-    /** Polls on the Schedule until no job of the provider is unfinished. */
-    readonly untilDone: Effect.Effect<void, PersistenceError>
+    /**
+     * Asks the provider once about every unfinished job started there (a job of another provider or endpoint
+     * is said once, not asked about); the number of those still unfinished. A refusal that asking again will
+     * not change (a wrong key, an endpoint that moved) fails it, once every job was asked.
+     */
+    readonly pollOnce: Effect.Effect<number, PersistenceError | FineTuneError>
+    /** Polls on the Schedule until no job started at the provider is unfinished, or the provider refuses for good. */
+    readonly untilDone: Effect.Effect<void, PersistenceError | FineTuneError>
     /** Polls on the Schedule for as long as it runs: for a daemon. */
     readonly run: Effect.Effect<never, PersistenceError>
     readonly get: (id: string) => Effect.Effect<FineTuneJob, FineTuneJobNotFound | PersistenceError>
@@ -96,8 +109,21 @@ export const make = (config: FineTunesConfig) =>
   Effect.gen(function*() {
     const store = yield* FineTuneStore
     const provider = yield* FineTune
-    const abandonAfter = Duration.decode(config.abandonAfter ?? Duration.minutes(10))
+    // A starter still waiting for its answer is never taken for one that died.
+    const abandonAfter = config.abandonAfter === undefined
+      ? Duration.max(Duration.minutes(10), Duration.sum(provider.startsWithin, Duration.minutes(1)))
+      : Duration.decode(config.abandonAfter)
     const now = Effect.map(DateTime.now, DateTime.formatIso)
+    const snapshots = config.snapshots === undefined ? undefined : path.resolve(config.snapshots)
+
+    /** Removes a snapshot file of ours that no job still going trains on: exports would otherwise pile up forever. */
+    const discard = (file: string) =>
+      snapshots === undefined || path.dirname(path.resolve(file)) !== snapshots
+        ? Effect.void
+        : Effect.flatMap(store.fileInUse(file), (used) =>
+          used ? Effect.void : Effect.try(() => fs.rmSync(file, { force: true })).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`cannot remove the fine-tune snapshot ${file}: ${String(error.cause)}`))
+          ))
 
     const get = (id: string) => Effect.flatMap(store.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))
 
@@ -124,6 +150,7 @@ export const make = (config: FineTunesConfig) =>
           if (job.status === "starting" && finished) {
             yield* store.append(job.id, { kind: kindOf(reported.status), at, status: reported.status, message: messageOf(reported), ref: null })
           }
+          if (finished) yield* discard(job.file)
           return moved.value
         }
         return yield* Effect.flatMap(get(job.id), (current) => apply(current, reported)).pipe(Effect.catchTag("FineTuneJobNotFound", () => Effect.succeed(job)))
@@ -137,43 +164,73 @@ export const make = (config: FineTunesConfig) =>
         if (Option.isSome(existing)) return Considered.Exists({ job: existing.value })
         // Newest first. Each job costs money: one at a time per dataset, and again only after real growth.
         const jobs = (yield* store.list()).filter((j) => j.dataset_id === dataset.id)
+        // Claimed by another starter since the look above: it is this snapshot's job, not another one training.
+        const same = jobs.find((j) => j.snapshot === dataset.snapshot)
+        if (same !== undefined) return Considered.Exists({ job: same })
         const going = jobs.find((j) => !isFinished(j.status))
         if (going !== undefined) return Considered.Training({ job: going })
         const since = jobs.find((j) => j.status === "succeeded")?.samples ?? 0
         if (dataset.samples - since < threshold) return Considered.BelowThreshold({ samples: dataset.samples, threshold, since })
-        const at = yield* now
-        const claimed = yield* store.claim(new FineTuneJob({
-          id: `ft-${randomBytes(6).toString("hex")}`,
-          dataset_id: dataset.id,
-          snapshot: dataset.snapshot,
-          samples: dataset.samples,
-          file: dataset.file,
-          provider: provider.provider,
-          provider_job_id: null,
-          base_model: dataset.base_model ?? config.baseModel,
-          status: "starting",
-          fine_tuned_model: null,
-          base_url: null,
-          error: null,
-          created_at: at,
-          updated_at: at,
-          finished_at: null
+        // From the claim to the provider's answer nothing interrupts: a start cut short could have made a paid
+        // job at the provider while the claim was let go, and the next consider would make a second one.
+        return yield* Effect.uninterruptible(Effect.gen(function*() {
+          const at = yield* now
+          const claimed = yield* store.claim(new FineTuneJob({
+            id: `ft-${randomBytes(6).toString("hex")}`,
+            dataset_id: dataset.id,
+            snapshot: dataset.snapshot,
+            samples: dataset.samples,
+            file: dataset.file,
+            provider: provider.provider,
+            provider_job_id: null,
+            endpoint: provider.endpoint,
+            base_model: dataset.base_model ?? config.baseModel,
+            status: "starting",
+            fine_tuned_model: null,
+            base_url: null,
+            error: null,
+            created_at: at,
+            updated_at: at,
+            finished_at: null
+          }))
+          if (Option.isNone(claimed)) {
+            // Another starter claimed the snapshot between the look and the claim.
+            return Considered.Exists({ job: yield* Effect.flatMap(store.forSnapshot(dataset.id, dataset.snapshot), Effect.orDieWith(() => `the job of ${dataset.id} ${dataset.snapshot} vanished`)) })
+          }
+          const job = claimed.value
+          const reported = yield* provider.start({ file: dataset.file, base_model: job.base_model, suffix: dataset.id }).pipe(
+            Effect.catchTag("FineTuneError", (error) => error.mayHoldJob ? uncertain(job, error) : Effect.zipRight(refused(job), Effect.fail(error)))
+          )
+          return Considered.Started({ job: yield* apply(job, reported) })
         }))
-        if (Option.isNone(claimed)) {
-          // Another starter claimed the snapshot between the look and the claim.
-          return Considered.Exists({ job: yield* Effect.flatMap(store.forSnapshot(dataset.id, dataset.snapshot), Effect.orDieWith(() => `the job of ${dataset.id} ${dataset.snapshot} vanished`)) })
-        }
-        const job = claimed.value
-        // A provider that refused, or could not be reached, took no job: the claim goes, and the next consider tries again.
-        const reported = yield* provider.start({ file: dataset.file, base_model: job.base_model, suffix: dataset.id }).pipe(
-          Effect.tapError(() => store.release(job.id))
-        )
-        return Considered.Started({ job: yield* apply(job, reported) })
+      }).pipe(
+        // Nothing started: a snapshot file written for this consider is not kept for nobody.
+        Effect.tap((considered) => considered._tag === "Started" ? Effect.void : discard(dataset.file))
+      )
+
+    /** A refusal that certainly made no job (a 4xx, no connection): the claim goes, and the next consider tries again. */
+    const refused = (job: FineTuneJob) => Effect.zipRight(store.release(job.id), discard(job.file))
+
+    /**
+     * The provider's answer was lost after it may have made the job: the claim stays, `starting`, so the
+     * snapshot is never started twice, and once it has waited `abandonAfter` it is failed for the operator to check.
+     */
+    const uncertain = (job: FineTuneJob, error: FineTuneError) =>
+      Effect.gen(function*() {
+        const at = yield* now
+        const message = `the provider may hold a job for it: ${error.message}`
+        yield* store.append(job.id, { kind: "finetune_start_unknown", at, status: "starting", message, ref: null })
+        return yield* new FineTuneError({
+          message: `${error.message}; the provider may have made the job anyway, so fine-tune job ${job.id} stays starting and is never started twice: check ${provider.endpoint} for it`,
+          unreachable: error.unreachable,
+          mayHoldJob: true
+        })
       })
 
     /** Writes what the provider logged, once each; a provider that cannot say is asked again next poll. */
     const recordProviderEvents = (job: FineTuneJob, providerJobId: string) =>
-      provider.events(providerJobId).pipe(
+      store.lastRef(job.id).pipe(
+        Effect.flatMap((after) => provider.events(providerJobId, Option.getOrNull(after))),
         Effect.flatMap((events) =>
           Effect.forEach(events, (event) => {
             const entry: NewEvent = { kind: "finetune_message", at: event.at, status: job.status, message: `${event.level}: ${event.message}`, ref: event.id }
@@ -182,34 +239,58 @@ export const make = (config: FineTunesConfig) =>
         Effect.catchTag("FineTuneError", (error) => Effect.logWarning(`fine-tune job ${job.id}: ${error.message}`))
       )
 
-    const pollJob = (job: FineTuneJob): Effect.Effect<void, PersistenceError> =>
+    /** Polls one job; a refusal that will stand is handed back, for the poll to stop on once every job was asked. */
+    const pollJob = (job: FineTuneJob): Effect.Effect<Option.Option<FineTuneError>, PersistenceError> =>
       Effect.gen(function*() {
         if (job.provider_job_id === null) {
           const age = DateTime.distanceDuration(DateTime.unsafeMake(job.created_at), yield* DateTime.now)
-          if (Duration.lessThan(age, abandonAfter)) return
+          if (Duration.lessThan(age, abandonAfter)) return Option.none()
           const at = yield* now
-          yield* store.transition(job.id, "starting", { status: "failed", error: "its starter ended before the provider answered; check the provider for a stray job", at, finished: true }, {
+          const where = job.endpoint ?? job.provider
+          const moved = yield* store.transition(job.id, "starting", {
+            status: "failed",
+            error: `no provider job was recorded for it (its starter ended, or the provider's answer was lost); check ${where} for a stray job before training this dataset again`,
+            at,
+            finished: true
+          }, {
             kind: "finetune_failed",
             at,
             status: "failed",
-            message: "its starter ended before the provider answered",
+            message: `no provider job was recorded for it; check ${where} for a stray job`,
             ref: null
           })
-          return
+          if (Option.isSome(moved)) yield* discard(job.file)
+          return Option.none()
         }
         const providerJobId = job.provider_job_id
-        yield* provider.retrieve(providerJobId).pipe(
+        return yield* provider.retrieve(providerJobId).pipe(
           Effect.flatMap((reported) => apply(job, reported)),
           Effect.flatMap((current) => recordProviderEvents(current, providerJobId)),
-          // The provider unreachable or refusing now: the job stays as it is, and is asked again next poll.
-          Effect.catchTag("FineTuneError", (error) => Effect.logWarning(`fine-tune job ${job.id}: ${error.message}`))
+          Effect.as(Option.none<FineTuneError>()),
+          Effect.catchTag("FineTuneError", (error) =>
+            error.permanent
+              ? Effect.succeed(Option.some(new FineTuneError({ message: `fine-tune job ${job.id}: ${error.message} (polling stops: this refusal will not change by itself)`, unreachable: false, permanent: true })))
+              // Unreachable or failing now: the job stays as it is, and is asked again next poll.
+              : Effect.as(Effect.logWarning(`fine-tune job ${job.id}: ${error.message}`), Option.none()))
         )
       })
 
+    /** Whether a job was started where this poller asks; jobs from before endpoints were recorded are taken to be. */
+    const startedHere = (job: FineTuneJob) => job.provider === provider.provider && (job.endpoint === null || job.endpoint === provider.endpoint)
+    const saidElsewhere = new Set<string>()
+
     const pollOnce = Effect.gen(function*() {
-      const jobs = yield* store.unfinished(provider.provider)
-      yield* Effect.forEach(jobs, pollJob, { concurrency: 4, discard: true })
-      return (yield* store.unfinished(provider.provider)).length
+      const [here, elsewhere] = Array.partition(yield* store.unfinished(), (job) => !startedHere(job))
+      for (const job of elsewhere.filter((j) => !saidElsewhere.has(j.id))) {
+        saidElsewhere.add(job.id)
+        yield* Effect.logWarning(
+          `fine-tune job ${job.id} was started on ${job.provider}${job.endpoint === null ? "" : ` at ${job.endpoint}`}, not on the configured ${provider.provider} at ${provider.endpoint}: not polled here`
+        )
+      }
+      const refusals = yield* Effect.forEach(here, pollJob, { concurrency: 4 })
+      const refusal = Array.getSomes(refusals)[0]
+      if (refusal !== undefined) return yield* refusal
+      return (yield* store.unfinished(provider.provider)).filter(startedHere).length
     })
 
     const every = Schedule.spaced(config.pollEvery)
@@ -218,7 +299,10 @@ export const make = (config: FineTunesConfig) =>
       consider,
       pollOnce,
       untilDone: Effect.asVoid(Effect.repeat(pollOnce, { schedule: every, until: (left) => left === 0 })),
-      run: Effect.repeat(pollOnce, every).pipe(Effect.zipRight(Effect.never)),
+      // A daemon's poller goes on whatever the provider says: a refusal is a warning each poll until it is fixed.
+      run: Effect.repeat(pollOnce.pipe(Effect.catchTag("FineTuneError", (error) => Effect.as(Effect.logWarning(error.message), 0))), every).pipe(
+        Effect.zipRight(Effect.never)
+      ),
       get,
       list: () => store.list(),
       events: (id) => Effect.zipRight(get(id), store.events(id)),
@@ -228,6 +312,9 @@ export const make = (config: FineTunesConfig) =>
           if (isFinished(job.status)) return yield* new BadInput({ message: `fine-tune job ${id} has ended already (${job.status})` })
           if (job.provider !== provider.provider) {
             return yield* new BadInput({ message: `fine-tune job ${id} runs on provider ${job.provider}, not on ${provider.provider} (set AUTOPILOT_FINETUNE_PROVIDER=${job.provider})` })
+          }
+          if (!startedHere(job)) {
+            return yield* new BadInput({ message: `fine-tune job ${id} was started at ${job.endpoint}, not at the configured ${provider.endpoint}: cancel it with that endpoint configured` })
           }
           if (job.provider_job_id === null) return yield* new BadInput({ message: `fine-tune job ${id} is still starting: cancel it once its provider has it` })
           return yield* Effect.flatMap(provider.cancel(job.provider_job_id), (reported) => apply(job, reported))
@@ -239,9 +326,10 @@ export const layer = (config: FineTunesConfig): Layer.Layer<FineTunes, never, Fi
 
 /**
  * `AUTOPILOT_FINETUNE_THRESHOLD` (default 100), `AUTOPILOT_FINETUNE_BASE_MODEL` (default
- * gpt-4o-mini-2024-07-18), `AUTOPILOT_FINETUNE_POLL_SECONDS` (default 30); a bad value is one line.
+ * gpt-4o-mini-2024-07-18), `AUTOPILOT_FINETUNE_POLL_SECONDS` (default 30); a bad value is one line. Snapshots are
+ * kept in `$AUTOPILOT_HOME/finetune/datasets`.
  */
-export const config: Effect.Effect<FineTunesConfig, BadInput> = Effect.gen(function*() {
+export const config: Effect.Effect<FineTunesConfig & { readonly snapshots: string }, BadInput> = Effect.gen(function*() {
   const text = (name: string) => Config.option(Config.string(name)).pipe(Effect.orDie, Effect.map(Option.filter((value) => value.trim() !== "")))
   const threshold = yield* Option.match(yield* text("AUTOPILOT_FINETUNE_THRESHOLD"), {
     onNone: () => Effect.succeed(defaultThreshold),
@@ -257,7 +345,8 @@ export const config: Effect.Effect<FineTunesConfig, BadInput> = Effect.gen(funct
         : Effect.fail(new BadInput({ message: `AUTOPILOT_FINETUNE_POLL_SECONDS must be a number of seconds from 0.05 to 86400, got "${raw}"` }))
     }
   })
-  return { threshold, baseModel, pollEvery }
+  const snapshots = path.join(yield* Effect.orDie(home), "finetune", "datasets")
+  return { threshold, baseModel, pollEvery, snapshots }
 })
 
 export const layerConfig: Layer.Layer<FineTunes, BadInput, FineTuneStore | FineTune> = Layer.unwrapEffect(Effect.map(config, layer))

@@ -14,12 +14,7 @@ export const names = ["openai", "command"] as const
 export const layerConfig: Layer.Layer<FineTune, BadInput> = Layer.unwrapEffect(Effect.gen(function*() {
   const chosen = yield* Config.option(Config.string("AUTOPILOT_FINETUNE_PROVIDER")).pipe(Effect.orDie)
   const name = Option.getOrElse(Option.filter(chosen, (value) => value !== ""), () => "openai")
-  if (name === "command") {
-    const config = yield* CommandFineTune.config.pipe(
-      Effect.mapError(() => new BadInput({ message: "AUTOPILOT_FINETUNE_COMMAND must name the trainer to run (AUTOPILOT_FINETUNE_PROVIDER=command)" }))
-    )
-    return CommandFineTune.layerCommand(config)
-  }
+  if (name === "command") return CommandFineTune.layerCommand(yield* CommandFineTune.config)
   if (name !== "openai") return yield* new BadInput({ message: `AUTOPILOT_FINETUNE_PROVIDER must be one of ${names.join(", ")}, got "${name}"` })
   const url = yield* Config.option(Config.string("AUTOPILOT_FINETUNE_BASE_URL")).pipe(Effect.orDie)
   const config = yield* OpenAiFineTune.config.pipe(Effect.mapError(() =>
@@ -29,5 +24,5 @@ export const layerConfig: Layer.Layer<FineTune, BadInput> = Layer.unwrapEffect(E
         : "AUTOPILOT_FINETUNE_BASE_URL must be an http(s) URL and AUTOPILOT_FINETUNE_API_KEY set (AUTOPILOT_FINETUNE_SERVING_URL, if given, a URL too)"
     })
   ))
-  return OpenAiFineTune.layerOpenAi(config)
+  return OpenAiFineTune.layerOpenAi({ ...config, uploadTimeout: yield* OpenAiFineTune.uploadTimeoutConfig })
 }))

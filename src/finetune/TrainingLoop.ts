@@ -2,6 +2,7 @@ import { Cause, Config, Duration, Effect, Option, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Curator } from "../curator/Curator.js"
+import type { DatasetDefinition } from "../curator/Dataset.js"
 import { BadInput } from "../domain/Errors.js"
 import * as DatasetFile from "./DatasetFile.js"
 import { isFinished } from "./FineTuneJob.js"
@@ -69,9 +70,12 @@ export const make = (options: Options) =>
     const fileSystem = <A>(what: string, f: () => A) =>
       Effect.try({ try: f, catch: (error) => new BadInput({ message: `${what}: ${error instanceof Error ? error.message : String(error)}` }) })
 
-    const consider = (id: string, samples: number) =>
+    const consider = (definition: DatasetDefinition, samples: number) =>
       Effect.gen(function*() {
-        if (samples < options.threshold || exportedAt.get(id) === samples) return
+        const id = definition.id
+        // A dataset's own threshold and base model, where its definition sets them, win.
+        const threshold = definition.threshold ?? options.threshold
+        if (samples < threshold || exportedAt.get(id) === samples) return
         // One job at a time per dataset: while one trains, nothing is exported (nor remembered, so the dataset is
         // looked at again once it ends).
         if ((yield* finetunes.list()).some((job) => job.dataset_id === id && !isFinished(job.status))) return
@@ -79,11 +83,16 @@ export const make = (options: Options) =>
         // This process's own: daemons sharing AUTOPILOT_HOME never rename each other's export away.
         const written = path.join(options.dir, `${id}.${process.pid}.export.jsonl`)
         yield* curator.export(id, { out: written, split: "train" })
-        const snapshot = yield* DatasetFile.read(written)
         // Named for its content: a later export never rewrites the file a job was started from.
-        const file = path.join(options.dir, `${id}-${snapshot.snapshot.replace(/^sha256:/, "").slice(0, 16)}.jsonl`)
-        yield* fileSystem(`cannot keep ${file}`, () => fs.renameSync(written, file))
-        const considered = yield* finetunes.consider({ id, samples: snapshot.samples, snapshot: snapshot.snapshot, file })
+        const { file, ...snapshot } = yield* DatasetFile.settle(options.dir, id, written)
+        const considered = yield* finetunes.consider({
+          id,
+          samples: snapshot.samples,
+          snapshot: snapshot.snapshot,
+          file,
+          threshold: definition.threshold,
+          base_model: definition.base_model
+        })
         // Only once considered: a provider that could not be asked is asked again next round.
         exportedAt.set(id, samples)
         if (considered._tag === "Started") yield* options.say(`fine-tune ${considered.job.id} started on ${id} (${snapshot.samples} samples)`)
@@ -117,7 +126,7 @@ export const make = (options: Options) =>
       const summaries = yield* curator.datasets.pipe(Effect.catchAll((error) => Effect.as(said("datasets")(error), [])))
       for (const id of options.datasets) {
         const summary = summaries.find((d) => d.definition.id === id)
-        if (summary !== undefined) yield* consider(id, summary.samples).pipe(Effect.catchAll(said(id)))
+        if (summary !== undefined) yield* consider(summary.definition, summary.samples).pipe(Effect.catchAll(said(id)))
       }
       yield* finetunes.pollOnce.pipe(Effect.catchAll(said("poll")))
       if (Option.isSome(promotions)) yield* review(promotions.value).pipe(Effect.catchAll(said("review")))

@@ -37,10 +37,12 @@ const migrations = {
       UNIQUE (job_id, ref)
     )`
     yield* sql`CREATE INDEX IF NOT EXISTS finetune_events_by_job ON finetune_events (job_id, seq)`
-  })
+  }),
+  // Where each job was started, so a poller configured elsewhere does not ask the wrong endpoint; NULL for older jobs.
+  "0002_finetune_endpoint": Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE finetune_jobs ADD COLUMN endpoint TEXT NULL`)
 }
 
-const jobColumns = "id, dataset_id, snapshot, samples, file, provider, provider_job_id, base_model, status, fine_tuned_model, base_url, error, created_at, updated_at, finished_at"
+const jobColumns = "id, dataset_id, snapshot, samples, file, provider, provider_job_id, endpoint, base_model, status, fine_tuned_model, base_url, error, created_at, updated_at, finished_at"
 const eventColumns = "job_id, seq, kind, at, status, message, ref"
 
 const JobRow = Schema.Struct({ ...FineTuneJob.fields, samples: Database.Int })
@@ -97,8 +99,10 @@ export class FineTuneStore extends Context.Tag("autopilot/FineTuneStore")<
     readonly forSnapshot: (datasetId: string, snapshot: string) => Effect.Effect<Option.Option<FineTuneJob>, PersistenceError>
     /** Every job, newest first. */
     readonly list: () => Effect.Effect<ReadonlyArray<FineTuneJob>, PersistenceError>
-    /** The jobs of `provider` that have not ended, oldest first: what a poller polls. */
-    readonly unfinished: (provider: string) => Effect.Effect<ReadonlyArray<FineTuneJob>, PersistenceError>
+    /** The jobs of `provider` (of every provider when absent) that have not ended, oldest first: what a poller polls. */
+    readonly unfinished: (provider?: string | undefined) => Effect.Effect<ReadonlyArray<FineTuneJob>, PersistenceError>
+    /** Whether a job that has not ended trains on `file`: its snapshot file is kept while one does. */
+    readonly fileInUse: (file: string) => Effect.Effect<boolean, PersistenceError>
     /**
      * Moves a job from status `from` to the change, and appends `event` to its log, in one transaction;
      * none when the job is no longer in `from` (another poller moved it first), and then nothing is written.
@@ -107,6 +111,8 @@ export class FineTuneStore extends Context.Tag("autopilot/FineTuneStore")<
     /** Appends to a job's log; an entry whose ref is there already is not written again. */
     readonly append: (id: string, event: NewEvent) => Effect.Effect<void, PersistenceError>
     readonly events: (id: string) => Effect.Effect<ReadonlyArray<JobEvent>, PersistenceError>
+    /** The ref of the provider's message last written to a job's log: where reading the provider's log goes on. */
+    readonly lastRef: (id: string) => Effect.Effect<Option.Option<string>, PersistenceError>
     /** Forgets a claim whose provider never took the job, as if it had never been made. */
     readonly release: (id: string) => Effect.Effect<void, PersistenceError>
   }
@@ -138,9 +144,15 @@ export const make = Effect.gen(function*() {
       ),
     unfinished: (provider) =>
       sql`SELECT ${sql.literal(jobColumns)} FROM finetune_jobs
-        WHERE provider = ${provider} AND status NOT IN (${"succeeded"}, ${"failed"}, ${"cancelled"}) ORDER BY created_at, id`.pipe(
+        WHERE ${provider === undefined ? sql.literal("1 = 1") : sql`provider = ${provider}`}
+        AND status NOT IN (${"succeeded"}, ${"failed"}, ${"cancelled"}) ORDER BY created_at, id`.pipe(
         Database.refail,
         Effect.flatMap((rows) => Effect.forEach(rows, jobOf))
+      ),
+    fileInUse: (file) =>
+      sql`SELECT id FROM finetune_jobs WHERE file = ${file} AND status NOT IN (${"succeeded"}, ${"failed"}, ${"cancelled"})`.pipe(
+        Database.refail,
+        Effect.map((rows) => rows.length > 0)
       ),
     transition: (id, from, change, event) =>
       sql.withTransaction(Effect.gen(function*() {
@@ -161,6 +173,9 @@ export const make = Effect.gen(function*() {
         Database.refail,
         Effect.flatMap((rows) => Effect.forEach(rows, eventOf))
       ),
+    lastRef: (id) =>
+      sql<{ ref: string }>`SELECT ref FROM finetune_events WHERE job_id = ${id} AND kind = ${"finetune_message"} AND ref IS NOT NULL
+        ORDER BY seq DESC LIMIT 1`.pipe(Database.refail, Effect.map((rows) => Option.fromNullable(rows[0]?.ref))),
     release: (id) =>
       sql.withTransaction(Effect.zipRight(sql`DELETE FROM finetune_events WHERE job_id = ${id}`, sql`DELETE FROM finetune_jobs WHERE id = ${id}`)).pipe(
         Database.refail,

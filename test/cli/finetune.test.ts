@@ -1,3 +1,5 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { afterEach, describe, it } from "vitest"
 import * as FakeOpenAi from "../finetune/FakeOpenAi.js"
 import { cleanup, freePort, sandbox } from "./harness.js"
@@ -12,7 +14,15 @@ describe.concurrent("autopilot finetune", () => {
     const fake = await FakeOpenAi.start()
     try {
       const sb = sandbox(context)
-      const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "2", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
+      // The dataset's own threshold (2) wins over the variable's (5).
+      const definitions = sb.writeFile("datasets.json", [{ id: "triage", threshold: 2 }])
+      const env = {
+        AUTOPILOT_DATASETS: definitions,
+        AUTOPILOT_FINETUNE_BASE_URL: fake.url,
+        AUTOPILOT_FINETUNE_API_KEY: "sk-fake",
+        AUTOPILOT_FINETUNE_THRESHOLD: "5",
+        AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05"
+      }
       const file = sb.writeFile("triage.jsonl", `${sample}\n`)
       const below = await sb.run(["finetune", "start", "--dataset", "triage", "--file", file], { env })
       expect([below.code, below.stdout, below.stderr]).toEqual([0, ["1 samples, below the threshold of 2: nothing started"], []])
@@ -26,6 +36,20 @@ describe.concurrent("autopilot finetune", () => {
       expect(job).toMatchObject({ dataset_id: "triage", samples: 2, provider: "openai", provider_job_id: "ftjob-1", status: "validating_files" })
       const again = await sb.run(["finetune", "start", "--dataset", "triage", "--file", file], { env })
       expect(again.stdout).toEqual([`${job.id} exists for this content of triage (validating_files): nothing started`])
+      expect(job.endpoint).toBe(fake.url)
+      // It trains on a copy named for its content: the user's file may change meanwhile.
+      expect(job.file).toMatch(new RegExp(`^${sb.dir.replace(/[.]/g, "\\.")}/finetune/datasets/triage-[0-9a-f]{16}\\.jsonl$`))
+      sb.writeFile("triage.jsonl", "rewritten\n")
+      expect(fs.readFileSync(job.file, "utf8")).toBe(`${sample}\n${sample}\n`)
+
+      // Another endpoint configured: the job is said to be elsewhere and not asked about.
+      const elsewhere = await sb.run(["finetune", "poll"], { env: { ...env, AUTOPILOT_FINETUNE_BASE_URL: "http://127.0.0.1:1/v1" } })
+      expect([elsewhere.code, elsewhere.stderr]).toEqual([0, [`autopilot: fine-tune job ${job.id} was started on openai at ${fake.url}, not on the configured openai at http://127.0.0.1:1/v1: not polled here`]])
+      // A key the provider refuses: one line naming the endpoint, exit 2, no polling forever.
+      const refused = await sb.run(["finetune", "poll"], { env: { ...env, AUTOPILOT_FINETUNE_API_KEY: "sk-revoked" } })
+      expect([refused.code, refused.stdout, refused.stderr]).toEqual([2, [], [
+        `autopilot: fine-tune job ${job.id}: fine-tune endpoint ${fake.url} (reading job ftjob-1): 401 Incorrect API key provided (polling stops: this refusal will not change by itself)`
+      ]])
 
       const polled = await sb.run(["finetune", "poll"], { env })
       expect(polled.code).toBe(0)
@@ -41,6 +65,9 @@ describe.concurrent("autopilot finetune", () => {
       expect(text.stdout).toContain(`model       ft:gpt-4o-mini-2024-07-18:acme:triage:abc123 at ${fake.url}`)
       const cancelEnded = await sb.run(["finetune", "cancel", job.id], { env })
       expect([cancelEnded.code, cancelEnded.stderr]).toEqual([2, [`autopilot: fine-tune job ${job.id} has ended already (succeeded)`]])
+      // Its job ended, the snapshot is removed: exports and copies do not pile up.
+      expect(fs.existsSync(job.file)).toBe(false)
+      expect(fs.readdirSync(path.dirname(job.file))).toEqual([])
     } finally {
       await fake.close()
     }
@@ -86,7 +113,9 @@ describe.concurrent("autopilot finetune", () => {
     const { expect } = context
     const sb = sandbox(context)
     const file = sb.writeFile("d.jsonl", `${sample}\n`)
-    const env = { AUTOPILOT_FINETUNE_BASE_URL: "http://127.0.0.1:1/v1", AUTOPILOT_FINETUNE_API_KEY: "sk-fake" }
+    const definitions = sb.writeFile("datasets.json", [{ id: "d" }])
+    const badDefinitions = sb.writeFile("bad-datasets.json", [{ id: "d", threshold: 0 }])
+    const env = { AUTOPILOT_FINETUNE_BASE_URL: "http://127.0.0.1:1/v1", AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_DATASETS: definitions }
     const bad = sb.writeFile("bad.jsonl", `${sample}\n{"messages": "nope"}\n`)
     const port = await freePort()
     const cases: ReadonlyArray<[ReadonlyArray<string>, Record<string, string>, string]> = [
@@ -101,6 +130,18 @@ describe.concurrent("autopilot finetune", () => {
       [["finetune", "start", "--dataset", "d", "--file", bad], env, `autopilot: dataset ${bad} line 2 is not a chat fine-tuning sample: each line must be {"messages": [{"role": "system"|"user"|"assistant"|"tool", …}, …]}`],
       [["finetune", "start", "--dataset", "d", "--file", file], {}, "autopilot: AUTOPILOT_FINETUNE_BASE_URL must be set to the fine-tune endpoint, e.g. https://api.openai.com/v1 (and AUTOPILOT_FINETUNE_API_KEY to its key)"],
       [["finetune", "start", "--dataset", "d", "--file", file], { ...env, AUTOPILOT_FINETUNE_PROVIDER: "lora" }, `autopilot: AUTOPILOT_FINETUNE_PROVIDER must be one of openai, command, got "lora"`],
+      [["finetune", "start", "--dataset", "nope", "--file", file], env, "autopilot: unknown dataset \"nope\": known datasets are all, d (see `autopilot curator datasets`)"],
+      [
+        ["finetune", "start", "--dataset", "d", "--file", file],
+        { ...env, AUTOPILOT_DATASETS: badDefinitions },
+        `autopilot: AUTOPILOT_DATASETS (${badDefinitions}) is not a JSON array of dataset definitions: 0.threshold: must be a whole number of samples from 1 to 1000000000 (fields: id, description, source run|node, blueprint, node, specialist, completed_only, min_critic_confidence 0-1, max_tokens, dedup, eval_fraction 0-0.5, threshold 1-1000000000, base_model)`
+      ],
+      [["finetune", "start", "--dataset", "d", "--file", file], { ...env, AUTOPILOT_FINETUNE_UPLOAD_SECONDS: "0" }, `autopilot: AUTOPILOT_FINETUNE_UPLOAD_SECONDS must be a whole number of seconds from 1 to 86400, got "0"`],
+      [
+        ["finetune", "start", "--dataset", "d", "--file", file],
+        { ...env, AUTOPILOT_FINETUNE_PROVIDER: "command", AUTOPILOT_FINETUNE_COMMAND: "train", AUTOPILOT_FINETUNE_COMMAND_ENV: "HF TOKEN" },
+        `autopilot: AUTOPILOT_FINETUNE_COMMAND_ENV takes environment variable names separated by commas (letters, digits, _, like HF_TOKEN,CUDA_VISIBLE_DEVICES); got "HF TOKEN"`
+      ],
       // A daemon asked to train checks what it needs before it starts.
       [["daemon", "--once"], { ...env, AUTOPILOT_FINETUNE_DATASETS: "all,Not An Id" }, `autopilot: AUTOPILOT_FINETUNE_DATASETS takes dataset ids separated by commas (a-z 0-9 . _ -, like all,blueprint.support_triage); got "Not An Id"`],
       [["daemon", "--once"], { ...env, AUTOPILOT_FINETUNE_DATASETS: "all", AUTOPILOT_FINETUNE_THRESHOLD: "0" }, `autopilot: AUTOPILOT_FINETUNE_THRESHOLD must be a whole number of samples from 1 to 1000000000, got "0"`]
@@ -109,16 +150,18 @@ describe.concurrent("autopilot finetune", () => {
       const result = await sb.run(args, { env: caseEnv })
       expect([args, result.code, result.stdout, result.stderr]).toEqual([args, 2, [], [line]])
     }
-    expect(sb.files()).toEqual(["bad.jsonl", "d.jsonl"])
+    expect(sb.files()).toEqual(["bad-datasets.json", "bad.jsonl", "d.jsonl", "datasets.json"])
 
     // An unreachable endpoint: one line naming it, exit 2, and no job left behind.
     const down = await sb.run(["finetune", "start", "--dataset", "d", "--file", file, "--threshold", "1"], {
-      env: { AUTOPILOT_FINETUNE_BASE_URL: `http://127.0.0.1:${port}/v1`, AUTOPILOT_FINETUNE_API_KEY: "sk-fake" }
+      env: { AUTOPILOT_FINETUNE_BASE_URL: `http://127.0.0.1:${port}/v1`, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_DATASETS: definitions }
     })
     expect(down.code).toBe(2)
     expect(down.stderr).toHaveLength(1)
     expect(down.stderr[0]).toMatch(new RegExp(`^autopilot: fine-tune endpoint http://127\\.0\\.0\\.1:${port}/v1 \\(uploading the training file\\): unreachable: `))
     const listed = await sb.run(["finetune", "list", "--format", "json"])
     expect(JSON.parse(listed.stdout.join("\n"))).toEqual([])
+    // Nothing was made at the provider, so its copy of the file went with the claim.
+    expect(fs.readdirSync(path.join(sb.dir, "finetune", "datasets"))).toEqual([])
   })
 })

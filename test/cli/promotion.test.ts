@@ -31,7 +31,7 @@ describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () =>
 
       const exported = await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
       expect(exported.code, exported.stderr.join("\n")).toBe(0)
-      const started = await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--format", "json"], { env })
+      const started = await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env })
       const job = JSON.parse(started.stdout.join("\n")).job.id as string
       expect((await sb.run(["finetune", "poll"], { env })).code).toBe(0)
       const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
@@ -94,7 +94,7 @@ describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () =>
         expect((await sb.run(["run", objective, "--criterion", "done", "--specialist", "technical-writer", "--mock-script", script, "--run-id", `w${i}`])).code).toBe(0)
       }
       await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
-      const job = JSON.parse((await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--format", "json"], { env })).stdout.join("\n")).job.id
+      const job = JSON.parse((await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env })).stdout.join("\n")).job.id
       await sb.run(["finetune", "poll"], { env })
 
       const refused = await sb.run(["finetune", "promote", job, "--mock-script", script, "--datasets", datasets])

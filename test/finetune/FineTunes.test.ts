@@ -1,8 +1,12 @@
 import type { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Option, TestClock, TestServices } from "effect"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, DateTime, Duration, Effect, Fiber, Layer, Option, TestClock, TestServices } from "effect"
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as FineTune from "../../src/finetune/FineTune.js"
+import { FineTuneJob } from "../../src/finetune/FineTuneJob.js"
 import * as FineTunes from "../../src/finetune/FineTunes.js"
 import * as FineTuneStore from "../../src/store/FineTuneStore.js"
 import { eachDatabase, sqlite } from "../support/Databases.js"
@@ -11,8 +15,8 @@ const datasetId = () => `ds-${randomBytes(4).toString("hex")}`
 
 const config: FineTunes.FineTunesConfig = { threshold: 10, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "30 seconds" }
 
-const over = (database: Layer.Layer<SqlClient.SqlClient>, provider: Layer.Layer<FineTune.FineTune> = FineTune.layerMock()) =>
-  Layer.merge(FineTunes.layer(config), FineTuneStore.layer).pipe(Layer.provideMerge(Layer.merge(provider, FineTuneStore.layer)), Layer.provideMerge(database))
+const over = (database: Layer.Layer<SqlClient.SqlClient>, provider: Layer.Layer<FineTune.FineTune> = FineTune.layerMock(), overrides: Partial<FineTunes.FineTunesConfig> = {}) =>
+  Layer.merge(FineTunes.layer({ ...config, ...overrides }), FineTuneStore.layer).pipe(Layer.provideMerge(Layer.merge(provider, FineTuneStore.layer)), Layer.provideMerge(database))
 
 const kinds = (id: string) =>
   Effect.flatMap(FineTunes.FineTunes, (f) => f.events(id)).pipe(Effect.map((events) => events.filter((e) => e.kind !== "finetune_message").map((e) => `${e.kind} ${e.status}`)))
@@ -80,6 +84,96 @@ describe("FineTunes on the mock provider", () => {
       const unknown = yield* Effect.flip(fineTunes.cancel("ft-nope"))
       assert.strictEqual(unknown.message, `no fine-tune job "ft-nope" in this database (see \`autopilot finetune list\`)`)
     }).pipe(Effect.provide(over(sqlite.layer))))
+})
+
+describe("snapshot files", () => {
+  const snapshots = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-snapshots-"))
+  const user = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-user-"))
+  const write = (dir: string, name: string) => {
+    const file = path.join(dir, name)
+    fs.writeFileSync(file, "{}\n")
+    return file
+  }
+  const started = (considered: FineTunes.Considered) => (considered as Extract<FineTunes.Considered, { _tag: "Started" }>).job
+  afterAll(() => {
+    for (const dir of [snapshots, user]) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it.effect("a snapshot file is removed once its job has ended and no job still going trains on it; kept while one does; a user's file elsewhere is never removed", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const shared = write(snapshots, "shared-0123456789abcdef.jsonl")
+      const first = started(yield* fineTunes.consider({ id: datasetId(), samples: 10, snapshot: "sha256:s", file: shared }))
+      const second = started(yield* fineTunes.consider({ id: datasetId(), samples: 10, snapshot: "sha256:s", file: shared }))
+      assert.strictEqual((yield* fineTunes.cancel(first.id)).status, "cancelled")
+      assert.isTrue(fs.existsSync(shared), "the second job still trains on it")
+      // The second ends at the provider: the poll that sees it removes the file.
+      yield* TestClock.adjust("4 minutes")
+      yield* fineTunes.pollOnce
+      assert.strictEqual((yield* fineTunes.get(second.id)).status, "succeeded")
+      assert.isFalse(fs.existsSync(shared))
+
+      const users = write(user, "mine.jsonl")
+      const third = started(yield* fineTunes.consider({ id: datasetId(), samples: 10, snapshot: "sha256:u", file: users }))
+      yield* fineTunes.cancel(third.id)
+      assert.isTrue(fs.existsSync(users))
+    }).pipe(Effect.provide(over(sqlite.layer, FineTune.layerMock(), { snapshots }))))
+
+  it.effect("a consider that starts nothing removes the snapshot it was handed, unless a job still going uses it", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const id = datasetId()
+      const small = write(snapshots, "small-0123456789abcdef.jsonl")
+      assert.strictEqual((yield* fineTunes.consider({ id, samples: 3, snapshot: "sha256:small", file: small }))._tag, "BelowThreshold")
+      assert.isFalse(fs.existsSync(small))
+      const going = write(snapshots, "going-0123456789abcdef.jsonl")
+      started(yield* fineTunes.consider({ id, samples: 10, snapshot: "sha256:going", file: going }))
+      assert.strictEqual((yield* fineTunes.consider({ id, samples: 10, snapshot: "sha256:going", file: going }))._tag, "Exists")
+      assert.isTrue(fs.existsSync(going))
+      const grown = write(snapshots, "grown-0123456789abcdef.jsonl")
+      assert.strictEqual((yield* fineTunes.consider({ id, samples: 30, snapshot: "sha256:grown", file: grown }))._tag, "Training")
+      assert.isFalse(fs.existsSync(grown))
+    }).pipe(Effect.provide(over(sqlite.layer, FineTune.layerMock(), { snapshots }))))
+})
+
+describe("a claim without a provider job", () => {
+  // A provider whose start may take a quarter of an hour: a large upload on a slow line.
+  const slowStarts = Layer.effect(FineTune.FineTune, Effect.map(FineTune.makeMock(), (mock) => ({ ...mock, startsWithin: Duration.minutes(15) })))
+
+  it.effect("is failed only once its starter cannot still be waiting for the answer: after the longest start and a minute, at least ten minutes", () =>
+    Effect.gen(function*() {
+      const fineTunes = yield* FineTunes.FineTunes
+      const store = yield* FineTuneStore.FineTuneStore
+      const at = DateTime.formatIso(yield* DateTime.now)
+      const claimed = Option.getOrThrow(yield* store.claim(new FineTuneJob({
+        id: "ft-claimed",
+        dataset_id: datasetId(),
+        snapshot: "sha256:slow",
+        samples: 10,
+        file: "/d.jsonl",
+        provider: "mock",
+        provider_job_id: null,
+        endpoint: "mock",
+        base_model: "m",
+        status: "starting",
+        fine_tuned_model: null,
+        base_url: null,
+        error: null,
+        created_at: at,
+        updated_at: at,
+        finished_at: null
+      })))
+      yield* TestClock.adjust("15 minutes")
+      yield* fineTunes.pollOnce
+      assert.strictEqual((yield* fineTunes.get(claimed.id)).status, "starting", "its starter may still be uploading")
+      yield* TestClock.adjust("1 minute")
+      yield* fineTunes.pollOnce
+      const failed = yield* fineTunes.get(claimed.id)
+      assert.deepStrictEqual([failed.status, failed.error], [
+        "failed",
+        "no provider job was recorded for it (its starter ended, or the provider's answer was lost); check mock for a stray job before training this dataset again"
+      ])
+    }).pipe(Effect.provide(over(sqlite.layer, slowStarts))))
 })
 
 describe("the threshold", () => {

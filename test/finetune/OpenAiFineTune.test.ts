@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer, Logger, Redacted, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -8,6 +8,7 @@ import { FineTune } from "../../src/finetune/FineTune.js"
 import * as FineTunes from "../../src/finetune/FineTunes.js"
 import * as OpenAiFineTune from "../../src/finetune/OpenAiFineTune.js"
 import * as FineTuneStore from "../../src/store/FineTuneStore.js"
+
 import { sqlite } from "../support/Databases.js"
 import * as FakeOpenAi from "./FakeOpenAi.js"
 
@@ -23,12 +24,25 @@ const dataset = Effect.acquireRelease(
   (file) => Effect.sync(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }))
 )
 
-const provider = (url: string) => OpenAiFineTune.layerOpenAi({ baseURL: url, apiKey: Redacted.make("sk-fake") })
+const provider = (url: string, options: Partial<OpenAiFineTune.OpenAiFineTuneConfig> = {}) =>
+  OpenAiFineTune.layerOpenAi({ baseURL: url, apiKey: Redacted.make("sk-fake"), ...options })
 
 const config: FineTunes.FineTunesConfig = { threshold: 1, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "20 millis" }
 
-const fineTunes = (url: string, database: Layer.Layer<import("@effect/sql").SqlClient.SqlClient>) =>
-  Layer.merge(FineTunes.layer(config), FineTuneStore.layer).pipe(Layer.provide(provider(url)), Layer.provideMerge(FineTuneStore.layer), Layer.provide(database))
+const fineTunes = (
+  url: string,
+  database: Layer.Layer<import("@effect/sql").SqlClient.SqlClient>,
+  options: Partial<OpenAiFineTune.OpenAiFineTuneConfig> = {},
+  overrides: Partial<FineTunes.FineTunesConfig> = {}
+) =>
+  Layer.merge(FineTunes.layer({ ...config, ...overrides }), FineTuneStore.layer).pipe(
+    Layer.provide(provider(url, options)),
+    Layer.provideMerge(FineTuneStore.layer),
+    Layer.provide(database)
+  )
+
+/** What FineTunes warned of, one line each. */
+const warned = (lines: Array<string>) => Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void lines.push(String(Array.isArray(message) ? message.join(" ") : message))))
 
 const kinds = (id: string) =>
   Effect.flatMap(FineTunes.FineTunes, (f) => f.events(id)).pipe(Effect.map((events) => events.map((e) => `${e.kind} ${e.message}`)))
@@ -158,5 +172,160 @@ describe("OpenAiFineTune against a fake OpenAI fine-tuning server on 127.0.0.1",
       assert.strictEqual(error.unreachable, false)
       assert.match(error.message, new RegExp(`^fine-tune endpoint ${fake.url.replace(/\//g, "\\/")} \\(reading job ftjob-1\\): 401`))
       assert.notInclude(error.message, "sk-wrong-secret")
+    }))
+})
+
+describe("starting a job is never done twice, whatever becomes of the provider's answer", () => {
+  const startedJob = (considered: FineTunes.Considered) => (considered as Extract<FineTunes.Considered, { _tag: "Started" }>).job
+
+  for (const [name, behave] of [
+    ["an answer to jobs.create that comes after the timeout", { createDelayMs: 2_000 }],
+    ["a 500 to jobs.create from a provider that made the job", { createFails: { status: 500, created: true } }]
+  ] as const) {
+    it.scopedLive(`${name}: the job stays starting with an event saying the provider may hold it; the next consider starts nothing; the poller fails it telling the operator to check the provider`, () =>
+      Effect.gen(function*() {
+        const fake = yield* server
+        const file = yield* dataset
+        const shared = yield* sqlite.shared
+        Object.assign(fake.behave, behave)
+        const result = yield* Effect.gen(function*() {
+          const f = yield* FineTunes.FineTunes
+          const error = yield* Effect.flip(f.consider({ id: "lost", samples: 1, snapshot: "sha256:l1", file }))
+          const [job] = yield* f.list()
+          return { error, job: job!, log: yield* kinds(job!.id), again: yield* f.consider({ id: "lost", samples: 1, snapshot: "sha256:l1", file }), grown: yield* f.consider({ id: "lost", samples: 5, snapshot: "sha256:l2", file }) }
+        }).pipe(Effect.provide(fineTunes(fake.url, shared, { timeout: "300 millis" })))
+        assert.strictEqual(result.error._tag, "FineTuneError")
+        assert.match(result.error.message, new RegExp(`^fine-tune endpoint ${fake.url.replace(/\//g, "\\/")} \\(creating the job\\): .*; the provider may have made the job anyway, so fine-tune job ${result.job.id} stays starting and is never started twice: check ${fake.url.replace(/\//g, "\\/")} for it$`))
+        assert.deepStrictEqual([result.job.status, result.job.provider_job_id, result.job.endpoint], ["starting", null, fake.url])
+        assert.strictEqual(result.log.length, 1)
+        assert.match(result.log[0]!, /^finetune_start_unknown the provider may hold a job for it: /)
+        assert.deepStrictEqual([result.again._tag, result.grown._tag], ["Exists", "Training"])
+        assert.strictEqual(fake.jobs.size, 1, "the provider was asked to create one job")
+        // Its time up, a poller fails it, naming where to look.
+        const abandoned = yield* Effect.gen(function*() {
+          const f = yield* FineTunes.FineTunes
+          yield* f.pollOnce
+          return yield* f.get(result.job.id)
+        }).pipe(Effect.provide(fineTunes(fake.url, shared, {}, { abandonAfter: 0 })))
+        assert.strictEqual(abandoned.status, "failed")
+        assert.strictEqual(abandoned.error, `no provider job was recorded for it (its starter ended, or the provider's answer was lost); check ${fake.url} for a stray job before training this dataset again`)
+      }), { timeout: 20_000 })
+  }
+
+  it.scopedLive("a 4xx to jobs.create made nothing: the claim is released and a later consider starts the job", () =>
+    Effect.gen(function*() {
+      const fake = yield* server
+      const file = yield* dataset
+      fake.behave.createFails = { status: 400, created: false }
+      const result = yield* Effect.gen(function*() {
+        const f = yield* FineTunes.FineTunes
+        const error = yield* Effect.flip(f.consider({ id: "refused", samples: 1, snapshot: "sha256:r1", file }))
+        const after = yield* f.list()
+        fake.behave.createFails = undefined
+        return { error, after, again: yield* f.consider({ id: "refused", samples: 1, snapshot: "sha256:r1", file }) }
+      }).pipe(Effect.provide(fineTunes(fake.url, sqlite.layer)))
+      assert.match(result.error.message, /\(creating the job\): 400 the fake says 400$/)
+      assert.isFalse(result.error._tag === "FineTuneError" && result.error.mayHoldJob)
+      assert.deepStrictEqual(result.after, [])
+      assert.strictEqual(result.again._tag, "Started")
+      assert.strictEqual(startedJob(result.again).provider_job_id, "ftjob-1")
+    }))
+
+  it.scopedLive("an interrupted start runs to the provider's answer: the job is recorded as started, not let go", () =>
+    Effect.gen(function*() {
+      const fake = yield* server
+      const file = yield* dataset
+      fake.behave.createDelayMs = 300
+      const jobs = yield* Effect.gen(function*() {
+        const f = yield* FineTunes.FineTunes
+        const starting = yield* Effect.fork(f.consider({ id: "cut", samples: 1, snapshot: "sha256:c1", file }))
+        // Interrupted once the provider has the request, before it answers.
+        yield* Effect.sync(() => fake.requests.includes("POST /v1/fine_tuning/jobs")).pipe(
+          Effect.repeat({ until: (asked) => asked, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("5 seconds")
+        )
+        yield* Fiber.interrupt(starting)
+        return yield* f.list()
+      }).pipe(Effect.provide(fineTunes(fake.url, sqlite.layer)))
+      assert.deepStrictEqual(jobs.map((j) => [j.status, j.provider_job_id]), [["validating_files", "ftjob-1"]])
+    }))
+
+  it.scopedLive("the upload has a timeout of its own, longer than other calls': a large file uploads where a call would have timed out", () =>
+    Effect.gen(function*() {
+      const fake = yield* server
+      const file = yield* dataset
+      fake.behave.uploadDelayMs = 600
+      const started = yield* Effect.flatMap(FineTunes.FineTunes, (f) => f.consider({ id: "large", samples: 1, snapshot: "sha256:u1", file })).pipe(
+        Effect.provide(fineTunes(fake.url, sqlite.layer, { timeout: "200 millis", uploadTimeout: "5 seconds" }))
+      )
+      assert.strictEqual(started._tag, "Started")
+      // And it is bounded too.
+      const tooSlow = yield* Effect.flip(Effect.flatMap(FineTunes.FineTunes, (f) => f.consider({ id: "large", samples: 1, snapshot: "sha256:u2", file: file })).pipe(
+        Effect.provide(fineTunes(fake.url, sqlite.layer, { timeout: "5 seconds", uploadTimeout: "200 millis" }))
+      ))
+      assert.match(tooSlow.message, /\(uploading the training file\): no answer in time$/)
+    }))
+})
+
+describe("polling stops on a refusal that will not change, and only there", () => {
+  const startOne = (fake: FakeOpenAi.FakeOpenAi, file: string, shared: Layer.Layer<import("@effect/sql").SqlClient.SqlClient>) =>
+    Effect.flatMap(FineTunes.FineTunes, (f) => f.consider({ id: "polled", samples: 1, snapshot: "sha256:p1", file })).pipe(
+      Effect.map((considered) => (considered as Extract<FineTunes.Considered, { _tag: "Started" }>).job),
+      Effect.provide(fineTunes(fake.url, shared))
+    )
+
+  it.scopedLive("a 503 or an unreachable provider is a warning and the next poll asks again; a 401 stops untilDone with one line naming the endpoint", () =>
+    Effect.gen(function*() {
+      const fake = yield* server
+      const file = yield* dataset
+      const shared = yield* sqlite.shared
+      const job = yield* startOne(fake, file, shared)
+      assert.strictEqual(job.endpoint, fake.url)
+      const lines: Array<string> = []
+      fake.behave.retrieveFails = 503
+      const left = yield* Effect.flatMap(FineTunes.FineTunes, (f) => f.pollOnce).pipe(Effect.provide(fineTunes(fake.url, shared)), Effect.provide(warned(lines)))
+      assert.strictEqual(left, 1)
+      assert.match(lines[0]!, new RegExp(`^fine-tune job ${job.id}: fine-tune endpoint .* \\(reading job ftjob-1\\): 503`))
+      fake.behave.retrieveFails = undefined
+      const refused = yield* Effect.flip(Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(
+        Effect.provide(fineTunes(fake.url, shared, { apiKey: Redacted.make("sk-revoked-key") }))
+      ))
+      assert.strictEqual(refused._tag, "FineTuneError")
+      assert.match(refused.message, new RegExp(`^fine-tune job ${job.id}: fine-tune endpoint ${fake.url.replace(/\//g, "\\/")} \\(reading job ftjob-1\\): 401 Incorrect API key provided \\(polling stops: this refusal will not change by itself\\)$`))
+      // With the key put right, polling takes it to its end.
+      yield* Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(fineTunes(fake.url, shared)))
+      const done = yield* Effect.flatMap(FineTunes.FineTunes, (f) => f.get(job.id)).pipe(Effect.provide(fineTunes(fake.url, shared)))
+      assert.strictEqual(done.status, "succeeded")
+    }), { timeout: 20_000 })
+
+  it.scopedLive("a job the provider no longer has (404) stops untilDone too", () =>
+    Effect.gen(function*() {
+      const fake = yield* server
+      const file = yield* dataset
+      const shared = yield* sqlite.shared
+      const job = yield* startOne(fake, file, shared)
+      fake.jobs.delete("ftjob-1")
+      const refused = yield* Effect.flip(Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(fineTunes(fake.url, shared))))
+      assert.match(refused.message, new RegExp(`^fine-tune job ${job.id}: .*\\(reading job ftjob-1\\): 404 No such job: ftjob-1 \\(polling stops`))
+    }))
+
+  it.scopedLive("a job started at another endpoint is said once and not asked about; untilDone does not wait for it", () =>
+    Effect.gen(function*() {
+      const fake = yield* server
+      const other = yield* server
+      const file = yield* dataset
+      const shared = yield* sqlite.shared
+      const job = yield* startOne(fake, file, shared)
+      const lines: Array<string> = []
+      const result = yield* Effect.gen(function*() {
+        const f = yield* FineTunes.FineTunes
+        yield* f.untilDone
+        yield* f.pollOnce
+        return { cancel: yield* Effect.flip(f.cancel(job.id)), job: yield* f.get(job.id) }
+      }).pipe(Effect.provide(fineTunes(other.url, shared)), Effect.provide(warned(lines)))
+      assert.deepStrictEqual(lines, [`fine-tune job ${job.id} was started on openai at ${fake.url}, not on the configured openai at ${other.url}: not polled here`])
+      assert.deepStrictEqual(other.requests, [])
+      assert.strictEqual(result.job.status, "validating_files")
+      assert.strictEqual(result.cancel.message, `fine-tune job ${job.id} was started at ${fake.url}, not at the configured ${other.url}: cancel it with that endpoint configured`)
     }))
 })

@@ -20,10 +20,10 @@ const line = (i: number) => JSON.stringify({ messages: [{ role: "user", content:
  * A curator whose `all` dataset holds `samples` (a Ref the test grows), exported as that many lines; it
  * counts its exports. The real curator has its own suite: here only what the loop does with one is tested.
  */
-const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>) =>
+const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>, definition: typeof DatasetDefinition.Encoded) =>
   Layer.succeed(Curator, Curator.of({
     capture: Effect.succeed({ runs: 0, samples: 0 } as never),
-    datasets: Effect.map(Ref.get(samples), (n) => [{ definition: Schema.decodeSync(DatasetDefinition)({ id: "all" }), samples: n }]),
+    datasets: Effect.map(Ref.get(samples), (n) => [{ definition: Schema.decodeSync(DatasetDefinition)(definition), samples: n }]),
     show: () => Effect.die("not used"),
     lines: () => Stream.die("not used"),
     export: (_id, { out }) =>
@@ -35,15 +35,15 @@ const curatorWith = (samples: Ref.Ref<number>, exports: Ref.Ref<number>) =>
       })
   }))
 
-const setup = Effect.gen(function*() {
+const setupWith = (definition: typeof DatasetDefinition.Encoded) => Effect.gen(function*() {
   const samples = yield* Ref.make(3)
   const exports = yield* Ref.make(0)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-loop-"))
   yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
   const said: Array<string> = []
   const services = yield* Layer.build(Layer.mergeAll(
-    curatorWith(samples, exports),
-    FineTunes.layer({ threshold: 5, baseModel: "base", pollEvery: "30 seconds" }).pipe(
+    curatorWith(samples, exports, definition),
+    FineTunes.layer({ threshold: 5, baseModel: "base", pollEvery: "30 seconds", snapshots: dir }).pipe(
       Layer.provide(Layer.merge(FineTune.layerMock(), FineTuneStore.layer)),
       Layer.provide(sqlite.layer)
     )
@@ -54,8 +54,10 @@ const setup = Effect.gen(function*() {
   const listed = Effect.flatMap(FineTunes.FineTunes, (f) => f.list()).pipe(Effect.provide(services))
   const jobs = Effect.map(listed, (js) => js.map((j) => ({ samples: j.samples, file: path.basename(j.file) })))
   const jobIds = Effect.map(listed, (js) => js.map((j) => j.id))
-  return { ...loop, samples, exports, dir, said, jobs, jobIds }
+  return { ...loop, samples, exports, dir, said, jobs, jobIds, listed }
 })
+
+const setup = setupWith({ id: "all" })
 
 it.scoped("a dataset below the threshold is not exported; at it, one job starts on a file named for its content; unchanged, nothing more", () =>
   Effect.gen(function*() {
@@ -95,9 +97,11 @@ it.scoped("one job at a time per dataset, and another only once the dataset grew
     yield* Ref.set(loop.samples, 10)
     yield* loop.round
     const jobs = yield* loop.jobs
-    assert.deepStrictEqual(jobs.map((j) => j.samples).sort((a, b) => a - b), [5, 10])
+    assert.deepStrictEqual(jobs.map((j) => j.samples), [10, 5])
     assert.notStrictEqual(jobs[0]!.file, jobs[1]!.file)
-    for (const j of jobs) assert.strictEqual(fs.readFileSync(path.join(loop.dir, j.file), "utf8").trim().split("\n").length, j.samples)
+    // The new job's file is there; the ended one's was removed when it ended: exports do not pile up.
+    assert.strictEqual(fs.readFileSync(path.join(loop.dir, jobs[0]!.file), "utf8").trim().split("\n").length, 10)
+    assert.deepStrictEqual(fs.readdirSync(loop.dir), [jobs[0]!.file])
   }))
 
 it.scoped("a round that fails is said, and the next one tries again: a provider that could not be asked is asked again", () =>
@@ -135,7 +139,7 @@ const promotingSetup = (promote: "auto" | "manual") =>
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-loop-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
     const definition = Schema.decodeSync(DatasetDefinition)({ id: "specialist.coder", specialist: "coder" })
-    const base = Context.get(yield* Layer.build(curatorWith(samples, exports)), Curator)
+    const base = Context.get(yield* Layer.build(curatorWith(samples, exports, { id: "specialist.coder", specialist: "coder" })), Curator)
     const curator = Layer.succeed(Curator, Curator.of({
       ...base,
       datasets: Effect.map(Ref.get(samples), (n) => [{ definition, samples: n }]),
@@ -146,7 +150,7 @@ const promotingSetup = (promote: "auto" | "manual") =>
     const services = yield* Layer.build(
       Promotions.layer({ tolerancePoints: 2, maxSamples: 50 }).pipe(
         Layer.provideMerge(Layer.mergeAll(
-          FineTunes.layer({ threshold: 5, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "30 seconds" }).pipe(Layer.provideMerge(FineTune.layerMock())),
+          FineTunes.layer({ threshold: 5, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "30 seconds", snapshots: dir }).pipe(Layer.provideMerge(FineTune.layerMock())),
           PromotionStore.layer,
           curator,
           MockLlm.layer(Schema.decodeSync(MockScript)({ model: "gpt-4o", grades: {} }))
@@ -194,4 +198,13 @@ it.effect("AUTOPILOT_FINETUNE_PROMOTE is auto (the default) or manual; anything 
     assert.strictEqual(yield* read(undefined), "auto")
     assert.strictEqual(yield* read("manual"), "manual")
     assert.strictEqual((yield* Effect.flip(read("sometimes"))).message, `AUTOPILOT_FINETUNE_PROMOTE must be auto or manual, got "sometimes"`)
+  }))
+
+it.scoped("a dataset's own threshold and base model, from its definition, are what the loop trains with", () =>
+  Effect.gen(function*() {
+    const loop = yield* setupWith({ id: "all", threshold: 2, base_model: "qwen2.5-7b" })
+    yield* Ref.set(loop.samples, 2)
+    yield* loop.round
+    const [job] = yield* loop.listed
+    assert.deepStrictEqual([job?.samples, job?.base_model], [2, "qwen2.5-7b"], "2 samples reach the dataset's threshold of 2, not the loop's 5")
   }))

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option } from "effect"
 import { randomBytes } from "node:crypto"
 import { FineTuneJob } from "../../src/finetune/FineTuneJob.js"
@@ -84,6 +85,45 @@ eachDatabase("FineTuneStore", (database) => {
         assert.isTrue(Option.isNone(yield* jobs.get(job.id)))
         assert.deepStrictEqual(yield* jobs.events(job.id), [])
         assert.isTrue(Option.isSome(yield* jobs.claim(jobFor("ds-log", "sha256:l"))))
+      }).pipe(Effect.provide(store)))
+  })
+
+  describe("what a poller and the snapshot files need", () => {
+    it.effect("records where a job was started; a row from before (no endpoint) decodes with none", () =>
+      Effect.gen(function*() {
+        const jobs = yield* FineTuneStore
+        const sql = yield* SqlClient.SqlClient
+        const started = Option.getOrThrow(yield* jobs.claim(new FineTuneJob({ ...jobFor("ds-where", "sha256:w"), endpoint: "https://api.openai.com/v1" })))
+        assert.strictEqual(Option.getOrThrow(yield* jobs.get(started.id)).endpoint, "https://api.openai.com/v1")
+        // As the first schema wrote rows: no endpoint column in the insert.
+        yield* sql`INSERT INTO finetune_jobs (id, dataset_id, snapshot, samples, file, provider, provider_job_id, base_model, status, fine_tuned_model, base_url, error, created_at, updated_at, finished_at)
+          VALUES (${"ft-old"}, ${"ds-old"}, ${"sha256:o"}, ${5}, ${"/old.jsonl"}, ${"openai"}, ${"ftjob-7"}, ${"m"}, ${"running"}, ${null}, ${null}, ${null}, ${"2025-01-01T00:00:00.000Z"}, ${"2025-01-01T00:00:00.000Z"}, ${null})`
+        const old = Option.getOrThrow(yield* jobs.get("ft-old"))
+        assert.deepStrictEqual([old.endpoint, old.provider_job_id, old.status], [null, "ftjob-7", "running"])
+        assert.deepStrictEqual((yield* jobs.unfinished()).map((j) => j.id).sort(), [started.id, "ft-old"].sort())
+        assert.deepStrictEqual((yield* jobs.unfinished("openai")).map((j) => j.id), ["ft-old"])
+      }).pipe(Effect.provide(store)))
+
+    it.effect("a file is in use while a job on it has not ended; the last provider message's ref is where reading goes on", () =>
+      Effect.gen(function*() {
+        const jobs = yield* FineTuneStore
+        const a = Option.getOrThrow(yield* jobs.claim(new FineTuneJob({ ...jobFor("ds-a", "sha256:f"), file: "/s/f.jsonl" })))
+        const b = Option.getOrThrow(yield* jobs.claim(new FineTuneJob({ ...jobFor("ds-b", "sha256:f"), file: "/s/f.jsonl" })))
+        const end = (id: string) => jobs.transition(id, "starting", { status: "failed", error: "x", at: "2025-03-10T10:00:00.000Z", finished: true }, null)
+        assert.isTrue(yield* jobs.fileInUse("/s/f.jsonl"))
+        assert.isFalse(yield* jobs.fileInUse("/s/other.jsonl"))
+        yield* end(a.id)
+        assert.isTrue(yield* jobs.fileInUse("/s/f.jsonl"))
+        yield* end(b.id)
+        assert.isFalse(yield* jobs.fileInUse("/s/f.jsonl"))
+
+        assert.isTrue(Option.isNone(yield* jobs.lastRef(a.id)))
+        const entry = (ref: string | null, kind: "finetune_message" | "finetune_status" = "finetune_message") => ({ kind, at: "2025-03-10T09:00:00.000Z", status: "running" as const, message: "m", ref })
+        yield* jobs.append(a.id, entry("ftcmd-1-out-10"))
+        yield* jobs.append(a.id, entry("ftcmd-1-out-25"))
+        yield* jobs.append(a.id, entry(null, "finetune_status"))
+        assert.deepStrictEqual(yield* jobs.lastRef(a.id), Option.some("ftcmd-1-out-25"))
+        assert.isTrue(Option.isNone(yield* jobs.lastRef(b.id)))
       }).pipe(Effect.provide(store)))
   })
 })
