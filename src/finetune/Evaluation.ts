@@ -2,6 +2,7 @@ import { Duration, Effect, Either, Option, Schema } from "effect"
 import * as Pricing from "../budget/Pricing.js"
 import type { LlmError } from "../domain/Errors.js"
 import type { ChatMessage, Llm, LlmRequest, LlmResponse, ToolSpec } from "../llm/Llm.js"
+import * as ModelCalls from "../runtime/ModelCalls.js"
 import type { ModelScore } from "./EvaluationReport.js"
 
 /**
@@ -106,7 +107,8 @@ export const gradeOf = (reply: string): Option.Option<boolean> => {
 /**
  * Replays `cases` on `model` (undefined: the provider's default, as the runtime calls it) through
  * `replayWith`, and has `judge` grade each answer against the accepted one, blind to which model gave it.
- * A replay that fails counts as not passed; a judge that cannot be reached fails the evaluation.
+ * Transient failures are retried as the runtime retries them; a replay that still fails counts as not
+ * passed, and a judge that cannot be reached fails the evaluation.
  */
 export const replay = (options: {
   readonly cases: ReadonlyArray<Case>
@@ -125,12 +127,12 @@ export const replay = (options: {
         model: options.model,
         metadata: { run_id: options.id, iteration: i + 1, criteria: 1 }
       }
-      const replayed = yield* Effect.either(Effect.timed(options.replayWith.complete(request)))
+      const replayed = yield* Effect.either(Effect.timed(patiently(options.replayWith.complete(request))))
       if (Either.isLeft(replayed)) {
         return { model: options.model ?? "(default)", passed: false, cost_usd: null, latency_ms: 0, error: replayed.left.message, spent_usd: 0 } satisfies Outcome
       }
       const [took, response] = replayed.right
-      const graded = yield* options.judge.complete({
+      const graded = yield* patiently(options.judge.complete({
         messages: [
           { role: "system", content: graderPrompt },
           {
@@ -145,7 +147,7 @@ export const replay = (options: {
         tools: [],
         purpose: "grade",
         metadata: { run_id: options.id, iteration: i + 1, criteria: 1 }
-      })
+      }))
       const cost = costOf(response)
       return {
         model: response.model,
@@ -154,7 +156,14 @@ export const replay = (options: {
         latency_ms: Duration.toMillis(took),
         spent_usd: (cost ?? 0) + (costOf(graded) ?? 0)
       } satisfies Outcome
-    }))
+    }), { concurrency })
+
+/** Replays at once: enough to finish 50 samples in minutes on a real model, few enough not to trip a rate limit. */
+const concurrency = 4
+
+/** A rate limit or a blip is waited out as the runtime waits it out; only what stays failed counts. */
+const patiently = <A>(call: Effect.Effect<A, LlmError>): Effect.Effect<A, LlmError> =>
+  Effect.retry(call, { schedule: ModelCalls.retrySchedule, while: (error) => error.transient })
 
 /** One model's outcomes summed up: pass rate, and cost and latency per step (null cost when any step has no price). */
 export const scoreOf = (model: string, outcomes: ReadonlyArray<Outcome>): ModelScore => {
