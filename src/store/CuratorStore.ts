@@ -105,6 +105,11 @@ export class CuratorStore extends Context.Tag("autopilot/CuratorStore")<
     readonly hashes: (filter: Filter, afterId: number, limit: number) => Effect.Effect<ReadonlyArray<{ readonly id: number; readonly hash: string }>, PersistenceError>
     readonly count: (filter: Filter) => Effect.Effect<number, PersistenceError>
     readonly facets: Effect.Effect<Facets, PersistenceError>
+    /**
+     * The act calls' cost of the samples of one routing scope (every status, duplicates too: it is traffic,
+     * not training data), summed per capture time and model, oldest first: a fine-tune's cost-per-step curve.
+     */
+    readonly costs: (scope: CostScope) => Effect.Effect<ReadonlyArray<CostPoint>, PersistenceError>
   }
 >() {}
 
@@ -204,8 +209,47 @@ export const make = Effect.gen(function*() {
     }).pipe(
       Effect.map(({ blueprints, specialists }) => ({ blueprints: blueprints.map((r) => r.v), specialists: specialists.map((r) => r.v) })),
       Database.refail
-    )
+    ),
+    costs: (scope) => {
+      // The cost is only in the sample's JSON; each dialect reads it there (it is never filtered on).
+      const cost = sql.onDialectOrElse({
+        pg: () => sql.literal("CAST(CAST(body AS json) -> 'metadata' ->> 'cost_usd' AS DOUBLE PRECISION)"),
+        orElse: () => sql.literal("json_extract(body, '$.metadata.cost_usd')")
+      })
+      const parts = [sql`1 = 1`]
+      if (scope.blueprint !== undefined) parts.push(sql`blueprint = ${scope.blueprint}`)
+      if (scope.node !== undefined) parts.push(sql`node = ${scope.node}`)
+      if (scope.specialist !== undefined) parts.push(sql`specialist = ${scope.specialist}`)
+      return sql`SELECT captured_at AS at, model, COUNT(*) AS steps, SUM(${cost}) AS cost_usd FROM curator_samples
+        WHERE ${sql.and(parts)} GROUP BY captured_at, model ORDER BY captured_at, model`.pipe(
+        Database.refail,
+        Effect.flatMap((rows) => Effect.mapError(decodeCostRows(rows), undecodable("a curator cost row")))
+      )
+    }
   })
 })
 
 export const layer = Layer.effect(CuratorStore, make)
+
+/** A routing scope's filter: a node of a blueprint, a blueprint, or a specialist. */
+export interface CostScope {
+  readonly blueprint?: string | undefined
+  readonly node?: string | undefined
+  readonly specialist?: string | undefined
+}
+
+/** Steps of one model captured at one time, and what their act calls cost together. */
+export interface CostPoint {
+  readonly at: string
+  readonly model: string
+  readonly steps: number
+  readonly cost_usd: number
+}
+
+const decodeCostRows = Schema.decodeUnknown(Schema.Array(Schema.Struct({
+  at: Schema.String,
+  model: Schema.String,
+  steps: Database.Int,
+  // A sum of nothing but nulls (samples without a cost) is null: nothing spent.
+  cost_usd: Schema.transform(Schema.NullOr(Database.Int), Schema.Number, { strict: true, decode: (n) => n ?? 0, encode: (n) => n })
+})))
