@@ -229,3 +229,5 @@ export * as CommandFineTune from "./finetune/CommandFineTune.js"
 export * as FineTuneStore from "./store/FineTuneStore.js"
 /** The daemon's training round: capture, export a dataset at its threshold, `consider`, poll. */
 export * as TrainingLoop from "./finetune/TrainingLoop.js"
+/** What a scope's step cost over time, before and after a fine-tune's promotion (the operator page's curve). */
+export * as CostCurve from "./finetune/CostCurve.js"

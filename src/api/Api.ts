@@ -5,6 +5,7 @@ import { GoalOutcome } from "../domain/GoalOutcome.js"
 import { MissionStatus } from "../domain/MissionState.js"
 import { BadRequestJson, ConflictJson, ForbiddenJson, MethodNotAllowedJson, NotFoundJson, PayloadTooLargeJson, UnauthorizedJson, UnavailableJson } from "./ApiError.js"
 import { Authorization } from "./Authorization.js"
+import * as FineTunesView from "./FineTunesView.js"
 
 /**
  * The HTTP API as data: every route, its input and output schemas and its errors. The server implements
@@ -217,6 +218,25 @@ export const SpendGroup = HttpApiGroup.make("spend")
 
 
 // ---------------------------------------------------------------------------------------------------------
+// Fine-tunes, their evaluations and what their promotion did to the cost of a step (src/api/FineTunesView.ts)
+
+export const FineTunesGroup = HttpApiGroup.make("finetunes")
+  .add(
+    HttpApiEndpoint.get("list", "/finetunes")
+      .addSuccess(Schema.Array(FineTunesView.ListedFineTune))
+      .annotate(OpenApi.Description, "Every fine-tune job, newest first, with its latest evaluation's verdict and whether its model takes traffic now. The admin's only: datasets are made from every project's work")
+  )
+  .add(
+    HttpApiEndpoint.get("show", "/finetunes/:id")
+      .setPath(Id)
+      .addSuccess(FineTunesView.FineTuneDetail)
+      .annotate(OpenApi.Description, "One fine-tune job: its log, its evaluation reports (candidate and baseline side by side), its routes, and its scope's cost per step over time, split at the promotion")
+  )
+  .prefix(prefix)
+  .middleware(Authorization)
+
+
+// ---------------------------------------------------------------------------------------------------------
 // Signing in with a cookie, for the operator page
 
 export const Session = Schema.Struct({
@@ -267,6 +287,7 @@ export const AutopilotApi = HttpApi.make("autopilot")
   .add(QueueGroup)
   .add(CatalogGroup)
   .add(SpendGroup)
+  .add(FineTunesGroup)
   .add(SessionGroup)
   .add(BlueprintServiceGroup)
   .add(SignInGroup)

@@ -1,5 +1,5 @@
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Context, DateTime, type Duration, Effect, Layer, Option, Schema } from "effect"
+import { Context, DateTime, type Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import { ApiSessions, lifetime, type Session } from "../auth/ApiSessions.js"
 import { type Axis, Axes, AxisLimits, capProblem } from "../domain/Budget.js"
 import { Blueprint, toJson } from "../domain/Blueprint.js"
@@ -24,11 +24,12 @@ import { Specialists } from "../specialists/Specialists.js"
 import { ArtifactStore } from "../store/ArtifactStore.js"
 import { FiringStore } from "../store/FiringStore.js"
 import { AutopilotApi } from "./Api.js"
-import { BadRequest, Conflict, mapService, NotFound, Unauthorized, Unavailable } from "./ApiError.js"
-import { changeSettings, cookieName, CookiePolicy, CurrentCaller, requireAdmin, secureCookie, synthesizeBlueprints } from "./Authorization.js"
+import { BadRequest, Conflict, fromService, mapService, NotFound, Unauthorized, Unavailable } from "./ApiError.js"
+import { changeSettings, cookieName, CookiePolicy, CurrentCaller, requireAdmin, secureCookie, seeFineTunes, synthesizeBlueprints } from "./Authorization.js"
 import { DeltaFeed } from "./DeltaFeed.js"
 import { EventHub } from "./EventHub.js"
 import * as EventStream from "./EventStream.js"
+import * as FineTunesView from "./FineTunesView.js"
 import * as Spend from "./Spend.js"
 
 /** The model runs queued through the API, and synthesis, are given: `autopilot serve`'s `--llm`/`--model`. */
@@ -351,6 +352,19 @@ const SpendLive = HttpApiBuilder.group(AutopilotApi, "spend", (handlers) =>
   handlers.handle("spend", ({ urlParams }) =>
     Effect.flatMap(caller, ({ project }) => mapService(Spend.of(project, urlParams.limit ?? 200)))))
 
+const FineTunesLive = HttpApiBuilder.group(AutopilotApi, "finetunes", (handlers) =>
+  handlers
+    .handle("list", () => Effect.zipRight(requireAdmin(seeFineTunes), mapService(FineTunesView.list)))
+    .handle("show", ({ path }) =>
+      Effect.zipRight(
+        requireAdmin(seeFineTunes),
+        // Checked here, not by the path's schema: a path that does not decode is answered as a route not found.
+        Effect.flatMap(
+          Effect.mapError(Schema.decodeUnknown(FineTunesView.JobId)(path.id), (e) => new BadRequest({ message: `id: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })),
+          (id) => Effect.mapError(FineTunesView.show(id), (e) => e._tag === "FineTuneJobNotFound" ? new NotFound({ message: e.message }) : fromService(e))
+        )
+      )))
+
 /** Every group's handlers, needing the services they call. */
 export const layer = Layer.mergeAll(
   AutopilotLive,
@@ -359,6 +373,7 @@ export const layer = Layer.mergeAll(
   QueueLive,
   CatalogLive,
   SpendLive,
+  FineTunesLive,
   SignInLive,
   SessionLive,
   BlueprintServiceLive

@@ -28,7 +28,10 @@ import * as Synthesis from "../routing/Synthesis.js"
 import * as RunArtifacts from "../runtime/RunArtifacts.js"
 import * as Specialists from "../specialists/Specialists.js"
 import * as BlueprintCacheStore from "../store/BlueprintCacheStore.js"
+import * as CuratorStore from "../store/CuratorStore.js"
+import * as FineTuneStore from "../store/FineTuneStore.js"
 import * as FiringStore from "../store/FiringStore.js"
+import * as PromotionStore from "../store/PromotionStore.js"
 import * as QueueStore from "../store/QueueStore.js"
 import * as Storage from "../store/Storage.js"
 import { AutopilotApi } from "./Api.js"
@@ -67,6 +70,8 @@ const unknownRoute = (request: HttpServerRequest.HttpServerRequest) => {
   const path = new URL(request.url, "http://autopilot").pathname
   const allowed = [...new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))]
   if (allowed.length === 0) return Effect.fail(new ApiError.NotFound({ message: `no route ${request.method} ${path}` }))
+  // The route takes this method, yet the router found none: it refuses a path parameter over 100 characters.
+  if (allowed.includes(request.method)) return Effect.fail(new ApiError.BadRequest({ message: `${path}: an id in a path is at most 100 characters` }))
   const error = new ApiError.MethodNotAllowed({ message: `${path} takes ${allowed.join(", ")}, not ${request.method}` })
   return HttpServerResponse.json(ApiError.bodyOf(error), { status: ApiError.statusOf(error), headers: { allow: allowed.join(", ") } }).pipe(Effect.orDie)
 }
@@ -270,6 +275,9 @@ export const layerServices = <E, R>(options: {
     DeltaFeed.layer,
     RunArtifacts.layer,
     FiringStore.layer,
+    FineTuneStore.layer,
+    PromotionStore.layer,
+    CuratorStore.layer,
     GoalQueue.layer.pipe(Layer.provide(QueueStore.layer)),
     Layer.succeed(ApiHandlers.ServeModel, options.requested)
   ).pipe(

@@ -152,3 +152,4 @@ export const requireAdmin = (what: string) =>
 
 export const changeSettings = "change the instance's settings"
 export const synthesizeBlueprints = "synthesize blueprints: a new blueprint joins the catalog every project routes to"
+export const seeFineTunes = "see fine-tunes: their datasets are made from every project's work, and their models take every project's traffic"

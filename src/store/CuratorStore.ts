@@ -128,6 +128,11 @@ export class CuratorStore extends Context.Tag("autopilot/CuratorStore")<
      * (a version before deletes did). How many samples went.
      */
     readonly forgetOrphans: Effect.Effect<number, PersistenceError>
+    /**
+     * The act calls' cost of the samples of one routing scope (every status, duplicates too: it is traffic,
+     * not training data), summed per capture time and model, oldest first: a fine-tune's cost-per-step curve.
+     */
+    readonly costs: (scope: CostScope) => Effect.Effect<ReadonlyArray<CostPoint>, PersistenceError>
   }
 >() {}
 
@@ -240,8 +245,47 @@ export const make = Effect.gen(function*() {
       const removed = yield* sql`DELETE FROM curator_samples WHERE source_run IN (${gone}) RETURNING id`
       yield* sql`DELETE FROM curator_runs WHERE run_id IN (${gone})`
       return removed.length
-    })).pipe(Database.refail)
+    })).pipe(Database.refail),
+    costs: (scope) => {
+      // The cost is only in the sample's JSON; each dialect reads it there (it is never filtered on).
+      const cost = sql.onDialectOrElse({
+        pg: () => sql.literal("CAST(CAST(body AS json) -> 'metadata' ->> 'cost_usd' AS DOUBLE PRECISION)"),
+        orElse: () => sql.literal("json_extract(body, '$.metadata.cost_usd')")
+      })
+      const parts = [sql`1 = 1`]
+      if (scope.blueprint !== undefined) parts.push(sql`blueprint = ${scope.blueprint}`)
+      if (scope.node !== undefined) parts.push(sql`node = ${scope.node}`)
+      if (scope.specialist !== undefined) parts.push(sql`specialist = ${scope.specialist}`)
+      return sql`SELECT captured_at AS at, model, COUNT(*) AS steps, SUM(${cost}) AS cost_usd FROM curator_samples
+        WHERE ${sql.and(parts)} GROUP BY captured_at, model ORDER BY captured_at, model`.pipe(
+        Database.refail,
+        Effect.flatMap((rows) => Effect.mapError(decodeCostRows(rows), undecodable("a curator cost row")))
+      )
+    }
   })
 })
 
 export const layer = Layer.effect(CuratorStore, make)
+
+/** A routing scope's filter: a node of a blueprint, a blueprint, or a specialist. */
+export interface CostScope {
+  readonly blueprint?: string | undefined
+  readonly node?: string | undefined
+  readonly specialist?: string | undefined
+}
+
+/** Steps of one model captured at one time, and what their act calls cost together. */
+export interface CostPoint {
+  readonly at: string
+  readonly model: string
+  readonly steps: number
+  readonly cost_usd: number
+}
+
+const decodeCostRows = Schema.decodeUnknown(Schema.Array(Schema.Struct({
+  at: Schema.String,
+  model: Schema.String,
+  steps: Database.Int,
+  // A sum of nothing but nulls (samples without a cost) is null: nothing spent.
+  cost_usd: Schema.transform(Schema.NullOr(Database.Int), Schema.Number, { strict: true, decode: (n) => n ?? 0, encode: (n) => n })
+})))

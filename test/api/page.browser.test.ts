@@ -4,7 +4,13 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type BrowserContext, chromium, type Page } from "playwright-core"
 import { afterEach, describe, expect, it } from "vitest"
+import { Effect, Layer } from "effect"
+import * as CuratorStore from "../../src/store/CuratorStore.js"
+import * as Database from "../../src/store/Database.js"
+import * as FineTuneStore from "../../src/store/FineTuneStore.js"
+import * as PromotionStore from "../../src/store/PromotionStore.js"
 import { cleanup, freePort, type Sandbox, sandbox } from "../cli/harness.js"
+import { ids, promotedScope, seedFineTunes, tunedModel } from "./finetuneFixtures.js"
 
 /**
  * The operator page in a real browser: Debian's chromium driven by playwright-core (never a downloaded
@@ -100,6 +106,13 @@ const used = (page: Page, axis: string) => page.locator(`#bar-${axis}`).getAttri
 const shoot = (page: Page, name: string) => {
   fs.mkdirSync(shots, { recursive: true })
   return page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true })
+}
+
+/** What the checks read of an element inside the page (this suite compiles without the DOM's types). */
+interface PageElement {
+  readonly textContent: string | null
+  getAttribute(name: string): string | null
+  querySelectorAll(selector: string): ArrayLike<PageElement>
 }
 
 const suite = installed ? describe : describe.skip
@@ -352,6 +365,81 @@ suite("the operator page in a browser", () => {
       expect(await answer.textContent()).toBe(words)
       expect(await answer.getAttribute("aria-busy")).toBeNull()
       expect((await run.waitForExit()).code).toBe(0)
+    } finally {
+      await close()
+    }
+  })
+
+  it("shows the fine-tunes to the admin: each job's verdict, a job's report side by side and its cost per step before and after the promotion", async (context) => {
+    const sb = sandbox(context)
+    // The stores' rows as the daemon and the CLI leave them, written before the server opens the file.
+    await Effect.runPromise(seedFineTunes.pipe(
+      Effect.provide(Layer.mergeAll(FineTuneStore.layer, PromotionStore.layer, CuratorStore.layer).pipe(Layer.provide(Database.layerSqlite(sb.db))))
+    ))
+    const { base } = await start(sb, { daemon: false })
+    const { page, close } = await browse()
+    try {
+      await signIn(page, base)
+      await page.getByRole("link", { name: "Fine-tunes" }).click()
+      await page.locator(`#ft-jobs tr[data-job=${ids.candidate}]`).waitFor()
+      const rows = await page.locator("#ft-jobs tbody tr").evaluateAll((trs) =>
+        trs.map((tr) => [tr.getAttribute("data-job"), ...Array.from(tr.querySelectorAll("td") as ArrayLike<PageElement>).slice(1, 6).map((td) => td.textContent)]))
+      expect(rows).toEqual([
+        [ids.running, "specialist.sorter", "running", "gpt-4o-mini-2024-07-18 (base)", "not evaluated", "none"],
+        [ids.promoted, "triage-classify", "succeeded", tunedModel, "Promotable", `takes ${promotedScope}`],
+        [ids.candidate, "blueprint.triage", "succeeded", "ft:gpt-4o-mini-2024-07-18:acme::triage", "Stays a candidate", "none"]
+      ])
+      await shoot(page, "finetunes")
+
+      await page.getByRole("link", { name: ids.promoted }).click()
+      await page.locator("#ft-report-table").waitFor()
+      expect(await page.locator("#ft-title").textContent()).toBe(`Fine-tune ${ids.promoted} of triage-classify`)
+      // Every figure read in one go from the table as drawn.
+      const report = await page.locator("#ft-report").evaluate((box) => ({
+        verdict: box.querySelector("#ft-verdict")?.getAttribute("data-verdict"),
+        reason: box.querySelector("#ft-reason")?.textContent,
+        tolerance: box.querySelector("#ft-tolerance")?.getAttribute("data-points"),
+        figures: Array.from(box.querySelectorAll("tbody tr") as ArrayLike<PageElement>).map((tr) => [
+          tr.getAttribute("data-figure"),
+          ...Array.from(tr.querySelectorAll("td") as ArrayLike<PageElement>).map((td) => td.textContent)
+        ])
+      }))
+      expect(report).toEqual({
+        verdict: "promotable",
+        reason: "pass rate 90% against 90% (tolerance 2 points), 83.2% cheaper a step ($0.00210 against $0.0125)",
+        tolerance: "2",
+        figures: [
+          ["model", tunedModel, "gpt-4o"],
+          ["pass_rate", "90.0% (18 of 20)", "90.0% (18 of 20)"],
+          ["cost_per_step_usd", "$0.0021", "$0.0125"],
+          ["latency_per_step_ms", "410 ms", "980 ms"],
+          ["errors", "1", "0"]
+        ]
+      })
+      // The curve: a path before the promotion and one after it, two promotions and the rollback between them marked.
+      const curve = await page.locator("#ft-curve svg").evaluate((chart) => ({
+        paths: Array.from(chart.querySelectorAll("path.curve") as ArrayLike<PageElement>).map((p) => [p.getAttribute("data-phase"), p.getAttribute("data-points"), /^M[\d.]+,[\d.]+ L[\d.]+,[\d.]+$/.test(p.getAttribute("d") ?? "")]),
+        markers: Array.from(chart.querySelectorAll("line.marker") as ArrayLike<PageElement>).map((m) => [m.getAttribute("data-kind"), m.getAttribute("data-at")]),
+        points: chart.querySelectorAll("circle.point").length
+      }))
+      expect(curve).toEqual({
+        paths: [["before", "2", true], ["after", "2", true]],
+        markers: [["promoted", "2025-03-10T12:00:00.000Z"], ["rolled_back", "2025-03-10T13:30:00.000Z"], ["promoted", "2025-03-10T14:00:00.000Z"]],
+        points: 4
+      })
+      expect(await page.locator("#ft-curve-summary").textContent()).toBe(
+        "Before the promotion: $0.012 a step over 4 steps. After: $0.002 a step over 4 steps (83.3% cheaper)."
+      )
+      expect(await page.locator("#ft-routes li").count()).toBe(2)
+      await shoot(page, "finetune-report")
+
+      // A project's token sees no link to them, and the page says why when asked for them anyway.
+      const minted = await sb.run(["token", "create", "--project", "acme"])
+      await page.getByRole("button", { name: "Sign out" }).click()
+      await signIn(page, base, minted.stdout[0]!)
+      expect(await page.locator("#nav-finetunes").isHidden()).toBe(true)
+      await page.goto(`${base}/#/finetunes`)
+      await page.locator("#ft-error").filter({ hasText: /^The fine-tunes could not be loaded: only the admin token/ }).waitFor()
     } finally {
       await close()
     }

@@ -17,6 +17,7 @@ export const html = String.raw`<!DOCTYPE html>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <h1><a href="#/">autopilot</a> <span class="sub">operator</span></h1>
+  <nav id="nav" class="nav" aria-label="Views" hidden><a href="#/">Missions and runs</a> <a id="nav-finetunes" href="#/finetunes" hidden>Fine-tunes</a></nav>
   <p id="who" class="who" hidden></p>
   <button id="sign-out" type="button" class="quiet" hidden>Sign out</button>
 </header>
@@ -129,6 +130,46 @@ export const html = String.raw`<!DOCTYPE html>
       <ol id="events" class="events" reversed></ol>
     </section>
   </div>
+</section>
+
+<section id="finetunes" aria-labelledby="finetunes-title" hidden>
+  <p><a href="#/">← All missions and runs</a></p>
+  <h2 id="finetunes-title" tabindex="-1">Fine-tunes</h2>
+  <p class="help">A fine-tune's model is replayed on its dataset's held-out samples beside the model its scope uses now before it takes any traffic. Operators promote and roll back with <code>autopilot finetune promote ID</code> and <code>autopilot finetune rollback ID</code>.</p>
+  <p id="ft-error" class="error" role="alert"></p>
+  <section class="card" aria-labelledby="ft-jobs-title">
+    <h3 id="ft-jobs-title">Jobs</h3>
+    <div class="scroll"><table id="ft-jobs">
+      <caption class="sr-only">Fine-tune jobs, newest first</caption>
+      <thead><tr><th scope="col">Job</th><th scope="col">Dataset</th><th scope="col">Status</th><th scope="col">Model</th><th scope="col">Verdict</th><th scope="col">Traffic</th><th scope="col">Created</th></tr></thead>
+      <tbody></tbody>
+    </table></div>
+  </section>
+  <section id="ft-detail" aria-labelledby="ft-title" hidden>
+    <h3 id="ft-title" tabindex="-1"></h3>
+    <p id="ft-status" class="status-line"></p>
+    <div class="columns">
+      <section class="card" aria-labelledby="ft-report-title">
+        <h4 id="ft-report-title">Evaluation: candidate and baseline</h4>
+        <div id="ft-report"></div>
+      </section>
+      <section class="card" aria-labelledby="ft-curve-title">
+        <h4 id="ft-curve-title">Cost per step over time</h4>
+        <div id="ft-curve" class="chart"></div>
+        <p id="ft-curve-summary" class="help"></p>
+      </section>
+    </div>
+    <div class="columns">
+      <section class="card" aria-labelledby="ft-routes-title">
+        <h4 id="ft-routes-title">Routes</h4>
+        <ul id="ft-routes" class="plain"></ul>
+      </section>
+      <section class="card" aria-labelledby="ft-events-title">
+        <h4 id="ft-events-title">Log</h4>
+        <ol id="ft-events" class="events"></ol>
+      </section>
+    </div>
+  </section>
 </section>
 
 </main>

@@ -150,6 +150,9 @@ export const script = String.raw`"use strict";
     $("who").title = session.expires_at ? "Signed in until " + new Date(session.expires_at).toLocaleString() : "";
     show("who", true);
     show("sign-out", true);
+    // Fine-tunes are the instance's, so the admin's to see (the API refuses a project's token).
+    show("nav", true);
+    show("nav-finetunes", session.admin === true);
     show("sign-in", false);
     route();
   }
@@ -161,6 +164,8 @@ export const script = String.raw`"use strict";
     show("sign-out", false);
     show("overview", false);
     show("detail", false);
+    show("finetunes", false);
+    show("nav", false);
     show("sign-in", true);
     $("sign-in-error").textContent = message || "";
     $("token").focus();
@@ -214,6 +219,8 @@ export const script = String.raw`"use strict";
     var run = /^\/runs\/([^/]+)$/.exec(hash);
     if (mission) return openDetail({ mission: decodeURIComponent(mission[1]) });
     if (run) return openDetail({ run: decodeURIComponent(run[1]) });
+    var finetunes = /^\/finetunes(?:\/([^/]+))?$/.exec(hash);
+    if (finetunes) return openFineTunes(finetunes[1] ? decodeURIComponent(finetunes[1]) : null);
     openOverview();
   }
 
@@ -224,6 +231,7 @@ export const script = String.raw`"use strict";
 
   function openOverview() {
     show("detail", false);
+    show("finetunes", false);
     show("overview", true);
     document.title = "autopilot · operator";
     refreshOverview();
@@ -427,6 +435,7 @@ export const script = String.raw`"use strict";
 
   function openDetail(target) {
     show("overview", false);
+    show("finetunes", false);
     show("detail", true);
     detail = { target: target, runId: null, stepsThrough: 0, mission: null, caps: {}, first: {}, last: {}, lastSeq: -1, status: null, nodes: {}, graph: null, committed: 0, live: null };
     $("detail-title").textContent = target.mission ? "Mission " + target.mission : "Run " + target.run;
@@ -972,6 +981,165 @@ export const script = String.raw`"use strict";
     clear(box);
     box.appendChild(root);
     box.appendChild(dataTable("Spend per model", ["Model", "Calls", "Tokens in", "Tokens out", "Cost"], models.map(function (m) { return [m.model, whole(m.calls), whole(m.input_tokens), whole(m.output_tokens), money(m.cost_usd)]; })));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Fine-tunes: #/finetunes lists the jobs, #/finetunes/ID shows one's report and its cost-per-step curve
+
+  var VERDICTS = { promotable: "Promotable", candidate: "Stays a candidate" };
+  var MARKERS = { promoted: "promoted", rolled_back: "rolled back", replaced: "replaced" };
+
+  function openFineTunes(id) {
+    show("overview", false);
+    show("detail", false);
+    show("finetunes", true);
+    show("ft-detail", false);
+    $("ft-error").textContent = "";
+    document.title = (id ? "Fine-tune " + id : "Fine-tunes") + " · autopilot";
+    var generation = state.generation;
+    var loads = [api("GET", API + "/finetunes").then(function (jobs) { if (generation === state.generation) renderFineTunes(jobs, id); })];
+    if (id) loads.push(api("GET", API + "/finetunes/" + encodeURIComponent(id)).then(function (detail) { if (generation === state.generation) renderFineTune(detail); }));
+    Promise.all(loads).catch(function (error) {
+      if (generation === state.generation) $("ft-error").textContent = (id ? "Fine-tune " + id : "The fine-tunes") + " could not be loaded: " + error.message;
+    });
+    $(id ? "ft-title" : "finetunes-title").focus();
+  }
+
+  function perStep(value) {
+    if (value === null || value === undefined) return "—";
+    return "$" + Number(value.toPrecision(3));
+  }
+
+  function percent(rate) { return (rate * 100).toFixed(1) + "%"; }
+
+  function renderFineTunes(jobs, chosen) {
+    var body = $("ft-jobs").tBodies[0];
+    clear(body);
+    if (jobs.length === 0) return emptyRow(body, 7, "No fine-tune jobs yet: the daemon starts one when a dataset reaches its threshold.");
+    jobs.forEach(function (l) {
+      var j = l.job;
+      body.appendChild(el("tr", { "data-job": j.id, "aria-current": j.id === chosen ? "true" : null }, [
+        el("td", { "class": "id" }, el("a", { href: "#/finetunes/" + encodeURIComponent(j.id), text: j.id })),
+        el("td", { text: j.dataset_id }),
+        el("td", null, statusText(j.status)),
+        el("td", { "class": "clip", title: j.fine_tuned_model || j.base_model, text: j.fine_tuned_model || j.base_model + " (base)" }),
+        el("td", { "class": l.verdict ? "verdict v-" + l.verdict : "empty", text: l.verdict ? VERDICTS[l.verdict] : "not evaluated" }),
+        el("td", { text: l.takes_traffic ? "takes " + l.traffic_scope : "none" }),
+        timeCell(j.created_at)
+      ]));
+    });
+  }
+
+  function renderFineTune(d) {
+    var j = d.job;
+    show("ft-detail", true);
+    $("ft-title").textContent = "Fine-tune " + j.id + " of " + j.dataset_id;
+    $("ft-status").textContent = j.status + " · " + (j.fine_tuned_model || "no model yet") + " · base " + j.base_model + " · " + j.samples + " samples" +
+      (d.takes_traffic ? " · takes the traffic of " + d.scope : " · takes no traffic") + (j.error ? " · " + j.error : "");
+    renderReport(d);
+    renderCurve(d.curve, d.scope);
+    var routes = $("ft-routes");
+    clear(routes);
+    if (d.routes.length === 0) routes.appendChild(el("li", { "class": "empty", text: "Never promoted." }));
+    d.routes.forEach(function (r) {
+      routes.appendChild(el("li", { "data-route": r.id }, r.id + ": " + r.model + " for " + r.scope + ", promoted " + r.promoted_at +
+        (r.retired_at ? ", retired " + r.retired_at + " (" + r.retired_reason + ")" : ", active") + (r.replaces ? ", replacing " + r.replaces : "")));
+    });
+    var events = $("ft-events");
+    clear(events);
+    d.events.forEach(function (e) {
+      events.appendChild(el("li", { text: e.at + " " + e.kind + (e.message ? ": " + e.message : "") }));
+    });
+  }
+
+  /** The latest report, candidate and baseline side by side; each figure's cell carries its value as data. */
+  function renderReport(d) {
+    var box = $("ft-report");
+    clear(box);
+    var report = d.evaluations[0];
+    if (!report) {
+      box.appendChild(el("p", { "class": "empty", id: "ft-verdict", text: "Not evaluated yet: its model takes no traffic until an evaluation shows it passes as often and costs less." }));
+      return;
+    }
+    box.appendChild(el("p", { id: "ft-verdict", "class": "verdict v-" + report.verdict, "data-verdict": report.verdict }, VERDICTS[report.verdict]));
+    box.appendChild(el("p", { id: "ft-reason", text: report.reason }));
+    var figures = [
+      ["model", "Model", function (s) { return s.model; }, function (s) { return s.model; }],
+      ["pass_rate", "Pass rate", function (s) { return s.pass_rate; }, function (s) { return percent(s.pass_rate) + " (" + s.passed + " of " + s.samples + ")"; }],
+      ["cost_per_step_usd", "Cost per step", function (s) { return s.cost_per_step_usd; }, function (s) { return s.cost_per_step_usd === null ? "no price" : perStep(s.cost_per_step_usd); }],
+      ["latency_per_step_ms", "Latency per step", function (s) { return s.latency_per_step_ms; }, function (s) { return whole(s.latency_per_step_ms) + " ms"; }],
+      ["errors", "Errors", function (s) { return s.errors; }, function (s) { return whole(s.errors); }]
+    ];
+    box.appendChild(el("table", { id: "ft-report-table", "class": "report" }, [
+      el("caption", { "class": "sr-only", text: "Evaluation " + report.id + ": the candidate and the baseline on " + report.candidate.samples + " held-out samples" }),
+      el("thead", null, el("tr", null, [el("th", { scope: "col", text: "" }), el("th", { scope: "col", text: "Candidate" }), el("th", { scope: "col", text: "Baseline" })])),
+      el("tbody", null, figures.map(function (f) {
+        return el("tr", { "data-figure": f[0] }, [
+          el("th", { scope: "row", text: f[1] }),
+          el("td", { "class": f[0] === "model" ? "clip" : "num", "data-side": "candidate", "data-value": f[2](report.candidate), text: f[3](report.candidate) }),
+          el("td", { "class": f[0] === "model" ? "clip" : "num", "data-side": "baseline", "data-value": f[2](report.baseline), text: f[3](report.baseline) })
+        ]);
+      }))
+    ]));
+    box.appendChild(el("p", { id: "ft-tolerance", "class": "help", "data-points": report.tolerance_points,
+      text: "Tolerance: the candidate may pass at most " + report.tolerance_points + " points less often than the baseline, and must cost less a step. Scope " + (report.scope || "none") + "; evaluated " + report.evaluated_at + "; the evaluation cost " + money(report.cost_usd) + "." }));
+    if (d.evaluations.length > 1) {
+      box.appendChild(el("details", null, [el("summary", { text: "Earlier evaluations" }), el("ul", { "class": "plain" }, d.evaluations.slice(1).map(function (e) {
+        return el("li", { text: e.evaluated_at + ": " + VERDICTS[e.verdict] + ", " + e.reason });
+      }))]));
+    }
+  }
+
+  /** The scope's cost per step, bucket by bucket: grey before the promotion, green after, each promotion and retirement a dashed line. */
+  function renderCurve(curve, scope) {
+    var box = $("ft-curve");
+    var summary = $("ft-curve-summary");
+    summary.textContent = "";
+    if (!curve) return noData(box, "No scope to draw: its dataset names no blueprint, node or specialist, and it was never evaluated.");
+    if (curve.buckets.length === 0) return noData(box, "No steps of " + scope + " captured yet.");
+    var W = 520, H = 230, L = 64, R = 14, T = 22, B = 34;
+    var times = [];
+    curve.buckets.forEach(function (b) { times.push(Date.parse(b.from), Date.parse(b.to)); });
+    curve.markers.forEach(function (m) { times.push(Date.parse(m.at)); });
+    var t0 = Math.min.apply(null, times), t1 = Math.max.apply(null, times);
+    var top = Math.max.apply(null, curve.buckets.map(function (b) { return b.cost_per_step_usd; }));
+    if (!(top > 0)) top = 0.001;
+    var x = function (t) { return t1 === t0 ? L + (W - L - R) / 2 : L + (t - t0) / (t1 - t0) * (W - L - R); };
+    var y = function (c) { return T + (1 - c / top) * (H - T - B); };
+    var mid = function (b) { return (Date.parse(b.from) + Date.parse(b.to)) / 2; };
+    var root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-labelledby": "ft-curve-title", "data-buckets": curve.buckets.length });
+    [0, 0.5, 1].forEach(function (f) {
+      root.appendChild(svg("line", { "class": "grid", x1: L, x2: W - R, y1: y(top * f), y2: y(top * f) }));
+      root.appendChild(svg("text", { x: L - 6, y: y(top * f) + 4, "text-anchor": "end", text: perStep(top * f) }));
+    });
+    root.appendChild(svg("line", { "class": "axis-line", x1: L, x2: W - R, y1: H - B, y2: H - B }));
+    root.appendChild(svg("text", { "class": "muted", x: L, y: H - 10, text: new Date(t0).toLocaleString() }));
+    if (t1 !== t0) root.appendChild(svg("text", { "class": "muted", x: W - R, y: H - 10, "text-anchor": "end", text: new Date(t1).toLocaleString() }));
+    ["before", "after"].forEach(function (phase) {
+      var side = curve.buckets.filter(function (b) { return b.phase === phase; });
+      if (side.length === 0) return;
+      var d = side.map(function (b, i) { return (i === 0 ? "M" : "L") + x(mid(b)).toFixed(1) + "," + y(b.cost_per_step_usd).toFixed(1); }).join(" ");
+      root.appendChild(svg("path", { "class": "curve " + phase, "data-phase": phase, "data-points": side.length, d: d }));
+    });
+    curve.markers.forEach(function (m) {
+      var at = x(Date.parse(m.at));
+      root.appendChild(svg("line", { "class": "marker " + m.kind, "data-kind": m.kind, "data-at": m.at, x1: at, x2: at, y1: T - 6, y2: H - B }, svg("title", { text: MARKERS[m.kind] + " " + m.at + (m.reason ? ": " + m.reason : "") })));
+      root.appendChild(svg("text", { "class": "marker-label " + m.kind, x: at + 3, y: T - 10 + (m.kind === "promoted" ? 0 : 10), text: MARKERS[m.kind] }));
+    });
+    curve.buckets.forEach(function (b) {
+      root.appendChild(svg("circle", { "class": "point " + b.phase, cx: x(mid(b)), cy: y(b.cost_per_step_usd), r: 4, "data-phase": b.phase },
+        svg("title", { text: b.from + " to " + b.to + " (" + b.phase + "): " + b.steps + " steps at " + perStep(b.cost_per_step_usd) + ", " + b.model_steps + " by the fine-tuned model" })));
+    });
+    clear(box);
+    box.appendChild(root);
+    box.appendChild(dataTable("Cost per step over time", ["From", "To", "Side", "Steps", "Cost per step", "Fine-tuned steps"], curve.buckets.map(function (b) {
+      return [b.from, b.to, b.phase, whole(b.steps), perStep(b.cost_per_step_usd), whole(b.model_steps)];
+    })));
+    var before = curve.before, after = curve.after;
+    summary.textContent = curve.promoted_at === null
+      ? "Never promoted: " + perStep(before.cost_per_step_usd) + " a step over " + whole(before.steps) + " steps of " + scope + "."
+      : "Before the promotion: " + perStep(before.cost_per_step_usd) + " a step over " + whole(before.steps) + " steps. After: " + perStep(after.cost_per_step_usd) + " a step over " + whole(after.steps) + " steps" +
+        (curve.change === null ? "." : " (" + Math.abs(curve.change * 100).toFixed(1) + "% " + (curve.change <= 0 ? "cheaper" : "dearer") + ").");
   }
 
   // ---------------------------------------------------------------------------------------------------

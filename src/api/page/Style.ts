@@ -31,7 +31,7 @@ a { color: var(--accent); }
 main { max-width: 1200px; margin: 0 auto; padding: 1rem 1.2rem 3rem; }
 main:focus { outline: none; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.2rem; margin: 0 0 1rem; }
-.card h2, .card h3 { margin: 0 0 .6rem; font-size: 1.05rem; }
+.card h2, .card h3, .card h4 { margin: 0 0 .6rem; font-size: 1.05rem; }
 .narrow { max-width: 28rem; margin: 3rem auto; }
 label { display: block; font-weight: 600; margin: .4rem 0 .25rem; }
 input, textarea, select { width: 100%; font: inherit; color: var(--text); background: var(--bg); border: 1px solid var(--muted); border-radius: 6px; padding: .45rem .55rem; }
@@ -103,4 +103,19 @@ figcaption { font-weight: 600; margin-bottom: .3rem; }
 .graph .node .state { fill: var(--muted); font-size: 11px; }
 .graph-list { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; list-style: none; padding: 0; margin: .6rem 0 0; font-size: .9rem; }
 details summary { cursor: pointer; color: var(--accent); margin-top: .4rem; }
+.nav { display: flex; gap: 1rem; }
+td.id { white-space: nowrap; }
+.report th[scope=row] { color: var(--text); }
+.verdict { font-weight: 600; }
+.v-promotable { color: var(--ok); }
+.v-candidate { color: var(--warn); }
+.chart .curve { fill: none; stroke-width: 2.5; }
+.chart .curve.before { stroke: var(--muted); }
+.chart .curve.after { stroke: var(--ok); }
+.chart .point.before { fill: var(--muted); }
+.chart .point.after { fill: var(--ok); }
+.chart .marker { stroke: var(--accent); stroke-width: 1.5; stroke-dasharray: 4 3; }
+.chart .marker.rolled_back, .chart .marker.replaced { stroke: var(--danger); }
+.chart .marker-label { fill: var(--accent); font-size: 11px; }
+.chart .marker-label.rolled_back, .chart .marker-label.replaced { fill: var(--danger); }
 `
