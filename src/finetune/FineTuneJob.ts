@@ -42,7 +42,29 @@ export class FineTuneJob extends Schema.Class<FineTuneJob>("FineTuneJob")({
   created_at: Schema.String,
   updated_at: Schema.String,
   finished_at: Schema.NullOr(Schema.String)
-}) {}
+}) {
+  /** A job as it is claimed for its snapshot: `starting`, the provider not yet asked, nothing known of its outcome. */
+  static claimed(
+    fields: Pick<FineTuneJob, "id" | "dataset_id" | "snapshot" | "samples" | "file" | "provider" | "base_model"> & {
+      readonly endpoint?: string | null | undefined
+      readonly at: string
+    }
+  ): FineTuneJob {
+    const { at, endpoint, ...rest } = fields
+    return new FineTuneJob({
+      ...rest,
+      endpoint: endpoint ?? null,
+      provider_job_id: null,
+      status: "starting",
+      fine_tuned_model: null,
+      base_url: null,
+      error: null,
+      created_at: at,
+      updated_at: at,
+      finished_at: null
+    })
+  }
+}
 
 export const EventKinds = [
   "finetune_started",

@@ -175,23 +175,16 @@ export const make = (config: FineTunesConfig) =>
         // job at the provider while the claim was let go, and the next consider would make a second one.
         return yield* Effect.uninterruptible(Effect.gen(function*() {
           const at = yield* now
-          const claimed = yield* store.claim(new FineTuneJob({
+          const claimed = yield* store.claim(FineTuneJob.claimed({
             id: `ft-${randomBytes(6).toString("hex")}`,
             dataset_id: dataset.id,
             snapshot: dataset.snapshot,
             samples: dataset.samples,
             file: dataset.file,
             provider: provider.provider,
-            provider_job_id: null,
             endpoint: provider.endpoint,
             base_model: dataset.base_model ?? config.baseModel,
-            status: "starting",
-            fine_tuned_model: null,
-            base_url: null,
-            error: null,
-            created_at: at,
-            updated_at: at,
-            finished_at: null
+            at
           }))
           if (Option.isNone(claimed)) {
             // Another starter claimed the snapshot between the look and the claim.

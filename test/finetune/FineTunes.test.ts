@@ -145,23 +145,16 @@ describe("a claim without a provider job", () => {
       const fineTunes = yield* FineTunes.FineTunes
       const store = yield* FineTuneStore.FineTuneStore
       const at = DateTime.formatIso(yield* DateTime.now)
-      const claimed = Option.getOrThrow(yield* store.claim(new FineTuneJob({
+      const claimed = Option.getOrThrow(yield* store.claim(FineTuneJob.claimed({
         id: "ft-claimed",
         dataset_id: datasetId(),
         snapshot: "sha256:slow",
         samples: 10,
         file: "/d.jsonl",
         provider: "mock",
-        provider_job_id: null,
         endpoint: "mock",
         base_model: "m",
-        status: "starting",
-        fine_tuned_model: null,
-        base_url: null,
-        error: null,
-        created_at: at,
-        updated_at: at,
-        finished_at: null
+        at
       })))
       yield* TestClock.adjust("15 minutes")
       yield* fineTunes.pollOnce

@@ -59,22 +59,15 @@ const setup = (script: typeof MockScript.Encoded) =>
         const at = "2025-03-10T09:00:00.000Z"
         const claimed = Option.getOrThrow(
           yield* jobs.claim(
-            new FineTuneJob({
+            FineTuneJob.claimed({
               id: `ft-${randomBytes(4).toString("hex")}`,
               dataset_id: options.dataset ?? "specialist.coder",
               snapshot: `sha256:${randomBytes(8).toString("hex")}`,
               samples: 200,
               file: "/data/train.jsonl",
               provider: "mock",
-              provider_job_id: null,
               base_model: "gpt-4o-mini-2024-07-18",
-              status: "starting",
-              fine_tuned_model: null,
-              base_url: null,
-              error: null,
-              created_at: at,
-              updated_at: at,
-              finished_at: null
+              at
             })
           )
         )

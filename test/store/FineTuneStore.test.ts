@@ -8,22 +8,15 @@ import { FineTuneStore } from "../../src/store/FineTuneStore.js"
 import { eachDatabase } from "../support/Databases.js"
 
 const jobFor = (dataset: string, snapshot: string, at = "2025-03-10T09:00:00.000Z") =>
-  new FineTuneJob({
+  FineTuneJob.claimed({
     id: `ft-${randomBytes(6).toString("hex")}`,
     dataset_id: dataset,
     snapshot,
     samples: 120,
     file: "/data/train.jsonl",
     provider: "mock",
-    provider_job_id: null,
     base_model: "gpt-4o-mini-2024-07-18",
-    status: "starting",
-    fine_tuned_model: null,
-    base_url: null,
-    error: null,
-    created_at: at,
-    updated_at: at,
-    finished_at: null
+    at
   })
 
 eachDatabase("FineTuneStore", (database) => {
