@@ -1,21 +1,50 @@
-import { afterEach, describe, it } from "vitest"
+import { afterEach, describe, it, type TestContext } from "vitest"
 import * as FakeOpenAi from "../finetune/FakeOpenAi.js"
-import { cleanup, sandbox } from "./harness.js"
+import { cleanup, type Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
 const objectives = ["write the install guide", "write the quickstart", "write the API reference", "write the upgrade notes", "document the config file", "explain the architecture"]
 
+/** The fine-tuned model the fake OpenAI server makes of dataset `writer`. */
+const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
+
+/**
+ * A technical writer's runs on gpt-4o (the mock playing it, grading the fine-tune's replays as `grades`
+ * says), its dataset exported and trained on the fake server to a succeeded job; then `test` on it.
+ */
+const trained = async (
+  context: TestContext,
+  grades: Record<string, number>,
+  test: (sb: Sandbox, job: string, files: { readonly script: string; readonly datasets: string }) => Promise<void>
+) => {
+  const { expect } = context
+  const fake = await FakeOpenAi.start()
+  try {
+    const sb = sandbox(context)
+    const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
+    // The work so far is done on gpt-4o ($2.50/$10 a million tokens).
+    const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done: the page is written.", criteria_met: [true] }], grades })
+    const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
+    for (const [i, objective] of objectives.entries()) {
+      const ran = await sb.run(["run", objective, "--criterion", "the page exists", "--specialist", "technical-writer", "--mock-script", script, "--run-id", `w${i}`])
+      expect(ran.code, ran.stderr.join("\n")).toBe(0)
+    }
+    const exported = await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
+    expect(exported.code, exported.stderr.join("\n")).toBe(0)
+    const started = await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env })
+    expect(started.code, started.stderr.join("\n")).toBe(0)
+    expect((await sb.run(["finetune", "poll"], { env })).code).toBe(0)
+    await test(sb, JSON.parse(started.stdout.join("\n")).job.id, { script, datasets })
+  } finally {
+    await fake.close()
+  }
+}
+
 describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () => {
   it("a fine-tune that proves itself takes its specialist's work: a new run's steps use the new model and cost what its pricing says; a rollback gives the work back", async (context) => {
     const { expect } = context
-    const fake = await FakeOpenAi.start()
-    try {
-      const sb = sandbox(context)
-      const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
-      // The work so far is done on gpt-4o ($2.50/$10 a million tokens).
-      const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done: the page is written.", criteria_met: [true] }], grades: {} })
-      const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
+    await trained(context, {}, async (sb, job, { datasets, script }) => {
       const runOf = async (runId: string, objective: string, specialist = "technical-writer") => {
         const ran = await sb.run(["run", objective, "--criterion", "the page exists", "--specialist", specialist, "--mock-script", script, "--run-id", runId])
         expect(ran.code, ran.stderr.join("\n")).toBe(0)
@@ -27,14 +56,6 @@ describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () =>
           cost_usd: number
         }
       }
-      for (const [i, objective] of objectives.entries()) await runOf(`w${i}`, objective)
-
-      const exported = await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
-      expect(exported.code, exported.stderr.join("\n")).toBe(0)
-      const started = await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env })
-      const job = JSON.parse(started.stdout.join("\n")).job.id as string
-      expect((await sb.run(["finetune", "poll"], { env })).code).toBe(0)
-      const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
 
       const flags = ["--mock-script", script, "--datasets", datasets]
       const evaluated = await sb.run(["finetune", "evaluate", job, ...flags, "--format", "json"])
@@ -76,27 +97,12 @@ describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () =>
         "finetune_promoted",
         "finetune_rolled_back"
       ])
-    } finally {
-      await fake.close()
-    }
+    })
   })
 
   it("a fine-tune that does worse than the tolerance stays a candidate: promote says why and exits 2, nothing routes to it", async (context) => {
     const { expect } = context
-    const fake = await FakeOpenAi.start()
-    try {
-      const sb = sandbox(context)
-      const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
-      const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
-      const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done.", criteria_met: [true] }], grades: { [model]: 0 } })
-      const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
-      for (const [i, objective] of objectives.entries()) {
-        expect((await sb.run(["run", objective, "--criterion", "done", "--specialist", "technical-writer", "--mock-script", script, "--run-id", `w${i}`])).code).toBe(0)
-      }
-      await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
-      const job = JSON.parse((await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env })).stdout.join("\n")).job.id
-      await sb.run(["finetune", "poll"], { env })
-
+    await trained(context, { [model]: 0 }, async (sb, job, { datasets, script }) => {
       const refused = await sb.run(["finetune", "promote", job, "--mock-script", script, "--datasets", datasets])
       expect(refused.code).toBe(2)
       expect(refused.stderr).toHaveLength(1)
@@ -118,8 +124,6 @@ describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () =>
       }
       const badTolerance = await sb.run(["finetune", "evaluate", job, "--datasets", datasets], { env: { AUTOPILOT_FINETUNE_TOLERANCE_POINTS: "-1" } })
       expect([badTolerance.code, badTolerance.stderr]).toEqual([2, [`autopilot: AUTOPILOT_FINETUNE_TOLERANCE_POINTS must be a number of points from 0 to 100, got "-1"`]])
-    } finally {
-      await fake.close()
-    }
+    })
   })
 })
