@@ -107,13 +107,16 @@ const line = (text: string) => Effect.flatMap(DateTime.now, (at) => Console.log(
  * Every variable it needs is checked before the daemon starts; once started, its failures are lines, and the
  * daemon's runs never wait on it.
  */
-const training = (target: DatabaseTarget.DatabaseTarget, llm: { readonly llm: LlmChoice["provider"] | undefined; readonly mockScript: Option.Option<string> }) =>
+const training = (
+  target: DatabaseTarget.DatabaseTarget,
+  llm: { readonly llm: LlmChoice["provider"] | undefined; readonly model: Option.Option<string>; readonly mockScript: Option.Option<string> }
+) =>
   Effect.gen(function*() {
     const datasets = yield* TrainingLoop.datasetsFromConfig
     if (datasets.length === 0) return Effect.void
     const config = yield* FineTunes.config
     const promote = yield* TrainingLoop.promoteFromConfig
-    // Evaluations run on the daemon's own provider: the judge, and the default model a baseline is.
+    // Evaluations run on the daemon's own provider and model: what its runs get where no route is in force.
     const services = Layer.mergeAll(
       (yield* curatorLayer(target)).pipe(Layer.provide(DatabaseTarget.layer(target))),
       yield* fineTunesLayer(target),

@@ -3,7 +3,7 @@ import type { SqlClient } from "@effect/sql"
 import { Console, Effect, Layer, Logger, Option, Schema } from "effect"
 import * as Curator from "../curator/Curator.js"
 import * as Dataset from "../curator/Dataset.js"
-import { BadInput } from "../domain/Errors.js"
+import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import * as DatasetFile from "../finetune/DatasetFile.js"
 import { EvaluationReport, type ModelScore } from "../finetune/EvaluationReport.js"
@@ -14,6 +14,7 @@ import * as FineTunes from "../finetune/FineTunes.js"
 import * as Providers from "../finetune/Providers.js"
 import * as DatabaseTarget from "../store/DatabaseTarget.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
+import * as Database from "../store/Database.js"
 import * as FineTuneStore from "../store/FineTuneStore.js"
 import * as PromotionStore from "../store/PromotionStore.js"
 import * as CuratorCommands from "./CuratorCommands.js"
@@ -76,18 +77,28 @@ const withFineTunes = <A, E>(db: Flags.DatabaseFlags, effect: Effect.Effect<A, E
  */
 export const promotionsLayer = (
   target: DatabaseTarget.DatabaseTarget,
-  flags: { readonly llm: LlmChoice.LlmChoice["provider"] | undefined; readonly mockScript: Option.Option<string>; readonly definitions: Option.Option<string> }
+  flags: {
+    readonly llm: LlmChoice.LlmChoice["provider"] | undefined
+    readonly model: Option.Option<string>
+    readonly mockScript: Option.Option<string>
+    readonly definitions: Option.Option<string>
+  }
 ) =>
   Effect.gen(function*() {
     const config = yield* Promotions.config
     const choice = yield* LlmChoice.resolve(undefined, Run.llmRequested({ llm: flags.llm, model: Option.none(), mockScript: flags.mockScript }, false))
     const llm = yield* LlmLayer.layerOf(choice)
     const curator = yield* CuratorCommands.curatorLayer(target, flags.definitions)
-    return Promotions.layer(config, yield* LlmLayer.servingOf(choice)).pipe(
+    return Promotions.layer(config, yield* LlmLayer.servingOf(choice), Option.getOrUndefined(flags.model)).pipe(
       Layer.provide(Layer.mergeAll(FineTuneStore.layer, PromotionStore.layer, curator, llm)),
       Layer.provide(DatabaseTarget.layer(target))
     )
   })
+
+/** What promotions hold, read without making their tables in a database that has none yet: `absent` then. */
+const promotionsRead = <A>(absent: A, read: (store: PromotionStore.PromotionStore["Type"]) => Effect.Effect<A, PersistenceError>) =>
+  Effect.flatMap(Database.hasTable("model_routes"), (has): Effect.Effect<A, PersistenceError, SqlClient.SqlClient> =>
+    has ? Effect.provide(Effect.flatMap(PromotionStore.PromotionStore, read), PromotionStore.layer) : Effect.succeed(absent))
 
 const encode = Schema.encodeSync(FineTuneJob)
 
@@ -131,10 +142,10 @@ const show = Command.make("show", { id: Args.text({ name: "job-id" }), db: Flags
         const store = yield* FineTuneStore.FineTuneStore
         const found = yield* store.get(id)
         if (Option.isNone(found)) return yield* new FineTuneJobNotFound({ id })
-        const promotions = yield* PromotionStore.PromotionStore
-        const routes = (yield* promotions.routes).filter((r) => r.job_id === id)
-        return [found.value, yield* store.events(id), yield* promotions.evaluations(id), routes] as const
-      }).pipe(Effect.provide(PromotionStore.layer))
+        const [evaluations, routes] = yield* promotionsRead<readonly [ReadonlyArray<EvaluationReport>, ReadonlyArray<ModelRoute>]>([[], []], (promotions) =>
+          Effect.all([promotions.evaluations(id), Effect.map(promotions.routes, (all) => all.filter((r) => r.job_id === id))]))
+        return [found.value, yield* store.events(id), evaluations, routes] as const
+      })
     )
     if (format === "json") {
       return yield* Console.log(Render.json({
@@ -254,13 +265,23 @@ const routeText = (r: ModelRoute) =>
 const promotionFlags = {
   db: Flags.db,
   llm: Run.sessionFlags.llm,
+  model: Options.text("model").pipe(
+    Options.withDescription("the model the traffic gets when no route is in force, if not the provider's default (a daemon's --model): the baseline"),
+    Options.optional
+  ),
   mockScript: Run.sessionFlags.mockScript,
   definitions: CuratorCommands.definitionsFlag,
   format: jsonFormat
 }
 
 const withPromotions = <A, E>(
-  flags: { readonly db: Flags.DatabaseFlags; readonly llm: LlmChoice.LlmChoice["provider"] | undefined; readonly mockScript: Option.Option<string>; readonly definitions: Option.Option<string> },
+  flags: {
+    readonly db: Flags.DatabaseFlags
+    readonly llm: LlmChoice.LlmChoice["provider"] | undefined
+    readonly model: Option.Option<string>
+    readonly mockScript: Option.Option<string>
+    readonly definitions: Option.Option<string>
+  },
   id: string,
   effect: (promotions: Promotions.Promotions["Type"]) => Effect.Effect<A, E>
 ) =>
@@ -300,7 +321,7 @@ const rollback = Command.make("rollback", { id: Args.text({ name: "job-id" }), d
 
 const routes = Command.make("routes", { db: Flags.db, format: jsonFormat, all: Options.boolean("all").pipe(Options.withDescription("retired routes too")) }, (input) =>
   Effect.gen(function*() {
-    const found = yield* withStore(input.db, Effect.succeed([]), Effect.flatMap(PromotionStore.PromotionStore, (store) => store.routes).pipe(Effect.provide(PromotionStore.layer)))
+    const found = yield* withStore(input.db, Effect.succeed([]), promotionsRead<ReadonlyArray<ModelRoute>>([], (store) => store.routes))
     const shown = input.all ? found : found.filter((r) => r.retired_at === null)
     if (input.format === "json") return yield* Console.log(Render.json(shown.map((r) => encodeRoute(r)), 2))
     if (shown.length === 0) return yield* Console.log(input.all ? "no routes yet" : "no active routes: every call goes to its provider's default model")

@@ -127,7 +127,8 @@ export const replay = (options: {
         model: options.model,
         metadata: { run_id: options.id, iteration: i + 1, criteria: 1 }
       }
-      const replayed = yield* Effect.either(Effect.timed(patiently(options.replayWith.complete(request))))
+      // Timed per attempt: a rate limit waited out is not the model's latency.
+      const replayed = yield* Effect.either(patiently(Effect.timed(options.replayWith.complete(request))))
       if (Either.isLeft(replayed)) {
         return { model: options.model ?? "(default)", passed: false, cost_usd: null, latency_ms: 0, error: replayed.left.message, spent_usd: 0 } satisfies Outcome
       }
@@ -178,6 +179,7 @@ export const scoreOf = (model: string, outcomes: ReadonlyArray<Outcome>): ModelS
     pass_rate: n === 0 ? 0 : outcomes.filter((o) => o.passed).length / n,
     cost_per_step_usd: answered.length === 0 || !priced ? null : mean(answered.map((o) => o.cost_usd!)),
     latency_per_step_ms: mean(answered.map((o) => o.latency_ms)),
-    errors: n - answered.length
+    errors: n - answered.length,
+    first_error: outcomes.find((o) => o.error !== undefined)?.error ?? null
   }
 }

@@ -16,7 +16,9 @@ export const ModelScore = Schema.Struct({
   cost_per_step_usd: Schema.NullOr(Schema.Number),
   latency_per_step_ms: Schema.Number,
   /** The replays that failed outright (the model could not be reached, or refused): each counts as not passed. */
-  errors: Schema.Int
+  errors: Schema.Int,
+  /** The first of those failures, said in the reason: an evaluation with failed replays proves nothing. */
+  first_error: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type ModelScore = typeof ModelScore.Type
 
@@ -31,6 +33,11 @@ export class EvaluationReport extends Schema.Class<EvaluationReport>("Evaluation
   scope: Schema.NullOr(Schema.String),
   candidate: ModelScore,
   baseline: ModelScore,
+  /**
+   * The route the baseline was (null: the provider's default, `baseline.model` then what was asked of it): a
+   * promotion needs the scope's traffic to be where it was measured, or the comparison is stale.
+   */
+  baseline_route: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** How many points (of 100) below the baseline's pass rate the candidate may be. */
   tolerance_points: Schema.Number,
   verdict: Verdict,
@@ -58,6 +65,11 @@ export const verdictOf = (
   const { baseline, candidate, scope } = scores
   const stay = (reason: string) => ({ verdict: "candidate" as const, reason })
   if (candidate.samples === 0) return stay("the dataset's evaluation split is empty: nothing to compare on")
+  // A replay that failed (an endpoint down past the retries) is no evidence either way: on the baseline's
+  // side it would flatter the candidate, on the candidate's it would hide why it did badly.
+  for (const side of [candidate, baseline]) {
+    if (side.errors > 0) return stay(`${side.errors} of ${side.samples} replays on ${side.model} failed (${side.first_error ?? "no answer"}): evaluate it again once it answers`)
+  }
   const floor = baseline.pass_rate - tolerancePoints / 100
   // A hair of float noise must not refuse a candidate exactly at the floor.
   if (candidate.pass_rate < floor - 1e-9) {

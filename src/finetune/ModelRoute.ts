@@ -46,6 +46,10 @@ export interface RouteKeys {
   readonly specialist?: string | undefined
 }
 
+/** The keys a call from `scope` carries. */
+export const keysOfScope = (scope: Scope): RouteKeys =>
+  scope.kind === "node" ? { blueprint: scope.blueprint, node: scope.node } : scope.kind === "blueprint" ? { blueprint: scope.blueprint } : { specialist: scope.specialist }
+
 /** The scope texts a call matches, most specific first. */
 export const candidatesOf = (keys: RouteKeys): ReadonlyArray<string> => {
   const node = keys.node?.replace(/^\d+\./, "")
@@ -87,6 +91,11 @@ export class ModelRoute extends Schema.Class<ModelRoute>("ModelRoute")({
   base_url: Schema.NullOr(Schema.String),
   job_id: Schema.String,
   evaluation_id: Schema.String,
+  /**
+   * The model it was measured against when that was named (a process's `--model`, or an earlier route's);
+   * null when it was the provider's default. A call naming this model is traffic the route proved it can take.
+   */
+  baseline_model: Schema.NullOr(Schema.String),
   /** The route this one replaced in its scope, restored by a rollback. */
   replaces: Schema.NullOr(Schema.String),
   promoted_at: Schema.String,

@@ -29,8 +29,12 @@ export class Promotions extends Context.Tag("autopilot/Promotions")<
     /** Evaluates first when the job has no evaluation yet: no model takes traffic unevaluated. */
     readonly promote: (jobId: string) => Effect.Effect<ModelRoute.ModelRoute, FineTuneJobNotFound | BadInput | LlmError | PersistenceError>
     readonly rollback: (jobId: string) => Effect.Effect<RolledBack, FineTuneJobNotFound | BadInput | PersistenceError>
-    /** Evaluates, and promotes when the report says so: what the daemon does with each job that succeeds. */
-    readonly review: (jobId: string) => Effect.Effect<Reviewed, FineTuneJobNotFound | BadInput | LlmError | PersistenceError>
+    /**
+     * Evaluates a job never evaluated, and promotes it when the report says so (unless `promote: false`): what
+     * the daemon does with each job that succeeds. None when it was evaluated already, or another process is
+     * reviewing it now.
+     */
+    readonly review: (jobId: string, options?: { readonly promote?: boolean }) => Effect.Effect<Option.Option<Reviewed>, FineTuneJobNotFound | BadInput | LlmError | PersistenceError>
     readonly evaluations: (jobId: string) => Effect.Effect<ReadonlyArray<EvaluationReport>, FineTuneJobNotFound | PersistenceError>
     readonly routes: Effect.Effect<ReadonlyArray<ModelRoute.ModelRoute>, PersistenceError>
   }
@@ -45,8 +49,12 @@ export interface PromotionsConfig {
 
 export const defaultMaxSamples = 50
 
-/** `serving`: where the evaluating provider sends a model served elsewhere (the mock serves every model itself). */
-export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { endpoints: false }) =>
+/**
+ * `serving`: where the evaluating provider sends a model served elsewhere (the mock serves every model
+ * itself); `defaultModel`: the model the traffic gets when it is named for a whole process (a daemon's
+ * `--model`), the baseline where no route is in force; the provider's own default when absent.
+ */
+export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving, defaultModel?: string | undefined) =>
   Effect.gen(function*() {
     const jobs = yield* FineTuneStore
     const store = yield* PromotionStore
@@ -64,6 +72,13 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { en
     const log = (job: FineTuneJob, kind: "finetune_evaluated" | "finetune_promoted" | "finetune_rolled_back", message: string) =>
       Effect.flatMap(now, (at) => jobs.append(job.id, { kind, at, status: job.status, message, ref: null }))
 
+    /** The route the scope's traffic takes now, other than the job's own: what a candidate must beat. */
+    const baselineRoute = (job: FineTuneJob, scope: string | null) =>
+      scope === null
+        ? Effect.succeedNone
+        : Effect.map(store.active, (active) =>
+          Option.flatMap(Either.getRight(ModelRoute.parseScope(scope)), (s) => ModelRoute.resolve(active.filter((r) => r.job_id !== job.id), ModelRoute.keysOfScope(s))))
+
     const evaluate = (jobId: string) =>
       Effect.gen(function*() {
         const job = yield* jobOf(jobId)
@@ -73,11 +88,11 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { en
         const lines = yield* Stream.runCollect(Stream.take(curator.lines(job.dataset_id, "eval"), config.maxSamples))
         const cases = Chunk.toReadonlyArray(lines).flatMap((line) => Either.getRight(Evaluation.caseOf(line)).pipe(Option.toArray))
         // The baseline is what the scope's traffic gets now: its active route (another job's), else the provider's default.
-        const current = scope === null ? Option.none() : ModelRoute.resolve((yield* store.active).filter((r) => r.job_id !== job.id), parseKeys(scope))
+        const current = yield* baselineRoute(job, scope)
         const id = `eval-${randomBytes(6).toString("hex")}`
         const on = (route: { readonly base_url: string | null; readonly model: string }) => RoutedLlm.clientFor(llm, serving, route)
         const candidate = yield* Evaluation.replay({ cases, model, replayWith: yield* on({ base_url: job.base_url, model }), judge: llm, id })
-        const baselineModel = Option.getOrUndefined(Option.map(current, (r) => r.model))
+        const baselineModel = Option.match(current, { onNone: () => defaultModel, onSome: (r) => r.model })
         const baseline = yield* Evaluation.replay({
           cases,
           model: baselineModel,
@@ -96,6 +111,7 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { en
           job_id: job.id,
           dataset_id: job.dataset_id,
           ...scores,
+          baseline_route: Option.getOrNull(Option.map(current, (r) => r.id)),
           tolerance_points: config.tolerancePoints,
           verdict,
           reason,
@@ -115,6 +131,15 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { en
         }
         const active = (yield* store.active).find((r) => r.scope === report.scope)
         if (active?.job_id === job.id) return yield* new BadInput({ message: `fine-tune job ${job.id} takes the traffic of ${report.scope} already (route ${active.id})` })
+        // Measured against what the scope had then: if its traffic moved since, the comparison is stale.
+        const inForce = Option.getOrNull(Option.map(yield* baselineRoute(job, report.scope), (r) => r.id))
+        if (inForce !== report.baseline_route) {
+          return yield* new BadInput({
+            message: `fine-tune job ${job.id} was evaluated against ${report.baseline_route ?? "the provider's default"}, but ${report.scope} goes to ${
+              inForce ?? "the provider's default"
+            } now: evaluate it again (\`autopilot finetune evaluate ${job.id}\`)`
+          })
+        }
         const route = yield* store.promote(
           new ModelRoute.ModelRoute({
             id: `route-${randomBytes(6).toString("hex")}`,
@@ -123,6 +148,7 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { en
             base_url: job.base_url,
             job_id: job.id,
             evaluation_id: report.id,
+            baseline_model: report.baseline_route === null ? defaultModel ?? null : report.baseline.model,
             replaces: null,
             promoted_at: yield* now,
             retired_at: null,
@@ -140,12 +166,19 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving = { en
       evaluate,
       promote: (jobId) => Effect.flatMap(jobOf(jobId), (job) => Effect.flatMap(latestOrNew(job), (report) => promoteWith(job, report))),
       rollback: (jobId) => rollback(jobId).pipe(Effect.provideService(FineTuneStore, jobs), Effect.provideService(PromotionStore, store)),
-      review: (jobId) =>
+      review: (jobId, options) =>
         Effect.gen(function*() {
           const job = yield* jobOf(jobId)
-          const report = yield* evaluate(jobId)
-          if (report.verdict !== "promotable") return { report, route: Option.none() }
-          return { report, route: Option.some(yield* promoteWith(job, report)) }
+          // One process pays for a job's evaluation: another reviewing it, or one that has, leaves it be.
+          const at = yield* DateTime.now
+          const claimed = yield* store.claimReview(job.id, DateTime.formatIso(at), DateTime.formatIso(DateTime.subtract(at, { hours: 1 })))
+          if (!claimed) return Option.none()
+          return yield* Effect.gen(function*() {
+            if ((yield* store.evaluations(job.id)).length > 0) return Option.none()
+            const report = yield* evaluate(jobId)
+            if (report.verdict !== "promotable" || options?.promote === false) return Option.some({ report, route: Option.none() })
+            return Option.some({ report, route: Option.some(yield* promoteWith(job, report)) })
+          }).pipe(Effect.ensuring(Effect.ignore(store.releaseReview(job.id))))
         }),
       evaluations: (jobId) => Effect.zipRight(jobOf(jobId), store.evaluations(jobId)),
       routes: store.routes
@@ -173,15 +206,11 @@ export const rollback = (jobId: string): Effect.Effect<RolledBack, FineTuneJobNo
     return rolled.value
   })
 
-/** A scope's text as the keys a call from it would carry. */
-const parseKeys = (scope: string): ModelRoute.RouteKeys =>
-  Either.match(ModelRoute.parseScope(scope), {
-    onLeft: () => ({}),
-    onRight: (s) => s.kind === "node" ? { blueprint: s.blueprint, node: s.node } : s.kind === "blueprint" ? { blueprint: s.blueprint } : { specialist: s.specialist }
-  })
-
-export const layer = (config: PromotionsConfig, serving?: RoutedLlm.Serving): Layer.Layer<Promotions, never, FineTuneStore | PromotionStore | Curator | Llm> =>
-  Layer.effect(Promotions, make(config, serving))
+export const layer = (
+  config: PromotionsConfig,
+  serving: RoutedLlm.Serving,
+  defaultModel?: string | undefined
+): Layer.Layer<Promotions, never, FineTuneStore | PromotionStore | Curator | Llm> => Layer.effect(Promotions, make(config, serving, defaultModel))
 
 /**
  * `AUTOPILOT_FINETUNE_TOLERANCE_POINTS` (default 2: a candidate may pass at most 2 points less often than
@@ -203,4 +232,5 @@ export const config: Effect.Effect<PromotionsConfig, BadInput> = Effect.gen(func
   }
 })
 
-export const layerConfig: Layer.Layer<Promotions, BadInput, FineTuneStore | PromotionStore | Curator | Llm> = Layer.unwrapEffect(Effect.map(config, (c) => layer(c)))
+export const layerConfig = (serving: RoutedLlm.Serving, defaultModel?: string | undefined): Layer.Layer<Promotions, BadInput, FineTuneStore | PromotionStore | Curator | Llm> =>
+  Layer.unwrapEffect(Effect.map(config, (c) => layer(c, serving, defaultModel)))

@@ -106,11 +106,11 @@ export const make = (options: Options) =>
         const done = (yield* finetunes.list()).filter((job) => job.status === "succeeded" && options.datasets.includes(job.dataset_id))
         for (const job of done) {
           if ((yield* p.evaluations(job.id)).length > 0) continue
-          const step = options.promote === "manual"
-            ? Effect.map(p.evaluate(job.id), (report) => ({ report, route: Option.none() }))
-            : p.review(job.id)
-          const { report, route } = yield* step.pipe(Effect.catchAll((error) => Effect.as(said(`evaluating ${job.id}`)(error), { report: undefined, route: Option.none() })))
-          if (report === undefined) continue
+          const reviewed = yield* p.review(job.id, { promote: options.promote !== "manual" }).pipe(
+            Effect.catchAll((error) => Effect.as(said(`evaluating ${job.id}`)(error), Option.none()))
+          )
+          if (Option.isNone(reviewed)) continue
+          const { report, route } = reviewed.value
           yield* options.say(Option.match(route, {
             onNone: () => `fine-tune ${job.id} evaluated: ${report.verdict === "promotable" ? "promotable (promotion is manual)" : "stays a candidate"}: ${report.reason}`,
             onSome: (r) => `fine-tune ${job.id} promoted: ${r.model} takes the traffic of ${r.scope}: ${report.reason}`

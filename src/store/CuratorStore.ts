@@ -247,7 +247,8 @@ export const make = Effect.gen(function*() {
       return removed.length
     })).pipe(Database.refail),
     costs: (scope) => {
-      // The cost is only in the sample's JSON; each dialect reads it there (it is never filtered on).
+      // The cost is only in the sample's JSON; each dialect reads it there (it is never filtered on). A sample
+      // without one is not a step of known cost: counting it would understate the cost per step.
       const cost = sql.onDialectOrElse({
         pg: () => sql.literal("CAST(CAST(body AS json) -> 'metadata' ->> 'cost_usd' AS DOUBLE PRECISION)"),
         orElse: () => sql.literal("json_extract(body, '$.metadata.cost_usd')")
@@ -256,7 +257,7 @@ export const make = Effect.gen(function*() {
       if (scope.blueprint !== undefined) parts.push(sql`blueprint = ${scope.blueprint}`)
       if (scope.node !== undefined) parts.push(sql`node = ${scope.node}`)
       if (scope.specialist !== undefined) parts.push(sql`specialist = ${scope.specialist}`)
-      return sql`SELECT captured_at AS at, model, COUNT(*) AS steps, SUM(${cost}) AS cost_usd FROM curator_samples
+      return sql`SELECT captured_at AS at, model, COUNT(${cost}) AS steps, SUM(${cost}) AS cost_usd FROM curator_samples
         WHERE ${sql.and(parts)} GROUP BY captured_at, model ORDER BY captured_at, model`.pipe(
         Database.refail,
         Effect.flatMap((rows) => Effect.mapError(decodeCostRows(rows), undecodable("a curator cost row")))

@@ -19,6 +19,7 @@ const migrations = {
       scope TEXT NULL,
       candidate TEXT NOT NULL,
       baseline TEXT NOT NULL,
+      baseline_route TEXT NULL,
       tolerance_points ${real} NOT NULL,
       verdict TEXT NOT NULL,
       reason TEXT NOT NULL,
@@ -33,6 +34,7 @@ const migrations = {
       base_url TEXT NULL,
       job_id TEXT NOT NULL,
       evaluation_id TEXT NOT NULL,
+      baseline_model TEXT NULL,
       replaces TEXT NULL,
       promoted_at TEXT NOT NULL,
       retired_at TEXT NULL,
@@ -40,11 +42,17 @@ const migrations = {
     )`
     yield* sql`CREATE UNIQUE INDEX IF NOT EXISTS model_routes_active ON model_routes (scope) WHERE retired_at IS NULL`
     yield* sql`CREATE INDEX IF NOT EXISTS model_routes_by_job ON model_routes (job_id)`
+    // Who is evaluating a job now: one process at a time pays for it. A claim older than an hour belongs to a
+    // process that died mid-review, and may be taken over.
+    yield* sql`CREATE TABLE IF NOT EXISTS finetune_reviews (
+      job_id TEXT PRIMARY KEY,
+      claimed_at TEXT NOT NULL
+    )`
   })
 }
 
-const routeColumns = "id, scope, model, base_url, job_id, evaluation_id, replaces, promoted_at, retired_at, retired_reason"
-const evaluationColumns = "id, job_id, dataset_id, scope, candidate, baseline, tolerance_points, verdict, reason, cost_usd, evaluated_at"
+const routeColumns = "id, scope, model, base_url, job_id, evaluation_id, baseline_model, replaces, promoted_at, retired_at, retired_reason"
+const evaluationColumns = "id, job_id, dataset_id, scope, candidate, baseline, baseline_route, tolerance_points, verdict, reason, cost_usd, evaluated_at"
 
 const EvaluationRow = Schema.Struct({
   ...EvaluationReport.fields,
@@ -85,6 +93,12 @@ export class PromotionStore extends Context.Tag("autopilot/PromotionStore")<
     readonly active: Effect.Effect<ReadonlyArray<ModelRoute>, PersistenceError>
     /** Makes `route` its scope's active route, retiring the one there; the route as written (with `replaces`). */
     readonly promote: (route: ModelRoute) => Effect.Effect<ModelRoute, PersistenceError>
+    /**
+     * Claims the review of a job for this process: false when another holds it (claimed after `staleBefore`).
+     * Released with `release` whatever the review came to; an evaluation saved is what marks it done.
+     */
+    readonly claimReview: (jobId: string, at: string, staleBefore: string) => Effect.Effect<boolean, PersistenceError>
+    readonly releaseReview: (jobId: string) => Effect.Effect<void, PersistenceError>
     /** Retires the active route `id`; none when it is not active (never was, or retired already). */
     readonly rollback: (id: string, at: string, reason: string) => Effect.Effect<Option.Option<RolledBack>, PersistenceError>
   }
@@ -117,6 +131,8 @@ export const make = Effect.gen(function*() {
         yield* Database.lockUntilCommit(sql, `model_routes ${route.scope}`)
         const before = yield* sql`SELECT ${sql.literal(routeColumns)} FROM model_routes WHERE scope = ${route.scope} AND retired_at IS NULL`
         const replaced = before.length === 0 ? null : yield* routeOf(before[0])
+        // The job's own route is there already (another process promoted it first): it stays, once.
+        if (replaced !== null && replaced.job_id === route.job_id) return replaced
         if (replaced !== null) {
           yield* sql`UPDATE model_routes SET ${
             sql.update({ retired_at: route.promoted_at, retired_reason: `replaced by ${route.model} (fine-tune ${route.job_id})` })
@@ -126,6 +142,11 @@ export const make = Effect.gen(function*() {
         yield* sql`INSERT INTO model_routes ${sql.insert({ ...written })}`
         return written
       })).pipe(Database.refail, Database.retryBusy),
+    claimReview: (jobId, at, staleBefore) =>
+      sql`INSERT INTO finetune_reviews ${sql.insert({ job_id: jobId, claimed_at: at })}
+        ON CONFLICT (job_id) DO UPDATE SET claimed_at = ${at} WHERE finetune_reviews.claimed_at < ${staleBefore}
+        RETURNING job_id`.pipe(Effect.map((rows) => rows.length > 0), Database.refail),
+    releaseReview: (jobId) => sql`DELETE FROM finetune_reviews WHERE job_id = ${jobId}`.pipe(Effect.asVoid, Database.refail),
     rollback: (id, at, reason) =>
       sql.withTransaction(Effect.gen(function*() {
         const scope = yield* sql`SELECT scope FROM model_routes WHERE id = ${id}`

@@ -47,7 +47,8 @@ const score = (model: string, passed: number, cost: number, latency: number, err
   pass_rate: passed / 20,
   cost_per_step_usd: cost,
   latency_per_step_ms: latency,
-  errors
+  errors,
+  first_error: null
 })
 
 const report = (id: string, jobId: string, dataset: string, scope: string, candidate: ModelScore, baseline: ModelScore, evaluated: string) =>
@@ -83,6 +84,7 @@ const route = (id: string, promoted: string) =>
     base_url: null,
     job_id: ids.promoted,
     evaluation_id: promotedReport.id,
+    baseline_model: null,
     replaces: null,
     promoted_at: at(promoted),
     retired_at: null,

@@ -15,6 +15,7 @@ const route = (fields: { promoted: number; retired?: number; reason?: string; id
     base_url: null,
     job_id: "ft-1",
     evaluation_id: "eval-1",
+    baseline_model: null,
     replaces: null,
     promoted_at: iso(fields.promoted),
     retired_at: fields.retired === undefined ? null : iso(fields.retired),

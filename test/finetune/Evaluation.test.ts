@@ -90,7 +90,8 @@ describe("Evaluation", () => {
       pass_rate,
       cost_per_step_usd: cost,
       latency_per_step_ms: 0,
-      errors: 0
+      errors: 0,
+      first_error: null
     })
     const scope = "specialist:coder"
     assert.strictEqual(verdictOf({ candidate: score(0.88, 0.001), baseline: score(0.9, 0.01), scope }, 2).verdict, "promotable")
@@ -99,5 +100,12 @@ describe("Evaluation", () => {
     assert.strictEqual(verdictOf({ candidate: score(0.95, null, "lora"), baseline: score(0.9, 0.01), scope }, 2).reason, "lora has no price, so it cannot be shown to cost less")
     assert.strictEqual(verdictOf({ candidate: score(0.88, 0.001), baseline: score(0.9, 0.01), scope }, 0).verdict, "candidate")
     assert.strictEqual(verdictOf({ candidate: { ...score(0, 0), samples: 0 }, baseline: score(0, 0), scope }, 2).reason, "the dataset's evaluation split is empty: nothing to compare on")
+    // A failed replay on either side proves nothing, however the rest went: a baseline down would flatter the candidate.
+    const down = { ...score(0.5, 0.01, "gpt-4o"), errors: 3, first_error: "connection refused" }
+    assert.strictEqual(
+      verdictOf({ candidate: score(0.95, 0.001), baseline: down, scope }, 2).reason,
+      "3 of 50 replays on gpt-4o failed (connection refused): evaluate it again once it answers"
+    )
+    assert.strictEqual(verdictOf({ candidate: { ...score(0.95, 0.001), errors: 1 }, baseline: score(0.9, 0.01), scope }, 2).verdict, "candidate")
   })
 })

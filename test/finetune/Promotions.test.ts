@@ -41,7 +41,7 @@ const curatorOf = (definitions: ReadonlyArray<typeof DatasetDefinition.Encoded>)
 const setup = (script: typeof MockScript.Encoded) =>
   Effect.gen(function*() {
     const services = yield* Layer.build(
-      Promotions.layer({ tolerancePoints: 2, maxSamples: 50 }).pipe(
+      Promotions.layer({ tolerancePoints: 2, maxSamples: 50 }, { endpoints: false }).pipe(
         Layer.provideMerge(Layer.mergeAll(
           FineTuneStore.layer,
           PromotionStore.layer,
@@ -165,6 +165,32 @@ describe("Promotions", () => {
       const nothing = yield* Effect.flip(promotions.rollback(first))
       assert.strictEqual(nothing.message, `fine-tune job ${first} takes no traffic: nothing to roll back (see \`autopilot finetune routes\`)`)
       assert.isTrue((yield* promotions.routes).every((r) => r.retired_at !== null))
+    }))
+
+  it.scoped("a report made before the scope's traffic moved is stale: promoting on it is refused until it is evaluated again", () =>
+    Effect.gen(function*() {
+      const { job, promotions } = yield* setup({ model: "gpt-4o", grades: {} })
+      const late = yield* job(cheap)
+      yield* promotions.evaluate(late)
+      // Meanwhile another fine-tune takes the scope.
+      yield* promotions.promote(yield* job(cheaper))
+      const stale = yield* Effect.flip(promotions.promote(late))
+      assert.match(stale.message, new RegExp(`^fine-tune job ${late} was evaluated against the provider's default, but specialist:coder goes to route-[0-9a-f]+ now: evaluate it again`))
+      // Evaluated again, against the new route: the gpt-4o-mini fine-tune costs more than the nano one.
+      const again = yield* promotions.evaluate(late)
+      assert.strictEqual(again.baseline.model, cheaper)
+      assert.strictEqual(again.verdict, "candidate")
+    }))
+
+  it.scoped("a review is done once: two at once evaluate the job once, and a job evaluated already is not reviewed again", () =>
+    Effect.gen(function*() {
+      const { job, kinds, promotions } = yield* setup({ model: "gpt-4o", grades: {} })
+      const id = yield* job(cheap)
+      const [a, b] = yield* Effect.all([promotions.review(id), promotions.review(id)], { concurrency: "unbounded" })
+      assert.strictEqual([a, b].filter(Option.isSome).length, 1)
+      assert.strictEqual((yield* promotions.evaluations(id)).length, 1)
+      assert.isTrue(Option.isNone(yield* promotions.review(id)))
+      assert.deepStrictEqual(yield* kinds(id), ["finetune_evaluated", "finetune_promoted"])
     }))
 
   it.scoped("a dataset that names no blueprint, node or specialist has no traffic to give: its model stays a candidate", () =>

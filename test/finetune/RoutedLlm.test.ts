@@ -10,10 +10,10 @@ import * as Missions from "../../src/missions/Missions.js"
 import * as PromotionStore from "../../src/store/PromotionStore.js"
 import { StepStore } from "../../src/store/StepStore.js"
 import { diamond, runnerLayer } from "../missions/fixtures.js"
-import { PersistenceError } from "../../src/domain/Errors.js"
+import { LlmError, PersistenceError } from "../../src/domain/Errors.js"
 import { ModelRoute } from "../../src/finetune/ModelRoute.js"
 import * as RoutedLlm from "../../src/finetune/RoutedLlm.js"
-import type { LlmRequest } from "../../src/llm/Llm.js"
+import type { Llm, LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 
 const route = (scope: string, model: string, retired = false) =>
@@ -24,6 +24,7 @@ const route = (scope: string, model: string, retired = false) =>
     base_url: null,
     job_id: `ft-${model}`,
     evaluation_id: "eval-1",
+    baseline_model: null,
     replaces: null,
     promoted_at: "2025-03-10T09:00:00.000Z",
     retired_at: retired ? "2025-03-10T10:00:00.000Z" : null,
@@ -112,6 +113,36 @@ describe("RoutedLlm", () => {
       assert.strictEqual(done._tag === "Done" ? done.response.model : "no Done chunk", "ft:coder")
     }))
 
+  it.effect("a call naming the model a route was measured against (a daemon's --model) takes the route; one naming another keeps its own", () =>
+    Effect.gen(function*() {
+      const { modelOf } = yield* setup([new ModelRoute({ ...route("specialist:coder", "ft:coder"), baseline_model: "gpt-4o" })])
+      assert.strictEqual(yield* modelOf(request("act", { specialist: "coder" }, "gpt-4o")), "ft:coder")
+      assert.strictEqual(yield* modelOf(request("act", { specialist: "coder" }, "gpt-4.1")), "gpt-4.1")
+      assert.strictEqual(yield* modelOf(request("act", { specialist: "coder" })), "ft:coder")
+    }))
+
+  it.effect("a routed model that refuses for good hands that call to the provider's default; a transient failure is the runtime's to retry", () =>
+    Effect.gen(function*() {
+      const calls: Array<string | undefined> = []
+      const failing = (transient: boolean): Llm["Type"] => ({
+        complete: (r) =>
+          Effect.suspend(() => {
+            calls.push(r.model)
+            return r.model?.startsWith("ft:") ? Effect.fail(new LlmError({ message: "model not found", transient })) : Effect.succeed({ content: "ok", tool_calls: [], usage: { input_tokens: 1, output_tokens: 1 }, model: r.model ?? "default" })
+          }),
+        stream: (r) => Stream.fromEffect(Effect.map(failing(transient).complete(r), (response) => ({ _tag: "Done" as const, response })))
+      })
+      const routes = Effect.succeed([route("specialist:coder", "ft:coder")])
+      const permanent = yield* RoutedLlm.make({ inner: failing(false), routes, serving: { endpoints: false } })
+      assert.strictEqual((yield* permanent.complete(request("act", { specialist: "coder" }))).model, "default")
+      assert.deepStrictEqual(calls, ["ft:coder", undefined])
+      const streamed = Chunk.toReadonlyArray(yield* Stream.runCollect(permanent.stream(request("act", { specialist: "coder" }))))
+      assert.strictEqual(streamed.at(-1)?._tag === "Done" ? streamed.at(-1)!._tag : "none", "Done")
+      const transient = yield* RoutedLlm.make({ inner: failing(true), routes, serving: { endpoints: false } })
+      const error = yield* Effect.flip(transient.complete(request("act", { specialist: "coder" })))
+      assert.isTrue(error.transient)
+    }))
+
   it.effect("routes are read at most every refreshEvery: a rollback elsewhere reaches the process within it, and an unreadable table keeps the last copy", () =>
     Effect.gen(function*() {
       const { modelOf, reads, routes } = yield* setup([route("specialist:coder", "ft:coder")])
@@ -136,11 +167,16 @@ describe("RoutedLlm", () => {
     Effect.gen(function*() {
       const trainer = yield* servingServer
       const inner = yield* MockLlm.make()
-      const serving = { endpoints: true, own: "http://provider.example/v1", key: Redacted.make("sk-serving") }
+      // The serving key is for the trainer's origin; the provider's endpoint is elsewhere.
+      const serving = { endpoints: true, own: "http://provider.example/v1", key: { value: Redacted.make("sk-serving"), origin: new URL(trainer.url).origin } }
       const elsewhere = yield* RoutedLlm.clientFor(inner, serving, { model: "lora-7b", base_url: trainer.url })
       const answered = yield* elsewhere.complete(request("act", {}, "lora-7b"))
       assert.deepStrictEqual([answered.model, answered.content], ["lora-7b", "served"])
       assert.deepStrictEqual(trainer.seen, [{ model: "lora-7b", authorization: "Bearer sk-serving" }])
+      // A key bound to another origin is not sent to this one.
+      const elsewhereKeyless = yield* RoutedLlm.clientFor(inner, { ...serving, key: { value: Redacted.make("sk-serving"), origin: "https://api.openai.com" } }, { model: "lora-7b", base_url: trainer.url })
+      yield* elsewhereKeyless.complete(request("act", {}, "lora-7b"))
+      assert.deepStrictEqual(trainer.seen[1], { model: "lora-7b", authorization: "Bearer none" })
       // Where the provider serves it (trailing slash or not), or with a provider that serves any name, the provider's own client.
       assert.strictEqual(yield* RoutedLlm.clientFor(inner, serving, { model: "ft:x", base_url: "http://provider.example/v1/" }), inner)
       assert.strictEqual(yield* RoutedLlm.clientFor(inner, { endpoints: false }, { model: "lora-7b", base_url: trainer.url }), inner)

@@ -148,7 +148,7 @@ const promotingSetup = (promote: "auto" | "manual") =>
     }))
     const said: Array<string> = []
     const services = yield* Layer.build(
-      Promotions.layer({ tolerancePoints: 2, maxSamples: 50 }).pipe(
+      Promotions.layer({ tolerancePoints: 2, maxSamples: 50 }, { endpoints: false }).pipe(
         Layer.provideMerge(Layer.mergeAll(
           FineTunes.layer({ threshold: 5, baseModel: "gpt-4o-mini-2024-07-18", pollEvery: "30 seconds", snapshots: dir }).pipe(Layer.provideMerge(FineTune.layerMock())),
           PromotionStore.layer,

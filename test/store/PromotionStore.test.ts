@@ -15,6 +15,7 @@ const routeOf = (scope: string, model: string, at: string) =>
     base_url: null,
     job_id: `ft-${model}`,
     evaluation_id: `eval-${model}`,
+    baseline_model: null,
     replaces: null,
     promoted_at: at,
     retired_at: null,
@@ -28,7 +29,8 @@ const score = (model: string, passed: number, cost: number | null) => ({
   pass_rate: passed / 10,
   cost_per_step_usd: cost,
   latency_per_step_ms: 12.5,
-  errors: 0
+  errors: 0,
+  first_error: null
 })
 
 eachDatabase("PromotionStore", (database) => {
@@ -61,17 +63,41 @@ eachDatabase("PromotionStore", (database) => {
         assert.deepStrictEqual((yield* routes.active).map((r) => r.id), [other.id])
       }).pipe(Effect.provide(store)))
 
-    it.effect("a rolled-back route does not come back over a newer one that took its scope meanwhile", () =>
+    it.effect("after a rollback restored the route before, a newer promotion replaces that one; the rolled-back route stays retired", () =>
       Effect.gen(function*() {
         const routes = yield* PromotionStore
         const scope = `node:b-${randomBytes(3).toString("hex")}/classify`
         const a = yield* routes.promote(routeOf(scope, "ft:a", "2025-03-10T10:00:00.000Z"))
         const b = yield* routes.promote(routeOf(scope, "ft:b", "2025-03-10T11:00:00.000Z"))
-        // A rollback of b restores a; then c replaces a; a late rollback of b's... b is retired, so nothing.
         yield* routes.rollback(b.id, "2025-03-10T12:00:00.000Z", "x")
         const c = yield* routes.promote(routeOf(scope, "ft:c", "2025-03-10T13:00:00.000Z"))
         assert.strictEqual(c.replaces, a.id)
         assert.deepStrictEqual((yield* routes.active).filter((r) => r.scope === scope).map((r) => r.model), ["ft:c"])
+        assert.isTrue(Option.isNone(yield* routes.rollback(b.id, "2025-03-10T14:00:00.000Z", "late")))
+      }).pipe(Effect.provide(store)))
+
+    it.effect("a job promoted twice (two processes at once) keeps its one route, so a rollback cannot bring it back", () =>
+      Effect.gen(function*() {
+        const routes = yield* PromotionStore
+        const scope = `specialist:s-${randomBytes(3).toString("hex")}`
+        const first = yield* routes.promote(routeOf(scope, "ft:same", "2025-03-10T10:00:00.000Z"))
+        const again = yield* routes.promote(new ModelRoute({ ...routeOf(scope, "ft:same", "2025-03-10T10:00:01.000Z"), job_id: first.job_id }))
+        assert.strictEqual(again.id, first.id)
+        assert.deepStrictEqual((yield* routes.routes).filter((r) => r.scope === scope).map((r) => r.id), [first.id])
+        const rolled = Option.getOrThrow(yield* routes.rollback(first.id, "2025-03-10T11:00:00.000Z", "bad"))
+        assert.isTrue(Option.isNone(rolled.restored))
+      }).pipe(Effect.provide(store)))
+
+    it.effect("a review is claimed by one process at a time; a claim an hour old is taken over", () =>
+      Effect.gen(function*() {
+        const routes = yield* PromotionStore
+        const job = `ft-${randomBytes(4).toString("hex")}`
+        const claims = yield* Effect.all(Array.from({ length: 8 }, () => routes.claimReview(job, "2025-03-10T10:00:00.000Z", "2025-03-10T09:00:00.000Z")), { concurrency: "unbounded" })
+        assert.strictEqual(claims.filter(Boolean).length, 1)
+        assert.isFalse(yield* routes.claimReview(job, "2025-03-10T10:30:00.000Z", "2025-03-10T09:30:00.000Z"))
+        assert.isTrue(yield* routes.claimReview(job, "2025-03-10T11:30:00.000Z", "2025-03-10T10:30:00.000Z"))
+        yield* routes.releaseReview(job)
+        assert.isTrue(yield* routes.claimReview(job, "2025-03-10T11:31:00.000Z", "2025-03-10T10:31:00.000Z"))
       }).pipe(Effect.provide(store)))
 
     it.effect("of ten promotions into one scope at once, one route stays active and each retired one names its successor", () =>
@@ -83,6 +109,11 @@ eachDatabase("PromotionStore", (database) => {
         assert.strictEqual(all.length, 10)
         assert.strictEqual(all.filter((r) => r.retired_at === null).length, 1)
         for (const r of all.filter((r) => r.retired_at !== null)) assert.match(r.retired_reason!, /^replaced by ft:m\d /)
+        // One chain: each route but the first replaced exactly the one before it, ending at the active one.
+        const byReplaces = new Map(all.filter((r) => r.replaces !== null).map((r) => [r.replaces!, r]))
+        let at = all.find((r) => r.replaces === null)!
+        for (let i = 1; i < 10; i++) at = byReplaces.get(at.id)!
+        assert.isNull(at.retired_at)
       }).pipe(Effect.provide(store)))
   })
 
