@@ -62,7 +62,7 @@ const canonical = (id: string): string => {
 }
 
 // A key only matches whole name parts, so a future "gpt-5" row could not swallow "gpt-5o".
-const isStemOf = (name: string, key: string): boolean =>
+export const isStemOf = (name: string, key: string): boolean =>
   name.startsWith(key) && !/[a-z0-9]/.test(name.charAt(key.length))
 
 // OpenAI bills a fine-tuned model (`ft:<base>:<org>:<suffix>:<id>`) at its own inference price, per base

@@ -60,6 +60,9 @@ export const candidatesOf = (keys: RouteKeys): ReadonlyArray<string> => {
   ].filter((s): s is string => s !== undefined)
 }
 
+/** The request header a harness client names a call's keys in (`headerOf`), and the harness routes by. */
+export const routeHeader = "x-autopilot-route"
+
 /** The keys as the harness header carries them: `blueprint=…;node=…;specialist=…`, only those present. */
 export const headerOf = (keys: RouteKeys): string | undefined => {
   const parts = (["blueprint", "node", "specialist"] as const).flatMap((k) => keys[k] === undefined ? [] : [`${k}=${encodeURIComponent(keys[k]!)}`])

@@ -3,6 +3,7 @@ import type { SqlClient } from "@effect/sql"
 import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Option, type Scope, Stream } from "effect"
 import { costOf } from "../budget/Pricing.js"
 import type { BadInput } from "../domain/Errors.js"
+import * as ModelRoute from "../finetune/ModelRoute.js"
 import * as OpenAiCompat from "../llm/OpenAiCompat.js"
 import { applicableBudgets, type BudgetVerdict, periodKey, periodStart, verdict } from "./BudgetRules.js"
 import { type ChatRequest, validate } from "./ChatRequest.js"
@@ -13,6 +14,7 @@ import { type KeyRecord, type LedgerEntry, HarnessStore } from "./HarnessStore.j
 import * as KeyCache from "./KeyCache.js"
 import * as LedgerWriter from "./LedgerWriter.js"
 import { effectivePolicy, type Identity, refusalOf, route } from "./Policy.js"
+import * as PromotedRoutes from "./PromotedRoutes.js"
 import * as RateLimit from "./RateLimit.js"
 import * as RequestLog from "./RequestLog.js"
 import * as ResponseItems from "./ResponseItems.js"
@@ -30,9 +32,10 @@ export class Gateway extends Context.Tag("autopilot/harness/Gateway")<Gateway, {
   readonly config: HarnessConfig
   /** The key behind an `Authorization: Bearer …` header, counted against its rate limit. */
   readonly authenticate: (authorization: string | undefined) => Effect.Effect<KeyRecord, HarnessError>
-  readonly chat: (key: KeyRecord, body: unknown) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
+  /** `route`: the request's `x-autopilot-route` header, naming what a promoted route may match (PromotedRoutes). */
+  readonly chat: (key: KeyRecord, body: unknown, route?: string | undefined) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
   /** `POST /v1/responses`: the same gate and ledger as `chat`, forwarded or translated per upstream (Responses.ts). */
-  readonly responses: (key: KeyRecord, body: unknown) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
+  readonly responses: (key: KeyRecord, body: unknown, route?: string | undefined) => Effect.Effect<HttpServerResponse.HttpServerResponse, HarnessError>
   /** The models this key may name: `auto` and every catalog model its policy permits. */
   readonly models: (key: KeyRecord) => ReadonlyArray<string>
   /**
@@ -44,9 +47,16 @@ export class Gateway extends Context.Tag("autopilot/harness/Gateway")<Gateway, {
     readonly authenticate: (authorization: string | undefined, now: number) => Either.Either<KeyRecord, HarnessError> | undefined
     /**
      * `chat`'s admission of a valid, plain request; undefined when it is not the common case: a stream, a
-     * model not in the catalog, budgets to check, the ledger failing, or a request the policy refuses.
+     * model not in the catalog, budgets to check, the ledger failing, a request the policy refuses, or one
+     * naming a route (`route`, its `x-autopilot-route`) while the promoted routes are out of date.
      */
-    readonly admit: (key: KeyRecord, request: ChatRequest, startedAt: number, facts: RequestLog.Facts | undefined) => Admission | undefined
+    readonly admit: (
+      key: KeyRecord,
+      request: ChatRequest,
+      startedAt: number,
+      facts: RequestLog.Facts | undefined,
+      route: string | undefined
+    ) => Admission | undefined
     /** `chat`'s call to the upstream for an admitted plain request; the function returned cancels it. */
     readonly complete: (
       admission: Admission,
@@ -130,7 +140,7 @@ const tierAsked = (model: string): Tier | undefined => {
 
 export const make = (
   config: HarnessConfig
-): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | LedgerWriter.LedgerWriter | Scope.Scope> =>
+): Effect.Effect<Gateway["Type"], BadInput, HarnessStore | LedgerWriter.LedgerWriter | PromotedRoutes.PromotedRoutes | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* HarnessStore
     const ledger = yield* LedgerWriter.LedgerWriter
@@ -141,6 +151,19 @@ export const make = (
     const upstreams = yield* Upstreams.make(config)
     const catalog = new Map(config.models.map((m) => [m.id, m]))
     const prices = new Map(config.models.map((m) => [m.id, Option.getOrThrow(modelPrice(m))]))
+    const promotions = yield* PromotedRoutes.PromotedRoutes
+    // How each route's model is reached depends on the config alone: worked out once per route.
+    const servedBy = new Map<string, ReturnType<typeof PromotedRoutes.servedBy>>()
+    const servedOf = (promoted: ModelRoute.ModelRoute) => {
+      const known = servedBy.get(promoted.id)
+      if (known !== undefined) return known
+      const served = PromotedRoutes.servedBy(config, promoted)
+      servedBy.set(promoted.id, served)
+      return served
+    }
+    /** The active route a request's `x-autopilot-route` header matches among `routes`. */
+    const promotedFor = (header: string | undefined, routes: ReadonlyArray<ModelRoute.ModelRoute>) =>
+      header === undefined || routes.length === 0 ? Option.none() : ModelRoute.resolve(routes, ModelRoute.keysOfHeader(header))
 
     // Spend per scope and period, read from the ledger once and then kept in step with it, so a budget
     // check costs a map lookup and a read of the rows written since the last one: by this process or by
@@ -244,7 +267,10 @@ export const make = (
       request: Admissible,
       startedAt: number,
       budget: BudgetVerdict,
-      facts: RequestLog.Facts | undefined
+      facts: RequestLog.Facts | undefined,
+      /** The request's `x-autopilot-route`, and the active routes it may match (PromotedRoutes). */
+      routeHeader: string | undefined,
+      routes: ReadonlyArray<ModelRoute.ModelRoute>
     ): Either.Either<Admission, Effect.Effect<never, HarnessError>> => {
       const asked = tierAsked(request.model)
       const identity = identityOf(key)
@@ -285,20 +311,29 @@ export const make = (
         Effect.zipRight(recorded({ status: error.status, error: error.message, ...fields }), Effect.fail(error))
 
       if (budget.action === "stop") return Either.left(refuse(HarnessError.budgetSpent(budget.message!)))
+      const policy = effectivePolicy(config.policy, identity)
       const routed = route({
-        policy: effectivePolicy(config.policy, identity),
+        policy,
         tiers: config.tiers,
         tier: classification.tier,
         requested: asked === undefined ? request.model : "auto",
         downgrade: budget.action === "downgrade"
       })
       if (Either.isLeft(routed)) return Either.left(refuse(HarnessError.refused(routed.left.message)))
-      const { model, notes, tier, via } = routed.right
-      const target = catalog.get(model)!
+      const promoted = promotedFor(routeHeader, routes)
+      const chosen = Option.isNone(promoted)
+        ? { route: routed.right, served: Option.none<PromotedRoutes.Served>() }
+        : PromotedRoutes.apply({ routed: routed.right, promoted: promoted.value, served: servedOf(promoted.value), policy, tiers: config.tiers })
+      const { model, notes, tier, via } = chosen.route
+      const target = Option.isSome(chosen.served) ? chosen.served.value.entry : catalog.get(model)!
+      const rate = Option.isSome(chosen.served) ? chosen.served.value.price : prices.get(model)!
+      const action = via === "promoted" && Option.isSome(promoted)
+        ? `routed by promotion ${promoted.value.id} (${promoted.value.scope})`
+        : `routed by ${via}`
       const decided = {
         model_used: model,
         tier,
-        policy_action: [`routed by ${via}`, ...notes].join("; ")
+        policy_action: [action, ...notes].join("; ")
       } satisfies Partial<LedgerEntry>
       const headers = {
         "x-autopilot-model": headerSafe(model),
@@ -309,7 +344,7 @@ export const make = (
       const price = (usage: OpenAiCompat.Usage) => ({
         input_tokens: usage.prompt_tokens,
         output_tokens: usage.completion_tokens,
-        cost_usd: costOf(prices.get(model)!, { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
+        cost_usd: costOf(rate, { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens })
       })
       // An upstream that never said what a call used (no usage, a stream cut short, a client gone) was
       // still asked, and most bill all the same: about four characters a token stands in, so budgets see it.
@@ -368,18 +403,29 @@ export const make = (
       return Either.right({ target, streaming, decided, headers, recorded, refuse, price, estimated, recordAnswer, answerNow })
     }
 
-    const admit = (key: KeyRecord, request: Admissible, startedAt: number) =>
+    const admit = (key: KeyRecord, request: Admissible, startedAt: number, routeHeader: string | undefined) =>
       Effect.gen(function*() {
         yield* ledger.ready
         if (!knownModel(request)) return yield* HarnessError.unknownModel(request.model, models(key))
         const budget = yield* budgetFor(identityOf(key), new Date(startedAt))
-        const decision = decide(key, request, startedAt, budget, yield* FiberRef.get(RequestLog.current))
+        // Only a request that names a route waits for a read of them, and only when the copy is out of date.
+        const routes = routeHeader === undefined ? [] : yield* promotions.fresh
+        const decision = decide(key, request, startedAt, budget, yield* FiberRef.get(RequestLog.current), routeHeader, routes)
         return Either.isRight(decision) ? decision.right : yield* decision.left
       })
 
-    const admitNow = (key: KeyRecord, request: ChatRequest, startedAt: number, facts: RequestLog.Facts | undefined) => {
+    const admitNow = (
+      key: KeyRecord,
+      request: ChatRequest,
+      startedAt: number,
+      facts: RequestLog.Facts | undefined,
+      routeHeader: string | undefined
+    ) => {
       if (request.stream === true || config.budgets.length > 0 || !ledger.isReady() || !knownModel(request)) return undefined
-      return Either.getOrUndefined(decide(key, request, startedAt, verdict([], identityOf(key), () => 0), facts))
+      // Routes out of date are read again on the Effect path.
+      const routes = routeHeader === undefined ? [] : promotions.current(startedAt)
+      if (routes === undefined) return undefined
+      return Either.getOrUndefined(decide(key, request, startedAt, verdict([], identityOf(key), () => 0), facts, routeHeader, routes))
     }
 
     /** The client's body as the routed model's upstream gets it. */
@@ -453,21 +499,21 @@ export const make = (
         })
       })
 
-    const chat = (key: KeyRecord, body: unknown) =>
+    const chat = (key: KeyRecord, body: unknown, routeHeader?: string | undefined) =>
       Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const request = yield* validate(body)
-        return yield* forwardChat(yield* admit(key, request, startedAt), request, body)
+        return yield* forwardChat(yield* admit(key, request, startedAt, routeHeader), request, body)
       })
 
     // Earlier translated answers' items, for requests that name them by id (item_reference).
     const items = ResponseItems.make()
-    const responses = (key: KeyRecord, body: unknown) =>
+    const responses = (key: KeyRecord, body: unknown, routeHeader?: string | undefined) =>
       Effect.gen(function*() {
         const startedAt = yield* Clock.currentTimeMillis
         const request = yield* Responses.validate(body)
         const asked = { ...Responses.classifiable(request, items), model: request.model, stream: request.stream }
-        const admission = yield* admit(key, asked, startedAt)
+        const admission = yield* admit(key, asked, startedAt, routeHeader)
         const upstream = admission.target.upstream
         if (config.upstreams[upstream]!.responses === "native") return yield* ResponsesRelay.relay(upstreams, admission, body as object)
         // Put to the upstream as chat, through the chat forward itself: priced and recorded as chat is.
@@ -492,8 +538,9 @@ export const make = (
     } satisfies Gateway["Type"]
   })
 
-export const layer = (config: HarnessConfig): Layer.Layer<Gateway, BadInput, HarnessStore | LedgerWriter.LedgerWriter> =>
-  Layer.scoped(Gateway, make(config))
+export const layer = (
+  config: HarnessConfig
+): Layer.Layer<Gateway, BadInput, HarnessStore | LedgerWriter.LedgerWriter | PromotedRoutes.PromotedRoutes> => Layer.scoped(Gateway, make(config))
 
 /**
  * The store the gateway and the admin routes use: key lookups cached for at most a second (KeyCache),
@@ -505,6 +552,6 @@ const storeLayer = (config: HarnessConfig) => {
   return Layer.merge(store, writer)
 }
 
-/** The gateway and the ledger it writes, on an open database. */
+/** The gateway, the ledger it writes and the promoted routes it follows, on an open database. */
 export const layerWithStore = (config: HarnessConfig): Layer.Layer<Gateway | HarnessStore, BadInput, SqlClient.SqlClient> =>
-  layer(config).pipe(Layer.provideMerge(storeLayer(config)))
+  layer(config).pipe(Layer.provide(PromotedRoutes.layer), Layer.provideMerge(storeLayer(config)))

@@ -2,6 +2,7 @@ import type { HttpServerResponse } from "@effect/platform"
 import { clientAbortFiberId } from "@effect/platform/HttpServerError"
 import { Cause, Effect, Either, Runtime, Stream } from "effect"
 import type * as Http from "node:http"
+import * as ModelRoute from "../finetune/ModelRoute.js"
 import { Gateway } from "./Gateway.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
 import * as JsonBody from "./JsonBody.js"
@@ -78,6 +79,12 @@ const send = (response: HttpServerResponse.HttpServerResponse, out: Http.ServerR
     )
   })
 
+/** The request's `x-autopilot-route` (PromotedRoutes); node gives a repeated header as one, comma-joined. */
+export const routeHeaderOf = (request: Http.IncomingMessage): string | undefined => {
+  const header = request.headers[ModelRoute.routeHeader]
+  return typeof header === "string" ? header : undefined
+}
+
 export interface HotPath {
   /** The node:http listener for `POST /v1/chat/completions`; it answers false, touching nothing, for any other route. */
   readonly listener: (request: Http.IncomingMessage, out: Http.ServerResponse) => boolean
@@ -111,7 +118,7 @@ export const make = (options: { readonly log?: ((line: string) => Effect.Effect<
         const key = yield* gateway.authenticate(request.headers["authorization"])
         yield* RequestLog.note({ key_id: key.id })
         const body = yield* Effect.flatMap(readBody(request, limit), JsonBody.parse)
-        return yield* gateway.chat(key, body)
+        return yield* gateway.chat(key, body, routeHeaderOf(request))
       })
 
     const run: HotPath["run"] = (request, out, handle, begun) => {

@@ -96,8 +96,9 @@ export const make = (options: { readonly log?: ((line: string) => Effect.Effect<
             const body = Either.flatMap(text, JsonBody.parse)
             if (Either.isLeft(body)) return reply(toResponse(body.left))
             const valid = validate(body.right)
-            const admission = Either.isRight(valid) ? unsafe.admit(key, valid.right, startedAt, facts) : undefined
-            if (admission === undefined) return handOver(gateway.chat(key, body.right))
+            const route = HotPath.routeHeaderOf(request)
+            const admission = Either.isRight(valid) ? unsafe.admit(key, valid.right, startedAt, facts, route) : undefined
+            if (admission === undefined) return handOver(gateway.chat(key, body.right, route))
             stage = "forwarding"
             // The upstream was asked all the same: the row says 499 and how much was estimated, as when the Effect path is interrupted.
             abandon = () => hot.run(request, out, admission.recordAnswer(Effect.interrupt), begun)

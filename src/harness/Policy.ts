@@ -54,7 +54,8 @@ export const effectivePolicy = (rules: ReadonlyArray<PolicyRule>, identity: Iden
 export interface Route {
   readonly model: string
   readonly tier: Tier
-  readonly via: "forced" | "client" | "tier" | "downgrade"
+  /** `promoted`: a promoted fine-tune's route (PromotedRoutes.apply), never chosen by `route` itself. */
+  readonly via: "forced" | "client" | "tier" | "downgrade" | "promoted"
   readonly notes: ReadonlyArray<string>
 }
 

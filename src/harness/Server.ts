@@ -2,6 +2,7 @@ import { HttpApp, HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, Htt
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Effect, Layer, Schema, Stream } from "effect"
 import { createServer } from "node:http"
+import * as ModelRoute from "../finetune/ModelRoute.js"
 import { Gateway } from "./Gateway.js"
 import { Name } from "./HarnessConfig.js"
 import { HarnessError, toResponse } from "./HarnessError.js"
@@ -37,6 +38,9 @@ const authenticated = Effect.flatMap(
       Effect.tap((key) => RequestLog.note({ key_id: key.id }))
     )
 )
+
+/** What a request names for promoted routes to match (`x-autopilot-route`), if it names anything. */
+const routeHeader = Effect.map(HttpServerRequest.HttpServerRequest, (request) => request.headers[ModelRoute.routeHeader])
 
 const admin = Effect.filterOrFail(authenticated, (key) => key.admin, () => HarnessError.notAdmin())
 
@@ -119,7 +123,7 @@ export const router = HttpRouter.empty.pipe(
     Effect.gen(function*() {
       const gateway = yield* Gateway
       const key = yield* authenticated
-      return yield* gateway.chat(key, yield* jsonBody(gateway.config.max_request_bytes))
+      return yield* gateway.chat(key, yield* jsonBody(gateway.config.max_request_bytes), yield* routeHeader)
     })
   ),
   HttpRouter.post(
@@ -127,7 +131,7 @@ export const router = HttpRouter.empty.pipe(
     Effect.gen(function*() {
       const gateway = yield* Gateway
       const key = yield* authenticated
-      return yield* gateway.responses(key, yield* jsonBody(gateway.config.max_request_bytes))
+      return yield* gateway.responses(key, yield* jsonBody(gateway.config.max_request_bytes), yield* routeHeader)
     })
   ),
   HttpRouter.get(

@@ -2,6 +2,7 @@ import { HttpApp } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { Config, Effect, Layer, type Redacted } from "effect"
 import type { BadInput } from "../domain/Errors.js"
+import * as ModelRoute from "../finetune/ModelRoute.js"
 import * as Gateway from "../harness/Gateway.js"
 import type { HarnessConfig } from "../harness/HarnessConfig.js"
 import { HarnessStore } from "../harness/HarnessStore.js"
@@ -18,6 +19,16 @@ export interface HarnessLlmConfig {
   readonly model?: string | undefined
 }
 
+/**
+ * A work (`act`) call says where it comes from (its blueprint, node, specialist) in `x-autopilot-route`, so
+ * the harness can send it to a promoted fine-tune (ModelRoute); judges, critics and routing calls do not.
+ */
+export const routeHeaders = (request: LlmRequest): Record<string, string> | undefined => {
+  if (request.purpose !== "act") return undefined
+  const header = ModelRoute.headerOf(request.metadata)
+  return header === undefined ? undefined : { [ModelRoute.routeHeader]: header }
+}
+
 // The harness prices every answer with the pricing table the runtime shares, and reports it in
 // `usage.cost_usd`; the runtime charges that figure, so both always agree on what a run cost.
 const client = (config: HarnessLlmConfig, baseURL: string, fetch?: typeof globalThis.fetch) =>
@@ -26,7 +37,8 @@ const client = (config: HarnessLlmConfig, baseURL: string, fetch?: typeof global
     apiKey: config.key,
     model: config.model ?? defaultModel,
     costFromProvider: true,
-    fetch
+    fetch,
+    headers: routeHeaders
   }).pipe(Effect.map((llm) => {
     // A request that names no model but a tier (a specialist's), to a Layer given no model of its own, asks
     // the harness to route it at that tier.
@@ -66,4 +78,4 @@ export const config = Config.all({
   url: Config.option(Config.url("AUTOPILOT_HARNESS_URL").pipe(Config.map((url) => url.href)))
 })
 
-export const HarnessLlm = { defaultModel, layerHttp, layerInProcess, config }
+export const HarnessLlm = { defaultModel, layerHttp, layerInProcess, config, routeHeaders }

@@ -38,6 +38,8 @@ export interface OpenAiLlmConfig {
   readonly costFromProvider?: boolean | undefined
   /** How requests are sent; the in-process harness answers them without a socket. */
   readonly fetch?: typeof globalThis.fetch | undefined
+  /** Headers a request carries beside the body (the harness's `x-autopilot-route`); none when it gives none. */
+  readonly headers?: ((request: LlmRequest) => Record<string, string> | undefined) | undefined
 }
 
 const defaultModel = "gpt-4o-mini"
@@ -134,6 +136,11 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
     const ceiling = config.outputTokenCeiling ?? 4096
     const capParameter = config.maxTokensParameter ?? "max_completion_tokens"
 
+    const options = (request: LlmRequest, signal: AbortSignal) => {
+      const headers = config.headers?.(request)
+      return headers === undefined ? { signal } : { signal, headers }
+    }
+
     const body = (request: LlmRequest, model: string) => ({
       model,
       messages: request.messages.map(toMessage),
@@ -182,7 +189,7 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> => {
       const model = request.model ?? config.model
       return Effect.tryPromise({
-        try: (signal) => client.chat.completions.create(body(request, model), { signal }),
+        try: (signal) => client.chat.completions.create(body(request, model), options(request, signal)),
         catch: (error) => error
       }).pipe(
         Effect.catchAll(fail(model)),
@@ -272,7 +279,7 @@ export const make = (config: OpenAiLlmConfig): Effect.Effect<Llm["Type"]> =>
           try: () =>
             client.chat.completions.create(
               { ...body(request, model), stream: true, stream_options: { include_usage: true } },
-              { signal: controller.signal }
+              options(request, controller.signal)
             ),
           catch: (error) => error
         }).pipe(Effect.catchAll(fail(model)))

@@ -4,6 +4,7 @@ import { Context, Duration, Effect, FastCheck, Layer, Ref, Runtime } from "effec
 import * as Gateway from "../../src/harness/Gateway.js"
 import { HarnessStore } from "../../src/harness/HarnessStore.js"
 import * as LedgerWriter from "../../src/harness/LedgerWriter.js"
+import * as PromotedRoutes from "../../src/harness/PromotedRoutes.js"
 import * as Server from "../../src/harness/Server.js"
 import * as Database from "../../src/store/Database.js"
 import * as TestServer from "../llm/openai-test-server.js"
@@ -49,6 +50,7 @@ const harness = (upstream: TestServer.TestServer, cached: boolean) =>
     const settings = config(upstream.baseURL, overrides)
     const writer = LedgerWriter.layer({ within: Duration.millis(settings.ledger_batch_ms) }).pipe(Layer.provide(HarnessStore.layer))
     const uncached = Gateway.layer(settings).pipe(
+      Layer.provide(PromotedRoutes.layer),
       Layer.provideMerge(LedgerWriter.readsAfterWrites.pipe(Layer.provideMerge(Layer.merge(HarnessStore.layer, writer))))
     )
     const context = yield* Layer.build(

@@ -7,6 +7,7 @@ import { HarnessConfig } from "../../src/harness/HarnessConfig.js"
 import { HarnessStore, type NewKey } from "../../src/harness/HarnessStore.js"
 import * as Server from "../../src/harness/Server.js"
 import * as Database from "../../src/store/Database.js"
+import * as PromotionStore from "../../src/store/PromotionStore.js"
 import * as TestServer from "../llm/openai-test-server.js"
 
 export type ConfigInput = typeof HarnessConfig.Encoded
@@ -32,6 +33,8 @@ export interface Harness {
   readonly url: string
   readonly upstream: TestServer.TestServer
   readonly store: HarnessStore["Type"]
+  /** The promoted routes on the harness's database. */
+  readonly promotions: PromotionStore.PromotionStore["Type"]
   /** A new key for this identity. */
   readonly key: (identity?: Partial<NewKey>) => Effect.Effect<string>
   /** The official SDK pointed at the harness with `key`. */
@@ -55,7 +58,7 @@ export const start = (
     const lines = yield* Ref.make<ReadonlyArray<string>>([])
     const log = (line: string) => Ref.update(lines, (all) => [...all, line])
     const layer = Server.layer({ port: 0, host: "127.0.0.1", log }).pipe(
-      Layer.provideMerge(Gateway.layerWithStore(config(upstream.baseURL, fields))),
+      Layer.provideMerge(Layer.merge(Gateway.layerWithStore(config(upstream.baseURL, fields)), PromotionStore.layer)),
       Layer.provide(Database.layerSqlite(":memory:"))
     )
     const context = yield* Layer.build(layer).pipe(Effect.orDie)
@@ -65,6 +68,7 @@ export const start = (
       url: HttpServer.formatAddress(address),
       upstream,
       store,
+      promotions: Context.get(context, PromotionStore.PromotionStore),
       key: (identity = {}) =>
         store.createKey({ user: "alice", project: "p1", ...identity }).pipe(Effect.map((created) => created.key), Effect.orDie),
       client: (key) => new OpenAI({ baseURL: `${HttpServer.formatAddress(address)}/v1`, apiKey: key, maxRetries: 0 }),
@@ -197,7 +201,9 @@ export const startInProcess = (
 ) =>
   Effect.gen(function*() {
     const upstream = yield* TestServer.make(script)
-    const layer = Gateway.layerWithStore(config(upstream.baseURL, overrides)).pipe(Layer.provide(Database.layerSqlite(":memory:")))
+    const layer = Layer.merge(Gateway.layerWithStore(config(upstream.baseURL, overrides)), PromotionStore.layer).pipe(
+      Layer.provide(Database.layerSqlite(":memory:"))
+    )
     const context = yield* Layer.build(layer).pipe(Effect.orDie)
     const runtime = yield* Effect.provide(Effect.runtime<Gateway.Gateway | HarnessStore>(), context)
     const handler = HttpApp.toWebHandlerRuntime(runtime)(Server.app)
@@ -206,6 +212,7 @@ export const startInProcess = (
     return {
       upstream,
       store,
+      promotions: Context.get(context, PromotionStore.PromotionStore),
       fetch,
       key: (identity: Partial<NewKey> = {}) =>
         store.createKey({ user: "alice", project: "p1", ...identity }).pipe(Effect.map((created) => created.key), Effect.orDie),

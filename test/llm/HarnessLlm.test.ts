@@ -78,4 +78,25 @@ describe("HarnessLlm", () => {
       assert.deepStrictEqual(bodies[0].messages, onTheWire)
       assert.deepStrictEqual(bodies[1].messages, onTheWire)
     }))
+
+  it.scoped("a work (act) call names its blueprint, node and specialist in x-autopilot-route, called or streamed; no other call does, nor one that names nothing", () =>
+    Effect.gen(function*() {
+      // A plain HTTP server stands in for a served harness: it sees what any client of the harness would send.
+      const server = yield* TestServer.make(Array.from({ length: 5 }, () => ({ content: "ok" })))
+      const llm = yield* Effect.provide(Llm, HarnessLlm.layerHttp({ key: Redacted.make("hk-test"), url: server.baseURL.replace(/\/v1$/, "") }))
+      const keys = { run_id: "ms-1.classify", iteration: 1, criteria: 1, blueprint: "support triage", node: "2.classify", specialist: "triager" }
+      yield* llm.complete(request({ metadata: keys }))
+      yield* Stream.runDrain(llm.stream(request({ metadata: { ...keys, blueprint: undefined, node: undefined } })))
+      yield* llm.complete(request({ purpose: "judge", metadata: keys }))
+      yield* llm.complete(request({ purpose: "critic", metadata: keys }))
+      yield* llm.complete(request({ metadata: { run_id: "r", iteration: 1, criteria: 1 } }))
+      const sent = (yield* server.requests).map((r) => [r.body.stream === true, r.headers["x-autopilot-route"]])
+      assert.deepStrictEqual(sent, [
+        [false, "blueprint=support%20triage;node=2.classify;specialist=triager"],
+        [true, "specialist=triager"],
+        [false, undefined],
+        [false, undefined],
+        [false, undefined]
+      ])
+    }))
 })
