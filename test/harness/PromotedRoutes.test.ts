@@ -35,6 +35,7 @@ const routeOf = (scope: string, model: string, base_url: string | null = null) =
     base_url,
     job_id: "ftjob-1",
     evaluation_id: "eval-1",
+    baseline_model: null,
     replaces: null,
     promoted_at: "2026-01-01T00:00:00.000Z",
     retired_at: null,
