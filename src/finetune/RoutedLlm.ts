@@ -55,10 +55,16 @@ export const clientFor = (
     ? Effect.succeed(inner)
     : servingAt(route.base_url, route.model, serving.key !== undefined && originOf(route.base_url) === serving.key.origin ? serving.key.value : undefined)
 
-/** A client for a model's own endpoint. */
+/**
+ * A client for a model's own endpoint. What it says a call cost (`usage.cost_usd`) is taken: the endpoint
+ * is the user's trainer or fine-tune provider, and a model of its own has no row in the pricing table.
+ */
 export const servingAt = (baseURL: string, model: string, key?: Redacted.Redacted<string>): Effect.Effect<Llm["Type"]> =>
   // Loaded when a route needs it, as LlmLayer loads the openai SDK: not on every start of the CLI.
-  Effect.flatMap(Effect.promise(() => import("../llm/OpenAiLlm.js")), ({ make }) => make({ baseURL, apiKey: key ?? Redacted.make("none"), model }))
+  Effect.flatMap(
+    Effect.promise(() => import("../llm/OpenAiLlm.js")),
+    ({ make }) => make({ baseURL, apiKey: key ?? Redacted.make("none"), model, costFromProvider: true })
+  )
 
 /** The route a request takes, if any. */
 export const routeFor = (routes: ReadonlyArray<ModelRoute.ModelRoute>, request: LlmRequest): Option.Option<ModelRoute.ModelRoute> =>

@@ -73,7 +73,7 @@ const servingServer = Effect.acquireRelease(
           created: 0,
           model,
           choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: "served" } }],
-          usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 }
+          usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12, cost_usd: 0.00001 }
         }))
       })
     })
@@ -171,7 +171,8 @@ describe("RoutedLlm", () => {
       const serving = { endpoints: true, own: "http://provider.example/v1", key: { value: Redacted.make("sk-serving"), origin: new URL(trainer.url).origin } }
       const elsewhere = yield* RoutedLlm.clientFor(inner, serving, { model: "lora-7b", base_url: trainer.url })
       const answered = yield* elsewhere.complete(request("act", {}, "lora-7b"))
-      assert.deepStrictEqual([answered.model, answered.content], ["lora-7b", "served"])
+      // A model of its own has no price in the table: the server's own figure is what the call cost.
+      assert.deepStrictEqual([answered.model, answered.content, answered.cost_usd], ["lora-7b", "served", 0.00001])
       assert.deepStrictEqual(trainer.seen, [{ model: "lora-7b", authorization: "Bearer sk-serving" }])
       // A key bound to another origin is not sent to this one.
       const elsewhereKeyless = yield* RoutedLlm.clientFor(inner, { ...serving, key: { value: Redacted.make("sk-serving"), origin: "https://api.openai.com" } }, { model: "lora-7b", base_url: trainer.url })
