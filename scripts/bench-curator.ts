@@ -3,13 +3,15 @@
  * step becomes a sample: its prompt rebuilt, scrubbed, hashed, stored) and of `export` (the dataset
  * streamed out a page at a time, deduplicated, split, every line checked), and what dedup costs a sample.
  *
- *   node --import tsx scripts/bench-curator.ts [--steps=100000] [--per-run=10] [--duplicates=0.05]
+ *   node --import tsx scripts/bench-curator.ts [--steps=100000] [--per-run=10] [--duplicates=0.05] [--heap=MiB]
+ *     [--db=FILE] [--node-flags="--trace-gc ..."]
  *
  * The steps are written straight into a SQLite file (completed runs, step k meeting criterion k, so every
  * step is accepted); the curation then runs in a child process of its own, so its peak RSS is its own.
  */
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Checkpoint } from "../src/domain/Checkpoint.js"
 import { BudgetPolicy, BudgetUsage } from "../src/domain/Budget.js"
@@ -26,6 +28,10 @@ const perRun = Number(option("per-run", "10"))
 const duplicates = Number(option("duplicates", "0.05"))
 /** V8's old-space cap for the curating process, in MiB (none: V8's own, which lets garbage pile up first). */
 const heap = option("heap", "")
+/** A generated database to reuse: generated there when absent, copied for each run (which writes to it). */
+const db = option("db", "")
+/** Extra flags for the curating process's node, space-separated (`--node-flags=--trace-gc`). */
+const nodeFlags = option("node-flags", "").split(" ").filter((f) => f !== "")
 
 const at = "2026-01-01T00:00:00.000Z"
 
@@ -106,16 +112,30 @@ import * as MissionStore from "${root}/dist/store/MissionStore.js"
 import * as Storage from "${root}/dist/store/Storage.js"
 import { calculator } from "${root}/dist/tools/Calculator.js"
 import { Toolkit } from "${root}/dist/tools/Tool.js"
+// Memory sampled every 50 ms (when the loop turns): the peak of each part, and where it was at each phase's end.
+const MiB = 1048576
+const memory = { peak: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 }, at: {} }
+const measure = () => {
+  const u = process.memoryUsage()
+  for (const k of Object.keys(memory.peak)) memory.peak[k] = Math.max(memory.peak[k], u[k] / MiB)
+  return Object.fromEntries(Object.keys(memory.peak).map((k) => [k, u[k] / MiB]))
+}
+const sampler = setInterval(measure, 50)
+sampler.unref()
 const program = Effect.gen(function*() {
   const curator = yield* Curator.Curator
-  const baseline = process.memoryUsage().rss / 1048576
+  const baseline = process.memoryUsage().rss / MiB
+  memory.at.built = measure()
   const t0 = performance.now()
   const captured = yield* curator.capture
   const t1 = performance.now()
   const capturePeak = process.resourceUsage().maxRSS / 1024
+  memory.at.captured = measure()
   const exported = yield* curator.export("all", { out: ${JSON.stringify(out)}, split: "train" })
   const t2 = performance.now()
   const peak = process.resourceUsage().maxRSS / 1024
+  memory.at.exported = measure()
+  clearInterval(sampler)
   // Dedup's cost per sample: the normalized hash (paid once, at capture) and the set lookup (at export).
   const store = yield* CuratorStore.CuratorStore
   const sample = yield* store.page({ completed_only: true, max_tokens: 1000000 }, 0, 1000)
@@ -128,7 +148,7 @@ const program = Effect.gen(function*() {
   return {
     capture_ms: t1 - t0, export_ms: t2 - t1, captured, exported,
     hash_us: ((h1 - h0) * 1000) / sample.length, set_us: ((h2 - h1) * 1000) / (sample.length * 100),
-    baseline_rss_mib: baseline, capture_peak_mib: capturePeak, max_rss_mib: peak
+    baseline_rss_mib: baseline, capture_peak_mib: capturePeak, max_rss_mib: peak, memory
   }
 }).pipe(Effect.provide(Curator.layer().pipe(
   Layer.provideMerge(Layer.mergeAll(CuratorStore.layer, MissionStore.layer)),
@@ -144,10 +164,20 @@ runBench({
   main: async ({ tmp }) => {
     const file = path.join(tmp, "a.db")
     const out = path.join(tmp, "train.jsonl")
-    const g0 = performance.now()
-    await Effect.runPromise(generate(file))
-    log(`generated ${steps} steps in ${r1((performance.now() - g0) / 1000)} s`)
-    const child = execFileSync(process.execPath, [...(heap === "" ? [] : [`--max-old-space-size=${heap}`]), "--input-type=module", "-e", childSource(file, out)], { cwd: root, encoding: "utf8", maxBuffer: 1 << 20 })
+    if (db === "" || !fs.existsSync(db)) {
+      const g0 = performance.now()
+      await Effect.runPromise(generate(db === "" ? file : db))
+      log(`generated ${steps} steps in ${r1((performance.now() - g0) / 1000)} s${db === "" ? "" : ` into ${db}`}`)
+    }
+    if (db !== "") {
+      fs.copyFileSync(db, file)
+      log(`curating a copy of ${db} (generated earlier: --steps, --per-run and --duplicates are its own)`)
+    }
+    const child = execFileSync(
+      process.execPath,
+      [...(heap === "" ? [] : [`--max-old-space-size=${heap}`]), ...nodeFlags, "--input-type=module", "-e", childSource(file, out)],
+      { cwd: root, encoding: "utf8", maxBuffer: 1 << 20 }
+    )
     const r = JSON.parse(child.trim().split("\n").at(-1)!)
     const total = r.captured.samples
     log(`capture: ${r.captured.runs} runs, ${total} samples in ${r1(r.capture_ms / 1000)} s = ${Math.round(total / (r.capture_ms / 1000))} samples/s`)
@@ -157,6 +187,10 @@ runBench({
     )
     log(`end to end: ${Math.round(total / ((r.capture_ms + r.export_ms) / 1000))} steps/s; peak RSS of the curating process ${r1(r.max_rss_mib)} MiB (target < 256)`)
     log(`  RSS with the curator built, before any work: ${r1(r.baseline_rss_mib)} MiB; peak after capture ${r1(r.capture_peak_mib)} MiB`)
+    const m = r.memory
+    const parts = (u: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number; readonly arrayBuffers: number }) => `rss ${r1(u.rss)}, heap ${r1(u.heapUsed)} used of ${r1(u.heapTotal)}, external ${r1(u.external)} (array buffers ${r1(u.arrayBuffers)})`
+    log(`  memory (MiB, sampled every 50 ms): peaks ${parts(m.peak)}`)
+    for (const phase of ["built", "captured", "exported"]) log(`    ${phase}: ${parts(m.at[phase])}`)
     log(`dedup per sample: normalized hash ${r2(r.hash_us)} µs (at capture), set lookup ${r2(r.set_us)} µs (at export)`)
   }
 })

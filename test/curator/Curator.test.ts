@@ -9,11 +9,16 @@ import * as Curator from "../../src/curator/Curator.js"
 import * as Dataset from "../../src/curator/Dataset.js"
 import { DatasetDefinition, type DatasetDefinitionEncoded } from "../../src/curator/Dataset.js"
 import * as FineTuneFormat from "../../src/curator/FineTuneFormat.js"
+import { BudgetPolicy, BudgetUsage } from "../../src/domain/Budget.js"
+import { Checkpoint } from "../../src/domain/Checkpoint.js"
 import { Goal } from "../../src/domain/Goal.js"
+import { Step } from "../../src/domain/Step.js"
 import * as Critic from "../../src/runtime/Critic.js"
 import * as Runs from "../../src/runtime/Runs.js"
 import * as CuratorStore from "../../src/store/CuratorStore.js"
 import * as MissionStore from "../../src/store/MissionStore.js"
+import { RunStore } from "../../src/store/RunStore.js"
+import { StepStore } from "../../src/store/StepStore.js"
 import * as Storage from "../../src/store/Storage.js"
 import { Toolkit } from "../../src/tools/Tool.js"
 import { Schema } from "effect"
@@ -246,6 +251,61 @@ const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
     }).pipe(Effect.provide(environment(database))))
 }
 
+/** `count` completed one-step runs written straight into the stores, each answer in words beyond ASCII. */
+const storedRuns = (count: number) =>
+  Effect.gen(function*() {
+    const at = "2026-01-01T00:00:00.000Z"
+    const usage = new BudgetUsage({ seconds: 1, tool_calls: 0, tokens: 100, dollars: 0.001, iterations: 1 })
+    const runId = (i: number) => `p${String(i).padStart(4, "0")}`
+    const goalOf = (i: number) => new Goal({ objective: `Write note ${i.toString(36)} on café ${"abcdefgh"[i % 8]}`, success_criteria: ["written"] })
+    yield* (yield* RunStore).saveAll(Array.from({ length: count }, (_, i) =>
+      new Checkpoint({
+        version: 1,
+        run_id: runId(i),
+        goal: goalOf(i),
+        policy: new BudgetPolicy({ max_seconds: 0, max_tool_calls: 0, max_tokens: 0, max_dollars: 0, max_iterations: 0 }),
+        status: "completed",
+        halt_reason: null,
+        usage,
+        criteria_met: [true],
+        output: "done",
+        created_at: at,
+        updated_at: at
+      })))
+    yield* (yield* StepStore).append(Array.from({ length: count }, (_, i) => ({
+      runId: runId(i),
+      step: new Step({
+        iteration: 1,
+        at,
+        model: "gpt-4o-mini",
+        answer: `Note ${i}: crème brûlée, 日本語, 🚀 — ${"xyz".repeat(i % 50)}`,
+        tool_calls: [],
+        verdict: "met",
+        usage,
+        criteria_met: [true],
+        calls: []
+      })
+    })))
+  })
+
 describe("Curator", () => {
+  // Past one page of runs at capture and of samples at export, as a dataset of any size is read.
+  eachDatabase("pages", (database) => {
+    it.effect("captures and exports across pages: every sample once, in capture order, its UTF-8 bytes counted", () =>
+      Effect.gen(function*() {
+        yield* storedRuns(250)
+        const c = yield* curator([{ id: "every", dedup: false, eval_fraction: 0 }])
+        assert.deepStrictEqual(yield* c.capture, { runs: 250, samples: 250 })
+        const out = outFile()
+        const report = yield* c.export("every", { out, split: "train" })
+        assert.deepStrictEqual([report.written, report.duplicates, report.other_split, report.invalid], [250, 0, 0, 0])
+        const text = fs.readFileSync(out, "utf8")
+        assert.strictEqual(report.bytes, fs.statSync(out).size)
+        const streamed = Array.from(yield* Stream.runCollect(c.lines("every", "train")))
+        assert.strictEqual(text, streamed.map((line) => `${line}\n`).join(""))
+        const answers = readLines(out).map((line) => line.messages.at(-1)!.content)
+        assert.deepStrictEqual(answers, Array.from({ length: 250 }, (_, i) => `Note ${i}: crème brûlée, 日本語, 🚀 — ${"xyz".repeat(i % 50)}`))
+      }).pipe(Effect.provide(environment(database.layer))))
+  })
   eachDatabase("runs", (database) => suite(database.layer))
 })

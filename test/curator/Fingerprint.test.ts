@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { FastCheck } from "effect"
+import { createHash } from "node:crypto"
 import { hashOf, normalize, splitOf } from "../../src/curator/Fingerprint.js"
 import type { ChatMessage } from "../../src/llm/Llm.js"
 
@@ -27,6 +28,40 @@ describe("Fingerprint", () => {
       { role: "assistant", content: "one two", tool_calls: [{ id: "c1", type: "function", function: { name, arguments: "{}" } }] }
     ]
     assert.notStrictEqual(hashOf(call("echo")), hashOf(call("calculator")))
+  })
+
+  // The hash as first written: `normalize` over each whole text. Hashes are stored with samples and decide
+  // duplicates and splits, so the byte-by-byte path for ASCII must give exactly these.
+  const reference = (messages: ReadonlyArray<ChatMessage>) => {
+    const hash = createHash("sha256")
+    for (const m of messages) {
+      hash.update(`\u0000${m.role}\u0000${normalize(m.content)}`)
+      for (const call of m.tool_calls ?? []) hash.update(`\u0001${call.function.name}\u0001${normalize(call.function.arguments)}`)
+    }
+    return hash.digest("hex").slice(0, 32)
+  }
+  // Text made of what normalizing treats specially: digits, separators, punctuation, space, case; sometimes not ASCII.
+  const text = FastCheck.oneof(
+    FastCheck.stringMatching(/^[0-9.,;:!? \t\n\r\-_'"(){}\[\]/\\aAzZbqQ]{0,60}$/),
+    FastCheck.string({ maxLength: 60 }),
+    FastCheck.string({ unit: "grapheme", maxLength: 30 }),
+    FastCheck.constantFrom("", " ", "1.5", "İstanbul 2.", "café, 3,000.50 €", "v1.2.3-rc.4", "a..1,,2. .3", "x\u00a0y", "²³ ½")
+  )
+  it.prop("hashes exactly as normalizing each whole text does, ASCII or not", [
+    FastCheck.array(FastCheck.tuple(FastCheck.constantFrom<ChatMessage["role"]>("system", "user", "assistant"), text, FastCheck.array(text, { maxLength: 2 })), { maxLength: 4 })
+  ], ([parts]) => {
+    const messages: Array<ChatMessage> = parts.map(([role, content, args]) => ({
+      role,
+      content,
+      ...(args.length === 0 ? {} : { tool_calls: args.map((a, i) => ({ id: `c${i}`, type: "function" as const, function: { name: "calculator", arguments: a } })) })
+    }))
+    assert.strictEqual(hashOf(messages), reference(messages))
+  }, { fastCheck: { numRuns: 500 } })
+
+  it("hashes a long prompt as normalizing it whole does", () => {
+    const long = Array.from({ length: 4000 }, (_, i) => `Step ${i}: Owner-${i}@Example.com, 1,024.5 MB; ${i % 7 === 0 ? "\n\n```ts\nx()\n```" : "ok."}`).join(" ")
+    const messages: ReadonlyArray<ChatMessage> = [{ role: "user", content: long }, { role: "assistant", content: long.toUpperCase() }]
+    assert.strictEqual(hashOf(messages), reference(messages))
   })
 
   it.prop("the split is a function of the hash: none held out at 0, about the fraction asked for over many", [
