@@ -71,7 +71,7 @@ export const promotedReport = report(
   ids.promoted,
   "triage-classify",
   promotedScope,
-  score(tunedModel, 18, 0.0021, 410, 1),
+  score(tunedModel, 18, 0.0021, 410),
   score("gpt-4o", 18, 0.0125, 980),
   "11:50"
 )
