@@ -12,7 +12,6 @@ import { effectivePolicy, type Route } from "../../src/harness/Policy.js"
 import * as PromotedRoutes from "../../src/harness/PromotedRoutes.js"
 import { HarnessLlm } from "../../src/llm/HarnessLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
-import type { Specialist } from "../../src/specialists/Specialist.js"
 import * as Database from "../../src/store/Database.js"
 import * as Promotions from "../../src/store/PromotionStore.js"
 import { PromotionStore } from "../../src/store/PromotionStore.js"
@@ -20,7 +19,7 @@ import * as Storage from "../../src/store/Storage.js"
 import { calculator } from "../../src/tools/Calculator.js"
 import { Toolkit } from "../../src/tools/Tool.js"
 import * as TestServer from "../llm/openai-test-server.js"
-import { ask, call, config, configInput, designRequest, drain, http, start, startInProcess } from "./fixtures.js"
+import { ask, call, config, configInput, designRequest, drain, http, start, startInProcess, releaseNotesWriter } from "./fixtures.js"
 
 /** An OpenAI fine-tune of the simple tier's model (gpt-4.1-nano, in the fixtures' catalog). */
 const nanoTune = "ft:gpt-4.1-nano-2025-04-14:acme:writer:Bx7Qa1"
@@ -384,17 +383,7 @@ describe("policy still wins over a promoted route", () => {
 })
 
 describe("a run through the in-process harness follows a promoted route", () => {
-  const writer: Specialist = {
-    id: "release-notes-writer",
-    name: "Release Notes Writer",
-    category: "writing",
-    role: "Turns changes into release notes.",
-    goal: "Notes users can act on.",
-    background: "Keep a Changelog.",
-    instructions: ["Put breaking changes first."],
-    allowed_tools: [],
-    model_tier: "simple"
-  }
+  const writer = releaseNotesWriter
 
   it.scoped("its work calls, as the specialist's, go to the promoted fine-tune; its judge stays on the tier's model", () =>
     Effect.gen(function*() {

@@ -4,13 +4,12 @@ import { Goal } from "../../src/domain/Goal.js"
 import * as Harness from "../../src/harness/index.js"
 import { HarnessLlm } from "../../src/llm/HarnessLlm.js"
 import * as Mission from "../../src/runtime/Mission.js"
-import type { Specialist } from "../../src/specialists/Specialist.js"
 import * as Database from "../../src/store/Database.js"
 import * as Storage from "../../src/store/Storage.js"
 import { calculator } from "../../src/tools/Calculator.js"
 import { Toolkit } from "../../src/tools/Tool.js"
 import * as TestServer from "../llm/openai-test-server.js"
-import { ask, call, config, configInput, designRequest, refusal, startInProcess } from "./fixtures.js"
+import { ask, call, config, configInput, designRequest, refusal, startInProcess, releaseNotesWriter } from "./fixtures.js"
 
 describe("harness: a client naming the tier (auto:simple, auto:medium, auto:complex)", () => {
   it.scoped("is routed at that tier, whatever the request's content suggests, and the ledger says so", () =>
@@ -52,17 +51,7 @@ describe("harness: a client naming the tier (auto:simple, auto:medium, auto:comp
 })
 
 describe("a mission run as a specialist through the harness", () => {
-  const writer: Specialist = {
-    id: "release-notes-writer",
-    name: "Release Notes Writer",
-    category: "writing",
-    role: "Turns changes into release notes.",
-    goal: "Notes users can act on.",
-    background: "Keep a Changelog.",
-    instructions: ["Put breaking changes first."],
-    allowed_tools: [],
-    model_tier: "simple"
-  }
+  const writer = releaseNotesWriter
 
   /** Runs one mission in process through the harness, and returns the models the ledger says were asked for and used. */
   const ledgerOf = (options: { readonly model?: string }) =>

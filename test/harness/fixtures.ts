@@ -7,6 +7,7 @@ import { HarnessConfig } from "../../src/harness/HarnessConfig.js"
 import { HarnessStore, type NewKey } from "../../src/harness/HarnessStore.js"
 import * as Server from "../../src/harness/Server.js"
 import * as Database from "../../src/store/Database.js"
+import type { Specialist } from "../../src/specialists/Specialist.js"
 import * as PromotionStore from "../../src/store/PromotionStore.js"
 import * as TestServer from "../llm/openai-test-server.js"
 
@@ -219,3 +220,16 @@ export const startInProcess = (
       client: (key: string) => new OpenAI({ baseURL: "http://harness.in-process/v1", apiKey: key, maxRetries: 0, fetch })
     }
   })
+
+/** A small-tier specialist, for runs through the harness as a specialist. */
+export const releaseNotesWriter: Specialist = {
+  id: "release-notes-writer",
+  name: "Release Notes Writer",
+  category: "writing",
+  role: "Turns changes into release notes.",
+  goal: "Notes users can act on.",
+  background: "Keep a Changelog.",
+  instructions: ["Put breaking changes first."],
+  allowed_tools: [],
+  model_tier: "simple"
+}
