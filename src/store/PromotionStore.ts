@@ -155,10 +155,13 @@ export const make = Effect.gen(function*() {
           WHERE id = ${id} AND retired_at IS NULL RETURNING ${sql.literal(routeColumns)}`
         if (rows.length === 0) return Option.none<RolledBack>()
         const retired = yield* routeOf(rows[0])
-        // The replaced route comes back only if nothing took the scope since (its retirement was this one's doing).
+        // The replaced route comes back only if nothing took the scope since, and its job was not itself rolled
+        // back later (A, then B, then A again rolled back: rolling back B must not bring A back).
         const restored = retired.replaces === null ? [] : yield* sql`UPDATE model_routes SET retired_at = NULL, retired_reason = NULL
           WHERE id = ${retired.replaces} AND retired_at IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM model_routes other WHERE other.scope = ${retired.scope} AND other.retired_at IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM model_routes later WHERE later.job_id = model_routes.job_id AND later.promoted_at > model_routes.promoted_at
+            AND later.retired_at IS NOT NULL AND later.retired_reason NOT LIKE ${"replaced by %"})
           RETURNING ${sql.literal(routeColumns)}`
         return Option.some<RolledBack>({
           retired,

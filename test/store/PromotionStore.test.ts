@@ -76,6 +76,23 @@ eachDatabase("PromotionStore", (database) => {
         assert.isTrue(Option.isNone(yield* routes.rollback(b.id, "2025-03-10T14:00:00.000Z", "late")))
       }).pipe(Effect.provide(store)))
 
+    it.effect("a rollback does not bring back the route of a job an operator rolled back since", () =>
+      Effect.gen(function*() {
+        const routes = yield* PromotionStore
+        const scope = `specialist:s-${randomBytes(3).toString("hex")}`
+        const a = yield* routes.promote(routeOf(scope, "ft:a", "2025-03-10T10:00:00.000Z"))
+        const b = yield* routes.promote(routeOf(scope, "ft:b", "2025-03-10T11:00:00.000Z"))
+        const a2 = yield* routes.promote(new ModelRoute({ ...routeOf(scope, "ft:a", "2025-03-10T12:00:00.000Z"), job_id: a.job_id }))
+        assert.strictEqual(a2.replaces, b.id)
+        // A again proves bad: its rollback gives the scope back to B.
+        const first = Option.getOrThrow(yield* routes.rollback(a2.id, "2025-03-10T13:00:00.000Z", "rolled back by an operator"))
+        assert.strictEqual(Option.getOrThrow(first.restored).id, b.id)
+        // B rolled back too: A's first route, replaced by B, stays retired, since A was rolled back after it.
+        const second = Option.getOrThrow(yield* routes.rollback(b.id, "2025-03-10T14:00:00.000Z", "rolled back by an operator"))
+        assert.isTrue(Option.isNone(second.restored))
+        assert.deepStrictEqual((yield* routes.active).filter((r) => r.scope === scope), [])
+      }).pipe(Effect.provide(store)))
+
     it.effect("a job promoted twice (two processes at once) keeps its one route, so a rollback cannot bring it back", () =>
       Effect.gen(function*() {
         const routes = yield* PromotionStore
