@@ -10,7 +10,7 @@
  * step is accepted); the curation then runs in a child process of its own, so its peak RSS is its own.
  */
 import { Effect } from "effect"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Checkpoint } from "../src/domain/Checkpoint.js"
@@ -32,6 +32,11 @@ const heap = option("heap", "")
 const db = option("db", "")
 /** Extra flags for the curating process's node, space-separated (`--node-flags=--trace-gc`). */
 const nodeFlags = option("node-flags", "").split(" ").filter((f) => f !== "")
+/**
+ * The node flags `autopilot` runs with (its launcher's shebang): the library process is given them too, as
+ * the daemon's training loop, which curates, runs under them. `--heap` replaces them.
+ */
+const cliFlags = (fs.readFileSync(path.join(root, "bin", "autopilot.js"), "utf8").split("\n")[0]!.match(/ (--[a-z-]+=\S+)/g) ?? []).map((f) => f.trim())
 
 const at = "2026-01-01T00:00:00.000Z"
 
@@ -159,7 +164,7 @@ Effect.runPromise(program).then((r) => process.stdout.write(JSON.stringify(r) + 
 
 runBench({
   name: "bench-curator",
-  title: `curator: ${steps} steps in runs of ${perRun}, ${duplicates * 100}% duplicate runs${heap === "" ? "" : `, --max-old-space-size=${heap}`}`,
+  title: `curator: ${steps} steps in runs of ${perRun}, ${duplicates * 100}% duplicate runs, node ${heap === "" ? cliFlags.join(" ") || "defaults" : `--max-old-space-size=${heap}`}`,
   keep: false,
   main: async ({ tmp }) => {
     const file = path.join(tmp, "a.db")
@@ -175,7 +180,7 @@ runBench({
     }
     const child = execFileSync(
       process.execPath,
-      [...(heap === "" ? [] : [`--max-old-space-size=${heap}`]), ...nodeFlags, "--input-type=module", "-e", childSource(file, out)],
+      [...(heap === "" ? cliFlags : [`--max-old-space-size=${heap}`]), ...nodeFlags, "--input-type=module", "-e", childSource(file, out)],
       { cwd: root, encoding: "utf8", maxBuffer: 1 << 20 }
     )
     const r = JSON.parse(child.trim().split("\n").at(-1)!)
@@ -192,5 +197,37 @@ runBench({
     log(`  memory (MiB, sampled every 50 ms): peaks ${parts(m.peak)}`)
     for (const phase of ["built", "captured", "exported"]) log(`    ${phase}: ${parts(m.at[phase])}`)
     log(`dedup per sample: normalized hash ${r2(r.hash_us)} µs (at capture), set lookup ${r2(r.set_us)} µs (at export)`)
+
+    // The command as users run it: bin/autopilot.js executed (its shebang's node flags apply), on a fresh copy.
+    const again = path.join(tmp, "cli.db")
+    fs.copyFileSync(db === "" ? file : db, again)
+    const cli = await peakOf(path.join(root, "bin", "autopilot.js"), ["curator", "export", "all", "--out", path.join(tmp, "cli.jsonl"), "--db", again])
+    log(`autopilot curator export all (capture and export, the installed command): ${r1(cli.seconds)} s, peak RSS ${r1(cli.peak_mib)} MiB (target < 256)`)
+    log(`  ${cli.stdout.trim()}`)
   }
 })
+
+/** Runs an executable to its end, sampling its peak RSS (VmHWM, Linux's high-water mark) every 20 ms. */
+function peakOf(command: string, args: ReadonlyArray<string>) {
+  return new Promise<{ readonly seconds: number; readonly peak_mib: number; readonly stdout: string }>((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+    let stdout = ""
+    let peak = 0
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    const sample = () => {
+      try {
+        const kib = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0)
+        peak = Math.max(peak, kib / 1024)
+      } catch {
+        // Gone between two samples: the last one read stands.
+      }
+    }
+    const timer = setInterval(sample, 20)
+    child.on("exit", (code) => {
+      clearInterval(timer)
+      if (code === 0) resolve({ seconds: (performance.now() - t0) / 1000, peak_mib: peak, stdout })
+      else reject(new Error(`${command} ${args.join(" ")} exited ${code}`))
+    })
+  })
+}

@@ -1,7 +1,7 @@
 import { Command } from "@effect/cli"
 import { afterEach, describe, it, type TestContext } from "vitest"
 import * as Help from "../../src/cli/Help.js"
-import { cleanup, sandbox } from "./harness.js"
+import { bin, cleanup, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
@@ -91,5 +91,24 @@ describe.concurrent("help of the built CLI", () => {
     expect(await help(context, ["show", "--help"])).toMatch(/^\$ autopilot show \[--steps integer\] .*<run-id>$/m)
     expect(await help(context, ["harness", "key", "create", "--help"])).toMatch(/^\$ autopilot harness key create --user text --project text /m)
     expect(await help(context, ["run", "an objective", "--criterion", "a", "-h"])).toBe(run)
+  })
+})
+
+describe("the launcher", () => {
+  it("runs the CLI with an old space below V8's 2 GiB large-heap threshold, so garbage is collected at about twice the live set", async (context) => {
+    const { expect } = context
+    const sb = sandbox(context)
+    // Reports the heap limit of whatever node process it is loaded into, before the CLI starts.
+    const probe = sb.writeFile("probe.mjs", "import v8 from 'node:v8'\nprocess.stderr.write(`heap limit ${v8.getHeapStatistics().heap_size_limit}\\n`)\n")
+    const limitOf = (result: { readonly stderr: ReadonlyArray<string> }) => Number(/^heap limit (\d+)$/.exec(result.stderr.find((l) => l.startsWith("heap limit")) ?? "")?.[1])
+    const env = { NODE_OPTIONS: `--import=${probe}` }
+    const installed = await sb.run(["--help"], { executable: bin, env })
+    expect(installed.code).toBe(0)
+    const mib = limitOf(installed) / 1048576
+    expect(mib).toBeGreaterThanOrEqual(1536)
+    expect(mib).toBeLessThan(2048)
+    // Started as `node bin/autopilot.js`, the shebang is not read: V8's own limit (from the machine's memory).
+    const plain = await sb.run(["--help"], { env })
+    expect(limitOf(plain)).not.toBe(limitOf(installed))
   })
 })
