@@ -242,17 +242,27 @@ eachDatabase("FineTunes racing", (database) => {
       const [a, b] = yield* Effect.all([Layer.build(poller), Layer.build(poller)]).pipe(Effect.provide(provider))
       const started = yield* Effect.flatMap(FineTunes.FineTunes, (f) => f.consider({ id: "ds-two", samples: 20, snapshot: "sha256:two", file: "/two.jsonl" })).pipe(Effect.provide(a))
       const id = (started as Extract<FineTunes.Considered, { _tag: "Started" }>).job.id
-      const both = yield* Effect.fork(Effect.all([
-        Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(a)),
-        Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(b))
-      ], { concurrency: "unbounded" }))
-      // The Clock moves on until both pollers are done; between moves, the database's replies come in real
-      // time (a Postgres round trip is no TestClock's), so each step waits for them a moment, bounded.
-      for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(both)); i++) {
+      const pollers = yield* Effect.forEach([a, b], (poller) => Effect.fork(Effect.flatMap(FineTunes.FineTunes, (f) => f.untilDone).pipe(Effect.provide(poller))))
+      const running = Effect.map(Effect.forEach(pollers, Fiber.poll), (polls) => polls.filter(Option.isNone).length)
+      // The database's replies come in real time (a Postgres round trip is no TestClock's): the Clock moves on
+      // only once every poller still running has gone to sleep on its Schedule, whatever the machine's load.
+      const asleep = Effect.gen(function*() {
+        const left = yield* running
+        return left === 0 || (yield* TestClock.sleeps()).length >= left
+      })
+      // Asked of the TestClock, waited between in real time, for at most ~30 s.
+      const untilAsleep = Effect.gen(function*() {
+        for (let i = 0; i < 15_000; i++) {
+          if (yield* asleep) return
+          yield* TestServices.provideLive(Effect.sleep("2 millis"))
+        }
+        return yield* Effect.die("a poller neither slept on its Schedule nor ended within 30 s")
+      })
+      while ((yield* running) > 0) {
+        yield* untilAsleep
         yield* TestClock.adjust("30 seconds")
-        yield* TestServices.provideLive(Effect.sleep("10 millis"))
       }
-      yield* Fiber.join(both)
+      yield* Fiber.joinAll(pollers)
       assert.deepStrictEqual(yield* kinds(id).pipe(Effect.provide(a)), [
         "finetune_started validating_files",
         "finetune_status queued",
