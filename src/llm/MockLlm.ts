@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Layer, Option, ParseResult, Schema, Stream } from "effect"
+import { Duration, Effect, Hash, Layer, Option, ParseResult, Schema, Stream } from "effect"
 import { BadInput, LlmError } from "../domain/Errors.js"
 import * as Conversation from "./Conversation.js"
 import * as MockBlueprint from "./MockBlueprint.js"
@@ -99,12 +99,8 @@ export class MockScript extends Schema.Class<MockScript>("MockScript")(
   ))
 ) {}
 
-/** Eight hex digits of FNV-1a: stable across processes, so a case is graded the same each time. */
-const fingerprint = (text: string): string => {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-  return (hash >>> 0).toString(16).padStart(8, "0")
-}
+/** Eight hex digits of effect's string hash: stable across processes, so a case is graded the same each time. */
+const fingerprint = (text: string): string => (Hash.string(text) >>> 0).toString(16).padStart(8, "0")
 
 /** Roughly four characters a token, which is all a mock needs to move the token and dollar axes. */
 const estimate = (request: LlmRequest, content: string): LlmUsage => ({
