@@ -215,22 +215,8 @@ describe("OpenAiLlm", () => {
       { role: "tool", tool_call_id: "call_3", content: "[]" },
       { role: "user", content: "continue" }
     ]
-    const onTheWire = [
-      { role: "user", content: "what is 6*7, and what is in notes.md?" },
-      {
-        role: "assistant",
-        content: null,
-        tool_calls: [
-          { id: "call_1", type: "function", function: { name: "calculator", arguments: "{\"expression\":\"6*7\"}" } },
-          { id: "call_2", type: "function", function: { name: "read_file", arguments: "{\"path\":\"notes.md\"}" } }
-        ]
-      },
-      { role: "tool", tool_call_id: "call_1", content: "42" },
-      { role: "tool", tool_call_id: "call_2", content: "no such file" },
-      { role: "assistant", content: "Let me check once more.", tool_calls: [{ id: "call_3", type: "function", function: { name: "list_files", arguments: "{}" } }] },
-      { role: "tool", tool_call_id: "call_3", content: "[]" },
-      { role: "user", content: "continue" }
-    ]
+    // On the wire, the same turns but for one: the assistant turn that only called tools says `content: null`.
+    const onTheWire = turns.map((m, i) => (i === 1 ? { ...m, content: null } : m))
 
     it.scoped("sends assistant tool_calls (content null when the turn said nothing else) and tool messages with their tool_call_id, in calls and streams", () =>
       Effect.gen(function*() {
