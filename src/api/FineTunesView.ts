@@ -2,7 +2,7 @@ import { Effect, Either, Option, Schema } from "effect"
 import * as Dataset from "../curator/Dataset.js"
 import { CostCurve, curveOf } from "../finetune/CostCurve.js"
 import { EvaluationReport, Verdict } from "../finetune/EvaluationReport.js"
-import { FineTuneJob, FineTuneJobNotFound, JobEvent } from "../finetune/FineTuneJob.js"
+import { FineTuneJob, JobEvent } from "../finetune/FineTuneJob.js"
 import * as ModelRoute from "../finetune/ModelRoute.js"
 import { CuratorStore } from "../store/CuratorStore.js"
 import { FineTuneStore } from "../store/FineTuneStore.js"
@@ -76,7 +76,7 @@ export const show = (id: string) =>
   Effect.gen(function*() {
     const jobs = yield* FineTuneStore
     const promotions = yield* PromotionStore
-    const job = yield* Effect.flatMap(jobs.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))
+    const job = yield* jobs.require(id)
     const [events, evaluations, routes] = yield* Effect.all([jobs.events(id), promotions.evaluations(id), promotions.routes])
     const own = routes.filter((r) => r.job_id === id)
     const scope = own[0]?.scope ?? evaluations.find((e) => e.scope !== null)?.scope ?? Option.getOrNull(scopeOfDatasetId(job.dataset_id))

@@ -140,11 +140,10 @@ const show = Command.make("show", { id: Args.text({ name: "job-id" }), db: Flags
       Effect.fail(new FineTuneJobNotFound({ id })),
       Effect.gen(function*() {
         const store = yield* FineTuneStore.FineTuneStore
-        const found = yield* store.get(id)
-        if (Option.isNone(found)) return yield* new FineTuneJobNotFound({ id })
+        const found = yield* store.require(id)
         const [evaluations, routes] = yield* promotionsRead<readonly [ReadonlyArray<EvaluationReport>, ReadonlyArray<ModelRoute>]>([[], []], (promotions) =>
           Effect.all([promotions.evaluations(id), Effect.map(promotions.routes, (all) => all.filter((r) => r.job_id === id))]))
-        return [found.value, yield* store.events(id), evaluations, routes] as const
+        return [found, yield* store.events(id), evaluations, routes] as const
       })
     )
     if (format === "json") {
@@ -163,8 +162,7 @@ const show = Command.make("show", { id: Args.text({ name: "job-id" }), db: Flags
 const cancel = Command.make("cancel", { id: Args.text({ name: "job-id" }), db: Flags.db }, ({ db, id }) =>
   Effect.gen(function*() {
     // An unknown job is said before the provider's variables are read.
-    yield* withStore(db, Effect.fail(new FineTuneJobNotFound({ id })), Effect.flatMap(FineTuneStore.FineTuneStore, (store) =>
-      Effect.flatMap(store.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))))
+    yield* withStore(db, Effect.fail(new FineTuneJobNotFound({ id })), Effect.flatMap(FineTuneStore.FineTuneStore, (store) => store.require(id)))
     const job = yield* withFineTunes(db, Effect.flatMap(FineTunes.FineTunes, (fineTunes) => fineTunes.cancel(id)))
     yield* Console.log(`${job.id} ${job.status}`)
   })).pipe(Command.withDescription("Cancel a fine-tune job at its provider"))
@@ -287,8 +285,7 @@ const withPromotions = <A, E>(
 ) =>
   Effect.gen(function*() {
     // An unknown job is said before any provider variable is read or any table made.
-    yield* withStore(flags.db, Effect.fail(new FineTuneJobNotFound({ id })), Effect.flatMap(FineTuneStore.FineTuneStore, (store) =>
-      Effect.flatMap(store.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))))
+    yield* withStore(flags.db, Effect.fail(new FineTuneJobNotFound({ id })), Effect.flatMap(FineTuneStore.FineTuneStore, (store) => store.require(id)))
     const layer = yield* promotionsLayer(yield* Flags.target(flags.db), flags)
     return yield* Effect.provide(Effect.flatMap(Promotions.Promotions, effect), layer)
   })

@@ -125,7 +125,7 @@ export const make = (config: FineTunesConfig) =>
             Effect.catchAll((error) => Effect.logWarning(`cannot remove the fine-tune snapshot ${file}: ${String(error.cause)}`))
           ))
 
-    const get = (id: string) => Effect.flatMap(store.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))
+    const get = store.require
 
     /**
      * Moves the job to what the provider said, logging the change once: when another poller moved it

@@ -62,7 +62,6 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving, defau
     const llm = yield* Llm
     const now = Effect.map(DateTime.now, DateTime.formatIso)
 
-    const jobOf = (id: string) => Effect.flatMap(jobs.get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed }))
 
     const finished = (job: FineTuneJob) =>
       job.status === "succeeded" && job.fine_tuned_model !== null
@@ -81,7 +80,7 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving, defau
 
     const evaluate = (jobId: string) =>
       Effect.gen(function*() {
-        const job = yield* jobOf(jobId)
+        const job = yield* jobs.require(jobId)
         const model = yield* finished(job)
         const { definition } = yield* curator.show(job.dataset_id)
         const scope = Option.getOrNull(Option.map(ModelRoute.scopeOfDataset(definition), ModelRoute.scopeText))
@@ -164,11 +163,11 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving, defau
 
     return Promotions.of({
       evaluate,
-      promote: (jobId) => Effect.flatMap(jobOf(jobId), (job) => Effect.flatMap(latestOrNew(job), (report) => promoteWith(job, report))),
+      promote: (jobId) => Effect.flatMap(jobs.require(jobId), (job) => Effect.flatMap(latestOrNew(job), (report) => promoteWith(job, report))),
       rollback: (jobId) => rollback(jobId).pipe(Effect.provideService(FineTuneStore, jobs), Effect.provideService(PromotionStore, store)),
       review: (jobId, options) =>
         Effect.gen(function*() {
-          const job = yield* jobOf(jobId)
+          const job = yield* jobs.require(jobId)
           // One process pays for a job's evaluation: another reviewing it, or one that has, leaves it be.
           const at = yield* DateTime.now
           const claimed = yield* store.claimReview(job.id, DateTime.formatIso(at), DateTime.formatIso(DateTime.subtract(at, { hours: 1 })))
@@ -180,7 +179,7 @@ export const make = (config: PromotionsConfig, serving: RoutedLlm.Serving, defau
             return Option.some({ report, route: Option.some(yield* promoteWith(job, report)) })
           }).pipe(Effect.ensuring(Effect.ignore(store.releaseReview(job.id))))
         }),
-      evaluations: (jobId) => Effect.zipRight(jobOf(jobId), store.evaluations(jobId)),
+      evaluations: (jobId) => Effect.zipRight(jobs.require(jobId), store.evaluations(jobId)),
       routes: store.routes
     })
   })
@@ -193,7 +192,7 @@ export const rollback = (jobId: string): Effect.Effect<RolledBack, FineTuneJobNo
   Effect.gen(function*() {
     const jobs = yield* FineTuneStore
     const store = yield* PromotionStore
-    const job = yield* Effect.flatMap(jobs.get(jobId), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id: jobId })), onSome: Effect.succeed }))
+    const job = yield* jobs.require(jobId)
     const route = (yield* store.active).find((r) => r.job_id === job.id)
     if (route === undefined) return yield* new BadInput({ message: `fine-tune job ${job.id} takes no traffic: nothing to roll back (see \`autopilot finetune routes\`)` })
     const at = DateTime.formatIso(yield* DateTime.now)

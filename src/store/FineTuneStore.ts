@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { PersistenceError } from "../domain/Errors.js"
-import { type EventKind, FineTuneJob, JobEvent, type Status } from "../finetune/FineTuneJob.js"
+import { type EventKind, FineTuneJob, FineTuneJobNotFound, JobEvent, type Status } from "../finetune/FineTuneJob.js"
 import * as Database from "./Database.js"
 
 const migrations = {
@@ -96,6 +96,8 @@ export class FineTuneStore extends Context.Tag("autopilot/FineTuneStore")<
     /** Inserts the job as given, or none when its dataset's snapshot has a job already. */
     readonly claim: (job: FineTuneJob) => Effect.Effect<Option.Option<FineTuneJob>, PersistenceError>
     readonly get: (id: string) => Effect.Effect<Option.Option<FineTuneJob>, PersistenceError>
+    /** The job, or FineTuneJobNotFound: for every caller that is asked about a job by its id. */
+    readonly require: (id: string) => Effect.Effect<FineTuneJob, FineTuneJobNotFound | PersistenceError>
     readonly forSnapshot: (datasetId: string, snapshot: string) => Effect.Effect<Option.Option<FineTuneJob>, PersistenceError>
     /** Every job, newest first. */
     readonly list: () => Effect.Effect<ReadonlyArray<FineTuneJob>, PersistenceError>
@@ -128,13 +130,16 @@ export const make = Effect.gen(function*() {
     sql`INSERT INTO finetune_events ${sql.insert({ job_id: id, kind: event.kind, at: event.at, status: event.status, message: event.message, ref: event.ref })}
       ON CONFLICT (job_id, ref) DO NOTHING`.pipe(Effect.asVoid)
 
+  const get = (id: string) => sql`SELECT ${sql.literal(jobColumns)} FROM finetune_jobs WHERE id = ${id}`.pipe(Database.refail, Effect.flatMap(one))
+
   return FineTuneStore.of({
     claim: (job) =>
       sql`INSERT INTO finetune_jobs ${sql.insert({ ...job })} ON CONFLICT (dataset_id, snapshot) DO NOTHING RETURNING ${sql.literal(jobColumns)}`.pipe(
         Database.refail,
         Effect.flatMap(one)
       ),
-    get: (id) => sql`SELECT ${sql.literal(jobColumns)} FROM finetune_jobs WHERE id = ${id}`.pipe(Database.refail, Effect.flatMap(one)),
+    get,
+    require: (id) => Effect.flatMap(get(id), Option.match({ onNone: () => Effect.fail(new FineTuneJobNotFound({ id })), onSome: Effect.succeed })),
     forSnapshot: (datasetId, snapshot) =>
       sql`SELECT ${sql.literal(jobColumns)} FROM finetune_jobs WHERE dataset_id = ${datasetId} AND snapshot = ${snapshot}`.pipe(Database.refail, Effect.flatMap(one)),
     list: () =>
