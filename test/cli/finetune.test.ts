@@ -63,6 +63,9 @@ describe.concurrent("autopilot finetune", () => {
       const text = await sb.run(["finetune", "show", job.id])
       expect(text.stdout[0]).toBe(`${job.id}  succeeded`)
       expect(text.stdout).toContain(`model       ft:gpt-4o-mini-2024-07-18:acme:triage:abc123 at ${fake.url}`)
+      // Reading a job, or the routes, makes none of promotion's tables in a database that never promoted.
+      expect((await sb.run(["finetune", "routes"])).stdout).toEqual(["no active routes: every call goes to its provider's default model"])
+      expect(sb.sql((db) => db.prepare("SELECT name FROM sqlite_master WHERE name IN ('model_routes', 'finetune_evaluations')").all())).toEqual([])
       const cancelEnded = await sb.run(["finetune", "cancel", job.id], { env })
       expect([cancelEnded.code, cancelEnded.stderr]).toEqual([2, [`autopilot: fine-tune job ${job.id} has ended already (succeeded)`]])
       // Its job ended, the snapshot is removed: exports and copies do not pile up.
