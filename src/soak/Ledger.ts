@@ -34,7 +34,7 @@ export interface Finding {
 export interface LedgerAudit {
   /** Runs audited (a corrupt checkpoint counts, and is a finding). */
   readonly runs: number
-  /** Iterations over every audited run, as their checkpoints count them. */
+  /** Iterations of the audited runs that iterate themselves (a fan-out's or a mission's are its children's), as their checkpoints count them. */
   readonly iterations: number
   readonly findings: ReadonlyArray<Finding>
 }
@@ -190,5 +190,6 @@ export const audit = (options: { readonly runIds?: ReadonlyArray<string> } = {})
       }
       findings.push(...auditFanout(checkpoint, logs.get(checkpoint.run_id) ?? [], children))
     }
-    return { runs: listed.length, iterations: [...found.values()].reduce((n, c) => n + c.usage.iterations, 0), findings }
+    const own = [...found.values()].filter((c) => c.fanout === undefined && c.mission === undefined)
+    return { runs: listed.length, iterations: own.reduce((n, c) => n + c.usage.iterations, 0), findings }
   })
