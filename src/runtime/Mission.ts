@@ -11,6 +11,7 @@ import type { Specialist } from "../specialists/Specialist.js"
 import type { Storage } from "../store/Storage.js"
 import type { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
+import * as EventLoop from "./EventLoop.js"
 import * as HaltControl from "./HaltControl.js"
 import * as Iteration from "./Iteration.js"
 import * as LiveText from "./LiveText.js"
@@ -148,6 +149,8 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
             } satisfies Session.Outcome
           }
           yield* Effect.uninterruptible(session.record(iteration, done.right))
+          // Between iterations the thread goes back to the event loop, however fast they come (see EventLoop).
+          yield* EventLoop.endOfTurn
         }
       })
 
