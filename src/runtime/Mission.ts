@@ -1,5 +1,6 @@
 import { Cause, Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Stream, Take } from "effect"
 import type { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
+import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
@@ -33,6 +34,12 @@ export interface MissionOptions {
    * a container that was replaced, a pid reused by another program). The caller vouches it is gone.
    */
   readonly takeOver?: boolean | undefined
+  /**
+   * For work delivered again (a daemon's): a run this says has ended is not run again, and the start fails
+   * with `RunAlreadyExists` and the run's status. Decided on the very checkpoint the session would claim, so
+   * a run that ends while the caller looks is never started a second time.
+   */
+  readonly unlessEnded?: ((checkpoint: Checkpoint) => boolean) | undefined
   /**
    * Which model Layer provides `Llm` (the caller provides the Layer itself), recorded with the run so that
    * a resume uses it again. A resume without it keeps the run's own.

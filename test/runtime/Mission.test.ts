@@ -788,4 +788,26 @@ describe("Mission", () => {
         assert.strictEqual(error._tag, "RunNotFound")
       }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
   })
+
+  describe("work delivered again", () => {
+    /** What a daemon counts as ended: anything but running, and a halt that is not a drain. */
+    const ended = (c: Checkpoint) => c.status !== "running" && c.halt_reason !== "daemon draining"
+
+    it.effect("a run that has ended is not run again: the start fails with its status and writes nothing", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2 } }, script([{ criteria_met: [true, true] }]))
+        const before = yield* Effect.flatMap(EventStore, (events) => events.nextSeq("r"))
+        const error = yield* runMission({ runId: "r", resume: true, unlessEnded: ended }, script(never)).pipe(Effect.flip)
+        assert.strictEqual(error._tag, "RunAlreadyExists")
+        assert.strictEqual((error as { status: string }).status, "completed")
+        assert.strictEqual(yield* Effect.flatMap(EventStore, (events) => events.nextSeq("r")), before)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a run its check does not count as ended is resumed as any other", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
+        const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 2 }, unlessEnded: () => false }, script(never))
+        assert.strictEqual(result.iterations, 2)
+      }).pipe(Effect.provide(environment)))
+  })
 })
