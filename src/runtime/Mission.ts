@@ -7,6 +7,7 @@ import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
+import type { ModelCall } from "../domain/Step.js"
 import type { Llm } from "../llm/Llm.js"
 import type { Specialist } from "../specialists/Specialist.js"
 import type { Storage } from "../store/Storage.js"
@@ -106,6 +107,17 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
     const { critic, session } = yield* open(options)
     const { budget, goal, journal, progress, runId } = session
 
+    const models = yield* ModelCalls.make({
+      runId,
+      criteria: goal.success_criteria.length,
+      model: session.llm?.model,
+      tier: session.specialist?.model_tier,
+      specialist: session.specialist?.id,
+      budget,
+      journal,
+      onDelta: options.onDelta
+    })
+
     const work = Effect.gen(function*() {
       const halts = yield* HaltControl.make({
         runId,
@@ -113,16 +125,6 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
         halt: options.halt,
         grace: options.haltGrace,
         now: options.haltNow
-      })
-      const models = yield* ModelCalls.make({
-        runId,
-        criteria: goal.success_criteria.length,
-        model: session.llm?.model,
-        tier: session.specialist?.model_tier,
-        specialist: session.specialist?.id,
-        budget,
-        journal,
-        onDelta: options.onDelta
       })
       const iterations = yield* Iteration.make({ goal, budget, journal, models, critic, specialist: session.specialist })
 
@@ -155,7 +157,7 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
               exceeded: { axis: "dollars", reason, usage: yield* budget.usage }
             } satisfies Session.Outcome
           }
-          yield* Effect.uninterruptible(session.record(iteration, done.right))
+          yield* Effect.uninterruptible(Effect.zipRight(session.record(iteration, done.right), models.stepped))
           // Between iterations the thread goes back to the event loop, however fast they come (see EventLoop).
           yield* EventLoop.endOfTurn
         }
@@ -184,7 +186,7 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
       return yield* loop.pipe(Effect.ensuring(Fiber.interrupt(beating)))
     })
 
-    return yield* conclude(session, work)
+    return yield* conclude(session, work, models.unstepped)
   }))
 
 /**
@@ -206,13 +208,18 @@ export const open = (options: OpenOptions) =>
  * checkpoint and one `result` behind: interrupted from outside (by the embedding program) too, after
  * which it stays interrupted.
  */
-export const conclude = <E, R>(session: Session.Session, work: Effect.Effect<Session.Outcome, E, R>) =>
+export const conclude = <E, R>(
+  session: Session.Session,
+  work: Effect.Effect<Session.Outcome, E, R>,
+  /** The calls of the iteration in flight, if the work makes any itself: an end that cuts it short lists them. */
+  unstepped: Effect.Effect<ReadonlyArray<ModelCall>> = Effect.succeed([])
+) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.exit(restore(work)), (exit) => {
-      if (Exit.isSuccess(exit)) return session.finish(exit.value)
-      if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
+    Effect.flatMap(Effect.zip(Effect.exit(restore(work)), Effect.suspend(() => unstepped)), ([exit, unfinished]) => {
+      if (Exit.isSuccess(exit)) return session.finish({ ...exit.value, unfinished })
+      if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause), unfinished })
       return Ref.get(session.progress).pipe(
-        Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
+        Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted", unfinished })),
         Effect.ignore,
         Effect.zipRight(Effect.interrupt)
       )

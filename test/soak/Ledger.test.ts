@@ -1,8 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { assert, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, TestClock } from "effect"
+import { LlmError } from "../../src/domain/Errors.js"
+import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Fanout from "../../src/runtime/Fanout.js"
+import * as Mission from "../../src/runtime/Mission.js"
 import * as Ledger from "../../src/soak/Ledger.js"
 import * as ArtifactStore from "../../src/store/ArtifactStore.js"
 import * as CuratorStore from "../../src/store/CuratorStore.js"
@@ -117,6 +120,27 @@ eachDatabase("Ledger", (database) => {
       )
       assert.deepStrictEqual(checksOf(audit), ["fanout_sum fan"])
     }))
+
+  it.effect("an iteration cut short by a call that kept failing: the calls it had charged are listed with the result, and the books balance", () =>
+    Effect.gen(function*() {
+      // The act call of iteration 3 answers, its judge then fails for good: the run fails mid-iteration.
+      const judgeFailsOnThird = Layer.effect(Llm, Effect.map(MockLlm.make(script(never)), (mock) => ({
+        ...mock,
+        complete: (request: LlmRequest) =>
+          request.purpose === "judge" && request.metadata.iteration === 3
+            ? Effect.fail(new LlmError({ message: "the judge's provider refused", transient: false }))
+            : mock.complete(request)
+      })))
+      const result = yield* Mission.run({ runId: "cut", goal: goal(), policy: { max_iterations: 5 } }).pipe(Effect.provide(judgeFailsOnThird))
+      assert.strictEqual(result.status, "failed")
+      const ended = (yield* Effect.flatMap(EventStore.EventStore, (events) => events.after("cut", 0))).map((e) => e.event).filter((e) => e.kind === "result")
+      assert.deepStrictEqual(ended.map((e) => e.kind === "result" ? e.unfinished_calls?.map((c) => c.purpose) : undefined), [["act"]])
+      assert.deepStrictEqual((yield* Ledger.audit()).findings, [])
+      // Without the list, the run's usage would hold spend no record explains.
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE events SET body = REPLACE(body, '"unfinished_calls"', '"calls_nobody_reads"') WHERE run_id = 'cut' AND kind = 'result'`
+      assert.deepStrictEqual(checksOf(yield* Ledger.audit()), ["exact_usage cut"])
+    }).pipe(Effect.provide(environment)))
 
   it.effect("only the runs asked for are audited", () =>
     Effect.gen(function*() {
