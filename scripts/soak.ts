@@ -85,9 +85,13 @@ const oneLine = (text: string) => text.replace(/\s+/g, " ").trim().slice(0, 300)
 interface Proc {
   readonly name: string
   readonly child: ChildProcess
-  readonly lines: Array<{ readonly t: number; readonly line: string }>
+  /** Its latest lines (all of them are in its log file): a soak of days keeps no process's whole output. */
+  readonly lines: Array<string>
   readonly exited: Promise<number | string>
 }
+
+/** How many of a process's latest lines are kept in memory, to wait for one or to quote on failure. */
+const keptLines = 200
 
 const all: Array<Proc> = []
 const dbFlags = config.database._tag === "Postgres" ? ["--database", config.database.url] : ["--db", path.join(out, "soak.db")]
@@ -100,20 +104,28 @@ const baseEnv: NodeJS.ProcessEnv = {
     : {})
 }
 
-/** Starts `autopilot ...args` as a long-lived process whose lines are kept (and written to `<name>.log`). */
-const startCli = (name: string, args: ReadonlyArray<string>, memory: boolean, env: NodeJS.ProcessEnv = {}): Proc => {
+/** Starts `autopilot ...args` as a long-lived process; its lines go to `<name>.log` and to `onLine`. */
+const startCli = (
+  name: string,
+  args: ReadonlyArray<string>,
+  memory: boolean,
+  env: NodeJS.ProcessEnv = {},
+  onLine: (line: string) => void = () => {}
+): Proc => {
   const log = fs.createWriteStream(path.join(out, "logs", `${name}.log`), { flags: "a" })
   const child = spawn(process.execPath, [...nodeFlags, ...(memory ? ["--import", probe] : []), cli, ...args], {
     cwd: out,
     env: { ...baseEnv, ...modelEnv(), ...env, ...(memory ? { AUTOPILOT_MEMORY_PROBE: path.join(out, "memory", `${name}.jsonl`), AUTOPILOT_MEMORY_PROBE_MS: "2000" } : {}) },
     stdio: ["ignore", "pipe", "pipe"]
   })
-  const lines: Proc["lines"] = []
+  const lines: Array<string> = []
   const take = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) {
       if (line === "") continue
-      lines.push({ t: Date.now(), line })
+      lines.push(line)
+      if (lines.length > keptLines) lines.shift()
       log.write(`${line}\n`)
+      onLine(line)
     }
   }
   child.stdout!.on("data", take)
@@ -136,7 +148,7 @@ const runCli = (args: ReadonlyArray<string>) =>
 const waitLine = (proc: Proc, pattern: RegExp, seconds: number) =>
   new Promise<RegExpMatchArray>((resolve, reject) => {
     const timer = setInterval(() => {
-      for (const { line } of proc.lines) {
+      for (const line of proc.lines) {
         const m = line.match(pattern)
         if (m !== null) {
           clearInterval(timer)
@@ -145,7 +157,7 @@ const waitLine = (proc: Proc, pattern: RegExp, seconds: number) =>
       }
       if (proc.child.exitCode !== null || Date.now() > limit) {
         clearInterval(timer)
-        reject(new Error(`${proc.name} did not print ${pattern} within ${seconds} s: ${proc.lines.slice(-3).map((l) => l.line).join(" | ")}`))
+        reject(new Error(`${proc.name} did not print ${pattern} within ${seconds} s: ${proc.lines.slice(-3).join(" | ")}`))
       }
     }, 100)
     const limit = Date.now() + seconds * 1000
@@ -269,7 +281,7 @@ const daemonArgs = ["daemon", "--concurrency", "4", "--lease-seconds", "5", "--p
 const startRunner = async (runner: Runner) => {
   runner.incarnation++
   const name = runner.steady ? runner.name : `${runner.name}-${runner.incarnation}`
-  runner.proc = startCli(name, [...daemonArgs, ...modelFlags(), ...dbFlags], true)
+  runner.proc = startCli(name, [...daemonArgs, ...modelFlags(), ...dbFlags], true, {}, daemonLine)
   await waitLine(runner.proc, /runner \S+ up/, 120)
 }
 
@@ -282,17 +294,20 @@ const victims: Array<Runner> = Array.from({ length: config.database._tag === "Po
 }))
 const runners = [steady, ...victims]
 
-/** `ended queued X: …` and `ended mission X: …` lines of every daemon, drains apart: each must appear once. */
-const endings = () => {
-  const ends = new Map<string, Array<string>>()
-  for (const proc of all.filter((p) => p.name.startsWith("daemon-"))) {
-    for (const { line } of proc.lines) {
-      const m = line.match(/ ended (?:queued|mission) (\S+): (.*)$/)
-      if (m === null || /daemon draining/.test(m[2]!)) continue
-      ends.set(m[1]!, [...(ends.get(m[1]!) ?? []), m[2]!])
-    }
+/**
+ * The `ended queued X: …` and `ended mission X: …` lines of every daemon, drains apart, by id: each must
+ * appear once. Kept as the lines arrive; every third queued run to start is followed live (event lag).
+ */
+const ends = new Map<string, Array<string>>()
+const followed = new Set<string>()
+const daemonLine = (line: string) => {
+  const ended = line.match(/ ended (?:queued|mission) (\S+): (.*)$/)
+  if (ended !== null && !/daemon draining/.test(ended[2]!)) ends.set(ended[1]!, [...(ends.get(ended[1]!) ?? []), ended[2]!])
+  const started = line.match(/ started queued (soak-r(\d+))$/)
+  if (started !== null && Number(started[2]) % 3 === 0 && !followed.has(started[1]!)) {
+    followed.add(started[1]!)
+    follow(started[1]!)
   }
-  return ends
 }
 
 // --- Work ------------------------------------------------------------------------------------------------
@@ -531,9 +546,11 @@ const main = async () => {
   serveUrl = (await waitLine(serve, /serving (http:\/\/\S+)/, 120))[1]!
 
   const interval = 60_000 / config.runsPerMinute
+  // Both read every run in the database: about 240 samples and 120 audits a soak, however long it is.
+  const sampleEvery = Math.max(15_000, (config.seconds * 1000) / 240)
+  const auditEvery = Math.max(60_000, (config.seconds * 1000) / 120)
   let tick = 0
   const pending = faults.slice()
-  const followed = new Set<string>()
   let lastSample = 0
   let lastAudit = Date.now()
   while (Date.now() < deadline) {
@@ -550,21 +567,11 @@ const main = async () => {
       faultLog.push({ ...fault, t: at, what })
       say(`  ${what}`)
     }
-    // Every third queued run that has started is followed live.
-    for (const proc of all.filter((p) => p.name.startsWith("daemon-"))) {
-      for (const { line } of proc.lines.slice(-50)) {
-        const m = line.match(/ started queued (soak-r(\d+))$/)
-        if (m !== null && Number(m[2]) % 3 === 0 && !followed.has(m[1]!)) {
-          followed.add(m[1]!)
-          follow(m[1]!)
-        }
-      }
-    }
-    if (now - lastSample >= 15_000) {
+    if (now - lastSample >= sampleEvery) {
       lastSample = now
       await progress()
     }
-    if (now - lastAudit >= 60_000) {
+    if (now - lastAudit >= auditEvery) {
       lastAudit = now
       await auditEnded()
     }
@@ -597,13 +604,12 @@ const main = async () => {
 /** Whether every piece of work the soak submitted has ended: its daemon's line, or the fan-out's own end. */
 const allEnded = () => {
   if (fanout !== undefined) return false
-  const ends = endings()
   return [...made].every((id) => fanoutsDone.includes(id) || ends.has(id))
 }
 
 /** The books of runs that ended for good since the last look (a drain's halt is not an end). */
 const auditEnded = async () => {
-  const ended = [...endings().keys()].filter((id) => !audited.has(id))
+  const ended = [...ends.keys(), ...fanoutsDone].filter((id) => !audited.has(id))
   const ids = (await db(Effect.flatMap(RunStore, (store) => store.list())))
     .flatMap((r) => (r._tag === "Found" ? [r.checkpoint.run_id] : []))
     .filter((id) => ended.some((e) => id === e || id.startsWith(`${e}.`)))
@@ -623,7 +629,6 @@ const finalFigures = async (planned: number, command: string): Promise<SoakRepor
     process: file.replace(/\.jsonl$/, ""),
     samples: MemoryTrend.parseSamples(fs.readFileSync(path.join(out, "memory", file), "utf8"))
   }))
-  const ends = endings()
   const submitted = [...made]
   return SoakReport.figuresOf({
     config,
