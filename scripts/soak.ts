@@ -46,6 +46,7 @@ const config = (configured as Either.Right<string, SoakConfig.SoakConfig>).right
 
 /** The build under test: this checkout's by default; another (`AUTOPILOT_SOAK_CLI`) to soak that one. */
 const cli = process.env.AUTOPILOT_SOAK_CLI ?? path.join(root, "bin", "autopilot.js")
+if (!fs.existsSync(cli)) refuse(`AUTOPILOT_SOAK_CLI must name a build's bin/autopilot.js; "${cli}" does not exist (run \`npm run build\` for this checkout's)`)
 const nodeFlags = (fs.readFileSync(cli, "utf8").split("\n")[0]!.match(/ (--[a-z-]+=\S+)/g) ?? []).map((f) => f.trim())
 const probe = path.join(root, "scripts", "lib", "memory-probe.mjs")
 
@@ -62,9 +63,9 @@ const reachModel = async () => {
   const url = `${config.model.baseUrl.replace(/\/$/, "")}/models`
   try {
     const answer = await fetch(url, { headers: { authorization: `Bearer ${config.model.apiKey}` }, signal: AbortSignal.timeout(10_000) })
-    if (answer.status === 401 || answer.status === 403) refuse(`the model endpoint ${config.model.baseUrl} refused AUTOPILOT_LLM_API_KEY (HTTP ${answer.status})`)
+    if (answer.status === 401 || answer.status === 403) refuse(`the model endpoint ${shown(config.model.baseUrl)} refused AUTOPILOT_LLM_API_KEY (HTTP ${answer.status})`)
   } catch (error) {
-    refuse(`the model endpoint ${config.model.baseUrl} is unreachable: ${error instanceof Error ? (error.cause as Error | undefined)?.message ?? error.message : String(error)}`)
+    refuse(`the model endpoint ${shown(config.model.baseUrl)} is unreachable: ${error instanceof Error ? (error.cause as Error | undefined)?.message ?? error.message : String(error)}`)
   }
 }
 
@@ -79,6 +80,12 @@ const reachDatabase = async () => {
 }
 
 const oneLine = (text: string) => text.replace(/\s+/g, " ").trim().slice(0, 300)
+
+/** A URL as printed: its origin and path, never credentials it may carry. */
+const shown = (url: string) => {
+  const u = new URL(url)
+  return `${u.origin}${u.pathname}`
+}
 
 // --- Processes -----------------------------------------------------------------------------------------
 
@@ -197,10 +204,14 @@ const mockScript = (seed: number) => {
 /** The nodes of the blueprints the soak's goals route to (incident_postmortem, contract_review). */
 const missionNodes = ["timeline", "analysis", "actions", "security_review", "write_up", "review", "memo", "privacy_review"]
 
-/** The fault proxy: the real endpoint as it is, except during an outage the plan schedules. */
+/**
+ * The fault proxy: the real endpoint as it is, except during an outage the plan schedules. It forwards to
+ * the configured endpoint's origin only, under its path, and passes a real 429's Retry-After on.
+ */
 const startProxy = () =>
   new Promise<void>((resolve) => {
-    const upstream = (config.model as { baseUrl: string }).baseUrl.replace(/\/$/, "")
+    const upstream = new URL((config.model as { baseUrl: string }).baseUrl)
+    const base = upstream.pathname.replace(/\/$/, "")
     const server = http.createServer((req, res) => {
       if (proxyMode !== undefined && Date.now() < proxyMode.until) {
         const status = proxyMode.status
@@ -211,18 +222,29 @@ const startProxy = () =>
       }
       const chunks: Array<Buffer> = []
       req.on("data", (c: Buffer) => chunks.push(c))
-      req.on("end", () => {
-        const headers: Record<string, string> = {}
-        for (const name of ["authorization", "content-type", "accept"]) if (typeof req.headers[name] === "string") headers[name] = req.headers[name]
-        const method = req.method ?? "GET"
-        fetch(`${upstream}${req.url!.replace(/^\/v1/, "")}`, { method, headers, ...(method === "GET" ? {} : { body: Buffer.concat(chunks) }) }).then(
-          async (answer) => {
-            res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" })
-            if (answer.body !== null) for await (const chunk of answer.body) res.write(chunk)
-            res.end()
-          },
-          (error) => res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: String(error) } }))
-        )
+      req.on("end", async () => {
+        try {
+          // The client asks for /v1/<route>: the same route under the endpoint's own path, on its origin.
+          const route = new URL(req.url ?? "/", "http://proxy").pathname.replace(/^\/v1/, "")
+          const target = new URL(`${base}${route}`, upstream.origin)
+          if (target.origin !== upstream.origin) throw new Error(`refused to forward to ${target.origin}`)
+          const headers: Record<string, string> = {}
+          for (const name of ["authorization", "content-type", "accept"]) if (typeof req.headers[name] === "string") headers[name] = req.headers[name]
+          const method = req.method ?? "GET"
+          const answer = await fetch(target, { method, headers, ...(method === "GET" ? {} : { body: Buffer.concat(chunks) }) })
+          const passed: Record<string, string> = { "content-type": answer.headers.get("content-type") ?? "application/json" }
+          for (const name of ["retry-after", "x-should-retry"]) {
+            const value = answer.headers.get(name)
+            if (value !== null) passed[name] = value
+          }
+          res.writeHead(answer.status, passed)
+          if (answer.body !== null) for await (const chunk of answer.body) res.write(chunk)
+          res.end()
+        } catch (error) {
+          // The upstream reset mid-answer, or the daemon that asked was killed: that exchange is over.
+          if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: String(error) } }))
+          else res.destroy()
+        }
       })
     })
     server.listen(0, "127.0.0.1", () => {
@@ -272,6 +294,8 @@ const progress = async () => {
 interface Runner {
   readonly name: string
   proc: Proc | undefined
+  /** Between a fault that took it down and its start again: no other fault touches it meanwhile. */
+  down: boolean
   incarnation: number
   readonly steady: boolean
 }
@@ -279,16 +303,18 @@ interface Runner {
 const daemonArgs = ["daemon", "--concurrency", "4", "--lease-seconds", "5", "--poll-seconds", "0.5", "--heartbeat-seconds", "30"]
 
 const startRunner = async (runner: Runner) => {
+  runner.down = false
   runner.incarnation++
   const name = runner.steady ? runner.name : `${runner.name}-${runner.incarnation}`
   runner.proc = startCli(name, [...daemonArgs, ...modelFlags(), ...dbFlags], true, {}, daemonLine)
   await waitLine(runner.proc, /runner \S+ up/, 120)
 }
 
-const steady: Runner = { name: "daemon-steady", proc: undefined, incarnation: 0, steady: true }
+const steady: Runner = { name: "daemon-steady", proc: undefined, down: false, incarnation: 0, steady: true }
 const victims: Array<Runner> = Array.from({ length: config.database._tag === "Postgres" ? 2 : 1 }, (_, i) => ({
   name: `daemon-runner-${i + 1}`,
   proc: undefined,
+  down: false,
   incarnation: 0,
   steady: false
 }))
@@ -300,9 +326,13 @@ const runners = [steady, ...victims]
  */
 const ends = new Map<string, Array<string>>()
 const followed = new Set<string>()
+const foundEnded = new Map<string, string>()
 const daemonLine = (line: string) => {
   const ended = line.match(/ ended (?:queued|mission) (\S+): (.*)$/)
   if (ended !== null && !/daemon draining/.test(ended[2]!)) ends.set(ended[1]!, [...(ends.get(ended[1]!) ?? []), ended[2]!])
+  // A runner killed after a run's end was committed but before it said so: the next delivery finds it ended.
+  const found = line.match(/ found (?:queued|mission) (\S+) already ended: (.*)$/)
+  if (found !== null) foundEnded.set(found[1]!, found[2]!)
   const started = line.match(/ started queued (soak-r(\d+))$/)
   if (started !== null && Number(started[2]) % 3 === 0 && !followed.has(started[1]!)) {
     followed.add(started[1]!)
@@ -419,7 +449,8 @@ const inject = async (fault: FaultPlan.Fault): Promise<string> => {
   switch (fault.kind) {
     case "kill_runner": {
       const proc = victim.proc
-      if (proc === undefined || proc.child.exitCode !== null) return "skipped: the runner was down"
+      if (proc === undefined || victim.down || proc.child.exitCode !== null || proc.child.signalCode !== null) return "skipped: the runner was down"
+      victim.down = true
       proc.child.kill("SIGKILL")
       await proc.exited
       downFor(victim, fault.hold_seconds)
@@ -442,7 +473,8 @@ const inject = async (fault: FaultPlan.Fault): Promise<string> => {
     }
     case "term_runner": {
       const proc = victim.proc
-      if (proc === undefined || proc.child.exitCode !== null) return "skipped: the runner was down"
+      if (proc === undefined || victim.down || proc.child.exitCode !== null || proc.child.signalCode !== null) return "skipped: the runner was down"
+      victim.down = true
       proc.child.kill("SIGTERM")
       const code = await proc.exited
       void startRunner(victim).catch((e) => submissionFailures.push(`restart ${victim.name}: ${String(e)}`))
@@ -484,9 +516,10 @@ const holdWriteLock = async (seconds: number): Promise<string> => {
     db.exec("BEGIN IMMEDIATE"); process.stdout.write("held\\n")
     setTimeout(() => { db.exec("COMMIT"); db.close() }, ${seconds * 1000})
   `], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
-  await new Promise<void>((resolve) => holder.stdout!.once("data", () => resolve()))
-  await new Promise<void>((resolve) => holder.on("exit", () => resolve()))
-  return `held SQLite's write lock for ${seconds} s`
+  const exited = new Promise<number | null>((resolve) => holder.on("exit", (code) => resolve(code)))
+  const held = await Promise.race([new Promise<boolean>((resolve) => holder.stdout!.once("data", () => resolve(true))), exited.then(() => false)])
+  await exited
+  return held ? `held SQLite's write lock for ${seconds} s` : "failed to inject: the lock holder exited before it held the lock"
 }
 
 // --- Event lag: live streams of a sample of runs, through `autopilot serve` -----------------------------
@@ -528,15 +561,22 @@ const follow = (runId: string) => {
 // --- The run -----------------------------------------------------------------------------------------------
 
 const main = async () => {
+  if (fs.existsSync(out) && fs.readdirSync(out).length > 0) {
+    refuse(`AUTOPILOT_SOAK_OUT "${config.out}" is not empty: a soak writes its database, logs and report in a folder of its own`)
+  }
   await reachModel()
   await reachDatabase()
+  // The audit and the soak's run ids assume it made every run in the database.
+  if (config.database._tag === "Postgres" && (await db(Effect.flatMap(RunStore, (store) => store.list()))).length > 0) {
+    refuse("the database AUTOPILOT_DATABASE_URL names already holds runs: give the soak an empty database of its own")
+  }
   for (const dir of [out, home, path.join(out, "logs"), path.join(out, "memory")]) fs.mkdirSync(dir, { recursive: true })
   if (config.model._tag === "OpenAi") await startProxy()
   else fs.writeFileSync(path.join(out, "mock-script.json"), JSON.stringify(mockScript(config.seed), null, 1))
   const faults = FaultPlan.plan({ seed: config.seed, seconds: config.seconds })
   const command = SoakConfig.commandOf(config)
   fs.writeFileSync(path.join(out, "command.txt"), `${command}\n`)
-  say(`${config.seconds} s, seed ${config.seed}, ${faults.length} faults planned, ${config.model._tag === "Mock" ? "the mock model" : config.model.baseUrl}, ${config.database._tag === "Postgres" ? "Postgres" : "SQLite"}; report in ${out}`)
+  say(`${config.seconds} s, seed ${config.seed}, ${faults.length} faults planned, ${config.model._tag === "Mock" ? "the mock model" : shown(config.model.baseUrl)}, ${config.database._tag === "Postgres" ? "Postgres" : "SQLite"}; report in ${out}`)
   say(`again: ${command}`)
 
   // The database made first, so that the runners booting together do not race to make it.
@@ -601,15 +641,18 @@ const main = async () => {
   process.exitCode = figures.checks.every((c) => c.pass) ? 0 : 1
 }
 
+/** Each submission's ends: its daemons' `ended` lines, or, with none, the `found … already ended` of a later delivery. */
+const endingsOf = (id: string): ReadonlyArray<string> => ends.get(id) ?? (foundEnded.has(id) ? [foundEnded.get(id)!] : [])
+
 /** Whether every piece of work the soak submitted has ended: its daemon's line, or the fan-out's own end. */
 const allEnded = () => {
   if (fanout !== undefined) return false
-  return [...made].every((id) => fanoutsDone.includes(id) || ends.has(id))
+  return [...made].every((id) => fanoutsDone.includes(id) || endingsOf(id).length > 0)
 }
 
 /** The books of runs that ended for good since the last look (a drain's halt is not an end). */
 const auditEnded = async () => {
-  const ended = [...ends.keys(), ...fanoutsDone].filter((id) => !audited.has(id))
+  const ended = [...ends.keys(), ...foundEnded.keys(), ...fanoutsDone].filter((id) => !audited.has(id))
   const ids = (await db(Effect.flatMap(RunStore, (store) => store.list())))
     .flatMap((r) => (r._tag === "Found" ? [r.checkpoint.run_id] : []))
     .filter((id) => ended.some((e) => id === e || id.startsWith(`${e}.`)))
@@ -638,7 +681,7 @@ const finalFigures = async (planned: number, command: string): Promise<SoakRepor
     plannedFaults: planned,
     faults: faultLog,
     submitted,
-    endings: Object.fromEntries([...ends].filter(([id]) => made.has(id))),
+    endings: Object.fromEntries([...made].map((id) => [id, endingsOf(id)])),
     fanoutsDone,
     submissionFailures,
     audit,
@@ -661,7 +704,7 @@ process.on("exit", () => {
 })
 
 main().catch((error) => {
-  process.stderr.write(`soak: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+  process.stderr.write(`soak: failed: ${oneLine(error instanceof Error ? error.message : String(error))}\n`)
   for (const proc of all) proc.child.kill("SIGKILL")
   process.exit(1)
 })

@@ -96,6 +96,22 @@ const auditUsage = (
   }
   // Where each session started: the usage it carried in (a killed session's spend, from its heartbeats).
   const sessions = events.flatMap((e) => (e.kind === "run_started" ? [{ seq: e.seq, iterations: e.iterations, usage: e.usage }] : []))
+  // What it carried in must be exactly the newest record before it: usage only grows, so the largest on
+  // every axis of what the log said before (a step's iteration, a heartbeat, the last session's end). A
+  // resume that added the heartbeat's spend to the checkpoint's, instead of taking the newer, shows here.
+  let seen = { tokens: 0, dollars: 0, iterations: 0 }
+  for (const e of events) {
+    if (e.kind === "run_started" && !sameMoney(e.usage, seen as BudgetUsage)) {
+      found("exact_usage", `the session at seq ${e.seq} carried in ${money(e.usage)}; the log before it says ${money(seen as BudgetUsage)}`)
+    }
+    if ("usage" in e) {
+      seen = {
+        tokens: Math.max(seen.tokens, e.usage.tokens),
+        dollars: Math.max(seen.dollars, e.usage.dollars),
+        iterations: Math.max(seen.iterations, e.usage.iterations)
+      }
+    }
+  }
   const stepSeq = new Map(events.flatMap((e) => (e.kind === "iteration" ? [[e.iteration, e.seq] as const] : [])))
   let before: BudgetUsage | undefined
   for (const step of steps) {

@@ -111,6 +111,10 @@ const judged = (memory: ReadonlyArray<ProcessMemory>) => memory.filter((m) => m.
 
 /** The checks, each pass or fail with its figure; a soak passes when every one does. */
 export const figuresOf = (observed: Observed): Figures => {
+  // Memory and bytes are judged over the soak's own span: the wait for the last work to end is idle, and
+  // idle samples in the last quarter would flatter both.
+  const deadline = observed.started + observed.config.seconds * 1000
+  const working = { memory: observed.memory.map((m) => ({ ...m, samples: m.samples.filter((x) => x.t <= deadline) })), samples: observed.samples.filter((x) => x.t <= deadline) }
   // A run found wrong while the soak ran is usually found wrong again at the end: each finding once.
   const findings = [...new Map([...observed.audit.findings, ...observed.continuousFindings].map((f) => [`${f.check} ${f.run_id} ${f.detail}`, f])).values()]
   const ledgerCheck = (check: Ledger.Check, name: string, target: string): CheckResult => {
@@ -143,7 +147,7 @@ export const figuresOf = (observed: Observed): Figures => {
     details: [...lost, ...twice, ...refused].slice(0, 30)
   }
 
-  const trends = judged(observed.memory).map((m) => ({ process: m.process, trend: trendOf(m.samples, { tolerance: targets.memoryGrowth }) }))
+  const trends = judged(working.memory).map((m) => ({ process: m.process, trend: trendOf(m.samples, { tolerance: targets.memoryGrowth }) }))
   const memory: CheckResult = {
     name: "memory flat after warm-up",
     pass: trends.length > 0 && trends.every((t) => t.trend?.flat === true),
@@ -156,7 +160,7 @@ export const figuresOf = (observed: Observed): Figures => {
     details: []
   }
 
-  const bytes = bytesPerIterationOf(observed.samples)
+  const bytes = bytesPerIterationOf(working.samples)
   const bytesCheck: CheckResult = {
     name: "database bytes per iteration flat",
     pass: bytes !== undefined && bytes.growth <= targets.bytesGrowth,
@@ -287,7 +291,12 @@ export const write = (folder: string, figures: Figures): { readonly markdown: st
   for (const [name, svg] of Object.entries(plots)) fs.writeFileSync(path.join(folder, name), svg)
   const markdown = path.join(folder, "report.md")
   fs.writeFileSync(markdown, markdownOf(figures, Object.keys(plots)))
-  const { memory, lags, ...rest } = figures
-  fs.writeFileSync(path.join(folder, "soak.json"), JSON.stringify({ ...rest, memory_processes: memory.map((m) => m.process), lag_samples: lags.length }, null, 1))
+  // The settings as the command that runs the soak again names them: never the key or the database's URL.
+  const { config, lags, memory, ...rest } = figures
+  const settings = { seconds: config.seconds, seed: config.seed, runs_per_minute: config.runsPerMinute, model: config.model._tag, database: config.database._tag }
+  fs.writeFileSync(
+    path.join(folder, "soak.json"),
+    JSON.stringify({ settings, ...rest, memory_processes: memory.map((m) => m.process), lag_samples: lags.length }, null, 1)
+  )
   return { markdown }
 }

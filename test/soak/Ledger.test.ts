@@ -87,6 +87,17 @@ eachDatabase("Ledger", (database) => {
       assert.include(audit.findings[0]!.detail, "iteration 5 added 1201 tokens")
     }))
 
+  it.effect("a resume that carried in more than the log before it said: spend counted twice", () =>
+    Effect.gen(function*() {
+      // The second session of "resumed" starts at 2 iterations and 2,400 tokens; a resume that added the
+      // last heartbeat's spend to the checkpoint's would have started at 4,800.
+      const audit = yield* auditAfter((sql) =>
+        sql`UPDATE events SET body = REPLACE(body, '"tokens":2400,', '"tokens":4800,') WHERE run_id = 'resumed' AND kind = 'run_started' AND seq > 0`
+      )
+      assert.deepStrictEqual(checksOf(audit), ["exact_usage resumed", "exact_usage resumed"])
+      assert.include(audit.findings.map((f) => f.detail).join("\n"), "carried in 4800 tokens")
+    }))
+
   it.effect("an event that never became durable leaves a gap in the log", () =>
     Effect.gen(function*() {
       const audit = yield* auditAfter((sql) => sql`DELETE FROM events WHERE run_id = 'resumed' AND kind = 'iteration' AND seq = 3`)

@@ -91,6 +91,32 @@ describe("SoakReport", () => {
     for (const [check, observed] of cases) assert.deepStrictEqual(failing(observed), [check], check)
   })
 
+  it("never writes the model's key or the database's URL, which the command that runs it again leaves out too", () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-soak-report-"))
+    const secret: SoakReport.Observed = {
+      ...sound,
+      config: {
+        ...sound.config,
+        model: { _tag: "OpenAi", baseUrl: "https://api.example.com/v1", apiKey: "sk-SECRET-123", model: undefined },
+        database: { _tag: "Postgres", url: "postgres://soak:PASSWORD@db:5432/soak" }
+      }
+    }
+    SoakReport.write(folder, SoakReport.figuresOf(secret))
+    for (const file of fs.readdirSync(folder)) {
+      const text = fs.readFileSync(path.join(folder, file), "utf8")
+      assert.notInclude(text, "sk-SECRET-123", file)
+      assert.notInclude(text, "PASSWORD", file)
+    }
+  })
+
+  it("memory and bytes are judged over the soak's own span, not the idle wait for the last work after it", () => {
+    // A 40-minute soak whose heap leaks, then 20 idle minutes at a low heap while its last work ends: judged
+    // over all 60, the idle last quarter would hide the leak.
+    const leaking = memoryOf("daemon-steady", () => 140, (m) => (m <= 40 ? 50 + m * 0.5 : 30))
+    const idleTail = { ...sound, config: { ...sound.config, seconds: 2400 }, memory: [leaking, sound.memory[1]!] }
+    assert.include(failing(idleTail), "memory flat after warm-up")
+  })
+
   it("a finding seen while running and again at the end is reported once", () => {
     const f = { check: "exact_usage" as const, run_id: "soak-r1", detail: "iteration 3 added 9 tokens" }
     const figures = SoakReport.figuresOf({ ...sound, audit: { ...sound.audit, findings: [f] }, continuousFindings: [f] })
@@ -114,6 +140,7 @@ describe("SoakReport", () => {
       assert.notInclude(svg, "NaN")
     }
     const json = JSON.parse(fs.readFileSync(path.join(folder, "soak.json"), "utf8"))
+    assert.deepStrictEqual(json.settings, { seconds: 3600, seed: 11, runs_per_minute: 12, model: "Mock", database: "Sqlite" })
     assert.strictEqual(json.checks.length, figures.checks.length)
     assert.strictEqual(json.lag.p99, figures.lag.p99)
   })

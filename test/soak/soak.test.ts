@@ -94,7 +94,8 @@ describe("npm run soak", () => {
       [{ AUTOPILOT_SOAK: "an hour" }, /^soak: AUTOPILOT_SOAK must be a number of seconds above 0 and at most 604800 \(a week\), got "an hour"$/],
       [{ AUTOPILOT_SOAK: "-60" }, /^soak: AUTOPILOT_SOAK must be a number of seconds above 0/],
       [{ AUTOPILOT_SOAK: "60", AUTOPILOT_LLM_BASE_URL: "http://127.0.0.1:1/v1", AUTOPILOT_LLM_API_KEY: "sk-test" }, /^soak: the model endpoint http:\/\/127.0.0.1:1\/v1 is unreachable: /],
-      [{ AUTOPILOT_SOAK: "60", AUTOPILOT_DATABASE_URL: "postgres://soak@127.0.0.1:1/soak" }, /^soak: the database AUTOPILOT_DATABASE_URL names is unreachable: /]
+      [{ AUTOPILOT_SOAK: "60", AUTOPILOT_DATABASE_URL: "postgres://soak@127.0.0.1:1/soak" }, /^soak: the database AUTOPILOT_DATABASE_URL names is unreachable: /],
+      [{ AUTOPILOT_SOAK: "60", AUTOPILOT_SOAK_CLI: "/nowhere/bin/autopilot.js" }, /^soak: AUTOPILOT_SOAK_CLI must name a build's bin\/autopilot.js; "\/nowhere\/bin\/autopilot.js" does not exist/]
     ]
     await Promise.all(cases.map(async ([env, line]) => {
       const out = path.join(tmp("soak-bad"), "never")
@@ -107,5 +108,12 @@ describe("npm run soak", () => {
       // Nothing was started or written.
       assert.isFalse(fs.existsSync(out))
     }))
+    // An output folder already in use (another soak's, still running perhaps) is refused, and left as it was.
+    const used = tmp("soak-used")
+    fs.writeFileSync(path.join(used, "report.md"), "# an earlier soak\n")
+    const exit = await soak({ AUTOPILOT_SOAK: "60", AUTOPILOT_SOAK_OUT: used }, 60_000)
+    assert.strictEqual(exit.code, 2, exit.stderr)
+    assert.match(exit.stderr, /^soak: AUTOPILOT_SOAK_OUT ".*" is not empty: a soak writes its database, logs and report in a folder of its own\n$/)
+    assert.deepStrictEqual(fs.readdirSync(used), ["report.md"])
   }, 120_000)
 })
