@@ -97,12 +97,13 @@ export const make = (config: Config) =>
           actor: `daemon:${options.runner}`,
           llm: config.llm,
           takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
+          unlessEnded: settled,
           halt: options.halt
         })
-        return ended(ran.mission.status)
+        return ran.caughtUp ? already(ran.mission.status) : ended(ran.mission.status)
       })
 
-    const queued = (order: WorkOrder, options: ExecuteOptions) =>
+    const queued = (order: WorkOrder, options: ExecuteOptions): Effect.Effect<Outcome, Mission.MissionError> =>
       Effect.gen(function*() {
         const entry = yield* queue.get(order.run_id)
         if (Option.isNone(entry)) return ended(`refused: no queue entry ${order.run_id}`)
@@ -119,7 +120,9 @@ export const make = (config: Config) =>
           halt: options.halt
         }).pipe(
           Effect.map((result) => ended(result.status)),
-          Effect.catchTag("RunAlreadyExists", (e) => (loaded._tag === "Missing" ? Effect.fail(e) : Effect.succeed(already(e.status))))
+          // Started meanwhile by another delivery of the same entry: looked at again, it is that one's to run
+          // (waited out while it runs) or already ended, never refused.
+          Effect.catchTag("RunAlreadyExists", (e) => (loaded._tag === "Missing" ? Effect.suspend(() => queued(order, options)) : Effect.succeed(already(e.status))))
         )
       })
 
@@ -137,10 +140,11 @@ export const make = (config: Config) =>
           actor: `daemon:${options.runner}`,
           llm: config.llm,
           takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
+          unlessEnded: settled,
           halt: options.halt,
           firing: ref
         })
-        return ended(ran.result.status)
+        return ran.caughtUp ? already(ran.result.status) : ended(ran.result.status)
       })
 
     const work = (order: WorkOrder, options: ExecuteOptions): Effect.Effect<Outcome, Mission.MissionError | MissionNotFound | IllegalTransition> =>

@@ -1,14 +1,15 @@
 import type { FileSystem } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Option, Schedule } from "effect"
+import { Context, Effect, Either, Layer, Option, Schedule } from "effect"
 import * as Blueprint from "../domain/Blueprint.js"
+import type { Checkpoint } from "../domain/Checkpoint.js"
 import { BadInput, type PersistenceError } from "../domain/Errors.js"
 import type { Firing, FiringRecord } from "../domain/Firing.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import { policyOf } from "../domain/Healing.js"
 import * as LlmChoice from "../domain/LlmChoice.js"
 import { defaultProject, type MissionNotFound, type MissionRecord } from "../domain/MissionRecord.js"
-import { endAction, type IllegalTransition } from "../domain/MissionState.js"
+import { endAction, type IllegalTransition, isEnd } from "../domain/MissionState.js"
 import type { MissionRef } from "../domain/MissionRun.js"
 import { Llm } from "../llm/Llm.js"
 import * as LlmLayer from "../llm/LlmLayer.js"
@@ -42,6 +43,8 @@ export interface RunOptions {
   /** How many nodes run at a time (default 4); a resume keeps its own. */
   readonly maxParallel?: number | undefined
   readonly takeOver?: boolean | undefined
+  /** For work delivered again (a daemon's): a run this says has ended is caught up with, never run again. */
+  readonly unlessEnded?: Mission.MissionOptions["unlessEnded"]
   readonly halt?: Effect.Effect<string> | undefined
   readonly haltGrace?: Mission.MissionOptions["haltGrace"]
   readonly haltNow?: Effect.Effect<void> | undefined
@@ -60,6 +63,11 @@ export interface Ran {
   /** The mission as its run left it: completed, partial, halted or failed (running, if the process is cut off). */
   readonly mission: MissionRecord
   readonly result: Driver.DriveResult
+  /**
+   * The run had already ended when this call looked (its process ended it, or died just after): nothing ran,
+   * the mission only caught up with its end, or found another process had already concluded it.
+   */
+  readonly caughtUp: boolean
 }
 
 export const defaults = { maxParallel: 4 } as const
@@ -201,27 +209,28 @@ export const make = Effect.gen(function*() {
       // A run that ended while its process died before the mission followed: the mission catches up, and
       // nothing runs again (not even the criteria check, whose verdict could differ).
       const going = firing === undefined ? mission.status === "running" : Option.exists(kept, (k) => k.status === "running")
-      if (going && loaded._tag === "Found" && loaded.checkpoint.status !== "running") {
-        const c = loaded.checkpoint
-        const nodes = (yield* Effect.provide(StepResults.read(mission, runId), stores)).nodes
-        const result: Driver.DriveResult = {
-          run_id: c.run_id,
-          status: c.status as Exclude<typeof c.status, "running">,
-          halt_reason: c.halt_reason,
-          iterations: c.usage.iterations,
-          usage: c.usage,
-          criteria_met: c.criteria_met,
-          output: c.output,
-          nodes: nodes.map((n) => ({
-            node: n.node,
-            status: n.status === "running" || n.status === "unfinished" ? "not_run" : n.status,
-            attempts: n.attempts.length,
-            reason: n.reason,
-            telemetry: NodeWork.sumTelemetry(n.attempts.map((a) => a.telemetry))
-          }))
-        }
-        return { mission: yield* conclude(mission, result, options.actor, firing), result } satisfies Ran
-      }
+      const catchUp = (c: Checkpoint) =>
+        Effect.gen(function*() {
+          const nodes = (yield* Effect.provide(StepResults.read(mission, runId), stores)).nodes
+          const result: Driver.DriveResult = {
+            run_id: c.run_id,
+            status: c.status as Exclude<typeof c.status, "running">,
+            halt_reason: c.halt_reason,
+            iterations: c.usage.iterations,
+            usage: c.usage,
+            criteria_met: c.criteria_met,
+            output: c.output,
+            nodes: nodes.map((n) => ({
+              node: n.node,
+              status: n.status === "running" || n.status === "unfinished" ? "not_run" : n.status,
+              attempts: n.attempts.length,
+              reason: n.reason,
+              telemetry: NodeWork.sumTelemetry(n.attempts.map((a) => a.telemetry))
+            }))
+          }
+          return { mission: yield* conclude(mission, result, options.actor, firing), result, caughtUp: true } satisfies Ran
+        })
+      if (going && loaded._tag === "Found" && loaded.checkpoint.status !== "running") return yield* catchUp(loaded.checkpoint)
       if (firing !== undefined) {
         // The mission stays armed: only the firing moves.
         if (Option.exists(kept, (k) => k.status !== "running")) yield* firings.resumed(firing)
@@ -254,7 +263,7 @@ export const make = Effect.gen(function*() {
             breaker
           } satisfies Driver.AttemptModels
         }).pipe(Effect.provide(context))
-      const result = yield* runs.mission({
+      const started = yield* runs.mission({
         mission,
         ref,
         specialists: known,
@@ -262,14 +271,24 @@ export const make = Effect.gen(function*() {
         llm: options.llm,
         models,
         takeOver: options.takeOver,
+        unlessEnded: options.unlessEnded,
         halt: Effect.raceFirst(options.halt ?? Effect.never, cancelled(project, missionId)),
         haltGrace: options.haltGrace,
         haltNow: options.haltNow,
         heartbeatInterval: options.heartbeatInterval,
         onEvent: options.onEvent,
         onChildEvent: options.onChildEvent
-      })
-      return { mission: yield* conclude(mission, result, options.actor, firing), result } satisfies Ran
+      }).pipe(
+        Effect.map(Either.right),
+        // The run ended between the look above and the start's claim (its own process ending it): caught up with, not run again.
+        Effect.catchTag("RunAlreadyExists", (e) =>
+          loaded._tag === "Missing"
+            ? Effect.fail(e)
+            : Effect.flatMap(runStore.load(runId), (now) => (now._tag === "Found" ? Effect.succeed(Either.left(now.checkpoint)) : Effect.fail(e))))
+      )
+      if (Either.isLeft(started)) return yield* catchUp(started.left)
+      const result = started.right
+      return { mission: yield* conclude(mission, result, options.actor, firing), result, caughtUp: false } satisfies Ran
     }).pipe(Effect.provide(context))
 
   /**
@@ -280,7 +299,8 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       if (firing !== undefined) yield* firings.ended(firing, result.status, result.halt_reason)
       const now = yield* missions.get(mission.project_id, mission.mission_id)
-      if (now.status === "cancelled" || firing !== undefined) return now
+      // Already at an end: cancelled, or concluded by the process whose run this was while this one caught up.
+      if (isEnd(now.status) || firing !== undefined) return now
       const reason = result.halt_reason ?? "every node on the taken path succeeded and every criterion is met"
       return yield* missions.advance(mission.project_id, mission.mission_id, endAction(result.status), actor, reason)
     })

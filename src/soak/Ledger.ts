@@ -11,8 +11,8 @@ import { StepStore } from "../store/StepStore.js"
 /**
  * The books of a database, audited after runs were killed, drained and resumed: what the soak and the
  * chaos test hold every run to. Each check names a promise of the runtime:
- * - `ended_once`: a run ends once. Every `result` but the last is a halt (a drain, resumed later), and the
- *   checkpoint says what the last one said.
+ * - `ended_once`: a run ends once. Every `result` but the last is an end short of completion followed by a
+ *   resuming session (a signal, a drain, a budget raised), and the checkpoint says what the last one said.
  * - `exact_usage`: no iteration lost or counted twice. Steps are 1..N with N the usage's iterations; each
  *   step's tokens and dollars are exactly its model calls' (counted from the step before, or from the
  *   session that wrote it when a killed session's spend was carried in at its start); the checkpoint's usage
@@ -59,9 +59,14 @@ export const auditRun = (
 
   if (checkpoint.status === "running") found("none_running", "left running")
 
+  // A session that ended short of completion (halted or partial by a signal, a drain, its budget; failed)
+  // may be resumed: its result is followed by a resuming session. A completed run never goes on, and no
+  // result is followed by anything but a new session.
   const results = events.flatMap((e) => (e.kind === "result" ? [e] : []))
   results.slice(0, -1).forEach((r) => {
-    if (r.status !== "halted") found("ended_once", `ended ${r.status} at seq ${r.seq}, then went on`)
+    const next = events[events.indexOf(r) + 1]
+    if (r.status === "completed") found("ended_once", `ended completed at seq ${r.seq}, then went on`)
+    else if (next?.kind !== "run_started" || !next.resuming) found("ended_once", `ended ${r.status} at seq ${r.seq}, then ${next?.kind ?? "nothing"} without a resume`)
   })
   const last = results[results.length - 1]
   if (checkpoint.status !== "running") {
