@@ -60,8 +60,8 @@ const budgetCap = 20
 const completesOn = 8
 const completesCap = 30
 /** Four iterations a child, two children at a time: a cut soon after `fanout_started` leaves children not started. */
-const fanoutItems = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
-const fanoutCap = 24
+const fanoutItems = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+const fanoutCap = 32
 
 /** The schedule: a function of the seed alone, drawn with effect's seeded `Random`. */
 const scheduleOf = (seed: number): ReadonlyArray<Target> =>
