@@ -94,6 +94,10 @@ const scheduleOf = (seed: number): ReadonlyArray<Target> =>
     }).pipe(Effect.withRandom(Random.make(seed)))
   )
 
+/**
+ * Criteria are met all at once, never one by one: a session cut after meeting one would end `partial`, and
+ * the ledger's `ended_once` takes any result but the last that is not `halted` for a second end.
+ */
 const scriptOf = (sb: Sandbox, target: Target) => {
   const never = { content: "Working on it.", criteria_met: [false, false], usage: { input_tokens: 120, output_tokens: 30 } }
   const turns = target.kind === "completes"
