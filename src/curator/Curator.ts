@@ -112,17 +112,21 @@ export const make = (options: Options = {}) =>
     // The tools runs are offered are the toolkit's: the curator is given the same one.
     const specs: ReadonlyArray<ToolSpec> = Option.match(yield* Effect.serviceOption(Toolkit), { onNone: () => [], onSome: (t) => t.specs })
 
-    /** Whether a run is a node attempt of a mission's run: its samples are that mission's to capture. */
-    const missionRuns = new Map<string, boolean>()
-    const isMissionRun = (runId: string) =>
-      missionRuns.has(runId)
-        ? Effect.succeed(missionRuns.get(runId)!)
-        : Effect.map(runs.load(runId), (loaded) => {
-          const is = loaded._tag === "Found" && loaded.checkpoint.mission !== undefined
-          missionRuns.set(runId, is)
-          return is
-        })
-    const isNodeRun = (runId: string) => {
+    /**
+     * Whether a run is a node attempt of a mission's run: its samples are that mission's to capture. What
+     * was learnt of each parent (`missionRuns`) is kept for one capture only: kept for the process, it grew
+     * with every parent a long-lived daemon's training loop ever saw, and went stale when an id was freed
+     * (a run deleted or pruned) and taken again by another kind of run.
+     */
+    const isNodeRun = (runId: string, missionRuns: Map<string, boolean>) => {
+      const isMissionRun = (parent: string) =>
+        missionRuns.has(parent)
+          ? Effect.succeed(missionRuns.get(parent)!)
+          : Effect.map(runs.load(parent), (loaded) => {
+            const is = loaded._tag === "Found" && loaded.checkpoint.mission !== undefined
+            missionRuns.set(parent, is)
+            return is
+          })
       const parts = runId.split(".")
       return Effect.exists(parts.slice(1).map((_, i) => parts.slice(0, i + 1).join(".")), isMissionRun)
     }
@@ -167,6 +171,7 @@ export const make = (options: Options = {}) =>
       let looked = 0
       let captured = 0
       const capturedAt = yield* Journal.isoNow
+      const missionRuns = new Map<string, boolean>()
       // A run deleted where its samples were not removed with it (by an older version) loses them here.
       yield* store.forgetOrphans
       while (true) {
@@ -179,7 +184,7 @@ export const make = (options: Options = {}) =>
           looked++
           const samples = checkpoint.mission !== undefined
             ? yield* nodeSamples(checkpoint, capturedAt)
-            : (yield* isNodeRun(checkpoint.run_id)) || !checkpoint.criteria_met.some(Boolean)
+            : (yield* isNodeRun(checkpoint.run_id, missionRuns)) || !checkpoint.criteria_met.some(Boolean)
             ? []
             : Capture.samplesOf(checkpoint, yield* steps.recent(checkpoint.run_id, -1), specs, {
               source: "run",

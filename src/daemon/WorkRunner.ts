@@ -8,7 +8,7 @@ import { Owner } from "../domain/Owner.js"
 import { Firings } from "../missions/Firings.js"
 import { MissionRunner } from "../missions/MissionRunner.js"
 import { Missions } from "../missions/Missions.js"
-import { DaemonStore } from "../store/DaemonStore.js"
+import { DaemonStore, type RunnerRow } from "../store/DaemonStore.js"
 import { GoalQueue } from "../queue/GoalQueue.js"
 import { Runs } from "../runtime/Runs.js"
 import { RunStore } from "../store/RunStore.js"
@@ -58,6 +58,20 @@ const already = (outcome: string): Outcome => ({ outcome, already: true })
 /** Whether a run is over for good: not running, and not halted by a draining daemon (that one goes on elsewhere). */
 const settled = (c: Checkpoint) => c.status !== "running" && !(c.status === "halted" && c.halt_reason?.startsWith(drainReason) === true)
 
+/**
+ * Whether a run whose last writer was `owner` may be taken over without `--force`: only from a daemon the
+ * cluster knows is gone (stopped, or silent past its lease), never from another live process. On this
+ * machine the owner's pid says whether it lives, and a live daemon is not gone however long it was silent:
+ * a database lock held past the lease silences every daemon at once, and the run it holds goes on when the
+ * lock is released. On another machine, silence past the lease is all there is to go on. (A dead owner needs
+ * no take-over: its claim is free.)
+ */
+export const mayTakeOver = (owner: Owner | null, runners: ReadonlyArray<RunnerRow>, now: DateTime.Utc): boolean => {
+  if (owner === null || !owner.isAlive) return false
+  if (owner.host === Owner.current.host) return owner.pid === Owner.current.pid
+  return runners.some((r) => r.host === owner.host && r.pid === owner.pid && !r.aliveAt(now))
+}
+
 export const make = (config: Config) =>
   Effect.gen(function*() {
     const missionRunner = yield* MissionRunner
@@ -68,19 +82,7 @@ export const make = (config: Config) =>
     const firings = yield* Firings
     const runs = yield* Runs
 
-    /**
-     * A run whose last writer was a daemon the cluster knows is gone (stopped, or silent past the lease) is
-     * taken over without `--force`; a run another live process is writing never is.
-     */
-    const takeOver = (c: Checkpoint) =>
-      Effect.gen(function*() {
-        const owner = c.owner
-        if (owner === null || !owner.isAlive) return false
-        if (owner.pid === Owner.current.pid && owner.host === Owner.current.host) return true
-        const now = yield* DateTime.now
-        const runners = yield* daemons.runners
-        return runners.some((r) => r.host === owner.host && r.pid === owner.pid && !r.aliveAt(now))
-      })
+    const takeOver = (c: Checkpoint) => Effect.map(Effect.all([daemons.runners, DateTime.now]), ([runners, now]) => mayTakeOver(c.owner, runners, now))
 
     const mission = (order: WorkOrder, options: ExecuteOptions) =>
       Effect.gen(function*() {
@@ -107,13 +109,18 @@ export const make = (config: Config) =>
         const loaded = yield* runStore.load(order.run_id)
         if (loaded._tag === "Found" && settled(loaded.checkpoint)) return already(loaded.checkpoint.status)
         yield* options.starting
-        const result = yield* runs.start({
+        // The run may end between the look above and the start (its old runner finishing it): the start
+        // decides again on the checkpoint it claims, so it never runs an ended run a second time.
+        return yield* runs.start({
           ...queue.startOptions(entry.value),
           resume: loaded._tag !== "Missing",
           takeOver: loaded._tag === "Found" ? yield* takeOver(loaded.checkpoint) : false,
+          unlessEnded: settled,
           halt: options.halt
-        })
-        return ended(result.status)
+        }).pipe(
+          Effect.map((result) => ended(result.status)),
+          Effect.catchTag("RunAlreadyExists", (e) => (loaded._tag === "Missing" ? Effect.fail(e) : Effect.succeed(already(e.status))))
+        )
       })
 
     /** One firing of a scheduled mission: its own run; the mission stays armed. */

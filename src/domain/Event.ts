@@ -8,7 +8,7 @@ import { Adjustment, Attempt, FailureClass, Outcome } from "./Healing.js"
 import { LlmChoice } from "./LlmChoice.js"
 import { MissionRef, NodeStatus, NodeTelemetry } from "./MissionRun.js"
 import { RunStatus } from "./RunStatus.js"
-import { ToolCallRecord } from "./Step.js"
+import { ModelCall, ToolCallRecord } from "./Step.js"
 import { Specialist } from "../specialists/Specialist.js"
 
 /** Every event names its run, its time (ISO), its place in the run's log and the headroom left per axis. */
@@ -86,7 +86,12 @@ export const Result = event("result", {
   iterations: Schema.Int,
   usage: BudgetUsage,
   criteria_met: Schema.Array(Schema.Boolean),
-  output: Schema.String
+  output: Schema.String,
+  /**
+   * The model calls of an iteration the end cut short (a call that kept failing after others answered, a
+   * halt's grace run out): charged to `usage`, in no step. With them every dollar of a run is itemized.
+   */
+  unfinished_calls: Schema.optionalWith(Schema.Array(ModelCall), { exact: true })
 })
 
 /** A fan-out session starts its children; `finished` ended in an earlier session and do not run again. */

@@ -1,5 +1,7 @@
 import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Hash, Layer, Option, ParseResult, Schema, Stream } from "effect"
+import { readFileSync } from "node:fs"
+import * as NodePath from "node:path"
 import { BadInput, LlmError } from "../domain/Errors.js"
 import * as Conversation from "./Conversation.js"
 import * as MockBlueprint from "./MockBlueprint.js"
@@ -87,17 +89,58 @@ export class MockScript extends Schema.Class<MockScript>("MockScript")(
      * grader passes (0 to 1, picked by a hash of the case, so the same cases pass each time); 1 for any
      * other model.
      */
-    grades: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number.pipe(Schema.between(0, 1)) }))
+    grades: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number.pipe(Schema.between(0, 1)) })),
+    /**
+     * A file whose presence fails every call, after the script's latency, as an upstream in trouble would
+     * (`outageOf` reads its text); removed, calls answer again. `loadScript` resolves a relative path
+     * against the script's folder.
+     */
+    outage_file: Schema.optional(Schema.NonEmptyString)
   }).pipe(Schema.filter(
     (script) =>
       script.turns !== undefined || script.nodes !== undefined || script.mission_criteria_met !== undefined ||
-      script.slots !== undefined || script.synthesis !== undefined || script.grades !== undefined,
+      script.slots !== undefined || script.synthesis !== undefined || script.grades !== undefined ||
+      script.outage_file !== undefined,
     {
       message: () =>
-        "a script needs turns (or, for missions alone, nodes or mission_criteria_met; for routing alone, slots or synthesis answers; for evaluations alone, grades)"
+        "a script needs turns (or, for missions alone, nodes or mission_criteria_met; for routing alone, slots or synthesis answers; for evaluations alone, grades; for outages alone, outage_file)"
     }
   ))
 ) {}
+
+/** The statuses an outage file may name, as an upstream in trouble answers them. */
+const outageStatuses: Readonly<Record<string, string>> = {
+  "429": "Too Many Requests",
+  "500": "Internal Server Error",
+  "502": "Bad Gateway",
+  "503": "Service Unavailable",
+  "504": "Gateway Timeout"
+}
+
+/**
+ * The failure an outage file's text asks for: `<status> [retry-after ms]` with a status of 429, 500, 502,
+ * 503 or 504; anything else, and a file that cannot be read (`undefined`), is a plain 503. Always
+ * transient: a provider in trouble is worth retrying.
+ */
+export const outageOf = (file: string, text: string | undefined): LlmError => {
+  const parsed = /^(\d{3})(?:\s+(\d+))?$/.exec(text?.trim() ?? "")
+  const named = parsed !== null && parsed[1]! in outageStatuses
+  const status = named ? parsed[1]! : "503"
+  const retryAfter = named && parsed[2] !== undefined ? { retry_after_ms: Number(parsed[2]) } : {}
+  const why = text === undefined ? ", unreadable" : ""
+  return new LlmError({ message: `mock upstream: ${status} ${outageStatuses[status]} (outage file ${file}${why})`, transient: true, ...retryAfter })
+}
+
+/**
+ * The outage a file announces, if it exists. Read with node:fs, synchronously: the mock is built by `make`
+ * alone, with no FileSystem in its environment, and this is a read of a few bytes per call, made only
+ * for scripts that name an outage file. A file gone between look and read is no outage.
+ */
+const outageIn = (file: string): Effect.Effect<Option.Option<LlmError>> =>
+  Effect.try({ try: () => readFileSync(file, "utf8"), catch: (error) => (error as NodeJS.ErrnoException).code }).pipe(
+    Effect.map((text) => Option.some(outageOf(file, text))),
+    Effect.catchAll((code) => Effect.succeed(code === "ENOENT" || code === "ENOTDIR" ? Option.none() : Option.some(outageOf(file, undefined))))
+  )
 
 /** Eight hex digits of effect's string hash: stable across processes, so a case is graded the same each time. */
 const fingerprint = (text: string): string => (Hash.string(text) >>> 0).toString(16).padStart(8, "0")
@@ -342,10 +385,19 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
         }))
         : act(request)
 
+    // Every call goes through here (streams too): an outage refuses it before any turn or answer is used up,
+    // taking the script's latency first, as a real upstream takes time to refuse.
+    const outageFile = script?.outage_file
+    const upstream = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
+      outageFile === undefined ? answer(request) : Effect.flatMap(outageIn(outageFile), Option.match({
+        onNone: () => answer(request),
+        onSome: (error) => Effect.zipRight(script!.latency_ms > 0 ? Effect.sleep(Duration.millis(script!.latency_ms)) : Effect.void, Effect.fail(error))
+      }))
+
     // A conversation OpenAI would refuse with a 400 is a bug in whoever built it, not a failure to retry or heal.
     const complete = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError> =>
       Option.match(Conversation.problemOf(request.messages), {
-        onNone: () => answer(request),
+        onNone: () => upstream(request),
         onSome: (problem) => Effect.dieMessage(`mock model: invalid conversation (the ${request.purpose} call of run ${request.metadata.run_id}): ${problem}`)
       })
 
@@ -362,14 +414,17 @@ export const make = (script?: MockScript): Effect.Effect<Llm["Type"]> =>
 
 const decodeScript = Schema.decodeUnknown(Schema.parseJson(MockScript))
 
-/** Reads and validates a mock script, failing with a one-line BadInput naming the file and the problem. */
+/**
+ * Reads and validates a mock script, failing with a one-line BadInput naming the file and the problem. A
+ * relative `outage_file` is made absolute against the script's folder, wherever the process runs.
+ */
 export const loadScript = (path: string): Effect.Effect<MockScript, BadInput, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(path).pipe(
       Effect.mapError(() => new BadInput({ message: `mock script ${path} cannot be read: it must be an existing JSON file` }))
     )
-    return yield* decodeScript(text).pipe(
+    const script = yield* decodeScript(text).pipe(
       Effect.mapError((e) =>
         new BadInput({
           message: `mock script ${path} is malformed: ${
@@ -379,6 +434,9 @@ export const loadScript = (path: string): Effect.Effect<MockScript, BadInput, Fi
         })
       )
     )
+    return script.outage_file === undefined || NodePath.isAbsolute(script.outage_file)
+      ? script
+      : new MockScript({ ...script, outage_file: NodePath.resolve(NodePath.dirname(path), script.outage_file) })
   })
 
 export const MockLlm = {

@@ -1,16 +1,19 @@
 import { Cause, Duration, Effect, Either, Exit, Fiber, Option, Queue, Ref, Stream, Take } from "effect"
 import type { BudgetPolicy, BudgetUsage } from "../domain/Budget.js"
+import type { Checkpoint } from "../domain/Checkpoint.js"
 import type { BadInput, RunAlreadyExists, RunInProgress, RunNotFound } from "../domain/Errors.js"
 import { LlmError, PersistenceError } from "../domain/Errors.js"
 import type { AutopilotEvent } from "../domain/Event.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import { type RunStatus, statusOf } from "../domain/RunStatus.js"
+import type { ModelCall } from "../domain/Step.js"
 import type { Llm } from "../llm/Llm.js"
 import type { Specialist } from "../specialists/Specialist.js"
 import type { Storage } from "../store/Storage.js"
 import type { Toolkit } from "../tools/Tool.js"
 import * as Critic from "./Critic.js"
+import * as EventLoop from "./EventLoop.js"
 import * as HaltControl from "./HaltControl.js"
 import * as Iteration from "./Iteration.js"
 import * as LiveText from "./LiveText.js"
@@ -32,6 +35,12 @@ export interface MissionOptions {
    * a container that was replaced, a pid reused by another program). The caller vouches it is gone.
    */
   readonly takeOver?: boolean | undefined
+  /**
+   * For work delivered again (a daemon's): a run this says has ended is not run again, and the start fails
+   * with `RunAlreadyExists` and the run's status. Decided on the very checkpoint the session would claim, so
+   * a run that ends while the caller looks is never started a second time.
+   */
+  readonly unlessEnded?: ((checkpoint: Checkpoint) => boolean) | undefined
   /**
    * Which model Layer provides `Llm` (the caller provides the Layer itself), recorded with the run so that
    * a resume uses it again. A resume without it keeps the run's own.
@@ -98,6 +107,17 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
     const { critic, session } = yield* open(options)
     const { budget, goal, journal, progress, runId } = session
 
+    const models = yield* ModelCalls.make({
+      runId,
+      criteria: goal.success_criteria.length,
+      model: session.llm?.model,
+      tier: session.specialist?.model_tier,
+      specialist: session.specialist?.id,
+      budget,
+      journal,
+      onDelta: options.onDelta
+    })
+
     const work = Effect.gen(function*() {
       const halts = yield* HaltControl.make({
         runId,
@@ -105,16 +125,6 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
         halt: options.halt,
         grace: options.haltGrace,
         now: options.haltNow
-      })
-      const models = yield* ModelCalls.make({
-        runId,
-        criteria: goal.success_criteria.length,
-        model: session.llm?.model,
-        tier: session.specialist?.model_tier,
-        specialist: session.specialist?.id,
-        budget,
-        journal,
-        onDelta: options.onDelta
       })
       const iterations = yield* Iteration.make({ goal, budget, journal, models, critic, specialist: session.specialist })
 
@@ -147,7 +157,9 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
               exceeded: { axis: "dollars", reason, usage: yield* budget.usage }
             } satisfies Session.Outcome
           }
-          yield* Effect.uninterruptible(session.record(iteration, done.right))
+          yield* Effect.uninterruptible(Effect.zipRight(session.record(iteration, done.right), models.stepped))
+          // Between iterations the thread goes back to the event loop, however fast they come (see EventLoop).
+          yield* EventLoop.endOfTurn
         }
       })
 
@@ -174,7 +186,7 @@ export const run = (given: MissionOptions): Effect.Effect<MissionResult, Mission
       return yield* loop.pipe(Effect.ensuring(Fiber.interrupt(beating)))
     })
 
-    return yield* conclude(session, work)
+    return yield* conclude(session, work, models.unstepped)
   }))
 
 /**
@@ -196,13 +208,18 @@ export const open = (options: OpenOptions) =>
  * checkpoint and one `result` behind: interrupted from outside (by the embedding program) too, after
  * which it stays interrupted.
  */
-export const conclude = <E, R>(session: Session.Session, work: Effect.Effect<Session.Outcome, E, R>) =>
+export const conclude = <E, R>(
+  session: Session.Session,
+  work: Effect.Effect<Session.Outcome, E, R>,
+  /** The calls of the iteration in flight, if the work makes any itself: an end that cuts it short lists them. */
+  unstepped: Effect.Effect<ReadonlyArray<ModelCall>> = Effect.succeed([])
+) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.exit(restore(work)), (exit) => {
-      if (Exit.isSuccess(exit)) return session.finish(exit.value)
-      if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause) })
+    Effect.flatMap(Effect.zip(Effect.exit(restore(work)), Effect.suspend(() => unstepped)), ([exit, unfinished]) => {
+      if (Exit.isSuccess(exit)) return session.finish({ ...exit.value, unfinished })
+      if (!Cause.isInterruptedOnly(exit.cause)) return session.finish({ status: "failed", reason: describeFailure(exit.cause), unfinished })
       return Ref.get(session.progress).pipe(
-        Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted" })),
+        Effect.flatMap(({ criteria_met }) => session.finish({ status: statusOf(criteria_met), reason: "interrupted", unfinished })),
         Effect.ignore,
         Effect.zipRight(Effect.interrupt)
       )

@@ -27,6 +27,10 @@ export interface ModelCalls {
     iteration: number,
     options?: { readonly live?: boolean }
   ) => Effect.Effect<{ readonly response: LlmResponse; readonly call: ModelCall }, LlmError | PersistenceError>
+  /** The calls charged since the last `stepped`: those of the iteration in flight, in no step yet. */
+  readonly unstepped: Effect.Effect<ReadonlyArray<ModelCall>>
+  /** The iteration's step was written: its calls are itemized there. */
+  readonly stepped: Effect.Effect<void>
 }
 
 /**
@@ -64,6 +68,7 @@ export const make = (options: {
     const { budget, journal } = options
     // A model missing from the pricing table is reported once per session, not silently priced at $0.
     const unpriced = new Set<string>()
+    const pending = yield* Ref.make<ReadonlyArray<ModelCall>>([])
 
     const streamed = (request: LlmRequest, onDelta: (delta: Delta) => Effect.Effect<void>) =>
       llm.stream(request).pipe(
@@ -115,8 +120,9 @@ export const make = (options: {
           latency_ms: Duration.toMillis(latency),
           attempts: (yield* Ref.get(attempts)) + 1
         }
+        yield* Ref.update(pending, (calls) => [...calls, call])
         return { response, call }
       })
 
-    return { call }
+    return { call, unstepped: Ref.get(pending), stepped: Ref.set(pending, []) }
   })

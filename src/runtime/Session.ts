@@ -9,6 +9,7 @@ import type { FanoutSpec } from "../domain/Fanout.js"
 import type { Goal } from "../domain/Goal.js"
 import type { LlmChoice } from "../domain/LlmChoice.js"
 import type { RunStatus } from "../domain/RunStatus.js"
+import type { ModelCall } from "../domain/Step.js"
 import type { Specialist } from "../specialists/Specialist.js"
 import { CuratorStore } from "../store/CuratorStore.js"
 import { EventStore } from "../store/EventStore.js"
@@ -28,6 +29,8 @@ export interface Outcome {
   readonly reason: string | null
   /** The budget axis that stopped the run, announced with its end. */
   readonly exceeded?: Budget.Exceeded | undefined
+  /** Calls of an iteration the end cut short: charged, in no step, so listed with the result. */
+  readonly unfinished?: ReadonlyArray<ModelCall> | undefined
 }
 
 /** One process's turn at a run: it owns the run's row from `open` until `finish`. */
@@ -216,7 +219,8 @@ export const open = (options: OpenOptions, critic?: CriticSettings): Effect.Effe
           const { axis, reason, usage: at } = outcome.exceeded
           yield* journal.emit({ kind: "budget_exceeded", axis, reason, usage: at })
         }
-        yield* journal.emit({ kind: "result", ...result })
+        const unfinished = outcome.unfinished ?? []
+        yield* journal.emit({ kind: "result", ...result, ...(unfinished.length === 0 ? {} : { unfinished_calls: unfinished }) })
         const checkpoint = yield* checkpointOf(outcome.status, outcome.reason, usage, now)
         yield* journal.commit((written) => commits.commit({ events: written, checkpoint, clearStop: runId }))
         return result

@@ -192,6 +192,7 @@ export const startingPoint = (options: OpenOptions, now: string, critic: CriticS
       }
       yield* sameSpecialist(runId, loaded.checkpoint.specialist, options.specialist)
       yield* projectOf(options, loaded.checkpoint.project)
+      if (options.unlessEnded?.(loaded.checkpoint) === true) return yield* new RunAlreadyExists({ run_id: runId, status })
       if (status === "running" && owner !== null && owner.isAlive && !options.takeOver) {
         return yield* new RunInProgress({ run_id: runId, pid: owner.pid, host: owner.host })
       }

@@ -16,7 +16,8 @@ import { StepStore } from "../store/StepStore.js"
  * - `exact_usage`: no iteration lost or counted twice. Steps are 1..N with N the usage's iterations; each
  *   step's tokens and dollars are exactly its model calls' (counted from the step before, or from the
  *   session that wrote it when a killed session's spend was carried in at its start); the checkpoint's usage
- *   is the last step's or, when a session started after it, that session's.
+ *   is the last step's or, when a session started after it, that session's, plus the calls the `result`
+ *   lists of an iteration its end cut short.
  * - `none_running`: no run left `running` (meaningful once every runner has stopped).
  * - `events_gap_free`: a run's log is seq 0..M without a hole, and its `iteration` events are 1..N once each.
  * - `fanout_sum`: an ended fan-out's usage is exactly the sum of its children's.
@@ -34,7 +35,7 @@ export interface Finding {
 export interface LedgerAudit {
   /** Runs audited (a corrupt checkpoint counts, and is a finding). */
   readonly runs: number
-  /** Iterations over every audited run, as their checkpoints count them. */
+  /** Iterations of the audited runs that iterate themselves (a fan-out's or a mission's are its children's), as their checkpoints count them. */
   readonly iterations: number
   readonly findings: ReadonlyArray<Finding>
 }
@@ -116,9 +117,17 @@ const auditUsage = (
   const lastStep = steps[steps.length - 1]
   const lastStepSeq = lastStep === undefined ? 0 : (stepSeq.get(lastStep.iteration) ?? 0)
   const lastSession = sessions[sessions.length - 1]
-  const expected = lastSession !== undefined && lastSession.seq > lastStepSeq ? lastSession.usage : lastStep?.usage
+  const settled = lastSession !== undefined && lastSession.seq > lastStepSeq ? lastSession.usage : lastStep?.usage
+  // An end that cut an iteration short lists the calls it had charged: they count, itemized, in no step.
+  const lastResult = events.flatMap((e) => (e.kind === "result" ? [e] : [])).pop()
+  const cut = lastResult !== undefined && lastResult.seq > Math.max(lastStepSeq, lastSession?.seq ?? 0) ? (lastResult.unfinished_calls ?? []) : []
+  const expected = settled === undefined ? undefined : {
+    ...settled,
+    tokens: settled.tokens + cut.reduce((n, c) => n + c.input_tokens + c.output_tokens, 0),
+    dollars: settled.dollars + cut.reduce((n, c) => n + c.cost_usd, 0)
+  }
   if (checkpoint.status !== "running" && expected !== undefined && !sameMoney(checkpoint.usage, expected)) {
-    found("exact_usage", `checkpoint counts ${money(checkpoint.usage)}; its steps and sessions ${money(expected)}`)
+    found("exact_usage", `checkpoint counts ${money(checkpoint.usage)}; its steps, sessions and unfinished calls ${money(expected)}`)
   }
 }
 
@@ -190,5 +199,6 @@ export const audit = (options: { readonly runIds?: ReadonlyArray<string> } = {})
       }
       findings.push(...auditFanout(checkpoint, logs.get(checkpoint.run_id) ?? [], children))
     }
-    return { runs: listed.length, iterations: [...found.values()].reduce((n, c) => n + c.usage.iterations, 0), findings }
+    const own = [...found.values()].filter((c) => c.fanout === undefined && c.mission === undefined)
+    return { runs: listed.length, iterations: own.reduce((n, c) => n + c.usage.iterations, 0), findings }
   })

@@ -288,3 +288,40 @@ export const migrate = (table: string, migrations: Record<string, Effect.Effect<
         )
     })
   }).pipe(Effect.orDie)
+
+/**
+ * What the database itself says of its health, as a list of problems (empty: sound). SQLite checks every
+ * page, index and constraint (`PRAGMA integrity_check`); Postgres keeps its pages' checksums itself and
+ * reports what a crash can leave behind at this level: an index left invalid (a build that never finished).
+ */
+export const integrity: Effect.Effect<ReadonlyArray<string>, PersistenceError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.onDialectOrElse({
+      pg: () =>
+        sql<{ readonly name: string }>`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE NOT indisvalid OR NOT indisready`.pipe(
+          Effect.map((rows) => rows.map((r) => `index ${r.name} is invalid`))
+        ),
+      orElse: () =>
+        sql<{ readonly integrity_check: string }>`PRAGMA integrity_check`.pipe(
+          Effect.map((rows) => rows.map((r) => r.integrity_check).filter((line) => line !== "ok"))
+        )
+    })
+).pipe(refail)
+
+/**
+ * The bytes the database's data takes: SQLite's pages in use as this connection sees them (its WAL's
+ * included, its free pages not), Postgres's size of the database. What "bytes per iteration" is measured in:
+ * the files' sizes would move with WAL checkpoints, not with what was written.
+ */
+export const size: Effect.Effect<number, PersistenceError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.onDialectOrElse({
+      pg: () => sql<{ readonly size: string | number }>`SELECT pg_database_size(current_database()) AS size`.pipe(Effect.map((rows) => Number(rows[0]!.size))),
+      orElse: () =>
+        sql<{ readonly size: number }>`SELECT (page_count - freelist_count) * page_size AS size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()`.pipe(
+          Effect.map((rows) => Number(rows[0]!.size))
+        )
+    })
+).pipe(refail)

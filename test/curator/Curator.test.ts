@@ -186,6 +186,24 @@ const suite = (database: Layer.Layer<SqlClient.SqlClient>) => {
       assert.deepStrictEqual(yield* texts, ["gone: second life"])
     }).pipe(Effect.provide(environment(database))))
 
+  it.effect("what a capture learnt of a parent run is not kept for the next: an id freed and taken by a mission's run makes its children node runs", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.make({ workspaceRoot: dir })
+      const store = yield* RunStore
+      const c = yield* curator()
+      yield* runMission({ runId: "p", goal: goal(1) }, script([{ content: "a plain parent", criteria_met: [true] }]))
+      yield* runMission({ runId: "p.1", goal: goal(1) }, script([{ content: "a child of a plain run", criteria_met: [true] }]))
+      assert.deepStrictEqual(yield* c.capture, { runs: 2, samples: 2 })
+      yield* runs.delete(["p.1", "p"])
+      // The id again, now a mission's run, and a node attempt below it: the mission's to capture, not a run's.
+      yield* runMission({ runId: "p", goal: goal(1) }, script([{ content: "a mission's run", criteria_met: [true] }]))
+      const loaded = yield* store.load("p")
+      assert(loaded._tag === "Found")
+      yield* store.saveAll([new Checkpoint({ ...loaded.checkpoint, mission: { mission_id: "p", project_id: "default", max_parallel: 1 } })])
+      yield* runMission({ runId: "p.2", goal: goal(1) }, script([{ content: "a node attempt", criteria_met: [true] }]))
+      assert.deepStrictEqual(yield* c.capture, { runs: 2, samples: 0 })
+    }).pipe(Effect.provide(environment(database))))
+
   it.effect("a run rolled back past corrupt steps loses their samples and is captured again as it redoes them", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

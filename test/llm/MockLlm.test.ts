@@ -1,9 +1,11 @@
 import { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Either, Exit, Fiber, Option, Schema, Stream, TestClock } from "effect"
+import { Cause, Chunk, Effect, Either, Exit, Fiber, Layer, Option, Schema, Stream, TestClock } from "effect"
 import type { LlmChunk, LlmRequest, LlmResponse } from "../../src/llm/Llm.js"
 import { MockLlm, MockScript } from "../../src/llm/MockLlm.js"
+import { StepStore } from "../../src/store/StepStore.js"
+import * as Fixtures from "../runtime/fixtures.js"
 
 const request = (
   purpose: LlmRequest["purpose"],
@@ -547,5 +549,131 @@ describe("MockLlm", () => {
         const bare = [{ role: "user" as const, content: "add" }, turn("", "call_0_0"), { role: "tool" as const, content: "2" }]
         assert.match(defectOf(yield* Effect.exit(llm.complete(withTools(bare, "critic")))), /message 3 \(tool\) has no tool_call_id/)
       }))
+  })
+
+  describe("outage file", () => {
+    /** A fresh temporary folder, and the path of an outage file in it (not yet written). */
+    const folder = Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const dir = yield* fs.makeTempDirectoryScoped()
+      return { fs, dir, file: path.join(dir, "outage") }
+    })
+
+    it.scoped("fails every call while the file says 429 with a Retry-After, transiently and with the wait asked for", () =>
+      Effect.gen(function*() {
+        const { file, fs } = yield* folder
+        yield* fs.writeFileString(file, "429 2000\n")
+        const llm = yield* MockLlm.make(script({ turns: [{ content: "fine" }], outage_file: file }))
+        for (const call of [act(1), judge(1), request("critic", 1, 2), request("slots", 0, 0), request("synthesis", 0, 0)]) {
+          const error = yield* Effect.flip(llm.complete(call))
+          assert.deepStrictEqual([error._tag, error.message, error.transient, error.retry_after_ms], [
+            "LlmError",
+            `mock upstream: 429 Too Many Requests (outage file ${file})`,
+            true,
+            2000
+          ])
+        }
+        const streamed = yield* Effect.flip(Stream.runCollect(llm.stream(act(1))))
+        assert.strictEqual(streamed.retry_after_ms, 2000)
+      }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.scoped("fails with the 5xx the file names, and with a 503 for anything else; none of them asks for a wait", () =>
+      Effect.gen(function*() {
+        const { file, fs } = yield* folder
+        const llm = yield* MockLlm.make(script({ turns: [{ content: "fine" }], outage_file: file }))
+        const cases = [
+          ["503", "503 Service Unavailable"],
+          ["500", "500 Internal Server Error"],
+          [" 502 \n", "502 Bad Gateway"],
+          ["504 1500", "504 Gateway Timeout"],
+          ["", "503 Service Unavailable"],
+          ["down for maintenance", "503 Service Unavailable"],
+          ["404", "503 Service Unavailable"],
+          ["429 soon", "503 Service Unavailable"]
+        ] as const
+        for (const [text, status] of cases) {
+          yield* fs.writeFileString(file, text)
+          const error = yield* Effect.flip(llm.complete(act(1)))
+          assert.strictEqual(error.message, `mock upstream: ${status} (outage file ${file})`, JSON.stringify(text))
+          assert.isTrue(error.transient)
+          assert.strictEqual(error.retry_after_ms, text === "504 1500" ? 1500 : undefined, JSON.stringify(text))
+        }
+        // A path that exists but cannot be read as a file (a folder) is an outage too, said to be unreadable.
+        yield* fs.remove(file)
+        yield* fs.makeDirectory(file)
+        const unreadable = yield* Effect.flip(llm.complete(act(1)))
+        assert.strictEqual(unreadable.message, `mock upstream: 503 Service Unavailable (outage file ${file}, unreadable)`)
+      }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.scoped("answers again once the file is removed, with the turn the refused calls did not use up", () =>
+      Effect.gen(function*() {
+        const { file, fs } = yield* folder
+        const llm = yield* MockLlm.make(script({ repeat_last: false, turns: [{ content: "first" }, { content: "second" }], outage_file: file }))
+        assert.strictEqual((yield* llm.complete(act(1))).content, "first")
+        yield* fs.writeFileString(file, "503")
+        yield* Effect.flip(llm.complete(act(2)))
+        yield* Effect.flip(llm.complete(act(2)))
+        yield* fs.remove(file)
+        assert.strictEqual((yield* llm.complete(act(2))).content, "second")
+      }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.scoped("takes the script's latency on the Effect Clock before refusing", () =>
+      Effect.gen(function*() {
+        const { file, fs } = yield* folder
+        yield* fs.writeFileString(file, "502")
+        const llm = yield* MockLlm.make(script({ latency_ms: 800, turns: [{ content: "fine" }], outage_file: file }))
+        const fiber = yield* Effect.fork(Effect.flip(llm.complete(act(1))))
+        yield* TestClock.adjust("799 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual((yield* Fiber.join(fiber)).message, `mock upstream: 502 Bad Gateway (outage file ${file})`)
+      }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.scoped("a script of an outage file alone is valid, answers as unscripted, and loads with the path made absolute against its folder", () =>
+      Effect.gen(function*() {
+        const { dir, file, fs } = yield* folder
+        const path = yield* Path.Path
+        const scriptFile = path.join(dir, "script.json")
+        yield* fs.writeFileString(scriptFile, JSON.stringify({ latency_ms: 10, outage_file: "outage" }))
+        const loaded = yield* MockLlm.loadScript(scriptFile)
+        assert.strictEqual(loaded.outage_file, file)
+        assert.strictEqual(loaded.latency_ms, 10)
+        assert.instanceOf(loaded, MockScript)
+        const absolute = path.join(dir, "elsewhere")
+        yield* fs.writeFileString(scriptFile, JSON.stringify({ turns: [{}], outage_file: absolute }))
+        assert.strictEqual((yield* MockLlm.loadScript(scriptFile)).outage_file, absolute)
+        const llm = yield* MockLlm.make(loaded)
+        assert.include((yield* llm.complete(act(1))).content, "## Iteration 1")
+        // Old scripts, without one, still decode; an empty path is refused.
+        assert.isUndefined(script({ turns: [{}] }).outage_file)
+        assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(MockScript)({ turns: [{}], outage_file: "" })))
+      }).pipe(Effect.provide(NodeContext.layer)))
+
+    it.scoped("a run that meets an outage retries on its schedule, honouring the Retry-After, and completes once the file is gone", () =>
+      Effect.gen(function*() {
+        const { file, fs } = yield* folder
+        yield* fs.writeFileString(file, "429 2000")
+        const mock = new MockScript({ ...Fixtures.script([{ criteria_met: [true] }]), outage_file: file })
+        const fiber = yield* Effect.fork(Fixtures.runMission({ runId: "r", goal: Fixtures.goal(1) }, mock))
+        // Attempt 1 is refused and asks for 2 s, more than the first backoff (250 ms).
+        yield* TestClock.adjust("1999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        // Attempt 2 is refused too: the file is still there.
+        yield* TestClock.adjust("1 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* fs.remove(file)
+        yield* TestClock.adjust("1999 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        // Attempt 3 meets a healthy upstream, and the script's first turn completes the run.
+        yield* TestClock.adjust("1 millis")
+        const { events, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(result.status, "completed")
+        assert.strictEqual(result.iterations, 1)
+        const refused = `mock upstream: 429 Too Many Requests (outage file ${file})`
+        assert.deepStrictEqual(Fixtures.ofKind(events, "model_retry").map((e) => [e.attempt, e.error]), [[1, refused], [2, refused]])
+        const [step] = yield* Effect.flatMap(StepStore, (store) => store.recent("r", 1))
+        assert.strictEqual(step?.calls[0]?.attempts, 3)
+      }).pipe(Effect.provide(Layer.merge(NodeContext.layer, Fixtures.environment))))
   })
 })

@@ -44,6 +44,29 @@ describe("Mission", () => {
         assert.strictEqual(checkpoint.usage.iterations, 3)
       }).pipe(Effect.provide(environment)))
 
+    it.effect("hands the thread back to the event loop between iterations, even when the model answers at once", () =>
+      Effect.gen(function*() {
+        // Turns of the event loop, counted by a callback that queues itself again on each one: it only
+        // runs when the run lets go of the thread (a signal handler or a timer waits for the same).
+        let turns = 0
+        let ticking = true
+        const tick = () => {
+          turns++
+          if (ticking) setImmediate(tick)
+        }
+        setImmediate(tick)
+        const atIteration: Array<number> = []
+        const result = yield* Mission.run({
+          runId: "r",
+          goal: goal(),
+          policy: { max_iterations: 5 },
+          onEvent: (event) => Effect.sync(() => void (event.kind === "iteration" && atIteration.push(turns)))
+        }).pipe(Effect.provide(MockLlm.layer(script(never))), Effect.ensuring(Effect.sync(() => void (ticking = false))))
+        assert.strictEqual(result.iterations, 5)
+        // Every iteration after the first saw at least one turn more than the one before it.
+        for (let i = 1; i < atIteration.length; i++) assert.isAbove(atIteration[i]!, atIteration[i - 1]!, `turns at each iteration: ${atIteration}`)
+      }).pipe(Effect.provide(environment)))
+
     it.effect("max_iterations = N allows exactly N iterations", () =>
       Effect.gen(function*() {
         const { result } = yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 4 } }, script(never))
@@ -764,5 +787,27 @@ describe("Mission", () => {
         const error = yield* Mission.stream({ runId: "ghost", resume: true }).pipe(Stream.runCollect, Effect.flip)
         assert.strictEqual(error._tag, "RunNotFound")
       }).pipe(Effect.provide(MockLlm.layer()), Effect.provide(environment)))
+  })
+
+  describe("work delivered again", () => {
+    /** What a daemon counts as ended: anything but running, and a halt that is not a drain. */
+    const ended = (c: Checkpoint) => c.status !== "running" && c.halt_reason !== "daemon draining"
+
+    it.effect("a run that has ended is not run again: the start fails with its status and writes nothing", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 2 } }, script([{ criteria_met: [true, true] }]))
+        const before = yield* Effect.flatMap(EventStore, (events) => events.nextSeq("r"))
+        const error = yield* runMission({ runId: "r", resume: true, unlessEnded: ended }, script(never)).pipe(Effect.flip)
+        assert.strictEqual(error._tag, "RunAlreadyExists")
+        assert.strictEqual((error as { status: string }).status, "completed")
+        assert.strictEqual(yield* Effect.flatMap(EventStore, (events) => events.nextSeq("r")), before)
+      }).pipe(Effect.provide(environment)))
+
+    it.effect("a run its check does not count as ended is resumed as any other", () =>
+      Effect.gen(function*() {
+        yield* runMission({ runId: "r", goal: goal(), policy: { max_iterations: 1 } }, script(never))
+        const { result } = yield* runMission({ runId: "r", resume: true, policy: { max_iterations: 2 }, unlessEnded: () => false }, script(never))
+        assert.strictEqual(result.iterations, 2)
+      }).pipe(Effect.provide(environment)))
   })
 })

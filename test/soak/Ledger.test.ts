@@ -1,9 +1,23 @@
 import { SqlClient } from "@effect/sql"
 import { assert, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Fiber, Layer, TestClock } from "effect"
+import { LlmError } from "../../src/domain/Errors.js"
+import { Llm, type LlmRequest } from "../../src/llm/Llm.js"
 import { MockLlm } from "../../src/llm/MockLlm.js"
 import * as Fanout from "../../src/runtime/Fanout.js"
+import * as Mission from "../../src/runtime/Mission.js"
 import * as Ledger from "../../src/soak/Ledger.js"
+import * as ArtifactStore from "../../src/store/ArtifactStore.js"
+import * as CuratorStore from "../../src/store/CuratorStore.js"
+import * as Database from "../../src/store/Database.js"
+import * as DeltaStore from "../../src/store/DeltaStore.js"
+import * as EventStore from "../../src/store/EventStore.js"
+import * as GroupCommit from "../../src/store/GroupCommit.js"
+import * as QuarantineStore from "../../src/store/QuarantineStore.js"
+import * as RunStore from "../../src/store/RunStore.js"
+import * as StepStore from "../../src/store/StepStore.js"
+import * as Transaction from "../../src/store/Transaction.js"
+import { Toolkit } from "../../src/tools/Tool.js"
 import { calculator } from "../../src/tools/Calculator.js"
 import { environmentWith, goal, runMission, script } from "../runtime/fixtures.js"
 import { eachDatabase } from "../support/Databases.js"
@@ -45,8 +59,8 @@ eachDatabase("Ledger", (database) => {
       const audit = yield* auditAfter(() => Effect.void)
       assert.deepStrictEqual(audit.findings, [])
       assert.strictEqual(audit.runs, 6)
-      // 4 + 5, and the fan-out's 6 counted once by itself and once by its children.
-      assert.strictEqual(audit.iterations, 4 + 5 + 6 + 6)
+      // 4 + 5, and the fan-out's 6, counted at its children.
+      assert.strictEqual(audit.iterations, 4 + 5 + 6)
     }))
 
   it.effect("a step that was never written: the iteration is lost", () =>
@@ -107,11 +121,58 @@ eachDatabase("Ledger", (database) => {
       assert.deepStrictEqual(checksOf(audit), ["fanout_sum fan"])
     }))
 
+  it.effect("an iteration cut short by a call that kept failing: the calls it had charged are listed with the result, and the books balance", () =>
+    Effect.gen(function*() {
+      // The act call of iteration 3 answers, its judge then fails for good: the run fails mid-iteration.
+      const judgeFailsOnThird = Layer.effect(Llm, Effect.map(MockLlm.make(script(never)), (mock) => ({
+        ...mock,
+        complete: (request: LlmRequest) =>
+          request.purpose === "judge" && request.metadata.iteration === 3
+            ? Effect.fail(new LlmError({ message: "the judge's provider refused", transient: false }))
+            : mock.complete(request)
+      })))
+      const result = yield* Mission.run({ runId: "cut", goal: goal(), policy: { max_iterations: 5 } }).pipe(Effect.provide(judgeFailsOnThird))
+      assert.strictEqual(result.status, "failed")
+      const ended = (yield* Effect.flatMap(EventStore.EventStore, (events) => events.after("cut", 0))).map((e) => e.event).filter((e) => e.kind === "result")
+      assert.deepStrictEqual(ended.map((e) => e.kind === "result" ? e.unfinished_calls?.map((c) => c.purpose) : undefined), [["act"]])
+      assert.deepStrictEqual((yield* Ledger.audit()).findings, [])
+      // Without the list, the run's usage would hold spend no record explains.
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE events SET body = REPLACE(body, '"unfinished_calls"', '"calls_nobody_reads"') WHERE run_id = 'cut' AND kind = 'result'`
+      assert.deepStrictEqual(checksOf(yield* Ledger.audit()), ["exact_usage cut"])
+    }).pipe(Effect.provide(environment)))
+
   it.effect("only the runs asked for are audited", () =>
     Effect.gen(function*() {
       yield* books
       const audit = yield* Ledger.audit({ runIds: ["plain", "fan"] })
       assert.strictEqual(audit.runs, 2)
-      assert.strictEqual(audit.iterations, 10)
+      assert.strictEqual(audit.iterations, 4)
     }).pipe(Effect.provide(environment)))
 })
+
+// A deliberately broken build, put together from Layers: the real stores over a real database, but a step
+// store that loses the commit of one step, as a store with a bug in its batching would. Group commit, which
+// writes a run's iterations, is built on it, so the runs themselves go through the broken store.
+const droppingOne = Layer.effect(
+  StepStore.StepStore,
+  Effect.map(StepStore.make, (store) => ({
+    ...store,
+    append: (steps: ReadonlyArray<StepStore.StepOf>) => store.append(steps.filter((s) => !(s.runId === "unlucky" && s.step.iteration === 3)))
+  }))
+)
+const brokenBuild = GroupCommit.layer().pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(RunStore.layer, droppingOne, EventStore.layer, QuarantineStore.layer, ArtifactStore.layer, Transaction.layer, DeltaStore.layer, CuratorStore.layer)
+  ),
+  Layer.provideMerge(Database.layerSqlite(":memory:")),
+  Layer.merge(Toolkit.layer([calculator]))
+)
+
+it.effect("a build whose step store drops one commit is caught: the lost iteration is named", () =>
+  Effect.gen(function*() {
+    yield* runMission({ runId: "lucky", goal: goal(), policy: { max_iterations: 4 } }, script(never))
+    yield* runMission({ runId: "unlucky", goal: goal(), policy: { max_iterations: 4 } }, script(never))
+    const audit = yield* Ledger.audit()
+    assert.deepStrictEqual(audit.findings, [{ check: "exact_usage", run_id: "unlucky", detail: "steps [1, 2, 4], its usage counts 4 iterations" }])
+  }).pipe(Effect.provide(brokenBuild)))
