@@ -1,9 +1,8 @@
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type BrowserContext, chromium, type Page } from "playwright-core"
-import { afterEach, describe, expect, it } from "vitest"
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { Effect, Layer } from "effect"
 import * as CuratorStore from "../../src/store/CuratorStore.js"
 import * as Database from "../../src/store/Database.js"
@@ -68,16 +67,26 @@ const signIn = async (page: Page, base: string, as = token) => {
   await page.locator("#overview").waitFor()
 }
 
+/**
+ * One chromium for the file, started by the first test that browses: a browser start costs more than most
+ * checks here. Each test gets a context of its own (cookies, storage and downloads apart), closed after it.
+ */
+let launched: Promise<Browser> | undefined
+afterAll(async () => {
+  if (launched !== undefined) await (await launched).close()
+})
+
 const browse = async (): Promise<{ context: BrowserContext; page: Page; close: () => Promise<void> }> => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "autopilot-chromium-"))
-  const context = await chromium.launchPersistentContext(profile, {
+  // A profile of its own in a temporary folder, which playwright removes when the browser closes.
+  launched ??= chromium.launch({
     executablePath,
     headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    viewport: { width: 1280, height: 900 },
     timeout: bound
   })
-  const page = context.pages()[0] ?? (await context.newPage())
+  const browser = await launched
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
   page.setDefaultTimeout(bound)
   const problems: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
@@ -90,7 +99,6 @@ const browse = async (): Promise<{ context: BrowserContext; page: Page; close: (
     page,
     close: async () => {
       await context.close()
-      fs.rmSync(profile, { recursive: true, force: true })
       expect(problems).toEqual([])
     }
   }

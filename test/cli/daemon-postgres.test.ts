@@ -1,7 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { afterEach, it, type TestContext } from "vitest"
+import * as GoalQueue from "../../src/queue/GoalQueue.js"
 import * as Database from "../../src/store/Database.js"
+import * as QueueStore from "../../src/store/QueueStore.js"
+import * as RunStore from "../../src/store/RunStore.js"
 import { createPostgres, onPostgres } from "../support/Databases.js"
 import { type CliProcess, cleanup, type Sandbox, sandbox } from "./harness.js"
 
@@ -10,6 +13,19 @@ afterEach(cleanup)
 /** A statement on the test's own database, as the daemons left it. */
 const query = <A extends object>(url: string, statement: string) =>
   Effect.runPromise(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<A>(statement)).pipe(Effect.provide(Database.layerPg(url))))
+
+/**
+ * The runs `ids` queued through the queue service, as `autopilot queue add` queues each (its own test in
+ * queue.test.ts): one process here instead of one CLI start per run.
+ */
+const queued = (url: string, ids: ReadonlyArray<string>, script: string) =>
+  Effect.runPromise(
+    Effect.forEach(ids, (id) =>
+      Effect.flatMap(GoalQueue.GoalQueue, (queue) =>
+        queue.add({ objective: `objective ${id}`, runId: id, llm: { mock_script: script }, policy: { max_iterations: 10 } }))).pipe(
+        Effect.provide(GoalQueue.layer.pipe(Layer.provideMerge(Layer.merge(QueueStore.layer, RunStore.layer)), Layer.provide(Database.layerPg(url))))
+      )
+  )
 
 const database = async (context: TestContext, serverUrl: string) => {
   const created = await createPostgres(serverUrl)
@@ -71,10 +87,7 @@ onPostgres("autopilot daemon on Postgres", (serverUrl) => {
     const env = { AUTOPILOT_DATABASE_URL: url }
     const script = slowRuns(sb)
     const ids = Array.from({ length: 30 }, (_, i) => `q-${String(i).padStart(2, "0")}`)
-    for (const id of ids) {
-      const added = await sb.run(["queue", "add", `objective ${id}`, "--run-id", id, "--mock-script", script, "--max-iterations", "10"], { db: false, env })
-      expect(added.code, added.stderr.join("\n")).toBe(0)
-    }
+    expect((await queued(url, ids, script)).map((entry) => entry.id)).toEqual(ids)
     const flags = ["daemon", "--concurrency", "3", "--poll-seconds", "0.2", "--lease-seconds", "3"]
     const daemons = [0, 1, 2].map(() => sb.start(flags, { db: false, env }))
     // Mid-way: some runs ended, the victim is inside others. Its lines reach us late on a busy machine, so

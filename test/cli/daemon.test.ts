@@ -55,6 +55,23 @@ const missionJson = async (sb: Sandbox, id: string) => {
   return JSON.parse(shown.stdout.join("\n")) as Record<string, any>
 }
 
+/**
+ * Each mission's status as `missions --format json` lists it: one process for all of them, where a
+ * `missions show` per mission would start one each (a CLI start is most of what such a check costs).
+ */
+const statuses = async (sb: Sandbox): Promise<Map<string, string>> => {
+  const listed = await sb.run(["missions", "--format", "json"])
+  expect(listed.code, listed.stderr.join("\n")).toBe(0)
+  return new Map((JSON.parse(listed.stdout.join("\n")) as Array<{ mission_id: string; status: string }>).map((m) => [m.mission_id, m.status]))
+}
+
+/** The runs' statuses as `runs --format json` lists them, in one process. */
+const runStatuses = async (sb: Sandbox): Promise<Map<string, string>> => {
+  const listed = await sb.run(["runs", "--format", "json"])
+  expect(listed.code, listed.stderr.join("\n")).toBe(0)
+  return new Map((JSON.parse(listed.stdout.join("\n")) as Array<{ run_id: string; status: string }>).map((r) => [r.run_id, r.status]))
+}
+
 /** Every iteration a mission's nodes committed, and what its run's usage says it spent: always equal. */
 const accounting = (sb: Sandbox, id: string) => {
   const steps = sb.sql((db) => (db.prepare("SELECT COUNT(*) AS n FROM steps WHERE run_id LIKE ?").get(`${id}.%`) as { n: number }).n)
@@ -67,13 +84,15 @@ describe("autopilot daemon", () => {
     const ids = await missions(sb, 3, 1)
     const run = await daemon(sb, ["--once", "--concurrency", "2"]).waitForExit(60_000)
     expect(run.code, run.stderr.join("\n")).toBe(0)
+    const listed = await statuses(sb)
     for (const id of ids) {
       expect(run.stdout.filter((l) => l.includes(`started mission ${id}`))).toHaveLength(1)
       expect(run.stdout.some((l) => l.endsWith(`ended mission ${id}: completed`))).toBe(true)
-      expect((await missionJson(sb, id)).status).toBe("completed")
+      expect(listed.get(id)).toBe("completed")
     }
-    const listed = await sb.run(["missions", "--status", "draft", "--format", "json"])
-    expect(JSON.parse(listed.stdout.join("\n"))).toHaveLength(1)
+    // The fourth, the draft, is listed still a draft.
+    expect([...listed.values()].filter((status) => status === "draft")).toHaveLength(1)
+    expect(listed.size).toBe(4)
 
     const status = JSON.parse((await sb.run(["daemon", "status", "--format", "json"])).stdout.join("\n"))
     expect(status.runners).toHaveLength(1)
@@ -96,7 +115,8 @@ describe("autopilot daemon", () => {
     expect(run.code, run.stderr.join("\n")).toBe(0)
     const started = run.stdout.filter((l) => l.includes(" started ")).map((l) => l.split(" ").slice(-2).join(" "))
     expect(started).toEqual(["queued high", `mission ${mission}`, "queued mid", "queued low"])
-    for (const id of ["high", "mid", "low"]) expect((await sb.show(id)).status).toBe("completed")
+    const ran = await runStatuses(sb)
+    for (const id of ["high", "mid", "low"]) expect(ran.get(id), id).toBe("completed")
     const listed = JSON.parse((await sb.run(["queue", "list", "--format", "json"])).stdout.join("\n")) as Array<Record<string, any>>
     expect(listed.filter((e) => e.status === "queued").map((e) => e.id)).toEqual(["later"])
   })
@@ -151,7 +171,8 @@ describe("autopilot daemon", () => {
     const b = await daemon(sb, ["--once"]).waitForExit(60_000)
     expect(b.code, b.stderr.join("\n")).toBe(0)
     await allEnded([a], ids.filter((id) => !b.stdout.some((l) => l.includes(`ended mission ${id}:`))))
-    for (const id of ids) expect((await missionJson(sb, id)).status).toBe("completed")
+    const listed = await statuses(sb)
+    for (const id of ids) expect(listed.get(id), id).toBe("completed")
     a.signal("SIGTERM")
     await a.waitForExit()
   })
@@ -170,9 +191,10 @@ describe("autopilot daemon", () => {
     const a = sb.start(["daemon", "--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--concurrency", "2"])
     const b = sb.start(["daemon", "--mock-script", `${sb.dir}/script.json`, "--poll-seconds", "0.2", "--concurrency", "2"])
     await allEnded([a, b], ids)
+    const listed = await statuses(sb)
     for (const id of ids) {
       expect(linesOf([a, b], "started", id), id).toHaveLength(1)
-      expect((await missionJson(sb, id)).status).toBe("completed")
+      expect(listed.get(id), id).toBe("completed")
     }
     a.signal("SIGTERM")
     b.signal("SIGTERM")
@@ -195,8 +217,9 @@ describe("autopilot daemon", () => {
     a.signal("SIGKILL")
     await a.waitForExit()
     await allEnded([b], ids.filter((id) => !linesOf([a], "ended", id).length))
+    const listed = await statuses(sb)
     for (const id of ids) {
-      expect((await missionJson(sb, id)).status).toBe("completed")
+      expect(listed.get(id), id).toBe("completed")
       const { iterations, steps } = accounting(sb, id)
       expect(iterations, id).toBe(steps)
       expect(iterations, id).toBe(2)

@@ -1,6 +1,7 @@
-import { afterEach, describe, it, type TestContext } from "vitest"
+import * as fs from "node:fs"
+import { afterAll, afterEach, beforeAll, describe, it, type TestContext } from "vitest"
 import * as FakeOpenAi from "../finetune/FakeOpenAi.js"
-import { cleanup, type Sandbox, sandbox } from "./harness.js"
+import { cleanup, type Finished, Sandbox, sandbox } from "./harness.js"
 
 afterEach(cleanup)
 
@@ -9,36 +10,49 @@ const objectives = ["write the install guide", "write the quickstart", "write th
 /** The fine-tuned model the fake OpenAI server makes of dataset `writer`. */
 const model = "ft:gpt-4o-mini-2024-07-18:acme:writer:abc123"
 
+const succeeded = (what: string, finished: Finished) => {
+  if (finished.code !== 0) throw new Error(`${what} exited ${finished.code}: ${finished.stderr.join("\n")}`)
+  return finished
+}
+
 /**
- * A technical writer's runs on gpt-4o (the mock playing it, grading the fine-tune's replays as `grades`
- * says), its dataset exported and trained on the fake server to a succeeded job; then `test` on it.
+ * A technical writer's runs on gpt-4o (the mock playing it), its dataset exported and trained on the fake
+ * server to a succeeded job: made once, in a database each test gets a copy of. The grades a test's
+ * evaluation gives are in its own script: the runs here ask the mock for no grade.
  */
+let base: { readonly sandbox: Sandbox; readonly job: string }
+beforeAll(async () => {
+  const fake = await FakeOpenAi.start()
+  const sb = new Sandbox()
+  try {
+    const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
+    // The work so far is done on gpt-4o ($2.50/$10 a million tokens).
+    const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done: the page is written.", criteria_met: [true] }] })
+    const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
+    for (const [i, objective] of objectives.entries()) {
+      succeeded(`run ${objective}`, await sb.run(["run", objective, "--criterion", "the page exists", "--specialist", "technical-writer", "--mock-script", script, "--run-id", `w${i}`]))
+    }
+    succeeded("curator export", await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets]))
+    const started = succeeded("finetune start", await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env }))
+    succeeded("finetune poll", await sb.run(["finetune", "poll"], { env }))
+    base = { sandbox: sb, job: JSON.parse(started.stdout.join("\n")).job.id }
+  } finally {
+    await fake.close()
+  }
+})
+afterAll(() => base?.sandbox.dispose())
+
+/** `test` on a copy of the trained database, the mock grading the fine-tune's replays as `grades` says. */
 const trained = async (
   context: TestContext,
   grades: Record<string, number>,
   test: (sb: Sandbox, job: string, files: { readonly script: string; readonly datasets: string }) => Promise<void>
 ) => {
-  const { expect } = context
-  const fake = await FakeOpenAi.start()
-  try {
-    const sb = sandbox(context)
-    const env = { AUTOPILOT_FINETUNE_BASE_URL: fake.url, AUTOPILOT_FINETUNE_API_KEY: "sk-fake", AUTOPILOT_FINETUNE_THRESHOLD: "1", AUTOPILOT_FINETUNE_POLL_SECONDS: "0.05" }
-    // The work so far is done on gpt-4o ($2.50/$10 a million tokens).
-    const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done: the page is written.", criteria_met: [true] }], grades })
-    const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
-    for (const [i, objective] of objectives.entries()) {
-      const ran = await sb.run(["run", objective, "--criterion", "the page exists", "--specialist", "technical-writer", "--mock-script", script, "--run-id", `w${i}`])
-      expect(ran.code, ran.stderr.join("\n")).toBe(0)
-    }
-    const exported = await sb.run(["curator", "export", "writer", "--out", "train.jsonl", "--datasets", datasets])
-    expect(exported.code, exported.stderr.join("\n")).toBe(0)
-    const started = await sb.run(["finetune", "start", "--dataset", "writer", "--file", `${sb.dir}/train.jsonl`, "--datasets", datasets, "--format", "json"], { env })
-    expect(started.code, started.stderr.join("\n")).toBe(0)
-    expect((await sb.run(["finetune", "poll"], { env })).code).toBe(0)
-    await test(sb, JSON.parse(started.stdout.join("\n")).job.id, { script, datasets })
-  } finally {
-    await fake.close()
-  }
+  const sb = sandbox(context)
+  fs.copyFileSync(base.sandbox.db, sb.db)
+  const script = sb.writeFile("script.json", { model: "gpt-4o", turns: [{ content: "Done: the page is written.", criteria_met: [true] }], grades })
+  const datasets = sb.writeFile("datasets.json", [{ id: "writer", specialist: "technical-writer", eval_fraction: 0.5 }])
+  await test(sb, base.job, { script, datasets })
 }
 
 describe.concurrent("autopilot finetune evaluate|promote|rollback|routes", () => {
