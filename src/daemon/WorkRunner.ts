@@ -29,7 +29,7 @@ export interface ExecuteOptions {
 export interface Config {
   /** The model of work that has none of its own yet, as for `autopilot run`. */
   readonly llm?: LlmChoice.LlmRequested | undefined
-  /** A runner whose heartbeat is older than this is gone: its runs are taken over without `--force`. */
+  /** A runner whose heartbeat is older than this is gone (on another machine; see `mayTakeOver`): its runs are taken over without `--force`. */
   readonly lease: Duration.Duration
 }
 
