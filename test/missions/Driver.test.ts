@@ -362,6 +362,20 @@ describe("Driver", () => {
       assert.strictEqual(yield* Stream.runCount(runs.events(id, { follow: false })), before, "no new session, no second criteria check")
     }).pipe(Effect.provide(layer())))
 
+  it.effect("work delivered again whose run ended after it was looked at is caught up with, not run a second time", () =>
+    Effect.gen(function*() {
+      const { id } = yield* runMission(diamond(), { nodes: { split: [{ content: "{\"go\": true}" }] } })
+      const sql = yield* SqlClient.SqlClient
+      // What a second daemon saw before the first ended the run: a mission still to be run.
+      yield* sql`UPDATE missions SET status = 'scheduled' WHERE mission_id = ${id}`
+      const runs = yield* Runs.Runs
+      const before = yield* Stream.runCount(runs.events(id, { follow: false }))
+      const again = yield* Missions.run("default", id, { actor: "t", unlessEnded: (c) => c.status !== "running" })
+      assert.isTrue(again.caughtUp)
+      assert.strictEqual(again.mission.status, "completed")
+      assert.strictEqual(yield* Stream.runCount(runs.events(id, { follow: false })), before, "no new session: the ended run was not resumed")
+    }).pipe(Effect.provide(layer())))
+
   it.effect("a halt during a healing backoff does not wait it out, and the resume runs the announced attempt", () =>
     Effect.gen(function*() {
       const missions = yield* Missions.Missions
