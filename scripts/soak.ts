@@ -97,7 +97,7 @@ interface Proc {
   readonly exited: Promise<number | string>
 }
 
-/** How many of a process's latest lines are kept in memory, to wait for one or to quote on failure. */
+/** How many of a long-lived process's latest lines are kept in memory, to wait for one or to quote on failure (a fan-out's: 20). */
 const keptLines = 200
 
 const all: Array<Proc> = []
@@ -130,7 +130,7 @@ const startCli = (
     for (const line of chunk.toString().split("\n")) {
       if (line === "") continue
       lines.push(line)
-      if (lines.length > keptLines) lines.shift()
+      if (lines.length > (memory ? keptLines : 20)) lines.shift()
       log.write(`${line}\n`)
       onLine(line)
     }

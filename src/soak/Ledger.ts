@@ -206,7 +206,8 @@ export const audit = (options: { readonly runIds?: ReadonlyArray<string> } = {})
     yield* Effect.forEach(found.values(), (checkpoint) =>
       Effect.gen(function*() {
         const log = (yield* events.after(checkpoint.run_id, 0)).map((e) => e.event)
-        logs.set(checkpoint.run_id, log)
+        // Only a fan-out's log is wanted again (for its children): a day's soak audits tens of thousands of runs.
+        if (checkpoint.fanout !== undefined) logs.set(checkpoint.run_id, log)
         const own = checkpoint.fanout === undefined && checkpoint.mission === undefined ? yield* steps.recent(checkpoint.run_id, -1) : []
         findings.push(...auditRun(checkpoint, own, log))
       }), { discard: true })
