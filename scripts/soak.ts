@@ -670,6 +670,8 @@ const finalFigures = async (planned: number, command: string): Promise<SoakRepor
   const integrity = await db(Database.integrity)
   const memory = fs.readdirSync(path.join(out, "memory")).map((file) => ({
     process: file.replace(/\.jsonl$/, ""),
+    // The steady daemon and the server: the runners faults restart live a few minutes each.
+    lifelong: file === `${steady.name}.jsonl` || file === "serve.jsonl",
     samples: MemoryTrend.parseSamples(fs.readFileSync(path.join(out, "memory", file), "utf8"))
   }))
   const submitted = [...made]

@@ -33,6 +33,8 @@ export interface CheckResult {
 
 export interface ProcessMemory {
   readonly process: string
+  /** Lived the whole soak, untouched by faults: only such a process's memory can be judged flat. */
+  readonly lifelong: boolean
   readonly samples: ReadonlyArray<MemorySample>
 }
 
@@ -106,8 +108,6 @@ export const bytesPerIterationOf = (samples: ReadonlyArray<ProgressSample>) => {
   return first === undefined || last === undefined ? undefined : { first, last, growth: last / Math.max(first, 1) - 1 }
 }
 
-/** Which processes' memory is judged: those that lived the whole soak (the steady daemon, the server). */
-const judged = (memory: ReadonlyArray<ProcessMemory>) => memory.filter((m) => m.process === "daemon-steady" || m.process === "serve")
 
 /** The checks, each pass or fail with its figure; a soak passes when every one does. */
 export const figuresOf = (observed: Observed): Figures => {
@@ -147,7 +147,7 @@ export const figuresOf = (observed: Observed): Figures => {
     details: [...lost, ...twice, ...refused].slice(0, 30)
   }
 
-  const trends = judged(working.memory).map((m) => ({ process: m.process, trend: trendOf(m.samples, { tolerance: targets.memoryGrowth }) }))
+  const trends = working.memory.filter((m) => m.lifelong).map((m) => ({ process: m.process, trend: trendOf(m.samples, { tolerance: targets.memoryGrowth }) }))
   const memory: CheckResult = {
     name: "memory flat after warm-up",
     pass: trends.length > 0 && trends.every((t) => t.trend?.flat === true),

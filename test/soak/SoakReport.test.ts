@@ -10,8 +10,9 @@ const minute = 60_000
 const MiB = 2 ** 20
 
 /** A process sampled every 10 s for an hour; memory in MiB as a function of the minute. */
-const memoryOf = (process: string, rss: (m: number) => number, heap: (m: number) => number) => ({
+const memoryOf = (process: string, rss: (m: number) => number, heap: (m: number) => number, lifelong = true) => ({
   process,
+  lifelong,
   samples: Array.from({ length: 360 }, (_, i) => {
     const m = i / 6
     return new MemorySample({ t: t0 + i * 10_000, rss: rss(m) * MiB, heap_used: heap(m) * MiB, heap_total: 2 * heap(m) * MiB, external: 0, array_buffers: 0 })
@@ -46,7 +47,7 @@ const sound: SoakReport.Observed = {
   audit: { runs: 20, iterations: 6000, findings: [] },
   continuousFindings: [],
   integrity: [],
-  memory: [memoryOf("daemon-steady", () => 140, (m) => 50 + (m % 5)), memoryOf("serve", () => 110, () => 40), memoryOf("daemon-runner-1-1", (m) => 100 + m, () => 40)],
+  memory: [memoryOf("daemon-steady", () => 140, (m) => 50 + (m % 5)), memoryOf("serve", () => 110, () => 40), memoryOf("daemon-runner-1-1", (m) => 100 + m, () => 40, false)],
   samples: samplesOf(() => 4000),
   lags: Array.from({ length: 1000 }, (_, i) => 20 + (i % 100))
 }
